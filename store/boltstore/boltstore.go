@@ -1,0 +1,453 @@
+// Package boltstore is the embedded store of qredge's default mode: links
+// and API keys in one bbolt file under the data directory, with an
+// in-process change feed. It is the only package that imports bbolt.
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/qredge/qredge/store"
+)
+
+// FileName is the name of the database file inside the data directory.
+const FileName = "qredge.db"
+
+var (
+	bucketLinks = []byte("links")   // link key -> JSON link
+	bucketTags  = []byte("tags")    // tag NUL link key -> empty
+	bucketKeys  = []byte("apikeys") // key hash -> JSON APIKey
+	bucketMeta  = []byte("meta")
+)
+
+// DB is the embedded store. It implements store.LinkStore, store.KeyStore
+// and store.ChangeFeed and is safe for concurrent use.
+type DB struct {
+	db  *bolt.DB
+	now func() time.Time
+
+	// wmu serialises writes with their notifications, so that subscribers
+	// see changes in commit order.
+	wmu  sync.Mutex
+	subs []func(store.Change)
+}
+
+// Open opens (creating if needed) the store in dir. It fails quickly with a
+// clear error if another process holds the file.
+func Open(dir string) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create data directory %q: %w", dir, err)
+	}
+	path := filepath.Join(dir, FileName)
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("cannot open %s: it is locked by another qredge process (stop it, or use the API of the running one)", path)
+		}
+		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketLinks, bucketTags, bucketKeys, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("cannot initialise %s: %w", path, err)
+	}
+	return &DB{db: bdb, now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+// Close closes the database file. Writes that returned before Close are on
+// disk (bbolt syncs every commit).
+func (s *DB) Close() error {
+	return s.db.Close()
+}
+
+// Subscribe implements store.ChangeFeed.
+func (s *DB) Subscribe(fn func(store.Change)) {
+	s.wmu.Lock()
+	s.subs = append(s.subs, fn)
+	s.wmu.Unlock()
+}
+
+func (s *DB) notify(c store.Change) {
+	for _, fn := range s.subs {
+		fn(c)
+	}
+}
+
+// write runs fn in a read-write transaction and, once it has committed,
+// delivers the change it returns to the subscribers.
+func (s *DB) write(ctx context.Context, fn func(tx *bolt.Tx) (*store.Change, error)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var c *store.Change
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		c, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		s.notify(*c)
+	}
+	return nil
+}
+
+func nextVersion(tx *bolt.Tx) (uint64, error) {
+	// NextSequence is persisted with the transaction, so versions never go
+	// back, even after deletes and restarts.
+	return tx.Bucket(bucketMeta).NextSequence()
+}
+
+func getLink(tx *bolt.Tx, key string) (*store.Link, error) {
+	v := tx.Bucket(bucketLinks).Get([]byte(key))
+	if v == nil {
+		return nil, nil
+	}
+	l := &store.Link{}
+	if err := json.Unmarshal(v, l); err != nil {
+		return nil, fmt.Errorf("cannot decode stored link %q: %w", key, err)
+	}
+	return l, nil
+}
+
+func putLink(tx *bolt.Tx, l *store.Link, old *store.Link) error {
+	key := l.Key()
+	data, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("cannot encode link: %w", err)
+	}
+	if err := tx.Bucket(bucketLinks).Put([]byte(key), data); err != nil {
+		return err
+	}
+	tags := tx.Bucket(bucketTags)
+	if old != nil {
+		for _, t := range old.Tags {
+			if err := tags.Delete(tagKey(t, key)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, t := range l.Tags {
+		if err := tags.Put(tagKey(t, key), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tagKey(tag, linkKey string) []byte {
+	return []byte(tag + "\x00" + linkKey)
+}
+
+func notFound(domain, code string) error {
+	if domain == "" {
+		return store.Errorf(store.ENOTFOUND, "link %q not found", code)
+	}
+	return store.Errorf(store.ENOTFOUND, "link %q not found on domain %q", code, domain)
+}
+
+func versionMismatch(have, want uint64) error {
+	return store.Errorf(store.EPRECONDITION, "link was changed: it is at version %d, If-Match asked for %d", have, want)
+}
+
+// CreateLink implements store.LinkStore.
+func (s *DB) CreateLink(ctx context.Context, l *store.Link) (*store.Link, error) {
+	l = l.Clone()
+	err := s.write(ctx, func(tx *bolt.Tx) (*store.Change, error) {
+		old, err := getLink(tx, l.Key())
+		if err != nil {
+			return nil, err
+		}
+		if old != nil {
+			if l.Domain == "" {
+				return nil, store.Errorf(store.ECONFLICT, "link %q already exists", l.Code)
+			}
+			return nil, store.Errorf(store.ECONFLICT, "link %q already exists on domain %q", l.Code, l.Domain)
+		}
+		if l.Version, err = nextVersion(tx); err != nil {
+			return nil, err
+		}
+		now := s.now()
+		l.CreatedAt, l.UpdatedAt = now, now
+		if err := putLink(tx, l, nil); err != nil {
+			return nil, err
+		}
+		return &store.Change{Op: store.OpPut, Link: l.Clone(), Version: l.Version}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// GetLink implements store.LinkStore.
+func (s *DB) GetLink(ctx context.Context, domain, code string) (*store.Link, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var l *store.Link
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		l, err = getLink(tx, store.LinkKey(domain, code))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, notFound(domain, code)
+	}
+	return l, nil
+}
+
+// UpdateLink implements store.LinkStore.
+func (s *DB) UpdateLink(ctx context.Context, l *store.Link, ifVersion uint64) (*store.Link, error) {
+	l = l.Clone()
+	err := s.write(ctx, func(tx *bolt.Tx) (*store.Change, error) {
+		old, err := getLink(tx, l.Key())
+		if err != nil {
+			return nil, err
+		}
+		if old == nil {
+			return nil, notFound(l.Domain, l.Code)
+		}
+		if ifVersion != 0 && old.Version != ifVersion {
+			return nil, versionMismatch(old.Version, ifVersion)
+		}
+		if l.Version, err = nextVersion(tx); err != nil {
+			return nil, err
+		}
+		l.CreatedAt = old.CreatedAt
+		l.UpdatedAt = s.now()
+		if err := putLink(tx, l, old); err != nil {
+			return nil, err
+		}
+		return &store.Change{Op: store.OpPut, Link: l.Clone(), Version: l.Version}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// DeleteLink implements store.LinkStore.
+func (s *DB) DeleteLink(ctx context.Context, domain, code string, ifVersion uint64) error {
+	return s.write(ctx, func(tx *bolt.Tx) (*store.Change, error) {
+		key := store.LinkKey(domain, code)
+		old, err := getLink(tx, key)
+		if err != nil {
+			return nil, err
+		}
+		if old == nil {
+			return nil, notFound(domain, code)
+		}
+		if ifVersion != 0 && old.Version != ifVersion {
+			return nil, versionMismatch(old.Version, ifVersion)
+		}
+		v, err := nextVersion(tx)
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.Bucket(bucketLinks).Delete([]byte(key)); err != nil {
+			return nil, err
+		}
+		for _, t := range old.Tags {
+			if err := tx.Bucket(bucketTags).Delete(tagKey(t, key)); err != nil {
+				return nil, err
+			}
+		}
+		return &store.Change{Op: store.OpDelete, Link: old, Version: v}, nil
+	})
+}
+
+// EncodeCursor and DecodeCursor turn the last key of a page into an opaque
+// cursor and back.
+func EncodeCursor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
+
+func decodeCursor(c string) ([]byte, error) {
+	if c == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) == 0 || len(b) > store.MaxCodeLen+1+store.MaxDomainLen {
+		return nil, &store.Error{Code: store.EINVALID, Message: "invalid cursor",
+			Fields: []store.FieldError{{Field: "cursor", Message: "is not a cursor returned by this API"}}}
+	}
+	return b, nil
+}
+
+// ListLinks implements store.LinkStore.
+func (s *DB) ListLinks(ctx context.Context, opt store.ListOptions) (*store.LinkPage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	limit := opt.Limit
+	if limit <= 0 {
+		limit = store.DefaultListLimit
+	}
+	if limit > store.MaxListLimit {
+		limit = store.MaxListLimit
+	}
+	after, err := decodeCursor(opt.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	page := &store.LinkPage{Links: []*store.Link{}}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		links := tx.Bucket(bucketLinks)
+		var (
+			c      *bolt.Cursor
+			prefix []byte
+			k      []byte
+		)
+		if opt.Tag != "" {
+			c = tx.Bucket(bucketTags).Cursor()
+			prefix = []byte(opt.Tag + "\x00")
+		} else {
+			c = links.Cursor()
+		}
+		seek := append(append([]byte(nil), prefix...), after...)
+		k, _ = c.Seek(seek)
+		if after != nil && k != nil && bytes.Equal(k, seek) {
+			k, _ = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			key := k[len(prefix):]
+			if len(page.Links) == limit {
+				page.NextCursor = EncodeCursor(string(page.Links[limit-1].Key()))
+				return nil
+			}
+			l, err := getLink(tx, string(key))
+			if err != nil {
+				return err
+			}
+			if l == nil {
+				return fmt.Errorf("BUG: tag index names missing link %q", key)
+			}
+			page.Links = append(page.Links, l)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// ForEachLink implements store.LinkStore.
+func (s *DB) ForEachLink(ctx context.Context, fn func(*store.Link) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLinks).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			l := &store.Link{}
+			if err := json.Unmarshal(v, l); err != nil {
+				return fmt.Errorf("cannot decode stored link %q: %w", k, err)
+			}
+			if err := fn(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// CreateKey implements store.KeyStore.
+func (s *DB) CreateKey(ctx context.Context, k *store.APIKey) error {
+	data, err := json.Marshal(storedKey{APIKey: *k, Hash: k.Hash})
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *bolt.Tx) (*store.Change, error) {
+		return nil, tx.Bucket(bucketKeys).Put([]byte(k.Hash), data)
+	})
+}
+
+// storedKey includes the hash, which APIKey leaves out of its JSON.
+type storedKey struct {
+	store.APIKey
+	Hash string `json:"hash"`
+}
+
+func decodeKey(v []byte) (*store.APIKey, error) {
+	var sk storedKey
+	if err := json.Unmarshal(v, &sk); err != nil {
+		return nil, fmt.Errorf("cannot decode stored API key: %w", err)
+	}
+	k := sk.APIKey
+	k.Hash = sk.Hash
+	return &k, nil
+}
+
+// KeyByHash implements store.KeyStore.
+func (s *DB) KeyByHash(ctx context.Context, hash string) (*store.APIKey, error) {
+	var k *store.APIKey
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketKeys).Get([]byte(hash))
+		if v == nil {
+			return store.Errorf(store.ENOTFOUND, "unknown API key")
+		}
+		var err error
+		k, err = decodeKey(v)
+		return err
+	})
+	return k, err
+}
+
+// ListKeys implements store.KeyStore.
+func (s *DB) ListKeys(ctx context.Context) ([]*store.APIKey, error) {
+	keys := []*store.APIKey{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketKeys).ForEach(func(_, v []byte) error {
+			k, err := decodeKey(v)
+			if err != nil {
+				return err
+			}
+			keys = append(keys, k)
+			return nil
+		})
+	})
+	return keys, err
+}
+
+// RevokeKey implements store.KeyStore.
+func (s *DB) RevokeKey(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx *bolt.Tx) (*store.Change, error) {
+		b := tx.Bucket(bucketKeys)
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			key, err := decodeKey(v)
+			if err != nil {
+				return nil, err
+			}
+			if key.ID == id {
+				return nil, b.Delete(k)
+			}
+		}
+		return nil, store.Errorf(store.ENOTFOUND, "API key %q not found", id)
+	})
+}

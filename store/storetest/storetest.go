@@ -1,0 +1,349 @@
+// Package storetest is the conformance suite that every store backend must
+// pass. A backend's tests call Run with a constructor of fresh, empty
+// stores; the Redis backend runs the same suite as the embedded one.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/qredge/qredge/store"
+)
+
+// Store is what a backend must implement.
+type Store interface {
+	store.LinkStore
+	store.KeyStore
+	store.ChangeFeed
+}
+
+// Run runs the suite. newStore must return an empty store and arrange for it
+// to be closed with t.Cleanup.
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"CreateGet", testCreateGet},
+		{"CreateConflict", testCreateConflict},
+		{"Domains", testDomains},
+		{"UpdateVersion", testUpdateVersion},
+		{"Delete", testDelete},
+		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"ListPaging", testListPaging},
+		{"ListTag", testListTag},
+		{"ListBadCursor", testListBadCursor},
+		{"ChangeFeed", testChangeFeed},
+		{"Keys", testKeys},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
+	}
+}
+
+var ctx = context.Background()
+
+func link(code string) *store.Link {
+	l := &store.Link{Code: code, Destination: "https://example.com/" + code}
+	if err := l.Validate(); err != nil {
+		panic(fmt.Sprintf("BUG: test link invalid: %v", err))
+	}
+	return l
+}
+
+func mustCreate(t *testing.T, s Store, l *store.Link) *store.Link {
+	t.Helper()
+	got, err := s.CreateLink(ctx, l)
+	if err != nil {
+		t.Fatalf("CreateLink(%q): %v", l.Code, err)
+	}
+	return got
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if store.ErrorCode(err) != code {
+		t.Fatalf("error = %v (code %q), want code %q", err, store.ErrorCode(err), code)
+	}
+}
+
+func testCreateGet(t *testing.T, s Store) {
+	in := link("spring24")
+	in.Tags = []string{"tv"}
+	in.Rules = []store.Rule{{When: store.Match{Country: []string{"DE"}}, Destination: "https://example.de/"}}
+	got := mustCreate(t, s, in)
+	if got.Version == 0 || got.CreatedAt.IsZero() || !got.CreatedAt.Equal(got.UpdatedAt) {
+		t.Fatalf("created link lacks version or times: %+v", got)
+	}
+	back, err := s.GetLink(ctx, "", "spring24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Destination != in.Destination || back.Version != got.Version || len(back.Rules) != 1 ||
+		back.Rules[0].When.Country[0] != "DE" || len(back.Tags) != 1 || !back.CreatedAt.Equal(got.CreatedAt) {
+		t.Fatalf("GetLink = %+v, want %+v", back, got)
+	}
+	_, err = s.GetLink(ctx, "", "missing")
+	wantCode(t, err, store.ENOTFOUND)
+	// Codes are case-sensitive.
+	_, err = s.GetLink(ctx, "", "SPRING24")
+	wantCode(t, err, store.ENOTFOUND)
+}
+
+func testCreateConflict(t *testing.T, s Store) {
+	mustCreate(t, s, link("dup"))
+	_, err := s.CreateLink(ctx, link("dup"))
+	wantCode(t, err, store.ECONFLICT)
+	back, _ := s.GetLink(ctx, "", "dup")
+	if back.Destination != "https://example.com/dup" {
+		t.Fatalf("conflicting create changed the link: %+v", back)
+	}
+}
+
+func testDomains(t *testing.T, s Store) {
+	a := link("promo")
+	b := link("promo")
+	b.Domain = "go.brand.example"
+	b.Destination = "https://brand.example/"
+	mustCreate(t, s, a)
+	mustCreate(t, s, b)
+	got, err := s.GetLink(ctx, "go.brand.example", "promo")
+	if err != nil || got.Destination != "https://brand.example/" {
+		t.Fatalf("GetLink with domain = %+v, %v", got, err)
+	}
+	got, err = s.GetLink(ctx, "", "promo")
+	if err != nil || got.Destination != "https://example.com/promo" {
+		t.Fatalf("GetLink without domain = %+v, %v", got, err)
+	}
+}
+
+func testUpdateVersion(t *testing.T, s Store) {
+	created := mustCreate(t, s, link("upd"))
+	next := created.Clone()
+	next.Destination = "https://example.com/new"
+	updated, err := s.UpdateLink(ctx, next, created.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated.Version <= created.Version || !updated.CreatedAt.Equal(created.CreatedAt) || updated.UpdatedAt.Before(created.UpdatedAt) {
+		t.Fatalf("update did not advance version/times: %+v after %+v", updated, created)
+	}
+	// A stale version is refused and changes nothing.
+	stale := created.Clone()
+	stale.Destination = "https://example.com/stale"
+	_, err = s.UpdateLink(ctx, stale, created.Version)
+	wantCode(t, err, store.EPRECONDITION)
+	back, _ := s.GetLink(ctx, "", "upd")
+	if back.Destination != "https://example.com/new" || back.Version != updated.Version {
+		t.Fatalf("stale update changed the link: %+v", back)
+	}
+	// Version 0 means unconditional.
+	if _, err := s.UpdateLink(ctx, stale, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.UpdateLink(ctx, link("nope"), 0)
+	wantCode(t, err, store.ENOTFOUND)
+}
+
+func testDelete(t *testing.T, s Store) {
+	l := mustCreate(t, s, link("del"))
+	wantCode(t, s.DeleteLink(ctx, "", "del", l.Version+100), store.EPRECONDITION)
+	if err := s.DeleteLink(ctx, "", "del", l.Version); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.GetLink(ctx, "", "del")
+	wantCode(t, err, store.ENOTFOUND)
+	wantCode(t, s.DeleteLink(ctx, "", "del", 0), store.ENOTFOUND)
+	// A re-created link gets a higher version than the deleted one, so
+	// change-feed consumers can order them.
+	again := mustCreate(t, s, link("del"))
+	if again.Version <= l.Version {
+		t.Fatalf("re-created version %d <= deleted %d", again.Version, l.Version)
+	}
+}
+
+func testConcurrentUpdates(t *testing.T, s Store) {
+	base := mustCreate(t, s, link("race"))
+	const n = 8
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			l := base.Clone()
+			l.Destination = fmt.Sprintf("https://example.com/%d", i)
+			_, err := s.UpdateLink(ctx, l, base.Version)
+			switch store.ErrorCode(err) {
+			case "":
+				wins.Add(1)
+			case store.EPRECONDITION:
+			default:
+				t.Errorf("update %d: %v", i, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d concurrent updates with the same If-Match version won, want exactly 1", wins.Load())
+	}
+}
+
+func testListPaging(t *testing.T, s Store) {
+	const n = 25
+	for i := 0; i < n; i++ {
+		mustCreate(t, s, link(fmt.Sprintf("c%02d", i)))
+	}
+	var all []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > n {
+			t.Fatal("paging does not end")
+		}
+		p, err := s.ListLinks(ctx, store.ListOptions{Limit: 10, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Links) > 10 {
+			t.Fatalf("page of %d links, limit 10", len(p.Links))
+		}
+		for _, l := range p.Links {
+			all = append(all, l.Code)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	if len(all) != n {
+		t.Fatalf("listed %d links, want %d: %v", len(all), n, all)
+	}
+	for i, c := range all {
+		if c != fmt.Sprintf("c%02d", i) {
+			t.Fatalf("listing out of order at %d: %v", i, all)
+		}
+	}
+	// Exactly one full page: no cursor.
+	p, err := s.ListLinks(ctx, store.ListOptions{Limit: n})
+	if err != nil || len(p.Links) != n || p.NextCursor != "" {
+		t.Fatalf("full page: %d links, cursor %q, %v", len(p.Links), p.NextCursor, err)
+	}
+}
+
+func testListTag(t *testing.T, s Store) {
+	for i := 0; i < 6; i++ {
+		l := link(fmt.Sprintf("t%d", i))
+		if i%2 == 0 {
+			l.Tags = []string{"even"}
+		}
+		mustCreate(t, s, l)
+	}
+	got := listAll(t, s, store.ListOptions{Tag: "even", Limit: 2})
+	if fmt.Sprint(got) != "[t0 t2 t4]" {
+		t.Fatalf("tag listing = %v", got)
+	}
+	// Changing tags moves the link in and out of the listing.
+	l, _ := s.GetLink(ctx, "", "t0")
+	l.Tags = []string{"odd"}
+	if _, err := s.UpdateLink(ctx, l, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteLink(ctx, "", "t2", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := listAll(t, s, store.ListOptions{Tag: "even"}); fmt.Sprint(got) != "[t4]" {
+		t.Fatalf("tag listing after changes = %v", got)
+	}
+	if got := listAll(t, s, store.ListOptions{Tag: "none"}); len(got) != 0 {
+		t.Fatalf("unknown tag listed %v", got)
+	}
+}
+
+func listAll(t *testing.T, s Store, opt store.ListOptions) []string {
+	t.Helper()
+	var out []string
+	for i := 0; i < 100; i++ {
+		p, err := s.ListLinks(ctx, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range p.Links {
+			out = append(out, l.Code)
+		}
+		if p.NextCursor == "" {
+			return out
+		}
+		opt.Cursor = p.NextCursor
+	}
+	t.Fatal("paging does not end")
+	return nil
+}
+
+func testListBadCursor(t *testing.T, s Store) {
+	_, err := s.ListLinks(ctx, store.ListOptions{Cursor: "!!not-a-cursor!!"})
+	wantCode(t, err, store.EINVALID)
+}
+
+func testChangeFeed(t *testing.T, s Store) {
+	var mu sync.Mutex
+	var got []store.Change
+	s.Subscribe(func(c store.Change) {
+		mu.Lock()
+		got = append(got, c)
+		mu.Unlock()
+	})
+	l := mustCreate(t, s, link("feed"))
+	l.Destination = "https://example.com/changed"
+	if _, err := s.UpdateLink(ctx, l, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteLink(ctx, "", "feed", 0); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.CreateLink(ctx, link("feed2"))
+	_, _ = s.CreateLink(ctx, link("feed2")) // conflict: no change
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 4 {
+		t.Fatalf("got %d changes, want 4: %+v", len(got), got)
+	}
+	ops := []store.ChangeOp{store.OpPut, store.OpPut, store.OpDelete, store.OpPut}
+	for i, c := range got {
+		if c.Op != ops[i] || c.Link == nil {
+			t.Fatalf("change %d = %+v, want op %d", i, c, ops[i])
+		}
+		if i > 0 && c.Version <= got[i-1].Version {
+			t.Fatalf("change versions not increasing: %d after %d", c.Version, got[i-1].Version)
+		}
+	}
+	if got[1].Link.Destination != "https://example.com/changed" {
+		t.Fatalf("update change carries %q", got[1].Link.Destination)
+	}
+}
+
+func testKeys(t *testing.T, s Store) {
+	secret, k := store.NewAPIKey()
+	k.Name, k.Scope = "ci", store.ScopeRead
+	if err := s.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.KeyByHash(ctx, store.HashAPIKey(secret))
+	if err != nil || got.ID != k.ID || got.Scope != store.ScopeRead || got.Name != "ci" {
+		t.Fatalf("KeyByHash = %+v, %v", got, err)
+	}
+	_, err = s.KeyByHash(ctx, store.HashAPIKey(secret+"x"))
+	wantCode(t, err, store.ENOTFOUND)
+	keys, err := s.ListKeys(ctx)
+	if err != nil || len(keys) != 1 || keys[0].ID != k.ID {
+		t.Fatalf("ListKeys = %+v, %v", keys, err)
+	}
+	if err := s.RevokeKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, s.RevokeKey(ctx, k.ID), store.ENOTFOUND)
+	_, err = s.KeyByHash(ctx, store.HashAPIKey(secret))
+	wantCode(t, err, store.ENOTFOUND)
+}
