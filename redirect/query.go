@@ -1,0 +1,90 @@
+package redirect
+
+// appendForwarded appends to dst the target URL with the scan's raw query
+// merged in: pairs whose key the destination already has are dropped (the
+// destination's own values win), the others are appended as sent, so
+// nothing is decoded or encoded twice. A fragment stays last.
+func appendForwarded(dst []byte, t *target, query []byte) []byte {
+	dst = append(dst, t.base...)
+	sep := byte('?')
+	if t.hasQuery {
+		sep = '&'
+		if n := len(t.base); n > 0 && (t.base[n-1] == '?' || t.base[n-1] == '&') {
+			sep = 0
+		}
+	}
+	for len(query) > 0 {
+		var pair []byte
+		pair, query = cut(query, '&')
+		if len(pair) == 0 {
+			continue
+		}
+		key, _ := cut(pair, '=')
+		if len(key) == 0 || t.hasKey(key) {
+			continue
+		}
+		if sep != 0 {
+			dst = append(dst, sep)
+		}
+		sep = '&'
+		dst = append(dst, pair...)
+	}
+	return append(dst, t.fragment...)
+}
+
+func cut(b []byte, sep byte) (before, after []byte) {
+	for i, c := range b {
+		if c == sep {
+			return b[:i], b[i+1:]
+		}
+	}
+	return b, nil
+}
+
+// hasKey reports whether the destination's query has the raw (still
+// percent-encoded) key.
+func (t *target) hasKey(raw []byte) bool {
+	for _, k := range t.keys {
+		if equalUnescaped(raw, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalUnescaped compares a raw query key with a decoded one without
+// allocating: %XX escapes and '+' are decoded on the fly.
+func equalUnescaped(raw []byte, decoded string) bool {
+	j := 0
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case c == '+':
+			c = ' '
+		case c == '%' && i+2 < len(raw):
+			hi, ok1 := unhex(raw[i+1])
+			lo, ok2 := unhex(raw[i+2])
+			if ok1 && ok2 {
+				c = hi<<4 | lo
+				i += 2
+			}
+		}
+		if j >= len(decoded) || decoded[j] != c {
+			return false
+		}
+		j++
+	}
+	return j == len(decoded)
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

@@ -1,0 +1,165 @@
+package redirect
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/qredge/qredge/store"
+)
+
+func testLink(domain, code, dest string, version uint64) *store.Link {
+	return &store.Link{Domain: domain, Code: code, Destination: dest, Status: 302, Version: version}
+}
+
+func put(l *store.Link) store.Change {
+	return store.Change{Op: store.OpPut, Link: l, Version: l.Version}
+}
+
+func del(l *store.Link, version uint64) store.Change {
+	return store.Change{Op: store.OpDelete, Link: l, Version: version}
+}
+
+func dest(l *Link) string {
+	if l == nil {
+		return "<nil>"
+	}
+	return string(l.dest.location)
+}
+
+func TestTableDomains(t *testing.T) {
+	tb := NewTable()
+	tb.Apply(put(testLink("", "promo", "https://any.example/", 1)))
+	tb.Apply(put(testLink("go.brand.example", "promo", "https://brand.example/", 2)))
+	tb.Apply(put(testLink("other.example", "only", "https://other.example/", 3)))
+	f := func(host, code, want string) {
+		t.Helper()
+		if got := dest(tb.Lookup([]byte(host), []byte(code))); got != want {
+			t.Fatalf("Lookup(%q, %q) = %s, want %s", host, code, got, want)
+		}
+	}
+	f("go.brand.example", "promo", "https://brand.example/")
+	f("GO.Brand.Example:8080", "promo", "https://brand.example/")
+	f("go.brand.example.", "promo", "https://brand.example/")
+	f("localhost:8080", "promo", "https://any.example/")
+	f("", "promo", "https://any.example/")
+	f("[::1]:8080", "promo", "https://any.example/")
+	f("other.example", "only", "https://other.example/")
+	f("go.brand.example", "only", "<nil>")
+	f("localhost", "PROMO", "<nil>")
+	if tb.Len() != 3 {
+		t.Fatalf("Len = %d, want 3", tb.Len())
+	}
+}
+
+func TestTableApplyOrdering(t *testing.T) {
+	tb := NewTable()
+	l := testLink("", "x", "https://v2.example/", 2)
+	tb.Apply(put(l))
+	// An older version (a replay) is ignored.
+	tb.Apply(put(testLink("", "x", "https://v1.example/", 1)))
+	if got := dest(tb.Lookup(nil, []byte("x"))); got != "https://v2.example/" {
+		t.Fatalf("stale put applied: %s", got)
+	}
+	// A delete older than the link is ignored; a newer one removes it.
+	tb.Apply(del(l, 2))
+	if tb.Lookup(nil, []byte("x")) == nil {
+		t.Fatal("stale delete applied")
+	}
+	tb.Apply(del(l, 3))
+	if tb.Lookup(nil, []byte("x")) != nil || tb.Len() != 0 {
+		t.Fatalf("delete not applied, len %d", tb.Len())
+	}
+	// Deleting what is not there changes nothing.
+	tb.Apply(del(l, 4))
+	if tb.Len() != 0 {
+		t.Fatalf("len %d after deleting a missing link", tb.Len())
+	}
+	// Domain-bound deletes leave the any-host link alone.
+	tb.Apply(put(testLink("", "y", "https://any.example/", 5)))
+	d := testLink("d.example", "y", "https://d.example/", 6)
+	tb.Apply(put(d))
+	tb.Apply(del(d, 7))
+	if got := dest(tb.Lookup([]byte("d.example"), []byte("y"))); got != "https://any.example/" || tb.Len() != 1 {
+		t.Fatalf("after domain delete: %s, len %d", got, tb.Len())
+	}
+}
+
+// TestTableDeltaFolding drives many changes through one shard so that the
+// delta is folded into the base several times, and checks the table against
+// a plain map after every step.
+func TestTableDeltaFolding(t *testing.T) {
+	tb := NewTable()
+	b := NewBuilder()
+	want := map[string]string{}
+	for i := 0; i < 2000; i++ {
+		code := fmt.Sprintf("c%d", i)
+		b.Add(testLink("", code, "https://example.com/"+code, uint64(i+1)))
+		want[code] = "https://example.com/" + code
+	}
+	tb.Swap(b)
+	if !tb.Ready() || tb.Len() != 2000 {
+		t.Fatalf("after swap: ready %v len %d", tb.Ready(), tb.Len())
+	}
+	v := uint64(10000)
+	for round := 0; round < 5; round++ {
+		for i := 0; i < 2000; i += 3 {
+			v++
+			code := fmt.Sprintf("c%d", i)
+			if (i+round)%2 == 0 {
+				tb.Apply(del(testLink("", code, "", 0), v))
+				delete(want, code)
+			} else {
+				d := fmt.Sprintf("https://example.com/%s/%d", code, round)
+				tb.Apply(put(testLink("", code, d, v)))
+				want[code] = d
+			}
+		}
+		for i := 0; i < 2000; i++ {
+			code := fmt.Sprintf("c%d", i)
+			w, ok := want[code]
+			if !ok {
+				w = "<nil>"
+			}
+			if got := dest(tb.Lookup(nil, []byte(code))); got != w {
+				t.Fatalf("round %d: %s = %s, want %s", round, code, got, w)
+			}
+		}
+		if tb.Len() != len(want) {
+			t.Fatalf("round %d: len %d, want %d", round, tb.Len(), len(want))
+		}
+	}
+}
+
+func TestTableConcurrentReadWrite(t *testing.T) {
+	tb := NewTable()
+	tb.Apply(put(testLink("", "hot", "https://example.com/0", 1)))
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if tb.Lookup(nil, []byte("hot")) == nil {
+					t.Error("hot link vanished during updates")
+					return
+				}
+			}
+		}()
+	}
+	for i := 2; i < 3000; i++ {
+		tb.Apply(put(testLink("", "hot", fmt.Sprintf("https://example.com/%d", i), uint64(i))))
+		tb.Apply(put(testLink("", fmt.Sprintf("cold%d", i), "https://example.com/", uint64(i))))
+	}
+	close(stop)
+	wg.Wait()
+	if got := dest(tb.Lookup(nil, []byte("hot"))); got != "https://example.com/2999" {
+		t.Fatalf("final hot = %s", got)
+	}
+}
