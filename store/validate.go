@@ -370,7 +370,7 @@ func (v *validator) pairs(field string, m map[string]string, token bool) {
 		if len(val) > MaxMatchValueLen {
 			v.add(f, fmt.Sprintf("value must be at most %d bytes", MaxMatchValueLen))
 		}
-		if hasControl(k) || hasControl(val) {
+		if HasControl(k) || HasControl(val) {
 			v.add(f, "must not contain control characters")
 		}
 	}
@@ -447,7 +447,8 @@ func isToken(s string) bool {
 	return true
 }
 
-func hasControl(s string) bool {
+// HasControl reports whether s has an ASCII control character.
+func HasControl(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] == 0x7f {
 			return true

@@ -1,0 +1,285 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/qredge/qredge/store"
+)
+
+// linkInput is what clients may send for a link. Version, times and
+// short_url are the server's.
+type linkInput struct {
+	Code         string          `json:"code"`
+	Domain       string          `json:"domain"`
+	Destination  string          `json:"destination"`
+	Status       int             `json:"status"`
+	Rules        []store.Rule    `json:"rules"`
+	Variants     []store.Variant `json:"variants"`
+	Schedule     *store.Schedule `json:"schedule"`
+	ForwardQuery bool            `json:"forward_query"`
+	Disabled     bool            `json:"disabled"`
+	Tags         []string        `json:"tags"`
+}
+
+func (in *linkInput) link() *store.Link {
+	return &store.Link{
+		Code: in.Code, Domain: in.Domain, Destination: in.Destination, Status: in.Status,
+		Rules: in.Rules, Variants: in.Variants, Schedule: in.Schedule,
+		ForwardQuery: in.ForwardQuery, Disabled: in.Disabled, Tags: in.Tags,
+	}
+}
+
+func inputOf(l *store.Link) *linkInput {
+	return &linkInput{
+		Code: l.Code, Domain: l.Domain, Destination: l.Destination, Status: l.Status,
+		Rules: l.Rules, Variants: l.Variants, Schedule: l.Schedule,
+		ForwardQuery: l.ForwardQuery, Disabled: l.Disabled, Tags: l.Tags,
+	}
+}
+
+// readOnlyFields may appear in GET responses but not in writes.
+var readOnlyFields = []string{"version", "created_at", "updated_at", "short_url"}
+
+// linkJSON is a link as the API returns it.
+type linkJSON struct {
+	*store.Link
+	ShortURL string `json:"short_url"`
+}
+
+func (s *Server) linkJSON(l *store.Link) linkJSON {
+	return linkJSON{Link: l, ShortURL: s.ShortURL(l)}
+}
+
+// ShortURL returns the URL that redirects through l.
+func (s *Server) ShortURL(l *store.Link) string {
+	if l.Domain == "" {
+		return s.cfg.PublicURL + "/" + l.Code
+	}
+	scheme := "https"
+	if u, err := url.Parse(s.cfg.PublicURL); err == nil && u.Scheme != "" {
+		scheme = u.Scheme
+	}
+	return scheme + "://" + l.Domain + "/" + l.Code
+}
+
+func (s *Server) linkLocation(l *store.Link) string {
+	loc := "/api/v1/links/" + l.Code
+	if l.Domain != "" {
+		loc += "?domain=" + url.QueryEscape(l.Domain)
+	}
+	return loc
+}
+
+func checkReadOnly(raw map[string]json.RawMessage) error {
+	for _, f := range readOnlyFields {
+		if _, ok := raw[f]; ok {
+			return badRequest(f, "%s is read-only: the server sets it", f)
+		}
+	}
+	return nil
+}
+
+func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		if _, isType := err.(*json.UnmarshalTypeError); isType {
+			return badRequest("", "request body must be a JSON object")
+		}
+		return jsonError(err)
+	}
+	if err := checkReadOnly(raw); err != nil {
+		return err
+	}
+	var in linkInput
+	if err := decodeStrict(body, &in); err != nil {
+		return err
+	}
+	generate := in.Code == ""
+	var created *store.Link
+	for attempt := 0; ; attempt++ {
+		l := in.link()
+		if generate {
+			l.Code = store.NewCode()
+		}
+		if err := l.Validate(); err != nil {
+			return err
+		}
+		created, err = s.store.CreateLink(r.Context(), l)
+		if generate && store.ErrorCode(err) == store.ECONFLICT && attempt < 5 {
+			continue // a generated code collided: draw another
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	w.Header().Set("Location", s.linkLocation(created))
+	w.Header().Set("ETag", etag(created.Version))
+	return writeJSON(w, http.StatusCreated, s.linkJSON(created))
+}
+
+// target returns the (domain, code) a request names.
+func target(r *http.Request) (domain, code string, err error) {
+	code = r.PathValue("code")
+	if msg := store.CheckCode(code); msg != "" && !store.IsReservedCode(code) {
+		return "", "", badRequest("code", "code: %s", msg)
+	}
+	domain = r.URL.Query().Get("domain")
+	if msg := store.CheckDomain(domain); msg != "" {
+		return "", "", badRequest("domain", "domain: %s", msg)
+	}
+	return domain, code, nil
+}
+
+func (s *Server) getLink(w http.ResponseWriter, r *http.Request) error {
+	domain, code, err := target(r)
+	if err != nil {
+		return err
+	}
+	l, err := s.store.GetLink(r.Context(), domain, code)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("ETag", etag(l.Version))
+	return writeJSON(w, http.StatusOK, s.linkJSON(l))
+}
+
+func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
+	domain, code, err := target(r)
+	if err != nil {
+		return err
+	}
+	ifVersion, err := parseIfMatch(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	var patch map[string]any
+	if err := json.Unmarshal(body, &patch); err != nil {
+		if _, isType := err.(*json.UnmarshalTypeError); isType {
+			return badRequest("", "a PATCH body must be a JSON object (RFC 7396 merge patch)")
+		}
+		return jsonError(err)
+	}
+	for _, f := range readOnlyFields {
+		if _, ok := patch[f]; ok {
+			return badRequest(f, "%s is read-only: the server sets it", f)
+		}
+	}
+	// Retry when another writer got in between our read and our write, but
+	// only when the client did not pin a version itself.
+	for attempt := 0; ; attempt++ {
+		cur, err := s.store.GetLink(r.Context(), domain, code)
+		if err != nil {
+			return err
+		}
+		if ifVersion != 0 && cur.Version != ifVersion {
+			return store.Errorf(store.EPRECONDITION, "link was changed: it is at version %d, If-Match asked for %d", cur.Version, ifVersion)
+		}
+		merged, err := mergeLink(cur, patch)
+		if err != nil {
+			return err
+		}
+		if merged.Code != cur.Code {
+			return &store.Error{Code: store.EINVALID, Message: "invalid link", Fields: []store.FieldError{{Field: "code", Message: "cannot be changed; create a new link instead"}}}
+		}
+		if merged.Domain != cur.Domain {
+			return &store.Error{Code: store.EINVALID, Message: "invalid link", Fields: []store.FieldError{{Field: "domain", Message: "cannot be changed; create a new link instead"}}}
+		}
+		if err := merged.Validate(); err != nil {
+			return err
+		}
+		updated, err := s.store.UpdateLink(r.Context(), merged, cur.Version)
+		if store.ErrorCode(err) == store.EPRECONDITION && ifVersion == 0 && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", etag(updated.Version))
+		return writeJSON(w, http.StatusOK, s.linkJSON(updated))
+	}
+}
+
+// mergeLink applies a merge patch to the client-visible fields of cur.
+func mergeLink(cur *store.Link, patch map[string]any) (*store.Link, error) {
+	b, err := json.Marshal(inputOf(cur))
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	merged, err := json.Marshal(mergePatch(doc, patch))
+	if err != nil {
+		return nil, err
+	}
+	var in linkInput
+	if err := decodeStrict(merged, &in); err != nil {
+		return nil, err
+	}
+	return in.link(), nil
+}
+
+func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request) error {
+	domain, code, err := target(r)
+	if err != nil {
+		return err
+	}
+	ifVersion, err := parseIfMatch(r)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteLink(r.Context(), domain, code, ifVersion); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// linkList is the body of GET /api/v1/links.
+type linkList struct {
+	Links      []linkJSON `json:"links"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+}
+
+func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	opt := store.ListOptions{Cursor: q.Get("cursor"), Tag: q.Get("tag")}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxListLimit {
+			return badRequest("limit", "limit must be a whole number from 1 to %d, got %q", store.MaxListLimit, v)
+		}
+		opt.Limit = n
+	}
+	if opt.Tag != "" {
+		if msg := store.CheckTag(opt.Tag); msg != "" {
+			return badRequest("tag", "tag: %s", msg)
+		}
+	}
+	page, err := s.store.ListLinks(r.Context(), opt)
+	if store.ErrorCode(err) == store.EINVALID {
+		// The only invalid input a listing has is its cursor.
+		return badRequest("cursor", "cursor is not one returned by this API")
+	}
+	if err != nil {
+		return err
+	}
+	out := linkList{Links: make([]linkJSON, len(page.Links)), NextCursor: page.NextCursor}
+	for i, l := range page.Links {
+		out.Links[i] = s.linkJSON(l)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,230 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/qredge/qredge/store"
+)
+
+// Config configures the API. Get defaults from DefaultConfig.
+type Config struct {
+	// PublicURL is the scheme and host of short links, such as
+	// "https://go.example.com"; short_url is PublicURL + "/" + code.
+	PublicURL string
+	// MaxBodyBytes limits request bodies; larger ones get 413.
+	MaxBodyBytes int64
+	// AdminKeyHash, when set, is the store.HashAPIKey of a key that has the
+	// admin scope without being stored (the --api-key flag).
+	AdminKeyHash string
+	// Observe, when set, is called after every request with the route
+	// pattern that served it ("" when none matched) and the status.
+	Observe func(method, pattern string, status int, elapsed time.Duration)
+}
+
+// DefaultConfig returns the default API configuration.
+func DefaultConfig() Config {
+	return Config{PublicURL: "http://localhost:8080", MaxBodyBytes: 1 << 20}
+}
+
+// Store is what the API needs from a store backend.
+type Store interface {
+	store.LinkStore
+	store.KeyStore
+}
+
+// Route is one route of the API, as documented in openapi.json.
+type Route struct {
+	Method  string
+	Pattern string
+	Scope   string // "" for public routes
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	cfg    Config
+	store  Store
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []Route
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3.1 document of the API.
+func OpenAPI() []byte { return openAPI }
+
+// NewServer returns the API over st.
+func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultConfig().MaxBodyBytes
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux()}
+	s.handle("GET", "/api/v1/openapi.json", "", s.getOpenAPI)
+	s.handle("POST", "/api/v1/links", store.ScopeWrite, s.createLink)
+	s.handle("GET", "/api/v1/links", store.ScopeRead, s.listLinks)
+	s.handle("GET", "/api/v1/links/{code}", store.ScopeRead, s.getLink)
+	s.handle("PATCH", "/api/v1/links/{code}", store.ScopeWrite, s.patchLink)
+	s.handle("DELETE", "/api/v1/links/{code}", store.ScopeWrite, s.deleteLink)
+	s.handle("POST", "/api/v1/keys", store.ScopeAdmin, s.createKey)
+	s.handle("GET", "/api/v1/keys", store.ScopeAdmin, s.listKeys)
+	s.handle("DELETE", "/api/v1/keys/{id}", store.ScopeAdmin, s.revokeKey)
+	return s
+}
+
+// Routes returns every route the server answers.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(method, pattern, scope string, h handlerFunc) {
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Scope: scope})
+	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
+		if scope != "" {
+			if err := s.authorize(r, scope); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// ServeHTTP implements http.Handler. Requests the mux cannot route get a
+// problem+json 404 or 405 instead of the mux's plain text.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		rec := &statusWriter{ResponseWriter: discardWriter{h: http.Header{}}}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			sw.Header().Set("Allow", rec.Header().Get("Allow"))
+			WriteProblem(sw, NewProblem(store.Errorf("method_not_allowed", "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, rec.Header().Get("Allow"))))
+		} else {
+			WriteProblem(sw, NewProblem(store.Errorf(store.ENOTFOUND, "no API route %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path)))
+		}
+	} else {
+		// Methods are part of the pattern, as in "GET /api/v1/links".
+		s.mux.ServeHTTP(sw, r)
+		if i := strings.IndexByte(pattern, ' '); i >= 0 {
+			pattern = pattern[i+1:]
+		}
+	}
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(r.Method, pattern, sw.Status(), time.Since(start))
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Status() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+type discardWriter struct{ h http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.h }
+func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardWriter) WriteHeader(int)             {}
+
+// authorize checks the bearer key of r against the needed scope.
+func (s *Server) authorize(r *http.Request, need string) error {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return store.Errorf(store.EUNAUTHORIZED, "missing API key: send it as Authorization: Bearer <key>")
+	}
+	scheme, key, ok := strings.Cut(auth, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+		return store.Errorf(store.EUNAUTHORIZED, "the Authorization header must be Bearer <key>")
+	}
+	hash := store.HashAPIKey(strings.TrimSpace(key))
+	scope := ""
+	if s.cfg.AdminKeyHash != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminKeyHash)) == 1 {
+		scope = store.ScopeAdmin
+	} else {
+		k, err := s.store.KeyByHash(r.Context(), hash)
+		if store.ErrorCode(err) == store.ENOTFOUND {
+			return store.Errorf(store.EUNAUTHORIZED, "unknown or revoked API key")
+		}
+		if err != nil {
+			return err
+		}
+		scope = k.Scope
+	}
+	if !store.ScopeAllows(scope, need) {
+		return store.Errorf(store.EFORBIDDEN, "this API key has the %s scope; this request needs %s", scope, need)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openAPI)
+	return err
+}
+
+// EnsureAdminKey creates an admin key if the store holds none and no admin
+// key is configured, and returns its secret ("" if none was created). It is
+// how a first start prints a key.
+func EnsureAdminKey(ctx context.Context, ks store.KeyStore, configured bool) (string, error) {
+	if configured {
+		return "", nil
+	}
+	keys, err := ks.ListKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(keys) > 0 {
+		return "", nil
+	}
+	secret, k := store.NewAPIKey()
+	k.Name, k.Scope, k.CreatedAt = "bootstrap", store.ScopeAdmin, time.Now().UTC()
+	if err := ks.CreateKey(ctx, k); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
