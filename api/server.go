@@ -126,7 +126,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.cfg.Observe != nil {
-		s.cfg.Observe(r.Method, pattern, sw.Status(), time.Since(start))
+		// Clone: behind fasthttpadaptor, r.Method points into a buffer that
+		// is reused after the request, and observers may keep the string
+		// (Prometheus keeps label values).
+		s.cfg.Observe(strings.Clone(r.Method), pattern, sw.Status(), time.Since(start))
 	}
 }
 

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a goroutine-safe buffer for captured output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// mustStartServe starts 'qredge serve' in-process on a free loopback port
+// with the real start-up code.
+func mustStartServe(tb testing.TB, dataDir string, mod func(*ServeConfig)) (*Serve, *syncBuffer) {
+	tb.Helper()
+	cfg := DefaultServeConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = dataDir
+	cfg.ShutdownTimeout = 5 * time.Second
+	if mod != nil {
+		mod(&cfg)
+	}
+	if err := cfg.Check(); err != nil {
+		tb.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	s := &Serve{Config: cfg, Log: newLogger(stderr, "text", "debug"), Stderr: stderr}
+	if err := s.Open(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if !s.stopping.Load() {
+			s.Close()
+		}
+	})
+	return s, stderr
+}
+
+var apiKeyLine = regexp.MustCompile(`(?m)^api key: (qk_\S+)$`)
+
+// noRedirect is an HTTP client that shows redirects instead of following
+// them.
+var noRedirect = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func req(t *testing.T, method, url, key, body string) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		r.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := noRedirect.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestServeEndToEndInProcess(t *testing.T) {
+	dir := t.TempDir()
+	s, stderr := mustStartServe(t, dir, nil)
+	m := apiKeyLine.FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no 'api key:' line on first start:\n%s", stderr)
+	}
+	key := m[1]
+	base := "http://" + s.Addr()
+
+	resp, body := req(t, "GET", base+"/readyz", "", "")
+	if resp.StatusCode != 200 || !strings.HasPrefix(body, "ready") {
+		t.Fatalf("readyz %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := req(t, "GET", base+"/healthz", "", ""); resp.StatusCode != 200 {
+		t.Fatalf("healthz %d", resp.StatusCode)
+	}
+
+	resp, body = req(t, "POST", base+"/api/v1/links", key, `{"code": "spring24", "destination": "https://example.com/a", "status": 302}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create %d %s", resp.StatusCode, body)
+	}
+	var created struct {
+		ShortURL string `json:"short_url"`
+		Version  uint64 `json:"version"`
+	}
+	json.Unmarshal([]byte(body), &created)
+	if created.ShortURL != base+"/spring24" {
+		t.Fatalf("short_url %q, want %q", created.ShortURL, base+"/spring24")
+	}
+	// The link redirects at once: the API change reached the table.
+	resp, _ = req(t, "GET", base+"/spring24", "", "")
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "https://example.com/a" || resp.Header.Get("Server") != "" {
+		t.Fatalf("redirect %d %v", resp.StatusCode, resp.Header)
+	}
+	resp, body = req(t, "PATCH", base+"/api/v1/links/spring24", key, `{"destination":"https://example.com/b","status":301}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("patch %d %s", resp.StatusCode, body)
+	}
+	resp, _ = req(t, "HEAD", base+"/spring24", "", "")
+	if resp.StatusCode != 301 || resp.Header.Get("Location") != "https://example.com/b" || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=3600") {
+		t.Fatalf("after patch %d %v", resp.StatusCode, resp.Header)
+	}
+	req(t, "PATCH", base+"/api/v1/links/spring24", key, `{"disabled":true}`)
+	if resp, _ = req(t, "GET", base+"/spring24", "", ""); resp.StatusCode != 410 {
+		t.Fatalf("disabled link answered %d", resp.StatusCode)
+	}
+	req(t, "POST", base+"/api/v1/links", key, `{"code": "keep", "destination": "https://example.com/keep"}`)
+	if resp, _ = req(t, "DELETE", base+"/api/v1/links/spring24", key, ""); resp.StatusCode != 204 {
+		t.Fatalf("delete %d", resp.StatusCode)
+	}
+	if resp, _ = req(t, "GET", base+"/spring24", "", ""); resp.StatusCode != 404 {
+		t.Fatalf("deleted link answered %d", resp.StatusCode)
+	}
+	// Reserved paths are not codes.
+	resp, body = req(t, "GET", base+"/api/v1/nope", key, "")
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("/api/v1/nope %d %s", resp.StatusCode, body)
+	}
+	resp, body = req(t, "GET", base+"/api", key, "")
+	if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("/api %d %s", resp.StatusCode, body)
+	}
+	// Bodies over the limit get a problem 413 from the server itself.
+	resp, body = req(t, "POST", base+"/api/v1/links", key, strings.Repeat("x", 2<<20))
+	if resp.StatusCode != 413 || !strings.Contains(body, `"too_large"`) {
+		t.Fatalf("large body %d %s", resp.StatusCode, body)
+	}
+	// Far larger bodies are refused before they are read, with the same
+	// problem.
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /api/v1/links HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	raw, _ := io.ReadAll(conn)
+	conn.Close()
+	if !bytes.HasPrefix(raw, []byte("HTTP/1.1 413")) || !bytes.Contains(raw, []byte("application/problem+json")) || !bytes.Contains(raw, []byte(`"too_large"`)) {
+		t.Fatalf("huge body answer:\n%s", raw)
+	}
+	// Metrics reflect what happened.
+	_, body = req(t, "GET", base+"/metrics", "", "")
+	for _, want := range []string{`qredge_redirects_total{result="redirect"} 2`, `qredge_redirects_total{result="gone"} 1`,
+		`qredge_redirects_total{result="not_found"} 1`, "qredge_links 1", `qredge_api_requests_total{method="POST",route="/api/v1/links",status="201"} 2`,
+		"qredge_build_info{"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
+	// Restart: the link is still there and no new key is printed.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, stderr2 := mustStartServe(t, dir, nil)
+	if apiKeyLine.MatchString(stderr2.String()) {
+		t.Fatalf("a second start printed another key:\n%s", stderr2)
+	}
+	resp, _ = req(t, "GET", "http://"+s2.Addr()+"/keep", "", "")
+	if resp.StatusCode != 302 || resp.Header.Get("Location") != "https://example.com/keep" {
+		t.Fatalf("after restart %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp, _ = req(t, "GET", "http://"+s2.Addr()+"/api/v1/links/keep", key, ""); resp.StatusCode != 200 {
+		t.Fatalf("key from the first start refused after restart: %d", resp.StatusCode)
+	}
+}
+
+func TestServeConfiguredKey(t *testing.T) {
+	const key = "my-own-admin-key-123456"
+	s, stderr := mustStartServe(t, t.TempDir(), func(c *ServeConfig) {
+		c.APIKey = key
+		c.PublicURL = "https://go.example.com"
+	})
+	if apiKeyLine.MatchString(stderr.String()) {
+		t.Fatal("a key was generated although --api-key was set")
+	}
+	resp, body := req(t, "POST", "http://"+s.Addr()+"/api/v1/links", key, `{"code":"x","destination":"https://example.com/"}`)
+	if resp.StatusCode != 201 || !strings.Contains(body, `"short_url":"https://go.example.com/x"`) {
+		t.Fatalf("create with --api-key: %d %s", resp.StatusCode, body)
+	}
+	// The same key works for key management.
+	if resp, body = req(t, "POST", "http://"+s.Addr()+"/api/v1/keys", key, `{"name":"ci","scope":"read"}`); resp.StatusCode != 201 {
+		t.Fatalf("create key %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestServeShutdownFinishesWrites sends writes while the server shuts down:
+// every write that was answered 201 is in the store afterwards.
+func TestServeShutdownFinishesWrites(t *testing.T) {
+	dir := t.TempDir()
+	const key = "shutdown-test-admin-key"
+	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = key })
+	base := "http://" + s.Addr()
+	var (
+		mu       sync.Mutex
+		answered []string
+		wg       sync.WaitGroup
+	)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			client := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; i < 200; i++ {
+				code := fmt.Sprintf("w%dn%d", w, i)
+				r, _ := http.NewRequest("POST", base+"/api/v1/links", strings.NewReader(fmt.Sprintf(`{"code":%q,"destination":"https://example.com/"}`, code)))
+				r.Header.Set("Authorization", "Bearer "+key)
+				resp, err := client.Do(r)
+				if err != nil {
+					return // the server is gone
+				}
+				resp.Body.Close()
+				if resp.StatusCode == 201 {
+					mu.Lock()
+					answered = append(answered, code)
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	s2, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = key })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(answered) == 0 {
+		t.Fatal("no write was answered before shutdown")
+	}
+	for _, code := range answered {
+		resp, _ := req(t, "GET", "http://"+s2.Addr()+"/"+code, "", "")
+		if resp.StatusCode != 302 {
+			t.Fatalf("write %s was answered 201 but is lost after shutdown (%d)", code, resp.StatusCode)
+		}
+	}
+	t.Logf("%d answered writes all survived shutdown", len(answered))
+}
+
+func TestReadyzWhileStopping(t *testing.T) {
+	s, _ := mustStartServe(t, t.TempDir(), nil)
+	s.stopping.Store(true)
+	resp, body := req(t, "GET", "http://"+s.Addr()+"/readyz", "", "")
+	if resp.StatusCode != 503 || !strings.Contains(body, "shutting down") {
+		t.Fatalf("readyz while stopping: %d %q", resp.StatusCode, body)
+	}
+	s.stopping.Store(false)
+}
+
+func TestCLIErrors(t *testing.T) {
+	f := func(wantCode int, wantOut string, args ...string) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, &stdout, &stderr)
+		if code != wantCode || !strings.Contains(stderr.String()+stdout.String(), wantOut) {
+			t.Fatalf("qredge %v: exit %d, want %d; output:\n%s%s", args, code, wantCode, stdout.String(), stderr.String())
+		}
+	}
+	dir := t.TempDir()
+	f(2, "Usage:")
+	f(2, `unknown command "frobnicate"`, "frobnicate")
+	f(0, "qredge dev", "version")
+	f(0, "QREDGE_DATA_DIR", "serve", "--help")
+	f(2, "flag provided but not defined", "serve", "--nope")
+	f(1, "--listen", "serve", "--listen", "nonsense")
+	f(1, "--public-url", "serve", "--data-dir", dir, "--public-url", "go.example.com")
+	f(1, "--not-found-url", "serve", "--data-dir", dir, "--not-found-url", "javascript:alert(1)")
+	f(1, "--api-key must be at least 16", "serve", "--data-dir", dir, "--api-key", "short")
+	f(1, "--log-format", "serve", "--data-dir", dir, "--log-format", "xml")
+	f(1, `unexpected argument "extra"`, "serve", "extra")
+	f(2, "Usage:", "apikey")
+	f(2, `unknown apikey command "frob"`, "apikey", "frob", "--data-dir", dir)
+	f(1, "create needs --name", "apikey", "create", "--data-dir", dir)
+	f(1, `--scope "root"`, "apikey", "create", "--name", "x", "--scope", "root", "--data-dir", dir)
+	f(1, "revoke needs exactly one key ID", "apikey", "revoke", "--data-dir", dir)
+	f(1, "not found", "apikey", "revoke", "nosuchid", "--data-dir", dir)
+	f(1, "--server needs an admin key", "apikey", "list", "--server", "http://127.0.0.1:1")
+}
+
+func TestEnvOverridesDefaults(t *testing.T) {
+	t.Setenv("QREDGE_LOG_FORMAT", "xml")
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"serve", "--data-dir", t.TempDir()}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), `--log-format "xml"`) {
+		t.Fatalf("QREDGE_LOG_FORMAT not applied: %d %s", code, stderr.String())
+	}
+	// The command line wins over the environment.
+	t.Setenv("QREDGE_LISTEN", "bad")
+	stderr.Reset()
+	if code := run(context.Background(), []string{"serve", "--listen", "also-bad:x:y", "--data-dir", t.TempDir()}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "also-bad") {
+		t.Fatalf("command line did not win: %d %s", code, stderr.String())
+	}
+	t.Setenv("QREDGE_PERMANENT_MAX_AGE", "soon")
+	stderr.Reset()
+	if code := run(context.Background(), []string{"serve"}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "QREDGE_PERMANENT_MAX_AGE") {
+		t.Fatalf("bad env value: %d %s", code, stderr.String())
+	}
+}
+
+func TestAPIKeyCommands(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"apikey", "create", "--name", "ci", "--scope", "read", "--data-dir", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("create: %d %s", code, stderr.String())
+	}
+	secret := strings.TrimSpace(stdout.String())
+	if !strings.HasPrefix(secret, "qk_") {
+		t.Fatalf("create printed %q", secret)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"apikey", "list", "--data-dir", dir}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "ci") || strings.Contains(stdout.String(), secret) {
+		t.Fatalf("list: %d %q", code, stdout.String())
+	}
+	id := strings.Fields(strings.Split(stdout.String(), "\n")[1])[0]
+
+	// While serve runs, the data directory is locked: the command says so
+	// and --server works instead.
+	const admin = "apikey-test-admin-key"
+	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = admin })
+	stderr.Reset()
+	if code := run(context.Background(), []string{"apikey", "list", "--data-dir", dir}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "--server") {
+		t.Fatalf("list on a locked dir: %d %s", code, stderr.String())
+	}
+	resp, _ := req(t, "GET", "http://"+s.Addr()+"/api/v1/links", secret, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("CLI-created key refused: %d", resp.StatusCode)
+	}
+	stdout.Reset()
+	server := []string{"--server", "http://" + s.Addr(), "--api-key", admin}
+	if code := run(context.Background(), append([]string{"apikey", "create", "--name", "remote", "--scope", "write"}, server...), &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "qk_") {
+		t.Fatalf("remote create: %d %s %s", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if code := run(context.Background(), append([]string{"apikey", "list"}, server...), &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "remote") {
+		t.Fatalf("remote list: %d %s", code, stdout.String())
+	}
+	if code := run(context.Background(), append([]string{"apikey", "revoke", id}, server...), &stdout, &stderr); code != 0 {
+		t.Fatalf("remote revoke: %d %s", code, stderr.String())
+	}
+	if resp, _ := req(t, "GET", "http://"+s.Addr()+"/api/v1/links", secret, ""); resp.StatusCode != 401 {
+		t.Fatalf("revoked key still works: %d", resp.StatusCode)
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"apikey", "list", "--server", "http://" + s.Addr(), "--api-key", secret}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "401") {
+		t.Fatalf("remote with a bad key: %d %s", code, stderr.String())
+	}
+}
+
+func TestDefaultPublicURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[::]:8080":      "http://localhost:8080",
+		"0.0.0.0:8080":   "http://localhost:8080",
+		"127.0.0.1:9000": "http://127.0.0.1:9000",
+		"[::1]:80":       "http://[::1]",
+	} {
+		if got := defaultPublicURL(addr); got != want {
+			t.Errorf("defaultPublicURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/qredge/qredge/api"
+	"github.com/qredge/qredge/redirect"
+	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/boltstore"
+)
+
+// ServeConfig is the configuration of 'qredge serve'.
+type ServeConfig struct {
+	Listen          string
+	DataDir         string
+	PublicURL       string
+	APIKey          string
+	NotFoundURL     string
+	GoneURL         string
+	PermanentMaxAge time.Duration
+	TemporaryMaxAge time.Duration
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+	LogFormat       string
+	LogLevel        string
+}
+
+// DefaultServeConfig returns the defaults of 'qredge serve'.
+func DefaultServeConfig() ServeConfig {
+	rc := redirect.DefaultConfig()
+	return ServeConfig{
+		Listen:          ":8080",
+		DataDir:         "./qredge-data",
+		PermanentMaxAge: rc.PermanentMaxAge,
+		TemporaryMaxAge: rc.TemporaryMaxAge,
+		MaxBodyBytes:    api.DefaultConfig().MaxBodyBytes,
+		ShutdownTimeout: 15 * time.Second,
+		LogFormat:       "text",
+		LogLevel:        "info",
+	}
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *ServeConfig) Check() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: want host:port or :port: %v", c.Listen, err)
+	}
+	if c.DataDir == "" {
+		return errors.New("--data-dir must not be empty")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", c.PublicURL)
+		}
+	}
+	for name, v := range map[string]string{"--not-found-url": c.NotFoundURL, "--gone-url": c.GoneURL} {
+		if v != "" {
+			if msg := store.CheckURL(v); msg != "" {
+				return fmt.Errorf("%s %q: %s", name, v, msg)
+			}
+		}
+	}
+	if c.APIKey != "" && len(c.APIKey) < 16 {
+		return errors.New("--api-key must be at least 16 characters; leave it empty to have one generated")
+	}
+	if c.PermanentMaxAge < 0 || c.TemporaryMaxAge < 0 || c.ShutdownTimeout < 0 {
+		return errors.New("durations must not be negative")
+	}
+	if c.MaxBodyBytes < 1024 {
+		return fmt.Errorf("--max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+func (c *ServeConfig) registerFlags(fs interface {
+	StringVar(*string, string, string, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+	Int64Var(*int64, string, int64, string)
+}) {
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address for redirects, the API, /healthz, /readyz and /metrics")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links, such as https://go.example.com (default: http://<listen address>)")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
+	fs.StringVar(&c.NotFoundURL, "not-found-url", c.NotFoundURL, "redirect unknown codes here instead of answering 404")
+	fs.StringVar(&c.GoneURL, "gone-url", c.GoneURL, "redirect disabled links here instead of answering 410")
+	fs.DurationVar(&c.PermanentMaxAge, "permanent-max-age", c.PermanentMaxAge, "Cache-Control max-age of 301 and 308 redirects")
+	fs.DurationVar(&c.TemporaryMaxAge, "temporary-max-age", c.TemporaryMaxAge, "Cache-Control max-age of 302 and 307 redirects; 0 means not cached, so every scan is counted")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+}
+
+func newLogger(w io.Writer, format, level string) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := DefaultServeConfig()
+	fs := newFlagSet("serve", "qredge serve [flags]", stderr)
+	cfg.registerFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	s := &Serve{Config: cfg, Log: newLogger(stderr, cfg.LogFormat, cfg.LogLevel), Stderr: stderr}
+	if err := s.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	s.Log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	return s.Close()
+}
+
+// Serve is the whole product in one process: the embedded store, the
+// redirect table and handler, and the API, on one listener. Tests start it
+// with the same code as the command.
+type Serve struct {
+	Config ServeConfig
+	Log    *slog.Logger
+	Stderr io.Writer // where the bootstrap key line goes
+
+	db       *boltstore.DB
+	table    *redirect.Table
+	ln       net.Listener
+	srv      *fasthttp.Server
+	served   chan error
+	stopping atomic.Bool
+}
+
+// Addr returns the address the server listens on, once Open returned.
+func (s *Serve) Addr() string { return s.ln.Addr().String() }
+
+// Open opens the store, loads every link into the table, and starts
+// serving. It returns once the server accepts connections.
+func (s *Serve) Open(ctx context.Context) (err error) {
+	cfg := s.Config
+	if s.Log == nil {
+		s.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.db, err = boltstore.Open(cfg.DataDir); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			s.db.Close()
+		}
+	}()
+	secret, err := api.EnsureAdminKey(ctx, s.db, cfg.APIKey != "")
+	if err != nil {
+		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
+	}
+	if secret != "" && s.Stderr != nil {
+		fmt.Fprintf(s.Stderr, "api key: %s\n", secret)
+		s.Log.Info("created an admin API key; it is shown once, above. Create more with 'qredge apikey create'")
+	}
+
+	// Load the table before listening: no request is served from a
+	// partial table. Subscribe first; nothing writes before we listen.
+	s.table = redirect.NewTable()
+	s.db.Subscribe(s.table.Apply)
+	start := time.Now()
+	b := redirect.NewBuilder()
+	if err := s.db.ForEachLink(ctx, func(l *store.Link) error { b.Add(l); return nil }); err != nil {
+		return fmt.Errorf("cannot load links: %w", err)
+	}
+	s.table.Swap(b)
+	s.Log.Info("links loaded", "count", s.table.Len(), "duration", time.Since(start).Round(time.Microsecond), "data_dir", cfg.DataDir)
+
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
+	}
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = defaultPublicURL(s.ln.Addr().String())
+	}
+
+	reg := prometheus.NewRegistry()
+	rh := redirect.NewHandler(redirect.Config{
+		NotFoundURL: cfg.NotFoundURL, GoneURL: cfg.GoneURL,
+		PermanentMaxAge: cfg.PermanentMaxAge, TemporaryMaxAge: cfg.TemporaryMaxAge,
+	}, s.table)
+	apiMetrics := newAPIMetrics()
+	reg.MustRegister(
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		rh.Metrics(), apiMetrics.requests, apiMetrics.duration,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
+			func() float64 { return float64(s.table.Len()) }),
+		buildInfo(),
+	)
+	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe}
+	if cfg.APIKey != "" {
+		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
+	}
+	apiHandler := fasthttpadaptor.NewFastHTTPHandler(api.NewServer(apiCfg, s.db, s.Log))
+	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	s.srv = &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			path := ctx.Path()
+			switch {
+			case bytes.HasPrefix(path, prefixAPI) || bytes.Equal(path, pathAPI):
+				apiHandler(ctx)
+			case bytes.Equal(path, pathHealthz):
+				ctx.SetContentTypeBytes(textPlain)
+				ctx.SetBodyString("ok\n")
+			case bytes.Equal(path, pathReadyz):
+				s.readyz(ctx)
+			case bytes.Equal(path, pathMetrics):
+				metricsHandler(ctx)
+			default:
+				rh.Serve(ctx)
+			}
+		},
+		ErrorHandler:          s.requestError,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		// Bodies a little over the API's limit are read and answered 413
+		// by the API; far larger ones are refused here, before they are
+		// read, with the same problem (see requestError).
+		MaxRequestBodySize: int(max(4*cfg.MaxBodyBytes, 8<<20)),
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        2 * time.Minute,
+		CloseOnShutdown:    true,
+	}
+	s.served = make(chan error, 1)
+	go func() { s.served <- s.srv.Serve(s.ln) }()
+	s.Log.Info("listening", "addr", s.ln.Addr().String(), "public_url", publicURL)
+	return nil
+}
+
+var (
+	prefixAPI   = []byte("/api/")
+	pathAPI     = []byte("/api")
+	pathHealthz = []byte("/healthz")
+	pathReadyz  = []byte("/readyz")
+	pathMetrics = []byte("/metrics")
+	textPlain   = []byte("text/plain; charset=utf-8")
+)
+
+func (s *Serve) readyz(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentTypeBytes(textPlain)
+	switch {
+	case s.stopping.Load():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString("shutting down\n")
+	case !s.table.Ready():
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString("loading links\n")
+	default:
+		ctx.SetBodyString("ready: " + strconv.Itoa(s.table.Len()) + " links\n")
+	}
+}
+
+// requestError answers requests fasthttp could not read, as problem+json.
+func (s *Serve) requestError(ctx *fasthttp.RequestCtx, err error) {
+	p := api.Problem{Type: "about:blank", Status: fasthttp.StatusBadRequest, Code: store.EBADREQUEST, Detail: "malformed HTTP request"}
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		p.Status, p.Code = fasthttp.StatusRequestEntityTooLarge, store.ETOOLARGE
+		p.Detail = fmt.Sprintf("request body is larger than %d bytes", s.Config.MaxBodyBytes)
+		ctx.SetConnectionClose()
+	}
+	p.Title = fasthttp.StatusMessage(p.Status)
+	ctx.Response.Reset()
+	ctx.SetStatusCode(p.Status)
+	ctx.SetContentType(api.ProblemContentType)
+	body, _ := jsonMarshal(p)
+	ctx.SetBody(body)
+}
+
+// Close stops accepting requests, waits for in-flight ones (up to the
+// shutdown timeout) and closes the store. Every write that was answered is
+// on disk.
+func (s *Serve) Close() error {
+	s.stopping.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if s.srv != nil {
+		if err := s.srv.ShutdownWithContext(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		if err := <-s.served; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot close store: %w", err))
+		}
+	}
+	s.Log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// defaultPublicURL turns a listen address into the URL of short links.
+func defaultPublicURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://localhost:8080"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port == "80" {
+		return "http://" + host
+	}
+	return "http://" + host + ":" + port
+}
