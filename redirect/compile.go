@@ -24,11 +24,12 @@ func (l *Link) Source() *store.Link { return l.src }
 
 // target is a destination URL split for query forwarding.
 type target struct {
-	location []byte   // the whole URL, as the Location header
-	base     []byte   // the URL before any '#'
-	fragment []byte   // "#..." or nil
-	hasQuery bool     // base already has a '?'
-	keys     []string // decoded query keys of the destination
+	location   []byte   // the whole URL, as the Location header
+	base       []byte   // the URL before any '#'
+	fragment   []byte   // "#..." or nil
+	hasQuery   bool     // base already has a '?'
+	queryStart int      // with hasQuery: index after the first '?'
+	keys       []string // decoded query keys of the destination
 }
 
 func compileTarget(dest string) target {
@@ -44,6 +45,7 @@ func compileTarget(dest string) target {
 	for i := 0; i < len(base); i++ {
 		if base[i] == '?' {
 			t.hasQuery = true
+			t.queryStart = i + 1
 			if q, err := url.ParseQuery(base[i+1:]); err == nil {
 				for k := range q {
 					t.keys = append(t.keys, k)

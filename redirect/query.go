@@ -9,7 +9,9 @@ func appendForwarded(dst []byte, t *target, query []byte) []byte {
 	sep := byte('?')
 	if t.hasQuery {
 		sep = '&'
-		if n := len(t.base); n > 0 && (t.base[n-1] == '?' || t.base[n-1] == '&') {
+		// Only an empty query ("...?") or one ending in '&' needs no
+		// separator; in "...??" the last '?' is part of a key.
+		if q := t.base[t.queryStart:]; len(q) == 0 || q[len(q)-1] == '&' {
 			sep = 0
 		}
 	}
@@ -27,9 +29,26 @@ func appendForwarded(dst []byte, t *target, query []byte) []byte {
 			dst = append(dst, sep)
 		}
 		sep = '&'
-		dst = append(dst, pair...)
+		dst = appendURLSafe(dst, pair)
 	}
 	return append(dst, t.fragment...)
+}
+
+const upperHex = "0123456789ABCDEF"
+
+// appendURLSafe appends b, percent-encoding only the bytes that may not
+// stand raw in a URL (controls, space, '#', non-ASCII), so the Location
+// header stays valid and a stray '#' cannot cut the query. Existing escapes
+// are kept as they are: nothing is encoded twice.
+func appendURLSafe(dst, b []byte) []byte {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || c == '#' {
+			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 func cut(b []byte, sep byte) (before, after []byte) {

@@ -19,11 +19,14 @@ func TestAppendForwarded(t *testing.T) {
 	f("https://x.example/a?b=1#top", "c=%20x+y", "https://x.example/a?b=1&c=%20x+y#top")
 	f("https://x.example/a#top", "c=3", "https://x.example/a?c=3#top")
 	f("https://x.example/a?", "c=3", "https://x.example/a?c=3")
+	f("https://x.example/a?b=1&", "c=3", "https://x.example/a?b=1&c=3")
+	f("https://x.example/a??", "c=3", "https://x.example/a??&c=3")
 	f("https://x.example/a?utm%5Fsource=web", "utm_source=tv", "https://x.example/a?utm%5Fsource=web")
 	f("https://x.example/a?utm_source=web", "utm%5Fsource=tv&x", "https://x.example/a?utm_source=web&x")
 	f("https://x.example/a?a+b=1", "a%20b=2", "https://x.example/a?a+b=1")
 	f("https://x.example/a", "&&=x&a=1&", "https://x.example/a?a=1")
 	f("https://x.example/a", "%zz=1", "https://x.example/a?%zz=1")
+	f("https://x.example/a?0", "0#x&q=caf\xc3\xa9 \x01", "https://x.example/a?0&0%23x&q=caf%C3%A9%20%01")
 }
 
 func TestEqualUnescaped(t *testing.T) {

@@ -249,6 +249,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			}
 		},
 		ErrorHandler:          s.requestError,
+		Logger:                fasthttpLogger{s.Log},
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		// Bodies a little over the API's limit are read and answered 413
@@ -264,6 +265,14 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	go func() { s.served <- s.srv.Serve(s.ln) }()
 	s.Log.Info("listening", "addr", s.ln.Addr().String(), "public_url", publicURL)
 	return nil
+}
+
+// fasthttpLogger sends fasthttp's own messages (mostly connection errors
+// from clients) to the debug log.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
 }
 
 var (
