@@ -5,7 +5,7 @@ COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 60s
 SMOKETIME ?= 3s
-STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@2025.1.1
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # package:FuzzTarget for every fuzz target.
 FUZZ_TARGETS := ./store:FuzzCheckCode ./store:FuzzCheckURL ./redirect:FuzzAppendForwarded

@@ -73,9 +73,11 @@ func (s *Server) linkLocation(l *store.Link) string {
 	return loc
 }
 
-func checkReadOnly(raw map[string]json.RawMessage) error {
+// checkReadOnly refuses a write body (decoded as a map) that sets a field
+// only the server may set.
+func checkReadOnly[V any](body map[string]V) error {
 	for _, f := range readOnlyFields {
-		if _, ok := raw[f]; ok {
+		if _, ok := body[f]; ok {
 			return badRequest(f, "%s is read-only: the server sets it", f)
 		}
 	}
@@ -171,10 +173,8 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 		}
 		return jsonError(err)
 	}
-	for _, f := range readOnlyFields {
-		if _, ok := patch[f]; ok {
-			return badRequest(f, "%s is read-only: the server sets it", f)
-		}
+	if err := checkReadOnly(patch); err != nil {
+		return err
 	}
 	// Retry when another writer got in between our read and our write, but
 	// only when the client did not pin a version itself.

@@ -152,27 +152,24 @@ func (h *Handler) writeRedirect(ctx *fasthttp.RequestCtx, status int, t *target,
 }
 
 func (h *Handler) writeNotFound(ctx *fasthttp.RequestCtx) {
-	if h.notFoundURL != nil {
-		ctx.Response.SetStatusCode(fasthttp.StatusFound)
-		ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
-		ctx.Response.Header.SetCanonical(strLocation, h.notFoundURL)
-		return
-	}
-	ctx.Response.SetStatusCode(fasthttp.StatusNotFound)
-	ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
-	ctx.Response.Header.SetContentTypeBytes(strHTML)
-	ctx.Response.SetBodyRaw(notFoundBody)
+	h.writeNoLink(ctx, h.notFoundURL, fasthttp.StatusNotFound, notFoundBody)
 }
 
 func (h *Handler) writeGone(ctx *fasthttp.RequestCtx) {
-	if h.goneURL != nil {
+	h.writeNoLink(ctx, h.goneURL, fasthttp.StatusGone, goneBody)
+}
+
+// writeNoLink answers a scan that has no destination: a 302 to the
+// configured URL, or the status with its canned page. Neither is cached, as
+// the code may be created or enabled at any time.
+func (h *Handler) writeNoLink(ctx *fasthttp.RequestCtx, url []byte, status int, body []byte) {
+	ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
+	if url != nil {
 		ctx.Response.SetStatusCode(fasthttp.StatusFound)
-		ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
-		ctx.Response.Header.SetCanonical(strLocation, h.goneURL)
+		ctx.Response.Header.SetCanonical(strLocation, url)
 		return
 	}
-	ctx.Response.SetStatusCode(fasthttp.StatusGone)
-	ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
+	ctx.Response.SetStatusCode(status)
 	ctx.Response.Header.SetContentTypeBytes(strHTML)
-	ctx.Response.SetBodyRaw(goneBody)
+	ctx.Response.SetBodyRaw(body)
 }
