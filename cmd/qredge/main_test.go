@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // syncBuffer is a goroutine-safe buffer for captured output.
@@ -390,5 +392,26 @@ func TestDefaultPublicURL(t *testing.T) {
 		if got := defaultPublicURL(addr); got != want {
 			t.Errorf("defaultPublicURL(%q) = %q, want %q", addr, got, want)
 		}
+	}
+}
+
+func TestRecoverPanic(t *testing.T) {
+	s, stderr := mustStartServe(t, t.TempDir(), nil)
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Request.SetRequestURI("/boom")
+	func() {
+		defer s.recoverPanic(ctx)
+		panic("boom")
+	}()
+	if ctx.Response.StatusCode() != 500 || string(ctx.Response.Header.ContentType()) != "application/problem+json" ||
+		!strings.Contains(string(ctx.Response.Body()), `"internal"`) || strings.Contains(string(ctx.Response.Body()), "boom") {
+		t.Fatalf("after panic: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if !strings.Contains(stderr.String(), "BUG: panic while serving a request") {
+		t.Fatalf("panic not logged:\n%s", stderr)
+	}
+	_, body := req(t, "GET", "http://"+s.Addr()+"/metrics", "", "")
+	if !strings.Contains(body, "qredge_http_panics_total 1") {
+		t.Fatal("panic not counted")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -162,6 +163,7 @@ type Serve struct {
 	srv      *fasthttp.Server
 	served   chan error
 	stopping atomic.Bool
+	panics   prometheus.Counter
 }
 
 // Addr returns the address the server listens on, once Open returned.
@@ -212,6 +214,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	}
 
 	reg := prometheus.NewRegistry()
+	s.panics = prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
 	rh := redirect.NewHandler(redirect.Config{
 		NotFoundURL: cfg.NotFoundURL, GoneURL: cfg.GoneURL,
 		PermanentMaxAge: cfg.PermanentMaxAge, TemporaryMaxAge: cfg.TemporaryMaxAge,
@@ -219,7 +222,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	apiMetrics := newAPIMetrics()
 	reg.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		rh.Metrics(), apiMetrics.requests, apiMetrics.duration,
+		rh.Metrics(), s.panics, apiMetrics.requests, apiMetrics.duration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
 			func() float64 { return float64(s.table.Len()) }),
 		buildInfo(),
@@ -233,6 +236,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 
 	s.srv = &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
+			defer s.recoverPanic(ctx)
 			path := ctx.Path()
 			switch {
 			case bytes.HasPrefix(path, prefixAPI) || bytes.Equal(path, pathAPI):
@@ -296,6 +300,24 @@ func (s *Serve) readyz(ctx *fasthttp.RequestCtx) {
 	default:
 		ctx.SetBodyString("ready: " + strconv.Itoa(s.table.Len()) + " links\n")
 	}
+}
+
+// recoverPanic turns a panic in a handler into a 500 for that request
+// instead of a crash of the whole process (fasthttp does not recover).
+func (s *Serve) recoverPanic(ctx *fasthttp.RequestCtx) {
+	rec := recover()
+	if rec == nil {
+		return
+	}
+	s.panics.Inc()
+	s.Log.Error("BUG: panic while serving a request", "path", string(ctx.Path()), "panic", rec, "stack", string(debug.Stack()))
+	p := api.Problem{Type: "about:blank", Status: fasthttp.StatusInternalServerError, Code: store.EINTERNAL,
+		Title: fasthttp.StatusMessage(fasthttp.StatusInternalServerError), Detail: "internal error; the server log has the details"}
+	ctx.Response.Reset()
+	ctx.SetStatusCode(p.Status)
+	ctx.SetContentType(api.ProblemContentType)
+	body, _ := jsonMarshal(p)
+	ctx.SetBody(body)
 }
 
 // requestError answers requests fasthttp could not read, as problem+json.
