@@ -254,7 +254,16 @@ func TestServeShutdownFinishesWrites(t *testing.T) {
 			}
 		}(w)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Shut down once writes are flowing (not after a fixed sleep, which a
+	// loaded machine can outlast).
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(answered)
+		mu.Unlock()
+		if n >= 5 {
+			break
+		}
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
