@@ -20,6 +20,7 @@ type linkInput struct {
 	Variants     []store.Variant `json:"variants"`
 	Schedule     *store.Schedule `json:"schedule"`
 	ForwardQuery bool            `json:"forward_query"`
+	QueryPrec    string          `json:"query_precedence"`
 	Disabled     bool            `json:"disabled"`
 	Tags         []string        `json:"tags"`
 }
@@ -28,7 +29,7 @@ func (in *linkInput) link() *store.Link {
 	return &store.Link{
 		Code: in.Code, Domain: in.Domain, Destination: in.Destination, Status: in.Status,
 		Rules: in.Rules, Variants: in.Variants, Schedule: in.Schedule,
-		ForwardQuery: in.ForwardQuery, Disabled: in.Disabled, Tags: in.Tags,
+		ForwardQuery: in.ForwardQuery, QueryPrecedence: in.QueryPrec, Disabled: in.Disabled, Tags: in.Tags,
 	}
 }
 
@@ -36,7 +37,7 @@ func inputOf(l *store.Link) *linkInput {
 	return &linkInput{
 		Code: l.Code, Domain: l.Domain, Destination: l.Destination, Status: l.Status,
 		Rules: l.Rules, Variants: l.Variants, Schedule: l.Schedule,
-		ForwardQuery: l.ForwardQuery, Disabled: l.Disabled, Tags: l.Tags,
+		ForwardQuery: l.ForwardQuery, QueryPrec: l.QueryPrecedence, Disabled: l.Disabled, Tags: l.Tags,
 	}
 }
 

@@ -25,17 +25,37 @@ type Config struct {
 	// 307 responses that long. By default they are not cached, so every
 	// scan reaches qredge and is counted.
 	TemporaryMaxAge time.Duration
+	// CountryHeader names a header set by a trusted CDN or ingress with the
+	// visitor's ISO country code (such as CF-IPCountry). Off by default:
+	// any client can send any header.
+	CountryHeader string
+	// Countries, when set, maps client IPs to countries (a GeoIP
+	// database). The country header wins when both give an answer.
+	Countries CountryLookup
+	// ClientIPHeader names a header set by a trusted proxy with the client
+	// IP (its last comma-separated entry is used). Empty: the connection's
+	// address.
+	ClientIPHeader string
+	// VariantCookieMaxAge is how long a visitor keeps an assigned A/B
+	// variant.
+	VariantCookieMaxAge time.Duration
+	// CookieSecure adds Secure to the variant cookie (set it when short
+	// links are served over https).
+	CookieSecure bool
+	// Now is the clock for schedules; nil means time.Now. Tests set it.
+	Now func() time.Time
 }
 
 // DefaultConfig returns the default handler configuration.
 func DefaultConfig() Config {
-	return Config{PermanentMaxAge: time.Hour}
+	return Config{PermanentMaxAge: time.Hour, VariantCookieMaxAge: 30 * 24 * time.Hour}
 }
 
 // Canned responses: package variables, never modified.
 var (
 	strLocation     = []byte("Location")
 	strCacheControl = []byte("Cache-Control")
+	strSetCookie    = []byte("Set-Cookie")
 	strAllow        = []byte("Allow")
 	strNoStore      = []byte("no-store")
 	strAllowValue   = []byte("GET, HEAD")
@@ -45,19 +65,27 @@ var (
 	notFoundBody = []byte("<!doctype html><meta charset=utf-8><title>Not found</title>" +
 		"<h1>Not found</h1><p>This short link does not exist. Check the address and try again.</p>\n")
 	goneBody = []byte("<!doctype html><meta charset=utf-8><title>Link no longer active</title>" +
-		"<h1>Link no longer active</h1><p>This short link has been disabled.</p>\n")
+		"<h1>Link no longer active</h1><p>This short link has been disabled or has expired.</p>\n")
 	methodBody = []byte("method not allowed: use GET or HEAD\n")
 )
 
 // Handler answers GET and HEAD /{code}. It is safe for concurrent use.
 type Handler struct {
-	table       *Table
-	notFoundURL []byte
-	goneURL     []byte
-	permanentCC []byte
-	temporaryCC []byte
-	bufs        sync.Pool
-	metrics     *Metrics
+	table          *Table
+	notFoundURL    []byte
+	goneURL        []byte
+	permanentCC    []byte // 301/308, same for every visitor
+	temporaryCC    []byte // 302/307, same for every visitor
+	permanentCCVar []byte // 301/308 whose answer depends on the visitor
+	temporaryCCVar []byte // 302/307 whose answer depends on the visitor
+	countryHeader  string
+	countries      CountryLookup
+	clientIPHeader string
+	cookieAttrs    []byte // "; Max-Age=...; HttpOnly; SameSite=Lax[; Secure]"
+	now            func() time.Time
+	pick           pickFunc
+	bufs           sync.Pool
+	metrics        *Metrics
 }
 
 // Metrics returns the handler's counters, to register with Prometheus.
@@ -65,15 +93,35 @@ func (h *Handler) Metrics() *Metrics { return h.metrics }
 
 // NewHandler returns a handler serving links from t.
 func NewHandler(cfg Config, t *Table) *Handler {
+	maxAge := func(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }
 	h := &Handler{
-		table:       t,
-		permanentCC: []byte("public, max-age=" + strconv.Itoa(int(cfg.PermanentMaxAge/time.Second))),
-		temporaryCC: []byte("private, no-store"),
-		metrics:     newMetrics(),
+		table:          t,
+		permanentCC:    []byte("public, max-age=" + maxAge(cfg.PermanentMaxAge)),
+		temporaryCC:    []byte("private, no-store"),
+		permanentCCVar: []byte("private, max-age=" + maxAge(cfg.PermanentMaxAge)),
+		temporaryCCVar: []byte("private, no-store"),
+		countryHeader:  cfg.CountryHeader,
+		countries:      cfg.Countries,
+		clientIPHeader: cfg.ClientIPHeader,
+		now:            cfg.Now,
+		pick:           randomPick,
+		metrics:        newMetrics(),
 	}
 	if cfg.TemporaryMaxAge > 0 {
-		h.temporaryCC = []byte("public, max-age=" + strconv.Itoa(int(cfg.TemporaryMaxAge/time.Second)))
+		h.temporaryCC = []byte("public, max-age=" + maxAge(cfg.TemporaryMaxAge))
+		h.temporaryCCVar = []byte("private, max-age=" + maxAge(cfg.TemporaryMaxAge))
 	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if cfg.VariantCookieMaxAge <= 0 {
+		cfg.VariantCookieMaxAge = DefaultConfig().VariantCookieMaxAge
+	}
+	attrs := "; Max-Age=" + maxAge(cfg.VariantCookieMaxAge) + "; HttpOnly; SameSite=Lax"
+	if cfg.CookieSecure {
+		attrs += "; Secure"
+	}
+	h.cookieAttrs = []byte(attrs)
 	if cfg.NotFoundURL != "" {
 		h.notFoundURL = []byte(cfg.NotFoundURL)
 	}
@@ -112,43 +160,79 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		h.writeNotFound(ctx)
 		return
 	}
-	if l.disabled {
+	var now int64
+	if l.notBefore != 0 || l.notAfter != 0 {
+		now = h.now().UnixNano()
+	}
+	v := visitor{ctx: ctx, h: h}
+	d := h.decide(l, &v, now, h.pick)
+	switch {
+	case d.status == fasthttp.StatusNotFound:
+		h.count(ctx, rNotFound)
+		h.writeNotFound(ctx)
+	case d.status == fasthttp.StatusGone:
 		h.count(ctx, rGone)
 		h.writeGone(ctx)
-		return
+	default:
+		h.count(ctx, rRedirect)
+		h.writeRedirect(ctx, l, &d)
 	}
-	h.count(ctx, rRedirect)
-	h.writeRedirect(ctx, l.status, &l.dest, l.forward)
 }
 
 func (h *Handler) count(ctx *fasthttp.RequestCtx, r result) {
 	h.metrics.counts[r].inc(ctx.ConnID())
 }
 
-func (h *Handler) cacheControl(status int) []byte {
-	if status == fasthttp.StatusMovedPermanently || status == fasthttp.StatusPermanentRedirect {
+func (h *Handler) cacheControl(d *decision) []byte {
+	switch {
+	case d.reason == ReasonNotYetActive || d.reason == ReasonExpired:
+		return strNoStore // the answer changes at a known time
+	case d.status == fasthttp.StatusMovedPermanently || d.status == fasthttp.StatusPermanentRedirect:
+		if d.varies {
+			return h.permanentCCVar
+		}
 		return h.permanentCC
+	case d.varies:
+		return h.temporaryCCVar
 	}
 	return h.temporaryCC
 }
 
-func (h *Handler) writeRedirect(ctx *fasthttp.RequestCtx, status int, t *target, forward bool) {
+func (h *Handler) writeRedirect(ctx *fasthttp.RequestCtx, l *Link, d *decision) {
 	resp := &ctx.Response
-	resp.SetStatusCode(status)
-	resp.Header.SetCanonical(strCacheControl, h.cacheControl(status))
+	resp.SetStatusCode(d.status)
+	resp.Header.SetCanonical(strCacheControl, h.cacheControl(d))
 	var q []byte
-	if forward {
+	if l.forward {
 		q = ctx.URI().QueryString()
 	}
-	if len(q) == 0 {
-		resp.Header.SetCanonical(strLocation, t.location)
+	if len(q) == 0 && !d.assign {
+		resp.Header.SetCanonical(strLocation, d.target.location)
 		return
 	}
 	bp := h.bufs.Get().(*[]byte)
-	loc := appendForwarded((*bp)[:0], t, q)
-	resp.Header.SetCanonical(strLocation, loc) // copies
-	*bp = loc
+	buf := (*bp)[:0]
+	if len(q) == 0 {
+		resp.Header.SetCanonical(strLocation, d.target.location)
+	} else {
+		buf = appendForwarded(buf, d.target, q, l.scanWins)
+		resp.Header.SetCanonical(strLocation, buf) // copies
+	}
+	if d.assign {
+		buf = h.appendVariantCookie(buf[:0], l, d.variant)
+		resp.Header.SetCanonical(strSetCookie, buf) // copies
+	}
+	*bp = buf
 	h.bufs.Put(bp)
+}
+
+// appendVariantCookie appends the Set-Cookie value that keeps a visitor on
+// variant i of l: scoped to the link's path, HttpOnly, SameSite=Lax.
+func (h *Handler) appendVariantCookie(dst []byte, l *Link, i int) []byte {
+	dst = append(dst, l.cookieKV...)
+	dst = append(dst, l.variants[i].name...)
+	dst = append(dst, l.path...)
+	return append(dst, h.cookieAttrs...)
 }
 
 func (h *Handler) writeNotFound(ctx *fasthttp.RequestCtx) {

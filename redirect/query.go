@@ -1,19 +1,21 @@
 package redirect
 
 // appendForwarded appends to dst the target URL with the scan's raw query
-// merged in: pairs whose key the destination already has are dropped (the
-// destination's own values win), the others are appended as sent, so
-// nothing is decoded or encoded twice. A fragment stays last.
-func appendForwarded(dst []byte, t *target, query []byte) []byte {
-	dst = append(dst, t.base...)
+// merged in. When a key is in both, the destination's pairs win unless
+// scanWins. Pairs are copied as sent: nothing is decoded and encoded
+// again; only bytes that may not stand raw in a URL are escaped. A
+// fragment stays last.
+func appendForwarded(dst []byte, t *target, query []byte, scanWins bool) []byte {
+	dst = append(dst, t.path...)
 	sep := byte('?')
-	if t.hasQuery {
-		sep = '&'
-		// Only an empty query ("...?") or one ending in '&' needs no
-		// separator; in "...??" the last '?' is part of a key.
-		if q := t.base[t.queryStart:]; len(q) == 0 || q[len(q)-1] == '&' {
-			sep = 0
+	for i := range t.pairs {
+		p := &t.pairs[i]
+		if scanWins && queryHasKey(query, p.key) {
+			continue
 		}
+		dst = append(dst, sep)
+		sep = '&'
+		dst = append(dst, p.raw...)
 	}
 	for len(query) > 0 {
 		var pair []byte
@@ -22,12 +24,10 @@ func appendForwarded(dst []byte, t *target, query []byte) []byte {
 			continue
 		}
 		key, _ := cut(pair, '=')
-		if len(key) == 0 || t.hasKey(key) {
+		if len(key) == 0 || (!scanWins && t.hasKey(key)) {
 			continue
 		}
-		if sep != 0 {
-			dst = append(dst, sep)
-		}
+		dst = append(dst, sep)
 		sep = '&'
 		dst = appendURLSafe(dst, pair)
 	}
@@ -63,8 +63,21 @@ func cut(b []byte, sep byte) (before, after []byte) {
 // hasKey reports whether the destination's query has the raw (still
 // percent-encoded) key.
 func (t *target) hasKey(raw []byte) bool {
-	for _, k := range t.keys {
-		if equalUnescaped(raw, k) {
+	for i := range t.pairs {
+		if equalUnescaped(raw, t.pairs[i].key) {
+			return true
+		}
+	}
+	return false
+}
+
+// queryHasKey reports whether a raw query has a pair with the decoded key.
+func queryHasKey(query []byte, key string) bool {
+	for len(query) > 0 {
+		var pair []byte
+		pair, query = cut(query, '&')
+		k, _ := cut(pair, '=')
+		if len(k) > 0 && equalUnescaped(k, key) {
 			return true
 		}
 	}

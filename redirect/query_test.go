@@ -2,14 +2,17 @@ package redirect
 
 import (
 	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/qredge/qredge/store"
 )
 
 func TestAppendForwarded(t *testing.T) {
 	f := func(dest, query, want string) {
 		t.Helper()
 		tg := compileTarget(dest)
-		if got := string(appendForwarded(nil, &tg, []byte(query))); got != want {
+		if got := string(appendForwarded(nil, &tg, []byte(query), false)); got != want {
 			t.Fatalf("forward(%q, %q) = %q, want %q", dest, query, got, want)
 		}
 	}
@@ -20,6 +23,7 @@ func TestAppendForwarded(t *testing.T) {
 	f("https://x.example/a#top", "c=3", "https://x.example/a?c=3#top")
 	f("https://x.example/a?", "c=3", "https://x.example/a?c=3")
 	f("https://x.example/a?b=1&", "c=3", "https://x.example/a?b=1&c=3")
+	f("https://x.example/a?b=1&&d=2", "c=3", "https://x.example/a?b=1&d=2&c=3")
 	f("https://x.example/a??", "c=3", "https://x.example/a??&c=3")
 	f("https://x.example/a?utm%5Fsource=web", "utm_source=tv", "https://x.example/a?utm%5Fsource=web")
 	f("https://x.example/a?utm_source=web", "utm%5Fsource=tv&x", "https://x.example/a?utm_source=web&x")
@@ -27,6 +31,20 @@ func TestAppendForwarded(t *testing.T) {
 	f("https://x.example/a", "&&=x&a=1&", "https://x.example/a?a=1")
 	f("https://x.example/a", "%zz=1", "https://x.example/a?%zz=1")
 	f("https://x.example/a?0", "0#x&q=caf\xc3\xa9 \x01", "https://x.example/a?0&0%23x&q=caf%C3%A9%20%01")
+}
+
+func TestAppendForwardedScanWins(t *testing.T) {
+	f := func(dest, query, want string) {
+		t.Helper()
+		tg := compileTarget(dest)
+		if got := string(appendForwarded(nil, &tg, []byte(query), true)); got != want {
+			t.Fatalf("forward scan wins(%q, %q) = %q, want %q", dest, query, got, want)
+		}
+	}
+	f("https://x.example/a?utm_source=qr&id=7", "utm_source=tv", "https://x.example/a?id=7&utm_source=tv")
+	f("https://x.example/a?utm%5Fsource=qr", "utm_source=tv", "https://x.example/a?utm_source=tv")
+	f("https://x.example/a?a=1&a=2&b=3#f", "a=9", "https://x.example/a?b=3&a=9#f")
+	f("https://x.example/a?a=1", "b=2", "https://x.example/a?a=1&b=2")
 }
 
 func TestEqualUnescaped(t *testing.T) {
@@ -46,28 +64,49 @@ func TestEqualUnescaped(t *testing.T) {
 }
 
 func FuzzAppendForwarded(f *testing.F) {
-	f.Add("https://x.example/a?b=1#f", "b=2&c=3")
-	f.Add("https://x.example/", "%zz&&=")
-	f.Fuzz(func(t *testing.T, destQuery, query string) {
+	f.Add("https://x.example/a?b=1#f", "b=2&c=3", false)
+	f.Add("https://x.example/", "%zz&&=", true)
+	f.Fuzz(func(t *testing.T, destQuery, query string, scanWins bool) {
 		dest := "https://x.example/p?" + destQuery
-		tg := compileTarget(dest)
-		out := string(appendForwarded(nil, &tg, []byte(query)))
-		if len(out) < len(tg.base) || out[:len(tg.base)] != string(tg.base) {
-			t.Fatalf("result %q does not start with the destination %q", out, tg.base)
+		if strings.ContainsAny(dest, "#") || store.CheckURL(dest) != "" {
+			return // fragments are covered by the table tests; invalid destinations are never stored
 		}
-		// Every key of the destination keeps exactly its own values.
-		dq, err1 := url.ParseQuery(string(tg.base[len("https://x.example/p?"):]))
-		u, err2 := url.Parse(out)
-		if err1 != nil || err2 != nil {
+		tg := compileTarget(dest)
+		out := string(appendForwarded(nil, &tg, []byte(query), scanWins))
+		if !strings.HasPrefix(out, "https://x.example/p") {
+			t.Fatalf("result %q lost the destination path", out)
+		}
+		for i := 0; i < len(out); i++ {
+			if out[i] <= ' ' || out[i] >= 0x7f {
+				t.Fatalf("result %q has byte %#x, unsafe in a Location header", out, out[i])
+			}
+		}
+		dq, err1 := url.ParseQuery(destQuery)
+		sq, err2 := url.ParseQuery(query)
+		u, err3 := url.Parse(out)
+		if err1 != nil || err2 != nil || err3 != nil {
 			return
 		}
 		oq, err := url.ParseQuery(u.RawQuery)
 		if err != nil {
 			return
 		}
-		for k, vs := range dq {
+		// The winning side keeps exactly its own values for every key.
+		win, lose := dq, sq
+		if scanWins {
+			win, lose = sq, dq
+		}
+		for k, vs := range win {
+			if k == "" {
+				continue
+			}
 			if len(oq[k]) != len(vs) {
-				t.Fatalf("key %q: destination has %v, result %v (%q)", k, vs, oq[k], out)
+				t.Fatalf("key %q: winner has %v, result %v (%q)", k, vs, oq[k], out)
+			}
+		}
+		for k := range lose {
+			if _, ok := win[k]; !ok && k != "" && len(oq[k]) == 0 {
+				t.Fatalf("key %q of the other side was dropped: %q", k, out)
 			}
 		}
 	})

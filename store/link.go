@@ -11,6 +11,12 @@ const (
 	DefaultStatus = 302
 )
 
+// Query precedences of forwarded queries.
+const (
+	QueryDestinationWins = "destination"
+	QueryScanWins        = "scan"
+)
+
 // Device classes a rule can match.
 const (
 	DeviceIOS     = "ios"
@@ -33,10 +39,14 @@ type Link struct {
 	Variants     []Variant `json:"variants,omitempty"`
 	Schedule     *Schedule `json:"schedule,omitempty"`
 	ForwardQuery bool      `json:"forward_query"`
-	Disabled     bool      `json:"disabled"`
-	Tags         []string  `json:"tags,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	// QueryPrecedence decides, with ForwardQuery, whose value a key keeps
+	// when both the scan and the destination have it: "destination" (the
+	// default, also when empty) or "scan".
+	QueryPrecedence string    `json:"query_precedence,omitempty"`
+	Disabled        bool      `json:"disabled"`
+	Tags            []string  `json:"tags,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 	// Version increases with every change to any link in a store; it is the
 	// link's ETag and orders the change feed.
 	Version uint64 `json:"version"`

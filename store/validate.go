@@ -249,6 +249,9 @@ func (l *Link) Validate() error {
 		v.add("domain", msg)
 	}
 	v.url("destination", l.Destination)
+	if l.QueryPrecedence != "" && l.QueryPrecedence != QueryDestinationWins && l.QueryPrecedence != QueryScanWins {
+		v.add("query_precedence", fmt.Sprintf("must be %q or %q, got %q", QueryDestinationWins, QueryScanWins, l.QueryPrecedence))
+	}
 	if !ValidStatus(l.Status) {
 		v.add("status", fmt.Sprintf("must be one of 301, 302, 307 or 308, got %d", l.Status))
 	}
@@ -367,6 +370,9 @@ func (v *validator) pairs(field string, m map[string]string, token bool) {
 			continue
 		}
 		val := m[k]
+		if val == "" {
+			v.add(f, `value must not be empty; use "*" to match any value`)
+		}
 		if len(val) > MaxMatchValueLen {
 			v.add(f, fmt.Sprintf("value must be at most %d bytes", MaxMatchValueLen))
 		}

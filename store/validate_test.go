@@ -134,6 +134,10 @@ func TestLinkValidate(t *testing.T) {
 		{"header value control", func(l *Link) {
 			l.Rules = []Rule{{When: Match{Header: map[string]string{"X-Test": "a\nb"}}, Destination: "https://x.example/"}}
 		}, []string{`rules[0].when.header["X-Test"]`}},
+		{"empty match value", func(l *Link) {
+			l.Rules = []Rule{{When: Match{Query: map[string]string{"src": ""}}, Destination: "https://x.example/"}}
+		}, []string{`rules[0].when.query["src"]`}},
+		{"bad query precedence", func(l *Link) { l.QueryPrecedence = "both" }, []string{"query_precedence"}},
 		{"one variant", func(l *Link) {
 			l.Variants = []Variant{{Destination: "https://x.example/", Weight: 1}}
 		}, []string{"variants"}},

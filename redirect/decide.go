@@ -1,0 +1,245 @@
+package redirect
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"net/netip"
+	"unsafe"
+
+	"github.com/valyala/fasthttp"
+)
+
+// CountryLookup maps a client IP to an upper-case ISO 3166 alpha-2 code,
+// or the zero value when unknown. Implementations must not allocate.
+type CountryLookup interface {
+	Country(ip netip.Addr) [2]byte
+}
+
+// visitor holds what the rules ask about one request, worked out lazily:
+// a link without rules never classifies the User-Agent or looks up a
+// country.
+type visitor struct {
+	ctx     *fasthttp.RequestCtx
+	h       *Handler
+	known   uint8
+	device  uint8
+	bot     bool
+	country [2]byte
+	lang    [maxLang]byte
+	langN   int
+}
+
+const (
+	knowDevice uint8 = 1 << iota
+	knowCountry
+	knowLang
+)
+
+func (v *visitor) Device() uint8 {
+	if v.known&knowDevice == 0 {
+		v.known |= knowDevice
+		v.device, v.bot = ClassifyUA(v.ctx.Request.Header.UserAgent())
+	}
+	return v.device
+}
+
+func (v *visitor) Country() [2]byte {
+	if v.known&knowCountry == 0 {
+		v.known |= knowCountry
+		v.country = v.h.country(v.ctx)
+	}
+	return v.country
+}
+
+func (v *visitor) Lang() []byte {
+	if v.known&knowLang == 0 {
+		v.known |= knowLang
+		v.lang, v.langN = primaryLang(v.ctx.Request.Header.Peek(fasthttp.HeaderAcceptLanguage))
+	}
+	return v.lang[:v.langN]
+}
+
+// country returns the visitor's country: from the trusted header when one
+// is configured, else from the GeoIP database by client IP.
+func (h *Handler) country(ctx *fasthttp.RequestCtx) [2]byte {
+	if h.countryHeader != "" {
+		b := ctx.Request.Header.Peek(h.countryHeader)
+		if len(b) == 2 && isLetter(b[0]) && isLetter(b[1]) {
+			return [2]byte{upper(b[0]), upper(b[1])}
+		}
+	}
+	if h.countries != nil {
+		if ip := h.clientIP(ctx); ip.IsValid() {
+			return h.countries.Country(ip)
+		}
+	}
+	return [2]byte{}
+}
+
+// clientIP returns the client address: from the trusted proxy header when
+// configured (its last entry, the one the nearest proxy appended), else
+// from the connection.
+func (h *Handler) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	if h.clientIPHeader != "" {
+		b := ctx.Request.Header.Peek(h.clientIPHeader)
+		for i := len(b) - 1; i >= 0; i-- {
+			if b[i] == ',' {
+				b = b[i+1:]
+				break
+			}
+		}
+		b = trimSpace(b)
+		if len(b) == 0 {
+			return netip.Addr{}
+		}
+		// ParseAddr does not keep its argument, so a string that shares
+		// the header's bytes is safe and saves an allocation.
+		ip, err := netip.ParseAddr(unsafe.String(&b[0], len(b)))
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ip.Unmap()
+	}
+	ip, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return ip.Unmap()
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func upper(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
+
+// Reasons for a decision, as the resolve endpoint reports them.
+const (
+	ReasonDestination   = "destination"
+	ReasonRule          = "rule"
+	ReasonVariant       = "variant"        // assigned now, by weight
+	ReasonVariantCookie = "variant_cookie" // kept from the visitor's cookie
+	ReasonNotYetActive  = "not_yet_active" // before schedule.not_before
+	ReasonExpired       = "expired"        // at or after schedule.not_after
+	ReasonDisabled      = "disabled"
+)
+
+// decision is what the handler does with one scan of one link.
+type decision struct {
+	status  int     // 3xx, 404 or 410
+	target  *target // for 3xx
+	reason  string
+	rule    int  // index of the matching rule, or -1
+	variant int  // index of the variant, or -1
+	assign  bool // a variant was assigned now: set the cookie
+	varies  bool // the answer depends on the visitor
+}
+
+// pickFunc returns a uniform number in [0, n). Tests replace it.
+type pickFunc func(n uint64) uint64
+
+// decide evaluates a link for one request: disabled, schedule, rules in
+// order (first match wins), variants (sticky by cookie), destination.
+func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision {
+	d := decision{status: l.status, target: &l.dest, reason: ReasonDestination, rule: -1, variant: -1, varies: l.varies}
+	switch {
+	case l.disabled:
+		return decision{status: fasthttp.StatusGone, reason: ReasonDisabled, rule: -1, variant: -1}
+	case l.notBefore != 0 && now < l.notBefore:
+		if l.before == nil {
+			return decision{status: fasthttp.StatusNotFound, reason: ReasonNotYetActive, rule: -1, variant: -1}
+		}
+		return decision{status: fasthttp.StatusFound, target: l.before, reason: ReasonNotYetActive, rule: -1, variant: -1}
+	case l.notAfter != 0 && now >= l.notAfter:
+		if l.after == nil {
+			return decision{status: fasthttp.StatusGone, reason: ReasonExpired, rule: -1, variant: -1}
+		}
+		return decision{status: fasthttp.StatusFound, target: l.after, reason: ReasonExpired, rule: -1, variant: -1}
+	}
+	for i := range l.rules {
+		if v.matches(&l.rules[i]) {
+			d.target, d.reason, d.rule = &l.rules[i].target, ReasonRule, i
+			return d
+		}
+	}
+	if len(l.variants) > 0 {
+		if c := v.ctx.Request.Header.Cookie(l.cookie); len(c) > 0 {
+			for i := range l.variants {
+				if bytes.Equal(c, l.variants[i].name) {
+					d.target, d.reason, d.variant = &l.variants[i].target, ReasonVariantCookie, i
+					return d
+				}
+			}
+		}
+		// New visitor, or a variant that no longer exists: assign by
+		// weight. Visitors holding a variant that still exists are never
+		// reshuffled, whatever the weights have become.
+		n := pick(l.total)
+		for i := range l.variants {
+			if n < l.variants[i].weight {
+				d.target, d.reason, d.variant, d.assign = &l.variants[i].target, ReasonVariant, i, true
+				return d
+			}
+			n -= l.variants[i].weight
+		}
+		panic("BUG: variant weights do not add up to their total")
+	}
+	return d
+}
+
+func randomPick(n uint64) uint64 { return rand.Uint64N(n) }
+
+// matches reports whether every condition of r holds for the visitor.
+func (v *visitor) matches(r *rule) bool {
+	if r.devices != 0 && r.devices&v.Device() == 0 {
+		return false
+	}
+	if len(r.countries) > 0 {
+		c := v.Country()
+		found := false
+		for _, rc := range r.countries {
+			if rc == c {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	if len(r.langs) > 0 {
+		lang := v.Lang()
+		found := false
+		for _, rl := range r.langs {
+			if bytes.Equal(rl, lang) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	for i := range r.query {
+		c := &r.query[i]
+		args := v.ctx.QueryArgs()
+		if !args.Has(c.key) || (!c.any && !bytes.Equal(args.Peek(c.key), c.val)) {
+			return false
+		}
+	}
+	for i := range r.header {
+		c := &r.header[i]
+		got := v.ctx.Request.Header.Peek(c.key)
+		if len(got) == 0 || (!c.any && !bytes.Equal(got, c.val)) {
+			return false
+		}
+	}
+	for i := range r.cookie {
+		c := &r.cookie[i]
+		got := v.ctx.Request.Header.Cookie(c.key)
+		if len(got) == 0 || (!c.any && !bytes.Equal(got, c.val)) {
+			return false
+		}
+	}
+	return true
+}
