@@ -6,22 +6,39 @@ import "testing"
 
 // TestServeAllocs enforces the hot path's zero-allocation promise.
 func TestServeAllocs(t *testing.T) {
-	h := NewHandler(DefaultConfig(), benchTable(1000))
-	for _, tc := range []struct{ uri, host string }{
-		{"/c42", "localhost"},
-		{"/fwd?utm_medium=print&x=1", "localhost"},
-		{"/promo", "go.brand.example"},
-		{"/nope", "localhost"},
-		{"/a.b", "localhost"},
+	cfg := DefaultConfig()
+	cfg.CountryHeader = "CF-IPCountry"
+	cfg.ClientIPHeader = "X-Forwarded-For"
+	cfg.Countries = fakeGeo{}
+	h := NewHandler(cfg, benchTable(1000))
+	visitor := map[string]string{"User-Agent": uaDesktopFull, "Accept-Language": "en-US,en;q=0.9", "Cookie": "beta=off; x=y", "X-Forwarded-For": "203.0.113.9"}
+	for _, tc := range []struct {
+		uri, host string
+		headers   map[string]string
+	}{
+		{"/c42", "localhost", nil},
+		{"/fwd?utm_medium=print&x=1", "localhost", nil},
+		{"/promo", "go.brand.example", nil},
+		{"/nope", "localhost", nil},
+		{"/a.b", "localhost", nil},
+		{"/rules5?src=tv", "localhost", visitor},
+		{"/rules5", "localhost", map[string]string{"User-Agent": uaDesktopFull, "CF-IPCountry": "DE", "Accept-Language": "de"}},
+		{"/rules5", "localhost", map[string]string{"X-Forwarded-For": "198.51.100.7"}}, // GeoIP path
+		{"/ab", "localhost", nil},
+		{"/ab", "localhost", map[string]string{"Cookie": "qv_ab=a"}},
+		{"/drop", "localhost", nil},
 	} {
 		ctx := newCtx(tc.uri, tc.host)
+		for k, v := range tc.headers {
+			ctx.Request.Header.Set(k, v)
+		}
 		h.Serve(ctx) // warm buffers
 		n := testing.AllocsPerRun(1000, func() {
 			ctx.Response.Reset()
 			h.Serve(ctx)
 		})
 		if n != 0 {
-			t.Errorf("%s on %s: %v allocations per request, want 0", tc.uri, tc.host, n)
+			t.Errorf("%s on %s with %v: %v allocations per request, want 0", tc.uri, tc.host, tc.headers, n)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package redirect
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -16,9 +17,24 @@ func benchTable(n int) *Table {
 	for i := 0; i < n; i++ {
 		links = append(links, &store.Link{Code: fmt.Sprintf("c%d", i), Destination: fmt.Sprintf("https://example.com/landing/%d", i)})
 	}
+	start := time.Now().Add(-time.Hour)
+	end := time.Now().Add(24 * time.Hour)
 	links = append(links,
 		&store.Link{Code: "fwd", Destination: "https://example.com/f?utm_source=qr", ForwardQuery: true},
-		&store.Link{Code: "promo", Domain: "go.brand.example", Destination: "https://brand.example/"})
+		&store.Link{Code: "promo", Domain: "go.brand.example", Destination: "https://brand.example/"},
+		// Five rules that a desktop visitor from nowhere matches none of:
+		// the worst case, every rule evaluated.
+		&store.Link{Code: "rules5", Destination: "https://example.com/default", Rules: []store.Rule{
+			{When: store.Match{Device: []string{"ios"}}, Destination: "https://apps.apple.com/app/id1"},
+			{When: store.Match{Device: []string{"android"}}, Destination: "https://play.google.com/store/apps/details?id=x"},
+			{When: store.Match{Country: []string{"DE", "AT", "CH"}, Lang: []string{"de"}}, Destination: "https://example.de/"},
+			{When: store.Match{Lang: []string{"fr", "it"}}, Destination: "https://example.fr/"},
+			{When: store.Match{Query: map[string]string{"src": "tv"}, Header: map[string]string{"X-Test": "1"}, Cookie: map[string]string{"beta": "on"}}, Destination: "https://example.com/beta"},
+		}},
+		&store.Link{Code: "ab", Destination: "https://example.com/", Variants: []store.Variant{
+			{Name: "a", Destination: "https://example.com/a", Weight: 50}, {Name: "b", Destination: "https://example.com/b", Weight: 50}}},
+		&store.Link{Code: "drop", Destination: "https://example.com/drop", Schedule: &store.Schedule{NotBefore: &start, NotAfter: &end}},
+	)
 	return newTestTable(links...)
 }
 
@@ -53,6 +69,52 @@ func BenchmarkServePlain(b *testing.B)    { benchServe(b, "/c4242", "localhost:8
 func BenchmarkServeForward(b *testing.B)  { benchServe(b, "/fwd?utm_medium=print&x=1", "localhost") }
 func BenchmarkServeDomain(b *testing.B)   { benchServe(b, "/promo", "go.brand.example") }
 func BenchmarkServeNotFound(b *testing.B) { benchServe(b, "/nope", "localhost") }
+
+func BenchmarkServeRules5(b *testing.B) {
+	benchServeReq(b, "/rules5?utm=x", map[string]string{"User-Agent": uaDesktopFull, "CF-IPCountry": "US", "Accept-Language": "en-US,en;q=0.9", "Cookie": "beta=off"})
+}
+
+// BenchmarkServeVariantsNew is a first scan: a variant is drawn and the
+// cookie set.
+func BenchmarkServeVariantsNew(b *testing.B) { benchServeReq(b, "/ab", nil) }
+
+// BenchmarkServeVariantsSticky is a returning visitor with a cookie.
+func BenchmarkServeVariantsSticky(b *testing.B) {
+	benchServeReq(b, "/ab", map[string]string{"Cookie": "qv_ab=b"})
+}
+
+func BenchmarkServeSchedule(b *testing.B) { benchServeReq(b, "/drop", nil) }
+
+func benchServeReq(b *testing.B, uri string, headers map[string]string) {
+	cfg := DefaultConfig()
+	cfg.CountryHeader = "CF-IPCountry"
+	h := NewHandler(cfg, benchTable(100000))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := newCtx(uri, "localhost")
+		for k, v := range headers {
+			ctx.Request.Header.Set(k, v)
+		}
+		status := 0
+		for pb.Next() {
+			ctx.Response.Reset()
+			h.Serve(ctx)
+			status += ctx.Response.StatusCode()
+		}
+		sinkStatus += status
+	})
+}
+
+func BenchmarkClassifyUA(b *testing.B) {
+	ua := []byte(uaAndroidFull)
+	b.ReportAllocs()
+	var d uint8
+	for i := 0; i < b.N; i++ {
+		d, _ = ClassifyUA(ua)
+	}
+	sinkStatus = int(d)
+}
 
 func BenchmarkServePlainSerial(b *testing.B) {
 	h := NewHandler(DefaultConfig(), benchTable(100000))

@@ -10,6 +10,9 @@ import (
 	"github.com/qredge/qredge/store"
 )
 
+// testClient is shared so that connections are reused, not leaked.
+var testClient = &fasthttp.Client{MaxIdleConnDuration: 10 * time.Second}
+
 // mustStartServer serves h on a free loopback port and returns its address.
 func mustStartServer(tb testing.TB, h *Handler) string {
 	tb.Helper()
@@ -43,7 +46,7 @@ func do(tb testing.TB, method, addr, host, path string) response {
 		req.UseHostHeader = true
 		req.Header.SetHost(host)
 	}
-	c := &fasthttp.Client{}
+	c := testClient
 	if method == fasthttp.MethodHead {
 		resp.SkipBody = true
 	}

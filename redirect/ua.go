@@ -37,60 +37,81 @@ func deviceBit(name string) uint8 {
 	return 0
 }
 
-var (
-	uaIPhone  = []byte("iPhone")
-	uaIPad    = []byte("iPad")
-	uaIPod    = []byte("iPod")
-	uaAndroid = []byte("Android")
-	uaWindows = []byte("Windows NT")
-	uaMac     = []byte("Macintosh")
-	uaX11     = []byte("X11")
-	uaCrOS    = []byte("CrOS")
-	uaLinux   = []byte("Linux x86_64")
-	uaBot     = []byte("bot") // Googlebot, bingbot, Twitterbot, Slackbot-LinkExpanding, ...
-	uaBotCap  = []byte("Bot") // LinkedInBot, TelegramBot, Discordbot has lower case
-)
-
-// botTokens are crawlers, link-preview fetchers and tools that do not
-// contain "bot" or "Bot". Preview fetchers still get the redirect; the flag
-// only lets analytics exclude them.
-var botTokens = [][]byte{
-	[]byte("facebookexternalhit"), []byte("Facebot"), []byte("WhatsApp/"), []byte("Slack-ImgProxy"),
-	[]byte("crawler"), []byte("Crawler"), []byte("spider"), []byte("Spider"), []byte("Embedly"),
-	[]byte("Iframely"), []byte("SkypeUriPreview"), []byte("vkShare"),
-	[]byte("HeadlessChrome"), []byte("Lighthouse"), []byte("curl/"), []byte("Wget/"),
-	[]byte("python-requests"), []byte("python-urllib"), []byte("Go-http-client"), []byte("okhttp/"),
-	[]byte("Apache-HttpClient"), []byte("axios/"), []byte("node-fetch"), []byte("Mastodon/"),
-	[]byte("Bluesky Cardyb"), []byte("Google-PageRenderer"), []byte("Google Web Preview"),
-	[]byte("MicrosoftPreview"),
+// uaToken is a substring that classifies a User-Agent: as a device class
+// (device != 0) or as a bot or preview fetcher.
+type uaToken struct {
+	text   []byte
+	device uint8
 }
+
+// uaTokens are looked for in one pass over the User-Agent. Device tokens
+// are ordered by priority: the first class found in this order wins (an
+// Android UA also says "Linux").
+var uaTokens = func() []uaToken {
+	dev := func(d uint8, texts ...string) (out []uaToken) {
+		for _, t := range texts {
+			out = append(out, uaToken{text: []byte(t), device: d})
+		}
+		return out
+	}
+	var all []uaToken
+	all = append(all, dev(DeviceIOS, "iPhone", "iPad", "iPod")...)
+	all = append(all, dev(DeviceAndroid, "Android")...)
+	all = append(all, dev(DeviceDesktop, "Windows NT", "Macintosh", "CrOS", "X11", "Linux x86_64")...)
+	// Crawlers, link-preview fetchers and tools. Preview fetchers still get
+	// the redirect; the flag only lets analytics exclude them.
+	all = append(all, dev(0,
+		"bot", "Bot", // Googlebot, bingbot, Twitterbot, Slackbot, LinkedInBot, Discordbot, ...
+		"facebookexternalhit", "Facebot", "WhatsApp/", "Slack-ImgProxy",
+		"crawler", "Crawler", "spider", "Spider", "Embedly", "Iframely", "SkypeUriPreview", "vkShare",
+		"HeadlessChrome", "Lighthouse", "curl/", "Wget/", "python-requests", "python-urllib",
+		"Go-http-client", "okhttp/", "Apache-HttpClient", "axios/", "node-fetch", "Mastodon/",
+		"Bluesky Cardyb", "Google-PageRenderer", "Google Web Preview", "MicrosoftPreview")...)
+	return all
+}()
 
 // Not listed on purpose: Snapchat, Instagram, FBAN/FBAV, Pinterest, Viber
 // and others also name the in-app browsers that people use; their crawlers
 // say "bot" anyway (Pinterestbot, "Snap URL Preview Service; bot").
 
+// uaByFirst indexes uaTokens by their first byte, so one pass over the
+// User-Agent compares only the tokens that can start at each position.
+var uaByFirst = func() (t [256][]uint8) {
+	for i, tok := range uaTokens {
+		t[tok.text[0]] = append(t[tok.text[0]], uint8(i))
+	}
+	return t
+}()
+
+var devicePriority = [...]uint8{DeviceIOS: 3, DeviceAndroid: 2, DeviceDesktop: 1}
+
 // ClassifyUA returns the device class of a User-Agent and whether it is a
-// bot or link-preview fetcher. It scans bytes only: no regular expressions,
-// no allocation.
+// bot or link-preview fetcher. It makes one pass over the bytes: no
+// regular expressions, no allocation.
 func ClassifyUA(ua []byte) (device uint8, bot bool) {
-	switch {
-	case bytes.Contains(ua, uaIPhone) || bytes.Contains(ua, uaIPad) || bytes.Contains(ua, uaIPod):
-		device = DeviceIOS
-	case bytes.Contains(ua, uaAndroid):
-		device = DeviceAndroid
-	case bytes.Contains(ua, uaWindows) || bytes.Contains(ua, uaMac) || bytes.Contains(ua, uaCrOS) ||
-		bytes.Contains(ua, uaX11) || bytes.Contains(ua, uaLinux):
-		device = DeviceDesktop
-	default:
-		device = DeviceOther
-	}
-	if bytes.Contains(ua, uaBot) || bytes.Contains(ua, uaBotCap) {
-		return device, true
-	}
-	for _, t := range botTokens {
-		if bytes.Contains(ua, t) {
-			return device, true
+	for i := 0; i < len(ua); i++ {
+		cands := uaByFirst[ua[i]]
+		if len(cands) == 0 {
+			continue
+		}
+		rest := ua[i:]
+		for _, ti := range cands {
+			tok := &uaTokens[ti]
+			if len(rest) < len(tok.text) || !bytes.Equal(rest[:len(tok.text)], tok.text) {
+				continue
+			}
+			if tok.device == 0 {
+				bot = true
+			} else if device == 0 || devicePriority[tok.device] > devicePriority[device] {
+				device = tok.device
+			}
+		}
+		if bot && device == DeviceIOS {
+			break // nothing can change the answer any more
 		}
 	}
-	return device, false
+	if device == 0 {
+		device = DeviceOther
+	}
+	return device, bot
 }
