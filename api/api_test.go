@@ -107,7 +107,9 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 		parts := strings.SplitN(k, " ", 3)
 		docRoutes[parts[0]+" "+parts[1]] = true
 	}
-	srv := NewServer(DefaultConfig(), nil, slog.Default())
+	cfg := DefaultConfig()
+	cfg.Resolver = &fakeResolver{}
+	srv := NewServer(cfg, nil, slog.Default())
 	served := map[string]bool{}
 	for _, r := range srv.Routes() {
 		served[r.Method+" "+r.Pattern] = true
@@ -131,6 +133,7 @@ type env struct {
 	admin string // admin key
 	write string // write-scope key
 	read  string // read-scope key
+	res   *fakeResolver
 }
 
 func mustStartAPI(t *testing.T) *env {
@@ -145,9 +148,11 @@ func mustStartAPI(t *testing.T) *env {
 	cfg.PublicURL = "https://go.example"
 	cfg.AdminKeyHash = store.HashAPIKey(admin)
 	cfg.Observe = observe
+	res := &fakeResolver{}
+	cfg.Resolver = res
 	ts := httptest.NewServer(NewServer(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(ts.Close)
-	e := &env{t: t, url: ts.URL, db: db, admin: admin}
+	e := &env{t: t, url: ts.URL, db: db, admin: admin, res: res}
 	e.write = e.newKey("writer", store.ScopeWrite)
 	e.read = e.newKey("reader", store.ScopeRead)
 	return e
@@ -544,4 +549,50 @@ func TestEnsureAdminKey(t *testing.T) {
 	if s2, err := EnsureAdminKey(ctx, db, false); s2 != "" || err != nil {
 		t.Fatalf("second start created another key: %q %v", s2, err)
 	}
+}
+
+// fakeResolver records what the API handed over; the real resolver is the
+// hot path's, tested in redirect and end to end in cmd/qredge.
+type fakeResolver struct {
+	mu   sync.Mutex
+	last ResolveRequest
+}
+
+func (f *fakeResolver) Resolve(l *store.Link, req ResolveRequest) Resolution {
+	f.mu.Lock()
+	f.last = req
+	f.mu.Unlock()
+	reason := "destination"
+	if len(l.Variants) > 0 {
+		reason = "variant"
+	}
+	return Resolution{Status: l.Status, Location: l.Destination, Reason: reason, At: req.At}
+}
+
+func TestResolveParameters(t *testing.T) {
+	e := mustStartAPI(t)
+	e.call("POST", "/api/v1/links", e.write, `{"code":"r","destination":"https://example.com/","variants":[{"destination":"https://a.example/","weight":1},{"destination":"https://b.example/","weight":3}]}`, nil, 201, nil)
+	var res Resolution
+	e.call("GET", "/api/v1/links/r/resolve?ua=Mozilla&lang=de&country=de&ip=203.0.113.7&at=2026-11-27T12:00:00Z&query=src%3Dtv&header=X-Test:%201&cookie=qv_r%3Dv1", e.read, "", nil, 200, &res)
+	if res.Status != 302 || res.Reason != "variant" || len(res.Variants) != 2 || res.Variants[1].Share != 0.75 {
+		t.Fatalf("resolution %+v", res)
+	}
+	if !res.At.Equal(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)) {
+		t.Fatalf("at %v", res.At)
+	}
+	e.res.mu.Lock()
+	got := e.res.last
+	e.res.mu.Unlock()
+	if got.UserAgent != "Mozilla" || got.AcceptLanguage != "de" || got.Country != "DE" || got.IP.String() != "203.0.113.7" ||
+		got.RawQuery != "src=tv" || fmt.Sprint(got.Headers) != "[[X-Test 1]]" || fmt.Sprint(got.Cookies) != "[[qv_r v1]]" {
+		t.Fatalf("resolver got %+v", got)
+	}
+	for _, bad := range []string{"country=USA", "ip=1.2.3", "at=tomorrow", "header=nocolon", "cookie=novalue", "ua=%01"} {
+		p := e.call("GET", "/api/v1/links/r/resolve?"+bad, e.read, "", nil, 400, nil).problem(t)
+		if len(p.Errors) != 1 {
+			t.Fatalf("%s: %+v", bad, p)
+		}
+	}
+	e.call("GET", "/api/v1/links/missing/resolve", e.read, "", nil, 404, nil).problem(t)
+	e.call("GET", "/api/v1/links/r/resolve", "", "", nil, 401, nil).problem(t)
 }

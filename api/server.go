@@ -23,6 +23,9 @@ type Config struct {
 	// AdminKeyHash, when set, is the store.HashAPIKey of a key that has the
 	// admin scope without being stored (the --api-key flag).
 	AdminKeyHash string
+	// Resolver evaluates links for GET /api/v1/links/{code}/resolve; the
+	// route exists only when it is set.
+	Resolver Resolver
 	// Observe, when set, is called after every request with the route
 	// pattern that served it ("" when none matched) and the status.
 	Observe func(method, pattern string, status int, elapsed time.Duration)
@@ -74,6 +77,9 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	s.handle("GET", "/api/v1/links/{code}", store.ScopeRead, s.getLink)
 	s.handle("PATCH", "/api/v1/links/{code}", store.ScopeWrite, s.patchLink)
 	s.handle("DELETE", "/api/v1/links/{code}", store.ScopeWrite, s.deleteLink)
+	if cfg.Resolver != nil {
+		s.handle("GET", "/api/v1/links/{code}/resolve", store.ScopeRead, s.resolveLink)
+	}
 	s.handle("POST", "/api/v1/keys", store.ScopeAdmin, s.createKey)
 	s.handle("GET", "/api/v1/keys", store.ScopeAdmin, s.listKeys)
 	s.handle("DELETE", "/api/v1/keys/{id}", store.ScopeAdmin, s.revokeKey)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/qredge/qredge/redirect/geoip/geoiptest"
 )
 
 // syncBuffer is a goroutine-safe buffer for captured output.
@@ -422,5 +425,102 @@ func TestRecoverPanic(t *testing.T) {
 	_, body := req(t, "GET", "http://"+s.Addr()+"/metrics", "", "")
 	if !strings.Contains(body, "qredge_http_panics_total 1") {
 		t.Fatal("panic not counted")
+	}
+}
+
+// TestServeRulesEndToEnd creates links with rules through the API of a real
+// server with a GeoIP database and a trusted country header, scans them,
+// and asks the resolve endpoint.
+func TestServeRulesEndToEnd(t *testing.T) {
+	db := geoiptest.WriteCountryDB(t, map[string]string{"127.0.0.0/8": "DE", "203.0.113.0/24": "FR"})
+	const key = "rules-test-admin-key-123"
+	s, stderr := mustStartServe(t, t.TempDir(), func(c *ServeConfig) {
+		c.APIKey = key
+		c.GeoIPDB = db
+		c.CountryHeader = "X-Country"
+		c.CookieSecure = true
+	})
+	if !strings.Contains(stderr.String(), "GeoIP database loaded") {
+		t.Fatalf("no GeoIP log line:\n%s", stderr)
+	}
+	base := "http://" + s.Addr()
+	body := `{"code": "app", "destination": "https://example.com/",
+	 "rules": [{"when": {"device": ["ios"]}, "destination": "https://apps.apple.com/app/id1"},
+	           {"when": {"country": ["DE", "AT"], "lang": ["de"]}, "destination": "https://example.de/"},
+	           {"when": {"query": {"src": "tv"}, "header": {"X-Test": "1"}, "cookie": {"beta": "on"}}, "destination": "https://example.com/beta"}],
+	 "variants": [{"destination": "https://example.com/a", "weight": 50}, {"destination": "https://example.com/b", "weight": 50}],
+	 "forward_query": true}`
+	if resp, b := req(t, "POST", base+"/api/v1/links", key, body); resp.StatusCode != 201 {
+		t.Fatalf("create %d %s", resp.StatusCode, b)
+	}
+	scan := func(path string, headers map[string]string) *http.Response {
+		t.Helper()
+		r, _ := http.NewRequest("GET", base+path, nil)
+		for k, v := range headers {
+			r.Header.Set(k, v)
+		}
+		resp, err := noRedirect.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	ios := "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)"
+	if loc := scan("/app", map[string]string{"User-Agent": ios}).Header.Get("Location"); loc != "https://apps.apple.com/app/id1" {
+		t.Fatalf("ios: %q", loc)
+	}
+	// Loopback is DE in the test database.
+	if loc := scan("/app?utm_source=tv", map[string]string{"Accept-Language": "de-DE,de;q=0.9"}).Header.Get("Location"); loc != "https://example.de/?utm_source=tv" {
+		t.Fatalf("GeoIP country: %q", loc)
+	}
+	// The trusted header wins over GeoIP.
+	if loc := scan("/app", map[string]string{"Accept-Language": "de", "X-Country": "FR"}).Header.Get("Location"); loc == "https://example.de/" {
+		t.Fatal("country header ignored")
+	}
+	resp := scan("/app", nil)
+	cookie := resp.Header.Get("Set-Cookie")
+	if !strings.HasPrefix(cookie, "qv_app=v") || !strings.Contains(cookie, "Secure") {
+		t.Fatalf("variant cookie %q", cookie)
+	}
+	first := resp.Header.Get("Location")
+	again := scan("/app", map[string]string{"Cookie": strings.SplitN(cookie, ";", 2)[0]})
+	if again.Header.Get("Location") != first || again.Header.Get("Set-Cookie") != "" {
+		t.Fatalf("sticky: first %q, again %q %q", first, again.Header.Get("Location"), again.Header.Get("Set-Cookie"))
+	}
+
+	// The resolve endpoint uses the same evaluation, and counts nothing.
+	_, before := req(t, "GET", base+"/metrics", "", "")
+	var res struct {
+		Status   int
+		Location string
+		Reason   string
+		Rule     *int
+		Visitor  struct{ Device, Country, Lang string }
+		Variants []struct{ Name string }
+	}
+	resp2, b := req(t, "GET", base+"/api/v1/links/app/resolve?ip=203.0.113.9&lang=fr&ua="+url.QueryEscape(ios), key, "")
+	if resp2.StatusCode != 200 {
+		t.Fatalf("resolve %d %s", resp2.StatusCode, b)
+	}
+	json.Unmarshal([]byte(b), &res)
+	if res.Reason != "rule" || res.Rule == nil || *res.Rule != 0 || res.Visitor.Device != "ios" || res.Visitor.Country != "FR" || res.Visitor.Lang != "fr" {
+		t.Fatalf("resolve: %s", b)
+	}
+	_, b = req(t, "GET", base+"/api/v1/links/app/resolve?country=AT&lang=de-AT&query=src%3Dtv", key, "")
+	json.Unmarshal([]byte(b), &res)
+	if res.Location != "https://example.de/?src=tv" || *res.Rule != 1 {
+		t.Fatalf("resolve AT: %s", b)
+	}
+	_, b = req(t, "GET", base+"/api/v1/links/app/resolve?country=US", key, "")
+	res.Variants = nil
+	json.Unmarshal([]byte(b), &res)
+	if res.Reason != "variant" || len(res.Variants) != 2 {
+		t.Fatalf("resolve new visitor: %s", b)
+	}
+	_, after := req(t, "GET", base+"/metrics", "", "")
+	re := regexp.MustCompile(`qredge_redirects_total\{result="redirect"\} (\d+)`)
+	if re.FindStringSubmatch(before)[1] != re.FindStringSubmatch(after)[1] {
+		t.Fatal("resolving counted scans")
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/redirect"
+	"github.com/qredge/qredge/redirect/geoip"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
@@ -37,6 +38,11 @@ type ServeConfig struct {
 	GoneURL         string
 	PermanentMaxAge time.Duration
 	TemporaryMaxAge time.Duration
+	CountryHeader   string
+	GeoIPDB         string
+	ClientIPHeader  string
+	VariantMaxAge   time.Duration
+	CookieSecure    bool
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	LogFormat       string
@@ -51,6 +57,7 @@ func DefaultServeConfig() ServeConfig {
 		DataDir:         "./qredge-data",
 		PermanentMaxAge: rc.PermanentMaxAge,
 		TemporaryMaxAge: rc.TemporaryMaxAge,
+		VariantMaxAge:   rc.VariantCookieMaxAge,
 		MaxBodyBytes:    api.DefaultConfig().MaxBodyBytes,
 		ShutdownTimeout: 15 * time.Second,
 		LogFormat:       "text",
@@ -85,6 +92,14 @@ func (c *ServeConfig) Check() error {
 	if c.PermanentMaxAge < 0 || c.TemporaryMaxAge < 0 || c.ShutdownTimeout < 0 {
 		return errors.New("durations must not be negative")
 	}
+	if c.VariantMaxAge < time.Second {
+		return fmt.Errorf("--variant-cookie-max-age %s: must be at least 1s", c.VariantMaxAge)
+	}
+	for name, h := range map[string]string{"--country-header": c.CountryHeader, "--client-ip-header": c.ClientIPHeader} {
+		if h != "" && !validHeaderName(h) {
+			return fmt.Errorf("%s %q: not a valid HTTP header name", name, h)
+		}
+	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("--max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)
 	}
@@ -98,10 +113,21 @@ func (c *ServeConfig) Check() error {
 	return nil
 }
 
+func validHeaderName(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return h != ""
+}
+
 func (c *ServeConfig) registerFlags(fs interface {
 	StringVar(*string, string, string, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 	Int64Var(*int64, string, int64, string)
+	BoolVar(*bool, string, bool, string)
 }) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address for redirects, the API, /healthz, /readyz and /metrics")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
@@ -111,6 +137,11 @@ func (c *ServeConfig) registerFlags(fs interface {
 	fs.StringVar(&c.GoneURL, "gone-url", c.GoneURL, "redirect disabled links here instead of answering 410")
 	fs.DurationVar(&c.PermanentMaxAge, "permanent-max-age", c.PermanentMaxAge, "Cache-Control max-age of 301 and 308 redirects")
 	fs.DurationVar(&c.TemporaryMaxAge, "temporary-max-age", c.TemporaryMaxAge, "Cache-Control max-age of 302 and 307 redirects; 0 means not cached, so every scan is counted")
+	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "trust this header for the visitor's country, such as CF-IPCountry (only when a CDN or ingress you run sets it)")
+	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database (such as GeoLite2-Country.mmdb) for the visitor's country by IP")
+	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "trust this header for the client IP, such as X-Forwarded-For (its last entry) or X-Real-IP; empty: the connection's address")
+	fs.DurationVar(&c.VariantMaxAge, "variant-cookie-max-age", c.VariantMaxAge, "how long a visitor keeps an assigned A/B variant")
+	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark the variant cookie Secure (when short links are served over https)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
@@ -158,6 +189,7 @@ type Serve struct {
 	Stderr io.Writer // where the bootstrap key line goes
 
 	db       *boltstore.DB
+	geo      *geoip.DB
 	table    *redirect.Table
 	ln       net.Listener
 	srv      *fasthttp.Server
@@ -181,6 +213,12 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	}
 	defer func() {
 		if err != nil {
+			if s.ln != nil {
+				s.ln.Close()
+			}
+			if s.geo != nil {
+				s.geo.Close()
+			}
 			s.db.Close()
 		}
 	}()
@@ -213,12 +251,23 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		publicURL = defaultPublicURL(s.ln.Addr().String())
 	}
 
-	reg := prometheus.NewRegistry()
-	s.panics = prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
-	rh := redirect.NewHandler(redirect.Config{
+	rcfg := redirect.Config{
 		NotFoundURL: cfg.NotFoundURL, GoneURL: cfg.GoneURL,
 		PermanentMaxAge: cfg.PermanentMaxAge, TemporaryMaxAge: cfg.TemporaryMaxAge,
-	}, s.table)
+		CountryHeader: cfg.CountryHeader, ClientIPHeader: cfg.ClientIPHeader,
+		VariantCookieMaxAge: cfg.VariantMaxAge, CookieSecure: cfg.CookieSecure,
+	}
+	if cfg.GeoIPDB != "" {
+		if s.geo, err = geoip.Open(cfg.GeoIPDB); err != nil {
+			return err
+		}
+		rcfg.Countries = s.geo
+		s.Log.Info("GeoIP database loaded", "path", cfg.GeoIPDB, "type", s.geo.DatabaseType())
+	}
+
+	reg := prometheus.NewRegistry()
+	s.panics = prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
+	rh := redirect.NewHandler(rcfg, s.table)
 	apiMetrics := newAPIMetrics()
 	reg.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -227,7 +276,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			func() float64 { return float64(s.table.Len()) }),
 		buildInfo(),
 	)
-	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe}
+	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh}}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}
@@ -351,6 +400,9 @@ func (s *Serve) Close() error {
 		if err := <-s.served; err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.geo != nil {
+		s.geo.Close()
 	}
 	if s.db != nil {
 		if err := s.db.Close(); err != nil {
