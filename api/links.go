@@ -74,15 +74,23 @@ func (s *Server) linkLocation(l *store.Link) string {
 	return loc
 }
 
-// checkReadOnly refuses a write body (decoded as a map) that sets a field
-// only the server may set.
-func checkReadOnly[V any](body map[string]V) error {
+// writableObject decodes a write body as a JSON object, refusing other
+// JSON values (with notObject as the message) and fields only the server
+// may set.
+func writableObject[V any](body []byte, notObject string) (map[string]V, error) {
+	var obj map[string]V
+	if err := json.Unmarshal(body, &obj); err != nil {
+		if _, isType := err.(*json.UnmarshalTypeError); isType {
+			return nil, badRequest("", "%s", notObject)
+		}
+		return nil, jsonError(err)
+	}
 	for _, f := range readOnlyFields {
-		if _, ok := body[f]; ok {
-			return badRequest(f, "%s is read-only: the server sets it", f)
+		if _, ok := obj[f]; ok {
+			return nil, badRequest(f, "%s is read-only: the server sets it", f)
 		}
 	}
-	return nil
+	return obj, nil
 }
 
 func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
@@ -90,14 +98,7 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		if _, isType := err.(*json.UnmarshalTypeError); isType {
-			return badRequest("", "request body must be a JSON object")
-		}
-		return jsonError(err)
-	}
-	if err := checkReadOnly(raw); err != nil {
+	if _, err := writableObject[json.RawMessage](body, "request body must be a JSON object"); err != nil {
 		return err
 	}
 	var in linkInput
@@ -167,14 +168,8 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var patch map[string]any
-	if err := json.Unmarshal(body, &patch); err != nil {
-		if _, isType := err.(*json.UnmarshalTypeError); isType {
-			return badRequest("", "a PATCH body must be a JSON object (RFC 7396 merge patch)")
-		}
-		return jsonError(err)
-	}
-	if err := checkReadOnly(patch); err != nil {
+	patch, err := writableObject[any](body, "a PATCH body must be a JSON object (RFC 7396 merge patch)")
+	if err != nil {
 		return err
 	}
 	// Retry when another writer got in between our read and our write, but
