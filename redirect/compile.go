@@ -17,6 +17,7 @@ type Link struct {
 	forward  bool
 	scanWins bool // forwarded scan query values win over the destination's
 	varies   bool // the answer depends on the visitor (rules or variants)
+	plain    bool // no rules, variants, schedule or disabled flag: the fast path
 	dest     target
 	rules    []rule
 	variants []variant
@@ -171,6 +172,7 @@ func Compile(l *store.Link) *Link {
 		c.path = []byte("; Path=/" + l.Code)
 	}
 	c.varies = len(c.rules) > 0 || len(c.variants) > 0
+	c.plain = !c.varies && !c.disabled && l.Schedule == nil
 	if s := l.Schedule; s != nil {
 		if s.NotBefore != nil {
 			c.notBefore = s.NotBefore.UnixNano()

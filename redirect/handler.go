@@ -160,6 +160,13 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		h.writeNotFound(ctx)
 		return
 	}
+	if l.plain {
+		// Most links: one destination for everyone, nothing to evaluate.
+		h.count(ctx, rRedirect)
+		d := decision{status: l.status, target: &l.dest}
+		h.writeRedirect(ctx, l, &d)
+		return
+	}
 	var now int64
 	if l.notBefore != 0 || l.notAfter != 0 {
 		now = h.now().UnixNano()
