@@ -6,7 +6,6 @@ package boltstore
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -282,22 +281,6 @@ func (s *DB) DeleteLink(ctx context.Context, domain, code string, ifVersion uint
 	})
 }
 
-// EncodeCursor and DecodeCursor turn the last key of a page into an opaque
-// cursor and back.
-func EncodeCursor(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
-
-func decodeCursor(c string) ([]byte, error) {
-	if c == "" {
-		return nil, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) == 0 || len(b) > store.MaxCodeLen+1+store.MaxDomainLen {
-		return nil, &store.Error{Code: store.EINVALID, Message: "invalid cursor",
-			Fields: []store.FieldError{{Field: "cursor", Message: "is not a cursor returned by this API"}}}
-	}
-	return b, nil
-}
-
 // ListLinks implements store.LinkStore.
 func (s *DB) ListLinks(ctx context.Context, opt store.ListOptions) (*store.LinkPage, error) {
 	if err := ctx.Err(); err != nil {
@@ -310,7 +293,7 @@ func (s *DB) ListLinks(ctx context.Context, opt store.ListOptions) (*store.LinkP
 	if limit > store.MaxListLimit {
 		limit = store.MaxListLimit
 	}
-	after, err := decodeCursor(opt.Cursor)
+	after, err := store.DecodeCursor(opt.Cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +319,7 @@ func (s *DB) ListLinks(ctx context.Context, opt store.ListOptions) (*store.LinkP
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			key := k[len(prefix):]
 			if len(page.Links) == limit {
-				page.NextCursor = EncodeCursor(string(page.Links[limit-1].Key()))
+				page.NextCursor = store.EncodeCursor(page.Links[limit-1].Key())
 				return nil
 			}
 			l, err := getLink(tx, string(key))

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/qredge/qredge/store"
 )
@@ -305,6 +306,16 @@ func testChangeFeed(t *testing.T, s Store) {
 	}
 	_, _ = s.CreateLink(ctx, link("feed2"))
 	_, _ = s.CreateLink(ctx, link("feed2")) // conflict: no change
+	// Backends on a server deliver asynchronously: wait a little.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n >= 4 {
+			break
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // a fifth, wrong change would show now
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 4 {

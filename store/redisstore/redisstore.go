@@ -1,0 +1,540 @@
+// Package redisstore is qredge's shared store on Redis (standalone,
+// Sentinel or Cluster through go-redis's universal client): links, API keys
+// and the change feed (a capped Redis Stream). It is the only package that
+// imports go-redis.
+//
+// Every key of the link dataset carries the hash tag {l}, so each write is
+// one Lua script that atomically checks the version, writes the link, its
+// version, the listing and tag indexes and appends to the change stream,
+// also on Redis Cluster. The price is that the link dataset lives on one
+// Cluster master; docs/redis.md explains why that is the right trade for
+// qredge (edges read from memory, writes are rare, 10M links fit one node).
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/qredge/qredge/store"
+)
+
+// Config configures the store.
+type Config struct {
+	Client ClientConfig
+	// Prefix namespaces every key, such as "qredge" in "qredge:{l}:links".
+	Prefix string
+	// StreamMaxLen caps the change stream (approximately). An edge that
+	// falls further behind reloads in full.
+	StreamMaxLen int64
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Prefix: "qredge", StreamMaxLen: 100000}
+}
+
+// Store implements store.LinkStore and store.KeyStore on Redis.
+type Store struct {
+	c      redis.UniversalClient
+	mode   Mode
+	cfg    Config
+	k      keys
+	now    func() time.Time
+	mu     sync.Mutex
+	subs   []func(store.Change)
+	cancel context.CancelFunc
+}
+
+type keys struct {
+	links, ver, index, seq, stream, tagPrefix, apikeys string
+}
+
+func newKeys(prefix string) keys {
+	l := prefix + ":{l}:"
+	return keys{
+		links: l + "links", ver: l + "ver", index: l + "index", seq: l + "seq", stream: l + "changes",
+		tagPrefix: l + "tag:", apikeys: prefix + ":{k}:apikeys",
+	}
+}
+
+// Open connects to Redis and checks that it answers.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultConfig().Prefix
+	}
+	if cfg.StreamMaxLen <= 0 {
+		cfg.StreamMaxLen = DefaultConfig().StreamMaxLen
+	}
+	c, mode, err := NewClient(cfg.Client)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w", cfg.Client.Addr, err)
+	}
+	return &Store{c: c, mode: mode, cfg: cfg, k: newKeys(cfg.Prefix), now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+// Mode says whether the store runs on one server, Sentinel or Cluster.
+func (s *Store) Mode() Mode { return s.mode }
+
+// Client returns the underlying client (for health checks and tests).
+func (s *Store) Client() redis.UniversalClient { return s.c }
+
+// Close closes the connections and stops subscriptions.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.mu.Unlock()
+	return s.c.Close()
+}
+
+// unavailable maps connection-level failures to EUNAVAILABLE, so the API
+// answers 503 with a clear message.
+func unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *store.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &store.Error{Code: store.EUNAVAILABLE, Message: "the link store (Redis) is unavailable; try again shortly"}
+}
+
+// putScript creates (mode "create") or updates (mode "update", when the
+// stored version is ARGV[3]) a link, its indexes and its change entry.
+var putScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if ARGV[2] == 'create' then
+  if cur then return {'exists', cur} end
+else
+  if not cur then return {'missing', ''} end
+  if cur ~= ARGV[3] then return {'version', cur} end
+end
+local v = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], v)
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+local nOld = tonumber(ARGV[6])
+local nNew = tonumber(ARGV[7])
+for i = 1, nOld do redis.call('ZREM', KEYS[5 + i], ARGV[1]) end
+for i = 1, nNew do redis.call('ZADD', KEYS[5 + nOld + i], 0, ARGV[1]) end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'op', 'put', 'key', ARGV[1], 'v', v, 'link', ARGV[4])
+return {'ok', tostring(v)}
+`)
+
+// delScript deletes a link whose stored version is ARGV[2].
+var delScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if not cur then return {'missing', ''} end
+if cur ~= ARGV[2] then return {'version', cur} end
+local v = redis.call('INCR', KEYS[4])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+for i = 1, tonumber(ARGV[4]) do redis.call('ZREM', KEYS[5 + i], ARGV[1]) end
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'op', 'del', 'key', ARGV[1], 'v', v)
+return {'ok', tostring(v)}
+`)
+
+func (s *Store) tagKeys(tags []string) []string {
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = s.k.tagPrefix + t
+	}
+	return out
+}
+
+func encodeLink(l *store.Link) (string, error) {
+	c := *l
+	c.Version = 0 // the version lives in the ver hash, set by the script
+	b, err := json.Marshal(&c)
+	return string(b), err
+}
+
+func decodeLink(data string, version string) (*store.Link, error) {
+	l := &store.Link{}
+	if err := json.Unmarshal([]byte(data), l); err != nil {
+		return nil, fmt.Errorf("cannot decode stored link: %w", err)
+	}
+	v, err := strconv.ParseUint(version, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode stored version %q: %w", version, err)
+	}
+	l.Version = v
+	return l, nil
+}
+
+// runPut runs putScript and returns its status and value.
+func (s *Store) runPut(ctx context.Context, l *store.Link, mode string, expected uint64, oldTags []string) (string, string, error) {
+	data, err := encodeLink(l)
+	if err != nil {
+		return "", "", err
+	}
+	keys := append([]string{s.k.links, s.k.ver, s.k.index, s.k.seq, s.k.stream}, s.tagKeys(oldTags)...)
+	keys = append(keys, s.tagKeys(l.Tags)...)
+	res, err := putScript.Run(ctx, s.c, keys, l.Key(), mode, strconv.FormatUint(expected, 10), data,
+		s.cfg.StreamMaxLen, len(oldTags), len(l.Tags)).StringSlice()
+	if err != nil {
+		return "", "", unavailable(err)
+	}
+	return res[0], res[1], nil
+}
+
+func conflict(l *store.Link) error {
+	if l.Domain == "" {
+		return store.Errorf(store.ECONFLICT, "link %q already exists", l.Code)
+	}
+	return store.Errorf(store.ECONFLICT, "link %q already exists on domain %q", l.Code, l.Domain)
+}
+
+func notFound(domain, code string) error {
+	if domain == "" {
+		return store.Errorf(store.ENOTFOUND, "link %q not found", code)
+	}
+	return store.Errorf(store.ENOTFOUND, "link %q not found on domain %q", code, domain)
+}
+
+// CreateLink implements store.LinkStore.
+func (s *Store) CreateLink(ctx context.Context, l *store.Link) (*store.Link, error) {
+	l = l.Clone()
+	now := s.now()
+	l.CreatedAt, l.UpdatedAt = now, now
+	status, val, err := s.runPut(ctx, l, "create", 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	if status == "exists" {
+		return nil, conflict(l)
+	}
+	l.Version, _ = strconv.ParseUint(val, 10, 64)
+	return l, nil
+}
+
+// GetLink implements store.LinkStore.
+func (s *Store) GetLink(ctx context.Context, domain, code string) (*store.Link, error) {
+	key := store.LinkKey(domain, code)
+	pipe := s.c.Pipeline()
+	data := pipe.HGet(ctx, s.k.links, key)
+	ver := pipe.HGet(ctx, s.k.ver, key)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, unavailable(err)
+	}
+	if data.Err() == redis.Nil || ver.Err() == redis.Nil {
+		return nil, notFound(domain, code)
+	}
+	return decodeLink(data.Val(), ver.Val())
+}
+
+// UpdateLink implements store.LinkStore.
+func (s *Store) UpdateLink(ctx context.Context, l *store.Link, ifVersion uint64) (*store.Link, error) {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.GetLink(ctx, l.Domain, l.Code)
+		if err != nil {
+			return nil, err
+		}
+		if ifVersion != 0 && cur.Version != ifVersion {
+			return nil, versionMismatch(cur.Version, ifVersion)
+		}
+		n := l.Clone()
+		n.CreatedAt, n.UpdatedAt = cur.CreatedAt, s.now()
+		status, val, err := s.runPut(ctx, n, "update", cur.Version, cur.Tags)
+		if err != nil {
+			return nil, err
+		}
+		switch status {
+		case "ok":
+			n.Version, _ = strconv.ParseUint(val, 10, 64)
+			return n, nil
+		case "missing":
+			return nil, notFound(l.Domain, l.Code)
+		case "version":
+			if ifVersion != 0 || attempt >= 10 {
+				have, _ := strconv.ParseUint(val, 10, 64)
+				return nil, versionMismatch(have, max(ifVersion, cur.Version))
+			}
+			// Someone else wrote between our read and our write; the
+			// caller asked for an unconditional update, so read again.
+		}
+	}
+}
+
+func versionMismatch(have, want uint64) error {
+	return store.Errorf(store.EPRECONDITION, "link was changed: it is at version %d, If-Match asked for %d", have, want)
+}
+
+// DeleteLink implements store.LinkStore.
+func (s *Store) DeleteLink(ctx context.Context, domain, code string, ifVersion uint64) error {
+	for attempt := 0; ; attempt++ {
+		cur, err := s.GetLink(ctx, domain, code)
+		if err != nil {
+			return err
+		}
+		if ifVersion != 0 && cur.Version != ifVersion {
+			return versionMismatch(cur.Version, ifVersion)
+		}
+		keys := append([]string{s.k.links, s.k.ver, s.k.index, s.k.seq, s.k.stream}, s.tagKeys(cur.Tags)...)
+		res, err := delScript.Run(ctx, s.c, keys, cur.Key(), strconv.FormatUint(cur.Version, 10), s.cfg.StreamMaxLen, len(cur.Tags)).StringSlice()
+		if err != nil {
+			return unavailable(err)
+		}
+		switch res[0] {
+		case "ok":
+			return nil
+		case "missing":
+			return notFound(domain, code)
+		case "version":
+			if ifVersion != 0 || attempt >= 10 {
+				have, _ := strconv.ParseUint(res[1], 10, 64)
+				return versionMismatch(have, max(ifVersion, cur.Version))
+			}
+		}
+	}
+}
+
+// ListLinks implements store.LinkStore with the lexicographic index (or a
+// tag's index), so listings are in key order like the embedded store's.
+func (s *Store) ListLinks(ctx context.Context, opt store.ListOptions) (*store.LinkPage, error) {
+	limit := opt.Limit
+	if limit <= 0 {
+		limit = store.DefaultListLimit
+	}
+	if limit > store.MaxListLimit {
+		limit = store.MaxListLimit
+	}
+	after, err := store.DecodeCursor(opt.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	index := s.k.index
+	if opt.Tag != "" {
+		index = s.k.tagPrefix + opt.Tag
+	}
+	min := "-"
+	if after != nil {
+		min = "(" + string(after)
+	}
+	members, err := s.c.ZRangeByLex(ctx, index, &redis.ZRangeBy{Min: min, Max: "+", Count: int64(limit + 1)}).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	page := &store.LinkPage{Links: []*store.Link{}}
+	more := len(members) > limit
+	if more {
+		members = members[:limit]
+	}
+	if len(members) == 0 {
+		return page, nil
+	}
+	links, err := s.getMany(ctx, members)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		if l != nil {
+			page.Links = append(page.Links, l)
+		}
+	}
+	if more {
+		page.NextCursor = store.EncodeCursor(members[len(members)-1])
+	}
+	return page, nil
+}
+
+// getMany returns the links with the given storage keys (nil for missing
+// ones) in one round trip.
+func (s *Store) getMany(ctx context.Context, keys []string) ([]*store.Link, error) {
+	pipe := s.c.Pipeline()
+	data := pipe.HMGet(ctx, s.k.links, keys...)
+	vers := pipe.HMGet(ctx, s.k.ver, keys...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, unavailable(err)
+	}
+	out := make([]*store.Link, len(keys))
+	for i := range keys {
+		d, ok1 := data.Val()[i].(string)
+		v, ok2 := vers.Val()[i].(string)
+		if !ok1 || !ok2 {
+			continue
+		}
+		l, err := decodeLink(d, v)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = l
+	}
+	return out, nil
+}
+
+// scanBatch is how many links one HSCAN step asks for.
+const scanBatch = 5000
+
+// ForEachLink implements store.LinkStore: HSCAN over the links hash, with
+// the versions of each batch fetched in one HMGET. Order is Redis's.
+func (s *Store) ForEachLink(ctx context.Context, fn func(*store.Link) error) error {
+	var cursor uint64
+	for {
+		kv, next, err := s.c.HScan(ctx, s.k.links, cursor, "", scanBatch).Result()
+		if err != nil {
+			return unavailable(err)
+		}
+		if len(kv) > 0 {
+			fields := make([]string, 0, len(kv)/2)
+			for i := 0; i < len(kv); i += 2 {
+				fields = append(fields, kv[i])
+			}
+			vers, err := s.c.HMGet(ctx, s.k.ver, fields...).Result()
+			if err != nil {
+				return unavailable(err)
+			}
+			for i := 0; i < len(kv); i += 2 {
+				v, ok := vers[i/2].(string)
+				if !ok {
+					continue // deleted between the two reads
+				}
+				l, err := decodeLink(kv[i+1], v)
+				if err != nil {
+					return err
+				}
+				if err := fn(l); err != nil {
+					return err
+				}
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// Versions calls fn with the storage key and version of every link: the
+// cheap part of a resync, without the links themselves.
+func (s *Store) Versions(ctx context.Context, fn func(key string, version uint64)) error {
+	var cursor uint64
+	for {
+		kv, next, err := s.c.HScan(ctx, s.k.ver, cursor, "", scanBatch*4).Result()
+		if err != nil {
+			return unavailable(err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v, err := strconv.ParseUint(kv[i+1], 10, 64)
+			if err == nil {
+				fn(kv[i], v)
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// GetLinksByKey returns the links with these storage keys (nil for missing
+// ones).
+func (s *Store) GetLinksByKey(ctx context.Context, keys []string) ([]*store.Link, error) {
+	return s.getMany(ctx, keys)
+}
+
+// LookupForHost returns the link a scan of code on domain would use: the
+// one bound to domain, else the one for every host; nil when neither
+// exists. One round trip.
+func (s *Store) LookupForHost(ctx context.Context, domain, code string) (*store.Link, error) {
+	keys := []string{store.LinkKey(domain, code)}
+	if domain != "" {
+		keys = append(keys, store.LinkKey("", code))
+	}
+	links, err := s.getMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		if l != nil {
+			return l, nil
+		}
+	}
+	return nil, nil
+}
+
+// CreateKey implements store.KeyStore.
+func (s *Store) CreateKey(ctx context.Context, k *store.APIKey) error {
+	data, err := json.Marshal(storedKey{APIKey: *k, Hash: k.Hash})
+	if err != nil {
+		return err
+	}
+	return unavailable(s.c.HSet(ctx, s.k.apikeys, k.Hash, data).Err())
+}
+
+type storedKey struct {
+	store.APIKey
+	Hash string `json:"hash"`
+}
+
+func decodeKey(v string) (*store.APIKey, error) {
+	var sk storedKey
+	if err := json.Unmarshal([]byte(v), &sk); err != nil {
+		return nil, fmt.Errorf("cannot decode stored API key: %w", err)
+	}
+	k := sk.APIKey
+	k.Hash = sk.Hash
+	return &k, nil
+}
+
+// KeyByHash implements store.KeyStore.
+func (s *Store) KeyByHash(ctx context.Context, hash string) (*store.APIKey, error) {
+	v, err := s.c.HGet(ctx, s.k.apikeys, hash).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, store.Errorf(store.ENOTFOUND, "unknown API key")
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return decodeKey(v)
+}
+
+// ListKeys implements store.KeyStore.
+func (s *Store) ListKeys(ctx context.Context) ([]*store.APIKey, error) {
+	all, err := s.c.HGetAll(ctx, s.k.apikeys).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	keys := []*store.APIKey{}
+	for _, v := range all {
+		k, err := decodeKey(v)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].CreatedAt.Before(keys[j].CreatedAt) || keys[i].CreatedAt.Equal(keys[j].CreatedAt) && keys[i].ID < keys[j].ID })
+	return keys, nil
+}
+
+// RevokeKey implements store.KeyStore.
+func (s *Store) RevokeKey(ctx context.Context, id string) error {
+	keys, err := s.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.ID == id {
+			return unavailable(s.c.HDel(ctx, s.k.apikeys, k.Hash).Err())
+		}
+	}
+	return store.Errorf(store.ENOTFOUND, "API key %q not found", id)
+}
