@@ -2,7 +2,13 @@
 
 package redirect
 
-import "testing"
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/qredge/qredge/store"
+)
 
 // TestServeAllocs enforces the hot path's zero-allocation promise.
 func TestServeAllocs(t *testing.T) {
@@ -40,5 +46,23 @@ func TestServeAllocs(t *testing.T) {
 		if n != 0 {
 			t.Errorf("%s on %s with %v: %v allocations per request, want 0", tc.uri, tc.host, tc.headers, n)
 		}
+	}
+}
+
+// TestNegativeCacheAllocs: a storm of unknown codes answered from the
+// negative cache allocates nothing either.
+func TestNegativeCacheAllocs(t *testing.T) {
+	src := &countingSource{links: map[string]*store.Link{}}
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	h := fallbackHandler(src, &clock)
+	ctx := newCtx("/unknown1", "localhost")
+	h.Serve(ctx)
+	n := testing.AllocsPerRun(1000, func() {
+		ctx.Response.Reset()
+		h.Serve(ctx)
+	})
+	if n != 0 || ctx.Response.StatusCode() != 404 {
+		t.Fatalf("%v allocations per negative-cached miss (status %d)", n, ctx.Response.StatusCode())
 	}
 }

@@ -44,6 +44,9 @@ type Config struct {
 	CookieSecure bool
 	// Now is the clock for schedules; nil means time.Now. Tests set it.
 	Now func() time.Time
+	// Fallback, when its Source is set, looks up codes missing from the
+	// table (an edge's Redis). Codes that fail validation never reach it.
+	Fallback FallbackConfig
 }
 
 // DefaultConfig returns the default handler configuration.
@@ -86,6 +89,16 @@ type Handler struct {
 	pick           pickFunc
 	bufs           sync.Pool
 	metrics        *Metrics
+	fb             *fallback
+}
+
+// FallbackStats returns the counters of table-miss lookups, or nil when
+// the handler has no fallback.
+func (h *Handler) FallbackStats() *FallbackStats {
+	if h.fb == nil {
+		return nil
+	}
+	return &h.fb.stats
 }
 
 // Metrics returns the handler's counters, to register with Prometheus.
@@ -129,6 +142,20 @@ func NewHandler(cfg Config, t *Table) *Handler {
 		h.goneURL = []byte(cfg.GoneURL)
 	}
 	h.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	if cfg.Fallback.Source != nil {
+		fc := cfg.Fallback
+		def := DefaultFallbackConfig()
+		if fc.NegativeTTL <= 0 {
+			fc.NegativeTTL = def.NegativeTTL
+		}
+		if fc.Timeout <= 0 {
+			fc.Timeout = def.Timeout
+		}
+		if fc.MaxPerSecond <= 0 {
+			fc.MaxPerSecond = def.MaxPerSecond
+		}
+		h.fb = &fallback{cfg: fc, table: t}
+	}
 	return h
 }
 
@@ -155,6 +182,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	l := h.table.Lookup(ctx.Host(), code)
+	if l == nil && h.fb != nil {
+		l = h.fb.lookup(ctx.Host(), code, h.now().UnixNano())
+	}
 	if l == nil {
 		h.count(ctx, rNotFound)
 		h.writeNotFound(ctx)

@@ -289,3 +289,65 @@ func (t *Table) Swap(b *Builder) {
 	t.count.Store(int64(b.count))
 	t.ready.Store(true)
 }
+
+// Load replaces the whole content of t with the links fill adds, and marks
+// t ready. Nothing is published until fill returns without error.
+func (t *Table) Load(fill func(add func(*store.Link)) error) error {
+	b := NewBuilder()
+	if err := fill(b.Add); err != nil {
+		return err
+	}
+	t.Swap(b)
+	return nil
+}
+
+// VersionOf returns the version of the link (domain, code) in the table.
+func (t *Table) VersionOf(domain, code string) (uint64, bool) {
+	e := t.shards[shardIndex([]byte(code))].snap.Load().get([]byte(code))
+	if e == nil {
+		return 0, false
+	}
+	if domain == "" {
+		if e.any == nil {
+			return 0, false
+		}
+		return e.any.version, true
+	}
+	for _, l := range e.domains {
+		if string(l.domain) == domain {
+			return l.version, true
+		}
+	}
+	return 0, false
+}
+
+// Each calls fn for every link in the table, shard by shard, from
+// consistent per-shard snapshots.
+func (t *Table) Each(fn func(domain, code string, version uint64)) {
+	for i := range t.shards {
+		s := t.shards[i].snap.Load()
+		visit := func(code string, e *entry) {
+			if e == nil {
+				return
+			}
+			if e.any != nil {
+				fn("", code, e.any.version)
+			}
+			for _, l := range e.domains {
+				fn(string(l.domain), code, l.version)
+			}
+		}
+		for code, e := range s.base {
+			if d, overridden := s.delta[code]; overridden {
+				visit(code, d)
+				continue
+			}
+			visit(code, e)
+		}
+		for code, e := range s.delta {
+			if _, inBase := s.base[code]; !inBase {
+				visit(code, e)
+			}
+		}
+	}
+}

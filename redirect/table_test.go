@@ -163,3 +163,39 @@ func TestTableConcurrentReadWrite(t *testing.T) {
 		t.Fatalf("final hot = %s", got)
 	}
 }
+
+func TestTableLoadVersionsEach(t *testing.T) {
+	tb := NewTable()
+	err := tb.Load(func(add func(*store.Link)) error {
+		add(testLink("", "a", "https://a.example/", 3))
+		add(testLink("d.example", "a", "https://d.example/", 4))
+		add(testLink("", "b", "https://b.example/", 5))
+		return nil
+	})
+	if err != nil || !tb.Ready() || tb.Len() != 3 {
+		t.Fatalf("Load: %v ready %v len %d", err, tb.Ready(), tb.Len())
+	}
+	tb.Apply(del(testLink("", "b", "", 0), 6))
+	tb.Apply(put(testLink("", "c", "https://c.example/", 7)))
+	for _, tc := range []struct {
+		domain, code string
+		v            uint64
+		ok           bool
+	}{{"", "a", 3, true}, {"d.example", "a", 4, true}, {"x.example", "a", 0, false}, {"", "b", 0, false}, {"", "c", 7, true}} {
+		if v, ok := tb.VersionOf(tc.domain, tc.code); v != tc.v || ok != tc.ok {
+			t.Fatalf("VersionOf(%q, %q) = %d %v", tc.domain, tc.code, v, ok)
+		}
+	}
+	seen := map[string]uint64{}
+	tb.Each(func(domain, code string, v uint64) { seen[domain+"/"+code] = v })
+	if fmt.Sprint(seen) != "map[/a:3 /c:7 d.example/a:4]" {
+		t.Fatalf("Each saw %v", seen)
+	}
+	// A failed load publishes nothing.
+	if err := tb.Load(func(add func(*store.Link)) error {
+		add(testLink("", "z", "https://z.example/", 9))
+		return fmt.Errorf("boom")
+	}); err == nil || tb.Len() != 3 {
+		t.Fatalf("failed load: %v, len %d", err, tb.Len())
+	}
+}

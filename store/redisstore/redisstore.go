@@ -521,7 +521,9 @@ func (s *Store) ListKeys(ctx context.Context) ([]*store.APIKey, error) {
 		}
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].CreatedAt.Before(keys[j].CreatedAt) || keys[i].CreatedAt.Equal(keys[j].CreatedAt) && keys[i].ID < keys[j].ID })
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].CreatedAt.Before(keys[j].CreatedAt) || keys[i].CreatedAt.Equal(keys[j].CreatedAt) && keys[i].ID < keys[j].ID
+	})
 	return keys, nil
 }
 
