@@ -24,6 +24,8 @@ const usage = `qredge: edge redirects and QR codes
 
 Usage:
   qredge serve     run everything in one process (embedded store, no Redis, no Kafka)
+  qredge edge      answer scans from memory, kept current from Redis
+  qredge api       the management REST API over Redis
   qredge apikey    create, list or revoke API keys
   qredge version   print the version
 
@@ -46,6 +48,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		err = runServe(ctx, args[1:], stderr)
+	case "edge":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		err = runEdge(ctx, args[1:], stderr)
+	case "api":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		err = runAPI(ctx, args[1:], stderr)
 	case "apikey":
 		err = runAPIKey(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -30,19 +30,11 @@ import (
 
 // ServeConfig is the configuration of 'qredge serve'.
 type ServeConfig struct {
-	Listen          string
-	DataDir         string
-	PublicURL       string
-	APIKey          string
-	NotFoundURL     string
-	GoneURL         string
-	PermanentMaxAge time.Duration
-	TemporaryMaxAge time.Duration
-	CountryHeader   string
-	GeoIPDB         string
-	ClientIPHeader  string
-	VariantMaxAge   time.Duration
-	CookieSecure    bool
+	Listen    string
+	DataDir   string
+	PublicURL string
+	APIKey    string
+	RedirectFlags
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	LogFormat       string
@@ -51,13 +43,10 @@ type ServeConfig struct {
 
 // DefaultServeConfig returns the defaults of 'qredge serve'.
 func DefaultServeConfig() ServeConfig {
-	rc := redirect.DefaultConfig()
 	return ServeConfig{
 		Listen:          ":8080",
 		DataDir:         "./qredge-data",
-		PermanentMaxAge: rc.PermanentMaxAge,
-		TemporaryMaxAge: rc.TemporaryMaxAge,
-		VariantMaxAge:   rc.VariantCookieMaxAge,
+		RedirectFlags:   defaultRedirectFlags(),
 		MaxBodyBytes:    api.DefaultConfig().MaxBodyBytes,
 		ShutdownTimeout: 15 * time.Second,
 		LogFormat:       "text",
@@ -79,26 +68,14 @@ func (c *ServeConfig) Check() error {
 			return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", c.PublicURL)
 		}
 	}
-	for name, v := range map[string]string{"--not-found-url": c.NotFoundURL, "--gone-url": c.GoneURL} {
-		if v != "" {
-			if msg := store.CheckURL(v); msg != "" {
-				return fmt.Errorf("%s %q: %s", name, v, msg)
-			}
-		}
+	if err := c.RedirectFlags.Check(); err != nil {
+		return err
 	}
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		return errors.New("--api-key must be at least 16 characters; leave it empty to have one generated")
 	}
-	if c.PermanentMaxAge < 0 || c.TemporaryMaxAge < 0 || c.ShutdownTimeout < 0 {
-		return errors.New("durations must not be negative")
-	}
-	if c.VariantMaxAge < time.Second {
-		return fmt.Errorf("--variant-cookie-max-age %s: must be at least 1s", c.VariantMaxAge)
-	}
-	for name, h := range map[string]string{"--country-header": c.CountryHeader, "--client-ip-header": c.ClientIPHeader} {
-		if h != "" && !validHeaderName(h) {
-			return fmt.Errorf("%s %q: not a valid HTTP header name", name, h)
-		}
+	if c.ShutdownTimeout < 0 {
+		return errors.New("--shutdown-timeout must not be negative")
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("--max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)
@@ -113,35 +90,12 @@ func (c *ServeConfig) Check() error {
 	return nil
 }
 
-func validHeaderName(h string) bool {
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return h != ""
-}
-
-func (c *ServeConfig) registerFlags(fs interface {
-	StringVar(*string, string, string, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-	Int64Var(*int64, string, int64, string)
-	BoolVar(*bool, string, bool, string)
-}) {
+func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address for redirects, the API, /healthz, /readyz and /metrics")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links, such as https://go.example.com (default: http://<listen address>)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
-	fs.StringVar(&c.NotFoundURL, "not-found-url", c.NotFoundURL, "redirect unknown codes here instead of answering 404")
-	fs.StringVar(&c.GoneURL, "gone-url", c.GoneURL, "redirect disabled links here instead of answering 410")
-	fs.DurationVar(&c.PermanentMaxAge, "permanent-max-age", c.PermanentMaxAge, "Cache-Control max-age of 301 and 308 redirects")
-	fs.DurationVar(&c.TemporaryMaxAge, "temporary-max-age", c.TemporaryMaxAge, "Cache-Control max-age of 302 and 307 redirects; 0 means not cached, so every scan is counted")
-	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "trust this header for the visitor's country, such as CF-IPCountry (only when a CDN or ingress you run sets it)")
-	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database (such as GeoLite2-Country.mmdb) for the visitor's country by IP")
-	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "trust this header for the client IP, such as X-Forwarded-For (its last entry) or X-Real-IP; empty: the connection's address")
-	fs.DurationVar(&c.VariantMaxAge, "variant-cookie-max-age", c.VariantMaxAge, "how long a visitor keeps an assigned A/B variant")
-	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark the variant cookie Secure (when short links are served over https)")
+	c.RedirectFlags.register(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
@@ -251,18 +205,12 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		publicURL = defaultPublicURL(s.ln.Addr().String())
 	}
 
-	rcfg := redirect.Config{
-		NotFoundURL: cfg.NotFoundURL, GoneURL: cfg.GoneURL,
-		PermanentMaxAge: cfg.PermanentMaxAge, TemporaryMaxAge: cfg.TemporaryMaxAge,
-		CountryHeader: cfg.CountryHeader, ClientIPHeader: cfg.ClientIPHeader,
-		VariantCookieMaxAge: cfg.VariantMaxAge, CookieSecure: cfg.CookieSecure,
+	rcfg := cfg.RedirectFlags.config()
+	if s.geo, err = cfg.RedirectFlags.openGeoIP(s.Log); err != nil {
+		return err
 	}
-	if cfg.GeoIPDB != "" {
-		if s.geo, err = geoip.Open(cfg.GeoIPDB); err != nil {
-			return err
-		}
+	if s.geo != nil {
 		rcfg.Countries = s.geo
-		s.Log.Info("GeoIP database loaded", "path", cfg.GeoIPDB, "type", s.geo.DatabaseType())
 	}
 
 	reg := prometheus.NewRegistry()

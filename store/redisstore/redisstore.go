@@ -67,6 +67,20 @@ func newKeys(prefix string) keys {
 
 // Open connects to Redis and checks that it answers.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		s.c.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %s: %w", cfg.Client.Addr, err)
+	}
+	return s, nil
+}
+
+// New returns a store for cfg without connecting: processes that must
+// start while Redis is down (edges serving from memory) use it.
+func New(cfg Config) (*Store, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultConfig().Prefix
 	}
@@ -77,12 +91,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Ping(ctx).Err(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s: %w", cfg.Client.Addr, err)
-	}
 	return &Store{c: c, mode: mode, cfg: cfg, k: newKeys(cfg.Prefix), now: func() time.Time { return time.Now().UTC() }}, nil
 }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return unavailable(s.c.Ping(ctx).Err()) }
 
 // Mode says whether the store runs on one server, Sentinel or Cluster.
 func (s *Store) Mode() Mode { return s.mode }

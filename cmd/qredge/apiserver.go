@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/qredge/qredge/api"
+	"github.com/qredge/qredge/redirect"
+	"github.com/qredge/qredge/redirect/geoip"
+	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/redisstore"
+)
+
+// APIConfig is the configuration of 'qredge api'.
+type APIConfig struct {
+	Redis           RedisFlags
+	Listen          string
+	AdminListen     string
+	PublicURL       string
+	APIKey          string
+	MaxBodyBytes    int64
+	GeoIPDB         string
+	ShutdownTimeout time.Duration
+	LogFormat       string
+	LogLevel        string
+}
+
+// DefaultAPIConfig returns the defaults of 'qredge api'.
+func DefaultAPIConfig() APIConfig {
+	return APIConfig{Redis: defaultRedisFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
+		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, ShutdownTimeout: 15 * time.Second, LogFormat: "text", LogLevel: "info"}
+}
+
+func (c *APIConfig) registerFlags(fs flagRegistrar) {
+	c.Redis.register(fs)
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the REST API")
+	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics and /debug/pprof/")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links (the edges), such as https://go.example.com")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed when Redis has none")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
+	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *APIConfig) Check() error {
+	if err := c.Redis.Check(); err != nil {
+		return err
+	}
+	sc := ServeConfig{Listen: c.Listen, DataDir: "-", PublicURL: c.PublicURL, APIKey: c.APIKey, MaxBodyBytes: c.MaxBodyBytes,
+		RedirectFlags: defaultRedirectFlags(), ShutdownTimeout: c.ShutdownTimeout, LogFormat: c.LogFormat, LogLevel: c.LogLevel}
+	if err := sc.Check(); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+		return fmt.Errorf("--admin-listen %q: want host:port or :port", c.AdminListen)
+	}
+	return nil
+}
+
+func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := DefaultAPIConfig()
+	fs := newFlagSet("api", "qredge api --redis ADDR [flags]", stderr)
+	cfg.registerFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	a := &APIServer{Config: cfg, Log: newLogger(stderr, cfg.LogFormat, cfg.LogLevel), Stderr: stderr}
+	if err := a.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	a.Log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	return a.Close()
+}
+
+// APIServer is 'qredge api': the REST API over Redis, plus an admin
+// listener.
+type APIServer struct {
+	Config APIConfig
+	Log    *slog.Logger
+	Stderr io.Writer
+
+	store *redisstore.Store
+	geo   *geoip.DB
+	ln    net.Listener
+	srv   *http.Server
+	admin *adminServer
+}
+
+// Addr is the API's address; AdminAddr the admin listener's.
+func (a *APIServer) Addr() string      { return a.ln.Addr().String() }
+func (a *APIServer) AdminAddr() string { return a.admin.Addr() }
+
+// Open connects to Redis (it must answer at start), creates the bootstrap
+// key if needed and starts both listeners.
+func (a *APIServer) Open(ctx context.Context) (err error) {
+	cfg := a.Config
+	if a.Log == nil {
+		a.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if a.store, err = redisstore.Open(ctx, cfg.Redis.config()); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
+	secret, err := api.EnsureAdminKey(ctx, a.store, cfg.APIKey != "")
+	if err != nil {
+		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
+	}
+	if secret != "" && a.Stderr != nil {
+		fmt.Fprintf(a.Stderr, "api key: %s\n", secret)
+		a.Log.Info("created an admin API key in Redis; it is shown once, above")
+	}
+	// The resolve endpoint evaluates links with the hot path's own code.
+	rcfg := redirect.DefaultConfig()
+	if cfg.GeoIPDB != "" {
+		if a.geo, err = geoip.Open(cfg.GeoIPDB); err != nil {
+			return err
+		}
+		rcfg.Countries = a.geo
+	}
+	reg := prometheus.NewRegistry()
+	apiMetrics := newAPIMetrics()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		apiMetrics.requests, apiMetrics.duration, buildInfo())
+	apiCfg := api.Config{PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe,
+		Resolver: resolver{redirect.NewHandler(rcfg, redirect.NewTable())}}
+	if cfg.APIKey != "" {
+		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
+	}
+	if a.admin, err = startAdmin(cfg.AdminListen, a.readiness, reg, a.Log); err != nil {
+		return err
+	}
+	if a.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
+	}
+	a.srv = &http.Server{Handler: api.NewServer(apiCfg, a.store, a.Log), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.Log.Error("api listener failed", "err", err)
+		}
+	}()
+	a.Log.Info("listening", "addr", a.ln.Addr().String(), "redis", cfg.Redis.Addr, "redis_mode", a.store.Mode(), "public_url", cfg.PublicURL)
+	return nil
+}
+
+func (a *APIServer) readiness() (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		return false, "redis unreachable: writes answer 503"
+	}
+	return true, "ready: redis ok"
+}
+
+// Close lets in-flight requests finish and stops.
+func (a *APIServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	var err error
+	if a.srv != nil {
+		err = a.srv.Shutdown(ctx)
+	}
+	a.closeAll()
+	a.Log.Info("stopped")
+	return err
+}
+
+func (a *APIServer) closeAll() {
+	if a.admin != nil {
+		a.admin.Close()
+	}
+	if a.geo != nil {
+		a.geo.Close()
+	}
+	if a.ln != nil && a.srv == nil {
+		a.ln.Close()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/valyala/fasthttp"
+
+	"github.com/qredge/qredge/redirect"
+	"github.com/qredge/qredge/redirect/geoip"
+	"github.com/qredge/qredge/store/redisstore"
+)
+
+// EdgeConfig is the configuration of 'qredge edge'.
+type EdgeConfig struct {
+	Redis       RedisFlags
+	Listen      string
+	AdminListen string
+	RedirectFlags
+	ResyncInterval    time.Duration
+	NegativeTTL       time.Duration
+	FallbackTimeout   time.Duration
+	FallbackRate      int64
+	ServeWhileLoading bool
+	ShutdownTimeout   time.Duration
+	LogFormat         string
+	LogLevel          string
+}
+
+// DefaultEdgeConfig returns the defaults of 'qredge edge'.
+func DefaultEdgeConfig() EdgeConfig {
+	fb := redirect.DefaultFallbackConfig()
+	return EdgeConfig{
+		Redis: defaultRedisFlags(), Listen: ":8080", AdminListen: ":9090", RedirectFlags: defaultRedirectFlags(),
+		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
+		ShutdownTimeout: 15 * time.Second, LogFormat: "text", LogLevel: "info",
+	}
+}
+
+func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
+	c.Redis.register(fs)
+	fs.StringVar(&c.Listen, "listen", c.Listen, "address for scans (GET /{code})")
+	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics and /debug/pprof/")
+	c.RedirectFlags.register(fs)
+	fs.DurationVar(&c.ResyncInterval, "resync-interval", c.ResyncInterval, "how often the in-memory table is compared with Redis in full (0: never)")
+	fs.DurationVar(&c.NegativeTTL, "negative-cache-ttl", c.NegativeTTL, "how long a code found neither in memory nor in Redis is answered 404 without asking Redis again")
+	fs.DurationVar(&c.FallbackTimeout, "fallback-timeout", c.FallbackTimeout, "how long a scan of a code missing from memory waits for Redis")
+	fs.Int64Var(&c.FallbackRate, "fallback-rate", c.FallbackRate, "most Redis lookups per second for codes missing from memory (a storm of random codes cannot exceed it)")
+	fs.BoolVar(&c.ServeWhileLoading, "serve-while-loading", c.ServeWhileLoading, "answer scans before every link is loaded (from Redis, one lookup per code); by default scans get 503 until loaded")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *EdgeConfig) Check() error {
+	if err := c.Redis.Check(); err != nil {
+		return err
+	}
+	for name, a := range map[string]string{"--listen": c.Listen, "--admin-listen": c.AdminListen} {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("%s %q: want host:port or :port", name, a)
+		}
+	}
+	if err := c.RedirectFlags.Check(); err != nil {
+		return err
+	}
+	if c.ResyncInterval < 0 || c.NegativeTTL < 0 || c.FallbackTimeout <= 0 || c.ShutdownTimeout < 0 {
+		return errors.New("durations must not be negative (and --fallback-timeout must be positive)")
+	}
+	if c.FallbackRate < 1 {
+		return errors.New("--fallback-rate must be at least 1")
+	}
+	return checkLog(c.LogFormat, c.LogLevel)
+}
+
+func checkLog(format, level string) error {
+	if format != "text" && format != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return nil
+}
+
+func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := DefaultEdgeConfig()
+	fs := newFlagSet("edge", "qredge edge --redis ADDR [flags]", stderr)
+	cfg.registerFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	e := &Edge{Config: cfg, Log: newLogger(stderr, cfg.LogFormat, cfg.LogLevel)}
+	if err := e.Open(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	e.Log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	return e.Close()
+}
+
+// Edge is 'qredge edge': the hot path over a table kept current from
+// Redis, plus an admin listener.
+type Edge struct {
+	Config EdgeConfig
+	Log    *slog.Logger
+
+	store    *redisstore.Store
+	table    *redirect.Table
+	syncer   *redisstore.Syncer
+	handler  *redirect.Handler
+	geo      *geoip.DB
+	ln       net.Listener
+	srv      *fasthttp.Server
+	served   chan error
+	admin    *adminServer
+	stopping atomic.Bool
+}
+
+// Addr is the scan listener's address; AdminAddr the admin listener's.
+func (e *Edge) Addr() string      { return e.ln.Addr().String() }
+func (e *Edge) AdminAddr() string { return e.admin.Addr() }
+
+// Table returns the edge's in-memory table.
+func (e *Edge) Table() *redirect.Table { return e.table }
+
+// Syncer returns the edge's change-feed follower.
+func (e *Edge) Syncer() *redisstore.Syncer { return e.syncer }
+
+// Open starts loading links (in the background, retrying while Redis is
+// down) and starts both listeners. It does not wait for the load: /readyz
+// says when the edge is ready.
+func (e *Edge) Open() (err error) {
+	cfg := e.Config
+	if e.Log == nil {
+		e.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if e.store, err = redisstore.New(cfg.Redis.config()); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			e.closeAll()
+		}
+	}()
+	e.table = redirect.NewTable()
+	rcfg := cfg.RedirectFlags.config()
+	if e.geo, err = cfg.RedirectFlags.openGeoIP(e.Log); err != nil {
+		return err
+	}
+	if e.geo != nil {
+		rcfg.Countries = e.geo
+	}
+	rcfg.Fallback = redirect.FallbackConfig{Source: e.store, NegativeTTL: cfg.NegativeTTL, Timeout: cfg.FallbackTimeout, MaxPerSecond: cfg.FallbackRate}
+	e.handler = redirect.NewHandler(rcfg, e.table)
+	e.syncer = redisstore.NewSyncer(e.store, e.table, redisstore.SyncConfig{ResyncInterval: cfg.ResyncInterval, Log: e.Log})
+	e.syncer.Start()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		e.handler.Metrics(), buildInfo(),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
+			func() float64 { return float64(e.table.Len()) }))
+	registerSyncMetrics(reg, e.syncer)
+	registerFallbackMetrics(reg, e.handler.FallbackStats())
+	if e.admin, err = startAdmin(cfg.AdminListen, e.readiness, reg, e.Log); err != nil {
+		return err
+	}
+	if e.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
+	}
+	e.srv = &fasthttp.Server{
+		Handler:               e.serve,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		CloseOnShutdown:       true,
+		Logger:                fasthttpLogger{e.Log},
+	}
+	e.served = make(chan error, 1)
+	go func() { e.served <- e.srv.Serve(e.ln) }()
+	e.Log.Info("listening", "addr", e.ln.Addr().String(), "redis", cfg.Redis.Addr, "redis_mode", e.store.Mode())
+	return nil
+}
+
+var (
+	loadingBody = []byte("loading links; try again in a moment\n")
+	strOne      = []byte("1")
+)
+
+func (e *Edge) serve(ctx *fasthttp.RequestCtx) {
+	if !e.table.Ready() && !e.Config.ServeWhileLoading {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.Response.Header.SetBytesV("Retry-After", strOne)
+		ctx.SetContentTypeBytes(textPlain)
+		ctx.Response.SetBodyRaw(loadingBody)
+		return
+	}
+	e.handler.Serve(ctx)
+}
+
+// readiness: ready once every link is loaded; degraded (still ready, the
+// table serves) while Redis is unreachable.
+func (e *Edge) readiness() (bool, string) {
+	switch {
+	case e.stopping.Load():
+		return false, "shutting down"
+	case !e.table.Ready():
+		return false, "loading links from redis"
+	}
+	n := strconv.Itoa(e.table.Len())
+	if up, since := e.syncer.Health(); !up {
+		return true, "ready: " + n + " links; degraded: redis unreachable since " + since.UTC().Format(time.RFC3339) + ", serving from memory"
+	}
+	return true, "ready: " + n + " links; redis ok"
+}
+
+// Close stops taking scans, lets in-flight ones finish, and stops.
+func (e *Edge) Close() error {
+	e.stopping.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), e.Config.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	if e.srv != nil {
+		if err := e.srv.ShutdownWithContext(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		<-e.served
+	}
+	e.closeAll()
+	e.Log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func (e *Edge) closeAll() {
+	if e.admin != nil {
+		e.admin.Close()
+	}
+	if e.syncer != nil {
+		e.syncer.Stop()
+	}
+	if e.geo != nil {
+		e.geo.Close()
+	}
+	if e.ln != nil && e.srv == nil {
+		e.ln.Close()
+	}
+	if e.store != nil {
+		e.store.Close()
+	}
+}
+
+func registerSyncMetrics(reg *prometheus.Registry, y *redisstore.Syncer) {
+	counter := func(name, help string, f func(redisstore.SyncStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(y.Stats())) })
+	}
+	reg.MustRegister(
+		counter("qredge_feed_changes_applied_total", "Changes applied from the Redis change stream.", func(s redisstore.SyncStats) uint64 { return s.Applied }),
+		counter("qredge_feed_reloads_total", "Full reloads of the table from Redis (start, and gaps in the stream).", func(s redisstore.SyncStats) uint64 { return s.Reloads }),
+		counter("qredge_resyncs_total", "Periodic full comparisons with Redis.", func(s redisstore.SyncStats) uint64 { return s.Resyncs }),
+		counter("qredge_resync_differences_total", "Links a resync found different from Redis and fixed (should stay 0).", func(s redisstore.SyncStats) uint64 { return s.ResyncDiffs }),
+		counter("qredge_redis_errors_total", "Failed reads of the change feed.", func(s redisstore.SyncStats) uint64 { return s.Errors }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_redis_up", Help: "1 while Redis answers, 0 while the edge serves from memory only."},
+			func() float64 {
+				if y.Stats().RedisUp {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_load_seconds", Help: "Duration of the last full load of the table."},
+			func() float64 { return y.Stats().LastLoadDur.Seconds() }),
+	)
+}
+
+func registerFallbackMetrics(reg *prometheus.Registry, st *redirect.FallbackStats) {
+	if st == nil {
+		return
+	}
+	desc := prometheus.NewDesc("qredge_fallback_total", "Scans of codes missing from the table, by what happened.", []string{"result"}, nil)
+	reg.MustRegister(collectorFunc{desc: desc, collect: func(ch chan<- prometheus.Metric) {
+		for _, r := range []struct {
+			name string
+			v    uint64
+		}{{"lookup", st.Lookups.Load()}, {"found", st.Found.Load()}, {"negative_hit", st.NegativeHit.Load()},
+			{"rate_limited", st.Limited.Load()}, {"shared", st.Shared.Load()}, {"error", st.Errors.Load()}} {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(r.v), r.name)
+		}
+	}})
+}
+
+// collectorFunc is a prometheus.Collector from a function.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/qredge/qredge/redirect"
+	"github.com/qredge/qredge/redirect/geoip"
+	"github.com/qredge/qredge/store"
+)
+
+// flagRegistrar is the part of *flag.FlagSet the config structs use.
+type flagRegistrar interface {
+	StringVar(*string, string, string, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+	Int64Var(*int64, string, int64, string)
+	BoolVar(*bool, string, bool, string)
+}
+
+// RedirectFlags are the hot path's settings, shared by serve and edge.
+type RedirectFlags struct {
+	NotFoundURL     string
+	GoneURL         string
+	PermanentMaxAge time.Duration
+	TemporaryMaxAge time.Duration
+	CountryHeader   string
+	GeoIPDB         string
+	ClientIPHeader  string
+	VariantMaxAge   time.Duration
+	CookieSecure    bool
+}
+
+func defaultRedirectFlags() RedirectFlags {
+	rc := redirect.DefaultConfig()
+	return RedirectFlags{PermanentMaxAge: rc.PermanentMaxAge, TemporaryMaxAge: rc.TemporaryMaxAge, VariantMaxAge: rc.VariantCookieMaxAge}
+}
+
+func (c *RedirectFlags) register(fs flagRegistrar) {
+	fs.StringVar(&c.NotFoundURL, "not-found-url", c.NotFoundURL, "redirect unknown codes here instead of answering 404")
+	fs.StringVar(&c.GoneURL, "gone-url", c.GoneURL, "redirect disabled links here instead of answering 410")
+	fs.DurationVar(&c.PermanentMaxAge, "permanent-max-age", c.PermanentMaxAge, "Cache-Control max-age of 301 and 308 redirects")
+	fs.DurationVar(&c.TemporaryMaxAge, "temporary-max-age", c.TemporaryMaxAge, "Cache-Control max-age of 302 and 307 redirects; 0 means not cached, so every scan is counted")
+	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "trust this header for the visitor's country, such as CF-IPCountry (only when a CDN or ingress you run sets it)")
+	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database (such as GeoLite2-Country.mmdb) for the visitor's country by IP")
+	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "trust this header for the client IP, such as X-Forwarded-For (its last entry) or X-Real-IP; empty: the connection's address")
+	fs.DurationVar(&c.VariantMaxAge, "variant-cookie-max-age", c.VariantMaxAge, "how long a visitor keeps an assigned A/B variant")
+	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark the variant cookie Secure (when short links are served over https)")
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *RedirectFlags) Check() error {
+	for name, v := range map[string]string{"--not-found-url": c.NotFoundURL, "--gone-url": c.GoneURL} {
+		if v != "" {
+			if msg := store.CheckURL(v); msg != "" {
+				return fmt.Errorf("%s %q: %s", name, v, msg)
+			}
+		}
+	}
+	if c.PermanentMaxAge < 0 || c.TemporaryMaxAge < 0 {
+		return errors.New("durations must not be negative")
+	}
+	if c.VariantMaxAge < time.Second {
+		return fmt.Errorf("--variant-cookie-max-age %s: must be at least 1s", c.VariantMaxAge)
+	}
+	for name, h := range map[string]string{"--country-header": c.CountryHeader, "--client-ip-header": c.ClientIPHeader} {
+		if h != "" && !validHeaderName(h) {
+			return fmt.Errorf("%s %q: not a valid HTTP header name", name, h)
+		}
+	}
+	return nil
+}
+
+func (c *RedirectFlags) config() redirect.Config {
+	return redirect.Config{
+		NotFoundURL: c.NotFoundURL, GoneURL: c.GoneURL,
+		PermanentMaxAge: c.PermanentMaxAge, TemporaryMaxAge: c.TemporaryMaxAge,
+		CountryHeader: c.CountryHeader, ClientIPHeader: c.ClientIPHeader,
+		VariantCookieMaxAge: c.VariantMaxAge, CookieSecure: c.CookieSecure,
+	}
+}
+
+// openGeoIP opens --geoip-db, or returns nil when it is not set.
+func (c *RedirectFlags) openGeoIP(log *slog.Logger) (*geoip.DB, error) {
+	if c.GeoIPDB == "" {
+		return nil, nil
+	}
+	db, err := geoip.Open(c.GeoIPDB)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("GeoIP database loaded", "path", c.GeoIPDB, "type", db.DatabaseType())
+	return db, nil
+}
+
+func validHeaderName(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return h != ""
+}
