@@ -31,6 +31,7 @@ type proc struct {
 	addr   string
 	key    string // the printed bootstrap key, if any
 	stderr *syncBuffer
+	read   chan struct{} // closed when stderr has been read to the end
 }
 
 var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
@@ -38,7 +39,7 @@ var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // mustStartProc starts the binary in dir and waits until it listens.
 func mustStartProc(t *testing.T, bin, dir string, args ...string) *proc {
 	t.Helper()
-	p := &proc{stderr: &syncBuffer{}}
+	p := &proc{stderr: &syncBuffer{}, read: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), "QREDGE_LOG_FORMAT=text")
@@ -57,6 +58,7 @@ func mustStartProc(t *testing.T, bin, dir string, args ...string) *proc {
 	})
 	ready := make(chan struct{})
 	go func() {
+		defer close(p.read)
 		sc := bufio.NewScanner(pipe)
 		closed := false
 		for sc.Scan() {
@@ -88,7 +90,10 @@ func (p *proc) stop(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() {
+		<-p.read // Wait only after the pipe was read to the end (os/exec's rule)
+		done <- p.cmd.Wait()
+	}()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -324,6 +324,12 @@ func TestCLIErrors(t *testing.T) {
 	f(1, "revoke needs exactly one key ID", "apikey", "revoke", "--data-dir", dir)
 	f(1, "not found", "apikey", "revoke", "nosuchid", "--data-dir", dir)
 	f(1, "--server needs an admin key", "apikey", "list", "--server", "http://127.0.0.1:1")
+	f(1, "--redis is required", "edge")
+	f(1, "--redis is required", "api")
+	f(1, `unknown scheme "http"`, "edge", "--redis", "http://x")
+	f(0, "QREDGE_REDIS", "edge", "--help")
+	f(0, "QREDGE_ADMIN_LISTEN", "api", "--help")
+	f(1, "cannot reach Redis", "api", "--redis", "127.0.0.1:1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
 }
 
 func TestEnvOverridesDefaults(t *testing.T) {

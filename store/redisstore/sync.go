@@ -75,7 +75,7 @@ type Syncer struct {
 // NewSyncer returns a Syncer; Start starts it.
 func NewSyncer(s *Store, r Replica, cfg SyncConfig) *Syncer {
 	if cfg.Block <= 0 {
-		cfg.Block = 2 * time.Second
+		cfg.Block = 500 * time.Millisecond
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
