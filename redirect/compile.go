@@ -12,13 +12,22 @@ import (
 type Link struct {
 	domain   []byte // lower-case host, or nil for every host
 	version  uint64
-	status   int
+	status   int32
 	disabled bool
 	forward  bool
 	scanWins bool // forwarded scan query values win over the destination's
 	varies   bool // the answer depends on the visitor (rules or variants)
 	plain    bool // no rules, variants, schedule or disabled flag: the fast path
 	dest     target
+	// Everything most links do not use lives behind one pointer, nil for
+	// plain links: the table holds millions of links, and every byte per
+	// link counts (docs/redis.md has the figures). The stored link is not
+	// kept either.
+	*linkExt
+}
+
+// linkExt holds the parts of a link that only some links have.
+type linkExt struct {
 	rules    []rule
 	variants []variant
 	total    uint64 // sum of variant weights
@@ -28,19 +37,27 @@ type Link struct {
 	// Schedule, in Unix nanoseconds; 0 means unbounded.
 	notBefore, notAfter int64
 	before, after       *target // nil: 404 before, 410 after
-	src                 *store.Link
 }
 
-// Source returns the stored link l was compiled from. Callers must not
-// modify it.
-func (l *Link) Source() *store.Link { return l.src }
+// noExt is the extension of plain links when code that handles any link
+// (Explain) needs one.
+var noExt = &linkExt{}
 
 // target is a destination URL split for query forwarding.
 type target struct {
-	location []byte     // the whole URL, as the Location header
-	path     []byte     // the URL before '?' (or '#')
-	pairs    []destPair // the query's pairs, raw, empty ones dropped
-	fragment []byte     // "#..." or nil
+	location  []byte     // the whole URL, as the Location header
+	pathEnd   int32      // location[:pathEnd] is the URL before '?' (or '#')
+	fragStart int32      // location[fragStart:] is "#...", when fragStart > 0
+	pairs     []destPair // the query's pairs (views into location), only for forwarding links
+}
+
+func (t *target) path() []byte { return t.location[:t.pathEnd] }
+
+func (t *target) fragment() []byte {
+	if t.fragStart == 0 {
+		return nil
+	}
+	return t.location[t.fragStart:]
 }
 
 type destPair struct {
@@ -48,35 +65,40 @@ type destPair struct {
 	key string // k, percent-decoded
 }
 
-func compileTarget(dest string) target {
-	t := target{location: []byte(dest)}
-	base := dest
-	for i := 0; i < len(dest); i++ {
-		if dest[i] == '#' {
-			base, t.fragment = dest[:i], []byte(dest[i:])
+func compileTarget(dest string, forward bool) target {
+	// One copy of the URL; path, pairs and fragment are views into it.
+	loc := []byte(dest)
+	t := target{location: loc}
+	base := loc
+	for i, c := range loc {
+		if c == '#' {
+			base, t.fragStart = loc[:i], int32(i)
 			break
 		}
 	}
-	path, query := base, ""
-	for i := 0; i < len(base); i++ {
-		if base[i] == '?' {
+	path, query := base, []byte(nil)
+	for i, c := range base {
+		if c == '?' {
 			path, query = base[:i], base[i+1:]
 			break
 		}
 	}
-	t.path = []byte(path)
-	for query != "" {
-		var pair string
-		pair, query = cutString(query, '&')
-		if pair == "" {
+	t.pathEnd = int32(len(path))
+	if !forward {
+		return t // pairs are only needed to merge a forwarded query
+	}
+	for len(query) > 0 {
+		var pair []byte
+		pair, query = cut(query, '&')
+		if len(pair) == 0 {
 			continue
 		}
-		k, _ := cutString(pair, '=')
-		key, err := url.QueryUnescape(k)
+		k, _ := cut(pair, '=')
+		key, err := url.QueryUnescape(string(k))
 		if err != nil {
-			key = k
+			key = string(k)
 		}
-		t.pairs = append(t.pairs, destPair{raw: []byte(pair), key: key})
+		t.pairs = append(t.pairs, destPair{raw: pair, key: key})
 	}
 	return t
 }
@@ -128,12 +150,11 @@ type variant struct {
 func Compile(l *store.Link) *Link {
 	c := &Link{
 		version:  l.Version,
-		status:   l.Status,
+		status:   int32(l.Status),
 		disabled: l.Disabled,
 		forward:  l.ForwardQuery,
 		scanWins: l.QueryPrecedence == store.QueryScanWins,
-		dest:     compileTarget(l.Destination),
-		src:      l,
+		dest:     compileTarget(l.Destination, l.ForwardQuery),
 	}
 	if c.status == 0 {
 		c.status = store.DefaultStatus
@@ -141,8 +162,9 @@ func Compile(l *store.Link) *Link {
 	if l.Domain != "" {
 		c.domain = []byte(l.Domain)
 	}
+	x := &linkExt{}
 	for _, r := range l.Rules {
-		cr := rule{target: compileTarget(r.Destination)}
+		cr := rule{target: compileTarget(r.Destination, l.ForwardQuery)}
 		for _, d := range r.When.Device {
 			cr.devices |= deviceBit(d)
 		}
@@ -157,37 +179,40 @@ func Compile(l *store.Link) *Link {
 		cr.query = compileKVs(r.When.Query)
 		cr.header = compileKVs(r.When.Header)
 		cr.cookie = compileKVs(r.When.Cookie)
-		c.rules = append(c.rules, cr)
+		x.rules = append(x.rules, cr)
 	}
 	for _, v := range l.Variants {
 		if v.Weight <= 0 {
 			continue
 		}
-		c.variants = append(c.variants, variant{name: []byte(v.Name), weight: uint64(v.Weight), target: compileTarget(v.Destination)})
-		c.total += uint64(v.Weight)
+		x.variants = append(x.variants, variant{name: []byte(v.Name), weight: uint64(v.Weight), target: compileTarget(v.Destination, l.ForwardQuery)})
+		x.total += uint64(v.Weight)
 	}
-	if len(c.variants) > 0 {
-		c.cookie = VariantCookiePrefix + l.Code
-		c.cookieKV = []byte(c.cookie + "=")
-		c.path = []byte("; Path=/" + l.Code)
+	if len(x.variants) > 0 {
+		x.cookie = VariantCookiePrefix + l.Code
+		x.cookieKV = []byte(x.cookie + "=")
+		x.path = []byte("; Path=/" + l.Code)
 	}
-	c.varies = len(c.rules) > 0 || len(c.variants) > 0
-	c.plain = !c.varies && !c.disabled && l.Schedule == nil
 	if s := l.Schedule; s != nil {
 		if s.NotBefore != nil {
-			c.notBefore = s.NotBefore.UnixNano()
+			x.notBefore = s.NotBefore.UnixNano()
 			if s.BeforeURL != "" {
-				t := compileTarget(s.BeforeURL)
-				c.before = &t
+				t := compileTarget(s.BeforeURL, l.ForwardQuery)
+				x.before = &t
 			}
 		}
 		if s.NotAfter != nil {
-			c.notAfter = s.NotAfter.UnixNano()
+			x.notAfter = s.NotAfter.UnixNano()
 			if s.AfterURL != "" {
-				t := compileTarget(s.AfterURL)
-				c.after = &t
+				t := compileTarget(s.AfterURL, l.ForwardQuery)
+				x.after = &t
 			}
 		}
+	}
+	c.varies = len(x.rules) > 0 || len(x.variants) > 0
+	c.plain = !c.varies && !c.disabled && l.Schedule == nil
+	if !c.plain {
+		c.linkExt = x
 	}
 	return c
 }

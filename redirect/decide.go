@@ -141,7 +141,7 @@ type pickFunc func(n uint64) uint64
 // decide evaluates a link for one request: disabled, schedule, rules in
 // order (first match wins), variants (sticky by cookie), destination.
 func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision {
-	d := decision{status: l.status, target: &l.dest, reason: ReasonDestination, rule: -1, variant: -1, varies: l.varies}
+	d := decision{status: int(l.status), target: &l.dest, reason: ReasonDestination, rule: -1, variant: -1, varies: l.varies}
 	switch {
 	case l.disabled:
 		return decision{status: fasthttp.StatusGone, reason: ReasonDisabled, rule: -1, variant: -1}

@@ -42,6 +42,9 @@ type Explanation struct {
 // with variants is assigned one at random, as a real scan would be.
 func (h *Handler) Explain(l *store.Link, in ExplainInput) Explanation {
 	c := Compile(l)
+	if c.linkExt == nil {
+		c.linkExt = noExt
+	}
 	ctx := &fasthttp.RequestCtx{}
 	uri := "/" + l.Code
 	if in.RawQuery != "" {

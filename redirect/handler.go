@@ -193,7 +193,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	if l.plain {
 		// Most links: one destination for everyone, nothing to evaluate.
 		h.count(ctx, rRedirect)
-		d := decision{status: l.status, target: &l.dest}
+		d := decision{status: int(l.status), target: &l.dest}
 		h.writeRedirect(ctx, l, &d)
 		return
 	}

@@ -6,7 +6,7 @@ package redirect
 // again; only bytes that may not stand raw in a URL are escaped. A
 // fragment stays last.
 func appendForwarded(dst []byte, t *target, query []byte, scanWins bool) []byte {
-	dst = append(dst, t.path...)
+	dst = append(dst, t.path()...)
 	sep := byte('?')
 	for i := range t.pairs {
 		p := &t.pairs[i]
@@ -31,7 +31,7 @@ func appendForwarded(dst []byte, t *target, query []byte, scanWins bool) []byte 
 		sep = '&'
 		dst = appendURLSafe(dst, pair)
 	}
-	return append(dst, t.fragment...)
+	return append(dst, t.fragment()...)
 }
 
 const upperHex = "0123456789ABCDEF"

@@ -553,3 +553,48 @@ func (s *Store) RevokeKey(ctx context.Context, id string) error {
 	}
 	return store.Errorf(store.ENOTFOUND, "API key %q not found", id)
 }
+
+// Seed writes links in pipelined batches without change entries and
+// without version checks: for benchmarks and bulk imports into an empty
+// dataset. Edges see seeded links on their next load or resync (or through
+// the fallback). Versions are taken from the sequence as usual.
+func (s *Store) Seed(ctx context.Context, links []*store.Link) error {
+	const batch = 2000
+	for i := 0; i < len(links); i += batch {
+		part := links[i:min(i+batch, len(links))]
+		last, err := s.c.IncrBy(ctx, s.k.seq, int64(len(part))).Result()
+		if err != nil {
+			return unavailable(err)
+		}
+		first := uint64(last) - uint64(len(part)) + 1
+		pipe := s.c.Pipeline()
+		data := make([]any, 0, 2*len(part))
+		vers := make([]any, 0, 2*len(part))
+		members := make([]redis.Z, 0, len(part))
+		now := s.now()
+		for j, l := range part {
+			c := l.Clone()
+			if c.CreatedAt.IsZero() {
+				c.CreatedAt, c.UpdatedAt = now, now
+			}
+			enc, err := encodeLink(c)
+			if err != nil {
+				return err
+			}
+			key := c.Key()
+			data = append(data, key, enc)
+			vers = append(vers, key, first+uint64(j))
+			members = append(members, redis.Z{Member: key})
+			for _, t := range c.Tags {
+				pipe.ZAdd(ctx, s.k.tagPrefix+t, redis.Z{Member: key})
+			}
+		}
+		pipe.HSet(ctx, s.k.links, data...)
+		pipe.HSet(ctx, s.k.ver, vers...)
+		pipe.ZAdd(ctx, s.k.index, members...)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return unavailable(err)
+		}
+	}
+	return nil
+}
