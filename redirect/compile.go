@@ -103,15 +103,6 @@ func compileTarget(dest string, forward bool) target {
 	return t
 }
 
-func cutString(s string, sep byte) (before, after string) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:]
-		}
-	}
-	return s, ""
-}
-
 // rule is a compiled store.Rule. Empty fields match everything.
 type rule struct {
 	devices   uint8     // device class bits

@@ -36,6 +36,18 @@ type ListOptions struct {
 	Tag    string // only links carrying this tag, when not empty
 }
 
+// PageLimit returns Limit bounded to 1..MaxListLimit, with 0 meaning
+// DefaultListLimit.
+func (o ListOptions) PageLimit() int {
+	switch {
+	case o.Limit <= 0:
+		return DefaultListLimit
+	case o.Limit > MaxListLimit:
+		return MaxListLimit
+	}
+	return o.Limit
+}
+
 // Paging limits.
 const (
 	DefaultListLimit = 100

@@ -30,14 +30,13 @@ type APIConfig struct {
 	MaxBodyBytes    int64
 	GeoIPDB         string
 	ShutdownTimeout time.Duration
-	LogFormat       string
-	LogLevel        string
+	logFlags
 }
 
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
 	return APIConfig{Redis: defaultRedisFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
-		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, ShutdownTimeout: 15 * time.Second, LogFormat: "text", LogLevel: "info"}
+		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
 }
 
 func (c *APIConfig) registerFlags(fs flagRegistrar) {
@@ -49,8 +48,7 @@ func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	c.logFlags.register(fs)
 }
 
 // Check returns an error naming the first invalid setting.
@@ -59,7 +57,7 @@ func (c *APIConfig) Check() error {
 		return err
 	}
 	sc := ServeConfig{Listen: c.Listen, DataDir: "-", PublicURL: c.PublicURL, APIKey: c.APIKey, MaxBodyBytes: c.MaxBodyBytes,
-		RedirectFlags: defaultRedirectFlags(), ShutdownTimeout: c.ShutdownTimeout, LogFormat: c.LogFormat, LogLevel: c.LogLevel}
+		RedirectFlags: defaultRedirectFlags(), ShutdownTimeout: c.ShutdownTimeout, logFlags: c.logFlags}
 	if err := sc.Check(); err != nil {
 		return err
 	}
@@ -71,24 +69,11 @@ func (c *APIConfig) Check() error {
 
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := DefaultAPIConfig()
-	fs := newFlagSet("api", "qredge api --redis ADDR [flags]", stderr)
-	cfg.registerFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := cfg.Check(); err != nil {
-		return err
-	}
-	a := &APIServer{Config: cfg, Log: newLogger(stderr, cfg.LogFormat, cfg.LogLevel), Stderr: stderr}
-	if err := a.Open(ctx); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	a.Log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	return a.Close()
+	return runDaemon(ctx, "api", "qredge api --redis ADDR [flags]", &cfg, args, stderr, func() time.Duration { return cfg.ShutdownTimeout },
+		func(log *slog.Logger) (daemon, error) {
+			d := &APIServer{Config: cfg, Log: log, Stderr: stderr}
+			return d, d.Open(ctx)
+		})
 }
 
 // APIServer is 'qredge api': the REST API over Redis, plus an admin

@@ -32,8 +32,7 @@ type EdgeConfig struct {
 	FallbackRate      int64
 	ServeWhileLoading bool
 	ShutdownTimeout   time.Duration
-	LogFormat         string
-	LogLevel          string
+	logFlags
 }
 
 // DefaultEdgeConfig returns the defaults of 'qredge edge'.
@@ -42,7 +41,7 @@ func DefaultEdgeConfig() EdgeConfig {
 	return EdgeConfig{
 		Redis: defaultRedisFlags(), Listen: ":8080", AdminListen: ":9090", RedirectFlags: defaultRedirectFlags(),
 		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
-		ShutdownTimeout: 15 * time.Second, LogFormat: "text", LogLevel: "info",
+		ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags(),
 	}
 }
 
@@ -57,8 +56,7 @@ func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	fs.Int64Var(&c.FallbackRate, "fallback-rate", c.FallbackRate, "most Redis lookups per second for codes missing from memory (a storm of random codes cannot exceed it)")
 	fs.BoolVar(&c.ServeWhileLoading, "serve-while-loading", c.ServeWhileLoading, "answer scans before every link is loaded (from Redis, one lookup per code); by default scans get 503 until loaded")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	c.logFlags.register(fs)
 }
 
 // Check returns an error naming the first invalid setting.
@@ -80,7 +78,7 @@ func (c *EdgeConfig) Check() error {
 	if c.FallbackRate < 1 {
 		return errors.New("--fallback-rate must be at least 1")
 	}
-	return checkLog(c.LogFormat, c.LogLevel)
+	return c.logFlags.Check()
 }
 
 func checkLog(format, level string) error {
@@ -96,24 +94,11 @@ func checkLog(format, level string) error {
 
 func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := DefaultEdgeConfig()
-	fs := newFlagSet("edge", "qredge edge --redis ADDR [flags]", stderr)
-	cfg.registerFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := cfg.Check(); err != nil {
-		return err
-	}
-	e := &Edge{Config: cfg, Log: newLogger(stderr, cfg.LogFormat, cfg.LogLevel)}
-	if err := e.Open(); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	e.Log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	return e.Close()
+	return runDaemon(ctx, "edge", "qredge edge --redis ADDR [flags]", &cfg, args, stderr, func() time.Duration { return cfg.ShutdownTimeout },
+		func(log *slog.Logger) (daemon, error) {
+			d := &Edge{Config: cfg, Log: log}
+			return d, d.Open()
+		})
 }
 
 // Edge is 'qredge edge': the hot path over a table kept current from

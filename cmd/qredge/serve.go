@@ -37,8 +37,7 @@ type ServeConfig struct {
 	RedirectFlags
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
-	LogFormat       string
-	LogLevel        string
+	logFlags
 }
 
 // DefaultServeConfig returns the defaults of 'qredge serve'.
@@ -49,8 +48,7 @@ func DefaultServeConfig() ServeConfig {
 		RedirectFlags:   defaultRedirectFlags(),
 		MaxBodyBytes:    api.DefaultConfig().MaxBodyBytes,
 		ShutdownTimeout: 15 * time.Second,
-		LogFormat:       "text",
-		LogLevel:        "info",
+		logFlags:        defaultLogFlags(),
 	}
 }
 
@@ -80,12 +78,8 @@ func (c *ServeConfig) Check() error {
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("--max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)
 	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	if err := c.logFlags.Check(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -98,8 +92,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	c.RedirectFlags.register(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
-	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
-	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+	c.logFlags.register(fs)
 }
 
 func newLogger(w io.Writer, format, level string) *slog.Logger {
@@ -114,24 +107,11 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := DefaultServeConfig()
-	fs := newFlagSet("serve", "qredge serve [flags]", stderr)
-	cfg.registerFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if err := cfg.Check(); err != nil {
-		return err
-	}
-	s := &Serve{Config: cfg, Log: newLogger(stderr, cfg.LogFormat, cfg.LogLevel), Stderr: stderr}
-	if err := s.Open(ctx); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	s.Log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	return s.Close()
+	return runDaemon(ctx, "serve", "qredge serve [flags]", &cfg, args, stderr, func() time.Duration { return cfg.ShutdownTimeout },
+		func(log *slog.Logger) (daemon, error) {
+			d := &Serve{Config: cfg, Log: log, Stderr: stderr}
+			return d, d.Open(ctx)
+		})
 }
 
 // Serve is the whole product in one process: the embedded store, the

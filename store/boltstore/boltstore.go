@@ -286,13 +286,7 @@ func (s *DB) ListLinks(ctx context.Context, opt store.ListOptions) (*store.LinkP
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	limit := opt.Limit
-	if limit <= 0 {
-		limit = store.DefaultListLimit
-	}
-	if limit > store.MaxListLimit {
-		limit = store.MaxListLimit
-	}
+	limit := opt.PageLimit()
 	after, err := store.DecodeCursor(opt.Cursor)
 	if err != nil {
 		return nil, err

@@ -323,13 +323,7 @@ func (s *Store) DeleteLink(ctx context.Context, domain, code string, ifVersion u
 // ListLinks implements store.LinkStore with the lexicographic index (or a
 // tag's index), so listings are in key order like the embedded store's.
 func (s *Store) ListLinks(ctx context.Context, opt store.ListOptions) (*store.LinkPage, error) {
-	limit := opt.Limit
-	if limit <= 0 {
-		limit = store.DefaultListLimit
-	}
-	if limit > store.MaxListLimit {
-		limit = store.MaxListLimit
-	}
+	limit := opt.PageLimit()
 	after, err := store.DecodeCursor(opt.Cursor)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// logFlags are the logging settings every long-running command has.
+type logFlags struct {
+	LogFormat string
+	LogLevel  string
+}
+
+func defaultLogFlags() logFlags { return logFlags{LogFormat: "text", LogLevel: "info"} }
+
+func (c *logFlags) register(fs flagRegistrar) {
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *logFlags) Check() error { return checkLog(c.LogFormat, c.LogLevel) }
+
+func (c *logFlags) logger(w io.Writer) *slog.Logger { return newLogger(w, c.LogFormat, c.LogLevel) }
+
+// daemonConfig is what serve, edge and api configurations have in common.
+type daemonConfig interface {
+	registerFlags(fs flagRegistrar)
+	Check() error
+	logger(w io.Writer) *slog.Logger
+}
+
+// daemon is a started server.
+type daemon interface {
+	Close() error
+}
+
+// runDaemon parses and checks the flags of a long-running command, starts
+// it with open, waits for SIGINT/SIGTERM (ctx) and closes it.
+func runDaemon(ctx context.Context, name, synopsis string, cfg daemonConfig, args []string, stderr io.Writer, shutdown func() time.Duration, open func(log *slog.Logger) (daemon, error)) error {
+	fs := newFlagSet(name, synopsis, stderr)
+	cfg.registerFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	log := cfg.logger(stderr)
+	d, err := open(log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", shutdown())
+	return d.Close()
+}
