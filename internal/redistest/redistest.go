@@ -233,3 +233,36 @@ func MustStartCluster(tb testing.TB) *Cluster {
 	}
 	return c
 }
+
+// TotalCommands returns the commands the server has processed.
+func (s *Server) TotalCommands() int64 {
+	s.tb.Helper()
+	for _, line := range strings.Split(s.Do("INFO", "stats"), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	s.tb.Fatal("no total_commands_processed in INFO stats")
+	return 0
+}
+
+// TotalCommands returns the commands all nodes have processed.
+func (c *Cluster) TotalCommands() int64 {
+	var n int64
+	for _, s := range c.Nodes {
+		n += s.TotalCommands()
+	}
+	return n
+}
+
+// Owner returns the node that serves key (the master of its slot).
+func (c *Cluster) Owner(key string) *Server {
+	for _, s := range c.Nodes {
+		if out := cli(s.tb, s.Port, "EXISTS", key); !strings.Contains(out, "MOVED") {
+			return s
+		}
+	}
+	c.Nodes[0].tb.Fatalf("no node owns %s", key)
+	return nil
+}
