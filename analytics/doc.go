@@ -1,5 +1,9 @@
-// Package analytics will hold the scan event, its queue and disk spool, and
-// the aggregation of the warm path (issues 6 and 7). Nothing is built here
-// yet. It must never be imported by the redirect hot path except through
-// the event queue's non-blocking enqueue.
+// Package analytics holds the scan event, its wire format (scan.proto),
+// the bounded in-memory queue the hot path hands events to, the disk spool
+// and the pipeline that ships batches to a Sink (Kafka, in the kafkasink
+// subpackage) or spools them when the sink is slow or down.
+//
+// The redirect hot path may only call Queue.Enqueue, which never blocks
+// and never allocates. Raw client IPs live only in memory, in the queue:
+// the pipeline hashes them before anything is encoded or written.
 package analytics

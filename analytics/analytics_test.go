@@ -1,0 +1,311 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func testEvent(i int) Event {
+	e := Event{Time: time.Date(2026, 11, 27, 12, 0, 0, i, time.UTC).UnixNano(), Key: fmt.Sprintf("c%d\x00go.example", i),
+		Version: 7, Status: 302, Target: TargetRule, Rule: 2, Variant: "b", Country: [2]byte{'D', 'E'}, Device: DeviceIOS, Bot: i%2 == 0}
+	copy(e.Lang[:], "de")
+	e.SetReferrer([]byte("https://User@WWW.Example.com:443/path?q=1"))
+	copy(e.IP[:], []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, byte(i)})
+	return e
+}
+
+func TestWireRoundTrip(t *testing.T) {
+	enc := NewEncoder([]byte("secret"), "edge-1")
+	e := testEvent(1)
+	e.ID = [16]byte{1, 2, 3}
+	b := enc.Append(nil, &e)
+	d, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.SchemaVersion != 1 || d.ID != e.ID || d.Time != e.Time || d.Code != "c1" || d.Domain != "go.example" || d.LinkVersion != 7 ||
+		d.Status != 302 || d.Target != TargetRule || d.Rule != 2 || d.Variant != "b" || d.Country != "DE" || d.Device != DeviceIOS ||
+		d.Bot || d.ReferrerHost != "www.example.com" || d.Lang != "de" || d.IPHash == 0 || d.Edge != "edge-1" {
+		t.Fatalf("decoded %+v", d)
+	}
+	if d.IPSaltDay != uint32(e.Time/nanosPerDay) {
+		t.Fatalf("salt day %d", d.IPSaltDay)
+	}
+	// The raw IP appears nowhere in the encoding.
+	if containsBytes(b, e.IP[12:]) {
+		t.Fatal("raw IP bytes in the encoded event")
+	}
+	// Same IP, same day, another edge with the same secret: same hash.
+	e2 := e
+	d2, _ := Decode(NewEncoder([]byte("secret"), "edge-2").Append(nil, &e2))
+	if d2.IPHash != d.IPHash {
+		t.Fatal("hash differs across edges with one secret")
+	}
+	// Next day: a new salt.
+	e3 := e
+	e3.Time += nanosPerDay
+	if d3, _ := Decode(enc.Append(nil, &e3)); d3.IPHash == d.IPHash {
+		t.Fatal("salt did not rotate")
+	}
+	for _, bad := range [][]byte{nil, {0xff}, {0x12, 0x05, 1}, enc.Append(nil, &e)[:5]} {
+		if _, err := Decode(bad); err == nil {
+			t.Fatalf("Decode(%x) accepted", bad)
+		}
+	}
+}
+
+func containsBytes(b, sub []byte) bool {
+	for i := 0; i+len(sub) <= len(b); i++ {
+		if string(b[i:i+len(sub)]) == string(sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func FuzzDecode(f *testing.F) {
+	enc := NewEncoder(nil, "e")
+	e := testEvent(3)
+	f.Add(enc.Append(nil, &e))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := Decode(b)
+		if err != nil {
+			return
+		}
+		if d.SchemaVersion == 0 || d.SchemaVersion > SchemaVersion || d.Code == "" {
+			t.Fatalf("accepted %+v", d)
+		}
+	})
+}
+
+func FuzzSegment(f *testing.F) {
+	dir := f.TempDir()
+	s, _ := OpenSpool(dir, 1<<20, 1<<20)
+	s.Append([][]byte{[]byte("a"), []byte("bc")})
+	s.Append([][]byte{[]byte("d")})
+	s.Close()
+	name, _ := s.Oldest()
+	data, _ := os.ReadFile(filepath.Join(dir, name))
+	f.Add(data)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		seg := parseSegment(data)
+		if seg.Good+seg.Bad != int64(len(data)) || (seg.Bad > 0) != (seg.BadError != nil) {
+			t.Fatalf("good %d bad %d of %d (%v)", seg.Good, seg.Bad, len(data), seg.BadError)
+		}
+	})
+}
+
+func TestQueueNonBlocking(t *testing.T) {
+	q := NewQueue(2)
+	e := testEvent(0)
+	if !q.Enqueue(&e) || !q.Enqueue(&e) || q.Enqueue(&e) {
+		t.Fatal("a queue of 2 took the wrong number of events")
+	}
+	if q.full.Load() != 1 || q.enqueued.Load() != 2 {
+		t.Fatalf("counters %d %d", q.full.Load(), q.enqueued.Load())
+	}
+	a, b := <-q.ch, <-q.ch
+	if a.ID == b.ID {
+		t.Fatal("two events with one ID")
+	}
+}
+
+func TestSpoolCorruptionAndCap(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, 1<<20, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		if err := s.Append([][]byte{[]byte(fmt.Sprintf("event-%02d-a", i)), []byte(fmt.Sprintf("event-%02d-b", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	// Damage the tail of the oldest segment, as a torn write would.
+	name, _ := s.Oldest()
+	path := filepath.Join(dir, name)
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path, append(data[:len(data)-3], 0xde, 0xad, 0xbe), 0o600)
+	seg, err := s.ReadSegment(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seg.Batches) == 0 || seg.Bad == 0 || seg.BadError == nil || seg.Good+seg.Bad != int64(len(data)) {
+		t.Fatalf("damaged segment: %d batches, good %d, bad %d, %v", len(seg.Batches), seg.Good, seg.Bad, seg.BadError)
+	}
+	if string(seg.Batches[0][0]) != "event-00-a" {
+		t.Fatalf("first event %q", seg.Batches[0][0])
+	}
+	// A truncated file: same.
+	os.WriteFile(path, data[:len(data)-5], 0o600) // cut inside the last record
+	seg, _ = s.ReadSegment(name)
+	if seg.Bad == 0 {
+		t.Fatal("truncated segment not detected")
+	}
+	// The cap.
+	small, _ := OpenSpool(t.TempDir(), 100, 1000)
+	if err := small.Append([][]byte{make([]byte, 50)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := small.Append([][]byte{make([]byte, 50)}); !errors.Is(err, ErrSpoolFull) {
+		t.Fatalf("over the cap: %v", err)
+	}
+	// Reopening finds the size on disk.
+	re, _ := OpenSpool(dir, 1<<20, 200)
+	if re.Size() == 0 {
+		t.Fatal("reopened spool is empty")
+	}
+}
+
+// flakySink fails while down is set and records what it acknowledged.
+type flakySink struct {
+	mu   sync.Mutex
+	down atomic.Bool
+	got  map[[16]byte]int
+	n    atomic.Int64
+}
+
+func (s *flakySink) Publish(ctx context.Context, records [][]byte) error {
+	if s.down.Load() {
+		return errors.New("sink down")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range records {
+		d, err := Decode(r)
+		if err != nil {
+			return err
+		}
+		s.got[d.ID]++
+		s.n.Add(1)
+	}
+	return nil
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestPipelineOutageAndReplay(t *testing.T) {
+	sink := &flakySink{got: map[[16]byte]int{}}
+	cfg := DefaultConfig()
+	cfg.SpoolDir = t.TempDir()
+	cfg.Linger = 5 * time.Millisecond
+	cfg.RetryInterval = 20 * time.Millisecond
+	cfg.BatchSize = 100
+	p, err := Start(cfg, sink, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	for i := 0; i < n; i++ {
+		if i == 1000 {
+			sink.down.Store(true)
+		}
+		if i == 4000 {
+			sink.down.Store(false)
+		}
+		e := testEvent(i)
+		for !p.Queue().Enqueue(&e) {
+			time.Sleep(time.Millisecond)
+		}
+		if i%100 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for sink.n.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Close()
+	st := p.Stats()
+	t.Logf("published %d, spooled %d, replayed %d, errors %d", st.Published.Load(), st.Spooled.Load(), st.Replayed.Load(), st.PublishErrors.Load())
+	if len(sink.got) != n {
+		t.Fatalf("%d distinct events delivered, want %d", len(sink.got), n)
+	}
+	for id, c := range sink.got {
+		if c != 1 {
+			t.Fatalf("event %x delivered %d times", id, c)
+		}
+	}
+	if st.Spooled.Load() == 0 || st.Replayed.Load() != st.Spooled.Load() || p.Spool().Size() != 0 {
+		t.Fatalf("spooled %d replayed %d, spool left %d bytes", st.Spooled.Load(), st.Replayed.Load(), p.Spool().Size())
+	}
+}
+
+func TestPipelineNoSinkAndClose(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.SpoolDir = dir
+	p, err := Start(cfg, nil, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2500; i++ {
+		e := testEvent(i)
+		p.Queue().Enqueue(&e)
+	}
+	p.Close() // everything queued goes to the spool
+	s, _ := OpenSpool(dir, 1<<30, 1<<30)
+	total := 0
+	for {
+		name, _ := s.Oldest()
+		if name == "" {
+			break
+		}
+		seg, _ := s.ReadSegment(name)
+		for _, b := range seg.Batches {
+			total += len(b)
+		}
+		s.Remove(name)
+	}
+	if total != 2500 {
+		t.Fatalf("spool holds %d events, want 2500", total)
+	}
+}
+
+func TestPipelineSpoolCapCounted(t *testing.T) {
+	sink := &flakySink{got: map[[16]byte]int{}}
+	sink.down.Store(true)
+	cfg := DefaultConfig()
+	cfg.SpoolDir = t.TempDir()
+	cfg.SpoolMaxBytes = 20000
+	cfg.Linger = 2 * time.Millisecond
+	cfg.RetryInterval = time.Hour
+	p, _ := Start(cfg, sink, quietLog())
+	for i := 0; i < 3000; i++ {
+		e := testEvent(i)
+		p.Queue().Enqueue(&e)
+	}
+	p.Close()
+	st := p.Stats()
+	if st.SpoolDropped.Load() == 0 || st.Spooled.Load()+st.SpoolDropped.Load() != 3000 || p.Spool().Size() > 20000 {
+		t.Fatalf("spooled %d dropped %d size %d", st.Spooled.Load(), st.SpoolDropped.Load(), p.Spool().Size())
+	}
+}
+
+var sinkOK bool
+
+func BenchmarkEnqueue(b *testing.B) {
+	q := NewQueue(1 << 20)
+	go func() {
+		for range q.ch {
+		}
+	}()
+	e := testEvent(1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	ok := true
+	for i := 0; i < b.N; i++ {
+		ok = q.Enqueue(&e) && ok
+	}
+	sinkOK = ok
+}

@@ -1,0 +1,98 @@
+package analytics
+
+// Targets: why a scan went where it went (scan.proto ScanEvent.Target).
+const (
+	TargetUnspecified uint8 = iota
+	TargetDestination
+	TargetRule
+	TargetVariant
+	TargetVariantCookie
+	TargetNotYetActive
+	TargetExpired
+	TargetDisabled
+)
+
+// Devices (scan.proto ScanEvent.Device).
+const (
+	DeviceUnspecified uint8 = iota
+	DeviceIOS
+	DeviceAndroid
+	DeviceDesktop
+	DeviceOther
+)
+
+// MaxReferrerLen is how much of the referrer host an event keeps.
+const MaxReferrerLen = 64
+
+// Event is one scan as the hot path records it: a fixed-size value with no
+// pointers into the request, so copying it into the queue allocates
+// nothing and nothing outlives the request. Key and Variant share memory
+// with the compiled link, which is immutable.
+type Event struct {
+	ID      [16]byte // set by Queue.Enqueue
+	Time    int64    // Unix nanoseconds
+	Key     string   // store.LinkKey(domain, code)
+	Version uint64
+	Status  uint16
+	Target  uint8
+	Rule    int16 // -1 when no rule matched
+	Variant string
+	Country [2]byte
+	Lang    [8]byte
+	Device  uint8
+	Bot     bool
+	RefLen  uint8
+	Ref     [MaxReferrerLen]byte
+	IP      [16]byte // raw, in memory only; hashed before encoding
+}
+
+// SetReferrer stores the host of a Referer header value, lower-cased and
+// cut to MaxReferrerLen.
+func (e *Event) SetReferrer(referer []byte) {
+	h := referer
+	if i := indexOf(h, "://"); i >= 0 {
+		h = h[i+3:]
+	}
+	for i, c := range h {
+		if c == '/' || c == '?' || c == '#' || c == ':' {
+			h = h[:i]
+			break
+		}
+	}
+	if i := lastIndexByte(h, '@'); i >= 0 {
+		h = h[i+1:]
+	}
+	n := 0
+	for _, c := range h {
+		if n == MaxReferrerLen {
+			break
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c <= ' ' || c >= 0x7f {
+			continue
+		}
+		e.Ref[n] = c
+		n++
+	}
+	e.RefLen = uint8(n)
+}
+
+func indexOf(b []byte, s string) int {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func lastIndexByte(b []byte, c byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
+}

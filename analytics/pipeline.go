@@ -1,0 +1,318 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Sink publishes encoded events; Publish returns nil only when every
+// record was acknowledged.
+type Sink interface {
+	Publish(ctx context.Context, records [][]byte) error
+}
+
+// Config configures a Pipeline. Get defaults from DefaultConfig.
+type Config struct {
+	QueueSize int // events the in-memory queue holds
+	// HighWater: with more events queued than this, batches go to the
+	// spool instead of waiting for the sink, so the queue keeps draining.
+	HighWater      int
+	BatchSize      int           // events per batch
+	Linger         time.Duration // longest wait to fill a batch
+	PublishTimeout time.Duration // one publish attempt
+	SpoolDir       string
+	SpoolMaxBytes  int64 // cap of the spool on disk; beyond it events are dropped and counted
+	SegmentBytes   int64
+	Edge           string // node id written into events
+	IPHashSecret   []byte // shared by all edges, so unique visitors count across them
+	RetryInterval  time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{QueueSize: 1 << 16, HighWater: 1 << 15, BatchSize: 1000, Linger: 50 * time.Millisecond,
+		PublishTimeout: 5 * time.Second, SpoolMaxBytes: 1 << 30, SegmentBytes: 16 << 20, RetryInterval: time.Second}
+}
+
+// Stats are the pipeline's counters.
+type Stats struct {
+	Enqueued      atomic.Uint64 // accepted by the queue
+	QueueFull     atomic.Uint64 // refused by the full queue (dropped)
+	Published     atomic.Uint64 // acknowledged by the sink, first try
+	Spooled       atomic.Uint64 // written to the spool
+	Replayed      atomic.Uint64 // acknowledged by the sink from the spool
+	SpoolDropped  atomic.Uint64 // dropped because the spool was at its cap
+	Corrupt       atomic.Uint64 // bytes of damaged spool records discarded
+	PublishErrors atomic.Uint64
+	PublishNanos  atomic.Uint64 // total time in successful publishes
+	Publishes     atomic.Uint64
+}
+
+// Pipeline moves events from the Queue to the Sink, or to the spool when
+// the sink is slow, failing or absent, and replays the spool oldest first.
+type Pipeline struct {
+	cfg     Config
+	q       *Queue
+	sink    Sink
+	spool   *Spool
+	enc     *Encoder
+	log     *slog.Logger
+	stats   Stats
+	healthy atomic.Bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Start opens the spool and starts the pipeline. sink may be nil: then
+// every event is kept in the spool (the embedded mode and edges without
+// Kafka).
+func Start(cfg Config, sink Sink, log *slog.Logger) (*Pipeline, error) {
+	d := DefaultConfig()
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = d.QueueSize
+	}
+	if cfg.HighWater <= 0 || cfg.HighWater > cfg.QueueSize {
+		cfg.HighWater = cfg.QueueSize / 2
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = d.BatchSize
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = d.Linger
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = d.PublishTimeout
+	}
+	if cfg.SpoolMaxBytes <= 0 {
+		cfg.SpoolMaxBytes = d.SpoolMaxBytes
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = d.SegmentBytes
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = d.RetryInterval
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	sp, err := OpenSpool(cfg.SpoolDir, cfg.SpoolMaxBytes, cfg.SegmentBytes)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, q: NewQueue(cfg.QueueSize), sink: sink, spool: sp, enc: NewEncoder(cfg.IPHashSecret, cfg.Edge),
+		log: log, stop: make(chan struct{})}
+	p.healthy.Store(true)
+	if sink == nil {
+		log.Warn("no event sink (Kafka) configured: scan events are kept in the local spool only", "spool_dir", cfg.SpoolDir)
+	}
+	if n := sp.Size(); n > 0 {
+		log.Info("spool holds events from before; they will be delivered", "bytes", n)
+	}
+	p.wg.Add(1)
+	go p.batcher()
+	if sink != nil {
+		p.wg.Add(1)
+		go p.replayer()
+	}
+	return p, nil
+}
+
+// Queue returns the queue the hot path enqueues to.
+func (p *Pipeline) Queue() *Queue { return p.q }
+
+// Spool returns the pipeline's spool.
+func (p *Pipeline) Spool() *Spool { return p.spool }
+
+// Stats returns the counters (the queue's included).
+func (p *Pipeline) Stats() *Stats {
+	p.stats.Enqueued.Store(p.q.enqueued.Load())
+	p.stats.QueueFull.Store(p.q.full.Load())
+	return &p.stats
+}
+
+// Healthy reports whether the last publish succeeded.
+func (p *Pipeline) Healthy() bool { return p.healthy.Load() }
+
+// Close stops taking events, delivers or spools everything queued, and
+// seals the spool. Nothing queued is lost.
+func (p *Pipeline) Close() error {
+	close(p.stop)
+	p.wg.Wait()
+	return p.spool.Close()
+}
+
+func (p *Pipeline) batcher() {
+	defer p.wg.Done()
+	batch := make([]Event, 0, p.cfg.BatchSize)
+	timer := time.NewTimer(p.cfg.Linger)
+	defer timer.Stop()
+	flush := func() {
+		if len(batch) > 0 {
+			p.deliver(batch)
+			batch = batch[:0]
+		}
+	}
+	for {
+		select {
+		case e := <-p.q.ch:
+			batch = append(batch, e)
+			if len(batch) == p.cfg.BatchSize {
+				flush()
+			}
+		case <-timer.C:
+			flush()
+			timer.Reset(p.cfg.Linger)
+		case <-p.stop:
+			// Drain what is queued, then spool or deliver it.
+			for {
+				select {
+				case e := <-p.q.ch:
+					batch = append(batch, e)
+					if len(batch) == p.cfg.BatchSize {
+						flush()
+					}
+					continue
+				default:
+				}
+				break
+			}
+			flush()
+			return
+		}
+	}
+}
+
+func (p *Pipeline) encode(batch []Event) [][]byte {
+	records := make([][]byte, len(batch))
+	for i := range batch {
+		records[i] = p.enc.Append(nil, &batch[i])
+	}
+	return records
+}
+
+// deliver publishes a batch, or spools it when there is no sink, the sink
+// is failing, the queue is past its high-water mark, or we are stopping.
+func (p *Pipeline) deliver(batch []Event) {
+	records := p.encode(batch)
+	stopping := false
+	select {
+	case <-p.stop:
+		stopping = true
+	default:
+	}
+	if p.sink != nil && p.healthy.Load() && p.q.Len() < p.cfg.HighWater && !stopping {
+		if err := p.publish(records); err == nil {
+			p.stats.Published.Add(uint64(len(records)))
+			return
+		}
+	}
+	p.toSpool(records)
+}
+
+func (p *Pipeline) publish(records [][]byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	err := p.sink.Publish(ctx, records)
+	if err != nil {
+		p.stats.PublishErrors.Add(1)
+		if p.healthy.Swap(false) {
+			p.log.Warn("event sink failing: spooling events to disk", "err", err)
+		}
+		return err
+	}
+	p.stats.Publishes.Add(1)
+	p.stats.PublishNanos.Add(uint64(time.Since(start)))
+	if !p.healthy.Swap(true) {
+		p.log.Info("event sink healthy again")
+	}
+	return nil
+}
+
+func (p *Pipeline) toSpool(records [][]byte) {
+	err := p.spool.Append(records)
+	switch {
+	case err == nil:
+		p.stats.Spooled.Add(uint64(len(records)))
+	case errors.Is(err, ErrSpoolFull):
+		if p.stats.SpoolDropped.Add(uint64(len(records))) == uint64(len(records)) {
+			p.log.Error("spool is at its cap: dropping events (counted in qredge_events_dropped_total)", "cap_bytes", p.cfg.SpoolMaxBytes)
+		}
+	default:
+		p.stats.SpoolDropped.Add(uint64(len(records)))
+		p.log.Error("cannot write the spool: dropping events", "err", err)
+	}
+}
+
+// replayer sends spooled segments to the sink, oldest first, and deletes a
+// segment only when every batch in it was acknowledged.
+func (p *Pipeline) replayer() {
+	defer p.wg.Done()
+	t := time.NewTicker(p.cfg.RetryInterval)
+	defer t.Stop()
+	done := map[string]int{} // segment -> batches already acknowledged
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		for p.replayOne(done) {
+			select {
+			case <-p.stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// replayOne replays the oldest segment; it reports whether it made
+// progress and should be called again.
+func (p *Pipeline) replayOne(done map[string]int) bool {
+	if p.spool.Size() == 0 {
+		return false
+	}
+	name, err := p.spool.Oldest()
+	if err != nil {
+		p.log.Error("cannot list the spool", "err", err)
+		return false
+	}
+	if name == "" {
+		// Everything is in the segment being written: seal it so it can
+		// be replayed (when the sink is back, few events are left there).
+		if err := p.spool.Seal(); err != nil {
+			p.log.Error("cannot seal the spool segment", "err", err)
+		}
+		return false
+	}
+	seg, err := p.spool.ReadSegment(name)
+	if err != nil {
+		p.log.Error("cannot read spool segment", "segment", name, "err", err)
+		return false
+	}
+	if seg.Bad > 0 {
+		if done[name] == 0 {
+			p.stats.Corrupt.Add(uint64(seg.Bad))
+			p.log.Error("damaged spool segment: delivering its intact records, discarding the rest",
+				"segment", name, "good_bytes", seg.Good, "discarded_bytes", seg.Bad, "err", seg.BadError)
+		}
+	}
+	for i := done[name]; i < len(seg.Batches); i++ {
+		if err := p.publish(seg.Batches[i]); err != nil {
+			return false
+		}
+		p.stats.Replayed.Add(uint64(len(seg.Batches[i])))
+		done[name] = i + 1
+	}
+	if err := p.spool.Remove(name); err != nil {
+		p.log.Error("cannot remove a delivered spool segment", "segment", name, "err", err)
+		return false
+	}
+	delete(done, name)
+	return true
+}

@@ -1,0 +1,288 @@
+package analytics
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Spool segment format: a file is a sequence of records
+//
+//	[4 bytes big-endian payload length][4 bytes CRC-32C of payload][payload]
+//
+// and a payload is one batch: a uvarint event count, then each event as a
+// uvarint length and its ScanEvent bytes. A record whose length runs past
+// the end of the file or whose checksum does not match ends the readable
+// part of the segment (a torn write after power loss, or damage): the
+// records before it are kept, the rest is reported.
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+const (
+	segPrefix    = "spool-"
+	segSuffix    = ".seg"
+	maxRecordLen = 64 << 20
+)
+
+// ErrSpoolFull is returned by Append when the spool is at its size cap.
+var ErrSpoolFull = errors.New("spool is full")
+
+// Spool is an append-only log of event batches in segment files.
+type Spool struct {
+	dir      string
+	maxBytes int64
+	segBytes int64
+
+	mu      sync.Mutex
+	cur     *os.File
+	curBuf  *bufio.Writer
+	curName string
+	curSize int64
+	nextSeq uint64
+	size    atomic.Int64
+}
+
+// OpenSpool opens (creating) the spool in dir, with a total size cap and a
+// segment size.
+func OpenSpool(dir string, maxBytes, segBytes int64) (*Spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create spool directory %q: %w", dir, err)
+	}
+	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: segBytes}
+	segs, err := s.segments()
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, name := range segs {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err == nil {
+			total += fi.Size()
+		}
+		var seq uint64
+		fmt.Sscanf(strings.TrimSuffix(strings.TrimPrefix(name, segPrefix), segSuffix), "%d", &seq)
+		if seq >= s.nextSeq {
+			s.nextSeq = seq + 1
+		}
+	}
+	s.size.Store(total)
+	return s, nil
+}
+
+// segments lists segment files, oldest first.
+func (s *Spool) segments() ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list spool %q: %w", s.dir, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, segPrefix) && strings.HasSuffix(n, segSuffix) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out) // zero-padded sequence numbers sort in order
+	return out, nil
+}
+
+// Size returns the bytes on disk.
+func (s *Spool) Size() int64 { return s.size.Load() }
+
+// Append writes one batch. It fails with ErrSpoolFull at the cap.
+func (s *Spool) Append(records [][]byte) error {
+	payload := binary.AppendUvarint(nil, uint64(len(records)))
+	for _, r := range records {
+		payload = binary.AppendUvarint(payload, uint64(len(r)))
+		payload = append(payload, r...)
+	}
+	n := int64(8 + len(payload))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.size.Load()+n > s.maxBytes {
+		return ErrSpoolFull
+	}
+	if s.cur == nil || s.curSize+n > s.segBytes {
+		if err := s.rotateLocked(); err != nil {
+			return err
+		}
+	}
+	var hdr [8]byte
+	binary.BigEndian.PutUint32(hdr[:4], uint32(len(payload)))
+	binary.BigEndian.PutUint32(hdr[4:], crc32.Checksum(payload, crcTable))
+	if _, err := s.curBuf.Write(hdr[:]); err != nil {
+		return err
+	}
+	if _, err := s.curBuf.Write(payload); err != nil {
+		return err
+	}
+	// Flush to the OS at once: a crash of the process loses nothing that
+	// Append returned for (power loss can still tear the tail).
+	if err := s.curBuf.Flush(); err != nil {
+		return err
+	}
+	s.curSize += n
+	s.size.Add(n)
+	return nil
+}
+
+// rotateLocked seals the current segment and opens a new one.
+func (s *Spool) rotateLocked() error {
+	if err := s.sealLocked(); err != nil {
+		return err
+	}
+	name := fmt.Sprintf("%s%020d%s.tmp", segPrefix, s.nextSeq, segSuffix)
+	s.nextSeq++
+	f, err := os.OpenFile(filepath.Join(s.dir, name), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot create spool segment: %w", err)
+	}
+	s.cur, s.curBuf, s.curName, s.curSize = f, bufio.NewWriterSize(f, 64<<10), name, 0
+	return nil
+}
+
+// sealLocked syncs and closes the current segment and gives it its final
+// name, which makes it visible to readers.
+func (s *Spool) sealLocked() error {
+	if s.cur == nil {
+		return nil
+	}
+	err := s.curBuf.Flush()
+	if e := s.cur.Sync(); err == nil {
+		err = e
+	}
+	if e := s.cur.Close(); err == nil {
+		err = e
+	}
+	final := strings.TrimSuffix(s.curName, ".tmp")
+	if e := os.Rename(filepath.Join(s.dir, s.curName), filepath.Join(s.dir, final)); err == nil {
+		err = e
+	}
+	s.cur, s.curBuf, s.curName, s.curSize = nil, nil, "", 0
+	return err
+}
+
+// Seal makes everything appended so far readable by Oldest.
+func (s *Spool) Seal() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sealLocked()
+}
+
+// Oldest returns the oldest sealed segment, or "" when there is none.
+// Segments left as .tmp by a crash are sealed first: their records were
+// flushed before the crash.
+func (s *Spool) Oldest() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasSuffix(n, segSuffix+".tmp") && n != s.curName {
+			os.Rename(filepath.Join(s.dir, n), filepath.Join(s.dir, strings.TrimSuffix(n, ".tmp")))
+		}
+	}
+	segs, err := s.segments()
+	if err != nil || len(segs) == 0 {
+		return "", err
+	}
+	return segs[0], nil
+}
+
+// Remove deletes a segment whose events were delivered.
+func (s *Spool) Remove(name string) error {
+	fi, err := os.Stat(filepath.Join(s.dir, name))
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(s.dir, name)); err != nil {
+		return err
+	}
+	s.size.Add(-fi.Size())
+	return nil
+}
+
+// Close seals the current segment.
+func (s *Spool) Close() error { return s.Seal() }
+
+// Segment is what ReadSegment found in a segment file.
+type Segment struct {
+	Batches  [][][]byte // each batch's events
+	Good     int64      // bytes of intact records
+	Bad      int64      // bytes after the first damaged record
+	BadError error      // why reading stopped early, when Bad > 0
+}
+
+// ReadSegment reads a segment, keeping every intact record before the
+// first damaged one.
+func (s *Spool) ReadSegment(name string) (Segment, error) {
+	data, err := os.ReadFile(filepath.Join(s.dir, name))
+	if err != nil {
+		return Segment{}, err
+	}
+	return parseSegment(data), nil
+}
+
+func parseSegment(data []byte) Segment {
+	var seg Segment
+	off := 0
+	for off < len(data) {
+		if len(data)-off < 8 {
+			seg.BadError = fmt.Errorf("torn record header at byte %d", off)
+			break
+		}
+		n := int(binary.BigEndian.Uint32(data[off:]))
+		sum := binary.BigEndian.Uint32(data[off+4:])
+		if n > maxRecordLen || off+8+n > len(data) {
+			seg.BadError = fmt.Errorf("record at byte %d runs past the end (length %d)", off, n)
+			break
+		}
+		payload := data[off+8 : off+8+n]
+		if crc32.Checksum(payload, crcTable) != sum {
+			seg.BadError = fmt.Errorf("checksum mismatch in record at byte %d", off)
+			break
+		}
+		batch, err := parseBatch(payload)
+		if err != nil {
+			seg.BadError = fmt.Errorf("record at byte %d: %w", off, err)
+			break
+		}
+		seg.Batches = append(seg.Batches, batch)
+		off += 8 + n
+	}
+	seg.Good = int64(off)
+	seg.Bad = int64(len(data) - off)
+	return seg
+}
+
+func parseBatch(p []byte) ([][]byte, error) {
+	count, n := binary.Uvarint(p)
+	if n <= 0 || count > uint64(len(p)) {
+		return nil, errors.New("bad event count")
+	}
+	p = p[n:]
+	out := make([][]byte, 0, count)
+	for i := uint64(0); i < count; i++ {
+		l, n := binary.Uvarint(p)
+		if n <= 0 || l > uint64(len(p)-n) {
+			return nil, io.ErrUnexpectedEOF
+		}
+		out = append(out, p[n:n+int(l)])
+		p = p[n+int(l):]
+	}
+	if len(p) != 0 {
+		return nil, errors.New("trailing bytes in batch")
+	}
+	return out, nil
+}

@@ -1,0 +1,234 @@
+package analytics
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// SchemaVersion is the ScanEvent schema_version this code writes.
+const SchemaVersion = 1
+
+// SchemaName is the value of the Kafka header "qredge-schema".
+const SchemaName = "qredge.v1.ScanEvent"
+
+// Encoder turns events into ScanEvent bytes. It hashes client IPs with a
+// salt derived from a secret and the UTC day, so the same IP gives the same
+// hash on every edge on one day and cannot be followed across days. It is
+// not safe for concurrent use.
+type Encoder struct {
+	secret  []byte
+	edge    string
+	saltDay int64
+	salt    [32]byte
+}
+
+// NewEncoder returns an encoder for the node edge; secret is shared by all
+// edges of a deployment (--ip-hash-secret).
+func NewEncoder(secret []byte, edge string) *Encoder {
+	return &Encoder{secret: append([]byte(nil), secret...), edge: edge, saltDay: -1}
+}
+
+const nanosPerDay = 24 * 3600 * 1e9
+
+func (enc *Encoder) ipHash(ip [16]byte, t int64) (uint64, uint32) {
+	day := t / nanosPerDay
+	if day != enc.saltDay {
+		m := hmac.New(sha256.New, enc.secret)
+		fmt.Fprintf(m, "qredge ip salt %d", day)
+		copy(enc.salt[:], m.Sum(nil))
+		enc.saltDay = day
+	}
+	var buf [48]byte
+	copy(buf[:32], enc.salt[:])
+	copy(buf[32:], ip[:])
+	sum := sha256.Sum256(buf[:])
+	return binary.LittleEndian.Uint64(sum[:8]), uint32(day)
+}
+
+// Append appends the ScanEvent encoding of e to dst.
+func (enc *Encoder) Append(dst []byte, e *Event) []byte {
+	code, domain, _ := strings.Cut(e.Key, "\x00")
+	dst = protowire.AppendTag(dst, 1, protowire.VarintType)
+	dst = protowire.AppendVarint(dst, SchemaVersion)
+	dst = protowire.AppendTag(dst, 2, protowire.BytesType)
+	dst = protowire.AppendBytes(dst, e.ID[:])
+	dst = protowire.AppendTag(dst, 3, protowire.VarintType)
+	dst = protowire.AppendVarint(dst, uint64(e.Time))
+	if domain != "" {
+		dst = protowire.AppendTag(dst, 4, protowire.BytesType)
+		dst = protowire.AppendString(dst, domain)
+	}
+	dst = protowire.AppendTag(dst, 5, protowire.BytesType)
+	dst = protowire.AppendString(dst, code)
+	dst = appendVarintField(dst, 6, e.Version)
+	dst = appendVarintField(dst, 7, uint64(e.Status))
+	dst = appendVarintField(dst, 8, uint64(e.Target))
+	if e.Rule >= 0 && e.Target == TargetRule {
+		dst = protowire.AppendTag(dst, 9, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(e.Rule))
+	}
+	if e.Variant != "" {
+		dst = protowire.AppendTag(dst, 10, protowire.BytesType)
+		dst = protowire.AppendString(dst, e.Variant)
+	}
+	if e.Country[0] != 0 {
+		dst = protowire.AppendTag(dst, 11, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, e.Country[:])
+	}
+	dst = appendVarintField(dst, 12, uint64(e.Device))
+	if e.Bot {
+		dst = appendVarintField(dst, 13, 1)
+	}
+	if e.RefLen > 0 {
+		dst = protowire.AppendTag(dst, 14, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, e.Ref[:e.RefLen])
+	}
+	if n := langLen(&e.Lang); n > 0 {
+		dst = protowire.AppendTag(dst, 15, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, e.Lang[:n])
+	}
+	if e.IP != ([16]byte{}) {
+		h, day := enc.ipHash(e.IP, e.Time)
+		dst = protowire.AppendTag(dst, 16, protowire.Fixed64Type)
+		dst = protowire.AppendFixed64(dst, h)
+		dst = appendVarintField(dst, 17, uint64(day))
+	}
+	if enc.edge != "" {
+		dst = protowire.AppendTag(dst, 18, protowire.BytesType)
+		dst = protowire.AppendString(dst, enc.edge)
+	}
+	return dst
+}
+
+func appendVarintField(dst []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return dst
+	}
+	dst = protowire.AppendTag(dst, num, protowire.VarintType)
+	return protowire.AppendVarint(dst, v)
+}
+
+func langLen(l *[8]byte) int {
+	for i, c := range l {
+		if c == 0 {
+			return i
+		}
+	}
+	return len(l)
+}
+
+// Decoded is a ScanEvent as consumers read it.
+type Decoded struct {
+	SchemaVersion uint32
+	ID            [16]byte
+	Time          int64
+	Domain, Code  string
+	LinkVersion   uint64
+	Status        uint32
+	Target        uint8
+	Rule          int32
+	Variant       string
+	Country       string
+	Device        uint8
+	Bot           bool
+	ReferrerHost  string
+	Lang          string
+	IPHash        uint64
+	IPSaltDay     uint32
+	Edge          string
+}
+
+// Decode parses ScanEvent bytes. Unknown fields are skipped (newer
+// producers); malformed input is an error.
+func Decode(b []byte) (Decoded, error) {
+	var d Decoded
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return d, fmt.Errorf("bad tag: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch typ {
+		case protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return d, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			switch num {
+			case 1:
+				d.SchemaVersion = uint32(v)
+			case 3:
+				d.Time = int64(v)
+			case 6:
+				d.LinkVersion = v
+			case 7:
+				d.Status = uint32(v)
+			case 8:
+				d.Target = uint8(v)
+			case 9:
+				d.Rule = int32(v)
+			case 12:
+				d.Device = uint8(v)
+			case 13:
+				d.Bot = v != 0
+			case 17:
+				d.IPSaltDay = uint32(v)
+			}
+		case protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return d, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			switch num {
+			case 2:
+				if len(v) != 16 {
+					return d, fmt.Errorf("id has %d bytes, want 16", len(v))
+				}
+				copy(d.ID[:], v)
+			case 4:
+				d.Domain = string(v)
+			case 5:
+				d.Code = string(v)
+			case 10:
+				d.Variant = string(v)
+			case 11:
+				d.Country = string(v)
+			case 14:
+				d.ReferrerHost = string(v)
+			case 15:
+				d.Lang = string(v)
+			case 18:
+				d.Edge = string(v)
+			}
+		case protowire.Fixed64Type:
+			v, n := protowire.ConsumeFixed64(b)
+			if n < 0 {
+				return d, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			if num == 16 {
+				d.IPHash = v
+			}
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return d, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+			}
+			b = b[n:]
+		}
+	}
+	if d.SchemaVersion == 0 || d.Code == "" {
+		return d, fmt.Errorf("not a ScanEvent (schema_version %d, code %q)", d.SchemaVersion, d.Code)
+	}
+	if d.SchemaVersion > SchemaVersion {
+		return d, fmt.Errorf("unknown schema_version %d", d.SchemaVersion)
+	}
+	return d, nil
+}
