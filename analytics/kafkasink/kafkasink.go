@@ -1,0 +1,174 @@
+// Package kafkasink publishes scan events to Kafka with
+// github.com/segmentio/kafka-go. It is the only package that imports
+// kafka-go. Events are spread over partitions round-robin, never keyed by
+// code, so one viral code cannot pin one partition.
+package kafkasink
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/qredge/qredge/analytics"
+)
+
+// Config configures the sink.
+type Config struct {
+	Brokers      []string
+	Topic        string
+	Compression  string // none, gzip, snappy, lz4, zstd
+	BatchSize    int
+	Linger       time.Duration
+	Acks         string // all, one, none
+	TLS          bool
+	SASLMech     string // "", plain, scram-sha-256, scram-sha-512
+	SASLUser     string
+	SASLPassword string
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Topic: "qredge.scans", Compression: "snappy", BatchSize: 1000, Linger: 10 * time.Millisecond, Acks: "all"}
+}
+
+// Sink implements analytics.Sink.
+type Sink struct {
+	w *kafka.Writer
+}
+
+// ParseBrokers splits a --kafka value.
+func ParseBrokers(s string) []string {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// New returns a sink for cfg. It does not connect until the first publish.
+func New(cfg Config) (*Sink, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("no Kafka brokers")
+	}
+	if cfg.Topic == "" {
+		return nil, errors.New("--kafka-topic is empty")
+	}
+	var codec compress.Compression
+	switch cfg.Compression {
+	case "none", "":
+	case "gzip":
+		codec = compress.Gzip
+	case "snappy":
+		codec = compress.Snappy
+	case "lz4":
+		codec = compress.Lz4
+	case "zstd":
+		codec = compress.Zstd
+	default:
+		return nil, fmt.Errorf("--kafka-compression %q: want none, gzip, snappy, lz4 or zstd", cfg.Compression)
+	}
+	var acks kafka.RequiredAcks
+	switch cfg.Acks {
+	case "all", "":
+		acks = kafka.RequireAll
+	case "one":
+		acks = kafka.RequireOne
+	case "none":
+		acks = kafka.RequireNone
+	default:
+		return nil, fmt.Errorf("--kafka-acks %q: want all, one or none", cfg.Acks)
+	}
+	tr := &kafka.Transport{DialTimeout: 5 * time.Second}
+	if cfg.TLS {
+		tr.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	var mech sasl.Mechanism
+	switch cfg.SASLMech {
+	case "":
+	case "plain":
+		mech = plain.Mechanism{Username: cfg.SASLUser, Password: cfg.SASLPassword}
+	case "scram-sha-256", "scram-sha-512":
+		alg := scram.SHA256
+		if cfg.SASLMech == "scram-sha-512" {
+			alg = scram.SHA512
+		}
+		m, err := scram.Mechanism(alg, cfg.SASLUser, cfg.SASLPassword)
+		if err != nil {
+			return nil, fmt.Errorf("SASL: %w", err)
+		}
+		mech = m
+	default:
+		return nil, fmt.Errorf("--kafka-sasl %q: want plain, scram-sha-256 or scram-sha-512", cfg.SASLMech)
+	}
+	tr.SASL = mech
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultConfig().BatchSize
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = DefaultConfig().Linger
+	}
+	return &Sink{w: &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        cfg.Topic,
+		Balancer:     &kafka.RoundRobin{},
+		BatchSize:    cfg.BatchSize,
+		BatchBytes:   16 << 20,
+		BatchTimeout: cfg.Linger,
+		RequiredAcks: acks,
+		Compression:  codec,
+		Transport:    tr,
+		MaxAttempts:  3,
+	}}, nil
+}
+
+var schemaHeader = kafka.Header{Key: "qredge-schema", Value: []byte(analytics.SchemaName)}
+
+// Publish implements analytics.Sink: it returns nil only when Kafka
+// acknowledged every record.
+func (s *Sink) Publish(ctx context.Context, records [][]byte) error {
+	msgs := make([]kafka.Message, len(records))
+	for i, r := range records {
+		msgs[i] = kafka.Message{Value: r, Headers: []kafka.Header{schemaHeader}}
+	}
+	// Retry only the messages Kafka did not acknowledge, so a partly
+	// written batch does not write its acknowledged messages twice.
+	for attempt := 0; ; attempt++ {
+		err := s.w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return nil
+		}
+		var werrs kafka.WriteErrors
+		if !errors.As(err, &werrs) || ctx.Err() != nil || attempt >= 5 {
+			return fmt.Errorf("kafka: %w", err)
+		}
+		failed := msgs[:0:0]
+		for i, e := range werrs {
+			if e != nil {
+				failed = append(failed, msgs[i])
+			}
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		msgs = failed
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka: %w", err)
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
+	}
+}
+
+// Close flushes and closes the writer.
+func (s *Sink) Close() error { return s.w.Close() }

@@ -1,0 +1,238 @@
+package kafkasink
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/qredge/qredge/analytics"
+)
+
+const topic = "qredge.scans"
+
+// mustStartKafka starts a real Kafka wire-protocol broker cluster
+// (franz-go's kfake) with three brokers on the given (or free) loopback
+// ports.
+func mustStartKafka(tb testing.TB, ports ...int) *kfake.Cluster {
+	tb.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(3), kfake.SeedTopics(6, topic)}
+	if len(ports) > 0 {
+		opts = append(opts, kfake.Ports(ports...))
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+func ports(c *kfake.Cluster) []int {
+	var out []int
+	for _, a := range c.ListenAddrs() {
+		_, p, _ := net.SplitHostPort(a)
+		n, _ := strconv.Atoi(p)
+		out = append(out, n)
+	}
+	return out
+}
+
+// consumer reads the topic with kafka-go's consumer-group Reader and
+// counts events by ID and by partition.
+type consumer struct {
+	mu    sync.Mutex
+	ids   map[[16]byte]map[[2]int64]bool // positions (partition, offset) an ID was seen at
+	parts map[int]int
+	bad   int
+}
+
+func consume(tb testing.TB, ctx context.Context, brokers []string, group string) *consumer {
+	c := &consumer{ids: map[[16]byte]map[[2]int64]bool{}, parts: map[int]int{}}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: group, StartOffset: kafka.FirstOffset,
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond, CommitInterval: 100 * time.Millisecond,
+		Logger: nil, ErrorLogger: nil})
+	go func() {
+		defer r.Close()
+		for ctx.Err() == nil {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				continue
+			}
+			d, err := analytics.Decode(m.Value)
+			c.mu.Lock()
+			if err != nil {
+				c.bad++
+			} else {
+				pos := [2]int64{int64(m.Partition), m.Offset}
+				if c.ids[d.ID] == nil {
+					c.ids[d.ID] = map[[2]int64]bool{}
+				}
+				if !c.ids[d.ID][pos] {
+					c.parts[m.Partition]++
+				}
+				c.ids[d.ID][pos] = true
+			}
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+// count returns the distinct event IDs, the duplicates written to Kafka
+// (one ID at several positions; a consumer-group re-delivery of the same
+// position is not one), and undecodable messages.
+func (c *consumer) count() (distinct, dups, bad int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, pos := range c.ids {
+		dups += len(pos) - 1
+	}
+	return len(c.ids), dups, c.bad
+}
+
+func startPipeline(t *testing.T, brokers []string) *analytics.Pipeline {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Brokers = brokers
+	sink, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	pc := analytics.DefaultConfig()
+	pc.SpoolDir = t.TempDir()
+	pc.Linger = 10 * time.Millisecond
+	pc.RetryInterval = 100 * time.Millisecond
+	pc.PublishTimeout = 2 * time.Second
+	pc.Edge = "test-edge"
+	p, err := analytics.Start(pc, sink, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func enqueue(p *analytics.Pipeline, from, to int) {
+	for i := from; i < to; i++ {
+		e := analytics.Event{Time: time.Now().UnixNano(), Key: fmt.Sprintf("viral%d\x00", i%3), Version: 1, Status: 302,
+			Target: analytics.TargetDestination, Rule: -1, Device: analytics.DeviceOther}
+		for !p.Queue().Enqueue(&e) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+func waitCount(t *testing.T, c *consumer, n int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		got, dups, bad := c.count()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumed %d distinct events of %d (dups %d, undecodable %d)", got, n, dups, bad)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestExactlyNEvents: N scans produce exactly N events, spread over the
+// partitions although all scans hit three codes.
+func TestExactlyNEvents(t *testing.T) {
+	k := mustStartKafka(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := startPipeline(t, k.ListenAddrs())
+	const n = 20000
+	start := time.Now()
+	enqueue(p, 0, n)
+	c := consume(t, ctx, k.ListenAddrs(), "exact")
+	waitCount(t, c, n, 60*time.Second)
+	elapsed := time.Since(start)
+	p.Close()
+	time.Sleep(300 * time.Millisecond) // anything extra would show now
+	got, dups, bad := c.count()
+	st := p.Stats()
+	t.Logf("%d events through kfake in %s (%.0f events/s end to end); published %d spooled %d; partitions %v",
+		n, elapsed.Round(time.Millisecond), n/elapsed.Seconds(), st.Published.Load(), st.Spooled.Load(), c.parts)
+	if got != n || dups != 0 || bad != 0 {
+		t.Fatalf("distinct %d dups %d bad %d, want %d 0 0", got, dups, bad, n)
+	}
+	if len(c.parts) != 6 {
+		t.Fatalf("events on %d of 6 partitions: %v", len(c.parts), c.parts)
+	}
+}
+
+// TestBrokerOutage stops the whole cluster under steady enqueues, starts it
+// again on the same ports, and checks every event arrives.
+func TestBrokerOutage(t *testing.T) {
+	k, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, ps := k.ListenAddrs(), ports(k)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := startPipeline(t, addrs)
+	c := consume(t, ctx, addrs, "outage")
+	const n = 6000
+	enqueue(p, 0, 2000)
+	waitCount(t, c, 2000, 30*time.Second) // kfake keeps data in memory: count before it goes
+	k.Close()
+	// Steady load while Kafka is down: the pipeline spools.
+	for i := 2000; i < 5000; i += 100 {
+		enqueue(p, i, i+100)
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	k2 := mustStartKafka(t, ps...)
+	_ = k2
+	enqueue(p, 5000, n)
+	waitCount(t, c, n, 60*time.Second)
+	p.Close()
+	got, dups, _ := c.count()
+	st := p.Stats()
+	t.Logf("outage: %d events, published %d, spooled %d, replayed %d, publish errors %d, dups %d",
+		n, st.Published.Load(), st.Spooled.Load(), st.Replayed.Load(), st.PublishErrors.Load(), dups)
+	if got != n {
+		t.Fatalf("%d of %d events arrived", got, n)
+	}
+	if st.Spooled.Load() == 0 || st.SpoolDropped.Load() != 0 {
+		t.Fatalf("spooled %d dropped %d", st.Spooled.Load(), st.SpoolDropped.Load())
+	}
+}
+
+func BenchmarkPublish(b *testing.B) {
+	k := mustStartKafka(b)
+	cfg := DefaultConfig()
+	cfg.Brokers = k.ListenAddrs()
+	s, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	enc := analytics.NewEncoder([]byte("s"), "bench")
+	batch := make([][]byte, 1000)
+	for i := range batch {
+		e := analytics.Event{Time: time.Now().UnixNano(), Key: "code\x00", Version: 1, Status: 302}
+		batch[i] = enc.Append(nil, &e)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Publish(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
+}
