@@ -47,3 +47,15 @@ func (q *Queue) Len() int { return len(q.ch) }
 
 // Cap returns the queue's capacity.
 func (q *Queue) Cap() int { return cap(q.ch) }
+
+// Dequeue returns a queued event without waiting; ok is false when the
+// queue is empty. The pipeline reads the queue itself; this is for tests
+// and tools.
+func (q *Queue) Dequeue() (e Event, ok bool) {
+	select {
+	case e = <-q.ch:
+		return e, true
+	default:
+		return e, false
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/store"
 )
 
@@ -64,5 +65,28 @@ func TestNegativeCacheAllocs(t *testing.T) {
 	})
 	if n != 0 || ctx.Response.StatusCode() != 404 {
 		t.Fatalf("%v allocations per negative-cached miss (status %d)", n, ctx.Response.StatusCode())
+	}
+}
+
+// TestServeWithEventsAllocs: recording the scan event allocates nothing.
+func TestServeWithEventsAllocs(t *testing.T) {
+	q := analytics.NewQueue(1 << 16)
+	cfg := DefaultConfig()
+	cfg.Events = q
+	cfg.CountryHeader = "CF-IPCountry"
+	h := NewHandler(cfg, benchTable(1000))
+	for _, uri := range []string{"/c42", "/rules5?src=tv", "/ab", "/drop"} {
+		ctx := newCtx(uri, "localhost")
+		ctx.Request.Header.Set("User-Agent", uaAndroidFull)
+		ctx.Request.Header.Set("Referer", "https://www.example.org/x")
+		h.Serve(ctx)
+		n := testing.AllocsPerRun(1000, func() {
+			ctx.Response.Reset()
+			h.Serve(ctx)
+			q.Dequeue()
+		})
+		if n != 0 {
+			t.Errorf("%s: %v allocations per scan with events, want 0", uri, n)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/store"
 )
 
@@ -98,6 +99,42 @@ func benchServeHost(b *testing.B, uri, host string, headers map[string]string) {
 		}
 		sinkStatus += status
 	})
+}
+
+// BenchmarkServePlainEvents: a plain scan with its event recorded (UA
+// classified, country, language, referrer, client IP) and enqueued; a
+// goroutine drains the queue as the pipeline would.
+func BenchmarkServePlainEvents(b *testing.B) {
+	q := analytics.NewQueue(1 << 16)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if _, ok := q.Dequeue(); !ok {
+					time.Sleep(10 * time.Microsecond)
+				}
+			}
+		}
+	}()
+	defer close(stop)
+	cfg := DefaultConfig()
+	cfg.Events = q
+	cfg.CountryHeader = "CF-IPCountry"
+	h := NewHandler(cfg, benchTable(100000))
+	ctx := newCtx("/c4242", "localhost")
+	ctx.Request.Header.Set("User-Agent", uaAndroidFull)
+	ctx.Request.Header.Set("CF-IPCountry", "DE")
+	ctx.Request.Header.Set("Accept-Language", "de-DE,de;q=0.9")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ctx.Response.Reset()
+		h.Serve(ctx)
+	}
+	sinkStatus = ctx.Response.StatusCode()
 }
 
 func BenchmarkClassifyUA(b *testing.B) {

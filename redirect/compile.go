@@ -11,6 +11,7 @@ import (
 // request.
 type Link struct {
 	domain   []byte // lower-case host, or nil for every host
+	key      string // store.LinkKey(domain, code): events share it
 	version  uint64
 	status   int32
 	disabled bool
@@ -133,6 +134,7 @@ func compileKVs(m map[string]string) []kv {
 // variant is one arm of an A/B split.
 type variant struct {
 	name   []byte
+	label  string // the name again, for events
 	weight uint64
 	target target
 }
@@ -146,6 +148,7 @@ func Compile(l *store.Link) *Link {
 		forward:  l.ForwardQuery,
 		scanWins: l.QueryPrecedence == store.QueryScanWins,
 		dest:     compileTarget(l.Destination, l.ForwardQuery),
+		key:      l.Key(),
 	}
 	if c.status == 0 {
 		c.status = store.DefaultStatus
@@ -176,7 +179,7 @@ func Compile(l *store.Link) *Link {
 		if v.Weight <= 0 {
 			continue
 		}
-		x.variants = append(x.variants, variant{name: []byte(v.Name), weight: uint64(v.Weight), target: compileTarget(v.Destination, l.ForwardQuery)})
+		x.variants = append(x.variants, variant{name: []byte(v.Name), label: v.Name, weight: uint64(v.Weight), target: compileTarget(v.Destination, l.ForwardQuery)})
 		x.total += uint64(v.Weight)
 	}
 	if len(x.variants) > 0 {

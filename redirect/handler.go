@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/store"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	// Fallback, when its Source is set, looks up codes missing from the
 	// table (an edge's Redis). Codes that fail validation never reach it.
 	Fallback FallbackConfig
+	// Events, when set, receives one event per scan of a known link.
+	// Enqueue never blocks.
+	Events *analytics.Queue
 }
 
 // DefaultConfig returns the default handler configuration.
@@ -90,6 +94,7 @@ type Handler struct {
 	bufs           sync.Pool
 	metrics        *Metrics
 	fb             *fallback
+	events         *analytics.Queue
 }
 
 // FallbackStats returns the counters of table-miss lookups, or nil when
@@ -119,6 +124,7 @@ func NewHandler(cfg Config, t *Table) *Handler {
 		now:            cfg.Now,
 		pick:           randomPick,
 		metrics:        newMetrics(),
+		events:         cfg.Events,
 	}
 	if cfg.TemporaryMaxAge > 0 {
 		h.temporaryCC = []byte("public, max-age=" + maxAge(cfg.TemporaryMaxAge))
@@ -190,19 +196,27 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		h.writeNotFound(ctx)
 		return
 	}
-	if l.plain {
+	if l.plain && h.events == nil {
 		// Most links: one destination for everyone, nothing to evaluate.
 		h.count(ctx, rRedirect)
-		d := decision{status: int(l.status), target: &l.dest}
+		d := decision{status: int(l.status), target: &l.dest, reason: ReasonDestination, rule: -1, variant: -1}
 		h.writeRedirect(ctx, l, &d)
 		return
 	}
 	var now int64
-	if l.notBefore != 0 || l.notAfter != 0 {
+	if h.events != nil || l.notBefore != 0 || l.notAfter != 0 {
 		now = h.now().UnixNano()
 	}
 	v := visitor{ctx: ctx, h: h}
-	d := h.decide(l, &v, now, h.pick)
+	var d decision
+	if l.plain {
+		d = decision{status: int(l.status), target: &l.dest, reason: ReasonDestination, rule: -1, variant: -1}
+	} else {
+		d = h.decide(l, &v, now, h.pick)
+	}
+	if h.events != nil {
+		h.record(ctx, l, &v, &d, now)
+	}
 	switch {
 	case d.status == fasthttp.StatusNotFound:
 		h.count(ctx, rNotFound)
@@ -214,6 +228,34 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		h.count(ctx, rRedirect)
 		h.writeRedirect(ctx, l, &d)
 	}
+}
+
+var reasonTargets = map[string]uint8{
+	ReasonDestination: analytics.TargetDestination, ReasonRule: analytics.TargetRule, ReasonVariant: analytics.TargetVariant,
+	ReasonVariantCookie: analytics.TargetVariantCookie, ReasonNotYetActive: analytics.TargetNotYetActive,
+	ReasonExpired: analytics.TargetExpired, ReasonDisabled: analytics.TargetDisabled,
+}
+
+var deviceEvents = [...]uint8{DeviceOther: analytics.DeviceOther, DeviceIOS: analytics.DeviceIOS,
+	DeviceAndroid: analytics.DeviceAndroid, DeviceDesktop: analytics.DeviceDesktop}
+
+// record copies what the scan event needs out of the request into a
+// fixed-size value and hands it to the queue, which never blocks.
+func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decision, now int64) {
+	e := analytics.Event{Time: now, Key: l.key, Version: l.version, Status: uint16(d.status), Rule: int16(d.rule),
+		Target: reasonTargets[d.reason]}
+	if d.variant >= 0 {
+		e.Variant = l.variants[d.variant].label
+	}
+	e.Device = deviceEvents[v.Device()]
+	e.Bot = v.bot
+	e.Country = v.Country()
+	copy(e.Lang[:], v.Lang())
+	e.SetReferrer(ctx.Request.Header.Referer())
+	if ip := h.clientIP(ctx); ip.IsValid() {
+		e.IP = ip.As16()
+	}
+	h.events.Enqueue(&e)
 }
 
 func (h *Handler) count(ctx *fasthttp.RequestCtx, r result) {

@@ -1,0 +1,64 @@
+package redirect
+
+import (
+	"testing"
+
+	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/store"
+)
+
+func TestScanEvents(t *testing.T) {
+	q := analytics.NewQueue(100)
+	cfg := DefaultConfig()
+	cfg.Events = q
+	cfg.CountryHeader = "CF-IPCountry"
+	cfg.ClientIPHeader = "X-Real-IP"
+	tb := newTestTable(
+		&store.Link{Code: "plain", Destination: "https://example.com/"},
+		validLink(t, &store.Link{Code: "app", Domain: "go.brand.example", Destination: "https://example.com/",
+			Rules:    []store.Rule{{When: store.Match{Device: []string{"ios"}}, Destination: "https://apps.apple.com/"}},
+			Variants: []store.Variant{{Name: "a", Destination: "https://a.example/", Weight: 1}, {Name: "b", Destination: "https://b.example/", Weight: 1}}}),
+		&store.Link{Code: "off", Destination: "https://example.com/", Disabled: true},
+	)
+	h := NewHandler(cfg, tb)
+	scan := func(path, host string, headers map[string]string) analytics.Event {
+		t.Helper()
+		ctx := newCtx(path, host)
+		for k, v := range headers {
+			ctx.Request.Header.Set(k, v)
+		}
+		h.Serve(ctx)
+		e, ok := q.Dequeue()
+		if !ok {
+			t.Fatalf("no event for %s", path)
+		}
+		if _, more := q.Dequeue(); more {
+			t.Fatalf("two events for one scan of %s", path)
+		}
+		return e
+	}
+	e := scan("/plain", "localhost", map[string]string{"User-Agent": uaDesktopFull, "CF-IPCountry": "de", "Accept-Language": "fr-FR,fr;q=0.9",
+		"Referer": "https://News.Example.org/article?x=1", "X-Real-IP": "203.0.113.9"})
+	if e.Key != "plain\x00" || e.Status != 302 || e.Target != analytics.TargetDestination || e.Device != analytics.DeviceDesktop ||
+		e.Country != [2]byte{'D', 'E'} || string(e.Lang[:2]) != "fr" || string(e.Ref[:e.RefLen]) != "news.example.org" ||
+		e.IP[15] != 9 || e.Time == 0 || e.ID == ([16]byte{}) || e.Rule != -1 {
+		t.Fatalf("plain event %+v", e)
+	}
+	e = scan("/app", "go.brand.example", map[string]string{"User-Agent": uaIPhoneFull})
+	if e.Key != "app\x00go.brand.example" || e.Target != analytics.TargetRule || e.Rule != 0 || e.Device != analytics.DeviceIOS {
+		t.Fatalf("rule event %+v", e)
+	}
+	e = scan("/app", "go.brand.example", map[string]string{"Cookie": "qv_app=b", "User-Agent": "facebookexternalhit/1.1"})
+	if e.Target != analytics.TargetVariantCookie || e.Variant != "b" || !e.Bot {
+		t.Fatalf("variant event %+v", e)
+	}
+	if e = scan("/off", "localhost", nil); e.Status != 410 || e.Target != analytics.TargetDisabled {
+		t.Fatalf("disabled event %+v", e)
+	}
+	// Unknown codes are not scans of a link: no event.
+	ctx := newCtx("/nope", "localhost")
+	h.Serve(ctx)
+	if _, ok := q.Dequeue(); ok {
+		t.Fatal("an unknown code produced an event")
+	}
+}
