@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
 
+	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/kafkasink"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/geoip"
 	"github.com/qredge/qredge/store/redisstore"
@@ -26,6 +28,7 @@ type EdgeConfig struct {
 	Listen      string
 	AdminListen string
 	RedirectFlags
+	Events            EventFlags
 	ResyncInterval    time.Duration
 	NegativeTTL       time.Duration
 	FallbackTimeout   time.Duration
@@ -40,6 +43,7 @@ func DefaultEdgeConfig() EdgeConfig {
 	fb := redirect.DefaultFallbackConfig()
 	return EdgeConfig{
 		Redis: defaultRedisFlags(), Listen: ":8080", AdminListen: ":9090", RedirectFlags: defaultRedirectFlags(),
+		Events:         defaultEventFlags("./qredge-spool"),
 		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
 		ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags(),
 	}
@@ -50,6 +54,7 @@ func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address for scans (GET /{code})")
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics and /debug/pprof/")
 	c.RedirectFlags.register(fs)
+	c.Events.register(fs, true)
 	fs.DurationVar(&c.ResyncInterval, "resync-interval", c.ResyncInterval, "how often the in-memory table is compared with Redis in full (0: never)")
 	fs.DurationVar(&c.NegativeTTL, "negative-cache-ttl", c.NegativeTTL, "how long a code found neither in memory nor in Redis is answered 404 without asking Redis again")
 	fs.DurationVar(&c.FallbackTimeout, "fallback-timeout", c.FallbackTimeout, "how long a scan of a code missing from memory waits for Redis")
@@ -70,6 +75,9 @@ func (c *EdgeConfig) Check() error {
 		}
 	}
 	if err := c.RedirectFlags.Check(); err != nil {
+		return err
+	}
+	if err := c.Events.Check(); err != nil {
 		return err
 	}
 	if c.ResyncInterval < 0 || c.NegativeTTL < 0 || c.FallbackTimeout <= 0 || c.ShutdownTimeout < 0 {
@@ -111,6 +119,8 @@ type Edge struct {
 	table    *redirect.Table
 	syncer   *redisstore.Syncer
 	handler  *redirect.Handler
+	events   *analytics.Pipeline
+	sink     *kafkasink.Sink
 	geo      *geoip.DB
 	ln       net.Listener
 	srv      *fasthttp.Server
@@ -153,6 +163,10 @@ func (e *Edge) Open() (err error) {
 	if e.geo != nil {
 		rcfg.Countries = e.geo
 	}
+	if e.events, e.sink, err = cfg.Events.start(e.Log); err != nil {
+		return err
+	}
+	rcfg.Events = e.events.Queue()
 	rcfg.Fallback = redirect.FallbackConfig{Source: e.store, NegativeTTL: cfg.NegativeTTL, Timeout: cfg.FallbackTimeout, MaxPerSecond: cfg.FallbackRate}
 	e.handler = redirect.NewHandler(rcfg, e.table)
 	e.syncer = redisstore.NewSyncer(e.store, e.table, redisstore.SyncConfig{ResyncInterval: cfg.ResyncInterval, Log: e.Log})
@@ -165,6 +179,7 @@ func (e *Edge) Open() (err error) {
 			func() float64 { return float64(e.table.Len()) }))
 	registerSyncMetrics(reg, e.syncer)
 	registerFallbackMetrics(reg, e.handler.FallbackStats())
+	registerEventMetrics(reg, e.events)
 	if e.admin, err = startAdmin(cfg.AdminListen, e.readiness, reg, e.Log); err != nil {
 		return err
 	}
@@ -242,6 +257,13 @@ func (e *Edge) closeAll() {
 	}
 	if e.syncer != nil {
 		e.syncer.Stop()
+	}
+	if e.events != nil {
+		// Every queued event is published or spooled before we return.
+		e.events.Close()
+	}
+	if e.sink != nil {
+		e.sink.Close()
 	}
 	if e.geo != nil {
 		e.geo.Close()

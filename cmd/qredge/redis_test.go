@@ -24,6 +24,7 @@ func mustStartEdge(t *testing.T, redisAddr string, mod func(*EdgeConfig)) *Edge 
 	cfg.Redis.Addr = redisAddr
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.Events.SpoolDir = t.TempDir()
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/geoip"
@@ -35,6 +37,7 @@ type ServeConfig struct {
 	PublicURL string
 	APIKey    string
 	RedirectFlags
+	Events          EventFlags
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	logFlags
@@ -46,6 +49,7 @@ func DefaultServeConfig() ServeConfig {
 		Listen:          ":8080",
 		DataDir:         "./qredge-data",
 		RedirectFlags:   defaultRedirectFlags(),
+		Events:          defaultEventFlags(""),
 		MaxBodyBytes:    api.DefaultConfig().MaxBodyBytes,
 		ShutdownTimeout: 15 * time.Second,
 		logFlags:        defaultLogFlags(),
@@ -69,6 +73,14 @@ func (c *ServeConfig) Check() error {
 	if err := c.RedirectFlags.Check(); err != nil {
 		return err
 	}
+	if c.Events.SpoolDir == "" && c.DataDir != "-" {
+		c.Events.SpoolDir = filepath.Join(c.DataDir, "spool")
+	}
+	if c.DataDir != "-" {
+		if err := c.Events.Check(); err != nil {
+			return err
+		}
+	}
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		return errors.New("--api-key must be at least 16 characters; leave it empty to have one generated")
 	}
@@ -90,6 +102,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links, such as https://go.example.com (default: http://<listen address>)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
 	c.RedirectFlags.register(fs)
+	c.Events.register(fs, false)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
 	c.logFlags.register(fs)
@@ -123,6 +136,7 @@ type Serve struct {
 	Stderr io.Writer // where the bootstrap key line goes
 
 	db       *boltstore.DB
+	events   *analytics.Pipeline
 	geo      *geoip.DB
 	table    *redirect.Table
 	ln       net.Listener
@@ -152,6 +166,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			}
 			if s.geo != nil {
 				s.geo.Close()
+			}
+			if s.events != nil {
+				s.events.Close()
 			}
 			s.db.Close()
 		}
@@ -189,6 +206,15 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if s.geo, err = cfg.RedirectFlags.openGeoIP(s.Log); err != nil {
 		return err
 	}
+	// The embedded mode keeps every scan event in the spool, the log the
+	// in-process analytics reads (issue 7).
+	if cfg.Events.SpoolDir == "" {
+		cfg.Events.SpoolDir = filepath.Join(cfg.DataDir, "spool")
+	}
+	if s.events, _, err = cfg.Events.start(s.Log); err != nil {
+		return err
+	}
+	rcfg.Events = s.events.Queue()
 	if s.geo != nil {
 		rcfg.Countries = s.geo
 	}
@@ -204,6 +230,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			func() float64 { return float64(s.table.Len()) }),
 		buildInfo(),
 	)
+	registerEventMetrics(reg, s.events)
 	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh}}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
@@ -327,6 +354,13 @@ func (s *Serve) Close() error {
 		}
 		if err := <-s.served; err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if s.events != nil {
+		// After the listener: no more scans arrive; every queued event is
+		// spooled before we return.
+		if err := s.events.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("cannot close the event spool: %w", err))
 		}
 	}
 	if s.geo != nil {

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/kafkasink"
+)
+
+// EventFlags configure scan events: the spool, and Kafka when --kafka is
+// set.
+type EventFlags struct {
+	Kafka            string
+	KafkaTopic       string
+	KafkaCompression string
+	KafkaBatchSize   int64
+	KafkaLinger      time.Duration
+	KafkaAcks        string
+	KafkaTLS         bool
+	KafkaSASL        string
+	KafkaUser        string
+	KafkaPassword    string
+	SpoolDir         string
+	SpoolMaxBytes    int64
+	IPHashSecret     string
+	NodeID           string
+}
+
+func defaultEventFlags(spoolDir string) EventFlags {
+	k := kafkasink.DefaultConfig()
+	return EventFlags{KafkaTopic: k.Topic, KafkaCompression: k.Compression, KafkaBatchSize: int64(k.BatchSize),
+		KafkaLinger: k.Linger, KafkaAcks: k.Acks, SpoolDir: spoolDir, SpoolMaxBytes: analytics.DefaultConfig().SpoolMaxBytes}
+}
+
+func (c *EventFlags) register(fs flagRegistrar, withKafka bool) {
+	if withKafka {
+		fs.StringVar(&c.Kafka, "kafka", c.Kafka, "Kafka brokers for scan events, comma-separated; without it events stay in the spool")
+		fs.StringVar(&c.KafkaTopic, "kafka-topic", c.KafkaTopic, "topic of scan events")
+		fs.StringVar(&c.KafkaCompression, "kafka-compression", c.KafkaCompression, "none, gzip, snappy, lz4 or zstd")
+		fs.Int64Var(&c.KafkaBatchSize, "kafka-batch-size", c.KafkaBatchSize, "events per Kafka batch")
+		fs.DurationVar(&c.KafkaLinger, "kafka-linger", c.KafkaLinger, "longest wait to fill a Kafka batch")
+		fs.StringVar(&c.KafkaAcks, "kafka-acks", c.KafkaAcks, "acknowledgements: all, one or none")
+		fs.BoolVar(&c.KafkaTLS, "kafka-tls", c.KafkaTLS, "connect to Kafka with TLS")
+		fs.StringVar(&c.KafkaSASL, "kafka-sasl", c.KafkaSASL, "SASL mechanism: plain, scram-sha-256 or scram-sha-512")
+		fs.StringVar(&c.KafkaUser, "kafka-user", c.KafkaUser, "SASL user")
+		fs.StringVar(&c.KafkaPassword, "kafka-password", c.KafkaPassword, "SASL password; prefer the environment variable")
+	}
+	fs.StringVar(&c.SpoolDir, "spool-dir", c.SpoolDir, "directory of the event spool (events waiting for Kafka, or all events without it)")
+	fs.Int64Var(&c.SpoolMaxBytes, "spool-max-bytes", c.SpoolMaxBytes, "cap of the spool; events beyond it are dropped and counted")
+	fs.StringVar(&c.IPHashSecret, "ip-hash-secret", c.IPHashSecret, "secret for hashing client IPs, the same on every edge (unique visitors across edges); default: random per process")
+	fs.StringVar(&c.NodeID, "node-id", c.NodeID, "this node's name in events (default: the host name)")
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *EventFlags) Check() error {
+	if c.SpoolDir == "" {
+		return errors.New("--spool-dir must not be empty")
+	}
+	if c.SpoolMaxBytes < 1<<20 {
+		return errors.New("--spool-max-bytes must be at least 1 MiB")
+	}
+	if c.Kafka != "" {
+		if _, err := c.sinkConfig(); err != nil {
+			return err
+		}
+		if _, err := kafkasink.New(c.mustSinkConfig()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *EventFlags) sinkConfig() (kafkasink.Config, error) {
+	brokers := kafkasink.ParseBrokers(c.Kafka)
+	if len(brokers) == 0 {
+		return kafkasink.Config{}, fmt.Errorf("--kafka %q: no broker", c.Kafka)
+	}
+	if c.KafkaBatchSize < 1 {
+		return kafkasink.Config{}, errors.New("--kafka-batch-size must be at least 1")
+	}
+	return kafkasink.Config{Brokers: brokers, Topic: c.KafkaTopic, Compression: c.KafkaCompression, BatchSize: int(c.KafkaBatchSize),
+		Linger: c.KafkaLinger, Acks: c.KafkaAcks, TLS: c.KafkaTLS, SASLMech: c.KafkaSASL, SASLUser: c.KafkaUser, SASLPassword: c.KafkaPassword}, nil
+}
+
+func (c *EventFlags) mustSinkConfig() kafkasink.Config {
+	sc, _ := c.sinkConfig()
+	return sc
+}
+
+// start starts the event pipeline (with Kafka when configured).
+func (c *EventFlags) start(log *slog.Logger) (*analytics.Pipeline, *kafkasink.Sink, error) {
+	pc := analytics.DefaultConfig()
+	pc.SpoolDir, pc.SpoolMaxBytes = c.SpoolDir, c.SpoolMaxBytes
+	pc.Edge = c.NodeID
+	if pc.Edge == "" {
+		pc.Edge, _ = os.Hostname()
+	}
+	if c.IPHashSecret != "" {
+		pc.IPHashSecret = []byte(c.IPHashSecret)
+	} else {
+		b := make([]byte, 32)
+		rand.Read(b)
+		pc.IPHashSecret = []byte(hex.EncodeToString(b))
+	}
+	var sink *kafkasink.Sink
+	var s analytics.Sink
+	if c.Kafka != "" {
+		var err error
+		if sink, err = kafkasink.New(c.mustSinkConfig()); err != nil {
+			return nil, nil, err
+		}
+		s = sink
+		pc.BatchSize = int(c.KafkaBatchSize)
+		log.Info("scan events go to Kafka", "brokers", c.Kafka, "topic", c.KafkaTopic)
+	}
+	p, err := analytics.Start(pc, s, log)
+	if err != nil {
+		if sink != nil {
+			sink.Close()
+		}
+		return nil, nil, err
+	}
+	return p, sink, nil
+}
+
+func registerEventMetrics(reg *prometheus.Registry, p *analytics.Pipeline) {
+	desc := prometheus.NewDesc("qredge_events_total", "Scan events by what happened to them.", []string{"stage"}, nil)
+	reg.MustRegister(collectorFunc{desc: desc, collect: func(ch chan<- prometheus.Metric) {
+		st := p.Stats()
+		for _, r := range []struct {
+			name string
+			v    uint64
+		}{{"enqueued", st.Enqueued.Load()}, {"published", st.Published.Load()}, {"spooled", st.Spooled.Load()},
+			{"replayed", st.Replayed.Load()}} {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(r.v), r.name)
+		}
+	}})
+	dropped := prometheus.NewDesc("qredge_events_dropped_total", "Scan events lost, by reason (should stay 0).", []string{"reason"}, nil)
+	reg.MustRegister(collectorFunc{desc: dropped, collect: func(ch chan<- prometheus.Metric) {
+		st := p.Stats()
+		ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(st.QueueFull.Load()), "queue_full")
+		ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(st.SpoolDropped.Load()), "spool_full")
+	}})
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_event_queue_depth", Help: "Scan events waiting in memory."},
+			func() float64 { return float64(p.Queue().Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_spool_bytes", Help: "Bytes of scan events in the spool."},
+			func() float64 { return float64(p.Spool().Size()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qredge_spool_corrupt_bytes_total", Help: "Bytes of damaged spool records discarded."},
+			func() float64 { return float64(p.Stats().Corrupt.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qredge_kafka_write_errors_total", Help: "Failed Kafka writes (events then go to the spool)."},
+			func() float64 { return float64(p.Stats().PublishErrors.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qredge_kafka_write_seconds_total", Help: "Time spent in successful Kafka writes; divide by qredge_kafka_writes_total for the mean latency."},
+			func() float64 { return float64(p.Stats().PublishNanos.Load()) / 1e9 }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qredge_kafka_writes_total", Help: "Successful Kafka writes."},
+			func() float64 { return float64(p.Stats().Publishes.Load()) }),
+	)
+}
