@@ -58,6 +58,20 @@ func OpenSpool(dir string, maxBytes, segBytes int64) (*Spool, error) {
 		return nil, fmt.Errorf("cannot create spool directory %q: %w", dir, err)
 	}
 	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: segBytes}
+	// A segment still named .tmp was being written by a process that
+	// crashed: its flushed records are valid (a torn tail is detected when
+	// it is read), so seal it.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list spool %q: %w", dir, err)
+	}
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, segPrefix) && strings.HasSuffix(n, segSuffix+".tmp") {
+			if err := os.Rename(filepath.Join(dir, n), filepath.Join(dir, strings.TrimSuffix(n, ".tmp"))); err != nil {
+				return nil, fmt.Errorf("cannot recover spool segment %s: %w", n, err)
+			}
+		}
+	}
 	segs, err := s.segments()
 	if err != nil {
 		return nil, err
@@ -178,21 +192,9 @@ func (s *Spool) Seal() error {
 }
 
 // Oldest returns the oldest sealed segment, or "" when there is none.
-// Segments left as .tmp by a crash are sealed first: their records were
-// flushed before the crash.
 func (s *Spool) Oldest() (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return "", err
-	}
-	for _, e := range entries {
-		n := e.Name()
-		if strings.HasSuffix(n, segSuffix+".tmp") && n != s.curName {
-			os.Rename(filepath.Join(s.dir, n), filepath.Join(s.dir, strings.TrimSuffix(n, ".tmp")))
-		}
-	}
 	segs, err := s.segments()
 	if err != nil || len(segs) == 0 {
 		return "", err
