@@ -113,7 +113,11 @@ func TestQueueNonBlocking(t *testing.T) {
 	if q.full.Load() != 1 || q.enqueued.Load() != 2 {
 		t.Fatalf("counters %d %d", q.full.Load(), q.enqueued.Load())
 	}
-	a, b := <-q.ch, <-q.ch
+	a, _ := q.Dequeue()
+	b, _ := q.Dequeue()
+	if _, more := q.Dequeue(); more {
+		t.Fatal("a third event came out of a queue of 2")
+	}
 	if a.ID == b.ID {
 		t.Fatal("two events with one ID")
 	}
@@ -296,8 +300,18 @@ var sinkOK bool
 
 func BenchmarkEnqueue(b *testing.B) {
 	q := NewQueue(1 << 20)
+	stop := make(chan struct{})
+	defer close(stop)
 	go func() {
-		for range q.ch {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, ok := q.Dequeue(); !ok {
+				time.Sleep(50 * time.Microsecond)
+			}
 		}
 	}()
 	e := testEvent(1)
@@ -346,4 +360,76 @@ func TestPipelineReplaysDamagedSegment(t *testing.T) {
 	if len(sink.got) != 20 || p.Stats().Corrupt.Load() == 0 || p.Spool().Size() != 0 {
 		t.Fatalf("delivered %d (want the 20 intact), corrupt bytes %d, spool %d", len(sink.got), p.Stats().Corrupt.Load(), p.Spool().Size())
 	}
+}
+
+// TestQueueConcurrent: many producers, one consumer; every event comes out
+// exactly once.
+func TestQueueConcurrent(t *testing.T) {
+	q := NewQueue(1024)
+	const producers, per = 4, 20000
+	var wg sync.WaitGroup
+	for w := 0; w < producers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := testEvent(0)
+			for i := 0; i < per; i++ {
+				for !q.Enqueue(&e) {
+					time.Sleep(10 * time.Microsecond)
+				}
+			}
+		}()
+	}
+	seen := map[[16]byte]bool{}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for len(seen) < producers*per {
+		e, ok := q.Dequeue()
+		if !ok {
+			select {
+			case <-done:
+				if q.Len() == 0 && len(seen) < producers*per {
+					if e, ok := q.Dequeue(); ok {
+						seen[e.ID] = true
+						continue
+					}
+					t.Fatalf("lost events: %d of %d", len(seen), producers*per)
+				}
+			default:
+			}
+			continue
+		}
+		if seen[e.ID] {
+			t.Fatalf("event %x twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+}
+
+func BenchmarkEnqueueParallel(b *testing.B) {
+	q := NewQueue(1 << 20)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, ok := q.Dequeue(); !ok {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		e := testEvent(1)
+		ok := true
+		for pb.Next() {
+			ok = q.Enqueue(&e) && ok
+		}
+		sinkOK = ok
+	})
 }

@@ -145,11 +145,15 @@ func (p *Pipeline) Close() error {
 	return p.spool.Close()
 }
 
+// idlePoll is how long the batcher sleeps when the queue is empty: the
+// hot path never signals it (that would cost every scan a channel
+// operation), so it polls.
+const idlePoll = 200 * time.Microsecond
+
 func (p *Pipeline) batcher() {
 	defer p.wg.Done()
 	batch := make([]Event, 0, p.cfg.BatchSize)
-	timer := time.NewTimer(p.cfg.Linger)
-	defer timer.Stop()
+	var first time.Time // when the oldest event of batch was taken
 	flush := func() {
 		if len(batch) > 0 {
 			p.deliver(batch)
@@ -157,31 +161,36 @@ func (p *Pipeline) batcher() {
 		}
 	}
 	for {
-		select {
-		case e := <-p.q.ch:
+		e, ok := p.q.Dequeue()
+		if ok {
+			if len(batch) == 0 {
+				first = time.Now()
+			}
 			batch = append(batch, e)
 			if len(batch) == p.cfg.BatchSize {
 				flush()
 			}
-		case <-timer.C:
+			continue
+		}
+		if len(batch) > 0 && time.Since(first) >= p.cfg.Linger {
 			flush()
-			timer.Reset(p.cfg.Linger)
+		}
+		select {
 		case <-p.stop:
 			// Drain what is queued, then spool or deliver it.
 			for {
-				select {
-				case e := <-p.q.ch:
-					batch = append(batch, e)
-					if len(batch) == p.cfg.BatchSize {
-						flush()
-					}
-					continue
-				default:
+				e, ok := p.q.Dequeue()
+				if !ok {
+					break
 				}
-				break
+				batch = append(batch, e)
+				if len(batch) == p.cfg.BatchSize {
+					flush()
+				}
 			}
 			flush()
 			return
+		case <-time.After(idlePoll):
 		}
 	}
 }

@@ -7,18 +7,41 @@ import (
 )
 
 // Queue is the bounded in-memory queue between the hot path and the
-// pipeline. Enqueue never blocks and never allocates.
+// pipeline: a lock-free ring (Dmitry Vyukov's bounded MPMC queue). Enqueue
+// never blocks and never allocates; producers on different cores contend
+// only on one atomic compare-and-swap. A channel was measured at 200-640
+// ns per event with the consumer on the other core, most of it lock
+// hand-off.
 type Queue struct {
-	ch       chan Event
 	prefix   [8]byte // random per process: event IDs are unique across edges
+	mask     uint64
+	cells    []cell
+	_        [64]byte
+	enqPos   atomic.Uint64
+	_        [56]byte
+	deqPos   atomic.Uint64
+	_        [56]byte
 	seq      atomic.Uint64
 	enqueued atomic.Uint64
 	full     atomic.Uint64
 }
 
-// NewQueue returns a queue holding up to size events.
+type cell struct {
+	seq atomic.Uint64
+	e   Event
+}
+
+// NewQueue returns a queue holding up to size events (rounded up to a
+// power of two).
 func NewQueue(size int) *Queue {
-	q := &Queue{ch: make(chan Event, size)}
+	n := 1
+	for n < size {
+		n <<= 1
+	}
+	q := &Queue{mask: uint64(n - 1), cells: make([]cell, n)}
+	for i := range q.cells {
+		q.cells[i].seq.Store(uint64(i))
+	}
 	if _, err := rand.Read(q.prefix[:]); err != nil {
 		panic("BUG: crypto/rand failed: " + err.Error())
 	}
@@ -32,30 +55,58 @@ func NewQueue(size int) *Queue {
 func (q *Queue) Enqueue(e *Event) bool {
 	copy(e.ID[:8], q.prefix[:])
 	binary.BigEndian.PutUint64(e.ID[8:], q.seq.Add(1))
-	select {
-	case q.ch <- *e:
-		q.enqueued.Add(1)
-		return true
-	default:
-		q.full.Add(1)
-		return false
+	pos := q.enqPos.Load()
+	for {
+		c := &q.cells[pos&q.mask]
+		switch dif := int64(c.seq.Load()) - int64(pos); {
+		case dif == 0:
+			if q.enqPos.CompareAndSwap(pos, pos+1) {
+				c.e = *e
+				c.seq.Store(pos + 1) // publishes the event to the consumer
+				q.enqueued.Add(1)
+				return true
+			}
+			pos = q.enqPos.Load()
+		case dif < 0:
+			q.full.Add(1)
+			return false
+		default:
+			pos = q.enqPos.Load()
+		}
 	}
 }
-
-// Len returns the number of queued events.
-func (q *Queue) Len() int { return len(q.ch) }
-
-// Cap returns the queue's capacity.
-func (q *Queue) Cap() int { return cap(q.ch) }
 
 // Dequeue returns a queued event without waiting; ok is false when the
-// queue is empty. The pipeline reads the queue itself; this is for tests
-// and tools.
+// queue is empty.
 func (q *Queue) Dequeue() (e Event, ok bool) {
-	select {
-	case e = <-q.ch:
-		return e, true
-	default:
-		return e, false
+	pos := q.deqPos.Load()
+	for {
+		c := &q.cells[pos&q.mask]
+		switch dif := int64(c.seq.Load()) - int64(pos+1); {
+		case dif == 0:
+			if q.deqPos.CompareAndSwap(pos, pos+1) {
+				e = c.e
+				c.seq.Store(pos + q.mask + 1) // frees the cell for the next lap
+				return e, true
+			}
+			pos = q.deqPos.Load()
+		case dif < 0:
+			return e, false
+		default:
+			pos = q.deqPos.Load()
+		}
 	}
 }
+
+// Len returns the number of queued events (approximate while producers
+// and the consumer run).
+func (q *Queue) Len() int {
+	n := int64(q.enqPos.Load()) - int64(q.deqPos.Load())
+	if n < 0 {
+		return 0
+	}
+	return int(n)
+}
+
+// Cap returns the queue's capacity.
+func (q *Queue) Cap() int { return len(q.cells) }

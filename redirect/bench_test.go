@@ -114,7 +114,7 @@ func BenchmarkServePlainEvents(b *testing.B) {
 				return
 			default:
 				if _, ok := q.Dequeue(); !ok {
-					time.Sleep(10 * time.Microsecond)
+					time.Sleep(50 * time.Microsecond)
 				}
 			}
 		}
