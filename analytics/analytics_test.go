@@ -107,7 +107,8 @@ func FuzzSegment(f *testing.F) {
 func TestQueueNonBlocking(t *testing.T) {
 	q := NewQueue(2)
 	e := testEvent(0)
-	if !q.Enqueue(&e) || !q.Enqueue(&e) || q.Enqueue(&e) {
+	first, second, third := q.Enqueue(&e), q.Enqueue(&e), q.Enqueue(&e)
+	if !first || !second || third {
 		t.Fatal("a queue of 2 took the wrong number of events")
 	}
 	if q.full.Load() != 1 || q.enqueued.Load() != 2 {

@@ -23,6 +23,7 @@ type EventFlags struct {
 	KafkaCompression string
 	KafkaBatchSize   int64
 	KafkaLinger      time.Duration
+	KafkaTimeout     time.Duration
 	KafkaAcks        string
 	KafkaTLS         bool
 	KafkaSASL        string
@@ -37,7 +38,7 @@ type EventFlags struct {
 func defaultEventFlags(spoolDir string) EventFlags {
 	k := kafkasink.DefaultConfig()
 	return EventFlags{KafkaTopic: k.Topic, KafkaCompression: k.Compression, KafkaBatchSize: int64(k.BatchSize),
-		KafkaLinger: k.Linger, KafkaAcks: k.Acks, SpoolDir: spoolDir, SpoolMaxBytes: analytics.DefaultConfig().SpoolMaxBytes}
+		KafkaLinger: k.Linger, KafkaTimeout: analytics.DefaultConfig().PublishTimeout, KafkaAcks: k.Acks, SpoolDir: spoolDir, SpoolMaxBytes: analytics.DefaultConfig().SpoolMaxBytes}
 }
 
 func (c *EventFlags) register(fs flagRegistrar, withKafka bool) {
@@ -47,6 +48,7 @@ func (c *EventFlags) register(fs flagRegistrar, withKafka bool) {
 		fs.StringVar(&c.KafkaCompression, "kafka-compression", c.KafkaCompression, "none, gzip, snappy, lz4 or zstd")
 		fs.Int64Var(&c.KafkaBatchSize, "kafka-batch-size", c.KafkaBatchSize, "events per Kafka batch")
 		fs.DurationVar(&c.KafkaLinger, "kafka-linger", c.KafkaLinger, "longest wait to fill a Kafka batch")
+		fs.DurationVar(&c.KafkaTimeout, "kafka-write-timeout", c.KafkaTimeout, "how long one Kafka write may take before its events go to the spool")
 		fs.StringVar(&c.KafkaAcks, "kafka-acks", c.KafkaAcks, "acknowledgements: all, one or none")
 		fs.BoolVar(&c.KafkaTLS, "kafka-tls", c.KafkaTLS, "connect to Kafka with TLS")
 		fs.StringVar(&c.KafkaSASL, "kafka-sasl", c.KafkaSASL, "SASL mechanism: plain, scram-sha-256 or scram-sha-512")
@@ -68,6 +70,9 @@ func (c *EventFlags) Check() error {
 		return errors.New("--spool-max-bytes must be at least 1 MiB")
 	}
 	if c.Kafka != "" {
+		if c.KafkaTimeout < 10*time.Millisecond {
+			return errors.New("--kafka-write-timeout must be at least 10ms")
+		}
 		if _, err := c.sinkConfig(); err != nil {
 			return err
 		}
@@ -119,6 +124,7 @@ func (c *EventFlags) start(log *slog.Logger) (*analytics.Pipeline, *kafkasink.Si
 		}
 		s = sink
 		pc.BatchSize = int(c.KafkaBatchSize)
+		pc.PublishTimeout = c.KafkaTimeout
 		log.Info("scan events go to Kafka", "brokers", c.Kafka, "topic", c.KafkaTopic)
 	}
 	p, err := analytics.Start(pc, s, log)

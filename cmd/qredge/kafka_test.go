@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,30 +49,10 @@ func TestEdgeKafkaOutage(t *testing.T) {
 	}
 	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) {
 		c.Events.Kafka = fmt.Sprint(brokers[0], ",", brokers[1], ",", brokers[2])
+		c.Events.KafkaTimeout = time.Second // shorter than the outage, so the spool is used
 	})
 	waitReady(t, e)
 
-	// Consume from the start of the topic, counting events by ID.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var mu sync.Mutex
-	ids := map[[16]byte]bool{}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "qredge.scans", GroupID: "outage-test",
-		StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
-	go func() {
-		defer r.Close()
-		for ctx.Err() == nil {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				continue
-			}
-			if d, err := analytics.Decode(m.Value); err == nil {
-				mu.Lock()
-				ids[d.ID] = true
-				mu.Unlock()
-			}
-		}
-	}()
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	scans, errs := 0, 0
 	phase := func(d time.Duration) []time.Duration {
@@ -94,9 +73,14 @@ func TestEdgeKafkaOutage(t *testing.T) {
 		return lat
 	}
 	before := phase(1500 * time.Millisecond)
-	mu.Lock()
+	// kfake keeps data in memory only: take what the first cluster holds
+	// before stopping it, once everything enqueued so far was published.
+	waitFor(t, 30*time.Second, "events published", func() bool {
+		st := e.events.Stats()
+		return e.events.Queue().Len() == 0 && st.Published.Load()+st.Spooled.Load() >= uint64(scans)
+	})
+	ids := readTopic(t, brokers)
 	consumedBefore := len(ids)
-	mu.Unlock()
 	k.Close()
 	during := phase(3 * time.Second)
 	k2 := mustStartKfake(t, ports...)
@@ -112,17 +96,72 @@ func TestEdgeKafkaOutage(t *testing.T) {
 	if errs != 0 {
 		t.Fatalf("%d scans failed while Kafka was down or recovering", errs)
 	}
-	// kfake keeps data in memory: events consumed before the stop plus
-	// those sent after the restart must cover every scan.
-	waitFor(t, 60*time.Second, "every event in Kafka", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(ids) >= scans
+	// Once the spool is drained, the new cluster holds the rest.
+	lastLog := time.Now()
+	waitFor(t, 90*time.Second, "spool drained", func() bool {
+		st := e.events.Stats()
+		if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			t.Logf("waiting: queue %d, spool %d bytes, published %d, spooled %d, replayed %d, publish errors %d, healthy %v",
+				e.events.Queue().Len(), e.events.Spool().Size(), st.Published.Load(), st.Spooled.Load(), st.Replayed.Load(), st.PublishErrors.Load(), e.events.Healthy())
+		}
+		// Every scan's event acknowledged, live or from the spool (a batch
+		// can still be in flight while queue and spool are both empty).
+		return e.events.Queue().Len() == 0 && e.events.Spool().Size() == 0 &&
+			st.Published.Load()+st.Replayed.Load() >= uint64(scans)
 	})
+	for id := range readTopic(t, k2.ListenAddrs()) {
+		ids[id] = true
+	}
+	if len(ids) != scans {
+		t.Fatalf("%d distinct events in Kafka for %d scans", len(ids), scans)
+	}
 	st := e.events.Stats()
 	t.Logf("events: consumed before the outage %d, total distinct %d for %d scans; published %d, spooled %d, replayed %d, dropped %d",
 		consumedBefore, len(ids), scans, st.Published.Load(), st.Spooled.Load(), st.Replayed.Load(), st.SpoolDropped.Load()+st.QueueFull.Load())
 	if st.Spooled.Load() == 0 {
 		t.Fatal("nothing was spooled during the outage")
 	}
+}
+
+// readTopic reads every partition of qredge.scans from its first to its
+// last offset, without a consumer group, and returns the event IDs.
+func readTopic(t *testing.T, brokers []string) map[[16]byte]bool {
+	t.Helper()
+	ids := map[[16]byte]bool{}
+	for p := 0; p < 6; p++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], "qredge.scans", p)
+		if err != nil {
+			cancel()
+			t.Fatalf("partition %d: %v", p, err)
+		}
+		last, err := conn.ReadLastOffset()
+		conn.Close()
+		if err != nil {
+			cancel()
+			t.Fatalf("partition %d: %v", p, err)
+		}
+		if last > 0 {
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "qredge.scans", Partition: p, MaxWait: 100 * time.Millisecond})
+			r.SetOffset(kafka.FirstOffset)
+			for {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					r.Close()
+					cancel()
+					t.Fatalf("partition %d: %v", p, err)
+				}
+				if d, err := analytics.Decode(m.Value); err == nil {
+					ids[d.ID] = true
+				}
+				if m.Offset >= last-1 {
+					break
+				}
+			}
+			r.Close()
+		}
+		cancel()
+	}
+	return ids
 }
