@@ -142,7 +142,7 @@ func mustLookCurl(t *testing.T) {
 		if os.Getenv("CI") != "" {
 			t.Fatal("curl is needed by the README quick-start test; .ci/run installs it")
 		}
-		t.Skip("curl not installed")
+		t.Skip("curl not installed (under CI this fails instead)")
 	}
 }
 
@@ -151,7 +151,7 @@ func mustLookCurl(t *testing.T) {
 // checks that the link survived.
 func TestQuickStartBinary(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary")
+		t.Skip("-short: this test builds the binary")
 	}
 	mustLookCurl(t)
 	bin := mustBuild(t)
