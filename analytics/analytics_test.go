@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -433,4 +434,30 @@ func BenchmarkEnqueueParallel(b *testing.B) {
 		}
 		sinkOK = ok
 	})
+}
+
+func TestSpoolExclusive(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, 1<<20, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenSpool(dir, 1<<20, 1<<20); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second open of one spool: %v", err)
+	}
+	s.Close()
+	s2, err := OpenSpool(dir, 1<<20, 1<<20)
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	s2.Close()
+}
+
+func TestQueueClosed(t *testing.T) {
+	q := NewQueue(8)
+	e := testEvent(0)
+	q.Close()
+	if q.Enqueue(&e) || q.full.Load() != 1 {
+		t.Fatal("a closed queue took an event, or did not count it")
+	}
 }

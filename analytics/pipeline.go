@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	stats   Stats
 	healthy atomic.Bool
+	corrupt map[string]bool // damaged segments already reported (replayer only)
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -104,7 +106,7 @@ func Start(cfg Config, sink Sink, log *slog.Logger) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, q: NewQueue(cfg.QueueSize), sink: sink, spool: sp, enc: NewEncoder(cfg.IPHashSecret, cfg.Edge),
-		log: log, stop: make(chan struct{})}
+		log: log, stop: make(chan struct{}), corrupt: map[string]bool{}}
 	p.healthy.Store(true)
 	if sink == nil {
 		log.Warn("no event sink (Kafka) configured: scan events are kept in the local spool only", "spool_dir", cfg.SpoolDir)
@@ -177,10 +179,17 @@ func (p *Pipeline) batcher() {
 		}
 		select {
 		case <-p.stop:
-			// Drain what is queued, then spool or deliver it.
+			// Refuse new events, then drain every claimed slot, waiting
+			// for producers that claimed one but have not filled it yet.
+			p.q.Close()
+			deadline := time.Now().Add(time.Second)
 			for {
 				e, ok := p.q.Dequeue()
 				if !ok {
+					if p.q.pending() && time.Now().Before(deadline) {
+						runtime.Gosched()
+						continue
+					}
 					break
 				}
 				batch = append(batch, e)
@@ -305,7 +314,8 @@ func (p *Pipeline) replayOne(done map[string]int) bool {
 		return false
 	}
 	if seg.Bad > 0 {
-		if done[name] == 0 {
+		if _, reported := p.corrupt[name]; !reported {
+			p.corrupt[name] = true
 			p.stats.Corrupt.Add(uint64(seg.Bad))
 			p.log.Error("damaged spool segment: delivering its intact records, discarding the rest",
 				"segment", name, "good_bytes", seg.Good, "discarded_bytes", seg.Bad, "err", seg.BadError)
@@ -323,5 +333,6 @@ func (p *Pipeline) replayOne(done map[string]int) bool {
 		return false
 	}
 	delete(done, name)
+	delete(p.corrupt, name)
 	return true
 }

@@ -24,6 +24,7 @@ type Queue struct {
 	seq      atomic.Uint64
 	enqueued atomic.Uint64
 	full     atomic.Uint64
+	closed   atomic.Bool
 }
 
 type cell struct {
@@ -53,6 +54,10 @@ func NewQueue(size int) *Queue {
 // happens when the pipeline cannot even write to disk as fast as scans
 // arrive.
 func (q *Queue) Enqueue(e *Event) bool {
+	if q.closed.Load() {
+		q.full.Add(1) // after Close nothing is accepted, and it is counted
+		return false
+	}
 	copy(e.ID[:8], q.prefix[:])
 	binary.BigEndian.PutUint64(e.ID[8:], q.seq.Add(1))
 	pos := q.enqPos.Load()
@@ -110,3 +115,11 @@ func (q *Queue) Len() int {
 
 // Cap returns the queue's capacity.
 func (q *Queue) Cap() int { return len(q.cells) }
+
+// Close makes later Enqueue calls fail (counted as dropped), so a final
+// drain can know it has everything.
+func (q *Queue) Close() { q.closed.Store(true) }
+
+// pending reports whether a slot was claimed by a producer that has not
+// finished writing it yet, or is readable: the consumer must wait for it.
+func (q *Queue) pending() bool { return q.deqPos.Load() < q.enqPos.Load() }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Spool segment format: a file is a sequence of records
@@ -49,6 +50,7 @@ type Spool struct {
 	curSize int64
 	nextSeq uint64
 	size    atomic.Int64
+	lock    *os.File // holds the exclusive lock while open
 }
 
 // OpenSpool opens (creating) the spool in dir, with a total size cap and a
@@ -58,11 +60,23 @@ func OpenSpool(dir string, maxBytes, segBytes int64) (*Spool, error) {
 		return nil, fmt.Errorf("cannot create spool directory %q: %w", dir, err)
 	}
 	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: segBytes}
+	// One process per spool: another one would seal and replay segments
+	// this one is still writing.
+	lock, err := os.OpenFile(filepath.Join(dir, "spool.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the spool lock: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("spool directory %q is in use by another qredge process", dir)
+	}
+	s.lock = lock
 	// A segment still named .tmp was being written by a process that
 	// crashed: its flushed records are valid (a torn tail is detected when
 	// it is read), so seal it.
 	entries, err := os.ReadDir(dir)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("cannot list spool %q: %w", dir, err)
 	}
 	for _, e := range entries {
@@ -132,20 +146,40 @@ func (s *Spool) Append(records [][]byte) error {
 	var hdr [8]byte
 	binary.BigEndian.PutUint32(hdr[:4], uint32(len(payload)))
 	binary.BigEndian.PutUint32(hdr[4:], crc32.Checksum(payload, crcTable))
-	if _, err := s.curBuf.Write(hdr[:]); err != nil {
-		return err
+	_, err := s.curBuf.Write(hdr[:])
+	if err == nil {
+		_, err = s.curBuf.Write(payload)
 	}
-	if _, err := s.curBuf.Write(payload); err != nil {
-		return err
+	if err == nil {
+		// Flush to the OS at once: a crash of the process loses nothing
+		// that Append returned for (power loss can still tear the tail).
+		err = s.curBuf.Flush()
 	}
-	// Flush to the OS at once: a crash of the process loses nothing that
-	// Append returned for (power loss can still tear the tail).
-	if err := s.curBuf.Flush(); err != nil {
-		return err
+	if err != nil {
+		// Abandon the segment: whatever part of the record reached the
+		// file is a torn tail that readers detect; the next Append starts
+		// a new segment instead of failing on the stuck writer forever.
+		s.abandonLocked()
+		return fmt.Errorf("cannot write the spool: %w", err)
 	}
 	s.curSize += n
 	s.size.Add(n)
 	return nil
+}
+
+// abandonLocked closes and seals the current segment after a write error,
+// counting the bytes that did reach the file.
+func (s *Spool) abandonLocked() {
+	if s.cur == nil {
+		return
+	}
+	if fi, err := s.cur.Stat(); err == nil {
+		s.size.Add(fi.Size() - s.curSize)
+	}
+	s.cur.Close()
+	final := strings.TrimSuffix(s.curName, ".tmp")
+	os.Rename(filepath.Join(s.dir, s.curName), filepath.Join(s.dir, final))
+	s.cur, s.curBuf, s.curName, s.curSize = nil, nil, "", 0
 }
 
 // rotateLocked seals the current segment and opens a new one.
@@ -215,8 +249,15 @@ func (s *Spool) Remove(name string) error {
 	return nil
 }
 
-// Close seals the current segment.
-func (s *Spool) Close() error { return s.Seal() }
+// Close seals the current segment and releases the directory.
+func (s *Spool) Close() error {
+	err := s.Seal()
+	if s.lock != nil {
+		s.lock.Close() // releases the flock
+		s.lock = nil
+	}
+	return err
+}
 
 // Segment is what ReadSegment found in a segment file.
 type Segment struct {

@@ -93,9 +93,8 @@ func (f *fallback) lookup(host, code []byte, now int64) *Link {
 		return nil
 	}
 	sec := now / int64(time.Second)
-	if f.window.Load() != sec {
-		f.window.Store(sec)
-		f.inWin.Store(0)
+	if w := f.window.Load(); w != sec && f.window.CompareAndSwap(w, sec) {
+		f.inWin.Store(0) // only the caller that moved the window resets it
 	}
 	if f.inWin.Add(1) > f.cfg.MaxPerSecond {
 		f.stats.Limited.Add(1)
@@ -120,10 +119,13 @@ func (f *fallback) lookup(host, code []byte, now int64) *Link {
 		f.stats.Shared.Add(1)
 	}
 	l, _ := v.(*store.Link)
-	if err != nil || l == nil {
-		if err != nil {
-			f.stats.Errors.Add(1)
-		}
+	if err != nil {
+		// Not cached: a Redis hiccup must not make existing links answer
+		// 404 for NegativeTTL. The rate limit still bounds the retries.
+		f.stats.Errors.Add(1)
+		return nil
+	}
+	if l == nil {
 		slot.expires.Store(now + int64(f.cfg.NegativeTTL))
 		slot.hash.Store(hash)
 		return nil

@@ -17,18 +17,24 @@ import (
 type Entry struct {
 	ID     string
 	Change store.Change
+	Bad    error // the entry could not be decoded; Change is empty
 }
 
-// TailID returns the ID of the newest change, or "0-0" when there is none.
+// TailID returns the stream position a reader that has seen everything
+// so far should read after: the last ID the stream generated (even when
+// that entry was trimmed or deleted), or "0-0" when there is no stream.
 func (s *Store) TailID(ctx context.Context) (string, error) {
-	msgs, err := s.c.XRevRangeN(ctx, s.k.stream, "+", "-", 1).Result()
+	info, err := s.c.XInfoStream(ctx, s.k.stream).Result()
 	if err != nil {
+		if strings.Contains(err.Error(), "no such key") {
+			return "0-0", nil
+		}
 		return "", unavailable(err)
 	}
-	if len(msgs) == 0 {
+	if info.LastGeneratedID == "" {
 		return "0-0", nil
 	}
-	return msgs[0].ID, nil
+	return info.LastGeneratedID, nil
 }
 
 // ReadChanges returns up to count changes after the entry with ID after,
@@ -46,7 +52,9 @@ func (s *Store) ReadChanges(ctx context.Context, after string, block time.Durati
 		for _, m := range st.Messages {
 			e, err := decodeEntry(m)
 			if err != nil {
-				return nil, fmt.Errorf("change %s: %w", m.ID, err)
+				// Skip it rather than read it again forever; the caller
+				// learns of it (Bad) and reloads in full.
+				e = Entry{ID: m.ID, Bad: fmt.Errorf("change %s: %w", m.ID, err)}
 			}
 			out = append(out, e)
 		}
@@ -159,8 +167,10 @@ func (s *Store) Subscribe(fn func(store.Change)) {
 			copy(subs, s.subs)
 			s.mu.Unlock()
 			for _, e := range entries {
-				for _, fn := range subs {
-					fn(e.Change)
+				if e.Bad == nil {
+					for _, fn := range subs {
+						fn(e.Change)
+					}
 				}
 				after = e.ID
 			}

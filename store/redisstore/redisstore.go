@@ -242,7 +242,7 @@ func (s *Store) CreateLink(ctx context.Context, l *store.Link) (*store.Link, err
 // GetLink implements store.LinkStore.
 func (s *Store) GetLink(ctx context.Context, domain, code string) (*store.Link, error) {
 	key := store.LinkKey(domain, code)
-	pipe := s.c.Pipeline()
+	pipe := s.c.TxPipeline()
 	data := pipe.HGet(ctx, s.k.links, key)
 	ver := pipe.HGet(ctx, s.k.ver, key)
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -366,7 +366,9 @@ func (s *Store) ListLinks(ctx context.Context, opt store.ListOptions) (*store.Li
 // getMany returns the links with the given storage keys (nil for missing
 // ones) in one round trip.
 func (s *Store) getMany(ctx context.Context, keys []string) ([]*store.Link, error) {
-	pipe := s.c.Pipeline()
+	// MULTI/EXEC (both keys share the {l} slot): content and version are
+	// read at one instant, never across a concurrent write.
+	pipe := s.c.TxPipeline()
 	data := pipe.HMGet(ctx, s.k.links, keys...)
 	vers := pipe.HMGet(ctx, s.k.ver, keys...)
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -391,12 +393,13 @@ func (s *Store) getMany(ctx context.Context, keys []string) ([]*store.Link, erro
 // scanBatch is how many links one HSCAN step asks for.
 const scanBatch = 5000
 
-// ForEachLink implements store.LinkStore: HSCAN over the links hash, with
-// the versions of each batch fetched in one HMGET. Order is Redis's.
+// ForEachLink implements store.LinkStore: HSCAN over the versions hash,
+// and for each batch the links and their versions in one MULTI/EXEC, so a
+// link is never paired with a version it does not have. Order is Redis's.
 func (s *Store) ForEachLink(ctx context.Context, fn func(*store.Link) error) error {
 	var cursor uint64
 	for {
-		kv, next, err := s.c.HScan(ctx, s.k.links, cursor, "", scanBatch).Result()
+		kv, next, err := s.c.HScan(ctx, s.k.ver, cursor, "", scanBatch).Result()
 		if err != nil {
 			return unavailable(err)
 		}
@@ -405,18 +408,13 @@ func (s *Store) ForEachLink(ctx context.Context, fn func(*store.Link) error) err
 			for i := 0; i < len(kv); i += 2 {
 				fields = append(fields, kv[i])
 			}
-			vers, err := s.c.HMGet(ctx, s.k.ver, fields...).Result()
+			links, err := s.getMany(ctx, fields)
 			if err != nil {
-				return unavailable(err)
+				return err
 			}
-			for i := 0; i < len(kv); i += 2 {
-				v, ok := vers[i/2].(string)
-				if !ok {
-					continue // deleted between the two reads
-				}
-				l, err := decodeLink(kv[i+1], v)
-				if err != nil {
-					return err
+			for _, l := range links {
+				if l == nil {
+					continue // deleted between the scan and the read
 				}
 				if err := fn(l); err != nil {
 					return err

@@ -56,20 +56,21 @@ type Syncer struct {
 	cfg SyncConfig
 	log *slog.Logger
 
-	mu      sync.Mutex // serialises reloads and resyncs
-	lastID  string
-	ready   atomic.Bool
-	up      atomic.Bool
-	downAt  atomic.Int64
-	applied atomic.Uint64
-	reloads atomic.Uint64
-	resyncs atomic.Uint64
-	diffs   atomic.Uint64
-	errors  atomic.Uint64
-	loadDur atomic.Int64
-	loadN   atomic.Int64
-	stopped chan struct{}
-	cancel  context.CancelFunc
+	mu       sync.Mutex // serialises reloads and resyncs
+	lastID   string
+	ready    atomic.Bool
+	up       atomic.Bool
+	downAt   atomic.Int64
+	applied  atomic.Uint64
+	reloads  atomic.Uint64
+	resyncs  atomic.Uint64
+	diffs    atomic.Uint64
+	errors   atomic.Uint64
+	loadDur  atomic.Int64
+	loadN    atomic.Int64
+	stopped  chan struct{}
+	cancel   context.CancelFunc
+	resyncWG sync.WaitGroup
 }
 
 // NewSyncer returns a Syncer; Start starts it.
@@ -92,11 +93,12 @@ func (y *Syncer) Start() {
 	go y.run(ctx)
 }
 
-// Stop stops the Syncer and waits for it.
+// Stop stops the Syncer and waits for it, resyncs included.
 func (y *Syncer) Stop() {
 	if y.cancel != nil {
 		y.cancel()
 		<-y.stopped
+		y.resyncWG.Wait()
 	}
 }
 
@@ -150,10 +152,30 @@ func (y *Syncer) run(ctx context.Context) {
 		backoff.reset()
 	}
 	if y.cfg.ResyncInterval > 0 {
-		go y.resyncLoop(ctx)
+		y.resyncWG.Add(1)
+		go func() { defer y.resyncWG.Done(); y.resyncLoop(ctx) }()
 	}
+	// needReload stays set until a full reload succeeds: while it is set
+	// the stream is not followed, so a detected gap is never forgotten.
+	needReload := false
 	for ctx.Err() == nil {
-		entries, err := y.s.ReadChanges(ctx, y.lastID, y.cfg.Block, 1000)
+		if needReload {
+			if err := y.reload(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				y.errors.Add(1)
+				y.log.Error("reload failed; retrying", "err", err)
+				if !backoff.wait(ctx) {
+					return
+				}
+				continue
+			}
+			needReload = false
+			backoff.reset()
+		}
+		prev := y.lastID
+		entries, err := y.s.ReadChanges(ctx, prev, y.cfg.Block, 1000)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -163,32 +185,31 @@ func (y *Syncer) run(ctx context.Context) {
 			if !backoff.wait(ctx) {
 				return
 			}
-			// Back: entries we had not read may have been trimmed while
-			// we were away.
-			if gap, gerr := y.s.Gap(ctx, y.lastID); gerr == nil && gap {
-				y.log.Warn("change stream was trimmed past our position; reloading in full", "position", y.lastID)
-				if err := y.reload(ctx); err != nil {
-					y.log.Error("reload failed", "err", err)
-				}
-			}
 			continue
 		}
 		y.setUp(true)
 		backoff.reset()
+		// Entries after our position may have been trimmed away, whether
+		// the read returned some (a paused edge resumes past a hole) or
+		// none (a Redis that came back empty): check before applying.
+		gap, gerr := y.s.Gap(ctx, prev)
+		if gerr != nil {
+			continue // read prev again once Redis answers
+		}
+		if gap {
+			y.log.Warn("change stream lost entries after our position; reloading in full", "position", prev)
+			needReload = true
+			continue
+		}
 		for _, e := range entries {
+			if e.Bad != nil {
+				y.log.Error("undecodable change in the stream; reloading in full", "err", e.Bad)
+				needReload = true
+				break
+			}
 			y.r.Apply(e.Change)
 			y.lastID = e.ID
 			y.applied.Add(1)
-		}
-		if len(entries) == 0 {
-			// Idle: a cheap check that nothing was lost (a Redis that came
-			// back empty, or a trim while we were blocked).
-			if gap, gerr := y.s.Gap(ctx, y.lastID); gerr == nil && gap {
-				y.log.Warn("change stream lost entries after our position; reloading in full", "position", y.lastID)
-				if err := y.reload(ctx); err != nil {
-					y.log.Error("reload failed", "err", err)
-				}
-			}
 		}
 	}
 }
