@@ -337,11 +337,19 @@ func testFallbackAndStorm(t *testing.T, addr string, commands func() int64) {
 	for i := 0; i < storm; i++ {
 		scanEdge(t, e, fmt.Sprintf("x%x", rand.Uint64()))
 	}
+	elapsed := time.Since(start)
 	cmds := commands() - before
-	t.Logf("storm of %d random unknown codes in %s: %d Redis commands in all (%.3f per request, incl. the feed's own reads)",
-		storm, time.Since(start).Round(time.Millisecond), cmds, float64(cmds)/storm)
-	if float64(cmds)/storm > 0.5 {
-		t.Fatalf("%.2f Redis commands per unknown-code request", float64(cmds)/storm)
+	lookups := e.handler.FallbackStats().Lookups.Load()
+	t.Logf("storm of %d random unknown codes in %s: %d fallback lookups, %d Redis commands in all (%.3f per request, incl. the feed's own reads)",
+		storm, elapsed.Round(time.Millisecond), lookups, cmds, float64(cmds)/storm)
+	// The bound: at most --fallback-rate lookups per second window the
+	// storm touched, whatever the request rate.
+	windows := uint64(elapsed/time.Second) + 2
+	if limit := uint64(e.Config.FallbackRate) * windows; lookups > limit {
+		t.Fatalf("%d lookups in %s, over the rate limit (%d)", lookups, elapsed, limit)
+	}
+	if lookups >= storm {
+		t.Fatal("every unknown code reached Redis")
 	}
 }
 
