@@ -124,15 +124,42 @@ const (
 	ReasonDisabled      = "disabled"
 )
 
+// why is the reason of a decision as a small integer, so the hot path
+// indexes arrays (names, event targets) instead of comparing strings.
+type why uint8
+
+const (
+	whyDestination why = iota
+	whyRule
+	whyVariant
+	whyVariantCookie
+	whyNotYetActive
+	whyExpired
+	whyDisabled
+)
+
+var whyNames = [...]string{
+	whyDestination: ReasonDestination, whyRule: ReasonRule, whyVariant: ReasonVariant, whyVariantCookie: ReasonVariantCookie,
+	whyNotYetActive: ReasonNotYetActive, whyExpired: ReasonExpired, whyDisabled: ReasonDisabled,
+}
+
+func (w why) String() string { return whyNames[w] }
+
 // decision is what the handler does with one scan of one link.
 type decision struct {
 	status  int     // 3xx, 404 or 410
 	target  *target // for 3xx
-	reason  string
+	reason  why
 	rule    int  // index of the matching rule, or -1
 	variant int  // index of the variant, or -1
 	assign  bool // a variant was assigned now: set the cookie
 	varies  bool // the answer depends on the visitor
+}
+
+// plainDecision is the decision for a link with one destination for
+// everyone.
+func plainDecision(l *Link) decision {
+	return decision{status: int(l.status), target: &l.dest, reason: whyDestination, rule: -1, variant: -1}
 }
 
 // pickFunc returns a uniform number in [0, n). Tests replace it.
@@ -141,24 +168,24 @@ type pickFunc func(n uint64) uint64
 // decide evaluates a link for one request: disabled, schedule, rules in
 // order (first match wins), variants (sticky by cookie), destination.
 func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision {
-	d := decision{status: int(l.status), target: &l.dest, reason: ReasonDestination, rule: -1, variant: -1, varies: l.varies}
+	d := decision{status: int(l.status), target: &l.dest, reason: whyDestination, rule: -1, variant: -1, varies: l.varies}
 	switch {
 	case l.disabled:
-		return decision{status: fasthttp.StatusGone, reason: ReasonDisabled, rule: -1, variant: -1}
+		return decision{status: fasthttp.StatusGone, reason: whyDisabled, rule: -1, variant: -1}
 	case l.notBefore != 0 && now < l.notBefore:
 		if l.before == nil {
-			return decision{status: fasthttp.StatusNotFound, reason: ReasonNotYetActive, rule: -1, variant: -1}
+			return decision{status: fasthttp.StatusNotFound, reason: whyNotYetActive, rule: -1, variant: -1}
 		}
-		return decision{status: fasthttp.StatusFound, target: l.before, reason: ReasonNotYetActive, rule: -1, variant: -1}
+		return decision{status: fasthttp.StatusFound, target: l.before, reason: whyNotYetActive, rule: -1, variant: -1}
 	case l.notAfter != 0 && now >= l.notAfter:
 		if l.after == nil {
-			return decision{status: fasthttp.StatusGone, reason: ReasonExpired, rule: -1, variant: -1}
+			return decision{status: fasthttp.StatusGone, reason: whyExpired, rule: -1, variant: -1}
 		}
-		return decision{status: fasthttp.StatusFound, target: l.after, reason: ReasonExpired, rule: -1, variant: -1}
+		return decision{status: fasthttp.StatusFound, target: l.after, reason: whyExpired, rule: -1, variant: -1}
 	}
 	for i := range l.rules {
 		if v.matches(&l.rules[i]) {
-			d.target, d.reason, d.rule = &l.rules[i].target, ReasonRule, i
+			d.target, d.reason, d.rule = &l.rules[i].target, whyRule, i
 			return d
 		}
 	}
@@ -166,7 +193,7 @@ func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision
 		if c := v.ctx.Request.Header.Cookie(l.cookie); len(c) > 0 {
 			for i := range l.variants {
 				if bytes.Equal(c, l.variants[i].name) {
-					d.target, d.reason, d.variant = &l.variants[i].target, ReasonVariantCookie, i
+					d.target, d.reason, d.variant = &l.variants[i].target, whyVariantCookie, i
 					return d
 				}
 			}
@@ -177,7 +204,7 @@ func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision
 		n := pick(l.total)
 		for i := range l.variants {
 			if n < l.variants[i].weight {
-				d.target, d.reason, d.variant, d.assign = &l.variants[i].target, ReasonVariant, i, true
+				d.target, d.reason, d.variant, d.assign = &l.variants[i].target, whyVariant, i, true
 				return d
 			}
 			n -= l.variants[i].weight

@@ -79,7 +79,7 @@ func (h *Handler) Explain(l *store.Link, in ExplainInput) Explanation {
 	d := h.decide(c, &v, at.UnixNano(), h.pick)
 	v.Device()
 	country := v.Country()
-	ex := Explanation{Status: d.status, Reason: d.reason, Rule: d.rule, Device: DeviceName(v.device), Bot: v.bot,
+	ex := Explanation{Status: d.status, Reason: d.reason.String(), Rule: d.rule, Device: DeviceName(v.device), Bot: v.bot,
 		Country: strings.TrimRight(string(country[:]), "\x00"), Lang: string(v.Lang())}
 	if d.variant >= 0 {
 		ex.Variant = string(c.variants[d.variant].name)

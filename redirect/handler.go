@@ -199,7 +199,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	if l.plain && h.events == nil {
 		// Most links: one destination for everyone, nothing to evaluate.
 		h.count(ctx, rRedirect)
-		d := decision{status: int(l.status), target: &l.dest, reason: ReasonDestination, rule: -1, variant: -1}
+		d := plainDecision(l)
 		h.writeRedirect(ctx, l, &d)
 		return
 	}
@@ -210,7 +210,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	v := visitor{ctx: ctx, h: h}
 	var d decision
 	if l.plain {
-		d = decision{status: int(l.status), target: &l.dest, reason: ReasonDestination, rule: -1, variant: -1}
+		d = plainDecision(l)
 	} else {
 		d = h.decide(l, &v, now, h.pick)
 	}
@@ -230,10 +230,10 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-var reasonTargets = map[string]uint8{
-	ReasonDestination: analytics.TargetDestination, ReasonRule: analytics.TargetRule, ReasonVariant: analytics.TargetVariant,
-	ReasonVariantCookie: analytics.TargetVariantCookie, ReasonNotYetActive: analytics.TargetNotYetActive,
-	ReasonExpired: analytics.TargetExpired, ReasonDisabled: analytics.TargetDisabled,
+var whyTargets = [...]uint8{
+	whyDestination: analytics.TargetDestination, whyRule: analytics.TargetRule, whyVariant: analytics.TargetVariant,
+	whyVariantCookie: analytics.TargetVariantCookie, whyNotYetActive: analytics.TargetNotYetActive,
+	whyExpired: analytics.TargetExpired, whyDisabled: analytics.TargetDisabled,
 }
 
 var deviceEvents = [...]uint8{DeviceOther: analytics.DeviceOther, DeviceIOS: analytics.DeviceIOS,
@@ -243,7 +243,7 @@ var deviceEvents = [...]uint8{DeviceOther: analytics.DeviceOther, DeviceIOS: ana
 // fixed-size value and hands it to the queue, which never blocks.
 func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decision, now int64) {
 	e := analytics.Event{Time: now, Key: l.key, Version: l.version, Status: uint16(d.status), Rule: int16(d.rule),
-		Target: reasonTargets[d.reason]}
+		Target: whyTargets[d.reason]}
 	if d.variant >= 0 {
 		e.Variant = l.variants[d.variant].label
 	}
@@ -264,7 +264,7 @@ func (h *Handler) count(ctx *fasthttp.RequestCtx, r result) {
 
 func (h *Handler) cacheControl(d *decision) []byte {
 	switch {
-	case d.reason == ReasonNotYetActive || d.reason == ReasonExpired:
+	case d.reason == whyNotYetActive || d.reason == whyExpired:
 		return strNoStore // the answer changes at a known time
 	case d.status == fasthttp.StatusMovedPermanently || d.status == fasthttp.StatusPermanentRedirect:
 		if d.varies {

@@ -309,7 +309,7 @@ func TestDecideDeterministic(t *testing.T) {
 	for n := uint64(0); n < 5; n++ {
 		v := visitor{ctx: ctx, h: h}
 		d := h.decide(l, &v, 0, func(uint64) uint64 { return n })
-		if got := string(l.variants[d.variant].name); got != want[n] || !d.assign || d.reason != ReasonVariant {
+		if got := string(l.variants[d.variant].name); got != want[n] || !d.assign || d.reason.String() != ReasonVariant {
 			t.Fatalf("pick %d: variant %q (%+v), want %q", n, got, d, want[n])
 		}
 	}
