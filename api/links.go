@@ -180,7 +180,7 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if ifVersion != 0 && cur.Version != ifVersion {
-			return store.Errorf(store.EPRECONDITION, "link was changed: it is at version %d, If-Match asked for %d", cur.Version, ifVersion)
+			return store.VersionMismatch(cur.Version, ifVersion)
 		}
 		merged, err := mergeLink(cur, patch)
 		if err != nil {

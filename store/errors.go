@@ -90,3 +90,25 @@ func ErrorFields(err error) []FieldError {
 	}
 	return nil
 }
+
+// LinkNotFound is the ENOTFOUND error of every backend for (domain, code).
+func LinkNotFound(domain, code string) error {
+	if domain == "" {
+		return Errorf(ENOTFOUND, "link %q not found", code)
+	}
+	return Errorf(ENOTFOUND, "link %q not found on domain %q", code, domain)
+}
+
+// LinkExists is the ECONFLICT error of every backend for (domain, code).
+func LinkExists(domain, code string) error {
+	if domain == "" {
+		return Errorf(ECONFLICT, "link %q already exists", code)
+	}
+	return Errorf(ECONFLICT, "link %q already exists on domain %q", code, domain)
+}
+
+// VersionMismatch is the EPRECONDITION error of a write whose If-Match
+// version (want) is not the stored one (have).
+func VersionMismatch(have, want uint64) error {
+	return Errorf(EPRECONDITION, "link was changed: it is at version %d, If-Match asked for %d", have, want)
+}

@@ -56,13 +56,20 @@ func ParseBrokers(s string) []string {
 	return out
 }
 
-// New returns a sink for cfg. It does not connect until the first publish.
-func New(cfg Config) (*Sink, error) {
+// Check returns an error naming the first invalid setting, without
+// connecting or building anything.
+func (cfg Config) Check() error {
+	_, _, _, err := cfg.parse()
+	return err
+}
+
+// parse turns the settings into kafka-go values.
+func (cfg Config) parse() (compress.Compression, kafka.RequiredAcks, sasl.Mechanism, error) {
 	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("no Kafka brokers")
+		return 0, 0, nil, errors.New("no Kafka brokers")
 	}
 	if cfg.Topic == "" {
-		return nil, errors.New("--kafka-topic is empty")
+		return 0, 0, nil, errors.New("--kafka-topic is empty")
 	}
 	var codec compress.Compression
 	switch cfg.Compression {
@@ -76,7 +83,7 @@ func New(cfg Config) (*Sink, error) {
 	case "zstd":
 		codec = compress.Zstd
 	default:
-		return nil, fmt.Errorf("--kafka-compression %q: want none, gzip, snappy, lz4 or zstd", cfg.Compression)
+		return 0, 0, nil, fmt.Errorf("--kafka-compression %q: want none, gzip, snappy, lz4 or zstd", cfg.Compression)
 	}
 	var acks kafka.RequiredAcks
 	switch cfg.Acks {
@@ -87,11 +94,7 @@ func New(cfg Config) (*Sink, error) {
 	case "none":
 		acks = kafka.RequireNone
 	default:
-		return nil, fmt.Errorf("--kafka-acks %q: want all, one or none", cfg.Acks)
-	}
-	tr := &kafka.Transport{DialTimeout: 5 * time.Second}
-	if cfg.TLS {
-		tr.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		return 0, 0, nil, fmt.Errorf("--kafka-acks %q: want all, one or none", cfg.Acks)
 	}
 	var mech sasl.Mechanism
 	switch cfg.SASLMech {
@@ -105,13 +108,25 @@ func New(cfg Config) (*Sink, error) {
 		}
 		m, err := scram.Mechanism(alg, cfg.SASLUser, cfg.SASLPassword)
 		if err != nil {
-			return nil, fmt.Errorf("SASL: %w", err)
+			return 0, 0, nil, fmt.Errorf("SASL: %w", err)
 		}
 		mech = m
 	default:
-		return nil, fmt.Errorf("--kafka-sasl %q: want plain, scram-sha-256 or scram-sha-512", cfg.SASLMech)
+		return 0, 0, nil, fmt.Errorf("--kafka-sasl %q: want plain, scram-sha-256 or scram-sha-512", cfg.SASLMech)
 	}
-	tr.SASL = mech
+	return codec, acks, mech, nil
+}
+
+// New returns a sink for cfg. It does not connect until the first publish.
+func New(cfg Config) (*Sink, error) {
+	codec, acks, mech, err := cfg.parse()
+	if err != nil {
+		return nil, err
+	}
+	tr := &kafka.Transport{DialTimeout: 5 * time.Second, SASL: mech}
+	if cfg.TLS {
+		tr.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultConfig().BatchSize
 	}

@@ -56,15 +56,18 @@ func (c *APIConfig) Check() error {
 	if err := c.Redis.Check(); err != nil {
 		return err
 	}
-	sc := ServeConfig{Listen: c.Listen, DataDir: "-", PublicURL: c.PublicURL, APIKey: c.APIKey, MaxBodyBytes: c.MaxBodyBytes,
-		RedirectFlags: defaultRedirectFlags(), ShutdownTimeout: c.ShutdownTimeout, logFlags: c.logFlags}
-	if err := sc.Check(); err != nil {
+	for flag, addr := range map[string]string{"--listen": c.Listen, "--admin-listen": c.AdminListen} {
+		if err := checkAddr(flag, addr); err != nil {
+			return err
+		}
+	}
+	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes); err != nil {
 		return err
 	}
-	if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
-		return fmt.Errorf("--admin-listen %q: want host:port or :port", c.AdminListen)
+	if c.ShutdownTimeout < 0 {
+		return errors.New("--shutdown-timeout must not be negative")
 	}
-	return nil
+	return c.logFlags.Check()
 }
 
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {

@@ -22,7 +22,16 @@ func (c *logFlags) register(fs flagRegistrar) {
 }
 
 // Check returns an error naming the first invalid setting.
-func (c *logFlags) Check() error { return checkLog(c.LogFormat, c.LogLevel) }
+func (c *logFlags) Check() error {
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
 
 func (c *logFlags) logger(w io.Writer) *slog.Logger { return newLogger(w, c.LogFormat, c.LogLevel) }
 

@@ -69,9 +69,9 @@ func (c *EdgeConfig) Check() error {
 	if err := c.Redis.Check(); err != nil {
 		return err
 	}
-	for name, a := range map[string]string{"--listen": c.Listen, "--admin-listen": c.AdminListen} {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return fmt.Errorf("%s %q: want host:port or :port", name, a)
+	for flag, addr := range map[string]string{"--listen": c.Listen, "--admin-listen": c.AdminListen} {
+		if err := checkAddr(flag, addr); err != nil {
+			return err
 		}
 	}
 	if err := c.RedirectFlags.Check(); err != nil {
@@ -87,17 +87,6 @@ func (c *EdgeConfig) Check() error {
 		return errors.New("--fallback-rate must be at least 1")
 	}
 	return c.logFlags.Check()
-}
-
-func checkLog(format, level string) error {
-	if format != "text" && format != "json" {
-		return fmt.Errorf("--log-format %q: want text or json", format)
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	return nil
 }
 
 func runEdge(ctx context.Context, args []string, stderr io.Writer) error {

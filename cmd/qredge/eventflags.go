@@ -73,12 +73,11 @@ func (c *EventFlags) Check() error {
 		if c.KafkaTimeout < 10*time.Millisecond {
 			return errors.New("--kafka-write-timeout must be at least 10ms")
 		}
-		if _, err := c.sinkConfig(); err != nil {
+		sc, err := c.sinkConfig()
+		if err != nil {
 			return err
 		}
-		if _, err := kafkasink.New(c.mustSinkConfig()); err != nil {
-			return err
-		}
+		return sc.Check()
 	}
 	return nil
 }
@@ -93,11 +92,6 @@ func (c *EventFlags) sinkConfig() (kafkasink.Config, error) {
 	}
 	return kafkasink.Config{Brokers: brokers, Topic: c.KafkaTopic, Compression: c.KafkaCompression, BatchSize: int(c.KafkaBatchSize),
 		Linger: c.KafkaLinger, Acks: c.KafkaAcks, TLS: c.KafkaTLS, SASLMech: c.KafkaSASL, SASLUser: c.KafkaUser, SASLPassword: c.KafkaPassword}, nil
-}
-
-func (c *EventFlags) mustSinkConfig() kafkasink.Config {
-	sc, _ := c.sinkConfig()
-	return sc
 }
 
 // start starts the event pipeline (with Kafka when configured).
@@ -118,8 +112,11 @@ func (c *EventFlags) start(log *slog.Logger) (*analytics.Pipeline, *kafkasink.Si
 	var sink *kafkasink.Sink
 	var s analytics.Sink
 	if c.Kafka != "" {
-		var err error
-		if sink, err = kafkasink.New(c.mustSinkConfig()); err != nil {
+		sc, err := c.sinkConfig()
+		if err != nil {
+			return nil, nil, err
+		}
+		if sink, err = kafkasink.New(sc); err != nil {
 			return nil, nil, err
 		}
 		s = sink

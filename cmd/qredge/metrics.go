@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"runtime"
 	"strconv"
 	"time"
@@ -45,5 +44,3 @@ func buildInfo() prometheus.Collector {
 	g.Set(1)
 	return g
 }
-
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

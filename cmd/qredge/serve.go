@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,40 +59,51 @@ func DefaultServeConfig() ServeConfig {
 
 // Check returns an error naming the first invalid setting.
 func (c *ServeConfig) Check() error {
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("--listen %q: want host:port or :port: %v", c.Listen, err)
+	if err := checkAddr("--listen", c.Listen); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		return errors.New("--data-dir must not be empty")
 	}
-	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", c.PublicURL)
-		}
+	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes); err != nil {
+		return err
 	}
 	if err := c.RedirectFlags.Check(); err != nil {
 		return err
 	}
-	if c.Events.SpoolDir == "" && c.DataDir != "-" {
+	if c.Events.SpoolDir == "" {
 		c.Events.SpoolDir = filepath.Join(c.DataDir, "spool")
 	}
-	if c.DataDir != "-" {
-		if err := c.Events.Check(); err != nil {
-			return err
-		}
-	}
-	if c.APIKey != "" && len(c.APIKey) < 16 {
-		return errors.New("--api-key must be at least 16 characters; leave it empty to have one generated")
+	if err := c.Events.Check(); err != nil {
+		return err
 	}
 	if c.ShutdownTimeout < 0 {
 		return errors.New("--shutdown-timeout must not be negative")
 	}
-	if c.MaxBodyBytes < 1024 {
-		return fmt.Errorf("--max-body-bytes %d: must be at least 1024", c.MaxBodyBytes)
+	return c.logFlags.Check()
+}
+
+// checkAddr checks a listen address flag.
+func checkAddr(flag, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%s %q: want host:port or :port: %v", flag, addr, err)
 	}
-	if err := c.logFlags.Check(); err != nil {
-		return err
+	return nil
+}
+
+// checkAPIFlags checks the API settings that serve and api share.
+func checkAPIFlags(publicURL, apiKey string, maxBodyBytes int64) error {
+	if publicURL != "" {
+		u, err := url.Parse(publicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", publicURL)
+		}
+	}
+	if apiKey != "" && len(apiKey) < 16 {
+		return errors.New("--api-key must be at least 16 characters; leave it empty to have one generated")
+	}
+	if maxBodyBytes < 1024 {
+		return fmt.Errorf("--max-body-bytes %d: must be at least 1024", maxBodyBytes)
 	}
 	return nil
 }
@@ -206,11 +218,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if s.geo, err = cfg.RedirectFlags.openGeoIP(s.Log); err != nil {
 		return err
 	}
-	// The embedded mode keeps every scan event in the spool, the log the
-	// in-process analytics reads (issue 7).
-	if cfg.Events.SpoolDir == "" {
-		cfg.Events.SpoolDir = filepath.Join(cfg.DataDir, "spool")
-	}
+	// The embedded mode keeps every scan event in the spool (by default
+	// <data-dir>/spool, set by Check), the log the in-process analytics
+	// reads (issue 7).
 	if s.events, _, err = cfg.Events.start(s.Log); err != nil {
 		return err
 	}
@@ -315,28 +325,27 @@ func (s *Serve) recoverPanic(ctx *fasthttp.RequestCtx) {
 	}
 	s.panics.Inc()
 	s.Log.Error("BUG: panic while serving a request", "path", string(ctx.Path()), "panic", rec, "stack", string(debug.Stack()))
-	p := api.Problem{Type: "about:blank", Status: fasthttp.StatusInternalServerError, Code: store.EINTERNAL,
-		Title: fasthttp.StatusMessage(fasthttp.StatusInternalServerError), Detail: "internal error; the server log has the details"}
-	ctx.Response.Reset()
-	ctx.SetStatusCode(p.Status)
-	ctx.SetContentType(api.ProblemContentType)
-	body, _ := jsonMarshal(p)
-	ctx.SetBody(body)
+	writeProblem(ctx, fasthttp.StatusInternalServerError, store.EINTERNAL, "internal error; the server log has the details")
 }
 
 // requestError answers requests fasthttp could not read, as problem+json.
 func (s *Serve) requestError(ctx *fasthttp.RequestCtx, err error) {
-	p := api.Problem{Type: "about:blank", Status: fasthttp.StatusBadRequest, Code: store.EBADREQUEST, Detail: "malformed HTTP request"}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		p.Status, p.Code = fasthttp.StatusRequestEntityTooLarge, store.ETOOLARGE
-		p.Detail = fmt.Sprintf("request body is larger than %d bytes", s.Config.MaxBodyBytes)
+		writeProblem(ctx, fasthttp.StatusRequestEntityTooLarge, store.ETOOLARGE,
+			fmt.Sprintf("request body is larger than %d bytes", s.Config.MaxBodyBytes))
 		ctx.SetConnectionClose()
+		return
 	}
-	p.Title = fasthttp.StatusMessage(p.Status)
+	writeProblem(ctx, fasthttp.StatusBadRequest, store.EBADREQUEST, "malformed HTTP request")
+}
+
+// writeProblem answers with a problem+json body from outside the API
+// handler (fasthttp's own errors, recovered panics), in the API's shape.
+func writeProblem(ctx *fasthttp.RequestCtx, status int, code, detail string) {
+	body, _ := json.Marshal(api.Problem{Type: "about:blank", Title: fasthttp.StatusMessage(status), Status: status, Code: code, Detail: detail})
 	ctx.Response.Reset()
-	ctx.SetStatusCode(p.Status)
+	ctx.SetStatusCode(status)
 	ctx.SetContentType(api.ProblemContentType)
-	body, _ := jsonMarshal(p)
 	ctx.SetBody(body)
 }
 

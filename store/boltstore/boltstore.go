@@ -160,17 +160,6 @@ func tagKey(tag, linkKey string) []byte {
 	return []byte(tag + "\x00" + linkKey)
 }
 
-func notFound(domain, code string) error {
-	if domain == "" {
-		return store.Errorf(store.ENOTFOUND, "link %q not found", code)
-	}
-	return store.Errorf(store.ENOTFOUND, "link %q not found on domain %q", code, domain)
-}
-
-func versionMismatch(have, want uint64) error {
-	return store.Errorf(store.EPRECONDITION, "link was changed: it is at version %d, If-Match asked for %d", have, want)
-}
-
 // CreateLink implements store.LinkStore.
 func (s *DB) CreateLink(ctx context.Context, l *store.Link) (*store.Link, error) {
 	l = l.Clone()
@@ -180,10 +169,7 @@ func (s *DB) CreateLink(ctx context.Context, l *store.Link) (*store.Link, error)
 			return nil, err
 		}
 		if old != nil {
-			if l.Domain == "" {
-				return nil, store.Errorf(store.ECONFLICT, "link %q already exists", l.Code)
-			}
-			return nil, store.Errorf(store.ECONFLICT, "link %q already exists on domain %q", l.Code, l.Domain)
+			return nil, store.LinkExists(l.Domain, l.Code)
 		}
 		if l.Version, err = nextVersion(tx); err != nil {
 			return nil, err
@@ -216,7 +202,7 @@ func (s *DB) GetLink(ctx context.Context, domain, code string) (*store.Link, err
 		return nil, err
 	}
 	if l == nil {
-		return nil, notFound(domain, code)
+		return nil, store.LinkNotFound(domain, code)
 	}
 	return l, nil
 }
@@ -230,10 +216,10 @@ func (s *DB) UpdateLink(ctx context.Context, l *store.Link, ifVersion uint64) (*
 			return nil, err
 		}
 		if old == nil {
-			return nil, notFound(l.Domain, l.Code)
+			return nil, store.LinkNotFound(l.Domain, l.Code)
 		}
 		if ifVersion != 0 && old.Version != ifVersion {
-			return nil, versionMismatch(old.Version, ifVersion)
+			return nil, store.VersionMismatch(old.Version, ifVersion)
 		}
 		if l.Version, err = nextVersion(tx); err != nil {
 			return nil, err
@@ -260,10 +246,10 @@ func (s *DB) DeleteLink(ctx context.Context, domain, code string, ifVersion uint
 			return nil, err
 		}
 		if old == nil {
-			return nil, notFound(domain, code)
+			return nil, store.LinkNotFound(domain, code)
 		}
 		if ifVersion != 0 && old.Version != ifVersion {
-			return nil, versionMismatch(old.Version, ifVersion)
+			return nil, store.VersionMismatch(old.Version, ifVersion)
 		}
 		v, err := nextVersion(tx)
 		if err != nil {

@@ -209,20 +209,6 @@ func (s *Store) runPut(ctx context.Context, l *store.Link, mode string, expected
 	return res[0], res[1], nil
 }
 
-func conflict(l *store.Link) error {
-	if l.Domain == "" {
-		return store.Errorf(store.ECONFLICT, "link %q already exists", l.Code)
-	}
-	return store.Errorf(store.ECONFLICT, "link %q already exists on domain %q", l.Code, l.Domain)
-}
-
-func notFound(domain, code string) error {
-	if domain == "" {
-		return store.Errorf(store.ENOTFOUND, "link %q not found", code)
-	}
-	return store.Errorf(store.ENOTFOUND, "link %q not found on domain %q", code, domain)
-}
-
 // CreateLink implements store.LinkStore.
 func (s *Store) CreateLink(ctx context.Context, l *store.Link) (*store.Link, error) {
 	l = l.Clone()
@@ -233,7 +219,7 @@ func (s *Store) CreateLink(ctx context.Context, l *store.Link) (*store.Link, err
 		return nil, err
 	}
 	if status == "exists" {
-		return nil, conflict(l)
+		return nil, store.LinkExists(l.Domain, l.Code)
 	}
 	l.Version, _ = strconv.ParseUint(val, 10, 64)
 	return l, nil
@@ -249,7 +235,7 @@ func (s *Store) GetLink(ctx context.Context, domain, code string) (*store.Link, 
 		return nil, unavailable(err)
 	}
 	if data.Err() == redis.Nil || ver.Err() == redis.Nil {
-		return nil, notFound(domain, code)
+		return nil, store.LinkNotFound(domain, code)
 	}
 	return decodeLink(data.Val(), ver.Val())
 }
@@ -262,7 +248,7 @@ func (s *Store) UpdateLink(ctx context.Context, l *store.Link, ifVersion uint64)
 			return nil, err
 		}
 		if ifVersion != 0 && cur.Version != ifVersion {
-			return nil, versionMismatch(cur.Version, ifVersion)
+			return nil, store.VersionMismatch(cur.Version, ifVersion)
 		}
 		n := l.Clone()
 		n.CreatedAt, n.UpdatedAt = cur.CreatedAt, s.now()
@@ -275,20 +261,16 @@ func (s *Store) UpdateLink(ctx context.Context, l *store.Link, ifVersion uint64)
 			n.Version, _ = strconv.ParseUint(val, 10, 64)
 			return n, nil
 		case "missing":
-			return nil, notFound(l.Domain, l.Code)
+			return nil, store.LinkNotFound(l.Domain, l.Code)
 		case "version":
 			if ifVersion != 0 || attempt >= 10 {
 				have, _ := strconv.ParseUint(val, 10, 64)
-				return nil, versionMismatch(have, max(ifVersion, cur.Version))
+				return nil, store.VersionMismatch(have, max(ifVersion, cur.Version))
 			}
 			// Someone else wrote between our read and our write; the
 			// caller asked for an unconditional update, so read again.
 		}
 	}
-}
-
-func versionMismatch(have, want uint64) error {
-	return store.Errorf(store.EPRECONDITION, "link was changed: it is at version %d, If-Match asked for %d", have, want)
 }
 
 // DeleteLink implements store.LinkStore.
@@ -299,7 +281,7 @@ func (s *Store) DeleteLink(ctx context.Context, domain, code string, ifVersion u
 			return err
 		}
 		if ifVersion != 0 && cur.Version != ifVersion {
-			return versionMismatch(cur.Version, ifVersion)
+			return store.VersionMismatch(cur.Version, ifVersion)
 		}
 		keys := append([]string{s.k.links, s.k.ver, s.k.index, s.k.seq, s.k.stream}, s.tagKeys(cur.Tags)...)
 		res, err := delScript.Run(ctx, s.c, keys, cur.Key(), strconv.FormatUint(cur.Version, 10), s.cfg.StreamMaxLen, len(cur.Tags)).StringSlice()
@@ -310,11 +292,11 @@ func (s *Store) DeleteLink(ctx context.Context, domain, code string, ifVersion u
 		case "ok":
 			return nil
 		case "missing":
-			return notFound(domain, code)
+			return store.LinkNotFound(domain, code)
 		case "version":
 			if ifVersion != 0 || attempt >= 10 {
 				have, _ := strconv.ParseUint(res[1], 10, 64)
-				return versionMismatch(have, max(ifVersion, cur.Version))
+				return store.VersionMismatch(have, max(ifVersion, cur.Version))
 			}
 		}
 	}
