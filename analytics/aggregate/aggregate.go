@@ -1,0 +1,235 @@
+// Package aggregate turns scan events into the counters that stats are
+// read from, independent of where they are stored: the Redis aggregator
+// (qredge analytics) and the embedded one (qredge serve) share the bucket
+// arithmetic, the field names and the assembly of a stats answer here, so
+// the two cannot disagree on what a number means. It does no I/O.
+package aggregate
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/store"
+)
+
+// A bucket's counters are a map from field to count. Every field starts
+// with the class of the scan, 'h' (human) or 'b' (bot), so that stats can
+// leave bots out of every breakdown:
+//
+//	h, b          scans
+//	hc:US         by country ("--" when unknown)
+//	hd:ios        by device class
+//	hr:host       by referrer host ("(direct)" when none)
+//	ht:rule:0     by target: destination, rule:<n>, variant:<name>,
+//	              not_yet_active, expired, disabled
+const (
+	dimCountry  = 'c'
+	dimDevice   = 'd'
+	dimReferrer = 'r'
+	dimTarget   = 't'
+)
+
+// dimNames are the breakdowns of a stats answer, by field letter.
+var dimNames = map[byte]string{dimCountry: "country", dimDevice: "device", dimReferrer: "referrer", dimTarget: "target"}
+
+var deviceNames = [...]string{"unknown", "ios", "android", "desktop", "other"}
+
+// Retention is how long buckets of each granularity are kept.
+type Retention [3]time.Duration
+
+// DefaultRetention keeps minutes for 2 days, hours for 90 days and days for
+// 2 years.
+func DefaultRetention() Retention {
+	return Retention{48 * time.Hour, 90 * 24 * time.Hour, 730 * 24 * time.Hour}
+}
+
+// ExpireAt returns when a bucket starting at start (Unix seconds) of
+// granularity g may be deleted.
+func (r Retention) ExpireAt(g store.Granularity, start int64) int64 {
+	return start + g.Seconds() + int64(r[g]/time.Second)
+}
+
+// BucketKey names one link's bucket.
+type BucketKey struct {
+	G     store.Granularity
+	Start int64  // Unix seconds, UTC
+	Link  string // store.LinkKey(domain, code)
+}
+
+// Delta is what a batch of events adds: counters per bucket, and the
+// visitor hashes per bucket for unique counts (adding a hash twice to a
+// HyperLogLog changes nothing, so they need no exactly-once care).
+type Delta struct {
+	Counts  map[BucketKey]map[string]int64
+	Uniques map[BucketKey]*Visitors
+	Events  int
+}
+
+// Visitors are the IP hashes seen in a bucket: all scans and human scans.
+type Visitors struct{ All, Human []uint64 }
+
+// NewDelta returns an empty delta.
+func NewDelta() *Delta {
+	return &Delta{Counts: map[BucketKey]map[string]int64{}, Uniques: map[BucketKey]*Visitors{}}
+}
+
+// Add counts one event in each granularity.
+func (d *Delta) Add(e *analytics.Decoded) {
+	var buf [8]string
+	fields := Fields(e, buf[:0])
+	sec := e.Time / 1e9
+	link := store.LinkKey(e.Domain, e.Code)
+	for _, g := range store.Granularities {
+		k := BucketKey{G: g, Start: g.Truncate(sec), Link: link}
+		m := d.Counts[k]
+		if m == nil {
+			m = map[string]int64{}
+			d.Counts[k] = m
+		}
+		for _, f := range fields {
+			m[f]++
+		}
+		if e.IPHash != 0 {
+			v := d.Uniques[k]
+			if v == nil {
+				v = &Visitors{}
+				d.Uniques[k] = v
+			}
+			v.All = append(v.All, e.IPHash)
+			if !e.Bot {
+				v.Human = append(v.Human, e.IPHash)
+			}
+		}
+	}
+	d.Events++
+}
+
+// Fields appends the counter fields one event increments.
+func Fields(e *analytics.Decoded, dst []string) []string {
+	c := "h"
+	if e.Bot {
+		c = "b"
+	}
+	country := e.Country
+	if country == "" {
+		country = "--"
+	}
+	dev := "unknown"
+	if int(e.Device) < len(deviceNames) {
+		dev = deviceNames[e.Device]
+	}
+	ref := e.ReferrerHost
+	if ref == "" {
+		ref = "(direct)"
+	}
+	return append(dst, c,
+		c+"c:"+country,
+		c+"d:"+dev,
+		c+"r:"+ref,
+		c+"t:"+TargetName(e))
+}
+
+// TargetName names where a scan went: destination, rule:<n>,
+// variant:<name>, not_yet_active, expired or disabled.
+func TargetName(e *analytics.Decoded) string {
+	switch e.Target {
+	case analytics.TargetRule:
+		return "rule:" + strconv.Itoa(int(e.Rule))
+	case analytics.TargetVariant, analytics.TargetVariantCookie:
+		return "variant:" + e.Variant
+	case analytics.TargetNotYetActive:
+		return "not_yet_active"
+	case analytics.TargetExpired:
+		return "expired"
+	case analytics.TargetDisabled:
+		return "disabled"
+	}
+	return "destination"
+}
+
+// Total returns the scans a bucket's counters hold.
+func Total(m map[string]int64, excludeBots bool) int64 {
+	if excludeBots {
+		return m["h"]
+	}
+	return m["h"] + m["b"]
+}
+
+// Assemble builds a link's stats from its buckets' counters (buckets[i]
+// is the bucket q.Buckets() numbers i; nil when empty), the unique
+// visitors per bucket and over the whole range.
+func Assemble(q store.StatsQuery, buckets []map[string]int64, uniques []int64, rangeUniques int64) *store.LinkStats {
+	first, n := q.Buckets()
+	w := q.Granularity.Seconds()
+	st := &store.LinkStats{
+		Code: q.Code, Domain: q.Domain,
+		From: time.Unix(first, 0).UTC(), To: time.Unix(first+int64(n)*w, 0).UTC(),
+		Granularity: q.Granularity.String(), ExcludeBots: q.ExcludeBots,
+		UniqueVisitors: rangeUniques,
+		Series:         make([]store.StatsPoint, n),
+		Breakdowns:     map[string]map[string]int64{"bot": {}},
+	}
+	for _, name := range dimNames {
+		st.Breakdowns[name] = map[string]int64{}
+	}
+	for i := 0; i < n; i++ {
+		p := &st.Series[i]
+		p.Time = time.Unix(first+int64(i)*w, 0).UTC()
+		if i < len(uniques) {
+			p.UniqueVisitors = uniques[i]
+		}
+		if i >= len(buckets) || buckets[i] == nil {
+			continue
+		}
+		m := buckets[i]
+		p.Total = Total(m, q.ExcludeBots)
+		st.Total += p.Total
+		if v := m["h"]; v > 0 {
+			st.Breakdowns["bot"]["human"] += v
+		}
+		if v := m["b"]; v > 0 && !q.ExcludeBots {
+			st.Breakdowns["bot"]["bot"] += v
+		}
+		for f, v := range m {
+			if len(f) < 3 || f[2] != ':' || (q.ExcludeBots && f[0] == 'b') {
+				continue
+			}
+			if name, ok := dimNames[f[1]]; ok {
+				st.Breakdowns[name][f[3:]] += v
+			}
+		}
+	}
+	return st
+}
+
+// AssembleTop builds a top answer from totals by link key.
+func AssembleTop(q store.StatsQuery, totals map[string]int64) *store.TopStats {
+	first, n := q.Buckets()
+	w := q.Granularity.Seconds()
+	st := &store.TopStats{From: time.Unix(first, 0).UTC(), To: time.Unix(first+int64(n)*w, 0).UTC(),
+		Granularity: q.Granularity.String(), ExcludeBots: q.ExcludeBots, Links: []store.TopLink{}}
+	for k, v := range totals {
+		if v <= 0 {
+			continue
+		}
+		code, domain, _ := strings.Cut(k, "\x00")
+		st.Links = append(st.Links, store.TopLink{Code: code, Domain: domain, Total: v})
+	}
+	sort.Slice(st.Links, func(i, j int) bool {
+		a, b := st.Links[i], st.Links[j]
+		if a.Total != b.Total {
+			return a.Total > b.Total
+		}
+		if a.Code != b.Code {
+			return a.Code < b.Code
+		}
+		return a.Domain < b.Domain
+	})
+	if q.Limit > 0 && len(st.Links) > q.Limit {
+		st.Links = st.Links[:q.Limit]
+	}
+	return st
+}

@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Granularity is the width of a stats time bucket.
+type Granularity uint8
+
+// Granularities, finest first.
+const (
+	Minute Granularity = iota
+	Hour
+	Day
+)
+
+// Granularities lists every granularity, finest first.
+var Granularities = [...]Granularity{Minute, Hour, Day}
+
+// String returns "minute", "hour" or "day".
+func (g Granularity) String() string {
+	switch g {
+	case Minute:
+		return "minute"
+	case Hour:
+		return "hour"
+	case Day:
+		return "day"
+	}
+	return "unknown"
+}
+
+// Letter returns the one-letter name used in storage keys: m, h or d.
+func (g Granularity) Letter() byte { return "mhd"[g] }
+
+// Seconds returns the bucket width in seconds.
+func (g Granularity) Seconds() int64 {
+	switch g {
+	case Minute:
+		return 60
+	case Hour:
+		return 3600
+	}
+	return 86400
+}
+
+// Truncate returns the start (Unix seconds, UTC) of the bucket holding
+// the Unix time sec.
+func (g Granularity) Truncate(sec int64) int64 {
+	w := g.Seconds()
+	if sec < 0 {
+		return (sec - w + 1) / w * w
+	}
+	return sec / w * w
+}
+
+// ParseGranularity parses "minute", "hour" or "day".
+func ParseGranularity(s string) (Granularity, bool) {
+	for _, g := range Granularities {
+		if g.String() == s {
+			return g, true
+		}
+	}
+	return 0, false
+}
+
+// MaxStatsPoints bounds the buckets one stats request may span, so a
+// request cannot make the server read years of minutes.
+const MaxStatsPoints = 1500
+
+// StatsQuery asks for the stats of one link, or of all links (top).
+type StatsQuery struct {
+	Domain, Code string // empty for a top query
+	// From and To bound the time range [From, To); both are truncated to
+	// the granularity (From down, To up).
+	From, To    time.Time
+	Granularity Granularity
+	ExcludeBots bool
+	Limit       int // top only
+}
+
+// Buckets returns the first bucket start and the number of buckets of q.
+func (q StatsQuery) Buckets() (first int64, n int) {
+	w := q.Granularity.Seconds()
+	first = q.Granularity.Truncate(q.From.Unix())
+	last := q.Granularity.Truncate(q.To.Unix() - 1)
+	if q.To.Unix() <= first {
+		return first, 0
+	}
+	return first, int((last-first)/w) + 1
+}
+
+// StatsPoint is one time bucket of a series.
+type StatsPoint struct {
+	Time           time.Time `json:"time"`
+	Total          int64     `json:"total"`
+	UniqueVisitors int64     `json:"unique_visitors"`
+}
+
+// LinkStats is what GET /api/v1/links/{code}/stats returns.
+type LinkStats struct {
+	Code           string       `json:"code"`
+	Domain         string       `json:"domain"`
+	From           time.Time    `json:"from"`
+	To             time.Time    `json:"to"`
+	Granularity    string       `json:"granularity"`
+	ExcludeBots    bool         `json:"exclude_bots"`
+	Total          int64        `json:"total"`
+	UniqueVisitors int64        `json:"unique_visitors"`
+	Series         []StatsPoint `json:"series"`
+	// Breakdowns maps a dimension (country, device, referrer, target,
+	// bot) to counts by value.
+	Breakdowns map[string]map[string]int64 `json:"breakdowns"`
+}
+
+// TopLink is one entry of GET /api/v1/stats/top.
+type TopLink struct {
+	Code   string `json:"code"`
+	Domain string `json:"domain"`
+	Total  int64  `json:"total"`
+}
+
+// TopStats is what GET /api/v1/stats/top returns.
+type TopStats struct {
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	Granularity string    `json:"granularity"`
+	ExcludeBots bool      `json:"exclude_bots"`
+	Links       []TopLink `json:"links"`
+}
+
+// StatsReader reads scan aggregates. Implementations fill every field of
+// the result; the API only parses and checks the query.
+type StatsReader interface {
+	LinkStats(ctx context.Context, q StatsQuery) (*LinkStats, error)
+	Top(ctx context.Context, q StatsQuery) (*TopStats, error)
+}
