@@ -6,6 +6,7 @@
 package aggregate
 
 import (
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -233,3 +234,9 @@ func AssembleTop(q store.StatsQuery, totals map[string]int64) *store.TopStats {
 	}
 	return st
 }
+
+// ErrStale is returned by an aggregate store when a batch starts at or
+// before the offset already applied for its partition: another consumer
+// (or this one before a crash) got there first. The caller must read the
+// stored offset again and continue after it.
+var ErrStale = errors.New("batch already applied: re-read the stored offset")

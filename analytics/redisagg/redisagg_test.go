@@ -1,0 +1,190 @@
+package redisagg
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/redisstore"
+)
+
+var base = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+// event i: codes a, b, c; every 5th a bot; countries US/DE; a visitor per
+// i%50; times spread over 3 hours.
+func event(i int) analytics.Decoded {
+	e := analytics.Decoded{SchemaVersion: 1, Code: []string{"a", "b", "c"}[i%3], Time: base.Add(time.Duration(i) * 10 * time.Second).UnixNano(),
+		Target: analytics.TargetDestination, Device: analytics.DeviceIOS, Bot: i%5 == 0, IPHash: uint64(i%50 + 1)}
+	copy(e.ID[:8], "producer")
+	binary.BigEndian.PutUint64(e.ID[8:], uint64(i+1))
+	if i%2 == 0 {
+		e.Country = "US"
+	} else {
+		e.Country = "DE"
+	}
+	if i%7 == 0 {
+		e.Target, e.Variant = analytics.TargetVariant, "blue"
+	}
+	return e
+}
+
+func newStore(t *testing.T, addr string) *Store {
+	c, _, err := redisstore.NewClient(redisstore.ClientConfig{Addr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return New(c, DefaultConfig())
+}
+
+func TestApplyExactAndStats(t *testing.T) {
+	t.Run("single", func(t *testing.T) {
+		srv := redistest.MustStart(t, redistest.Options{})
+		testApply(t, newStore(t, srv.Addr()))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("cluster in the long run only (-short)")
+		}
+		cl := redistest.MustStartCluster(t)
+		testApply(t, newStore(t, "redis-cluster://"+cl.Addrs()))
+	})
+}
+
+func testApply(t *testing.T, s *Store) {
+	ctx := context.Background()
+	const n = 1000
+	if err := s.CheckTopic(ctx, "scans"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckTopic(ctx, "other"); err == nil {
+		t.Fatal("a second topic was accepted")
+	}
+	if err := s.AddPartitions(ctx, []int{0, 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Partition 0 gets even events, partition 1 odd ones, in batches of 100
+	// with offsets 0, 1, 2...
+	var want [2][]analytics.Decoded
+	for i := 0; i < n; i++ {
+		want[i%2] = append(want[i%2], event(i))
+	}
+	for p := 0; p < 2; p++ {
+		evs := want[p]
+		for off := 0; off < len(evs); off += 100 {
+			res, err := s.Apply(ctx, p, int64(off), int64(off+99), evs[off:off+100])
+			if err != nil || res.Applied != 100 || res.Duplicates != 0 {
+				t.Fatalf("apply p%d@%d: %+v %v", p, off, res, err)
+			}
+		}
+		// The same batch again, or one overlapping the applied range, is stale.
+		if _, err := s.Apply(ctx, p, 400, 499, evs[400:500]); !errors.Is(err, aggregate.ErrStale) {
+			t.Fatalf("re-applied batch: %v", err)
+		}
+		if last, ok, err := s.Offset(ctx, p); err != nil || !ok || last != 499 {
+			t.Fatalf("offset of p%d = %d %v %v", p, last, ok, err)
+		}
+	}
+	// Producer duplicates: events 0..9 again at new offsets of partition 0,
+	// mixed with two new ones (and one of them twice in the batch).
+	dupBatch := append([]analytics.Decoded{}, want[0][:10]...)
+	e1, e2 := event(n), event(n+2)
+	dupBatch = append(dupBatch, e1, e2, e2)
+	res, err := s.Apply(ctx, 0, 500, 512, dupBatch)
+	if err != nil || res.Applied != 2 || res.Duplicates != 11 {
+		t.Fatalf("duplicates batch: %+v %v", res, err)
+	}
+	total := n + 2
+
+	q := store.StatsQuery{Code: "a", From: base, To: base.Add(3 * time.Hour), Granularity: store.Hour}
+	var wantA, wantAHuman, wantUS, wantVariant int64
+	visitors := map[uint64]bool{}
+	for i := 0; i < total+1; i++ {
+		if i == n+1 || (i%3 != 0) {
+			continue
+		}
+		e := event(i)
+		wantA++
+		visitors[e.IPHash] = true
+		if !e.Bot {
+			wantAHuman++
+		}
+		if e.Country == "US" {
+			wantUS++
+		}
+		if e.Variant == "blue" {
+			wantVariant++
+		}
+	}
+	st, err := s.LinkStats(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != wantA || st.Breakdowns["country"]["US"] != wantUS || st.Breakdowns["target"]["variant:blue"] != wantVariant {
+		t.Fatalf("stats of a: total %d US %d variant %d, want %d %d %d", st.Total, st.Breakdowns["country"]["US"], st.Breakdowns["target"]["variant:blue"], wantA, wantUS, wantVariant)
+	}
+	if len(st.Series) != 3 || st.Series[0].Total+st.Series[1].Total+st.Series[2].Total != wantA {
+		t.Fatalf("series %+v", st.Series)
+	}
+	if d := st.UniqueVisitors - int64(len(visitors)); d < -1 || d > 1 { // HyperLogLog is exact-ish at this size
+		t.Fatalf("unique visitors %d, want about %d", st.UniqueVisitors, len(visitors))
+	}
+	q.ExcludeBots = true
+	if st, err = s.LinkStats(ctx, q); err != nil || st.Total != wantAHuman || st.Breakdowns["bot"]["bot"] != 0 {
+		t.Fatalf("humans of a: %d (%v), want %d", st.Total, err, wantAHuman)
+	}
+	// Minute buckets sum to the same.
+	q = store.StatsQuery{Code: "a", From: base, To: base.Add(3 * time.Hour), Granularity: store.Minute}
+	if st, err = s.LinkStats(ctx, q); err != nil || st.Total != wantA || len(st.Series) != 180 {
+		t.Fatalf("minutes of a: %d points, total %d (%v)", len(st.Series), st.Total, err)
+	}
+	top, err := s.Top(ctx, store.StatsQuery{From: base, To: base.Add(24 * time.Hour), Granularity: store.Day, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, l := range top.Links {
+		sum += l.Total
+	}
+	if len(top.Links) != 2 || top.Links[0].Total < top.Links[1].Total || sum > int64(total) {
+		t.Fatalf("top %+v", top.Links)
+	}
+	all, _ := s.Top(ctx, store.StatsQuery{From: base, To: base.Add(24 * time.Hour), Granularity: store.Day})
+	sum = 0
+	for _, l := range all.Links {
+		sum += l.Total
+	}
+	if sum != int64(total) {
+		t.Fatalf("top totals sum to %d, want %d", sum, total)
+	}
+}
+
+func BenchmarkApply(b *testing.B) {
+	srv := redistest.MustStart(b, redistest.Options{})
+	c, _, _ := redisstore.NewClient(redisstore.ClientConfig{Addr: srv.Addr()})
+	defer c.Close()
+	s := New(c, DefaultConfig())
+	ctx := context.Background()
+	const batch = 1000
+	evs := make([]analytics.Decoded, batch)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range evs {
+			k := i*batch + j
+			evs[j] = event(k)
+			evs[j].Code = []string{"a", "b", "c", "d", "e", "f", "g", "h"}[k%8]
+			evs[j].Time = time.Now().UnixNano()
+		}
+		if _, err := s.Apply(ctx, 0, int64(i*batch), int64(i*batch+batch-1), evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
