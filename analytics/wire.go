@@ -232,3 +232,34 @@ func Decode(b []byte) (Decoded, error) {
 	}
 	return d, nil
 }
+
+// EventID returns the id of ScanEvent bytes without decoding the rest; ok
+// is false when there is none.
+func EventID(b []byte) (id [16]byte, ok bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return id, false
+		}
+		b = b[n:]
+		if num == 2 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 || len(v) != 16 {
+				return id, false
+			}
+			copy(id[:], v)
+			return id, true
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return id, false
+		}
+		b = b[n:]
+	}
+	return id, false
+}
+
+// IDChunk is how many consecutive event ids of one producer (the counter in
+// the last 8 bytes) go to the same Kafka partition. The aggregator keeps
+// one bit per id in chunks of this size to drop producer duplicates.
+const IDChunk = 256

@@ -240,3 +240,9 @@ func AssembleTop(q store.StatsQuery, totals map[string]int64) *store.TopStats {
 // (or this one before a crash) got there first. The caller must read the
 // stored offset again and continue after it.
 var ErrStale = errors.New("batch already applied: re-read the stored offset")
+
+// Result is what applying a batch did.
+type Result struct {
+	Applied    int // events counted
+	Duplicates int // events already counted before, skipped
+}

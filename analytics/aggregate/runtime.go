@@ -55,6 +55,19 @@ func (b *Brake) Resume() bool {
 	return true
 }
 
+// Released returns a channel that is closed when the brake is released
+// (at once if it is not engaged).
+func (b *Brake) Released() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.paused {
+		return closedChan
+	}
+	return b.resume
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Paused reports whether the brake is engaged.
 func (b *Brake) Paused() bool {
 	b.mu.Lock()

@@ -1,17 +1,20 @@
 // Package kafkasink publishes scan events to Kafka with
-// github.com/segmentio/kafka-go. It is the only package that imports
-// kafka-go. Events are spread over partitions round-robin, never keyed by
-// code, so one viral code cannot pin one partition.
+// github.com/segmentio/kafka-go. It and analytics/kafkaconsumer are the
+// only packages that import kafka-go. Events are spread over partitions by
+// event id (see Balancer), never keyed by code, so one viral code cannot
+// pin one partition.
 package kafkasink
 
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
 	"github.com/segmentio/kafka-go/sasl"
@@ -117,6 +120,20 @@ func (cfg Config) parse() (compress.Compression, kafka.RequiredAcks, sasl.Mechan
 	return codec, acks, mech, nil
 }
 
+// Dialer returns a kafka-go dialer with cfg's TLS and SASL settings, for
+// consumers.
+func (cfg Config) Dialer() (*kafka.Dialer, error) {
+	_, _, mech, err := cfg.parse()
+	if err != nil {
+		return nil, err
+	}
+	d := &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, SASLMechanism: mech}
+	if cfg.TLS {
+		d.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return d, nil
+}
+
 // New returns a sink for cfg. It does not connect until the first publish.
 func New(cfg Config) (*Sink, error) {
 	codec, acks, mech, err := cfg.parse()
@@ -136,7 +153,7 @@ func New(cfg Config) (*Sink, error) {
 	return &Sink{w: &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Topic:        cfg.Topic,
-		Balancer:     &kafka.RoundRobin{},
+		Balancer:     &Balancer{},
 		BatchSize:    cfg.BatchSize,
 		BatchBytes:   16 << 20,
 		BatchTimeout: cfg.Linger,
@@ -147,6 +164,25 @@ func New(cfg Config) (*Sink, error) {
 	}}, nil
 }
 
+// Balancer partitions messages by event id (the message key): each run of
+// analytics.IDChunk consecutive ids of one producer goes to one partition,
+// chosen by hash. Load spreads over every partition even when all scans
+// hit one code, and a duplicate of an event (a batch sent again after a
+// timeout) lands in the partition of the original, where the aggregator's
+// per-partition dedupe finds it. Messages without an id go round robin.
+type Balancer struct{ rr kafka.RoundRobin }
+
+// Balance implements kafka.Balancer.
+func (b *Balancer) Balance(msg kafka.Message, partitions ...int) int {
+	if len(msg.Key) != 16 {
+		return b.rr.Balance(msg, partitions...)
+	}
+	var buf [16]byte
+	copy(buf[:8], msg.Key[:8])
+	binary.BigEndian.PutUint64(buf[8:], binary.BigEndian.Uint64(msg.Key[8:])/analytics.IDChunk)
+	return partitions[xxhash.Sum64(buf[:])%uint64(len(partitions))]
+}
+
 var schemaHeader = kafka.Header{Key: "qredge-schema", Value: []byte(analytics.SchemaName)}
 
 // Publish implements analytics.Sink: it returns nil only when Kafka
@@ -155,6 +191,9 @@ func (s *Sink) Publish(ctx context.Context, records [][]byte) error {
 	msgs := make([]kafka.Message, len(records))
 	for i, r := range records {
 		msgs[i] = kafka.Message{Value: r, Headers: []kafka.Header{schemaHeader}}
+		if id, ok := analytics.EventID(r); ok {
+			msgs[i].Key = id[:]
+		}
 	}
 	// Retry only the messages Kafka did not acknowledge, so a partly
 	// written batch does not write its acknowledged messages twice.

@@ -211,21 +211,15 @@ return {0, tostring(n)}
 
 // seenChunk is how many consecutive event counters of one producer share
 // a dedupe bitmap key (and, through kafkasink.Balancer, a partition).
-const seenChunk = 256
-
-// Result is what Apply did.
-type Result struct {
-	Applied    int // events counted
-	Duplicates int // events already counted before, skipped
-}
+const seenChunk = analytics.IDChunk
 
 // Apply counts the events read from partition p at offsets first..last
 // (inclusive; poison messages in the range are simply absent from events)
 // and records last as applied, atomically. It returns ErrStale when first
 // is not after the stored offset.
-func (s *Store) Apply(ctx context.Context, p int, first, last int64, events []analytics.Decoded) (Result, error) {
+func (s *Store) Apply(ctx context.Context, p int, first, last int64, events []analytics.Decoded) (aggregate.Result, error) {
 	if last < first {
-		return Result{}, fmt.Errorf("BUG: batch %d..%d", first, last)
+		return aggregate.Result{}, fmt.Errorf("BUG: batch %d..%d", first, last)
 	}
 	ps := strconv.Itoa(p)
 	all := aggregate.NewDelta()
@@ -233,7 +227,7 @@ func (s *Store) Apply(ctx context.Context, p int, first, last int64, events []an
 		all.Add(&events[i])
 	}
 	if err := s.addUniques(ctx, all); err != nil {
-		return Result{}, err
+		return aggregate.Result{}, err
 	}
 	// Which events take part in deduplication, and their bitmap slots.
 	dedupe := s.cfg.DedupeWindow > 0
@@ -268,26 +262,26 @@ func (s *Store) Apply(ctx context.Context, p int, first, last int64, events []an
 		keys, args := s.buildApply(ps, first, last, events, seenIdx, expected, d)
 		res, err := applyScript.Run(ctx, s.c, keys, args...).Slice()
 		if err != nil {
-			return Result{}, fmt.Errorf("cannot apply a batch of partition %d: %w", p, err)
+			return aggregate.Result{}, fmt.Errorf("cannot apply a batch of partition %d: %w", p, err)
 		}
 		if len(res) != 2 {
-			return Result{}, fmt.Errorf("BUG: apply script returned %v", res)
+			return aggregate.Result{}, fmt.Errorf("BUG: apply script returned %v", res)
 		}
 		code, _ := res[0].(int64)
 		val, _ := res[1].(string)
 		switch code {
 		case 0:
 			dups := strings.Count(string(expected), "1")
-			return Result{Applied: len(events) - dups, Duplicates: dups}, nil
+			return aggregate.Result{Applied: len(events) - dups, Duplicates: dups}, nil
 		case -1:
-			return Result{}, fmt.Errorf("partition %d batch %d..%d, stored offset %s: %w", p, first, last, val, aggregate.ErrStale)
+			return aggregate.Result{}, fmt.Errorf("partition %d batch %d..%d, stored offset %s: %w", p, first, last, val, aggregate.ErrStale)
 		case -2:
 			if len(val) != len(expected) || attempt > 3 {
-				return Result{}, fmt.Errorf("BUG: duplicate check of partition %d did not settle (%d events, %q)", p, len(expected), val)
+				return aggregate.Result{}, fmt.Errorf("BUG: duplicate check of partition %d did not settle (%d events, %q)", p, len(expected), val)
 			}
 			expected = []byte(val)
 		default:
-			return Result{}, fmt.Errorf("BUG: apply script returned %v", res)
+			return aggregate.Result{}, fmt.Errorf("BUG: apply script returned %v", res)
 		}
 	}
 }

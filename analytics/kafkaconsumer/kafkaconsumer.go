@@ -1,0 +1,325 @@
+// Package kafkaconsumer is the warm path's Kafka side: a consumer group
+// (github.com/segmentio/kafka-go) whose members share the scan topic's
+// partitions and hand batches of decoded events to an Applier (the Redis
+// aggregates).
+//
+// Where a partition starts is decided by the Applier, not by Kafka: on
+// every assignment the member reads the last offset the Applier stored
+// with the aggregates and continues after it. Kafka's committed offsets
+// are written too, but only so that Kafka tools show the group's
+// progress; committing after writing would count a batch twice after a
+// crash between the two. A batch the Applier refuses as stale (someone
+// applied it already) makes the member re-read the stored offset and seek.
+//
+// The consumer never stops for bad data: a message that does not decode
+// as a ScanEvent (or has a newer schema_version) is counted as poison,
+// logged and skipped.
+package kafkaconsumer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/analytics/kafkasink"
+)
+
+// Applier stores aggregates together with the offsets they include.
+type Applier interface {
+	// CheckTopic refuses aggregates built from another topic.
+	CheckTopic(ctx context.Context, topic string) error
+	// AddPartitions records partitions that hold aggregates.
+	AddPartitions(ctx context.Context, parts []int) error
+	// Offset returns the last offset applied for partition p.
+	Offset(ctx context.Context, p int) (last int64, ok bool, err error)
+	// Apply counts events read at offsets first..last of partition p and
+	// stores last, atomically; aggregate.ErrStale when first is not after
+	// the stored offset.
+	Apply(ctx context.Context, p int, first, last int64, events []analytics.Decoded) (aggregate.Result, error)
+}
+
+// Config configures a Consumer. Get defaults from DefaultConfig.
+type Config struct {
+	Kafka     kafkasink.Config // brokers, topic, TLS and SASL
+	Group     string           // consumer group id
+	BatchSize int              // most events per applied batch
+	Linger    time.Duration    // longest wait to fill a batch
+	// StartLatest makes a partition with no stored offset start at its
+	// end instead of its beginning.
+	StartLatest       bool
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	RebalanceTimeout  time.Duration
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Kafka: kafkasink.DefaultConfig(), Group: "qredge-analytics", BatchSize: 5000, Linger: 100 * time.Millisecond,
+		SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second}
+}
+
+// Check returns an error naming the first invalid setting.
+func (cfg Config) Check() error {
+	if err := cfg.Kafka.Check(); err != nil {
+		return err
+	}
+	if cfg.Group == "" {
+		return errors.New("--kafka-group is empty")
+	}
+	if cfg.BatchSize <= 0 || cfg.BatchSize > 100000 {
+		return errors.New("--batch-size must be between 1 and 100000")
+	}
+	if cfg.Linger <= 0 {
+		return errors.New("--linger must be positive")
+	}
+	if cfg.HeartbeatInterval <= 0 || cfg.SessionTimeout < 2*cfg.HeartbeatInterval {
+		return errors.New("--kafka-session-timeout must be at least twice the heartbeat interval (1s)")
+	}
+	return nil
+}
+
+// Consumer is one member of the group.
+type Consumer struct {
+	cfg    Config
+	ap     Applier
+	m      *aggregate.Metrics
+	brake  *aggregate.Brake
+	log    *slog.Logger
+	dialer *kafka.Dialer
+
+	poison   atomic.Uint64
+	mu       sync.Mutex
+	assigned []int
+}
+
+// New returns a consumer; Run starts it.
+func New(cfg Config, ap Applier, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Consumer, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	d, err := cfg.Kafka.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Consumer{cfg: cfg, ap: ap, m: m, brake: brake, log: log, dialer: d}, nil
+}
+
+// Assigned returns the partitions this member holds now.
+func (c *Consumer) Assigned() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]int(nil), c.assigned...)
+}
+
+// Run consumes until ctx is done, then leaves the group. It returns an
+// error only when it cannot start.
+func (c *Consumer) Run(ctx context.Context) error {
+	topic := c.cfg.Kafka.Topic
+	if err := c.ap.CheckTopic(ctx, topic); err != nil {
+		return err
+	}
+	errLog := kafka.LoggerFunc(func(msg string, args ...any) {
+		c.log.Debug("kafka-go: "+msg, "args", args)
+	})
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: c.cfg.Group, Brokers: c.cfg.Kafka.Brokers, Dialer: c.dialer, Topics: []string{topic},
+		SessionTimeout: c.cfg.SessionTimeout, HeartbeatInterval: c.cfg.HeartbeatInterval,
+		RebalanceTimeout: c.cfg.RebalanceTimeout, JoinGroupBackoff: 500 * time.Millisecond,
+		WatchPartitionChanges: true, PartitionWatchInterval: 10 * time.Second,
+		StartOffset: kafka.FirstOffset, ErrorLogger: errLog,
+	})
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { group.Close() })
+	defer stop()
+	defer group.Close()
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				return nil
+			}
+			c.log.Warn("cannot join the consumer group; retrying", "group", c.cfg.Group, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		var parts []int
+		for _, pa := range gen.Assignments[topic] {
+			parts = append(parts, pa.ID)
+		}
+		c.mu.Lock()
+		c.assigned = parts
+		c.mu.Unlock()
+		c.log.Info("partitions assigned", "generation", gen.ID, "partitions", parts)
+		if err := c.ap.AddPartitions(ctx, parts); err != nil {
+			c.log.Warn("cannot record partitions", "err", err)
+		}
+		for _, p := range parts {
+			gen.Start(func(gctx context.Context) { c.partition(gctx, gen, p) })
+		}
+	}
+}
+
+// partition consumes one assigned partition until the generation ends.
+func (c *Consumer) partition(ctx context.Context, gen *kafka.Generation, p int) {
+	lag := c.m.Lag.WithLabelValues(strconv.Itoa(p))
+	for ctx.Err() == nil {
+		last, ok, err := c.ap.Offset(ctx, p)
+		if err != nil {
+			c.log.Warn("cannot read the stored offset; retrying", "partition", p, "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		start := last + 1
+		if !ok {
+			start = kafka.FirstOffset
+			if c.cfg.StartLatest {
+				start = kafka.LastOffset
+			}
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: c.cfg.Kafka.Brokers, Dialer: c.dialer, Topic: c.cfg.Kafka.Topic, Partition: p,
+			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 1000,
+		})
+		if err := r.SetOffset(start); err != nil {
+			r.Close()
+			c.log.Error("BUG: cannot seek", "partition", p, "offset", start, "err", err)
+			return
+		}
+		c.consume(ctx, gen, p, r, lag)
+		r.Close()
+	}
+}
+
+// consume applies batches from r until ctx is done or a batch is stale.
+func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r *kafka.Reader, lag interface{ Set(float64) }) {
+	msgs := make([]kafka.Message, 0, c.cfg.BatchSize)
+	events := make([]analytics.Decoded, 0, c.cfg.BatchSize)
+	times := make([]int64, 0, c.cfg.BatchSize)
+	for {
+		if !c.waitBrake(ctx, r, lag) {
+			return
+		}
+		var err error
+		if msgs, err = c.fetch(ctx, r, msgs[:0]); err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("cannot read from kafka; retrying", "partition", p, "err", err)
+				sleep(ctx, time.Second)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		// A brake engaged while this batch was being fetched holds it:
+		// nothing more is applied until the brake is released (the
+		// messages wait in memory; their offsets are not stored, so if
+		// the partition moves meanwhile, the next owner reads them again).
+		if !c.waitBrake(ctx, r, lag) {
+			return
+		}
+		events, times = events[:0], times[:0]
+		for i := range msgs {
+			e, err := analytics.Decode(msgs[i].Value)
+			if err != nil {
+				c.m.Poison.Inc()
+				if n := c.poison.Add(1); n <= 10 || n%1000 == 0 {
+					c.log.Warn("poison event skipped", "partition", p, "offset", msgs[i].Offset, "err", err, "poison_total", n)
+				}
+				continue
+			}
+			events = append(events, e)
+			times = append(times, e.Time)
+		}
+		first, last := msgs[0].Offset, msgs[len(msgs)-1].Offset
+		began := time.Now()
+		var res aggregate.Result
+		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+			res, err = c.ap.Apply(ctx, p, first, last, events)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, aggregate.ErrStale) {
+				c.log.Info("batch already applied elsewhere; re-reading the stored offset", "partition", p, "err", err)
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn("cannot apply a batch; retrying it", "partition", p, "first", first, "last", last, "err", err)
+			sleep(ctx, backoff)
+		}
+		c.m.Apply.Observe(time.Since(began).Seconds())
+		c.m.Batches.Inc()
+		c.m.Applied.Add(float64(res.Applied))
+		c.m.Duplicate.Add(float64(res.Duplicates))
+		c.m.ObserveFreshness(times)
+		lag.Set(float64(max(msgs[len(msgs)-1].HighWaterMark-last-1, 0)))
+		// Informational only: Kafka tools show the group's progress.
+		if err := gen.CommitOffsets(map[string]map[int]int64{c.cfg.Kafka.Topic: {p: last + 1}}); err != nil {
+			c.log.Debug("cannot commit the informational offset", "partition", p, "err", err)
+		}
+	}
+}
+
+// fetch reads one message, waiting as long as it takes, then more until
+// the batch is full or the linger has passed.
+func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, msgs []kafka.Message) ([]kafka.Message, error) {
+	m, err := r.FetchMessage(ctx)
+	if err != nil {
+		return msgs, err
+	}
+	msgs = append(msgs, m)
+	lctx, cancel := context.WithTimeout(ctx, c.cfg.Linger)
+	defer cancel()
+	for len(msgs) < c.cfg.BatchSize {
+		m, err := r.FetchMessage(lctx)
+		if err != nil {
+			break
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// waitBrake waits while the brake is engaged, keeping the lag metric
+// current; it returns false when ctx is done.
+func (c *Consumer) waitBrake(ctx context.Context, r *kafka.Reader, lag interface{ Set(float64) }) bool {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for c.brake.Paused() {
+		select {
+		case <-c.brake.Released():
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			if n, err := r.ReadLag(ctx); err == nil {
+				lag.Set(float64(n))
+			}
+		}
+	}
+	return ctx.Err() == nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

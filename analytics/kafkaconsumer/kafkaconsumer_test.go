@@ -1,0 +1,392 @@
+package kafkaconsumer
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/analytics/kafkasink"
+	"github.com/qredge/qredge/analytics/redisagg"
+	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/redisstore"
+)
+
+const topic = "qredge.scans"
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// mustStartKafka starts three kfake brokers with a 6-partition topic and a
+// short minimum session timeout, so a killed member is noticed in a second.
+func mustStartKafka(tb testing.TB) *kfake.Cluster {
+	tb.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, topic), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+// producer publishes encoded events through the real sink (kafka-go
+// Writer, event-id balancer), as edges do.
+type producer struct {
+	sink   *kafkasink.Sink
+	enc    *analytics.Encoder
+	prefix [8]byte
+	next   uint64
+	sent   []byte // last batch, for duplicates
+}
+
+func newProducer(tb testing.TB, brokers []string) *producer {
+	cfg := kafkasink.DefaultConfig()
+	cfg.Brokers = brokers
+	s, err := kafkasink.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	p := &producer{sink: s, enc: analytics.NewEncoder([]byte("secret"), "test")}
+	rand.Read(p.prefix[:])
+	return p
+}
+
+// publish sends n events over codes c0..c4 and returns their records.
+func (p *producer) publish(tb testing.TB, n int) [][]byte {
+	tb.Helper()
+	recs := make([][]byte, n)
+	for i := range recs {
+		p.next++
+		e := analytics.Event{Time: time.Now().UnixNano(), Key: fmt.Sprintf("c%d\x00", p.next%5), Version: 1, Status: 302,
+			Target: analytics.TargetDestination, Rule: -1, Device: analytics.DeviceAndroid, Bot: p.next%10 == 0}
+		copy(e.ID[:8], p.prefix[:])
+		binary.BigEndian.PutUint64(e.ID[8:], p.next)
+		e.IP[15] = byte(p.next)
+		recs[i] = p.enc.Append(nil, &e)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.sink.Publish(ctx, recs); err != nil {
+		tb.Fatal(err)
+	}
+	return recs
+}
+
+func newStore(tb testing.TB, addr string) *redisagg.Store {
+	c, _, err := redisstore.NewClient(redisstore.ClientConfig{Addr: addr})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return redisagg.New(c, redisagg.DefaultConfig())
+}
+
+// total sums every link's scans today and tomorrow (UTC days).
+func total(tb testing.TB, s *redisagg.Store) int64 {
+	tb.Helper()
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	top, err := s.Top(context.Background(), store.StatsQuery{From: day.Add(-24 * time.Hour), To: day.Add(48 * time.Hour), Granularity: store.Day})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n int64
+	for _, l := range top.Links {
+		n += l.Total
+	}
+	return n
+}
+
+// waitTotal waits until the stats hold want scans, then a little longer
+// to see that no more arrive.
+func waitTotal(tb testing.TB, s *redisagg.Store, want int64, d time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	var got int64
+	for time.Now().Before(deadline) {
+		if got = total(tb, s); got >= want {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got = total(tb, s); got != want {
+		tb.Fatalf("stats hold %d scans, want exactly %d", got, want)
+	}
+}
+
+type member struct {
+	c      *Consumer
+	m      *aggregate.Metrics
+	brake  *aggregate.Brake
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func testConfig(brokers []string) Config {
+	cfg := DefaultConfig()
+	cfg.Kafka.Brokers = brokers
+	cfg.Group = "analytics-test"
+	cfg.BatchSize = 200
+	cfg.Linger = 20 * time.Millisecond
+	cfg.SessionTimeout = time.Second
+	cfg.HeartbeatInterval = 200 * time.Millisecond
+	cfg.RebalanceTimeout = 2 * time.Second
+	return cfg
+}
+
+func startMember(tb testing.TB, brokers []string, s *redisagg.Store) *member {
+	tb.Helper()
+	m := aggregate.NewMetrics()
+	brake := aggregate.NewBrake(m.Paused)
+	c, err := New(testConfig(brokers), s, m, brake, quiet())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mb := &member{c: c, m: m, brake: brake, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(mb.done)
+		if err := c.Run(ctx); err != nil {
+			tb.Error(err)
+		}
+	}()
+	tb.Cleanup(mb.stop)
+	return mb
+}
+
+func (mb *member) stop() {
+	mb.cancel()
+	<-mb.done
+}
+
+func TestExactlyNWithDuplicatesAndPoison(t *testing.T) {
+	k := mustStartKafka(t)
+	srv := redistest.MustStart(t, redistest.Options{})
+	s := newStore(t, srv.Addr())
+	p := newProducer(t, k.ListenAddrs())
+	const n = 5000
+	var recs [][]byte
+	for i := 0; i < n/500; i++ {
+		recs = p.publish(t, 500)
+	}
+	// The last batch again: what an edge sends when Kafka wrote a batch
+	// but the acknowledgement timed out.
+	ctx := context.Background()
+	if err := p.sink.Publish(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	// Poison: bytes that are no ScanEvent, and an event from the future.
+	w := &kafka.Writer{Addr: kafka.TCP(k.ListenAddrs()...), Topic: topic, Balancer: &kafka.RoundRobin{}}
+	future := append([]byte{0x08, 0x09}, recs[0][2:]...) // schema_version 9
+	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte("not protobuf \xff\xff")}, kafka.Message{Value: future}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	start := time.Now()
+	mb := startMember(t, k.ListenAddrs(), s)
+	for len(mb.c.Assigned()) == 0 && time.Since(start) < 20*time.Second {
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("joined the group in %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	waitTotal(t, s, n, 60*time.Second)
+	t.Logf("%d events (+500 duplicates, 2 poison) applied in %s", n, time.Since(start).Round(time.Millisecond))
+	if d := testutil.ToFloat64(mb.m.Duplicate); d != 500 {
+		t.Fatalf("duplicates counted %v, want 500", d)
+	}
+	if pz := testutil.ToFloat64(mb.m.Poison); pz != 2 {
+		t.Fatalf("poison counted %v, want 2", pz)
+	}
+	if testutil.CollectAndCount(mb.m.Freshness) != 1 || testutil.ToFloat64(mb.m.Applied) != n {
+		t.Fatalf("applied metric %v", testutil.ToFloat64(mb.m.Applied))
+	}
+	// Per link: c0..c4 got n/5 each.
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	st, err := s.LinkStats(ctx, store.StatsQuery{Code: "c3", From: day, To: day.Add(24 * time.Hour), Granularity: store.Hour})
+	if err != nil || st.Total != n/5 {
+		t.Fatalf("c3: %d (%v), want %d", st.Total, err, n/5)
+	}
+}
+
+// TestTwoMembersOneLeaves: two members share the partitions; one leaves
+// mid-stream; the other takes over its partitions from the stored offsets.
+func TestTwoMembersOneLeaves(t *testing.T) {
+	k := mustStartKafka(t)
+	srv := redistest.MustStart(t, redistest.Options{})
+	s := newStore(t, srv.Addr())
+	p := newProducer(t, k.ListenAddrs())
+	a := startMember(t, k.ListenAddrs(), s)
+	b := startMember(t, k.ListenAddrs(), s)
+	deadline := time.Now().Add(20 * time.Second)
+	for (len(a.c.Assigned()) == 0 || len(b.c.Assigned()) == 0) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(a.c.Assigned())+len(b.c.Assigned()) != 6 || len(a.c.Assigned()) == 0 {
+		t.Fatalf("assignments %v %v", a.c.Assigned(), b.c.Assigned())
+	}
+	t.Logf("shared: %v and %v", a.c.Assigned(), b.c.Assigned())
+	var sent int64
+	for i := 0; i < 20; i++ {
+		p.publish(t, 250)
+		sent += 250
+		if i == 10 {
+			b.stop() // leaves the group mid-stream
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitTotal(t, s, sent, 60*time.Second)
+	if len(a.c.Assigned()) != 6 {
+		t.Fatalf("the remaining member holds %v", a.c.Assigned())
+	}
+	t.Logf("applied by a %v, by b %v", testutil.ToFloat64(a.m.Applied), testutil.ToFloat64(b.m.Applied))
+}
+
+func TestPauseResume(t *testing.T) {
+	k := mustStartKafka(t)
+	srv := redistest.MustStart(t, redistest.Options{})
+	s := newStore(t, srv.Addr())
+	p := newProducer(t, k.ListenAddrs())
+	mb := startMember(t, k.ListenAddrs(), s)
+	p.publish(t, 1000)
+	waitTotal(t, s, 1000, 30*time.Second)
+	if !mb.brake.Pause() {
+		t.Fatal("pause did not change the state")
+	}
+	time.Sleep(200 * time.Millisecond) // a batch in hand finishes
+	p.publish(t, 2000)
+	time.Sleep(time.Second)
+	if got := total(t, s); got != 1000 {
+		t.Fatalf("paused consumer applied: %d", got)
+	}
+	if testutil.ToFloat64(mb.m.Paused) != 1 {
+		t.Fatal("paused gauge not set")
+	}
+	mb.brake.Resume()
+	waitTotal(t, s, 3000, 30*time.Second)
+}
+
+func TestExactlyNOnCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster in the long run only (-short)")
+	}
+	k := mustStartKafka(t)
+	cl := redistest.MustStartCluster(t)
+	s := newStore(t, "redis-cluster://"+cl.Addrs())
+	p := newProducer(t, k.ListenAddrs())
+	startMember(t, k.ListenAddrs(), s)
+	startMember(t, k.ListenAddrs(), s)
+	for i := 0; i < 10; i++ {
+		p.publish(t, 400)
+	}
+	waitTotal(t, s, 4000, 60*time.Second)
+}
+
+// The child mode of TestSIGKILLRounds: a consumer process that runs until
+// it is killed.
+func TestMain(m *testing.M) {
+	if env := os.Getenv("QREDGE_TEST_CONSUMER_CHILD"); env != "" {
+		brokers, redisAddr, _ := strings.Cut(env, "|")
+		cl, _, _ := redisstore.NewClient(redisstore.ClientConfig{Addr: redisAddr})
+		cfg := testConfig(strings.Split(brokers, ","))
+		cfg.BatchSize = 50 // many small batches: kills land between and inside them
+		mt := aggregate.NewMetrics()
+		c, err := New(cfg, redisagg.New(cl, redisagg.DefaultConfig()), mt, aggregate.NewBrake(nil), quiet())
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("started")
+		c.Run(context.Background())
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestSIGKILLRounds kills a consumer process with SIGKILL at random moments
+// while events keep arriving, ten times, restarting it each time: the
+// stats end with exactly the events sent.
+func TestSIGKILLRounds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 s of kill rounds run in the long pass only (-short)")
+	}
+	k := mustStartKafka(t)
+	srv := redistest.MustStart(t, redistest.Options{})
+	s := newStore(t, srv.Addr())
+	p := newProducer(t, k.ListenAddrs())
+	var sent atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a steady stream of scans during the kills
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			p.publish(t, 200)
+			sent.Add(200)
+		}
+	}()
+	env := "QREDGE_TEST_CONSUMER_CHILD=" + strings.Join(k.ListenAddrs(), ",") + "|" + srv.Addr()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), env)
+		out, _ := cmd.StdoutPipe()
+		cmd.Stderr = io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		if !sc.Scan() || sc.Text() != "started" {
+			t.Fatalf("child: %q", sc.Text())
+		}
+		go io.Copy(io.Discard, out)
+		return cmd
+	}
+	const rounds = 10
+	var progress []int64
+	for i := 0; i < rounds; i++ {
+		cmd := start()
+		d, _ := rand.Int(rand.Reader, big.NewInt(1500))
+		time.Sleep(1200*time.Millisecond + time.Duration(d.Int64())*time.Millisecond)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		progress = append(progress, total(t, s))
+	}
+	close(stop)
+	wg.Wait()
+	cmd := start()
+	defer func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() }()
+	waitTotal(t, s, sent.Load(), 60*time.Second)
+	t.Logf("%d rounds of SIGKILL; counted after each kill: %v; final %d = sent", rounds, progress, sent.Load())
+	moved := 0
+	for i := 1; i < len(progress); i++ {
+		if progress[i] > progress[i-1] {
+			moved++
+		}
+	}
+	if moved < rounds/2 {
+		t.Fatalf("the consumer made progress in only %d of %d rounds: kills did not hit a working consumer", moved, rounds)
+	}
+}
