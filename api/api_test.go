@@ -109,6 +109,8 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	}
 	cfg := DefaultConfig()
 	cfg.Resolver = &fakeResolver{}
+	cfg.Stats = &fakeStats{}
+	cfg.Brake = &fakeBrake{}
 	srv := NewServer(cfg, nil, slog.Default())
 	served := map[string]bool{}
 	for _, r := range srv.Routes() {
@@ -134,6 +136,8 @@ type env struct {
 	write string // write-scope key
 	read  string // read-scope key
 	res   *fakeResolver
+	stats *fakeStats
+	brake *fakeBrake
 }
 
 func mustStartAPI(t *testing.T) *env {
@@ -150,9 +154,10 @@ func mustStartAPI(t *testing.T) *env {
 	cfg.Observe = observe
 	res := &fakeResolver{}
 	cfg.Resolver = res
+	cfg.Stats, cfg.Brake = &fakeStats{}, &fakeBrake{}
 	ts := httptest.NewServer(NewServer(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(ts.Close)
-	e := &env{t: t, url: ts.URL, db: db, admin: admin, res: res}
+	e := &env{t: t, url: ts.URL, db: db, admin: admin, res: res, stats: cfg.Stats.(*fakeStats), brake: cfg.Brake.(*fakeBrake)}
 	e.write = e.newKey("writer", store.ScopeWrite)
 	e.read = e.newKey("reader", store.ScopeRead)
 	return e

@@ -26,6 +26,12 @@ type Config struct {
 	// Resolver evaluates links for GET /api/v1/links/{code}/resolve; the
 	// route exists only when it is set.
 	Resolver Resolver
+	// Stats reads scan aggregates for GET /api/v1/links/{code}/stats and
+	// GET /api/v1/stats/top; the routes exist only when it is set.
+	Stats store.StatsReader
+	// Brake, when set, adds POST /api/v1/analytics/pause and /resume
+	// (admin scope): the embedded mode's emergency brake.
+	Brake Brake
 	// Observe, when set, is called after every request with the route
 	// pattern that served it ("" when none matched) and the status.
 	Observe func(method, pattern string, status int, elapsed time.Duration)
@@ -79,6 +85,14 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	s.handle("DELETE", "/api/v1/links/{code}", store.ScopeWrite, s.deleteLink)
 	if cfg.Resolver != nil {
 		s.handle("GET", "/api/v1/links/{code}/resolve", store.ScopeRead, s.resolveLink)
+	}
+	if cfg.Stats != nil {
+		s.handle("GET", "/api/v1/links/{code}/stats", store.ScopeRead, s.linkStats)
+		s.handle("GET", "/api/v1/stats/top", store.ScopeRead, s.topStats)
+	}
+	if cfg.Brake != nil {
+		s.handle("POST", "/api/v1/analytics/pause", store.ScopeAdmin, s.pauseAnalytics)
+		s.handle("POST", "/api/v1/analytics/resume", store.ScopeAdmin, s.resumeAnalytics)
 	}
 	s.handle("POST", "/api/v1/keys", store.ScopeAdmin, s.createKey)
 	s.handle("GET", "/api/v1/keys", store.ScopeAdmin, s.listKeys)

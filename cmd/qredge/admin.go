@@ -14,7 +14,7 @@ import (
 )
 
 // adminServer serves /healthz, /readyz, /metrics and /debug/pprof/ on the
-// admin listener of edge and api, away from public traffic.
+// admin listener of edge, api and analytics, away from public traffic.
 type adminServer struct {
 	srv *http.Server
 	ln  net.Listener
@@ -24,8 +24,11 @@ type adminServer struct {
 // human-readable detail line for /readyz.
 type readiness func() (bool, string)
 
-func startAdmin(addr string, ready readiness, reg *prometheus.Registry, log *slog.Logger) (*adminServer, error) {
+func startAdmin(addr string, ready readiness, reg *prometheus.Registry, log *slog.Logger, routes ...func(*http.ServeMux)) (*adminServer, error) {
 	mux := http.NewServeMux()
+	for _, add := range routes {
+		add(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/qredge/qredge/analytics/redisagg"
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/geoip"
@@ -132,8 +133,12 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	apiMetrics := newAPIMetrics()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		apiMetrics.requests, apiMetrics.duration, buildInfo())
+	// Stats are read from the aggregates qredge analytics writes under the
+	// same --redis-prefix.
+	ac := redisagg.DefaultConfig()
+	ac.Prefix = cfg.Redis.Prefix
 	apiCfg := api.Config{PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe,
-		Resolver: resolver{redirect.NewHandler(rcfg, redirect.NewTable())}}
+		Resolver: resolver{redirect.NewHandler(rcfg, redirect.NewTable())}, Stats: redisagg.New(a.store.Client(), ac)}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}

@@ -26,6 +26,7 @@ Usage:
   qredge serve     run everything in one process (embedded store, no Redis, no Kafka)
   qredge edge      answer scans from memory, kept current from Redis
   qredge api       the management REST API over Redis
+  qredge analytics aggregate scan events from Kafka into Redis (a consumer group)
   qredge apikey    create, list or revoke API keys
   qredge version   print the version
 
@@ -56,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		err = runAPI(ctx, args[1:], stderr)
+	case "analytics":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		err = runAnalytics(ctx, args[1:], stderr)
 	case "apikey":
 		err = runAPIKey(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

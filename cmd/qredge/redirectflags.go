@@ -17,6 +17,7 @@ type flagRegistrar interface {
 	StringVar(*string, string, string, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
 	Int64Var(*int64, string, int64, string)
+	IntVar(*int, string, int, string)
 	BoolVar(*bool, string, bool, string)
 }
 

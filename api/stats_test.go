@@ -1,0 +1,151 @@
+package api
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/qredge/qredge/store"
+)
+
+// fakeStats records the query the API parsed; the real readers are tested
+// in analytics/redisagg and analytics/localagg, and end to end in
+// cmd/qredge.
+type fakeStats struct {
+	mu   sync.Mutex
+	last store.StatsQuery
+}
+
+func (f *fakeStats) LinkStats(ctx context.Context, q store.StatsQuery) (*store.LinkStats, error) {
+	f.mu.Lock()
+	f.last = q
+	f.mu.Unlock()
+	first, n := q.Buckets()
+	return &store.LinkStats{Code: q.Code, Domain: q.Domain, From: time.Unix(first, 0).UTC(), Granularity: q.Granularity.String(),
+		ExcludeBots: q.ExcludeBots, Total: int64(n), Series: make([]store.StatsPoint, n)}, nil
+}
+
+func (f *fakeStats) Top(ctx context.Context, q store.StatsQuery) (*store.TopStats, error) {
+	f.mu.Lock()
+	f.last = q
+	f.mu.Unlock()
+	return &store.TopStats{Granularity: q.Granularity.String(), Links: []store.TopLink{{Code: "a", Total: int64(q.Limit)}}}, nil
+}
+
+func (f *fakeStats) query() store.StatsQuery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
+type fakeBrake struct {
+	mu     sync.Mutex
+	paused bool
+}
+
+func (b *fakeBrake) Pause() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	was := b.paused
+	b.paused = true
+	return !was
+}
+
+func (b *fakeBrake) Resume() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	was := b.paused
+	b.paused = false
+	return was
+}
+
+func (b *fakeBrake) Paused() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.paused
+}
+
+func TestStatsQueries(t *testing.T) {
+	e := mustStartAPI(t)
+	e.call("POST", "/api/v1/links", e.write, `{"code":"s","destination":"https://example.com/"}`, nil, 201, nil)
+	e.call("POST", "/api/v1/links", e.write, `{"code":"s","domain":"go.example","destination":"https://example.com/"}`, nil, 201, nil)
+	var st store.LinkStats
+	// Defaults: the last 24 hours, in minutes (1440 buckets fit).
+	e.call("GET", "/api/v1/links/s/stats", e.read, "", nil, 200, &st)
+	q := e.stats.query()
+	if q.Code != "s" || q.Granularity != store.Minute || q.To.Sub(q.From) != 24*time.Hour || q.ExcludeBots {
+		t.Fatalf("default query %+v", q)
+	}
+	if st.Code != "s" || st.Granularity != "minute" {
+		t.Fatalf("answer %+v", st)
+	}
+	e.call("GET", "/api/v1/links/s/stats?domain=go.example&from=2026-11-01T00:00:00Z&to=1796083200&exclude_bots=true", e.read, "", nil, 200, &st)
+	q = e.stats.query()
+	if q.Domain != "go.example" || q.Granularity != store.Hour || !q.ExcludeBots || q.From.Day() != 1 || !q.To.Equal(time.Unix(1796083200, 0)) {
+		t.Fatalf("query %+v", q)
+	}
+	if st.Total != 30*24 {
+		t.Fatalf("hour buckets in November: %d", st.Total)
+	}
+	// Two years need day buckets.
+	e.call("GET", "/api/v1/links/s/stats?from=2025-01-01T00:00:00Z&to=2026-12-31T00:00:00Z", e.read, "", nil, 200, &st)
+	if e.stats.query().Granularity != store.Day {
+		t.Fatalf("granularity %v", e.stats.query().Granularity)
+	}
+	for _, c := range []struct{ query, field string }{
+		{"granularity=week", "granularity"},
+		{"granularity=minute&from=2026-11-01T00:00:00Z&to=2026-11-03T00:00:00Z", "granularity"},
+		{"from=2026-11-03T00:00:00Z&to=2026-11-01T00:00:00Z", "from"},
+		{"from=yesterday", "from"},
+		{"to=-5", "to"},
+		{"from=1900-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"},
+		{"exclude_bots=maybe", "exclude_bots"},
+	} {
+		r := e.call("GET", "/api/v1/links/s/stats?"+c.query, e.read, "", nil, 400, nil)
+		p := r.problem(t)
+		if len(p.Errors) != 1 || p.Errors[0].Field != c.field {
+			t.Errorf("%s: problem %+v, want field %s", c.query, p, c.field)
+		}
+	}
+	e.call("GET", "/api/v1/links/nope/stats", e.read, "", nil, 404, nil).problem(t)
+	e.call("GET", "/api/v1/links/s/stats", "", "", nil, 401, nil).problem(t)
+
+	var top store.TopStats
+	e.call("GET", "/api/v1/stats/top?limit=3&granularity=day", e.read, "", nil, 200, &top)
+	if len(top.Links) != 1 || top.Links[0].Total != 3 || top.Granularity != "day" {
+		t.Fatalf("top %+v", top)
+	}
+	e.call("GET", "/api/v1/stats/top", e.read, "", nil, 200, &top)
+	if e.stats.query().Limit != 10 {
+		t.Fatalf("default limit %d", e.stats.query().Limit)
+	}
+	for _, l := range []string{"0", "1001", "ten"} {
+		p := e.call("GET", "/api/v1/stats/top?limit="+l, e.read, "", nil, 400, nil).problem(t)
+		if !strings.Contains(p.Detail, "limit") {
+			t.Errorf("limit %s: %+v", l, p)
+		}
+	}
+	e.call("GET", "/api/v1/stats/top", "", "", nil, 401, nil).problem(t)
+}
+
+func TestAnalyticsBrake(t *testing.T) {
+	e := mustStartAPI(t)
+	var st struct{ Paused bool }
+	e.call("POST", "/api/v1/analytics/pause", e.admin, "", nil, 200, &st)
+	if !st.Paused || !e.brake.Paused() {
+		t.Fatal("not paused")
+	}
+	e.call("POST", "/api/v1/analytics/resume", e.admin, "", nil, 200, &st)
+	if st.Paused || e.brake.Paused() {
+		t.Fatal("not resumed")
+	}
+	e.call("POST", "/api/v1/analytics/pause", e.write, "", nil, 403, nil).problem(t)
+	e.call("POST", "/api/v1/analytics/resume", "", "", nil, 401, nil).problem(t)
+	e.call("POST", "/api/v1/analytics/pause", "", "", nil, 401, nil).problem(t)
+	e.call("POST", "/api/v1/analytics/resume", e.read, "", nil, 403, nil).problem(t)
+	if e.brake.Paused() {
+		t.Fatal("a refused request changed the brake")
+	}
+}

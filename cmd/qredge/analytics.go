@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/analytics/kafkaconsumer"
+	"github.com/qredge/qredge/analytics/kafkasink"
+	"github.com/qredge/qredge/analytics/redisagg"
+	"github.com/qredge/qredge/store/redisstore"
+)
+
+// RetentionFlags say how long stats buckets are kept.
+type RetentionFlags struct{ Minute, Hour, Day time.Duration }
+
+func defaultRetentionFlags() RetentionFlags {
+	r := aggregate.DefaultRetention()
+	return RetentionFlags{r[0], r[1], r[2]}
+}
+
+func (c *RetentionFlags) register(fs flagRegistrar) {
+	fs.DurationVar(&c.Minute, "retention-minute", c.Minute, "how long per-minute stats are kept")
+	fs.DurationVar(&c.Hour, "retention-hour", c.Hour, "how long per-hour stats are kept")
+	fs.DurationVar(&c.Day, "retention-day", c.Day, "how long per-day stats are kept")
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *RetentionFlags) Check() error {
+	for _, f := range []struct {
+		name string
+		v, w time.Duration
+	}{{"--retention-minute", c.Minute, time.Minute}, {"--retention-hour", c.Hour, time.Hour}, {"--retention-day", c.Day, 24 * time.Hour}} {
+		if f.v < f.w {
+			return fmt.Errorf("%s must be at least %s", f.name, f.w)
+		}
+	}
+	return nil
+}
+
+func (c *RetentionFlags) retention() aggregate.Retention {
+	return aggregate.Retention{c.Minute, c.Hour, c.Day}
+}
+
+// AnalyticsConfig is the configuration of 'qredge analytics'.
+type AnalyticsConfig struct {
+	Redis           RedisFlags
+	Kafka           string
+	KafkaTopic      string
+	KafkaGroup      string
+	KafkaTLS        bool
+	KafkaSASL       string
+	KafkaUser       string
+	KafkaPassword   string
+	KafkaSession    time.Duration
+	BatchSize       int
+	Linger          time.Duration
+	StartLatest     bool
+	DedupeWindow    time.Duration
+	Retention       RetentionFlags
+	AdminListen     string
+	ShutdownTimeout time.Duration
+	StartPaused     bool
+	logFlags
+}
+
+// DefaultAnalyticsConfig returns the defaults of 'qredge analytics'.
+func DefaultAnalyticsConfig() AnalyticsConfig {
+	k := kafkaconsumer.DefaultConfig()
+	return AnalyticsConfig{Redis: defaultRedisFlags(), KafkaTopic: k.Kafka.Topic, KafkaGroup: k.Group, KafkaSession: k.SessionTimeout,
+		BatchSize: k.BatchSize, Linger: k.Linger, DedupeWindow: redisagg.DefaultConfig().DedupeWindow,
+		Retention: defaultRetentionFlags(), AdminListen: ":9092", ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
+}
+
+func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
+	c.Redis.register(fs)
+	fs.StringVar(&c.Kafka, "kafka", c.Kafka, "Kafka brokers to read scan events from, comma-separated")
+	fs.StringVar(&c.KafkaTopic, "kafka-topic", c.KafkaTopic, "topic of scan events")
+	fs.StringVar(&c.KafkaGroup, "kafka-group", c.KafkaGroup, "consumer group: processes with the same group share the partitions")
+	fs.BoolVar(&c.KafkaTLS, "kafka-tls", c.KafkaTLS, "connect to Kafka with TLS")
+	fs.StringVar(&c.KafkaSASL, "kafka-sasl", c.KafkaSASL, "SASL mechanism: plain, scram-sha-256 or scram-sha-512")
+	fs.StringVar(&c.KafkaUser, "kafka-user", c.KafkaUser, "SASL user")
+	fs.StringVar(&c.KafkaPassword, "kafka-password", c.KafkaPassword, "SASL password; prefer the environment variable")
+	fs.DurationVar(&c.KafkaSession, "kafka-session-timeout", c.KafkaSession, "how long the group waits for a silent member before giving its partitions to others")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "most events applied to Redis in one batch (per partition)")
+	fs.DurationVar(&c.Linger, "linger", c.Linger, "longest wait to fill a batch; adds to the freshness of stats")
+	fs.BoolVar(&c.StartLatest, "start-latest", c.StartLatest, "partitions with no stored offset start at their end instead of their beginning")
+	fs.DurationVar(&c.DedupeWindow, "dedupe-window", c.DedupeWindow, "how long event ids are remembered to drop duplicates sent by edges after Kafka timeouts; 0 turns it off")
+	c.Retention.register(fs)
+	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics, /debug/pprof/ and POST /analytics/pause, /analytics/resume")
+	fs.BoolVar(&c.StartPaused, "start-paused", c.StartPaused, "start with the brake engaged (resume with POST /analytics/resume or SIGUSR2)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for the batch in hand")
+	c.logFlags.register(fs)
+}
+
+func (c *AnalyticsConfig) consumerConfig() kafkaconsumer.Config {
+	k := kafkaconsumer.DefaultConfig()
+	k.Kafka.Brokers = kafkasink.ParseBrokers(c.Kafka)
+	k.Kafka.Topic, k.Kafka.TLS, k.Kafka.SASLMech, k.Kafka.SASLUser, k.Kafka.SASLPassword = c.KafkaTopic, c.KafkaTLS, c.KafkaSASL, c.KafkaUser, c.KafkaPassword
+	k.Group, k.BatchSize, k.Linger, k.StartLatest = c.KafkaGroup, c.BatchSize, c.Linger, c.StartLatest
+	k.SessionTimeout = c.KafkaSession
+	if k.SessionTimeout < 10*time.Second {
+		k.HeartbeatInterval = k.SessionTimeout / 5
+		k.RebalanceTimeout = 2 * k.SessionTimeout
+	}
+	return k
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *AnalyticsConfig) Check() error {
+	if err := c.Redis.Check(); err != nil {
+		return err
+	}
+	if c.Kafka == "" {
+		return errors.New("--kafka is required (QREDGE_KAFKA), such as --kafka 127.0.0.1:9092")
+	}
+	if c.KafkaSession < 500*time.Millisecond {
+		return errors.New("--kafka-session-timeout must be at least 500ms")
+	}
+	if err := c.consumerConfig().Check(); err != nil {
+		return err
+	}
+	if c.DedupeWindow < 0 {
+		return errors.New("--dedupe-window must not be negative")
+	}
+	if err := c.Retention.Check(); err != nil {
+		return err
+	}
+	if err := checkAddr("--admin-listen", c.AdminListen); err != nil {
+		return err
+	}
+	if c.ShutdownTimeout < 0 {
+		return errors.New("--shutdown-timeout must not be negative")
+	}
+	return c.logFlags.Check()
+}
+
+func runAnalytics(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg := DefaultAnalyticsConfig()
+	return runDaemon(ctx, "analytics", "qredge analytics --redis ADDR --kafka BROKERS [flags]", &cfg, args, stderr, func() time.Duration { return cfg.ShutdownTimeout },
+		func(log *slog.Logger) (daemon, error) {
+			d := &AnalyticsServer{Config: cfg, Log: log}
+			return d, d.Open(ctx)
+		})
+}
+
+// AnalyticsServer is 'qredge analytics': one member of the consumer group
+// that aggregates scan events into Redis.
+type AnalyticsServer struct {
+	Config AnalyticsConfig
+	Log    *slog.Logger
+
+	client   *redisstore.Store
+	agg      *redisagg.Store
+	consumer *kafkaconsumer.Consumer
+	metrics  *aggregate.Metrics
+	brake    *aggregate.Brake
+	admin    *adminServer
+	cancel   context.CancelFunc
+	done     chan struct{}
+	sigs     chan os.Signal
+	runErr   error
+	closeMu  sync.Once
+}
+
+// AdminAddr is the admin listener's address.
+func (a *AnalyticsServer) AdminAddr() string { return a.admin.Addr() }
+
+// Brake returns the emergency brake.
+func (a *AnalyticsServer) Brake() *aggregate.Brake { return a.brake }
+
+// Open connects to Redis (it must answer at start) and joins the group.
+func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
+	cfg := a.Config
+	if a.Log == nil {
+		a.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if a.client, err = redisstore.Open(ctx, cfg.Redis.config()); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
+	ac := redisagg.DefaultConfig()
+	ac.Prefix, ac.Retention, ac.DedupeWindow = cfg.Redis.Prefix, cfg.Retention.retention(), cfg.DedupeWindow
+	a.agg = redisagg.New(a.client.Client(), ac)
+	a.metrics = aggregate.NewMetrics()
+	a.brake = aggregate.NewBrake(a.metrics.Paused)
+	if cfg.StartPaused {
+		a.brake.Pause()
+	}
+	if a.consumer, err = kafkaconsumer.New(cfg.consumerConfig(), a.agg, a.metrics, a.brake, a.Log); err != nil {
+		return err
+	}
+	if err := a.agg.CheckTopic(ctx, cfg.KafkaTopic); err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
+	reg.MustRegister(a.metrics.Collectors()...)
+	if a.admin, err = startAdmin(cfg.AdminListen, a.readiness, reg, a.Log, brakeRoutes(a.brake, a.Log, func() any {
+		return map[string]any{"partitions": a.consumer.Assigned()}
+	})); err != nil {
+		return err
+	}
+	a.sigs = watchBrakeSignals(a.brake, a.Log)
+	rctx, cancel := context.WithCancel(context.Background())
+	a.cancel, a.done = cancel, make(chan struct{})
+	go func() {
+		defer close(a.done)
+		if err := a.consumer.Run(rctx); err != nil {
+			a.runErr = err
+			a.Log.Error("consumer stopped", "err", err)
+		}
+	}()
+	a.Log.Info("consuming", "kafka", cfg.Kafka, "topic", cfg.KafkaTopic, "group", cfg.KafkaGroup, "redis", cfg.Redis.Addr,
+		"redis_mode", a.client.Mode(), "paused", a.brake.Paused())
+	return nil
+}
+
+func (a *AnalyticsServer) readiness() (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := a.client.Ping(ctx); err != nil {
+		return false, "redis unreachable: batches wait and are retried"
+	}
+	if a.runErr != nil {
+		return false, "consumer stopped: " + a.runErr.Error()
+	}
+	state := "consuming"
+	if a.brake.Paused() {
+		state = "paused"
+	}
+	return true, fmt.Sprintf("ready: %s partitions %v", state, a.consumer.Assigned())
+}
+
+// Close leaves the group (the batch in hand is applied or abandoned
+// whole) and stops.
+func (a *AnalyticsServer) Close() error {
+	if a.cancel != nil {
+		a.cancel()
+		select {
+		case <-a.done:
+		case <-time.After(a.Config.ShutdownTimeout):
+			a.Log.Warn("consumer did not stop in time")
+		}
+	}
+	a.closeAll()
+	a.Log.Info("stopped")
+	return nil
+}
+
+func (a *AnalyticsServer) closeAll() {
+	a.closeMu.Do(func() {
+		if a.sigs != nil {
+			signal.Stop(a.sigs)
+		}
+		if a.admin != nil {
+			a.admin.Close()
+		}
+		if a.client != nil {
+			a.client.Close()
+		}
+	})
+}
+
+// brakeRoutes are the admin endpoints of the emergency brake:
+// POST /analytics/pause, POST /analytics/resume and GET /analytics/status.
+func brakeRoutes(b *aggregate.Brake, log *slog.Logger, extra func() any) func(mux *http.ServeMux) {
+	status := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"paused": b.Paused(), "detail": extra()})
+	}
+	return func(mux *http.ServeMux) {
+		mux.HandleFunc("POST /analytics/pause", func(w http.ResponseWriter, r *http.Request) {
+			if b.Pause() {
+				log.Warn("analytics paused (emergency brake): events wait in the log", "by", "admin endpoint")
+			}
+			status(w)
+		})
+		mux.HandleFunc("POST /analytics/resume", func(w http.ResponseWriter, r *http.Request) {
+			if b.Resume() {
+				log.Info("analytics resumed", "by", "admin endpoint")
+			}
+			status(w)
+		})
+		mux.HandleFunc("GET /analytics/status", func(w http.ResponseWriter, r *http.Request) { status(w) })
+	}
+}
+
+// watchBrakeSignals pauses on SIGUSR1 and resumes on SIGUSR2.
+func watchBrakeSignals(b *aggregate.Brake, log *slog.Logger) chan os.Signal {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGUSR1, syscall.SIGUSR2)
+	go func() {
+		for s := range ch {
+			if s == syscall.SIGUSR1 && b.Pause() {
+				log.Warn("analytics paused (emergency brake): events wait in the log", "by", "SIGUSR1")
+			}
+			if s == syscall.SIGUSR2 && b.Resume() {
+				log.Info("analytics resumed", "by", "SIGUSR2")
+			}
+		}
+	}()
+	return ch
+}
