@@ -390,3 +390,34 @@ func TestSIGKILLRounds(t *testing.T) {
 		t.Fatalf("the consumer made progress in only %d of %d rounds: kills did not hit a working consumer", moved, rounds)
 	}
 }
+
+// BenchmarkConsume measures events/s from Kafka (kfake, same machine) into
+// Redis: b.N batches of 1000 events are published first, then one member
+// consumes them with the default batch size and linger.
+func BenchmarkConsume(b *testing.B) {
+	k := mustStartKafka(b)
+	srv := redistest.MustStart(b, redistest.Options{})
+	s := newStore(b, srv.Addr())
+	p := newProducer(b, k.ListenAddrs())
+	for i := 0; i < b.N; i++ {
+		p.publish(b, 1000)
+	}
+	m := aggregate.NewMetrics()
+	cfg := testConfig(k.ListenAddrs())
+	cfg.BatchSize, cfg.Linger = DefaultConfig().BatchSize, DefaultConfig().Linger
+	c, err := New(cfg, s, m, aggregate.NewBrake(nil), quiet())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	want := float64(b.N * 1000)
+	for testutil.ToFloat64(m.Applied) < want {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(want/b.Elapsed().Seconds(), "events/s")
+}
