@@ -77,6 +77,11 @@ func (s *DB) Close() error {
 	return s.db.Close()
 }
 
+// Bolt returns the underlying database, for components that keep their
+// own buckets in the same file (the embedded aggregator). They must not
+// touch the store's buckets.
+func (s *DB) Bolt() *bolt.DB { return s.db }
+
 // Subscribe implements store.ChangeFeed.
 func (s *DB) Subscribe(fn func(store.Change)) {
 	s.wmu.Lock()
