@@ -178,7 +178,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 // partition consumes one assigned partition until the generation ends.
 func (c *Consumer) partition(ctx context.Context, gen *kafka.Generation, p int) {
-	lag := c.m.Lag.WithLabelValues(strconv.Itoa(p))
+	label := strconv.Itoa(p)
+	lag := c.m.Lag.WithLabelValues(label)
+	defer c.m.Lag.DeleteLabelValues(label) // the next owner reports it
 	for ctx.Err() == nil {
 		last, ok, err := c.ap.Offset(ctx, p)
 		if err != nil {
@@ -212,6 +214,7 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 	msgs := make([]kafka.Message, 0, c.cfg.BatchSize)
 	events := make([]analytics.Decoded, 0, c.cfg.BatchSize)
 	times := make([]int64, 0, c.cfg.BatchSize)
+	var committed time.Time
 	for {
 		if !c.waitBrake(ctx, r, lag) {
 			return
@@ -271,9 +274,13 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 		c.m.Duplicate.Add(float64(res.Duplicates))
 		c.m.ObserveFreshness(times)
 		lag.Set(float64(max(msgs[len(msgs)-1].HighWaterMark-last-1, 0)))
-		// Informational only: Kafka tools show the group's progress.
-		if err := gen.CommitOffsets(map[string]map[int]int64{c.cfg.Kafka.Topic: {p: last + 1}}); err != nil {
-			c.log.Debug("cannot commit the informational offset", "partition", p, "err", err)
+		// Informational only, at most once a second: Kafka tools show the
+		// group's progress.
+		if time.Since(committed) >= time.Second {
+			committed = time.Now()
+			if err := gen.CommitOffsets(map[string]map[int]int64{c.cfg.Kafka.Topic: {p: last + 1}}); err != nil {
+				c.log.Debug("cannot commit the informational offset", "partition", p, "err", err)
+			}
 		}
 	}
 }
