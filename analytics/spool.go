@@ -442,7 +442,7 @@ func (s *Spool) ReadRecords(name string, off, maxBytes int64) (Records, error) {
 	}
 	br := bufio.NewReaderSize(io.NewSectionReader(f, off, r.Size-off), int(min(64<<10, r.Size-off)))
 	var hdr [8]byte
-	for r.End < r.Size && r.End-off < maxBytes {
+	for r.End < r.Size && (len(r.Batches) == 0 || r.End-off < maxBytes) {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			if err != io.EOF && err != io.ErrUnexpectedEOF {
 				return r, fmt.Errorf("cannot read spool segment %s: %w", name, err)
