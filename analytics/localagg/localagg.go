@@ -1,0 +1,362 @@
+package localagg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/store"
+)
+
+// Config configures an Aggregator. Get defaults from DefaultConfig.
+type Config struct {
+	Retention aggregate.Retention
+	// Poll is how often the spool is looked at when it has not signalled
+	// an append (the signal normally wakes the aggregator at once).
+	Poll time.Duration
+	// PruneInterval is how often buckets past their retention are deleted.
+	PruneInterval time.Duration
+	// BatchEvents bounds the events one transaction applies; whole spool
+	// records are applied, so a transaction can exceed it by one record.
+	BatchEvents int
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Retention: aggregate.DefaultRetention(), Poll: 100 * time.Millisecond,
+		PruneInterval: time.Minute, BatchEvents: 5000}
+}
+
+// readBytes is about how much of a segment one read takes into memory.
+const readBytes = 4 << 20
+
+// errorPause is how long the loop waits after an error before retrying.
+const errorPause = time.Second
+
+// Aggregator counts the events of a spool into the bbolt file and reads
+// stats back (it implements store.StatsReader). Its loop runs between
+// Start and Close; the reading methods are safe for concurrent use at any
+// time.
+type Aggregator struct {
+	db    *bolt.DB
+	sp    *analytics.Spool
+	cfg   Config
+	m     *aggregate.Metrics
+	brake *aggregate.Brake
+	log   *slog.Logger
+	lag   prometheus.Gauge
+
+	// The loop's state, owned by its goroutine.
+	pos     position
+	batches [][][]byte // records read from pos on, not applied yet
+	ends    []int64    // ends[i] is the offset after batches[i]
+	done    string     // sealed segment at pos read to its end
+	dead    int64      // damaged bytes at the end of segment done
+	times   []int64
+	poison  limiter
+	errs    limiter
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var _ store.StatsReader = (*Aggregator)(nil)
+
+// Open creates the aggregator's buckets in db and reads where it stopped
+// in sp. m and brake may be nil (then fresh, unregistered ones are used).
+// Nothing is read from the spool before Start.
+//
+// Open must be called before anything is appended to sp in this process,
+// and nothing else may remove sp's segments (no sink replays it).
+func Open(db *bolt.DB, sp *analytics.Spool, cfg Config, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Aggregator, error) {
+	d := DefaultConfig()
+	for i, r := range cfg.Retention {
+		if r <= 0 {
+			cfg.Retention[i] = d.Retention[i]
+		}
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = d.Poll
+	}
+	if cfg.PruneInterval <= 0 {
+		cfg.PruneInterval = d.PruneInterval
+	}
+	if cfg.BatchEvents <= 0 {
+		cfg.BatchEvents = d.BatchEvents
+	}
+	if m == nil {
+		m = aggregate.NewMetrics()
+	}
+	if brake == nil {
+		brake = aggregate.NewBrake(m.Paused)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &Aggregator{db: db, sp: sp, cfg: cfg, m: m, brake: brake, log: log, lag: m.Lag.WithLabelValues("local")}
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketStats, bucketUniq, bucketPos} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		if v := tx.Bucket(bucketPos).Get(keyPos); v != nil {
+			var err error
+			a.pos, err = decodePosition(v)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the stats in the database: %w", err)
+	}
+	// The segment at the position is never removed, so the spool numbers
+	// new segments after it, unless its directory was emptied: then make
+	// sure new segments do not reuse numbers already read.
+	sp.ReserveSeq(a.pos.Seq + 1)
+	a.updateLag()
+	return a, nil
+}
+
+// Start starts counting in a goroutine.
+func (a *Aggregator) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.run(ctx)
+	}()
+}
+
+// Close stops counting after the transaction in hand and waits for it. It
+// closes neither the database nor the spool: close the aggregator first.
+// Events not counted yet stay in the spool and are counted after the next
+// Start.
+func (a *Aggregator) Close() error {
+	if a.cancel != nil {
+		a.cancel()
+		a.wg.Wait()
+		a.cancel = nil
+	}
+	return nil
+}
+
+func (a *Aggregator) run(ctx context.Context) {
+	appended := a.sp.Appended()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var lastPrune time.Time
+	for ctx.Err() == nil {
+		if a.brake.Paused() {
+			// Keep the lag gauge moving while paused.
+			a.updateLag()
+			wctx, cancel := context.WithTimeout(ctx, time.Second)
+			a.brake.Wait(wctx)
+			cancel()
+			continue
+		}
+		if time.Since(lastPrune) >= a.cfg.PruneInterval {
+			lastPrune = time.Now()
+			if n, err := prune(a.db, a.cfg.Retention, lastPrune); err != nil {
+				a.logError("cannot prune expired stats", err)
+			} else if n > 0 {
+				a.log.Debug("pruned expired stats", "keys", n)
+			}
+		}
+		progressed, err := a.step()
+		a.updateLag()
+		wait := a.cfg.Poll
+		switch {
+		case err != nil:
+			a.logError("embedded aggregator", err)
+			wait = errorPause
+		case progressed:
+			continue
+		}
+		timer.Reset(wait) // since Go 1.23 this also drops a stale tick
+		select {
+		case <-ctx.Done():
+		case <-appended:
+		case <-timer.C:
+		}
+	}
+}
+
+// step does one unit of work: it applies one chunk of events, or moves to
+// the next segment. It reports whether it did something (then it should
+// be called again at once).
+func (a *Aggregator) step() (bool, error) {
+	if len(a.batches) > 0 {
+		return true, a.applyChunk()
+	}
+	segs, err := a.sp.Segments()
+	if err != nil {
+		return false, err
+	}
+	var cur, next *analytics.SegmentFile
+	var older []analytics.SegmentFile
+	for i := range segs {
+		switch s := &segs[i]; {
+		case s.Seq < a.pos.Seq:
+			older = append(older, *s)
+		case s.Seq == a.pos.Seq:
+			cur = s
+		case next == nil:
+			next = s
+		}
+	}
+	if cur == nil {
+		switch {
+		case next != nil:
+			// Nothing applied yet, or the segment of the position was
+			// removed by someone else: go on with the next one.
+			if a.pos != (position{}) {
+				a.log.Warn("the spool segment the stats had reached is gone: going on with the next one",
+					"segment_seq", a.pos.Seq, "offset", a.pos.Off, "next", next.Name)
+			}
+			return true, a.moveTo(next.Seq, older)
+		case len(older) > 0:
+			// Every segment is older than the position and its own is
+			// gone: the spool was emptied and numbered from 0 again
+			// before Open could stop it.
+			a.log.Warn("the spool was emptied and started again: counting from its oldest segment",
+				"segment_seq", a.pos.Seq, "offset", a.pos.Off, "oldest", older[0].Name)
+			return true, a.moveTo(older[0].Seq, nil)
+		}
+		return false, nil
+	}
+	// Segments before the position were applied; one is left when the
+	// process died between the commit and the remove.
+	a.remove(older)
+	if a.done != cur.Name {
+		r, err := a.sp.ReadRecords(cur.Name, a.pos.Off, readBytes)
+		if errors.Is(err, fs.ErrNotExist) {
+			return true, nil // sealed since the listing: list again
+		}
+		if err != nil {
+			return false, err
+		}
+		if len(r.Batches) > 0 {
+			a.batches, a.ends = r.Batches, r.Ends
+			return true, a.applyChunk()
+		}
+		if !cur.Sealed {
+			return false, nil // the rest is not written yet
+		}
+		a.done, a.dead = cur.Name, r.Bad
+		switch {
+		case r.Bad > 0:
+			a.log.Error("damaged spool segment: its events after the damage are lost to the stats",
+				"segment", cur.Name, "offset", r.End, "discarded_bytes", r.Bad, "err", r.BadError)
+		case r.End > r.Size:
+			a.log.Error("spool segment shorter than the stats position (cut short by a power loss?): going on",
+				"segment", cur.Name, "offset", r.End, "size", r.Size)
+		}
+	}
+	if next == nil {
+		return false, nil // the segment at the position is never removed
+	}
+	return true, a.moveTo(next.Seq, append(older, *cur))
+}
+
+// moveTo records the start of segment seq as the position and removes the
+// segments before it.
+func (a *Aggregator) moveTo(seq uint64, before []analytics.SegmentFile) error {
+	p := position{Seq: seq}
+	if err := apply(a.db, aggregate.NewDelta(), p); err != nil {
+		return fmt.Errorf("cannot record the spool position: %w", err)
+	}
+	a.pos, a.done, a.dead, a.batches, a.ends = p, "", 0, nil, nil
+	a.remove(before)
+	return nil
+}
+
+func (a *Aggregator) remove(segs []analytics.SegmentFile) {
+	for _, s := range segs {
+		if err := a.sp.Remove(s.Name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			a.logError("cannot remove an applied spool segment", err)
+		}
+	}
+}
+
+// applyChunk applies whole records from a.batches, up to BatchEvents
+// events, with the position after them.
+func (a *Aggregator) applyChunk() error {
+	d := aggregate.NewDelta()
+	a.times = a.times[:0]
+	k, n, poison := 0, 0, 0
+	for k < len(a.batches) && n < a.cfg.BatchEvents {
+		for _, rec := range a.batches[k] {
+			e, err := analytics.Decode(rec)
+			if err != nil {
+				poison++
+				if ok, skipped := a.poison.allow(); ok {
+					a.log.Error("undecodable event in the spool: skipped (counted in qredge_analytics_events_total{result=\"poison\"})",
+						"segment_seq", a.pos.Seq, "err", err, "bytes", len(rec), "skipped_since_last_log", skipped)
+				}
+				continue
+			}
+			d.Add(&e)
+			a.times = append(a.times, e.Time)
+		}
+		n += len(a.batches[k])
+		k++
+	}
+	p := position{Seq: a.pos.Seq, Off: a.ends[k-1]}
+	start := time.Now()
+	if err := apply(a.db, d, p); err != nil {
+		return fmt.Errorf("cannot apply %d events: %w", d.Events, err)
+	}
+	a.m.Apply.Observe(time.Since(start).Seconds())
+	a.m.Applied.Add(float64(d.Events))
+	a.m.Poison.Add(float64(poison))
+	a.m.Batches.Inc()
+	a.m.ObserveFreshness(a.times)
+	a.pos = p
+	clear(a.batches[:k]) // let the records be collected
+	a.batches, a.ends = a.batches[k:], a.ends[k:]
+	return nil
+}
+
+// updateLag sets the lag gauge to the spool bytes not applied yet.
+func (a *Aggregator) updateLag() {
+	lag := a.sp.Size() - a.pos.Off - a.dead
+	if lag < 0 {
+		lag = 0
+	}
+	a.lag.Set(float64(lag))
+}
+
+func (a *Aggregator) logError(msg string, err error) {
+	if ok, skipped := a.errs.allow(); ok {
+		a.log.Error(msg, "err", err, "errors_since_last_log", skipped)
+	}
+}
+
+// limiter lets one log line through per logEvery.
+type limiter struct {
+	last    time.Time
+	skipped int
+}
+
+const logEvery = 10 * time.Second
+
+func (l *limiter) allow() (bool, int) {
+	if time.Since(l.last) < logEvery {
+		l.skipped++
+		return false, 0
+	}
+	n := l.skipped
+	l.last, l.skipped = time.Now(), 0
+	return true, n
+}

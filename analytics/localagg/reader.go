@@ -1,0 +1,119 @@
+package localagg
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/axiomhq/hyperloglog"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/store"
+)
+
+func checkQuery(ctx context.Context, q store.StatsQuery) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if q.Granularity > store.Day {
+		return fmt.Errorf("BUG: stats query with granularity %d", q.Granularity)
+	}
+	return nil
+}
+
+// LinkStats implements store.StatsReader: the counters of the link's
+// buckets in range, and its unique visitors from the buckets' sketches
+// (merged for the whole range).
+func (a *Aggregator) LinkStats(ctx context.Context, q store.StatsQuery) (*store.LinkStats, error) {
+	if err := checkQuery(ctx, q); err != nil {
+		return nil, err
+	}
+	first, n := q.Buckets()
+	w := q.Granularity.Seconds()
+	link := store.LinkKey(q.Domain, q.Code)
+	buckets := make([]map[string]int64, n)
+	uniques := make([]int64, n)
+	var all hyperloglog.Sketch // zero value: takes the first merged sketch's precision
+	err := a.db.View(func(tx *bolt.Tx) error {
+		st, un := tx.Bucket(bucketStats), tx.Bucket(bucketUniq)
+		for i := range n {
+			if i%1024 == 1023 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			k := bucketKey(q.Granularity, first+int64(i)*w, link)
+			if v := st.Get(k); v != nil {
+				m, err := decodeCounts(v, nil)
+				if err != nil {
+					return fmt.Errorf("%s bucket %d: %w", q.Granularity, first+int64(i)*w, err)
+				}
+				buckets[i] = m
+			}
+			v := un.Get(k)
+			if v == nil {
+				continue
+			}
+			enc, human, err := splitSketches(v)
+			if err != nil {
+				return err
+			}
+			if q.ExcludeBots {
+				enc = human
+			}
+			sk, err := decodeSketch(enc)
+			if err != nil {
+				return err
+			}
+			if sk == nil {
+				continue // no human visitors in the bucket
+			}
+			uniques[i] = int64(sk.Estimate())
+			if err := all.Merge(sk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the stats of %q: %w", q.Code, err)
+	}
+	return aggregate.Assemble(q, buckets, uniques, int64(all.Estimate())), nil
+}
+
+// Top implements store.StatsReader: the scans of every link over the
+// buckets in range, one cursor pass over them.
+func (a *Aggregator) Top(ctx context.Context, q store.StatsQuery) (*store.TopStats, error) {
+	if err := checkQuery(ctx, q); err != nil {
+		return nil, err
+	}
+	first, n := q.Buckets()
+	totals := map[string]int64{}
+	if n > 0 {
+		lo := bucketPrefix(nil, q.Granularity, first)
+		hi := bucketPrefix(nil, q.Granularity, first+int64(n)*q.Granularity.Seconds())
+		err := a.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketStats).Cursor()
+			i := 0
+			for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+				if i++; i%4096 == 0 && ctx.Err() != nil {
+					return ctx.Err()
+				}
+				h, b, _, err := decodeTotals(v)
+				if err != nil {
+					return err
+				}
+				if q.ExcludeBots {
+					b = 0
+				}
+				if h+b > 0 {
+					totals[string(k[prefixLen:])] += h + b
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cannot read the top links: %w", err)
+		}
+	}
+	return aggregate.AssembleTop(q, totals), nil
+}
