@@ -266,7 +266,7 @@ func (a *Aggregator) step() (bool, error) {
 	if next == nil {
 		return false, nil // the segment at the position is never removed
 	}
-	return true, a.moveTo(next.Seq, append(older, *cur))
+	return true, a.moveTo(next.Seq, []analytics.SegmentFile{*cur})
 }
 
 // moveTo records the start of segment seq as the position and removes the

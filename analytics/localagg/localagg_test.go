@@ -74,11 +74,10 @@ func (e *env) close() {
 	e.db.Close()
 }
 
-func (e *env) applied() int   { return int(testutil.ToFloat64(e.m.Applied)) }
-func (e *env) poison() int    { return int(testutil.ToFloat64(e.m.Poison)) }
-func (e *env) lag() float64   { return testutil.ToFloat64(e.m.Lag) }
-func (e *env) batches() int   { return int(testutil.ToFloat64(e.m.Batches)) }
-func (e *env) spoolSize() int { return int(e.sp.Size()) }
+func (e *env) applied() int { return int(testutil.ToFloat64(e.m.Applied)) }
+func (e *env) poison() int  { return int(testutil.ToFloat64(e.m.Poison)) }
+func (e *env) lag() float64 { return testutil.ToFloat64(e.m.Lag) }
+func (e *env) batches() int { return int(testutil.ToFloat64(e.m.Batches)) }
 
 // waitApplied waits until the aggregator has read n events (applied or
 // poison) and caught up with the spool.
