@@ -108,9 +108,6 @@ func Start(cfg Config, sink Sink, log *slog.Logger) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg, q: NewQueue(cfg.QueueSize), sink: sink, spool: sp, enc: NewEncoder(cfg.IPHashSecret, cfg.Edge),
 		log: log, stop: make(chan struct{}), corrupt: map[string]bool{}}
 	p.healthy.Store(true)
-	if sink == nil {
-		log.Warn("no event sink (Kafka) configured: scan events are kept in the local spool only", "spool_dir", cfg.SpoolDir)
-	}
 	if n := sp.Size(); n > 0 {
 		log.Info("spool holds events from before; they will be delivered", "bytes", n)
 	}

@@ -152,6 +152,9 @@ func (e *Edge) Open() (err error) {
 	if e.geo != nil {
 		rcfg.Countries = e.geo
 	}
+	if cfg.Events.Kafka == "" {
+		e.Log.Warn("no --kafka: scan events are kept in the local spool only, until an edge with --kafka replays them", "spool_dir", cfg.Events.SpoolDir)
+	}
 	if e.events, e.sink, err = cfg.Events.start(e.Log); err != nil {
 		return err
 	}

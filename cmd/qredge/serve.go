@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -24,6 +26,8 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/analytics/localagg"
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/geoip"
@@ -39,6 +43,7 @@ type ServeConfig struct {
 	APIKey    string
 	RedirectFlags
 	Events          EventFlags
+	Retention       RetentionFlags
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	logFlags
@@ -51,6 +56,7 @@ func DefaultServeConfig() ServeConfig {
 		DataDir:         "./qredge-data",
 		RedirectFlags:   defaultRedirectFlags(),
 		Events:          defaultEventFlags(""),
+		Retention:       defaultRetentionFlags(),
 		MaxBodyBytes:    api.DefaultConfig().MaxBodyBytes,
 		ShutdownTimeout: 15 * time.Second,
 		logFlags:        defaultLogFlags(),
@@ -75,6 +81,9 @@ func (c *ServeConfig) Check() error {
 		c.Events.SpoolDir = filepath.Join(c.DataDir, "spool")
 	}
 	if err := c.Events.Check(); err != nil {
+		return err
+	}
+	if err := c.Retention.Check(); err != nil {
 		return err
 	}
 	if c.ShutdownTimeout < 0 {
@@ -115,6 +124,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
 	c.RedirectFlags.register(fs)
 	c.Events.register(fs, false)
+	c.Retention.register(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
 	c.logFlags.register(fs)
@@ -156,7 +166,15 @@ type Serve struct {
 	served   chan error
 	stopping atomic.Bool
 	panics   prometheus.Counter
+
+	agg        *localagg.Aggregator
+	aggMetrics *aggregate.Metrics
+	brake      *aggregate.Brake
+	sigs       chan os.Signal
 }
+
+// Brake returns the embedded aggregator's emergency brake.
+func (s *Serve) Brake() *aggregate.Brake { return s.brake }
 
 // Addr returns the address the server listens on, once Open returned.
 func (s *Serve) Addr() string { return s.ln.Addr().String() }
@@ -178,6 +196,12 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			}
 			if s.geo != nil {
 				s.geo.Close()
+			}
+			if s.sigs != nil {
+				signal.Stop(s.sigs)
+			}
+			if s.agg != nil {
+				s.agg.Close()
 			}
 			if s.events != nil {
 				s.events.Close()
@@ -219,12 +243,21 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		return err
 	}
 	// The embedded mode keeps every scan event in the spool (by default
-	// <data-dir>/spool, set by Check), the log the in-process analytics
-	// reads (issue 7).
+	// <data-dir>/spool, set by Check): the log the in-process aggregator
+	// reads, counting into the same bbolt file as the links.
 	if s.events, _, err = cfg.Events.start(s.Log); err != nil {
 		return err
 	}
 	rcfg.Events = s.events.Queue()
+	s.aggMetrics = aggregate.NewMetrics()
+	s.brake = aggregate.NewBrake(s.aggMetrics.Paused)
+	lc := localagg.DefaultConfig()
+	lc.Retention = cfg.Retention.retention()
+	if s.agg, err = localagg.Open(s.db.Bolt(), s.events.Spool(), lc, s.aggMetrics, s.brake, s.Log); err != nil {
+		return fmt.Errorf("cannot open the embedded analytics: %w", err)
+	}
+	s.agg.Start()
+	s.sigs = watchBrakeSignals(s.brake, s.Log)
 	if s.geo != nil {
 		rcfg.Countries = s.geo
 	}
@@ -241,7 +274,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		buildInfo(),
 	)
 	registerEventMetrics(reg, s.events)
-	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh}}
+	reg.MustRegister(s.aggMetrics.Collectors()...)
+	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
+		Stats: s.agg, Brake: s.brake}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}
@@ -364,6 +399,14 @@ func (s *Serve) Close() error {
 		if err := <-s.served; err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.sigs != nil {
+		signal.Stop(s.sigs)
+	}
+	if s.agg != nil {
+		// Before the pipeline, which closes the spool the aggregator
+		// reads. Events not counted yet are counted at the next start.
+		s.agg.Close()
 	}
 	if s.events != nil {
 		// After the listener: no more scans arrive; every queued event is

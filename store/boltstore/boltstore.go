@@ -1,6 +1,7 @@
 // Package boltstore is the embedded store of qredge's default mode: links
 // and API keys in one bbolt file under the data directory, with an
-// in-process change feed. It is the only package that imports bbolt.
+// in-process change feed. With analytics/localagg (the embedded stats, in
+// the same file) it is the only package that imports bbolt.
 package boltstore
 
 import (
