@@ -16,13 +16,18 @@ type Brake interface {
 	Paused() bool
 }
 
+// defaultPoints is the most buckets a stats request without granularity
+// gets, when a coarser granularity can do with fewer.
+const defaultPoints = 360
+
 // maxTopLimit bounds GET /api/v1/stats/top?limit=.
 const maxTopLimit = 1000
 
 // parseStatsQuery reads from, to, granularity and exclude_bots. from and
 // to are RFC 3339 times or Unix seconds; to defaults to now and from to 24
 // hours before to. Without granularity the finest one that keeps the
-// range within store.MaxStatsPoints buckets is used.
+// range within defaultPoints buckets is used (minutes up to 6 hours, hours
+// up to 15 days, else days).
 func parseStatsQuery(r *http.Request, now time.Time) (store.StatsQuery, error) {
 	v := r.URL.Query()
 	var q store.StatsQuery
@@ -65,10 +70,12 @@ func parseStatsQuery(r *http.Request, now time.Time) (store.StatsQuery, error) {
 			return q, badRequest("granularity", "the range holds %d %s buckets, more than %d: use a coarser granularity or a shorter range", n, g, store.MaxStatsPoints)
 		}
 	} else {
+		// The finest granularity with at most defaultPoints buckets (24
+		// hours: hours), else the finest that fits at all.
 		q.Granularity = store.Day
 		for _, g := range store.Granularities {
-			q.Granularity = g
-			if _, n := q.Buckets(); n <= store.MaxStatsPoints {
+			if _, n := (store.StatsQuery{From: q.From, To: q.To, Granularity: g}).Buckets(); n <= defaultPoints {
+				q.Granularity = g
 				break
 			}
 		}

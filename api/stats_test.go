@@ -72,22 +72,31 @@ func TestStatsQueries(t *testing.T) {
 	e.call("POST", "/api/v1/links", e.write, `{"code":"s","destination":"https://example.com/"}`, nil, 201, nil)
 	e.call("POST", "/api/v1/links", e.write, `{"code":"s","domain":"go.example","destination":"https://example.com/"}`, nil, 201, nil)
 	var st store.LinkStats
-	// Defaults: the last 24 hours, in minutes (1440 buckets fit).
+	// Defaults: the last 24 hours, in hours.
 	e.call("GET", "/api/v1/links/s/stats", e.read, "", nil, 200, &st)
 	q := e.stats.query()
-	if q.Code != "s" || q.Granularity != store.Minute || q.To.Sub(q.From) != 24*time.Hour || q.ExcludeBots {
+	if q.Code != "s" || q.Granularity != store.Hour || q.To.Sub(q.From) != 24*time.Hour || q.ExcludeBots {
 		t.Fatalf("default query %+v", q)
 	}
-	if st.Code != "s" || st.Granularity != "minute" {
+	if st.Code != "s" || st.Granularity != "hour" {
 		t.Fatalf("answer %+v", st)
 	}
 	e.call("GET", "/api/v1/links/s/stats?domain=go.example&from=2026-11-01T00:00:00Z&to=1796083200&exclude_bots=true", e.read, "", nil, 200, &st)
 	q = e.stats.query()
-	if q.Domain != "go.example" || q.Granularity != store.Hour || !q.ExcludeBots || q.From.Day() != 1 || !q.To.Equal(time.Unix(1796083200, 0)) {
+	if q.Domain != "go.example" || q.Granularity != store.Day || !q.ExcludeBots || q.From.Day() != 1 || !q.To.Equal(time.Unix(1796083200, 0)) {
 		t.Fatalf("query %+v", q)
 	}
-	if st.Total != 30*24 {
-		t.Fatalf("hour buckets in November: %d", st.Total)
+	if st.Total != 30 {
+		t.Fatalf("day buckets in November: %d", st.Total)
+	}
+	// Six hours come in minutes; an explicit granularity wins.
+	e.call("GET", "/api/v1/links/s/stats?from=2026-11-01T00:00:00Z&to=2026-11-01T06:00:00Z", e.read, "", nil, 200, &st)
+	if e.stats.query().Granularity != store.Minute || st.Total != 360 {
+		t.Fatalf("six hours: %v, %d buckets", e.stats.query().Granularity, st.Total)
+	}
+	e.call("GET", "/api/v1/links/s/stats?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z&granularity=minute", e.read, "", nil, 200, &st)
+	if st.Total != 1440 {
+		t.Fatalf("a day of minutes: %d buckets", st.Total)
 	}
 	// Two years need day buckets.
 	e.call("GET", "/api/v1/links/s/stats?from=2025-01-01T00:00:00Z&to=2026-12-31T00:00:00Z", e.read, "", nil, 200, &st)

@@ -84,8 +84,12 @@ type StatsQuery struct {
 func (q StatsQuery) Buckets() (first int64, n int) {
 	w := q.Granularity.Seconds()
 	first = q.Granularity.Truncate(q.From.Unix())
-	last := q.Granularity.Truncate(q.To.Unix() - 1)
-	if q.To.Unix() <= first {
+	to := q.To.Unix() // exclusive; a fraction of a second rounds up
+	if q.To.Nanosecond() > 0 {
+		to++
+	}
+	last := q.Granularity.Truncate(to - 1)
+	if to <= first {
 		return first, 0
 	}
 	return first, int((last-first)/w) + 1

@@ -235,10 +235,10 @@ func AssembleTop(q store.StatsQuery, totals map[string]int64) *store.TopStats {
 	return st
 }
 
-// ErrStale is returned by an aggregate store when a batch starts at or
-// before the offset already applied for its partition: another consumer
-// (or this one before a crash) got there first. The caller must read the
-// stored offset again and continue after it.
+// ErrStale is returned by an aggregate store when the offset stored for a
+// partition is not the one a batch continues from: another consumer (or
+// this one before a crash) got further, or the store lost recent writes.
+// The caller must read the stored offset again and continue after it.
 var ErrStale = errors.New("batch already applied: re-read the stored offset")
 
 // Result is what applying a batch did.

@@ -11,7 +11,7 @@ import (
 
 func TestBuckets(t *testing.T) {
 	at := func(s string) time.Time {
-		v, err := time.Parse(time.RFC3339, s)
+		v, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -29,6 +29,7 @@ func TestBuckets(t *testing.T) {
 	f("2026-11-23T10:00:00Z", "2026-11-23T10:00:01Z", store.Minute, "2026-11-23T10:00:00Z", 1)
 	f("2026-11-23T10:00:00Z", "2026-11-24T10:00:00Z", store.Day, "2026-11-23T00:00:00Z", 2)
 	f("2026-11-23T10:00:00Z", "2026-11-23T10:00:00Z", store.Minute, "2026-11-23T10:00:00Z", 0)
+	f("2026-11-23T10:00:00.2Z", "2026-11-23T10:00:00.7Z", store.Minute, "2026-11-23T10:00:00Z", 1) // fractions of a second round out
 	f("1969-12-31T23:59:30Z", "1970-01-01T00:00:30Z", store.Minute, "1969-12-31T23:59:00Z", 2) // before the epoch rounds down too
 
 	for _, g := range store.Granularities {

@@ -98,6 +98,7 @@ type Metrics struct {
 	Applied   prometheus.Counter   // events counted
 	Duplicate prometheus.Counter   // events seen before (producer retries), not counted again
 	Poison    prometheus.Counter   // undecodable or unknown-version events, skipped
+	Skipped   prometheus.Counter   // offsets Kafka deleted before they were counted
 	Batches   prometheus.Counter   // batches applied
 	Freshness prometheus.Histogram // scan to visible count, seconds
 	Apply     prometheus.Histogram // time to write one batch, seconds
@@ -117,6 +118,10 @@ func NewMetrics() *Metrics {
 		Applied:   events.WithLabelValues("applied"),
 		Duplicate: events.WithLabelValues("duplicate"),
 		Poison:    events.WithLabelValues("poison"),
+		Skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "qredge_analytics_offsets_lost_total",
+			Help: "Events Kafka deleted (retention) before they were counted: should stay 0.",
+		}),
 		Batches: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "qredge_analytics_batches_total", Help: "Batches of events applied to the aggregates.",
 		}),
@@ -142,7 +147,7 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.Batches, m.Freshness, m.Apply, m.Paused, m.Lag}
+	return []prometheus.Collector{m.events, m.Skipped, m.Batches, m.Freshness, m.Apply, m.Paused, m.Lag}
 }
 
 // ObserveFreshness records the freshness of events scanned at the given

@@ -19,6 +19,7 @@ package kafkaconsumer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -40,10 +41,11 @@ type Applier interface {
 	AddPartitions(ctx context.Context, parts []int) error
 	// Offset returns the last offset applied for partition p.
 	Offset(ctx context.Context, p int) (last int64, ok bool, err error)
-	// Apply counts events read at offsets first..last of partition p and
-	// stores last, atomically; aggregate.ErrStale when first is not after
-	// the stored offset.
-	Apply(ctx context.Context, p int, first, last int64, events []analytics.Decoded) (aggregate.Result, error)
+	// Apply counts events read after offset prev (the stored offset this
+	// member read or last applied; -1 for none) up to last of partition p
+	// and stores last, atomically; aggregate.ErrStale when the stored
+	// offset is not prev.
+	Apply(ctx context.Context, p int, prev, last int64, events []analytics.Decoded) (aggregate.Result, error)
 }
 
 // Config configures a Consumer. Get defaults from DefaultConfig.
@@ -167,9 +169,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.assigned = parts
 		c.mu.Unlock()
 		c.log.Info("partitions assigned", "generation", gen.ID, "partitions", parts)
-		if err := c.ap.AddPartitions(ctx, parts); err != nil {
-			c.log.Warn("cannot record partitions", "err", err)
-		}
 		for _, p := range parts {
 			gen.Start(func(gctx context.Context) { c.partition(gctx, gen, p) })
 		}
@@ -181,7 +180,18 @@ func (c *Consumer) partition(ctx context.Context, gen *kafka.Generation, p int) 
 	label := strconv.Itoa(p)
 	lag := c.m.Lag.WithLabelValues(label)
 	defer c.m.Lag.DeleteLabelValues(label) // the next owner reports it
+	readerLog := kafka.LoggerFunc(func(msg string, args ...any) {
+		c.log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "partition", p)
+	})
 	for ctx.Err() == nil {
+		// Readers find aggregates through the partition list: record p
+		// before anything of it is applied (again after a stale batch:
+		// Redis may have lost the list with the offset).
+		if err := c.ap.AddPartitions(ctx, []int{p}); err != nil {
+			c.log.Warn("cannot record the partition; retrying", "partition", p, "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
 		last, ok, err := c.ap.Offset(ctx, p)
 		if err != nil {
 			c.log.Warn("cannot read the stored offset; retrying", "partition", p, "err", err)
@@ -198,29 +208,53 @@ func (c *Consumer) partition(ctx context.Context, gen *kafka.Generation, p int) 
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: c.cfg.Kafka.Brokers, Dialer: c.dialer, Topic: c.cfg.Kafka.Topic, Partition: p,
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 1000,
+			ErrorLogger: readerLog,
 		})
 		if err := r.SetOffset(start); err != nil {
 			r.Close()
 			c.log.Error("BUG: cannot seek", "partition", p, "offset", start, "err", err)
 			return
 		}
-		c.consume(ctx, gen, p, r, lag)
-		r.Close()
+		if !ok {
+			last = -1
+		}
+		c.consume(ctx, gen, p, r, lag, last, ok)
+		// Closed in the background: kafka-go's Reader.Close can block for
+		// a long time after a fetch was cancelled (segmentio/kafka-go#428,
+		// #1248), and nothing here needs to wait for it.
+		go r.Close()
 	}
 }
 
 // consume applies batches from r until ctx is done or a batch is stale.
-func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r *kafka.Reader, lag interface{ Set(float64) }) {
+// prev is the stored offset r continues from (-1 for none; then known is
+// false and the first batch may start anywhere).
+func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r *kafka.Reader, lag interface{ Set(float64) }, prev int64, known bool) {
 	msgs := make([]kafka.Message, 0, c.cfg.BatchSize)
 	events := make([]analytics.Decoded, 0, c.cfg.BatchSize)
 	times := make([]int64, 0, c.cfg.BatchSize)
 	var committed time.Time
+	listed := time.Now() // partition() recorded it just before
 	for {
 		if !c.waitBrake(ctx, r, lag) {
 			return
 		}
 		var err error
 		if msgs, err = c.fetch(ctx, r, msgs[:0]); err != nil {
+			if errors.Is(err, errIdle) {
+				// Nothing new: check that Redis still holds our offset
+				// and the partition list (it may have lost writes), so an
+				// idle partition counts again at once, not at its next
+				// event, and stays visible to readers.
+				if err := c.ap.AddPartitions(ctx, []int{p}); err != nil {
+					c.log.Debug("cannot record the partition", "partition", p, "err", err)
+				}
+				if stored, ok, err := c.ap.Offset(ctx, p); err == nil && (ok && stored != prev || !ok && known) {
+					c.log.Warn("the stored offset changed while idle (Redis lost writes?); re-reading it", "partition", p, "had", prev, "stored", stored)
+					return
+				}
+				continue
+			}
 			if ctx.Err() == nil {
 				c.log.Warn("cannot read from kafka; retrying", "partition", p, "err", err)
 				sleep(ctx, time.Second)
@@ -251,15 +285,23 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 			times = append(times, e.Time)
 		}
 		first, last := msgs[0].Offset, msgs[len(msgs)-1].Offset
+		if known && first > prev+1 {
+			// Kafka no longer has what follows the stored offset: the
+			// retention deleted events that were never counted (a brake or
+			// an outage longer than the topic's retention).
+			c.m.Skipped.Add(float64(first - prev - 1))
+			c.log.Error("events lost before they were counted: the partition's log starts after the stored offset", "partition", p,
+				"stored", prev, "first_available", first, "lost", first-prev-1)
+		}
 		began := time.Now()
 		var res aggregate.Result
 		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-			res, err = c.ap.Apply(ctx, p, first, last, events)
+			res, err = c.ap.Apply(ctx, p, prev, last, events)
 			if err == nil {
 				break
 			}
 			if errors.Is(err, aggregate.ErrStale) {
-				c.log.Info("batch already applied elsewhere; re-reading the stored offset", "partition", p, "err", err)
+				c.log.Info("the stored offset moved (another member, or Redis lost writes); re-reading it", "partition", p, "err", err)
 				return
 			}
 			if ctx.Err() != nil {
@@ -267,6 +309,15 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 			}
 			c.log.Warn("cannot apply a batch; retrying it", "partition", p, "first", first, "last", last, "err", err)
 			sleep(ctx, backoff)
+		}
+		prev, known = last, true
+		// Again every few seconds: a Redis that lost writes lost the
+		// partition list too, and readers would not see this partition.
+		if time.Since(listed) >= 5*time.Second {
+			listed = time.Now()
+			if err := c.ap.AddPartitions(ctx, []int{p}); err != nil {
+				c.log.Debug("cannot record the partition", "partition", p, "err", err)
+			}
 		}
 		c.m.Apply.Observe(time.Since(began).Seconds())
 		c.m.Batches.Inc()
@@ -285,11 +336,22 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 	}
 }
 
-// fetch reads one message, waiting as long as it takes, then more until
-// the batch is full or the linger has passed.
+// idleCheck is how long a partition waits for an event before checking
+// its stored offset.
+const idleCheck = 5 * time.Second
+
+var errIdle = errors.New("no event for a while")
+
+// fetch reads one message, waiting up to idleCheck (then errIdle), then
+// more until the batch is full or the linger has passed.
 func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, msgs []kafka.Message) ([]kafka.Message, error) {
-	m, err := r.FetchMessage(ctx)
+	ictx, icancel := context.WithTimeout(ctx, idleCheck)
+	m, err := r.FetchMessage(ictx)
+	icancel()
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return msgs, errIdle
+		}
 		return msgs, err
 	}
 	msgs = append(msgs, m)

@@ -33,7 +33,13 @@ import (
 
 const topic = "qredge.scans"
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+// quiet discards logs, unless QREDGE_TEST_LOG is set (for debugging).
+func quiet() *slog.Logger {
+	if os.Getenv("QREDGE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // mustStartKafka starts three kfake brokers with a 6-partition topic and a
 // short minimum session timeout, so a killed member is noticed in a second.
@@ -281,6 +287,23 @@ func TestPauseResume(t *testing.T) {
 		t.Fatal("paused gauge not set")
 	}
 	mb.brake.Resume()
+	waitTotal(t, s, 3000, 30*time.Second)
+}
+
+// TestRedisLosesWrites: Redis loses everything (as after a restart
+// without persistence); members notice their offsets are gone and count
+// again from what Kafka still holds, so the stats end exact instead of
+// missing what was lost.
+func TestRedisLosesWrites(t *testing.T) {
+	k := mustStartKafka(t)
+	srv := redistest.MustStart(t, redistest.Options{})
+	s := newStore(t, srv.Addr())
+	p := newProducer(t, k.ListenAddrs())
+	startMember(t, k.ListenAddrs(), s)
+	p.publish(t, 2000)
+	waitTotal(t, s, 2000, 30*time.Second)
+	srv.Do("FLUSHALL")
+	p.publish(t, 1000)
 	waitTotal(t, s, 3000, 30*time.Second)
 }
 

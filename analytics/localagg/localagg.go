@@ -250,7 +250,10 @@ func (a *Aggregator) step() (bool, error) {
 			a.batches, a.ends = r.Batches, r.Ends
 			return true, a.applyChunk()
 		}
-		if !cur.Sealed {
+		// Only the newest segment is written to: an unsealed one with a
+		// newer segment after it was abandoned (its seal failed), and is
+		// read as sealed.
+		if !cur.Sealed && next == nil {
 			return false, nil // the rest is not written yet
 		}
 		a.done, a.dead = cur.Name, r.Bad

@@ -159,19 +159,20 @@ func (s *Store) Offset(ctx context.Context, p int) (last int64, ok bool, err err
 // applyScript applies one batch of partition p atomically. KEYS[1] is the
 // offset key; other keys are referred to by index. ARGV:
 //
-//	first, last, expected ('0' new / '1' duplicate per deduplicated event), n,
+//	prev (the stored offset the batch continues, -1 for none), last, expected ('0' new / '1' duplicate per deduplicated event), n,
 //	n x (seen key index, bit),
 //	nh, nh x (key index, field, delta)     HINCRBY
 //	nz, nz x (key index, member, delta)    ZINCRBY
 //	ne, ne x (key index, unix time)        EXPIREAT
 //
-// It returns {-1, stored} when the batch is stale, {-2, actual} when the
+// It returns {-1, stored} when the stored offset is not prev (the batch is
+// stale, or Redis lost writes), {-2, actual} when the
 // duplicates are not the expected ones (the caller recounts and calls
 // again), {0, n} when applied. Checks come before any write, so a refused
 // call changes nothing.
 var applyScript = redis.NewScript(`
-local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if cur >= tonumber(ARGV[1]) then return {-1, tostring(cur)} end
+local cur = redis.call('GET', KEYS[1]) or '-1'
+if cur ~= ARGV[1] then return {-1, cur} end
 local exp = ARGV[3]
 local n = tonumber(ARGV[4])
 local i = 5
@@ -213,13 +214,17 @@ return {0, tostring(n)}
 // a dedupe bitmap key (and, through kafkasink.Balancer, a partition).
 const seenChunk = analytics.IDChunk
 
-// Apply counts the events read from partition p at offsets first..last
+// Apply counts the events read from partition p after offset prev (the
+// stored offset the caller read or last applied, -1 for none) up to last
 // (inclusive; poison messages in the range are simply absent from events)
-// and records last as applied, atomically. It returns ErrStale when first
-// is not after the stored offset.
-func (s *Store) Apply(ctx context.Context, p int, first, last int64, events []analytics.Decoded) (aggregate.Result, error) {
-	if last < first {
-		return aggregate.Result{}, fmt.Errorf("BUG: batch %d..%d", first, last)
+// and records last as applied, atomically. It returns ErrStale when the
+// stored offset is not prev: another member applied more, or Redis lost
+// recent writes (a failover, a restart from an older snapshot). Either
+// way the caller re-reads the offset and reads on from there, so nothing
+// is counted twice or skipped.
+func (s *Store) Apply(ctx context.Context, p int, prev, last int64, events []analytics.Decoded) (aggregate.Result, error) {
+	if last <= prev {
+		return aggregate.Result{}, fmt.Errorf("BUG: batch %d..%d", prev, last)
 	}
 	ps := strconv.Itoa(p)
 	all := aggregate.NewDelta()
@@ -259,7 +264,7 @@ func (s *Store) Apply(ctx context.Context, p int, first, last int64, events []an
 				}
 			}
 		}
-		keys, args := s.buildApply(ps, first, last, events, seenIdx, expected, d)
+		keys, args := s.buildApply(ps, prev, last, events, seenIdx, expected, d)
 		res, err := applyScript.Run(ctx, s.c, keys, args...).Slice()
 		if err != nil {
 			return aggregate.Result{}, fmt.Errorf("cannot apply a batch of partition %d: %w", p, err)
@@ -274,7 +279,7 @@ func (s *Store) Apply(ctx context.Context, p int, first, last int64, events []an
 			dups := strings.Count(string(expected), "1")
 			return aggregate.Result{Applied: len(events) - dups, Duplicates: dups}, nil
 		case -1:
-			return aggregate.Result{}, fmt.Errorf("partition %d batch %d..%d, stored offset %s: %w", p, first, last, val, aggregate.ErrStale)
+			return aggregate.Result{}, fmt.Errorf("partition %d batch after %d up to %d, stored offset %s: %w", p, prev, last, val, aggregate.ErrStale)
 		case -2:
 			if len(val) != len(expected) || attempt > 3 {
 				return aggregate.Result{}, fmt.Errorf("BUG: duplicate check of partition %d did not settle (%d events, %q)", p, len(expected), val)
@@ -289,7 +294,7 @@ func (s *Store) Apply(ctx context.Context, p int, first, last int64, events []an
 // buildApply computes the script's keys and arguments: the dedupe bits of
 // events[seenIdx] and the counters of d (the events not expected to be
 // duplicates).
-func (s *Store) buildApply(ps string, first, last int64, events []analytics.Decoded, seenIdx []int, expected []byte, d *aggregate.Delta) ([]string, []any) {
+func (s *Store) buildApply(ps string, prev, last int64, events []analytics.Decoded, seenIdx []int, expected []byte, d *aggregate.Delta) ([]string, []any) {
 	keys := []string{s.partTag(ps) + "off"}
 	keyIdx := map[string]int{}
 	index := func(k string) int {
@@ -300,7 +305,7 @@ func (s *Store) buildApply(ps string, first, last int64, events []analytics.Deco
 		keyIdx[k] = len(keys)
 		return len(keys)
 	}
-	args := []any{first, last, string(expected), len(seenIdx)}
+	args := []any{strconv.FormatInt(prev, 10), last, string(expected), len(seenIdx)}
 	expire := map[int]int64{}
 	seenExpire := time.Now().Add(s.cfg.DedupeWindow).Unix()
 	for _, i := range seenIdx {

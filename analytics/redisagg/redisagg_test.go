@@ -78,14 +78,18 @@ func testApply(t *testing.T, s *Store) {
 	for p := 0; p < 2; p++ {
 		evs := want[p]
 		for off := 0; off < len(evs); off += 100 {
-			res, err := s.Apply(ctx, p, int64(off), int64(off+99), evs[off:off+100])
+			res, err := s.Apply(ctx, p, int64(off)-1, int64(off+99), evs[off:off+100])
 			if err != nil || res.Applied != 100 || res.Duplicates != 0 {
 				t.Fatalf("apply p%d@%d: %+v %v", p, off, res, err)
 			}
 		}
-		// The same batch again, or one overlapping the applied range, is stale.
-		if _, err := s.Apply(ctx, p, 400, 499, evs[400:500]); !errors.Is(err, aggregate.ErrStale) {
+		// The same batch again (a zombie member, or one restarted from an
+		// older offset) is stale, and so is a batch that skips ahead.
+		if _, err := s.Apply(ctx, p, 399, 499, evs[400:500]); !errors.Is(err, aggregate.ErrStale) {
 			t.Fatalf("re-applied batch: %v", err)
+		}
+		if _, err := s.Apply(ctx, p, 599, 699, evs[:100]); !errors.Is(err, aggregate.ErrStale) {
+			t.Fatalf("batch after a gap: %v", err)
 		}
 		if last, ok, err := s.Offset(ctx, p); err != nil || !ok || last != 499 {
 			t.Fatalf("offset of p%d = %d %v %v", p, last, ok, err)
@@ -96,7 +100,7 @@ func testApply(t *testing.T, s *Store) {
 	dupBatch := append([]analytics.Decoded{}, want[0][:10]...)
 	e1, e2 := event(n), event(n+2)
 	dupBatch = append(dupBatch, e1, e2, e2)
-	res, err := s.Apply(ctx, 0, 500, 512, dupBatch)
+	res, err := s.Apply(ctx, 0, 499, 512, dupBatch)
 	if err != nil || res.Applied != 2 || res.Duplicates != 11 {
 		t.Fatalf("duplicates batch: %+v %v", res, err)
 	}
@@ -182,7 +186,7 @@ func BenchmarkApply(b *testing.B) {
 			evs[j].Code = []string{"a", "b", "c", "d", "e", "f", "g", "h"}[k%8]
 			evs[j].Time = time.Now().UnixNano()
 		}
-		if _, err := s.Apply(ctx, 0, int64(i*batch), int64(i*batch+batch-1), evs); err != nil {
+		if _, err := s.Apply(ctx, 0, int64(i*batch)-1, int64(i*batch+batch-1), evs); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,11 +11,13 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/analytics/kafkaconsumer"
@@ -82,7 +84,7 @@ func DefaultAnalyticsConfig() AnalyticsConfig {
 	k := kafkaconsumer.DefaultConfig()
 	return AnalyticsConfig{Redis: defaultRedisFlags(), KafkaTopic: k.Kafka.Topic, KafkaGroup: k.Group, KafkaSession: k.SessionTimeout,
 		BatchSize: k.BatchSize, Linger: k.Linger, DedupeWindow: redisagg.DefaultConfig().DedupeWindow,
-		Retention: defaultRetentionFlags(), AdminListen: ":9092", ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
+		Retention: defaultRetentionFlags(), AdminListen: ":9095", ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
 }
 
 func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
@@ -172,7 +174,7 @@ type AnalyticsServer struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	sigs     chan os.Signal
-	runErr   error
+	runErr   atomic.Pointer[error]
 	closeMu  sync.Once
 }
 
@@ -210,6 +212,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	if err := a.agg.CheckTopic(ctx, cfg.KafkaTopic); err != nil {
 		return err
 	}
+	warnEviction(ctx, a.client.Client(), a.Log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	reg.MustRegister(a.metrics.Collectors()...)
@@ -224,7 +227,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	go func() {
 		defer close(a.done)
 		if err := a.consumer.Run(rctx); err != nil {
-			a.runErr = err
+			a.runErr.Store(&err)
 			a.Log.Error("consumer stopped", "err", err)
 		}
 	}()
@@ -239,8 +242,8 @@ func (a *AnalyticsServer) readiness() (bool, string) {
 	if err := a.client.Ping(ctx); err != nil {
 		return false, "redis unreachable: batches wait and are retried"
 	}
-	if a.runErr != nil {
-		return false, "consumer stopped: " + a.runErr.Error()
+	if err := a.runErr.Load(); err != nil {
+		return false, "consumer stopped: " + (*err).Error()
 	}
 	state := "consuming"
 	if a.brake.Paused() {
@@ -267,9 +270,7 @@ func (a *AnalyticsServer) Close() error {
 
 func (a *AnalyticsServer) closeAll() {
 	a.closeMu.Do(func() {
-		if a.sigs != nil {
-			signal.Stop(a.sigs)
-		}
+		stopSignals(a.sigs)
 		if a.admin != nil {
 			a.admin.Close()
 		}
@@ -303,6 +304,14 @@ func brakeRoutes(b *aggregate.Brake, log *slog.Logger, extra func() any) func(mu
 	}
 }
 
+// stopSignals undoes watchBrakeSignals (nil is fine).
+func stopSignals(ch chan os.Signal) {
+	if ch != nil {
+		signal.Stop(ch)
+		close(ch)
+	}
+}
+
 // watchBrakeSignals pauses on SIGUSR1 and resumes on SIGUSR2.
 func watchBrakeSignals(b *aggregate.Brake, log *slog.Logger) chan os.Signal {
 	ch := make(chan os.Signal, 4)
@@ -318,4 +327,19 @@ func watchBrakeSignals(b *aggregate.Brake, log *slog.Logger) chan os.Signal {
 		}
 	}()
 	return ch
+}
+
+// warnEviction warns when Redis may evict keys: an evicted offset key makes
+// a partition count again from its beginning, evicted dedupe bits let
+// duplicates through. Managed Redis services often refuse CONFIG: then
+// nothing is said.
+func warnEviction(ctx context.Context, c redis.UniversalClient, log *slog.Logger) {
+	v, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return
+	}
+	if p := v["maxmemory-policy"]; p != "" && p != "noeviction" {
+		log.Warn("redis may evict keys (maxmemory-policy "+p+"): exact counts need noeviction, or a Redis of its own for analytics",
+			"maxmemory_policy", p)
+	}
 }

@@ -236,6 +236,7 @@ func (e *Edge) Close() error {
 		if err := e.srv.ShutdownWithContext(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		e.ln.Close() // see Serve.Close: Serve may not have registered it yet
 		<-e.served
 	}
 	e.closeAll()

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -197,9 +196,8 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			if s.geo != nil {
 				s.geo.Close()
 			}
-			if s.sigs != nil {
-				signal.Stop(s.sigs)
-			}
+			stopSignals(s.sigs)
+			s.sigs = nil
 			if s.agg != nil {
 				s.agg.Close()
 			}
@@ -396,13 +394,16 @@ func (s *Serve) Close() error {
 		if err := s.srv.ShutdownWithContext(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown: %w", err))
 		}
-		if err := <-s.served; err != nil {
+		// Shutdown closes only listeners Serve has registered; one that
+		// Serve has not reached yet (a very short-lived server on a busy
+		// machine) would accept forever, so close it here too.
+		s.ln.Close()
+		if err := <-s.served; err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}
-	if s.sigs != nil {
-		signal.Stop(s.sigs)
-	}
+	stopSignals(s.sigs)
+	s.sigs = nil
 	if s.agg != nil {
 		// Before the pipeline, which closes the spool the aggregator
 		// reads. Events not counted yet are counted at the next start.
