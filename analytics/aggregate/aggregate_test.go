@@ -30,7 +30,7 @@ func TestBuckets(t *testing.T) {
 	f("2026-11-23T10:00:00Z", "2026-11-24T10:00:00Z", store.Day, "2026-11-23T00:00:00Z", 2)
 	f("2026-11-23T10:00:00Z", "2026-11-23T10:00:00Z", store.Minute, "2026-11-23T10:00:00Z", 0)
 	f("2026-11-23T10:00:00.2Z", "2026-11-23T10:00:00.7Z", store.Minute, "2026-11-23T10:00:00Z", 1) // fractions of a second round out
-	f("1969-12-31T23:59:30Z", "1970-01-01T00:00:30Z", store.Minute, "1969-12-31T23:59:00Z", 2) // before the epoch rounds down too
+	f("1969-12-31T23:59:30Z", "1970-01-01T00:00:30Z", store.Minute, "1969-12-31T23:59:00Z", 2)     // before the epoch rounds down too
 
 	for _, g := range store.Granularities {
 		if p, ok := store.ParseGranularity(g.String()); !ok || p != g {
