@@ -60,7 +60,6 @@ type producer struct {
 	enc    *analytics.Encoder
 	prefix [8]byte
 	next   uint64
-	sent   []byte // last batch, for duplicates
 }
 
 func newProducer(tb testing.TB, brokers []string) *producer {
