@@ -185,19 +185,25 @@ func TestBrokerOutage(t *testing.T) {
 	defer cancel()
 	p := startPipeline(t, addrs)
 	c := consume(t, ctx, addrs, "outage")
-	const n = 6000
 	enqueue(p, 0, 2000)
 	waitCount(t, c, 2000, 30*time.Second) // kfake keeps data in memory: count before it goes
 	k.Close()
-	// Steady load while Kafka is down: the pipeline spools.
-	for i := 2000; i < 5000; i += 100 {
+	// Steady load while Kafka is down, until the pipeline has given up on
+	// a write and spooled (kafka-go may retry a write across a short
+	// outage instead of failing it, so waiting a fixed time proves
+	// nothing).
+	i := 2000
+	for deadline := time.Now().Add(30 * time.Second); i < 5000 || p.Stats().Spooled.Load() == 0; i += 100 {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing was spooled while Kafka was down")
+		}
 		enqueue(p, i, i+100)
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond)
 	k2 := mustStartKafka(t, ps...)
 	_ = k2
-	enqueue(p, 5000, n)
+	n := i + 1000
+	enqueue(p, i, n)
 	waitCount(t, c, n, 60*time.Second)
 	p.Close()
 	got, dups, _ := c.count()
