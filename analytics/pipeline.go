@@ -31,6 +31,10 @@ type Config struct {
 	Edge           string // node id written into events
 	IPHashSecret   []byte // shared by all edges, so unique visitors count across them
 	RetryInterval  time.Duration
+	// Enrich, when set, works out what the hot path left in an event's
+	// raw fields (Event.Enrich) before it is encoded. It runs on the
+	// batcher's goroutine.
+	Enrich func(*Event)
 }
 
 // DefaultConfig returns the defaults.
@@ -204,6 +208,9 @@ func (p *Pipeline) batcher() {
 func (p *Pipeline) encode(batch []Event) [][]byte {
 	records := make([][]byte, len(batch))
 	for i := range batch {
+		if batch[i].Enrich != 0 && p.cfg.Enrich != nil {
+			p.cfg.Enrich(&batch[i])
+		}
 		records[i] = p.enc.Append(nil, &batch[i])
 	}
 	return records

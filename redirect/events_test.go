@@ -1,6 +1,7 @@
 package redirect
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/qredge/qredge/analytics"
@@ -21,6 +22,7 @@ func TestScanEvents(t *testing.T) {
 		&store.Link{Code: "off", Destination: "https://example.com/", Disabled: true},
 	)
 	h := NewHandler(cfg, tb)
+	var raw analytics.Event // the last scan's event as the hot path made it
 	scan := func(path, host string, headers map[string]string) analytics.Event {
 		t.Helper()
 		ctx := newCtx(path, host)
@@ -35,6 +37,8 @@ func TestScanEvents(t *testing.T) {
 		if _, more := q.Dequeue(); more {
 			t.Fatalf("two events for one scan of %s", path)
 		}
+		raw = e
+		EventEnricher(nil)(&e) // as the pipeline's batcher does
 		return e
 	}
 	e := scan("/plain", "localhost", map[string]string{"User-Agent": uaDesktopFull, "CF-IPCountry": "de", "Accept-Language": "fr-FR,fr;q=0.9",
@@ -44,7 +48,16 @@ func TestScanEvents(t *testing.T) {
 		e.IP[15] != 9 || e.Time == 0 || e.ID == ([16]byte{}) || e.Rule != -1 {
 		t.Fatalf("plain event %+v", e)
 	}
+	// A plain link needs no classification on the request path: the raw
+	// headers travel to the batcher.
+	if raw.Enrich != analytics.EnrichDevice|analytics.EnrichLang || string(raw.UA[:raw.UALen]) != uaDesktopFull || raw.Device != 0 || e.Enrich != 0 {
+		t.Fatalf("plain event before enrichment %+v", raw)
+	}
 	e = scan("/app", "go.brand.example", map[string]string{"User-Agent": uaIPhoneFull})
+	// The rule needed the device: it is in the event already.
+	if raw.Enrich&analytics.EnrichDevice != 0 || raw.Device != analytics.DeviceIOS {
+		t.Fatalf("rule event before enrichment %+v", raw)
+	}
 	if e.Key != "app\x00go.brand.example" || e.Target != analytics.TargetRule || e.Rule != 0 || e.Device != analytics.DeviceIOS {
 		t.Fatalf("rule event %+v", e)
 	}
@@ -60,5 +73,28 @@ func TestScanEvents(t *testing.T) {
 	h.Serve(ctx)
 	if _, ok := q.Dequeue(); ok {
 		t.Fatal("an unknown code produced an event")
+	}
+}
+
+type fixedCountry [2]byte
+
+func (f fixedCountry) Country(ip netip.Addr) [2]byte { return f }
+
+// TestEventCountryByIP: without a country header, the GeoIP lookup of the
+// client IP is left to the batcher.
+func TestEventCountryByIP(t *testing.T) {
+	q := analytics.NewQueue(16)
+	cfg := DefaultConfig()
+	cfg.Events = q
+	cfg.Countries = fixedCountry{'N', 'L'}
+	h := NewHandler(cfg, newTestTable(&store.Link{Code: "plain", Destination: "https://example.com/"}))
+	h.Serve(newCtx("/plain", "localhost"))
+	e, ok := q.Dequeue()
+	if !ok || e.Enrich&analytics.EnrichCountry == 0 || e.Country != ([2]byte{}) {
+		t.Fatalf("raw event %+v", e)
+	}
+	EventEnricher(cfg.Countries)(&e)
+	if e.Country != [2]byte{'N', 'L'} || e.Device != analytics.DeviceOther || e.Enrich != 0 {
+		t.Fatalf("enriched event country %q device %d", e.Country, e.Device)
 	}
 }

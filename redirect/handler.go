@@ -1,6 +1,7 @@
 package redirect
 
 import (
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -90,6 +91,7 @@ type Handler struct {
 	clientIPHeader string
 	cookieAttrs    []byte // "; Max-Age=...; HttpOnly; SameSite=Lax[; Secure]"
 	now            func() time.Time
+	ownClock       bool // Config.Now was set (tests): use it, not the request's time
 	pick           pickFunc
 	bufs           sync.Pool
 	metrics        *Metrics
@@ -130,6 +132,7 @@ func NewHandler(cfg Config, t *Table) *Handler {
 		h.temporaryCC = []byte("public, max-age=" + maxAge(cfg.TemporaryMaxAge))
 		h.temporaryCCVar = []byte("private, max-age=" + maxAge(cfg.TemporaryMaxAge))
 	}
+	h.ownClock = h.now != nil
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -205,7 +208,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	var now int64
 	if h.events != nil || l.notBefore != 0 || l.notAfter != 0 {
-		now = h.now().UnixNano()
+		now = h.requestTime(ctx)
 	}
 	v := visitor{ctx: ctx, h: h}
 	var d decision
@@ -230,6 +233,19 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// requestTime is the time of the scan in Unix nanoseconds: the time
+// fasthttp read the request (it reads the clock for every request anyway,
+// so a second time.Now here would cost ~25 ns for nothing), or the
+// configured clock in tests.
+func (h *Handler) requestTime(ctx *fasthttp.RequestCtx) int64 {
+	if !h.ownClock {
+		if t := ctx.Time(); !t.IsZero() {
+			return t.UnixNano()
+		}
+	}
+	return h.now().UnixNano()
+}
+
 var whyTargets = [...]uint8{
 	whyDestination: analytics.TargetDestination, whyRule: analytics.TargetRule, whyVariant: analytics.TargetVariant,
 	whyVariantCookie: analytics.TargetVariantCookie, whyNotYetActive: analytics.TargetNotYetActive,
@@ -239,6 +255,30 @@ var whyTargets = [...]uint8{
 var deviceEvents = [...]uint8{DeviceOther: analytics.DeviceOther, DeviceIOS: analytics.DeviceIOS,
 	DeviceAndroid: analytics.DeviceAndroid, DeviceDesktop: analytics.DeviceDesktop}
 
+// EventEnricher returns the function the event pipeline calls (on its own
+// goroutine, analytics.Config.Enrich) to work out what record left in an
+// event's raw fields: device class and bot flag from the User-Agent, the
+// primary language, and the country of the client IP when countries is
+// not nil. The results are those the rules would have seen.
+func EventEnricher(countries CountryLookup) func(*analytics.Event) {
+	return func(e *analytics.Event) {
+		if e.Enrich&analytics.EnrichDevice != 0 {
+			dev, bot := ClassifyUA(e.UA[:e.UALen])
+			e.Device, e.Bot = deviceEvents[dev], bot
+		}
+		if e.Enrich&analytics.EnrichLang != 0 {
+			l, n := primaryLang(e.AcceptLang[:e.LangLen])
+			copy(e.Lang[:], l[:n])
+		}
+		if e.Enrich&analytics.EnrichCountry != 0 && countries != nil {
+			if ip := netip.AddrFrom16(e.IP).Unmap(); ip.IsValid() && e.IP != ([16]byte{}) {
+				e.Country = countries.Country(ip)
+			}
+		}
+		e.Enrich = 0
+	}
+}
+
 // record copies what the scan event needs out of the request into a
 // fixed-size value and hands it to the queue, which never blocks.
 func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decision, now int64) {
@@ -247,10 +287,32 @@ func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decis
 	if d.variant >= 0 {
 		e.Variant = l.variants[d.variant].label
 	}
-	e.Device = deviceEvents[v.Device()]
-	e.Bot = v.bot
-	e.Country = v.Country()
-	copy(e.Lang[:], v.Lang())
+	// What the rules already worked out is copied; the rest is left to
+	// the batcher (EnrichEvent), off the request path.
+	if v.known&knowDevice != 0 {
+		e.Device, e.Bot = deviceEvents[v.device], v.bot
+	} else {
+		e.Enrich |= analytics.EnrichDevice
+	}
+	if v.known&knowLang != 0 {
+		copy(e.Lang[:], v.lang[:v.langN])
+	} else {
+		e.Enrich |= analytics.EnrichLang
+	}
+	if e.Enrich != 0 {
+		e.SetRaw(ctx.Request.Header.UserAgent(), ctx.Request.Header.Peek(fasthttp.HeaderAcceptLanguage))
+	}
+	switch {
+	case v.known&knowCountry != 0:
+		e.Country = v.country
+	case h.countryHeader != "":
+		e.Country = v.Country() // a header: cheap
+		if e.Country == ([2]byte{}) && h.countries != nil {
+			e.Enrich |= analytics.EnrichCountry
+		}
+	case h.countries != nil:
+		e.Enrich |= analytics.EnrichCountry
+	}
 	e.SetReferrer(ctx.Request.Header.Referer())
 	if ip := h.clientIP(ctx); ip.IsValid() {
 		e.IP = ip.As16()

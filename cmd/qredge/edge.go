@@ -155,7 +155,7 @@ func (e *Edge) Open() (err error) {
 	if cfg.Events.Kafka == "" {
 		e.Log.Warn("no --kafka: scan events are kept in the local spool only, until an edge with --kafka replays them", "spool_dir", cfg.Events.SpoolDir)
 	}
-	if e.events, e.sink, err = cfg.Events.start(e.Log); err != nil {
+	if e.events, e.sink, err = cfg.Events.start(e.Log, rcfg.Countries); err != nil {
 		return err
 	}
 	rcfg.Events = e.events.Queue()

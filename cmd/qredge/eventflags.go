@@ -13,6 +13,7 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/kafkasink"
+	"github.com/qredge/qredge/redirect"
 )
 
 // EventFlags configure scan events: the spool, and Kafka when --kafka is
@@ -94,9 +95,12 @@ func (c *EventFlags) sinkConfig() (kafkasink.Config, error) {
 		Linger: c.KafkaLinger, Acks: c.KafkaAcks, TLS: c.KafkaTLS, SASLMech: c.KafkaSASL, SASLUser: c.KafkaUser, SASLPassword: c.KafkaPassword}, nil
 }
 
-// start starts the event pipeline (with Kafka when configured).
-func (c *EventFlags) start(log *slog.Logger) (*analytics.Pipeline, *kafkasink.Sink, error) {
+// start starts the event pipeline (with Kafka when configured). countries
+// (may be nil) gives the batcher the country of client IPs the hot path
+// did not look up itself.
+func (c *EventFlags) start(log *slog.Logger, countries redirect.CountryLookup) (*analytics.Pipeline, *kafkasink.Sink, error) {
 	pc := analytics.DefaultConfig()
+	pc.Enrich = redirect.EventEnricher(countries)
 	pc.SpoolDir, pc.SpoolMaxBytes = c.SpoolDir, c.SpoolMaxBytes
 	pc.Edge = c.NodeID
 	if pc.Edge == "" {

@@ -243,7 +243,10 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	// The embedded mode keeps every scan event in the spool (by default
 	// <data-dir>/spool, set by Check): the log the in-process aggregator
 	// reads, counting into the same bbolt file as the links.
-	if s.events, _, err = cfg.Events.start(s.Log); err != nil {
+	if s.geo != nil {
+		rcfg.Countries = s.geo
+	}
+	if s.events, _, err = cfg.Events.start(s.Log, rcfg.Countries); err != nil {
 		return err
 	}
 	rcfg.Events = s.events.Queue()
@@ -256,9 +259,6 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	}
 	s.agg.Start()
 	s.sigs = watchBrakeSignals(s.brake, s.Log)
-	if s.geo != nil {
-		rcfg.Countries = s.geo
-	}
 
 	reg := prometheus.NewRegistry()
 	s.panics = prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
