@@ -10,7 +10,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # package:FuzzTarget for every fuzz target.
 FUZZ_TARGETS := ./store:FuzzCheckCode ./store:FuzzCheckURL ./redirect:FuzzAppendForwarded ./redirect:FuzzClassify ./redirect:FuzzDecide ./api:FuzzWriteLink ./analytics:FuzzDecode ./analytics:FuzzSegment ./analytics/localagg:FuzzReadRecords ./analytics/localagg:FuzzDecodeCounts
 
-.PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench lint clean
+.PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/qredge ./cmd/qredge
@@ -39,6 +39,11 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+# qredge against nginx under wrk, same codes, same run (installs nginx and
+# wrk when missing); see docs/benchmarks.md. Not part of make test.
+bench-compare:
+	bash loadtest/bench-compare.sh
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

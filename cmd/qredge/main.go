@@ -28,6 +28,7 @@ Usage:
   qredge api       the management REST API over Redis
   qredge analytics aggregate scan events from Kafka into Redis (a consumer group)
   qredge apikey    create, list or revoke API keys
+  qredge loadtest  seed links for benchmarks, and run the flash-crowd load generator
   qredge version   print the version
 
 Run 'qredge <command> --help' for the flags of a command.
@@ -61,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		err = runAnalytics(ctx, args[1:], stderr)
+	case "loadtest":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		err = runLoadtest(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		err = runAPIKey(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/boltstore"
+	"github.com/qredge/qredge/store/redisstore"
+)
+
+// seedLinks returns n links c1..cn (with the prefix) to https://example.com/<code>.
+func seedLinks(prefix string, n int) ([]*store.Link, error) {
+	links := make([]*store.Link, n)
+	for i := range links {
+		code := fmt.Sprintf("%s%d", prefix, i+1)
+		l := &store.Link{Code: code, Destination: "https://example.com/" + code, Status: 302}
+		if err := l.Validate(); err != nil {
+			return nil, fmt.Errorf("--prefix %q: %v", prefix, err)
+		}
+		links[i] = l
+	}
+	return links, nil
+}
+
+// runLoadtestSeed is 'qredge loadtest seed': n links for benchmarks,
+// written straight into the embedded store (which must not be open in a
+// running qredge serve) or into Redis.
+func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("loadtest seed", "qredge loadtest seed (--data-dir DIR | --redis ADDR) [--n 100000] [--prefix c]", stderr)
+	dataDir := fs.String("data-dir", "", "embedded store to seed (qredge serve's --data-dir; stop qredge serve first)")
+	var rf RedisFlags = defaultRedisFlags()
+	rf.register(fs)
+	n := fs.Int("n", 100000, "how many links: <prefix>1 .. <prefix>N")
+	prefix := fs.String("prefix", "c", "code prefix")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if (*dataDir == "") == (rf.Addr == "") {
+		return errors.New("give exactly one of --data-dir and --redis")
+	}
+	if *n < 1 || *n > 50_000_000 {
+		return errors.New("--n must be between 1 and 50000000")
+	}
+	links, err := seedLinks(*prefix, *n)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if *dataDir != "" {
+		db, err := boltstore.Open(*dataDir)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		const chunk = 20000
+		for i := 0; i < len(links); i += chunk {
+			if _, err := db.CreateLinks(ctx, links[i:min(i+chunk, len(links))]); err != nil {
+				return fmt.Errorf("cannot seed %s: %w", *dataDir, err)
+			}
+		}
+	} else {
+		if err := rf.Check(); err != nil {
+			return err
+		}
+		s, err := redisstore.Open(ctx, rf.config())
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if err := s.Seed(ctx, links); err != nil {
+			return fmt.Errorf("cannot seed redis: %w", err)
+		}
+	}
+	el := time.Since(start)
+	fmt.Fprintf(stdout, "seeded %d links %s1..%s%d in %s (%.0f links/s)\n", *n, *prefix, *prefix, *n, el.Round(time.Millisecond), float64(*n)/el.Seconds())
+	return nil
+}

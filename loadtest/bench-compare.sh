@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# bench-compare: qredge against nginx answering the same redirects, in the
+# same run, under the same load tool (wrk with randomised codes).
+#
+#   make bench-compare                  # 100,000 codes, 3 alternating rounds of 10 s
+#   N=100000 ROUNDS=5 DURATION=20s CONNS=64 THREADS=1 loadtest/bench-compare.sh
+#
+# Servers: nginx (one worker, `map` + `return 302`), qredge serve (embedded
+# store, scan events into the local log and counted by the in-process
+# aggregator), and qredge edge with events to Kafka (a kfake broker) and
+# links from Redis. Each server is pinned to CPU 0 and wrk to CPU 1 when
+# the machine has two or more CPUs. For each server it prints requests/s,
+# p50 and p99 latency (wrk's, which is closed-loop: see docs/benchmarks.md),
+# the server's CPU time per redirect from /proc (user+system of the
+# server's processes, in microseconds), and the ratios to nginx.
+#
+# Installs nginx and wrk with apt-get when missing. Everything listens on
+# 127.0.0.1 and stops at the end.
+set -euo pipefail
+
+N=${N:-100000}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-1}
+SERVERS=${SERVERS:-"nginx qredge qredge-kafka"}
+cd "$(dirname "$0")/.."
+
+log() { echo "bench-compare: $*" >&2; }
+
+need() {
+	local missing=()
+	for b in "$@"; do command -v "$b" >/dev/null 2>&1 || missing+=("$b"); done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	command -v apt-get >/dev/null || { log "missing ${missing[*]} and no apt-get: install them"; exit 1; }
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	log "installing ${missing[*]}"
+	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null 2>&1 ||
+		{ $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null; }
+}
+need nginx wrk redis-server taskset
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+WORK=$(mktemp -d /tmp/qredge-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+	sleep 0.3
+	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+SERVER_CPU="" LOAD_CPU=""
+if [ "$(nproc)" -ge 2 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; fi
+
+log "building qredge and kfakeserver"
+go build -trimpath -o "$WORK/qredge" ./cmd/qredge
+go build -trimpath -o "$WORK/kfakeserver" ./loadtest/kfakeserver
+
+wait_http() { # url
+	for _ in $(seq 1 300); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)
+		[ "$code" = "302" ] && return 0
+		sleep 0.1
+	done
+	log "no 302 from $1"; exit 1
+}
+
+# --- nginx: the same codes in a map -------------------------------------
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx/logs"
+awk -v n="$N" 'BEGIN { for (i = 1; i <= n; i++) printf "/c%d https://example.com/c%d;\n", i, i }' >"$WORK/nginx/map.conf"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log error;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	map_hash_max_size 262144;
+	map_hash_bucket_size 128;
+	map \$uri \$dest { include $WORK/nginx/map.conf; }
+	server {
+		listen 127.0.0.1:$NGINX_PORT reuseport backlog=4096;
+		keepalive_requests 1000000;
+		location / {
+			if (\$dest) { return 302 \$dest; }
+			return 404;
+		}
+	}
+}
+EOF
+
+# --- qredge serve: embedded store seeded directly -----------------------
+QREDGE_PORT=$(free_port)
+"$WORK/qredge" loadtest seed --data-dir "$WORK/data" --n "$N" --prefix c >&2
+
+# --- qredge edge: Redis + Kafka (kfake) ---------------------------------
+REDIS_PORT=$(free_port)
+EDGE_PORT=$(free_port)
+EDGE_ADMIN=$(free_port)
+
+start_nginx() {
+	$SERVER_CPU "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+	SRV_PID=$!; PIDS+=("$SRV_PID")
+	wait_http "http://127.0.0.1:$NGINX_PORT/c1"
+	URL="http://127.0.0.1:$NGINX_PORT"
+}
+start_qredge() {
+	GOMAXPROCS=1 $SERVER_CPU "$WORK/qredge" serve --listen "127.0.0.1:$QREDGE_PORT" --data-dir "$WORK/data" \
+		--api-key bench-compare-admin-key --log-level warn 2>"$WORK/qredge.log" &
+	SRV_PID=$!; PIDS+=("$SRV_PID")
+	wait_http "http://127.0.0.1:$QREDGE_PORT/c1"
+	URL="http://127.0.0.1:$QREDGE_PORT"
+}
+start_qredge_kafka() {
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null &
+	PIDS+=("$!")
+	"$WORK/kfakeserver" >"$WORK/kfake.out" 2>&1 &
+	PIDS+=("$!")
+	for _ in $(seq 1 100); do grep -q listening "$WORK/kfake.out" 2>/dev/null && break; sleep 0.1; done
+	BROKERS=$(awk '/listening/ { print $2 }' "$WORK/kfake.out")
+	for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	[ -f "$WORK/redis-seeded" ] || { "$WORK/qredge" loadtest seed --redis "127.0.0.1:$REDIS_PORT" --n "$N" --prefix c >&2; touch "$WORK/redis-seeded"; }
+	GOMAXPROCS=1 $SERVER_CPU "$WORK/qredge" edge --redis "127.0.0.1:$REDIS_PORT" --kafka "$BROKERS" \
+		--listen "127.0.0.1:$EDGE_PORT" --admin-listen "127.0.0.1:$EDGE_ADMIN" --spool-dir "$WORK/edge-spool" \
+		--log-level warn 2>"$WORK/edge.log" &
+	SRV_PID=$!; PIDS+=("$SRV_PID")
+	wait_http "http://127.0.0.1:$EDGE_PORT/c1"
+	URL="http://127.0.0.1:$EDGE_PORT"
+}
+
+# CPU ticks (user+system) of a process and its children threads/processes.
+cpu_ticks() { # pid
+	local total=0 p
+	for p in $1 $(pgrep -P "$1" || true); do
+		[ -r "/proc/$p/stat" ] && total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+
+cat >"$WORK/random.lua" <<EOF
+local n = $N
+local counter = 0
+function setup(thread) counter = counter + 1; thread:set("id", counter) end
+function init(args) math.randomseed(os.time() * 1000 + (id or 0)) end
+function request() return wrk.format("GET", "/c" .. math.random(1, n)) end
+EOF
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+run_one() { # name
+	local name=$1
+	case $name in
+	nginx) start_nginx ;;
+	qredge) start_qredge ;;
+	qredge-kafka) start_qredge_kafka ;;
+	*) log "unknown server $name"; exit 1 ;;
+	esac
+	# Warm up (and let qredge's JIT-free paths settle), then measure.
+	$LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d2s -s "$WORK/random.lua" "$URL" >/dev/null
+	local before after
+	before=$(cpu_ticks "$SRV_PID")
+	$LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$WORK/random.lua" "$URL" >"$WORK/wrk.out"
+	after=$(cpu_ticks "$SRV_PID")
+	local rps reqs p50 p99 errs
+	rps=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.out")
+	reqs=$(awk '/requests in/ { print $1 }' "$WORK/wrk.out")
+	p50=$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.out")
+	p99=$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.out")
+	errs=$(awk '/Non-2xx or 3xx|Socket errors/ { print }' "$WORK/wrk.out" | tr '\n' ' ')
+	local cpu_us
+	cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v r="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
+	printf "%s\t%s\t%s\t%s\t%s\t%s\n" "$name" "$rps" "$(to_us "$p50")" "$(to_us "$p99")" "$cpu_us" "$errs" >>"$RESULTS"
+	log "$name: $rps req/s, p50 $p50, p99 $p99, $cpu_us µs CPU/redirect ${errs:+($errs)}"
+	stop_servers
+}
+to_us() { # wrk duration such as 85.00us, 1.20ms, 2.00s
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.1f", v }
+		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.1f", v * 1000 }
+		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.1f", v * 1e6 }
+		else print v }'
+}
+stop_servers() {
+	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+	PIDS=()
+}
+
+log "$N codes, $ROUNDS rounds of $DURATION, wrk -t$THREADS -c$CONNS, servers: $SERVERS"
+for r in $(seq 1 "$ROUNDS"); do
+	for s in $SERVERS; do run_one "$s"; done
+done
+
+echo
+echo "medians of $ROUNDS rounds ($N codes, wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) CPUs: server on CPU 0, wrk on CPU 1)"
+printf "%-14s %12s %10s %10s %14s %10s %10s\n" server "req/s" "p50 µs" "p99 µs" "CPU µs/redir" "rps/nginx" "cpu/nginx"
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+n_rps="" n_cpu=""
+for s in $SERVERS; do
+	rps=$(awk -F'\t' -v s="$s" '$1 == s { print $2 }' "$RESULTS" | median)
+	p50=$(awk -F'\t' -v s="$s" '$1 == s { print $3 }' "$RESULTS" | median)
+	p99=$(awk -F'\t' -v s="$s" '$1 == s { print $4 }' "$RESULTS" | median)
+	cpu=$(awk -F'\t' -v s="$s" '$1 == s { print $5 }' "$RESULTS" | median)
+	[ "$s" = nginx ] && { n_rps=$rps; n_cpu=$cpu; }
+	rr="-" cr="-"
+	if [ -n "$n_rps" ]; then
+		rr=$(awk -v a="$rps" -v b="$n_rps" 'BEGIN { printf "%.2f", a / b }')
+		cr=$(awk -v a="$cpu" -v b="$n_cpu" 'BEGIN { printf "%.2f", a / b }')
+	fi
+	printf "%-14s %12.0f %10s %10s %14s %10s %10s\n" "$s" "$rps" "$p50" "$p99" "$cpu" "$rr" "$cr"
+done
+echo
+echo "all rounds:"
+cat "$RESULTS"
