@@ -32,13 +32,13 @@ func SeedAPI(ctx context.Context, baseURL, apiKey string, n int, prefix string) 
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(seedWorkers)
 	for _, code := range codes {
-		if ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
-		g.Go(func() error { return createLink(ctx, client, endpoint, apiKey, code) })
+		g.Go(func() error { return createLink(gctx, client, endpoint, apiKey, code) })
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
