@@ -202,13 +202,16 @@ func (h *hist) summary() Latency {
 	if h.h.TotalCount() == 0 {
 		return Latency{}
 	}
+	// A percentile is the top of its histogram bucket, which may lie
+	// above the exact maximum.
+	at := func(p float64) int64 { return min(h.h.ValueAtPercentile(p), h.max) }
 	return Latency{
 		Count: h.h.TotalCount(),
 		Mean:  float64(int64(h.h.Mean()*10)) / 10,
-		P50:   h.h.ValueAtPercentile(50),
-		P90:   h.h.ValueAtPercentile(90),
-		P99:   h.h.ValueAtPercentile(99),
-		P999:  h.h.ValueAtPercentile(99.9),
+		P50:   at(50),
+		P90:   at(90),
+		P99:   at(99),
+		P999:  at(99.9),
 		Max:   h.max,
 	}
 }
