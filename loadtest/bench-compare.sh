@@ -126,7 +126,8 @@ start_qredge_kafka() {
 	for _ in $(seq 1 100); do grep -q listening "$WORK/kfake.out" 2>/dev/null && break; sleep 0.1; done
 	BROKERS=$(awk '/listening/ { print $2 }' "$WORK/kfake.out")
 	for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-	[ -f "$WORK/redis-seeded" ] || { "$WORK/qredge" loadtest seed --redis "127.0.0.1:$REDIS_PORT" --n "$N" --prefix c >&2; touch "$WORK/redis-seeded"; }
+	# Redis runs without persistence and is stopped after each round: seed it each time.
+	"$WORK/qredge" loadtest seed --redis "127.0.0.1:$REDIS_PORT" --n "$N" --prefix c >&2
 	GOMAXPROCS=1 $SERVER_CPU "$WORK/qredge" edge --redis "127.0.0.1:$REDIS_PORT" --kafka "$BROKERS" \
 		--listen "127.0.0.1:$EDGE_PORT" --admin-listen "127.0.0.1:$EDGE_ADMIN" --spool-dir "$WORK/edge-spool" \
 		--log-level warn 2>"$WORK/edge.log" &
