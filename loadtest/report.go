@@ -14,7 +14,8 @@ type Report struct {
 	Config Summary   `json:"config"`
 	Start  time.Time `json:"start"`
 	// Cancelled is set when the run's context ended it early; the figures
-	// then cover the part of the profile that ran.
+	// then cover the requests that were due before that. Those not sent yet
+	// are errors of kind "cancelled".
 	Cancelled bool  `json:"cancelled"`
 	Seconds   []Row `json:"seconds"`
 	Total     Total `json:"total"`

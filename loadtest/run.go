@@ -200,11 +200,10 @@ func (r *runner) schedule(ctx context.Context) (cancelled bool) {
 		}
 		r.mix.next(&j)
 		j.at = at
-		r.intended[second(at, len(r.intended))].Add(1)
 		if !r.waitUntil(ctx, pc, at) {
-			r.col.record(r.now(), &outcome{kind: KindCancelled})
-			return true
+			return true // cancelled before the request was due
 		}
+		r.intended[second(at, len(r.intended))].Add(1)
 		if r.now()-at > r.cfg.BacklogTimeout {
 			r.col.record(r.now(), &outcome{kind: KindBacklog})
 			continue
