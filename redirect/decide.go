@@ -62,11 +62,8 @@ func (v *visitor) Lang() []byte {
 // country returns the visitor's country: from the trusted header when one
 // is configured, else from the GeoIP database by client IP.
 func (h *Handler) country(ctx *fasthttp.RequestCtx) [2]byte {
-	if h.countryHeader != "" {
-		b := ctx.Request.Header.Peek(h.countryHeader)
-		if len(b) == 2 && isLetter(b[0]) && isLetter(b[1]) {
-			return [2]byte{upper(b[0]), upper(b[1])}
-		}
+	if c, ok := h.headerCountry(ctx); ok {
+		return c
 	}
 	if h.countries != nil {
 		if ip := h.clientIP(ctx); ip.IsValid() {
@@ -74,6 +71,19 @@ func (h *Handler) country(ctx *fasthttp.RequestCtx) [2]byte {
 		}
 	}
 	return [2]byte{}
+}
+
+// headerCountry returns the country of the trusted header, when one is
+// configured and the request carries a valid one.
+func (h *Handler) headerCountry(ctx *fasthttp.RequestCtx) ([2]byte, bool) {
+	if h.countryHeader == "" {
+		return [2]byte{}, false
+	}
+	b := ctx.Request.Header.Peek(h.countryHeader)
+	if len(b) != 2 || !isLetter(b[0]) || !isLetter(b[1]) {
+		return [2]byte{}, false
+	}
+	return [2]byte{upper(b[0]), upper(b[1])}, true
 }
 
 // clientIP returns the client address: from the trusted proxy header when

@@ -271,8 +271,8 @@ func EventEnricher(countries CountryLookup) func(*analytics.Event) {
 			copy(e.Lang[:], l[:n])
 		}
 		if e.Enrich&analytics.EnrichCountry != 0 && countries != nil {
-			if ip := netip.AddrFrom16(e.IP).Unmap(); ip.IsValid() && e.IP != ([16]byte{}) {
-				e.Country = countries.Country(ip)
+			if e.IP != ([16]byte{}) { // no client IP: no country
+				e.Country = countries.Country(netip.AddrFrom16(e.IP).Unmap())
 			}
 		}
 		e.Enrich = 0
@@ -288,7 +288,7 @@ func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decis
 		e.Variant = l.variants[d.variant].label
 	}
 	// What the rules already worked out is copied; the rest is left to
-	// the batcher (EnrichEvent), off the request path.
+	// the batcher (EventEnricher), off the request path.
 	if v.known&knowDevice != 0 {
 		e.Device, e.Bot = deviceEvents[v.device], v.bot
 	} else {
@@ -302,15 +302,13 @@ func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decis
 	if e.Enrich != 0 {
 		e.SetRaw(ctx.Request.Header.UserAgent(), ctx.Request.Header.Peek(fasthttp.HeaderAcceptLanguage))
 	}
-	switch {
-	case v.known&knowCountry != 0:
+	// The country: what the rules saw, else the trusted header (cheap),
+	// else a GeoIP lookup of the client IP, left to the batcher.
+	if v.known&knowCountry != 0 {
 		e.Country = v.country
-	case h.countryHeader != "":
-		e.Country = v.Country() // a header: cheap
-		if e.Country == ([2]byte{}) && h.countries != nil {
-			e.Enrich |= analytics.EnrichCountry
-		}
-	case h.countries != nil:
+	} else if c, ok := h.headerCountry(ctx); ok {
+		e.Country = c
+	} else if h.countries != nil {
 		e.Enrich |= analytics.EnrichCountry
 	}
 	e.SetReferrer(ctx.Request.Header.Referer())
