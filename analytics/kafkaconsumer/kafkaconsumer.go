@@ -102,9 +102,13 @@ type Consumer struct {
 	assigned []int
 }
 
-// New returns a consumer; Run starts it.
-func New(cfg Config, ap Applier, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Consumer, error) {
+// New checks cfg and that ap's aggregates come from cfg's topic, and
+// returns a consumer; Run starts it.
+func New(ctx context.Context, cfg Config, ap Applier, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Consumer, error) {
 	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if err := ap.CheckTopic(ctx, cfg.Kafka.Topic); err != nil {
 		return nil, err
 	}
 	d, err := cfg.Kafka.Dialer()
@@ -128,9 +132,6 @@ func (c *Consumer) Assigned() []int {
 // error only when it cannot start.
 func (c *Consumer) Run(ctx context.Context) error {
 	topic := c.cfg.Kafka.Topic
-	if err := c.ap.CheckTopic(ctx, topic); err != nil {
-		return err
-	}
 	errLog := kafka.LoggerFunc(func(msg string, args ...any) {
 		c.log.Debug("kafka-go: "+msg, "args", args)
 	})
@@ -235,6 +236,17 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 	times := make([]int64, 0, c.cfg.BatchSize)
 	var committed time.Time
 	listed := time.Now() // partition() recorded it just before
+	// relist records p again, at most every idleCheck: a Redis that lost
+	// writes lost the partition list too, and readers would not see p.
+	relist := func() {
+		if time.Since(listed) < idleCheck {
+			return
+		}
+		listed = time.Now()
+		if err := c.ap.AddPartitions(ctx, []int{p}); err != nil {
+			c.log.Debug("cannot record the partition", "partition", p, "err", err)
+		}
+	}
 	for {
 		if !c.waitBrake(ctx, r, lag) {
 			return
@@ -246,9 +258,7 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 				// and the partition list (it may have lost writes), so an
 				// idle partition counts again at once, not at its next
 				// event, and stays visible to readers.
-				if err := c.ap.AddPartitions(ctx, []int{p}); err != nil {
-					c.log.Debug("cannot record the partition", "partition", p, "err", err)
-				}
+				relist()
 				if stored, ok, err := c.ap.Offset(ctx, p); err == nil && (ok && stored != prev || !ok && known) {
 					c.log.Warn("the stored offset changed while idle (Redis lost writes?); re-reading it", "partition", p, "had", prev, "stored", stored)
 					return
@@ -311,14 +321,7 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 			sleep(ctx, backoff)
 		}
 		prev, known = last, true
-		// Again every few seconds: a Redis that lost writes lost the
-		// partition list too, and readers would not see this partition.
-		if time.Since(listed) >= 5*time.Second {
-			listed = time.Now()
-			if err := c.ap.AddPartitions(ctx, []int{p}); err != nil {
-				c.log.Debug("cannot record the partition", "partition", p, "err", err)
-			}
-		}
+		relist()
 		c.m.Apply.Observe(time.Since(began).Seconds())
 		c.m.Batches.Inc()
 		c.m.Applied.Add(float64(res.Applied))

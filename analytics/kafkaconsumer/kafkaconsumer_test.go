@@ -162,7 +162,7 @@ func startMember(tb testing.TB, brokers []string, s *redisagg.Store) *member {
 	tb.Helper()
 	m := aggregate.NewMetrics()
 	brake := aggregate.NewBrake(m.Paused)
-	c, err := New(testConfig(brokers), s, m, brake, quiet())
+	c, err := New(context.Background(), testConfig(brokers), s, m, brake, quiet())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestMain(m *testing.M) {
 		cfg := testConfig(strings.Split(brokers, ","))
 		cfg.BatchSize = 50 // many small batches: kills land between and inside them
 		mt := aggregate.NewMetrics()
-		c, err := New(cfg, redisagg.New(cl, redisagg.DefaultConfig()), mt, aggregate.NewBrake(nil), quiet())
+		c, err := New(context.Background(), cfg, redisagg.New(cl, redisagg.DefaultConfig()), mt, aggregate.NewBrake(nil), quiet())
 		if err != nil {
 			fmt.Println("error", err)
 			os.Exit(1)
@@ -427,7 +427,7 @@ func BenchmarkConsume(b *testing.B) {
 	m := aggregate.NewMetrics()
 	cfg := testConfig(k.ListenAddrs())
 	cfg.BatchSize, cfg.Linger = DefaultConfig().BatchSize, DefaultConfig().Linger
-	c, err := New(cfg, s, m, aggregate.NewBrake(nil), quiet())
+	c, err := New(context.Background(), cfg, s, m, aggregate.NewBrake(nil), quiet())
 	if err != nil {
 		b.Fatal(err)
 	}

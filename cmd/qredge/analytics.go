@@ -206,10 +206,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	if cfg.StartPaused {
 		a.brake.Pause()
 	}
-	if a.consumer, err = kafkaconsumer.New(cfg.consumerConfig(), a.agg, a.metrics, a.brake, a.Log); err != nil {
-		return err
-	}
-	if err := a.agg.CheckTopic(ctx, cfg.KafkaTopic); err != nil {
+	if a.consumer, err = kafkaconsumer.New(ctx, cfg.consumerConfig(), a.agg, a.metrics, a.brake, a.Log); err != nil {
 		return err
 	}
 	warnEviction(ctx, a.client.Client(), a.Log)
