@@ -229,19 +229,13 @@ func (e *Edge) readiness() (bool, string) {
 // Close stops taking scans, lets in-flight ones finish, and stops.
 func (e *Edge) Close() error {
 	e.stopping.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), e.Config.ShutdownTimeout)
-	defer cancel()
-	var errs []error
+	var err error
 	if e.srv != nil {
-		if err := e.srv.ShutdownWithContext(ctx); err != nil {
-			errs = append(errs, err)
-		}
-		e.ln.Close() // see Serve.Close: Serve may not have registered it yet
-		<-e.served
+		err = shutdownServer(e.srv, e.ln, e.served, e.Config.ShutdownTimeout)
 	}
 	e.closeAll()
 	e.Log.Info("stopped")
-	return errors.Join(errs...)
+	return err
 }
 
 func (e *Edge) closeAll() {

@@ -372,6 +372,26 @@ func (s *Serve) requestError(ctx *fasthttp.RequestCtx, err error) {
 	writeProblem(ctx, fasthttp.StatusBadRequest, store.EBADREQUEST, "malformed HTTP request")
 }
 
+// shutdownServer stops a fasthttp server started with
+// 'go func() { served <- srv.Serve(ln) }()': no new connections, in-flight
+// requests finish within timeout, and Serve has returned.
+func shutdownServer(srv *fasthttp.Server, ln net.Listener, served <-chan error, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	if err := srv.ShutdownWithContext(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+	}
+	// Shutdown closes only listeners Serve has registered; one that Serve
+	// has not reached yet (a very short-lived server on a busy machine)
+	// would accept forever, so close it here too.
+	ln.Close()
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
 // writeProblem answers with a problem+json body from outside the API
 // handler (fasthttp's own errors, recovered panics), in the API's shape.
 func writeProblem(ctx *fasthttp.RequestCtx, status int, code, detail string) {
@@ -387,18 +407,9 @@ func writeProblem(ctx *fasthttp.RequestCtx, status int, code, detail string) {
 // on disk.
 func (s *Serve) Close() error {
 	s.stopping.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
-	defer cancel()
 	var errs []error
 	if s.srv != nil {
-		if err := s.srv.ShutdownWithContext(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown: %w", err))
-		}
-		// Shutdown closes only listeners Serve has registered; one that
-		// Serve has not reached yet (a very short-lived server on a busy
-		// machine) would accept forever, so close it here too.
-		s.ln.Close()
-		if err := <-s.served; err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := shutdownServer(s.srv, s.ln, s.served, s.Config.ShutdownTimeout); err != nil {
 			errs = append(errs, err)
 		}
 	}
