@@ -134,3 +134,20 @@ type KeyStore interface {
 	// RevokeKey deletes the key with that ID, or fails with ENOTFOUND.
 	RevokeKey(ctx context.Context, id string) error
 }
+
+// MaxBulkLinks is the most links one bulk creation may hold.
+const MaxBulkLinks = 10000
+
+// BulkCreator is implemented by stores that create many links in one call,
+// much faster than one CreateLink per link.
+type BulkCreator interface {
+	// CreateLinks creates links, which the caller has validated and which
+	// hold no (domain, code) twice. It returns, per link, the created link
+	// or the reason it was not created (ECONFLICT when it exists). When
+	// atomic, it is all or nothing: if any link cannot be created, none is,
+	// and the links that could have been get a nil error and a nil link.
+	// A non-nil error is for the call as a whole (EUNAVAILABLE): the links
+	// reported created then were created, and the others may or may not
+	// have been.
+	CreateLinks(ctx context.Context, links []*Link, atomic bool) ([]*Link, []error, error)
+}

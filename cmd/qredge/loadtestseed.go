@@ -61,7 +61,13 @@ func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Write
 		defer db.Close()
 		const chunk = 20000
 		for i := 0; i < len(links); i += chunk {
-			if _, err := db.CreateLinks(ctx, links[i:min(i+chunk, len(links))]); err != nil {
+			_, errs, err := db.CreateLinks(ctx, links[i:min(i+chunk, len(links))], true)
+			for _, e := range errs {
+				if err == nil {
+					err = e // the first conflict says enough
+				}
+			}
+			if err != nil {
 				return fmt.Errorf("cannot seed %s: %w", *dataDir, err)
 			}
 		}

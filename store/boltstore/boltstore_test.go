@@ -2,8 +2,6 @@ package boltstore
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,30 +73,3 @@ func TestOpenBadDir(t *testing.T) {
 	}
 }
 
-func TestCreateLinks(t *testing.T) {
-	db, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	var seen []string
-	db.Subscribe(func(c store.Change) { seen = append(seen, c.Link.Code) })
-	var links []*store.Link
-	for i := 0; i < 1000; i++ {
-		links = append(links, &store.Link{Code: fmt.Sprintf("b%d", i), Destination: "https://example.com/", Status: 302})
-	}
-	got, err := db.CreateLinks(ctx, links)
-	if err != nil || len(got) != 1000 || got[999].Version <= got[0].Version || len(seen) != 1000 || seen[5] != "b5" {
-		t.Fatalf("created %d (%v), %d changes", len(got), err, len(seen))
-	}
-	// All or nothing: one existing code fails the batch and writes nothing.
-	_, err = db.CreateLinks(ctx, []*store.Link{{Code: "new1", Destination: "https://example.com/"}, {Code: "b7", Destination: "https://example.com/"}})
-	var se *store.Error
-	if !errors.As(err, &se) || se.Code != store.ECONFLICT {
-		t.Fatalf("conflict: %v", err)
-	}
-	if _, err := db.GetLink(ctx, "", "new1"); err == nil {
-		t.Fatal("a failed batch wrote a link")
-	}
-}

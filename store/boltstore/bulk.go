@@ -8,29 +8,42 @@ import (
 	"github.com/qredge/qredge/store"
 )
 
-// CreateLinks creates every link in one transaction: all or nothing. A
-// link that exists already fails the whole call with the store's conflict
-// error. Callers validate the links first. Subscribers see one change per
-// link, in order. One transaction (one fsync) instead of one per link
-// makes 100,000 links take a second or two instead of minutes.
-func (s *DB) CreateLinks(ctx context.Context, links []*store.Link) ([]*store.Link, error) {
+// CreateLinks implements store.BulkCreator in one transaction, so one
+// fsync instead of one per link: 10,000 links take tens of milliseconds
+// instead of seconds. Subscribers see one change per created link, in
+// order.
+func (s *DB) CreateLinks(ctx context.Context, links []*store.Link, atomic bool) ([]*store.Link, []error, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]*store.Link, len(links))
+	errs := make([]error, len(links))
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	failed := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		// Conflicts first, so an atomic call that fails writes nothing and
+		// reports every conflict, not only the first.
+		b := tx.Bucket(bucketLinks)
+		seen := make(map[string]bool, len(links))
+		for i, l := range links {
+			key := l.Key()
+			if seen[key] || b.Get([]byte(key)) != nil {
+				errs[i] = store.LinkExists(l.Domain, l.Code)
+				failed = true
+			}
+			seen[key] = true
+		}
+		if failed && atomic {
+			return nil
+		}
 		now := s.now()
 		for i, l := range links {
+			if errs[i] != nil {
+				continue
+			}
 			l = l.Clone()
-			old, err := getLink(tx, l.Key())
-			if err != nil {
-				return err
-			}
-			if old != nil {
-				return store.LinkExists(l.Domain, l.Code)
-			}
+			var err error
 			if l.Version, err = nextVersion(tx); err != nil {
 				return err
 			}
@@ -43,10 +56,15 @@ func (s *DB) CreateLinks(ctx context.Context, links []*store.Link) ([]*store.Lin
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return make([]*store.Link, len(links)), errs, err
+	}
+	if failed && atomic {
+		return make([]*store.Link, len(links)), errs, nil
 	}
 	for _, l := range out {
-		s.notify(store.Change{Op: store.OpPut, Link: l.Clone(), Version: l.Version})
+		if l != nil {
+			s.notify(store.Change{Op: store.OpPut, Link: l.Clone(), Version: l.Version})
+		}
 	}
-	return out, nil
+	return out, errs, nil
 }

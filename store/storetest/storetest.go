@@ -19,6 +19,7 @@ type Store interface {
 	store.LinkStore
 	store.KeyStore
 	store.ChangeFeed
+	store.BulkCreator
 }
 
 // Run runs the suite. newStore must return an empty store and arrange for it
@@ -39,6 +40,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ListBadCursor", testListBadCursor},
 		{"ChangeFeed", testChangeFeed},
 		{"Keys", testKeys},
+		{"BulkCreate", testBulkCreate},
+		{"BulkAtomic", testBulkAtomic},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
@@ -357,4 +360,116 @@ func testKeys(t *testing.T, s Store) {
 	wantCode(t, s.RevokeKey(ctx, k.ID), store.ENOTFOUND)
 	_, err = s.KeyByHash(ctx, store.HashAPIKey(secret))
 	wantCode(t, err, store.ENOTFOUND)
+}
+
+func bulkLinks(prefix string, n int) []*store.Link {
+	links := make([]*store.Link, n)
+	for i := range links {
+		l := link(fmt.Sprintf("%s%d", prefix, i))
+		if i%3 == 0 {
+			l.Tags = []string{"bulk", fmt.Sprintf("t%d", i%7)}
+		}
+		links[i] = l
+	}
+	return links
+}
+
+// testBulkCreate creates more links than one Redis script call takes, some
+// of which exist or repeat within the call.
+func testBulkCreate(t *testing.T, s Store) {
+	var changes atomic.Int64
+	s.Subscribe(func(store.Change) { changes.Add(1) })
+	mustCreate(t, s, link("bk5"))
+	mustCreate(t, s, link("bk2400"))
+	links := bulkLinks("bk", 2500)
+	links = append(links, link("bk7")) // a repeat within the call
+	got, errs, err := s.CreateLinks(ctx, links, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	created := 0
+	for i, l := range got {
+		switch i {
+		case 5, 2400, 2500:
+			if l != nil || store.ErrorCode(errs[i]) != store.ECONFLICT {
+				t.Fatalf("link %d: %v, %v; want a conflict", i, l, errs[i])
+			}
+			continue
+		}
+		if errs[i] != nil || l == nil || l.Code != links[i].Code || l.CreatedAt.IsZero() {
+			t.Fatalf("link %d: %+v, %v", i, l, errs[i])
+		}
+		if l.Version <= last {
+			t.Fatalf("link %d: version %d after %d", i, l.Version, last)
+		}
+		last = l.Version
+		created++
+	}
+	if created != 2498 {
+		t.Fatalf("created %d, want 2498", created)
+	}
+	stored, err := s.GetLink(ctx, "", "bk2499")
+	if err != nil || stored.Version != got[2499].Version || stored.Destination != links[2499].Destination {
+		t.Fatalf("GetLink after bulk: %+v, %v", stored, err)
+	}
+	if n := len(listAll(t, s, store.ListOptions{Tag: "bulk"})); n != 833 {
+		t.Fatalf("tag bulk lists %d links, want 833 (bk2400 existed untagged)", n)
+	}
+	if n := len(listAll(t, s, store.ListOptions{})); n != 2500 {
+		t.Fatalf("store lists %d links, want 2500", n)
+	}
+	for deadline := time.Now().Add(5 * time.Second); changes.Load() < 2500 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	}
+	if n := changes.Load(); n != 2500 {
+		t.Fatalf("%d changes, want 2500 (2 creates + 2498 bulk)", n)
+	}
+}
+
+// testBulkAtomic checks that an atomic call with one conflict writes
+// nothing and names every conflict.
+func testBulkAtomic(t *testing.T, s Store) {
+	mustCreate(t, s, link("at3"))
+	links := bulkLinks("at", 1500)
+	got, errs, err := s.CreateLinks(ctx, links, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range links {
+		if got[i] != nil {
+			t.Fatalf("atomic call with a conflict created link %d", i)
+		}
+		if (i == 3) != (errs[i] != nil) {
+			t.Fatalf("link %d: error %v", i, errs[i])
+		}
+	}
+	wantCode(t, errs[3], store.ECONFLICT)
+	if n := len(listAll(t, s, store.ListOptions{})); n != 1 {
+		t.Fatalf("store lists %d links after a failed atomic call, want 1", n)
+	}
+	// A repeat within an atomic call fails it too.
+	_, errs, err = s.CreateLinks(ctx, []*store.Link{link("x1"), link("x2"), link("x1")}, true)
+	if err != nil || errs[0] != nil || errs[1] != nil || store.ErrorCode(errs[2]) != store.ECONFLICT {
+		t.Fatalf("repeat: %v %v", errs, err)
+	}
+	if _, err := s.GetLink(ctx, "", "x1"); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Fatalf("a failed atomic call wrote x1: %v", err)
+	}
+	// Without conflicts, everything is created.
+	got, errs, err = s.CreateLinks(ctx, bulkLinks("ok", 1200), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] == nil || errs[i] != nil {
+			t.Fatalf("link %d: %v, %v", i, got[i], errs[i])
+		}
+	}
+	if n := len(listAll(t, s, store.ListOptions{})); n != 1201 {
+		t.Fatalf("store lists %d links, want 1201", n)
+	}
+	// Empty calls are fine.
+	if got, errs, err := s.CreateLinks(ctx, nil, true); err != nil || len(got) != 0 || len(errs) != 0 {
+		t.Fatalf("empty call: %v %v %v", got, errs, err)
+	}
 }
