@@ -72,4 +72,3 @@ func TestOpenBadDir(t *testing.T) {
 		t.Fatalf("Open under a file = %v", err)
 	}
 }
-
