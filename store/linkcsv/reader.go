@@ -1,0 +1,279 @@
+package linkcsv
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/qredge/qredge/store"
+)
+
+// Columns are the columns a Writer writes, in order.
+var Columns = []string{
+	"code", "domain", "destination", "status", "forward_query", "query_precedence", "disabled",
+	"tags", "rules", "variants", "schedule", "version", "created_at", "updated_at",
+}
+
+// column identifies what a cell holds.
+type column uint8
+
+const (
+	colIgnored column = iota // set by the server: accepted and ignored
+	colCode
+	colDomain
+	colDestination
+	colStatus
+	colForwardQuery
+	colQueryPrecedence
+	colDisabled
+	colTags
+	colRules
+	colVariants
+	colSchedule
+)
+
+var columnByName = map[string]column{
+	"code": colCode, "domain": colDomain, "destination": colDestination, "status": colStatus,
+	"forward_query": colForwardQuery, "query_precedence": colQueryPrecedence, "disabled": colDisabled,
+	"tags": colTags, "rules": colRules, "variants": colVariants, "schedule": colSchedule,
+	"version": colIgnored, "created_at": colIgnored, "updated_at": colIgnored,
+	"short_url": colIgnored, "qr_url": colIgnored,
+}
+
+// RowError is returned by Reader.Read for a row whose cells cannot be
+// parsed. Reading can continue with the next row.
+type RowError struct {
+	Index  int // 0-based index of the data row (the header not counted)
+	Line   int // 1-based line in the file where the row starts
+	Fields []store.FieldError
+}
+
+func (e *RowError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, fe := range e.Fields {
+		parts[i] = fe.String()
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, strings.Join(parts, "; "))
+}
+
+// Reader reads links from CSV with a header row.
+type Reader struct {
+	cr     *csv.Reader
+	cols   []column
+	names  []string // header cells as written, for messages
+	line   int
+	index  int
+	fatal  error
+	header int // cells in the header
+}
+
+// bom is the UTF-8 byte order mark some spreadsheets write first.
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// NewReader reads the header row of r and returns a Reader of the rows
+// after it. It fails when the header is missing, names an unknown column
+// or a column twice, or lacks destination.
+func NewReader(r io.Reader) (*Reader, error) {
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(len(bom)); err == nil && bytes.Equal(b, bom) {
+		br.Discard(len(bom))
+	}
+	cr := csv.NewReader(br)
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, errors.New("the CSV is empty: a header row naming the columns (at least destination) is required")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the CSV header: %w", err)
+	}
+	rd := &Reader{cr: cr, cols: make([]column, len(header)), names: make([]string, len(header)), header: len(header)}
+	seen := map[string]int{}
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(h))
+		rd.names[i] = name
+		if name == "" {
+			return nil, fmt.Errorf("CSV header: column %d has no name", i+1)
+		}
+		c, ok := columnByName[name]
+		if !ok {
+			return nil, fmt.Errorf("CSV header: unknown column %q (known: %s, short_url, qr_url)", strings.TrimSpace(h), strings.Join(Columns, ", "))
+		}
+		if j, dup := seen[name]; dup {
+			return nil, fmt.Errorf("CSV header: column %q appears twice (columns %d and %d)", name, j+1, i+1)
+		}
+		seen[name] = i
+		rd.cols[i] = c
+	}
+	if _, ok := seen["destination"]; !ok {
+		return nil, errors.New("CSV header: the destination column is required")
+	}
+	cr.FieldsPerRecord = len(header)
+	return rd, nil
+}
+
+// Line returns the line where the row last returned by Read starts, or
+// where the syntax error Read returned is.
+func (r *Reader) Line() int { return r.line }
+
+// Read returns the link of the next row, or io.EOF after the last.
+//
+// A row whose cells cannot be parsed, or with a different number of cells
+// than the header, gives a *RowError together with a link holding the cells
+// that could be parsed (to name it in messages); the next Read continues
+// with the next row. Any other error is a CSV syntax error, such as a stray
+// quote; it names the line and every later Read returns it again.
+func (r *Reader) Read() (*store.Link, error) {
+	if r.fatal != nil {
+		return nil, r.fatal
+	}
+	rec, err := r.cr.Read()
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	var pe *csv.ParseError
+	if err != nil && !(errors.As(err, &pe) && errors.Is(err, csv.ErrFieldCount)) {
+		if pe != nil {
+			r.line = pe.StartLine
+		}
+		r.fatal = fmt.Errorf("invalid CSV: %w", err)
+		return nil, r.fatal
+	}
+	r.line, _ = r.cr.FieldPos(0)
+	index := r.index
+	r.index++
+	l := &store.Link{}
+	var fields []store.FieldError
+	if err != nil {
+		fields = append(fields, store.FieldError{Message: fmt.Sprintf("the row has %d cells, the header %d", len(rec), r.header)})
+	}
+	for i := 0; i < len(rec) && i < len(r.cols); i++ {
+		if msg := r.cell(l, r.cols[i], strings.TrimSpace(rec[i])); msg != "" {
+			fields = append(fields, store.FieldError{Field: r.names[i], Message: msg})
+		}
+	}
+	if len(fields) > 0 {
+		return l, &RowError{Index: index, Line: r.line, Fields: fields}
+	}
+	return l, nil
+}
+
+// cell sets the field of column c from the trimmed cell s, returning why it
+// cannot, or "".
+func (r *Reader) cell(l *store.Link, c column, s string) string {
+	var err error
+	switch c {
+	case colCode:
+		l.Code = s
+	case colDomain:
+		l.Domain = s
+	case colDestination:
+		l.Destination = s
+	case colQueryPrecedence:
+		l.QueryPrecedence = s
+	case colStatus:
+		if s != "" {
+			if l.Status, err = strconv.Atoi(s); err != nil {
+				return fmt.Sprintf("must be a number, such as 302, got %q", s)
+			}
+		}
+	case colForwardQuery:
+		return parseBool(&l.ForwardQuery, s)
+	case colDisabled:
+		return parseBool(&l.Disabled, s)
+	case colTags:
+		l.Tags = strings.FieldsFunc(s, func(c rune) bool { return c == ',' || unicode.IsSpace(c) })
+		if len(l.Tags) == 0 {
+			l.Tags = nil
+		}
+	case colRules:
+		if err = decodeJSON(s, &l.Rules); len(l.Rules) == 0 {
+			l.Rules = nil
+		}
+	case colVariants:
+		if err = decodeJSON(s, &l.Variants); len(l.Variants) == 0 {
+			l.Variants = nil
+		}
+	case colSchedule:
+		err = decodeJSON(s, &l.Schedule)
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func parseBool(dst *bool, s string) string {
+	switch strings.ToLower(s) {
+	case "", "false", "0", "no":
+		*dst = false
+	case "true", "1", "yes":
+		*dst = true
+	default:
+		return fmt.Sprintf("must be true or false (or 1/0, yes/no), got %q", s)
+	}
+	return ""
+}
+
+// decodeJSON decodes the JSON cell s into v, refusing unknown fields and
+// trailing data. An empty cell leaves v as it is.
+func decodeJSON(s string, v any) error {
+	if s == "" {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			return errors.New("invalid JSON: data after the JSON value")
+		}
+		return nil
+	}
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("invalid JSON at byte %d: %v", syn.Offset, syn)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("invalid JSON: unexpected end")
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Errorf("invalid JSON: %s must be a JSON %s, not a %s", typ.Field, kindOf(typ.Type.Kind()), typ.Value)
+	case errors.As(err, &typ):
+		return fmt.Errorf("must be a JSON %s, got a JSON %s", jsonKind(v), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Errorf("invalid JSON: unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return fmt.Errorf("invalid JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func kindOf(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return "object"
+	}
+	return "number"
+}
+
+func jsonKind(v any) string {
+	if _, ok := v.(**store.Schedule); ok {
+		return "object"
+	}
+	return "array"
+}
