@@ -19,6 +19,7 @@ type Link struct {
 	scanWins bool // forwarded scan query values win over the destination's
 	varies   bool // the answer depends on the visitor (rules or variants)
 	plain    bool // no rules, variants, schedule or disabled flag: the fast path
+	group    bool // not a link: the table's node for a code with domain-bound links (links)
 	dest     target
 	// Everything most links do not use lives behind one pointer, nil for
 	// plain links: the table holds millions of links, and every byte per
@@ -37,7 +38,8 @@ type linkExt struct {
 	path     []byte // "; Path=/code" of the Set-Cookie value
 	// Schedule, in Unix nanoseconds; 0 means unbounded.
 	notBefore, notAfter int64
-	before, after       *target // nil: 404 before, 410 after
+	before, after       *target    // nil: 404 before, 410 after
+	links               *codeLinks // of a group node
 }
 
 // noExt is the extension of plain links when code that handles any link

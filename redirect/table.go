@@ -30,18 +30,24 @@ type shard struct {
 }
 
 type snapshot struct {
-	base  map[string]*entry
-	delta map[string]*entry // a nil *entry is a deletion of a base key
+	base  map[string]*Link
+	delta map[string]*Link // a nil *Link is a deletion of a base key
 }
 
-// entry holds every link with one code: the one for every host, and those
-// bound to a domain (few, scanned linearly).
-type entry struct {
+// The table holds one *Link per code: the link for every host, or, when
+// some links of the code are bound to a domain, a group node (Link.group)
+// whose codeLinks hold them all. Most codes have one link, and a pointer
+// per code instead of a small object per code saves its bytes.
+
+// codeLinks holds every link with one code when some are bound to a
+// domain: the one for every host, and those bound to a domain (few,
+// scanned linearly).
+type codeLinks struct {
 	any     *Link
 	domains []*Link
 }
 
-var emptySnapshot = &snapshot{base: map[string]*entry{}}
+var emptySnapshot = &snapshot{base: map[string]*Link{}}
 
 // NewTable returns an empty table.
 func NewTable() *Table {
@@ -56,10 +62,10 @@ func shardIndex(code []byte) uint64 {
 	return xxhash.Sum64(code) % numShards
 }
 
-func (s *snapshot) get(code []byte) *entry {
+func (s *snapshot) get(code []byte) *Link {
 	if len(s.delta) > 0 {
-		if e, ok := s.delta[string(code)]; ok {
-			return e
+		if l, ok := s.delta[string(code)]; ok {
+			return l
 		}
 	}
 	return s.base[string(code)]
@@ -69,19 +75,21 @@ func (s *snapshot) get(code []byte) *entry {
 // without port), or nil. A link bound to the host's domain wins over one
 // for every host. It does not allocate.
 func (t *Table) Lookup(host, code []byte) *Link {
-	e := t.shards[shardIndex(code)].snap.Load().get(code)
-	if e == nil {
-		return nil
+	l := t.shards[shardIndex(code)].snap.Load().get(code)
+	if l != nil && l.group {
+		return l.links.lookup(host)
 	}
-	if len(e.domains) > 0 {
-		h := hostname(host)
-		for _, l := range e.domains {
-			if equalFoldASCII(l.domain, h) {
-				return l
-			}
+	return l
+}
+
+func (g *codeLinks) lookup(host []byte) *Link {
+	h := hostname(host)
+	for _, l := range g.domains {
+		if equalFoldASCII(l.domain, h) {
+			return l
 		}
 	}
-	return e.any
+	return g.any
 }
 
 // hostname strips the port and a trailing dot from a Host header value.
@@ -141,41 +149,45 @@ func (t *Table) Apply(c store.Change) {
 	sh.snap.Store(old.with(code, next))
 }
 
-// withChange returns the entry that results from applying c to e (e itself
-// if nothing changes) and the change in the number of links.
-func withChange(e *entry, l *store.Link, c store.Change) (*entry, int) {
+// withChange returns what the table holds for the code after applying c to
+// what it held, e (e itself if nothing changes), and the change in the
+// number of links.
+func withChange(e *Link, l *store.Link, c store.Change) (*Link, int) {
+	var g codeLinks
+	switch {
+	case e == nil:
+	case e.group:
+		g = *e.links
+	default:
+		g.any = e
+	}
 	var cur *Link
 	idx := -1
-	if e != nil {
-		if l.Domain == "" {
-			cur = e.any
-		} else {
-			for i, d := range e.domains {
-				if string(d.domain) == l.Domain {
-					cur, idx = d, i
-					break
-				}
+	if l.Domain == "" {
+		cur = g.any
+	} else {
+		for i, d := range g.domains {
+			if string(d.domain) == l.Domain {
+				cur, idx = d, i
+				break
 			}
 		}
 	}
 	if cur != nil && cur.version >= c.Version {
 		return e, 0 // stale or replayed
 	}
-	n := &entry{}
-	if e != nil {
-		n.any = e.any
-		n.domains = append([]*Link(nil), e.domains...)
-	}
+	// Readers may hold e: never modify its domains in place.
+	g.domains = append([]*Link(nil), g.domains...)
 	delta := 0
 	switch c.Op {
 	case store.OpPut:
 		cl := Compile(l)
 		if l.Domain == "" {
-			n.any = cl
+			g.any = cl
 		} else if idx >= 0 {
-			n.domains[idx] = cl
+			g.domains[idx] = cl
 		} else {
-			n.domains = append(n.domains, cl)
+			g.domains = append(g.domains, cl)
 		}
 		if cur == nil {
 			delta = 1
@@ -185,39 +197,45 @@ func withChange(e *entry, l *store.Link, c store.Change) (*entry, int) {
 			return e, 0
 		}
 		if l.Domain == "" {
-			n.any = nil
+			g.any = nil
 		} else {
-			n.domains = append(n.domains[:idx], n.domains[idx+1:]...)
+			g.domains = append(g.domains[:idx], g.domains[idx+1:]...)
 		}
 		delta = -1
 	default:
 		panic("BUG: unknown change op")
 	}
-	if n.any == nil && len(n.domains) == 0 {
-		n = nil
-	}
-	return n, delta
+	return g.node(), delta
 }
 
-// with returns a snapshot with code set to e (nil deletes it).
-func (s *snapshot) with(code string, e *entry) *snapshot {
+// node returns what the table holds for a code with the links of g: nil,
+// the one link for every host, or a group node.
+func (g codeLinks) node() *Link {
+	if len(g.domains) == 0 {
+		return g.any
+	}
+	return &Link{group: true, linkExt: &linkExt{links: &g}}
+}
+
+// with returns a snapshot with code set to l (nil deletes it).
+func (s *snapshot) with(code string, l *Link) *snapshot {
 	maxDelta := 32 + isqrt(len(s.base))
 	if len(s.delta) < maxDelta {
-		delta := make(map[string]*entry, len(s.delta)+1)
+		delta := make(map[string]*Link, len(s.delta)+1)
 		for k, v := range s.delta {
 			delta[k] = v
 		}
-		if e == nil {
+		if l == nil {
 			if _, inBase := s.base[code]; !inBase {
 				delete(delta, code)
 				return &snapshot{base: s.base, delta: delta}
 			}
 		}
-		delta[code] = e
+		delta[code] = l
 		return &snapshot{base: s.base, delta: delta}
 	}
 	// Fold the delta into a new base.
-	base := make(map[string]*entry, len(s.base)+len(s.delta)+1)
+	base := make(map[string]*Link, len(s.base)+len(s.delta)+1)
 	for k, v := range s.base {
 		base[k] = v
 	}
@@ -228,10 +246,10 @@ func (s *snapshot) with(code string, e *entry) *snapshot {
 			base[k] = v
 		}
 	}
-	if e == nil {
+	if l == nil {
 		delete(base, code)
 	} else {
-		base[code] = e
+		base[code] = l
 	}
 	return &snapshot{base: base}
 }
@@ -247,7 +265,7 @@ func isqrt(n int) int {
 // Builder collects links for a full (re)load of a table without publishing
 // anything until Swap.
 type Builder struct {
-	maps  [numShards]map[string]*entry
+	maps  [numShards]map[string]*Link
 	count int
 }
 
@@ -260,11 +278,11 @@ func NewBuilder() *Builder {
 func (b *Builder) Add(l *store.Link) {
 	i := shardIndex([]byte(l.Code))
 	if b.maps[i] == nil {
-		b.maps[i] = make(map[string]*entry)
+		b.maps[i] = make(map[string]*Link)
 	}
-	e := b.maps[i][l.Code]
-	n, delta := withChange(e, l, store.Change{Op: store.OpPut, Link: l, Version: l.Version})
-	if n != e {
+	prev := b.maps[i][l.Code]
+	n, delta := withChange(prev, l, store.Change{Op: store.OpPut, Link: l, Version: l.Version})
+	if n != prev {
 		b.maps[i][l.Code] = n
 		b.count += delta
 	}
@@ -280,7 +298,7 @@ func (t *Table) Swap(b *Builder) {
 		sh := &t.shards[i]
 		m := b.maps[i]
 		if m == nil {
-			m = map[string]*entry{}
+			m = map[string]*Link{}
 		}
 		sh.mu.Lock()
 		sh.snap.Store(&snapshot{base: m})
@@ -303,19 +321,25 @@ func (t *Table) Load(fill func(add func(*store.Link)) error) error {
 
 // VersionOf returns the version of the link (domain, code) in the table.
 func (t *Table) VersionOf(domain, code string) (uint64, bool) {
-	e := t.shards[shardIndex([]byte(code))].snap.Load().get([]byte(code))
-	if e == nil {
+	l := t.shards[shardIndex([]byte(code))].snap.Load().get([]byte(code))
+	if l == nil {
 		return 0, false
 	}
-	if domain == "" {
-		if e.any == nil {
+	if !l.group {
+		if domain != "" {
 			return 0, false
 		}
-		return e.any.version, true
+		return l.version, true
 	}
-	for _, l := range e.domains {
-		if string(l.domain) == domain {
-			return l.version, true
+	if domain == "" {
+		if l.links.any == nil {
+			return 0, false
+		}
+		return l.links.any.version, true
+	}
+	for _, d := range l.links.domains {
+		if string(d.domain) == domain {
+			return d.version, true
 		}
 	}
 	return 0, false
@@ -326,27 +350,30 @@ func (t *Table) VersionOf(domain, code string) (uint64, bool) {
 func (t *Table) Each(fn func(domain, code string, version uint64)) {
 	for i := range t.shards {
 		s := t.shards[i].snap.Load()
-		visit := func(code string, e *entry) {
-			if e == nil {
-				return
-			}
-			if e.any != nil {
-				fn("", code, e.any.version)
-			}
-			for _, l := range e.domains {
-				fn(string(l.domain), code, l.version)
+		visit := func(code string, l *Link) {
+			switch {
+			case l == nil:
+			case l.group:
+				if l.links.any != nil {
+					fn("", code, l.links.any.version)
+				}
+				for _, d := range l.links.domains {
+					fn(string(d.domain), code, d.version)
+				}
+			default:
+				fn("", code, l.version)
 			}
 		}
-		for code, e := range s.base {
+		for code, l := range s.base {
 			if d, overridden := s.delta[code]; overridden {
 				visit(code, d)
 				continue
 			}
-			visit(code, e)
+			visit(code, l)
 		}
-		for code, e := range s.delta {
+		for code, l := range s.delta {
 			if _, inBase := s.base[code]; !inBase {
-				visit(code, e)
+				visit(code, l)
 			}
 		}
 	}

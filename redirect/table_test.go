@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -197,5 +198,62 @@ func TestTableLoadVersionsEach(t *testing.T) {
 		return fmt.Errorf("boom")
 	}); err == nil || tb.Len() != 3 {
 		t.Fatalf("failed load: %v, len %d", err, tb.Len())
+	}
+}
+
+// TestTableModel applies random puts and deletes of links bound to a few
+// domains (or none) and checks Lookup, VersionOf, Len and Each against a
+// plain map after every change: codes move between one link, a group of
+// links and nothing, through the delta and the folded base.
+func TestTableModel(t *testing.T) {
+	tb := NewTable()
+	type linkID struct{ domain, code string }
+	want := map[linkID]uint64{}
+	domains := []string{"", "a.example", "b.example"}
+	// Codes of one shard, so that its delta is folded many times.
+	var codes []string
+	for i := 0; len(codes) < 40; i++ {
+		if c := fmt.Sprintf("c%d", i); shardIndex([]byte(c)) == 0 {
+			codes = append(codes, c)
+		}
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for step := 0; step < 3000; step++ {
+		id := linkID{domains[rnd.IntN(len(domains))], codes[rnd.IntN(len(codes))]}
+		v := uint64(step + 1)
+		if rnd.IntN(3) == 0 {
+			tb.Apply(del(testLink(id.domain, id.code, "", 0), v))
+			delete(want, id)
+		} else {
+			tb.Apply(put(testLink(id.domain, id.code, fmt.Sprintf("https://%s.example/%s/%d", id.domain, id.code, v), v)))
+			want[id] = v
+		}
+		if tb.Len() != len(want) {
+			t.Fatalf("step %d: len %d, want %d", step, tb.Len(), len(want))
+		}
+		for _, d := range domains {
+			// The link bound to the host's domain, else the one for every host.
+			w, ok := want[linkID{d, id.code}]
+			wantDest := fmt.Sprintf("https://%s.example/%s/%d", d, id.code, w)
+			if !ok {
+				w, ok = want[linkID{"", id.code}]
+				wantDest = fmt.Sprintf("https://.example/%s/%d", id.code, w)
+			}
+			if !ok {
+				wantDest = "<nil>"
+			}
+			if got := dest(tb.Lookup([]byte(d), []byte(id.code))); got != wantDest {
+				t.Fatalf("step %d: Lookup(%q, %q) = %s, want %s", step, d, id.code, got, wantDest)
+			}
+			w, ok = want[linkID{d, id.code}]
+			if gv, gok := tb.VersionOf(d, id.code); gv != w || gok != ok {
+				t.Fatalf("step %d: VersionOf(%q, %q) = %d %v, want %d %v", step, d, id.code, gv, gok, w, ok)
+			}
+		}
+	}
+	seen := map[linkID]uint64{}
+	tb.Each(func(domain, code string, v uint64) { seen[linkID{domain, code}] = v })
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("Each saw %v, want %v", seen, want)
 	}
 }
