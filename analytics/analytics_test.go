@@ -28,6 +28,7 @@ func TestWireRoundTrip(t *testing.T) {
 	enc := NewEncoder([]byte("secret"), "edge-1")
 	e := testEvent(1)
 	e.ID = [16]byte{1, 2, 3}
+	e.Source = SourceQR
 	b := enc.Append(nil, &e)
 	d, err := Decode(b)
 	if err != nil {
@@ -35,7 +36,7 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	if d.SchemaVersion != 1 || d.ID != e.ID || d.Time != e.Time || d.Code != "c1" || d.Domain != "go.example" || d.LinkVersion != 7 ||
 		d.Status != 302 || d.Target != TargetRule || d.Rule != 2 || d.Variant != "b" || d.Country != "DE" || d.Device != DeviceIOS ||
-		d.Bot || d.ReferrerHost != "www.example.com" || d.Lang != "de" || d.IPHash == 0 || d.Edge != "edge-1" {
+		d.Bot || d.ReferrerHost != "www.example.com" || d.Lang != "de" || d.IPHash == 0 || d.Edge != "edge-1" || d.Source != SourceQR {
 		t.Fatalf("decoded %+v", d)
 	}
 	if d.IPSaltDay != uint32(e.Time/nanosPerDay) {

@@ -21,6 +21,13 @@ const (
 	DeviceOther
 )
 
+// Sources: how the visitor reached the short link (scan.proto
+// ScanEvent.Source).
+const (
+	SourceLink uint8 = iota // the short link itself
+	SourceQR                // the QR marker: a scan of a printed code
+)
+
 // MaxReferrerLen is how much of the referrer host an event keeps.
 const MaxReferrerLen = 64
 
@@ -55,6 +62,7 @@ type Event struct {
 	Lang    [8]byte
 	Device  uint8
 	Bot     bool
+	Source  uint8 // SourceLink or SourceQR
 	RefLen  uint8
 	Ref     [MaxReferrerLen]byte
 	IP      [16]byte // raw, in memory only; hashed before encoding

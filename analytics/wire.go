@@ -102,7 +102,7 @@ func (enc *Encoder) Append(dst []byte, e *Event) []byte {
 		dst = protowire.AppendTag(dst, 18, protowire.BytesType)
 		dst = protowire.AppendString(dst, enc.edge)
 	}
-	return dst
+	return appendVarintField(dst, 19, uint64(e.Source))
 }
 
 func appendVarintField(dst []byte, num protowire.Number, v uint64) []byte {
@@ -141,6 +141,7 @@ type Decoded struct {
 	IPHash        uint64
 	IPSaltDay     uint32
 	Edge          string
+	Source        uint8 // SourceLink or SourceQR
 }
 
 // Decode parses ScanEvent bytes. Unknown fields are skipped (newer
@@ -179,6 +180,8 @@ func Decode(b []byte) (Decoded, error) {
 				d.Bot = v != 0
 			case 17:
 				d.IPSaltDay = uint32(v)
+			case 19:
+				d.Source = uint8(v)
 			}
 		case protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)

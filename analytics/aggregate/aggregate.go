@@ -26,15 +26,25 @@ import (
 //	hr:host       by referrer host ("(direct)" when none)
 //	ht:rule:0     by target: destination, rule:<n>, variant:<name>,
 //	              not_yet_active, expired, disabled
+//	hs:qr         by source: qr (the QR marker) or link
 const (
 	dimCountry  = 'c'
 	dimDevice   = 'd'
 	dimReferrer = 'r'
 	dimTarget   = 't'
+	dimSource   = 's'
 )
 
 // dimNames are the breakdowns of a stats answer, by field letter.
-var dimNames = map[byte]string{dimCountry: "country", dimDevice: "device", dimReferrer: "referrer", dimTarget: "target"}
+var dimNames = map[byte]string{dimCountry: "country", dimDevice: "device", dimReferrer: "referrer", dimTarget: "target", dimSource: "source"}
+
+// SourceName names how a scan came: "qr" or "link".
+func SourceName(source uint8) string {
+	if source == analytics.SourceQR {
+		return "qr"
+	}
+	return "link"
+}
 
 var deviceNames = [...]string{"unknown", "ios", "android", "desktop", "other"}
 
@@ -130,7 +140,8 @@ func Fields(e *analytics.Decoded, dst []string) []string {
 		c+"c:"+country,
 		c+"d:"+dev,
 		c+"r:"+ref,
-		c+"t:"+TargetName(e))
+		c+"t:"+TargetName(e),
+		c+"s:"+SourceName(e.Source))
 }
 
 // TargetName names where a scan went: destination, rule:<n>,

@@ -47,7 +47,7 @@ func TestFieldsAndAssemble(t *testing.T) {
 	d := NewDelta()
 	evs := []analytics.Decoded{
 		{Code: "a", Time: base.UnixNano(), Country: "US", Device: analytics.DeviceIOS, ReferrerHost: "news.example", Target: analytics.TargetDestination, IPHash: 1},
-		{Code: "a", Time: base.Add(90 * time.Second).UnixNano(), Device: analytics.DeviceAndroid, Target: analytics.TargetRule, Rule: 2, IPHash: 2},
+		{Code: "a", Time: base.Add(90 * time.Second).UnixNano(), Device: analytics.DeviceAndroid, Target: analytics.TargetRule, Rule: 2, IPHash: 2, Source: analytics.SourceQR},
 		{Code: "a", Time: base.Add(2 * time.Minute).UnixNano(), Bot: true, Target: analytics.TargetVariantCookie, Variant: "blue", IPHash: 3},
 		{Code: "b", Domain: "go.example", Time: base.UnixNano(), Target: analytics.TargetExpired},
 	}
@@ -59,7 +59,8 @@ func TestFieldsAndAssemble(t *testing.T) {
 	}
 	hour := d.Counts[BucketKey{G: store.Hour, Start: base.Unix(), Link: store.LinkKey("", "a")}]
 	want := map[string]int64{"h": 2, "b": 1, "hc:US": 1, "hc:--": 1, "bc:--": 1, "hd:ios": 1, "hd:android": 1, "bd:unknown": 1,
-		"hr:news.example": 1, "hr:(direct)": 1, "br:(direct)": 1, "ht:destination": 1, "ht:rule:2": 1, "bt:variant:blue": 1}
+		"hr:news.example": 1, "hr:(direct)": 1, "br:(direct)": 1, "ht:destination": 1, "ht:rule:2": 1, "bt:variant:blue": 1,
+		"hs:link": 1, "hs:qr": 1, "bs:link": 1}
 	for k, v := range want {
 		if hour[k] != v {
 			t.Errorf("field %s = %d, want %d (%v)", k, hour[k], v, hour)

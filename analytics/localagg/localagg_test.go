@@ -127,6 +127,7 @@ func genEvents(n int, seed uint64, span time.Duration) []analytics.Event {
 		copy(e.Country[:], testCountries[r.IntN(len(testCountries))])
 		e.Device = uint8(r.IntN(5))
 		e.Bot = r.IntN(5) == 0
+		e.Source = uint8(r.IntN(3) / 2) // a third through a QR code
 		e.SetReferrer([]byte(testRefs[r.IntN(len(testRefs))]))
 		if r.IntN(20) != 0 { // some events carry no IP
 			v := r.IntN(3000)
@@ -174,7 +175,7 @@ var deviceName = [...]string{"unknown", "ios", "android", "desktop", "other"}
 
 func expect(evs []analytics.Event, link string, g store.Granularity, excludeBots bool) *want {
 	w := &want{series: map[int64]int64{}, visitors: map[[17]byte]bool{}, bucketVis: map[int64]map[[17]byte]bool{},
-		breakdown: map[string]map[string]int64{"bot": {}, "country": {}, "device": {}, "referrer": {}, "target": {}}}
+		breakdown: map[string]map[string]int64{"bot": {}, "country": {}, "device": {}, "referrer": {}, "target": {}, "source": {}}}
 	for i := range evs {
 		e := &evs[i]
 		if e.Key != link {
@@ -204,6 +205,7 @@ func expect(evs []analytics.Event, link string, g store.Granularity, excludeBots
 			ref = "(direct)"
 		}
 		w.breakdown["referrer"][ref]++
+		w.breakdown["source"][map[uint8]string{analytics.SourceLink: "link", analytics.SourceQR: "qr"}[e.Source]]++
 		target := "destination"
 		switch e.Target {
 		case analytics.TargetRule:
@@ -506,6 +508,7 @@ func TestRetention(t *testing.T) {
 	evs[0].Time = now.Add(-3 * time.Hour).UnixNano()    // its minute is past the retention
 	evs[1].Time = now.Add(-10 * time.Minute).UnixNano() // kept
 	evs[0].Key, evs[1].Key = testLinks[0], testLinks[0]
+	evs[0].IP, evs[1].IP = [16]byte{15: 1}, [16]byte{15: 2} // both make sketches
 	appendRecords(t, e.sp, encodeEvents(evs), 10)
 	e.a.Start()
 	e.waitApplied(t, 2)
