@@ -42,16 +42,17 @@ func inputOf(l *store.Link) *linkInput {
 }
 
 // readOnlyFields may appear in GET responses but not in writes.
-var readOnlyFields = []string{"version", "created_at", "updated_at", "short_url"}
+var readOnlyFields = []string{"version", "created_at", "updated_at", "short_url", "qr_url"}
 
 // linkJSON is a link as the API returns it.
 type linkJSON struct {
 	*store.Link
 	ShortURL string `json:"short_url"`
+	QRURL    string `json:"qr_url"`
 }
 
 func (s *Server) linkJSON(l *store.Link) linkJSON {
-	return linkJSON{Link: l, ShortURL: s.ShortURL(l)}
+	return linkJSON{Link: l, ShortURL: s.ShortURL(l), QRURL: s.QRURL(l)}
 }
 
 // ShortURL returns the URL that redirects through l.

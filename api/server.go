@@ -81,6 +81,7 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	s.handle("POST", "/api/v1/links", store.ScopeWrite, s.createLink)
 	s.handle("GET", "/api/v1/links", store.ScopeRead, s.listLinks)
 	s.handle("GET", "/api/v1/links/{code}", store.ScopeRead, s.getLink)
+	s.handle("GET", "/api/v1/links/{code}/qr", store.ScopeRead, s.linkQR)
 	s.handle("PATCH", "/api/v1/links/{code}", store.ScopeWrite, s.patchLink)
 	s.handle("DELETE", "/api/v1/links/{code}", store.ScopeWrite, s.deleteLink)
 	if cfg.Resolver != nil {
