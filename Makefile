@@ -8,7 +8,7 @@ SMOKETIME ?= 3s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # package:FuzzTarget for every fuzz target.
-FUZZ_TARGETS := ./store:FuzzCheckCode ./store:FuzzCheckURL ./redirect:FuzzAppendForwarded ./redirect:FuzzClassify ./redirect:FuzzDecide ./api:FuzzWriteLink ./analytics:FuzzDecode ./analytics:FuzzSegment ./analytics/localagg:FuzzReadRecords ./analytics/localagg:FuzzDecodeCounts ./loadtest:FuzzParseSchedule ./store/linkcsv:FuzzReadCSV
+FUZZ_TARGETS := ./store:FuzzCheckCode ./store:FuzzCheckURL ./redirect:FuzzAppendForwarded ./redirect:FuzzClassify ./redirect:FuzzDecide ./api:FuzzWriteLink ./analytics:FuzzDecode ./analytics:FuzzSegment ./analytics/localagg:FuzzReadRecords ./analytics/localagg:FuzzDecodeCounts ./loadtest:FuzzParseSchedule ./store/linkcsv:FuzzReadCSV ./qr:FuzzParseColor ./api:FuzzQRQuery
 
 .PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare lint clean
 

@@ -20,7 +20,12 @@ var statusOf = map[string]int{
 	store.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	store.EINTERNAL:      http.StatusInternalServerError,
 	"method_not_allowed": http.StatusMethodNotAllowed,
+	EUNSUPPORTED:         http.StatusUnsupportedMediaType,
 }
+
+// EUNSUPPORTED is the error code of a request body in a media type the
+// route does not take (415).
+const EUNSUPPORTED = "unsupported_media_type"
 
 // Problem is an RFC 9457 problem details object, with qredge's error code
 // and, for validation errors, the fields at fault.

@@ -20,6 +20,9 @@ type Config struct {
 	PublicURL string
 	// MaxBodyBytes limits request bodies; larger ones get 413.
 	MaxBodyBytes int64
+	// MaxBulkBodyBytes limits the body of POST /api/v1/links/bulk, which
+	// holds up to store.MaxBulkLinks links.
+	MaxBulkBodyBytes int64
 	// AdminKeyHash, when set, is the store.HashAPIKey of a key that has the
 	// admin scope without being stored (the --api-key flag).
 	AdminKeyHash string
@@ -39,13 +42,14 @@ type Config struct {
 
 // DefaultConfig returns the default API configuration.
 func DefaultConfig() Config {
-	return Config{PublicURL: "http://localhost:8080", MaxBodyBytes: 1 << 20}
+	return Config{PublicURL: "http://localhost:8080", MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 32 << 20}
 }
 
 // Store is what the API needs from a store backend.
 type Store interface {
 	store.LinkStore
 	store.KeyStore
+	store.BulkCreator
 }
 
 // Route is one route of the API, as documented in openapi.json.
@@ -75,10 +79,14 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultConfig().MaxBodyBytes
 	}
+	if cfg.MaxBulkBodyBytes <= 0 {
+		cfg.MaxBulkBodyBytes = DefaultConfig().MaxBulkBodyBytes
+	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux()}
 	s.handle("GET", "/api/v1/openapi.json", "", s.getOpenAPI)
 	s.handle("POST", "/api/v1/links", store.ScopeWrite, s.createLink)
+	s.handleLimit("POST", "/api/v1/links/bulk", store.ScopeWrite, cfg.MaxBulkBodyBytes, s.bulkCreate)
 	s.handle("GET", "/api/v1/links", store.ScopeRead, s.listLinks)
 	s.handle("GET", "/api/v1/links/{code}", store.ScopeRead, s.getLink)
 	s.handle("GET", "/api/v1/links/{code}/qr", store.ScopeRead, s.linkQR)
@@ -107,6 +115,11 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) handle(method, pattern, scope string, h handlerFunc) {
+	s.handleLimit(method, pattern, scope, s.cfg.MaxBodyBytes, h)
+}
+
+// handleLimit is handle with its own limit on the body's size.
+func (s *Server) handleLimit(method, pattern, scope string, maxBody int64, h handlerFunc) {
 	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Scope: scope})
 	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
 		if scope != "" {
@@ -116,7 +129,7 @@ func (s *Server) handle(method, pattern, scope string, h handlerFunc) {
 			}
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
