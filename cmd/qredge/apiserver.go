@@ -23,21 +23,22 @@ import (
 
 // APIConfig is the configuration of 'qredge api'.
 type APIConfig struct {
-	Redis           RedisFlags
-	Listen          string
-	AdminListen     string
-	PublicURL       string
-	APIKey          string
-	MaxBodyBytes    int64
-	GeoIPDB         string
-	ShutdownTimeout time.Duration
+	Redis            RedisFlags
+	Listen           string
+	AdminListen      string
+	PublicURL        string
+	APIKey           string
+	MaxBodyBytes     int64
+	MaxBulkBodyBytes int64
+	GeoIPDB          string
+	ShutdownTimeout  time.Duration
 	logFlags
 }
 
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
 	return APIConfig{Redis: defaultRedisFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
-		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
+		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
 }
 
 func (c *APIConfig) registerFlags(fs flagRegistrar) {
@@ -47,6 +48,7 @@ func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links (the edges), such as https://go.example.com")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed when Redis has none")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
+	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
 	c.logFlags.register(fs)
@@ -62,7 +64,7 @@ func (c *APIConfig) Check() error {
 			return err
 		}
 	}
-	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes); err != nil {
+	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes, c.MaxBulkBodyBytes); err != nil {
 		return err
 	}
 	if c.ShutdownTimeout < 0 {
@@ -137,7 +139,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	// same --redis-prefix.
 	ac := redisagg.DefaultConfig()
 	ac.Prefix = cfg.Redis.Prefix
-	apiCfg := api.Config{PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe,
+	apiCfg := api.Config{PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe,
 		Resolver: resolver{redirect.NewHandler(rcfg, redirect.NewTable())}, Stats: redisagg.New(a.store.Client(), ac)}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)

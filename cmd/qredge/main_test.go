@@ -317,6 +317,8 @@ func TestCLIErrors(t *testing.T) {
 	f(1, "--api-key must be at least 16", "serve", "--data-dir", dir, "--api-key", "short")
 	f(1, "--log-format", "serve", "--data-dir", dir, "--log-format", "xml")
 	f(1, `unexpected argument "extra"`, "serve", "extra")
+	f(1, "--max-bulk-body-bytes 10", "serve", "--data-dir", dir, "--max-bulk-body-bytes", "10")
+	f(1, "--max-bulk-body-bytes 10", "api", "--redis", "127.0.0.1:1", "--max-bulk-body-bytes", "10")
 	f(2, "Usage:", "apikey")
 	f(2, `unknown apikey command "frob"`, "apikey", "frob", "--data-dir", dir)
 	f(1, "create needs --name", "apikey", "create", "--data-dir", dir)

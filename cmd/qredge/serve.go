@@ -41,24 +41,26 @@ type ServeConfig struct {
 	PublicURL string
 	APIKey    string
 	RedirectFlags
-	Events          EventFlags
-	Retention       RetentionFlags
-	MaxBodyBytes    int64
-	ShutdownTimeout time.Duration
+	Events           EventFlags
+	Retention        RetentionFlags
+	MaxBodyBytes     int64
+	MaxBulkBodyBytes int64
+	ShutdownTimeout  time.Duration
 	logFlags
 }
 
 // DefaultServeConfig returns the defaults of 'qredge serve'.
 func DefaultServeConfig() ServeConfig {
 	return ServeConfig{
-		Listen:          ":8080",
-		DataDir:         "./qredge-data",
-		RedirectFlags:   defaultRedirectFlags(),
-		Events:          defaultEventFlags(""),
-		Retention:       defaultRetentionFlags(),
-		MaxBodyBytes:    api.DefaultConfig().MaxBodyBytes,
-		ShutdownTimeout: 15 * time.Second,
-		logFlags:        defaultLogFlags(),
+		Listen:           ":8080",
+		DataDir:          "./qredge-data",
+		RedirectFlags:    defaultRedirectFlags(),
+		Events:           defaultEventFlags(""),
+		Retention:        defaultRetentionFlags(),
+		MaxBodyBytes:     api.DefaultConfig().MaxBodyBytes,
+		MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes,
+		ShutdownTimeout:  15 * time.Second,
+		logFlags:         defaultLogFlags(),
 	}
 }
 
@@ -70,7 +72,7 @@ func (c *ServeConfig) Check() error {
 	if c.DataDir == "" {
 		return errors.New("--data-dir must not be empty")
 	}
-	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes); err != nil {
+	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes, c.MaxBulkBodyBytes); err != nil {
 		return err
 	}
 	if err := c.RedirectFlags.Check(); err != nil {
@@ -100,7 +102,7 @@ func checkAddr(flag, addr string) error {
 }
 
 // checkAPIFlags checks the API settings that serve and api share.
-func checkAPIFlags(publicURL, apiKey string, maxBodyBytes int64) error {
+func checkAPIFlags(publicURL, apiKey string, maxBodyBytes, maxBulkBodyBytes int64) error {
 	if publicURL != "" {
 		u, err := url.Parse(publicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
@@ -112,6 +114,9 @@ func checkAPIFlags(publicURL, apiKey string, maxBodyBytes int64) error {
 	}
 	if maxBodyBytes < 1024 {
 		return fmt.Errorf("--max-body-bytes %d: must be at least 1024", maxBodyBytes)
+	}
+	if maxBulkBodyBytes < 1024 || maxBulkBodyBytes > 1<<30 {
+		return fmt.Errorf("--max-bulk-body-bytes %d: must be from 1024 to 1073741824", maxBulkBodyBytes)
 	}
 	return nil
 }
@@ -125,6 +130,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	c.Events.register(fs, false)
 	c.Retention.register(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
+	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
 	c.logFlags.register(fs)
 }
@@ -273,7 +279,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	)
 	registerEventMetrics(reg, s.events)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
-	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
+	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
 		Stats: s.agg, Brake: s.brake}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
@@ -306,7 +312,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		// Bodies a little over the API's limit are read and answered 413
 		// by the API; far larger ones are refused here, before they are
 		// read, with the same problem (see requestError).
-		MaxRequestBodySize: int(max(4*cfg.MaxBodyBytes, 8<<20)),
+		MaxRequestBodySize: int(max(4*cfg.MaxBodyBytes, cfg.MaxBulkBodyBytes+1<<20, 8<<20)),
 		ReadTimeout:        30 * time.Second,
 		WriteTimeout:       30 * time.Second,
 		IdleTimeout:        2 * time.Minute,
