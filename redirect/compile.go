@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"net/url"
+	"unsafe"
 
 	"github.com/qredge/qredge/store"
 )
@@ -9,27 +10,68 @@ import (
 // Link is a link compiled for the hot path: everything the handler writes
 // or compares is prepared here once, when the link is loaded, not per
 // request.
+//
+// The table holds millions of links, and every byte per link counts
+// (docs/benchmarks.md has the figures): a plain link is this struct (48
+// bytes, exactly a size class) and one string, and everything most
+// links do not use lives behind one pointer. The stored link is not kept.
 type Link struct {
-	domain   []byte // lower-case host, or nil for every host
-	key      string // store.LinkKey(domain, code): events share it
-	version  uint64
-	status   int32
+	// s is the key, store.LinkKey(domain, code) (code, NUL, domain), which
+	// events share and whose code is the table's map key, then the
+	// destination URL, the Location header: one allocation for all three.
+	s       string
+	version uint64
+	// nil for plain links that do not forward the query.
+	*linkExt
+	keyLen   uint32 // s[:keyLen] is the key, s[keyLen:] the destination
+	codeLen  uint32 // s[:codeLen] is the code
+	status   int16
 	disabled bool
 	forward  bool
 	scanWins bool // forwarded scan query values win over the destination's
 	varies   bool // the answer depends on the visitor (rules or variants)
 	plain    bool // no rules, variants, schedule or disabled flag: the fast path
 	group    bool // not a link: the table's node for a code with domain-bound links (links)
-	dest     target
-	// Everything most links do not use lives behind one pointer, nil for
-	// plain links: the table holds millions of links, and every byte per
-	// link counts (docs/redis.md has the figures). The stored link is not
-	// kept either.
-	*linkExt
+}
+
+func (l *Link) key() string  { return l.s[:l.keyLen] }
+func (l *Link) code() string { return l.s[:l.codeLen] }
+
+// domain returns the lower-case host the link is bound to, or "" for
+// every host.
+func (l *Link) domain() string { return l.s[l.codeLen+1 : l.keyLen] }
+
+// location returns the destination URL, the Location header. It shares
+// the bytes of s, so nothing may write to it: fasthttp copies header
+// values, and everything else only reads it.
+func (l *Link) location() []byte {
+	loc := l.s[l.keyLen:]
+	return unsafe.Slice(unsafe.StringData(loc), len(loc))
+}
+
+// dest returns the link's destination. Only a forwarding link, the only
+// kind that merges a query into it, gets its query split (pathEnd,
+// fragStart, pairs); the others leave them zero.
+func (l *Link) dest() target {
+	t := target{location: l.location()}
+	if l.forward {
+		t.pathEnd, t.fragStart, t.pairs = l.pathEnd, l.fragStart, l.pairs
+	}
+	return t
 }
 
 // linkExt holds the parts of a link that only some links have.
 type linkExt struct {
+	// The destination's query split, for forwarding links (see target).
+	pathEnd, fragStart int32
+	pairs              []destPair
+	// nil for plain links.
+	*linkLogic
+	links *codeLinks // of a group node
+}
+
+// linkLogic is what decide evaluates beyond the destination.
+type linkLogic struct {
 	rules    []rule
 	variants []variant
 	total    uint64 // sum of variant weights
@@ -38,13 +80,12 @@ type linkExt struct {
 	path     []byte // "; Path=/code" of the Set-Cookie value
 	// Schedule, in Unix nanoseconds; 0 means unbounded.
 	notBefore, notAfter int64
-	before, after       *target    // nil: 404 before, 410 after
-	links               *codeLinks // of a group node
+	before, after       *target // nil: 404 before, 410 after
 }
 
-// noExt is the extension of plain links when code that handles any link
+// noLogic is the logic of plain links when code that handles any link
 // (Explain) needs one.
-var noExt = &linkExt{}
+var noLogic = &linkLogic{}
 
 // target is a destination URL split for query forwarding.
 type target struct {
@@ -68,9 +109,9 @@ type destPair struct {
 	key string // k, percent-decoded
 }
 
-func compileTarget(dest string, forward bool) target {
-	// One copy of the URL; path, pairs and fragment are views into it.
-	loc := []byte(dest)
+// compileTarget splits the URL loc; path, pairs and fragment are views
+// into it.
+func compileTarget(loc []byte, forward bool) target {
 	t := target{location: loc}
 	base := loc
 	for i, c := range loc {
@@ -143,24 +184,23 @@ type variant struct {
 
 // Compile prepares a validated link for the hot path.
 func Compile(l *store.Link) *Link {
+	key := l.Key()
 	c := &Link{
+		s:        key + l.Destination,
+		keyLen:   uint32(len(key)),
+		codeLen:  uint32(len(l.Code)),
 		version:  l.Version,
-		status:   int32(l.Status),
+		status:   int16(l.Status),
 		disabled: l.Disabled,
 		forward:  l.ForwardQuery,
 		scanWins: l.QueryPrecedence == store.QueryScanWins,
-		dest:     compileTarget(l.Destination, l.ForwardQuery),
-		key:      l.Key(),
 	}
 	if c.status == 0 {
 		c.status = store.DefaultStatus
 	}
-	if l.Domain != "" {
-		c.domain = []byte(l.Domain)
-	}
-	x := &linkExt{}
+	x := &linkLogic{}
 	for _, r := range l.Rules {
-		cr := rule{target: compileTarget(r.Destination, l.ForwardQuery)}
+		cr := rule{target: compileTarget([]byte(r.Destination), l.ForwardQuery)}
 		for _, d := range r.When.Device {
 			cr.devices |= deviceBit(d)
 		}
@@ -181,7 +221,7 @@ func Compile(l *store.Link) *Link {
 		if v.Weight <= 0 {
 			continue
 		}
-		x.variants = append(x.variants, variant{name: []byte(v.Name), label: v.Name, weight: uint64(v.Weight), target: compileTarget(v.Destination, l.ForwardQuery)})
+		x.variants = append(x.variants, variant{name: []byte(v.Name), label: v.Name, weight: uint64(v.Weight), target: compileTarget([]byte(v.Destination), l.ForwardQuery)})
 		x.total += uint64(v.Weight)
 	}
 	if len(x.variants) > 0 {
@@ -193,22 +233,29 @@ func Compile(l *store.Link) *Link {
 		if s.NotBefore != nil {
 			x.notBefore = s.NotBefore.UnixNano()
 			if s.BeforeURL != "" {
-				t := compileTarget(s.BeforeURL, l.ForwardQuery)
+				t := compileTarget([]byte(s.BeforeURL), l.ForwardQuery)
 				x.before = &t
 			}
 		}
 		if s.NotAfter != nil {
 			x.notAfter = s.NotAfter.UnixNano()
 			if s.AfterURL != "" {
-				t := compileTarget(s.AfterURL, l.ForwardQuery)
+				t := compileTarget([]byte(s.AfterURL), l.ForwardQuery)
 				x.after = &t
 			}
 		}
 	}
 	c.varies = len(x.rules) > 0 || len(x.variants) > 0
 	c.plain = !c.varies && !c.disabled && l.Schedule == nil
+	if c.forward || !c.plain {
+		c.linkExt = &linkExt{}
+	}
+	if c.forward {
+		t := compileTarget(c.location(), true)
+		c.pathEnd, c.fragStart, c.pairs = t.pathEnd, t.fragStart, t.pairs
+	}
 	if !c.plain {
-		c.linkExt = x
+		c.linkLogic = x
 	}
 	return c
 }

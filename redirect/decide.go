@@ -157,8 +157,8 @@ func (w why) String() string { return whyNames[w] }
 
 // decision is what the handler does with one scan of one link.
 type decision struct {
-	status  int     // 3xx, 404 or 410
-	target  *target // for 3xx
+	status  int    // 3xx, 404 or 410
+	target  target // for 3xx
 	reason  why
 	rule    int  // index of the matching rule, or -1
 	variant int  // index of the variant, or -1
@@ -169,7 +169,7 @@ type decision struct {
 // plainDecision is the decision for a link with one destination for
 // everyone.
 func plainDecision(l *Link) decision {
-	return decision{status: int(l.status), target: &l.dest, reason: whyDestination, rule: -1, variant: -1}
+	return decision{status: int(l.status), target: l.dest(), reason: whyDestination, rule: -1, variant: -1}
 }
 
 // pickFunc returns a uniform number in [0, n). Tests replace it.
@@ -178,7 +178,7 @@ type pickFunc func(n uint64) uint64
 // decide evaluates a link for one request: disabled, schedule, rules in
 // order (first match wins), variants (sticky by cookie), destination.
 func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision {
-	d := decision{status: int(l.status), target: &l.dest, reason: whyDestination, rule: -1, variant: -1, varies: l.varies}
+	d := decision{status: int(l.status), target: l.dest(), reason: whyDestination, rule: -1, variant: -1, varies: l.varies}
 	switch {
 	case l.disabled:
 		return decision{status: fasthttp.StatusGone, reason: whyDisabled, rule: -1, variant: -1}
@@ -186,16 +186,16 @@ func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision
 		if l.before == nil {
 			return decision{status: fasthttp.StatusNotFound, reason: whyNotYetActive, rule: -1, variant: -1}
 		}
-		return decision{status: fasthttp.StatusFound, target: l.before, reason: whyNotYetActive, rule: -1, variant: -1}
+		return decision{status: fasthttp.StatusFound, target: *l.before, reason: whyNotYetActive, rule: -1, variant: -1}
 	case l.notAfter != 0 && now >= l.notAfter:
 		if l.after == nil {
 			return decision{status: fasthttp.StatusGone, reason: whyExpired, rule: -1, variant: -1}
 		}
-		return decision{status: fasthttp.StatusFound, target: l.after, reason: whyExpired, rule: -1, variant: -1}
+		return decision{status: fasthttp.StatusFound, target: *l.after, reason: whyExpired, rule: -1, variant: -1}
 	}
 	for i := range l.rules {
 		if v.matches(&l.rules[i]) {
-			d.target, d.reason, d.rule = &l.rules[i].target, whyRule, i
+			d.target, d.reason, d.rule = l.rules[i].target, whyRule, i
 			return d
 		}
 	}
@@ -203,7 +203,7 @@ func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision
 		if c := v.ctx.Request.Header.Cookie(l.cookie); len(c) > 0 {
 			for i := range l.variants {
 				if bytes.Equal(c, l.variants[i].name) {
-					d.target, d.reason, d.variant = &l.variants[i].target, whyVariantCookie, i
+					d.target, d.reason, d.variant = l.variants[i].target, whyVariantCookie, i
 					return d
 				}
 			}
@@ -214,7 +214,7 @@ func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision
 		n := pick(l.total)
 		for i := range l.variants {
 			if n < l.variants[i].weight {
-				d.target, d.reason, d.variant, d.assign = &l.variants[i].target, whyVariant, i, true
+				d.target, d.reason, d.variant, d.assign = l.variants[i].target, whyVariant, i, true
 				return d
 			}
 			n -= l.variants[i].weight

@@ -43,7 +43,10 @@ type Explanation struct {
 func (h *Handler) Explain(l *store.Link, in ExplainInput) Explanation {
 	c := Compile(l)
 	if c.linkExt == nil {
-		c.linkExt = noExt
+		c.linkExt = &linkExt{}
+	}
+	if c.linkLogic == nil {
+		c.linkLogic = noLogic
 	}
 	ctx := &fasthttp.RequestCtx{}
 	uri := "/" + l.Code
@@ -91,7 +94,7 @@ func (h *Handler) Explain(l *store.Link, in ExplainInput) Explanation {
 	}
 	ex.Cache = string(h.cacheControl(&d))
 	if c.forward && in.RawQuery != "" {
-		ex.Location = string(appendForwarded(nil, d.target, []byte(in.RawQuery), c.scanWins))
+		ex.Location = string(appendForwarded(nil, &d.target, []byte(in.RawQuery), c.scanWins))
 	} else {
 		ex.Location = string(d.target.location)
 	}

@@ -282,7 +282,7 @@ func EventEnricher(countries CountryLookup) func(*analytics.Event) {
 // record copies what the scan event needs out of the request into a
 // fixed-size value and hands it to the queue, which never blocks.
 func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decision, now int64) {
-	e := analytics.Event{Time: now, Key: l.key, Version: l.version, Status: uint16(d.status), Rule: int16(d.rule),
+	e := analytics.Event{Time: now, Key: l.key(), Version: l.version, Status: uint16(d.status), Rule: int16(d.rule),
 		Target: whyTargets[d.reason]}
 	if d.variant >= 0 {
 		e.Variant = l.variants[d.variant].label
@@ -354,7 +354,7 @@ func (h *Handler) writeRedirect(ctx *fasthttp.RequestCtx, l *Link, d *decision) 
 	if len(q) == 0 {
 		resp.Header.SetCanonical(strLocation, d.target.location)
 	} else {
-		buf = appendForwarded(buf, d.target, q, l.scanWins)
+		buf = appendForwarded(buf, &d.target, q, l.scanWins)
 		resp.Header.SetCanonical(strLocation, buf) // copies
 	}
 	if d.assign {

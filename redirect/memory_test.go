@@ -6,9 +6,33 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/qredge/qredge/store"
 )
+
+// TestLinkLayout checks what the per-link memory budget rests on: a
+// compiled Link fills the 48-byte size class, and its one string holds the
+// key (with the code first, the table's map key, and the domain last) and
+// the Location.
+func TestLinkLayout(t *testing.T) {
+	if n := unsafe.Sizeof(Link{}); n != 48 {
+		t.Fatalf("Link is %d bytes, want 48", n)
+	}
+	f := func(domain, code, destination string) {
+		t.Helper()
+		l := Compile(&store.Link{Domain: domain, Code: code, Destination: destination})
+		if l.key() != store.LinkKey(domain, code) || l.code() != code || l.domain() != domain || string(l.location()) != destination {
+			t.Fatalf("(%q, %q, %q): key %q code %q domain %q location %q", domain, code, destination, l.key(), l.code(), l.domain(), l.location())
+		}
+		if len(l.s) != len(l.key())+len(destination) {
+			t.Fatalf("(%q, %q): s is %q, want the key and the destination", domain, code, l.s)
+		}
+	}
+	f("", "c1", "https://example.com/")
+	f("go.brand.example", "promo", "https://brand.example/x?y=1#z")
+	f("", "a", "")
+}
 
 // BenchmarkTableSize builds tables of 1 million links (and 10 million
 // with QREDGE_BENCH_10M=1: about 3 GB and a few minutes) and reports the

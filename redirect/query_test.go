@@ -11,9 +11,14 @@ import (
 func TestAppendForwarded(t *testing.T) {
 	f := func(dest, query, want string) {
 		t.Helper()
-		tg := compileTarget(dest, true)
+		// A rule's target, and a link's destination (split when compiled).
+		tg := compileTarget([]byte(dest), true)
 		if got := string(appendForwarded(nil, &tg, []byte(query), false)); got != want {
 			t.Fatalf("forward(%q, %q) = %q, want %q", dest, query, got, want)
+		}
+		tg = Compile(&store.Link{Code: "x", Destination: dest, ForwardQuery: true}).dest()
+		if got := string(appendForwarded(nil, &tg, []byte(query), false)); got != want {
+			t.Fatalf("link forward(%q, %q) = %q, want %q", dest, query, got, want)
 		}
 	}
 	f("https://x.example/a", "utm_source=tv", "https://x.example/a?utm_source=tv")
@@ -36,7 +41,7 @@ func TestAppendForwarded(t *testing.T) {
 func TestAppendForwardedScanWins(t *testing.T) {
 	f := func(dest, query, want string) {
 		t.Helper()
-		tg := compileTarget(dest, true)
+		tg := compileTarget([]byte(dest), true)
 		if got := string(appendForwarded(nil, &tg, []byte(query), true)); got != want {
 			t.Fatalf("forward scan wins(%q, %q) = %q, want %q", dest, query, got, want)
 		}
@@ -71,7 +76,7 @@ func FuzzAppendForwarded(f *testing.F) {
 		if strings.ContainsAny(dest, "#") || store.CheckURL(dest) != "" {
 			return // fragments are covered by the table tests; invalid destinations are never stored
 		}
-		tg := compileTarget(dest, true)
+		tg := compileTarget([]byte(dest), true)
 		out := string(appendForwarded(nil, &tg, []byte(query), scanWins))
 		if !strings.HasPrefix(out, "https://x.example/p") {
 			t.Fatalf("result %q lost the destination path", out)

@@ -85,7 +85,7 @@ func (t *Table) Lookup(host, code []byte) *Link {
 func (g *codeLinks) lookup(host []byte) *Link {
 	h := hostname(host)
 	for _, l := range g.domains {
-		if equalFoldASCII(l.domain, h) {
+		if equalFoldASCII(l.domain(), h) {
 			return l
 		}
 	}
@@ -110,7 +110,7 @@ func hostname(host []byte) []byte {
 }
 
 // equalFoldASCII compares a lower-case domain with a host of any case.
-func equalFoldASCII(lower, b []byte) bool {
+func equalFoldASCII(lower string, b []byte) bool {
 	if len(lower) != len(b) {
 		return false
 	}
@@ -146,6 +146,9 @@ func (t *Table) Apply(c store.Change) {
 		return
 	}
 	t.count.Add(int64(delta))
+	if next != nil {
+		code = next.code() // the map key shares the link's bytes
+	}
 	sh.snap.Store(old.with(code, next))
 }
 
@@ -167,7 +170,7 @@ func withChange(e *Link, l *store.Link, c store.Change) (*Link, int) {
 		cur = g.any
 	} else {
 		for i, d := range g.domains {
-			if string(d.domain) == l.Domain {
+			if d.domain() == l.Domain {
 				cur, idx = d, i
 				break
 			}
@@ -214,7 +217,8 @@ func (g codeLinks) node() *Link {
 	if len(g.domains) == 0 {
 		return g.any
 	}
-	return &Link{group: true, linkExt: &linkExt{links: &g}}
+	code := g.domains[0].code()
+	return &Link{s: code, keyLen: uint32(len(code)), codeLen: uint32(len(code)), group: true, linkExt: &linkExt{links: &g}}
 }
 
 // with returns a snapshot with code set to l (nil deletes it).
@@ -283,7 +287,7 @@ func (b *Builder) Add(l *store.Link) {
 	prev := b.maps[i][l.Code]
 	n, delta := withChange(prev, l, store.Change{Op: store.OpPut, Link: l, Version: l.Version})
 	if n != prev {
-		b.maps[i][l.Code] = n
+		b.maps[i][n.code()] = n // the map key shares the link's bytes
 		b.count += delta
 	}
 }
@@ -338,7 +342,7 @@ func (t *Table) VersionOf(domain, code string) (uint64, bool) {
 		return l.links.any.version, true
 	}
 	for _, d := range l.links.domains {
-		if string(d.domain) == domain {
+		if d.domain() == domain {
 			return d.version, true
 		}
 	}
@@ -358,7 +362,7 @@ func (t *Table) Each(fn func(domain, code string, version uint64)) {
 					fn("", code, l.links.any.version)
 				}
 				for _, d := range l.links.domains {
-					fn(string(d.domain), code, d.version)
+					fn(d.domain(), code, d.version)
 				}
 			default:
 				fn("", code, l.version)

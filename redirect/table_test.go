@@ -25,7 +25,7 @@ func dest(l *Link) string {
 	if l == nil {
 		return "<nil>"
 	}
-	return string(l.dest.location)
+	return string(l.location())
 }
 
 func TestTableDomains(t *testing.T) {
