@@ -28,6 +28,7 @@ Usage:
   qredge api       the management REST API over Redis
   qredge analytics aggregate scan events from Kafka into Redis (a consumer group)
   qredge apikey    create, list or revoke API keys
+  qredge links     import and export links as CSV or JSON lines
   qredge loadtest  seed links for benchmarks, and run the flash-crowd load generator
   qredge version   print the version
 
@@ -66,6 +67,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		err = runLoadtest(ctx, args[1:], stdout, stderr)
+	case "links":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		err = runLinks(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		err = runAPIKey(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
