@@ -121,11 +121,16 @@ type linksBackend interface {
 	close() error
 }
 
-func (t *linksTarget) open(ctx context.Context) (linksBackend, error) {
+// open opens the target. An export (!create) refuses a data directory
+// without a store, where a typo would export nothing.
+func (t *linksTarget) open(ctx context.Context, create bool) (linksBackend, error) {
 	switch {
 	case t.api != "":
 		return &apiLinks{base: strings.TrimSuffix(t.api, "/"), key: t.apiKey, http: &http.Client{Timeout: 5 * time.Minute}}, nil
 	case t.dataDir != "":
+		if _, err := os.Stat(filepath.Join(t.dataDir, boltstore.FileName)); !create && err != nil {
+			return nil, fmt.Errorf("--data-dir %s holds no qredge store: %w", t.dataDir, err)
+		}
 		db, err := boltstore.Open(t.dataDir)
 		if err != nil {
 			return nil, fmt.Errorf("%w\n(to reach the links of a running qredge serve, pass --api URL and --api-key)", err)
@@ -266,6 +271,8 @@ func (a *apiLinks) createLinks(ctx context.Context, links []*store.Link, atomic 
 			break
 		}
 		fallthrough
+	case http.StatusRequestEntityTooLarge:
+		return nil, fmt.Errorf("%w (use a smaller --chunk)", answerError(resp, b))
 	default:
 		return nil, answerError(resp, b)
 	}
@@ -384,7 +391,11 @@ type jsonLine struct {
 func (s *jsonlSource) next() (*store.Link, int, error, error) {
 	for s.sc.Scan() {
 		s.line++
-		b := bytes.TrimSpace(s.sc.Bytes())
+		b := s.sc.Bytes()
+		if s.line == 1 {
+			b = bytes.TrimPrefix(b, []byte("\xEF\xBB\xBF")) // a byte order mark
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			continue
 		}
@@ -461,7 +472,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	var be linksBackend
 	if !*dryRun {
-		if be, err = t.open(ctx); err != nil {
+		if be, err = t.open(ctx, true); err != nil {
 			return err
 		}
 		defer be.close()
@@ -640,7 +651,7 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	be, err := t.open(ctx)
+	be, err := t.open(ctx, false)
 	if err != nil {
 		return err
 	}

@@ -274,7 +274,7 @@ func TestLinksImportAtomicChunks(t *testing.T) {
 }
 
 func TestLinksImportJSONLines(t *testing.T) {
-	data := `{"code":"a","destination":"https://a.example/","version":7,"created_at":"x","short_url":"https://s/a","qr_url":"https://s/a.png"}
+	data := "\xEF\xBB\xBF" + `{"code":"a","destination":"https://a.example/","version":7,"created_at":"x","short_url":"https://s/a","qr_url":"https://s/a.png"}
 
 {"code":"b","destination":"https://b.example/","colour":"red"}
 ["not","an","object"]
@@ -309,8 +309,25 @@ func TestLinksImportGeneratesCodes(t *testing.T) {
 	}
 }
 
+func TestLinksImportStdin(t *testing.T) {
+	f, err := os.Open(writeFile(t, "in", `{"code":"in","destination":"https://a.example/"}`+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdin := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = stdin }()
+	dir := t.TempDir()
+	mustRunLinks(t, "import", "-", "--format", "jsonl", "--data-dir", dir)
+	if got := dataDirLinks(t, dir); len(got) != 1 || got[0].Code != "in" {
+		t.Fatalf("%+v", got)
+	}
+}
+
 func TestLinksExportEmpty(t *testing.T) {
 	dir := t.TempDir()
+	mustSeedDataDir(t, dir, nil)
 	if out := mustRunLinks(t, "export", "--data-dir", dir); out != "code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,version,created_at,updated_at\n" {
 		t.Fatalf("csv: %q", out)
 	}
@@ -347,6 +364,7 @@ func TestLinksCLIErrors(t *testing.T) {
 		{[]string{"import", writeFile(t, "h.csv", "code,url\n"), "--data-dir", dir}, `unknown column "url"`},
 		{[]string{"import", writeFile(t, "q.csv", "code,destination\na,\"https://a/\nb,https://b/\n"), "--data-dir", dir}, "the rest of the file was not read"},
 		{[]string{"export", "--data-dir", dir, "extra"}, `unexpected argument "extra"`},
+		{[]string{"export", "--data-dir", filepath.Join(dir, "typo")}, "holds no qredge store"},
 		{[]string{"export", "--data-dir", dir, "--tag", "a b"}, "--tag: invalid character"},
 		{[]string{"export", "--api", "http://127.0.0.1:1", "--api-key", "k"}, "cannot reach http://127.0.0.1:1"},
 	} {
@@ -368,6 +386,73 @@ func TestLinksDataDirLocked(t *testing.T) {
 	code, _, errb := runLinksCmd(t, "export", "--data-dir", dir)
 	if code != 1 || !strings.Contains(errb, "locked by another qredge process") || !strings.Contains(errb, "--api URL") {
 		t.Fatalf("exit %d, stderr %q", code, errb)
+	}
+}
+
+// TestLinksAPI imports through the bulk route of qredge serve, exports
+// 20,000 links page by page, and re-imports the export into a data
+// directory.
+func TestLinksAPI(t *testing.T) {
+	const key = "links-test-admin-key-0123"
+	s, _ := mustStartServe(t, t.TempDir(), func(c *ServeConfig) { c.APIKey = key })
+	api := "http://" + s.Addr()
+	src := t.TempDir()
+	mustSeedDataDir(t, src, linksFixture(t))
+	file := filepath.Join(t.TempDir(), "links.csv")
+	mustRunLinks(t, "export", "--data-dir", src, "--output", file)
+	if out := mustRunLinks(t, "import", file, "--api", api, "--api-key", key); !strings.HasPrefix(out, "imported 4 links, 0 failed") {
+		t.Fatal(out)
+	}
+	// Through the API, conflicts and invalid rows are reported per row.
+	code, out, errb := runLinksCmd(t, "import", writeFile(t, "c.csv", "code,destination\nplain,https://a.example/\nnew,https://a.example/\nx,nope\n"), "--api", api, "--api-key", key)
+	if code != 1 || !strings.HasPrefix(out, "imported 1 links, 2 failed") ||
+		!strings.HasPrefix(errb, "line 2: code plain: link \"plain\" already exists\nline 4: code x: destination: ") {
+		t.Fatalf("exit %d %q %q", code, out, errb)
+	}
+	// Atomic: the conflict keeps the chunk out.
+	code, out, errb = runLinksCmd(t, "import", writeFile(t, "a.csv", "code,destination\nplain,https://a.example/\nnew2,https://a.example/\n"), "--api", api, "--api-key", key, "--atomic")
+	if code != 1 || !strings.HasPrefix(out, "imported 0 links, 1 failed, 1 valid ones not imported") || !strings.HasPrefix(errb, "line 2: code plain: ") {
+		t.Fatalf("exit %d %q %q", code, out, errb)
+	}
+	code, _, errb = runLinksCmd(t, "import", file, "--api", api, "--api-key", "wrong-key")
+	if code != 1 || !strings.Contains(errb, "401 Unauthorized") {
+		t.Fatalf("wrong key: exit %d %q", code, errb)
+	}
+
+	// 20,000 more links, then the export streams them all.
+	const n = 20000
+	var b strings.Builder
+	b.WriteString("code,destination,tags\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "bulk%d,https://example.com/%d,bulk\n", i, i)
+	}
+	if out := mustRunLinks(t, "import", writeFile(t, "bulk.csv", b.String()), "--api", api, "--api-key", key, "--chunk", "5000"); !strings.HasPrefix(out, fmt.Sprintf("imported %d links, 0 failed", n)) {
+		t.Fatal(out)
+	}
+	export := filepath.Join(t.TempDir(), "all.jsonl")
+	code, _, errb = runLinksCmd(t, "export", "--api", api, "--api-key", key, "--output", export)
+	if code != 0 {
+		t.Fatal(errb)
+	}
+	t.Log(strings.TrimSpace(errb))
+	data, err := os.ReadFile(export)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(string(data), "\n"); lines != n+5 || !strings.Contains(string(data), `"short_url":"`) {
+		t.Fatalf("exported %d lines, want %d", lines, n+5)
+	}
+	// The export re-imports elsewhere (short_url and qr_url dropped), and
+	// --tag pages through the API too.
+	dst := t.TempDir()
+	if out := mustRunLinks(t, "import", export, "--data-dir", dst); !strings.HasPrefix(out, fmt.Sprintf("imported %d links, 0 failed", n+5)) {
+		t.Fatal(out)
+	}
+	if got := dataDirLinks(t, dst); len(got) != n+5 {
+		t.Fatalf("%d links", len(got))
+	}
+	if out := mustRunLinks(t, "export", "--api", api, "--api-key", key, "--tag", "print"); strings.Count(out, "\n") != 3 {
+		t.Fatalf("export --tag print:\n%s", out)
 	}
 }
 
