@@ -15,9 +15,9 @@ const numShards = 512
 // Table maps (host, code) to compiled links. Readers take no lock: each
 // shard publishes an immutable snapshot through an atomic pointer, and
 // writers (under the shard's mutex) publish a new snapshot. A snapshot is a
-// large base map plus a small delta map, so a change copies the delta, not
-// the shard; the delta is folded into the base when it grows past about the
-// square root of the base, which keeps both costs low.
+// large base index plus a small delta map, so a change copies the delta,
+// not the shard; the delta is folded into a new base when it grows past
+// about the square root of the base, which keeps both costs low.
 type Table struct {
 	shards [numShards]shard
 	count  atomic.Int64
@@ -30,8 +30,8 @@ type shard struct {
 }
 
 type snapshot struct {
-	base  map[string]*Link
-	delta map[string]*Link // a nil *Link is a deletion of a base key
+	base  *index
+	delta map[string]*Link // a nil *Link is a deletion of a base code
 }
 
 // The table holds one *Link per code: the link for every host, or, when
@@ -47,7 +47,7 @@ type codeLinks struct {
 	domains []*Link
 }
 
-var emptySnapshot = &snapshot{base: map[string]*Link{}}
+var emptySnapshot = &snapshot{base: newIndex(0)}
 
 // NewTable returns an empty table.
 func NewTable() *Table {
@@ -58,24 +58,26 @@ func NewTable() *Table {
 	return t
 }
 
-func shardIndex(code []byte) uint64 {
-	return xxhash.Sum64(code) % numShards
-}
+// hashCode is the hash of a code: its shard is hashCode(code)%numShards,
+// and the rest picks its slot in the shard's index.
+func hashCode(code string) uint64 { return xxhash.Sum64String(code) }
 
-func (s *snapshot) get(code []byte) *Link {
+// get returns the link (or group node) for code, whose hash is h, or nil.
+func (s *snapshot) get(h uint64, code []byte) *Link {
 	if len(s.delta) > 0 {
 		if l, ok := s.delta[string(code)]; ok {
 			return l
 		}
 	}
-	return s.base[string(code)]
+	return s.base.get(h, code)
 }
 
 // Lookup returns the link for code on host (a Host header value, with or
 // without port), or nil. A link bound to the host's domain wins over one
 // for every host. It does not allocate.
 func (t *Table) Lookup(host, code []byte) *Link {
-	l := t.shards[shardIndex(code)].snap.Load().get(code)
+	h := xxhash.Sum64(code) // the same as hashCode
+	l := t.shards[h%numShards].snap.Load().get(h, code)
 	if l != nil && l.group {
 		return l.links.lookup(host)
 	}
@@ -136,11 +138,12 @@ func (t *Table) Ready() bool { return t.ready.Load() }
 func (t *Table) Apply(c store.Change) {
 	l := c.Link
 	code := l.Code
-	sh := &t.shards[shardIndex([]byte(code))]
+	h := hashCode(code)
+	sh := &t.shards[h%numShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	old := sh.snap.Load()
-	prev := old.get([]byte(code))
+	prev := old.get(h, []byte(code))
 	next, delta := withChange(prev, l, c)
 	if next == prev {
 		return
@@ -223,39 +226,19 @@ func (g codeLinks) node() *Link {
 
 // with returns a snapshot with code set to l (nil deletes it).
 func (s *snapshot) with(code string, l *Link) *snapshot {
-	maxDelta := 32 + isqrt(len(s.base))
-	if len(s.delta) < maxDelta {
-		delta := make(map[string]*Link, len(s.delta)+1)
-		for k, v := range s.delta {
-			delta[k] = v
-		}
-		if l == nil {
-			if _, inBase := s.base[code]; !inBase {
-				delete(delta, code)
-				return &snapshot{base: s.base, delta: delta}
-			}
-		}
+	delta := make(map[string]*Link, len(s.delta)+1)
+	for k, v := range s.delta {
+		delta[k] = v
+	}
+	if l == nil && s.base.get(hashCode(code), []byte(code)) == nil {
+		delete(delta, code) // it was only ever in the delta
+	} else {
 		delta[code] = l
+	}
+	if len(delta) <= 32+isqrt(s.base.n) {
 		return &snapshot{base: s.base, delta: delta}
 	}
-	// Fold the delta into a new base.
-	base := make(map[string]*Link, len(s.base)+len(s.delta)+1)
-	for k, v := range s.base {
-		base[k] = v
-	}
-	for k, v := range s.delta {
-		if v == nil {
-			delete(base, k)
-		} else {
-			base[k] = v
-		}
-	}
-	if l == nil {
-		delete(base, code)
-	} else {
-		base[code] = l
-	}
-	return &snapshot{base: base}
+	return &snapshot{base: s.base.merged(delta)}
 }
 
 func isqrt(n int) int {
@@ -280,7 +263,7 @@ func NewBuilder() *Builder {
 
 // Add adds a link. For a (domain, code) added twice the higher version wins.
 func (b *Builder) Add(l *store.Link) {
-	i := shardIndex([]byte(l.Code))
+	i := hashCode(l.Code) % numShards
 	if b.maps[i] == nil {
 		b.maps[i] = make(map[string]*Link)
 	}
@@ -300,12 +283,13 @@ func (b *Builder) Len() int { return b.count }
 func (t *Table) Swap(b *Builder) {
 	for i := range t.shards {
 		sh := &t.shards[i]
-		m := b.maps[i]
-		if m == nil {
-			m = map[string]*Link{}
+		x := newIndex(len(b.maps[i]))
+		for _, l := range b.maps[i] {
+			x.add(l)
 		}
+		b.maps[i] = nil
 		sh.mu.Lock()
-		sh.snap.Store(&snapshot{base: m})
+		sh.snap.Store(&snapshot{base: x})
 		sh.mu.Unlock()
 	}
 	t.count.Store(int64(b.count))
@@ -325,7 +309,8 @@ func (t *Table) Load(fill func(add func(*store.Link)) error) error {
 
 // VersionOf returns the version of the link (domain, code) in the table.
 func (t *Table) VersionOf(domain, code string) (uint64, bool) {
-	l := t.shards[shardIndex([]byte(code))].snap.Load().get([]byte(code))
+	h := hashCode(code)
+	l := t.shards[h%numShards].snap.Load().get(h, []byte(code))
 	if l == nil {
 		return 0, false
 	}
@@ -368,17 +353,16 @@ func (t *Table) Each(fn func(domain, code string, version uint64)) {
 				fn("", code, l.version)
 			}
 		}
-		for code, l := range s.base {
-			if d, overridden := s.delta[code]; overridden {
-				visit(code, d)
+		for _, l := range s.base.links {
+			if l == nil {
 				continue
 			}
-			visit(code, l)
+			if _, changed := s.delta[l.code()]; !changed {
+				visit(l.code(), l)
+			}
 		}
 		for code, l := range s.delta {
-			if _, inBase := s.base[code]; !inBase {
-				visit(code, l)
-			}
+			visit(code, l)
 		}
 	}
 }
