@@ -89,4 +89,22 @@ func TestServeWithEventsAllocs(t *testing.T) {
 			t.Errorf("%s: %v allocations per scan with events, want 0", uri, n)
 		}
 	}
+	// Scans through a QR code: the marker is stripped in place. The URI is
+	// set again each time, because stripping changes it.
+	for _, uri := range []string{"/c42?q", "/fwd?q&utm_medium=print", "/rules5?q&src=tv"} {
+		for _, ok := q.Dequeue(); ok; _, ok = q.Dequeue() {
+		}
+		ctx := newCtx(uri, "localhost")
+		n := testing.AllocsPerRun(1000, func() {
+			ctx.Request.SetRequestURI(uri)
+			ctx.Response.Reset()
+			h.Serve(ctx)
+			if e, _ := q.Dequeue(); e.Source != analytics.SourceQR {
+				t.Fatalf("%s: event source %d", uri, e.Source)
+			}
+		})
+		if n != 0 {
+			t.Errorf("%s: %v allocations per QR scan, want 0", uri, n)
+		}
+	}
 }

@@ -17,7 +17,7 @@ type ExplainInput struct {
 	Country        string     // ISO code; when empty, from IP and the handler's GeoIP database
 	IP             netip.Addr // optional
 	At             time.Time  // when; zero means now
-	RawQuery       string     // the scan's query string, without '?'
+	RawQuery       string     // the scan's query string, without '?'; a leading QR marker ("q") is dropped, as scans drop it
 	Headers        [][2]string
 	Cookies        [][2]string
 }
@@ -47,6 +47,9 @@ func (h *Handler) Explain(l *store.Link, in ExplainInput) Explanation {
 	}
 	if c.linkLogic == nil {
 		c.linkLogic = noLogic
+	}
+	if rest, ok := cutQRMarker([]byte(in.RawQuery)); ok {
+		in.RawQuery = string(rest)
 	}
 	ctx := &fasthttp.RequestCtx{}
 	uri := "/" + l.Code

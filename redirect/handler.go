@@ -199,6 +199,10 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		h.writeNotFound(ctx)
 		return
 	}
+	source := analytics.SourceLink
+	if stripQRMarker(ctx) {
+		source = analytics.SourceQR
+	}
 	if l.plain && h.events == nil {
 		// Most links: one destination for everyone, nothing to evaluate.
 		h.count(ctx, rRedirect)
@@ -218,7 +222,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		d = h.decide(l, &v, now, h.pick)
 	}
 	if h.events != nil {
-		h.record(ctx, l, &v, &d, now)
+		h.record(ctx, l, &v, &d, now, source)
 	}
 	switch {
 	case d.status == fasthttp.StatusNotFound:
@@ -281,9 +285,9 @@ func EventEnricher(countries CountryLookup) func(*analytics.Event) {
 
 // record copies what the scan event needs out of the request into a
 // fixed-size value and hands it to the queue, which never blocks.
-func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decision, now int64) {
+func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decision, now int64, source uint8) {
 	e := analytics.Event{Time: now, Key: l.key(), Version: l.version, Status: uint16(d.status), Rule: int16(d.rule),
-		Target: whyTargets[d.reason]}
+		Target: whyTargets[d.reason], Source: source}
 	if d.variant >= 0 {
 		e.Variant = l.variants[d.variant].label
 	}
