@@ -134,7 +134,7 @@ func readBulk(contentType string, body []byte) ([]*bulkItem, error) {
 	}
 	var items []*bulkItem
 	switch mt {
-	case "application/json":
+	case "application/json", "application/x-www-form-urlencoded": // curl -d sends the latter
 		var raw []json.RawMessage
 		if err := json.Unmarshal(body, &raw); err != nil {
 			var typ *json.UnmarshalTypeError

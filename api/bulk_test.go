@@ -202,6 +202,7 @@ func TestBulkRequestErrors(t *testing.T) {
 	for _, body := range []string{`{"destination":"https://shop.example/"}`, `[]`, `[`, `"links"`} {
 		e.call("POST", path, e.write, body, nil, 400, nil).problem(t)
 	}
+	e.call("POST", path, e.write, one, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 201, nil) // curl -d
 	if p := e.call("POST", path, e.write, one, map[string]string{"Content-Type": "text/plain"}, 415, nil).problem(t); p.Code != EUNSUPPORTED {
 		t.Fatalf("text/plain: %+v", p)
 	}
