@@ -10,12 +10,12 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # package:FuzzTarget for every fuzz target.
 FUZZ_TARGETS := ./store:FuzzCheckCode ./store:FuzzCheckURL ./redirect:FuzzAppendForwarded ./redirect:FuzzClassify ./redirect:FuzzDecide ./api:FuzzWriteLink ./analytics:FuzzDecode ./analytics:FuzzSegment ./analytics/localagg:FuzzReadRecords ./analytics/localagg:FuzzDecodeCounts ./loadtest:FuzzParseSchedule ./store/linkcsv:FuzzReadCSV ./qr:FuzzParseColor ./api:FuzzQRQuery
 
-.PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare lint clean
+.PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare lint clean alerts-test dashboard-check
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/qredge ./cmd/qredge
 
-test: vet race gomaxprocs1 fuzz-smoke
+test: vet race gomaxprocs1 fuzz-smoke alerts-test
 
 vet:
 	$(GO) vet ./...
@@ -39,6 +39,20 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./...
+
+# The alert rules: syntax, the compose stack's Prometheus config, and the
+# promtool unit tests (deploy/prometheus/alerts_test.yml).
+alerts-test:
+	@command -v promtool >/dev/null 2>&1 || { echo "alerts-test: promtool is missing; install Debian's prometheus package (apt-get install prometheus)"; exit 1; }
+	promtool check rules deploy/prometheus/alerts.yml
+	@tmp=$$(mktemp -d) && sed 's#/etc/prometheus/alerts.yml#$(CURDIR)/deploy/prometheus/alerts.yml#' deploy/prometheus/prometheus.yml >$$tmp/prometheus.yml && \
+		promtool check config $$tmp/prometheus.yml; rc=$$?; rm -rf $$tmp; exit $$rc
+	promtool test rules deploy/prometheus/alerts_test.yml
+
+# Every dashboard query and alert signal against a real Prometheus scraping
+# real qredge processes (about 45 s; see the script). Not part of make test.
+dashboard-check:
+	bash deploy/prometheus/dashboard-check.sh
 
 # qredge against nginx under wrk, same codes, same run (installs nginx and
 # wrk when missing); see docs/benchmarks.md. Not part of make test.
