@@ -170,6 +170,11 @@ func NewHandler(cfg Config, t *Table) *Handler {
 
 // Serve handles one request whose path is /{code}.
 func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+	h.serve(ctx)
+	h.metrics.observeSince(ctx.ConnID(), ctx.Time())
+}
+
+func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	if !ctx.IsGet() && !ctx.IsHead() {
 		h.count(ctx, rBadMethod)
 		ctx.Response.Header.SetCanonical(strAllow, strAllowValue)
