@@ -30,6 +30,7 @@ Usage:
   qredge apikey    create, list or revoke API keys
   qredge links     import and export links as CSV or JSON lines
   qredge loadtest  seed links for benchmarks, and run the flash-crowd load generator
+  qredge prescale  raise the edge HPAs' minReplicas ahead of scheduled drops
   qredge version   print the version
 
 Run 'qredge <command> --help' for the flags of a command.
@@ -71,6 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		err = runLinks(ctx, args[1:], stdout, stderr)
+	case "prescale":
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		err = runPrescale(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		err = runAPIKey(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
