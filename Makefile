@@ -10,12 +10,12 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # package:FuzzTarget for every fuzz target.
 FUZZ_TARGETS := ./store:FuzzCheckCode ./store:FuzzCheckURL ./redirect:FuzzAppendForwarded ./redirect:FuzzClassify ./redirect:FuzzDecide ./api:FuzzWriteLink ./analytics:FuzzDecode ./analytics:FuzzSegment ./analytics/localagg:FuzzReadRecords ./analytics/localagg:FuzzDecodeCounts ./loadtest:FuzzParseSchedule ./store/linkcsv:FuzzReadCSV ./qr:FuzzParseColor ./api:FuzzQRQuery
 
-.PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare lint clean alerts-test dashboard-check
+.PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare lint clean alerts-test dashboard-check deploy-test docker-check
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/qredge ./cmd/qredge
 
-test: vet race gomaxprocs1 fuzz-smoke alerts-test
+test: vet race gomaxprocs1 fuzz-smoke alerts-test deploy-test
 
 vet:
 	$(GO) vet ./...
@@ -58,6 +58,17 @@ dashboard-check:
 # wrk when missing); see docs/benchmarks.md. Not part of make test.
 bench-compare:
 	bash loadtest/bench-compare.sh
+
+# The deployment files (deploy/ is a module of its own, so ./... above
+# skips it): the Dockerfile and a static make build, the kustomize overlays
+# rendered and decoded strictly into Kubernetes types, the compose stack.
+deploy-test:
+	cd deploy && $(GO) test -count=1 ./...
+
+# Only the Dockerfile's checks and the static binary of make build (no
+# Docker engine needed).
+docker-check:
+	cd deploy && $(GO) test -count=1 -run '^(TestDockerfile|TestDockerfileProblems|TestDockerignore|TestMakeBuildStatic)$$' ./...
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
