@@ -155,6 +155,7 @@ func mustStartAPI(t *testing.T) *env {
 	res := &fakeResolver{}
 	cfg.Resolver = res
 	cfg.Stats, cfg.Brake = &fakeStats{}, &fakeBrake{}
+	cfg.RateLimit = -1 // the limits have their own tests (ratelimit_test.go)
 	ts := httptest.NewServer(NewServer(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(ts.Close)
 	e := &env{t: t, url: ts.URL, db: db, admin: admin, res: res, stats: cfg.Stats.(*fakeStats), brake: cfg.Brake.(*fakeBrake)}

@@ -21,6 +21,7 @@ var statusOf = map[string]int{
 	store.EINTERNAL:      http.StatusInternalServerError,
 	"method_not_allowed": http.StatusMethodNotAllowed,
 	EUNSUPPORTED:         http.StatusUnsupportedMediaType,
+	ERATELIMITED:         http.StatusTooManyRequests,
 }
 
 // EUNSUPPORTED is the error code of a request body in a media type the

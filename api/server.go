@@ -38,11 +38,22 @@ type Config struct {
 	// Observe, when set, is called after every request with the route
 	// pattern that served it ("" when none matched) and the status.
 	Observe func(method, pattern string, status int, elapsed time.Duration)
+	// RateLimit and RateBurst are the token bucket of each API key
+	// (requests per second, and how many may come at once); over it, 429.
+	// Zero means the default; a negative RateLimit turns limits off.
+	RateLimit float64
+	RateBurst int
+	// BadKeyLimit unknown keys from one client IP within BadKeyWindow get
+	// that client 429 on authenticated routes until the window ends. Zero
+	// means the default; negative turns it off.
+	BadKeyLimit  int
+	BadKeyWindow time.Duration
 }
 
 // DefaultConfig returns the default API configuration.
 func DefaultConfig() Config {
-	return Config{PublicURL: "http://localhost:8080", MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 32 << 20}
+	return Config{PublicURL: "http://localhost:8080", MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 32 << 20,
+		RateLimit: 50, RateBurst: 100, BadKeyLimit: 5, BadKeyWindow: time.Minute}
 }
 
 // Store is what the API needs from a store backend.
@@ -66,6 +77,8 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	routes []Route
+	limits *keyLimiter // nil when off
+	bad    *badKeys    // nil when off
 }
 
 //go:embed openapi.json
@@ -84,6 +97,8 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux()}
+	s.limits, s.bad = newProtection(&s.cfg)
+	s.store = &guardedStore{Store: st, srv: s}
 	s.handle("GET", "/api/v1/openapi.json", "", s.getOpenAPI)
 	s.handle("POST", "/api/v1/links", store.ScopeWrite, s.createLink)
 	s.handleLimit("POST", "/api/v1/links/bulk", store.ScopeWrite, cfg.MaxBulkBodyBytes, s.bulkCreate)
@@ -123,10 +138,13 @@ func (s *Server) handleLimit(method, pattern, scope string, maxBody int64, h han
 	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Scope: scope})
 	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
 		if scope != "" {
-			if err := s.authorize(r, scope); err != nil {
+			p, err := s.authorize(r, scope)
+			if err != nil {
+				setRetryAfter(w, err)
 				s.writeError(w, r, err)
 				return
 			}
+			r = r.WithContext(withPrincipal(r.Context(), p))
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -199,34 +217,46 @@ func (d discardWriter) Header() http.Header         { return d.h }
 func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d discardWriter) WriteHeader(int)             {}
 
-// authorize checks the bearer key of r against the needed scope.
-func (s *Server) authorize(r *http.Request, need string) error {
+// authorize checks the bearer key of r against the needed scope and the
+// key's rate limit, and returns who sent it. Keys are compared only as
+// SHA-256 hashes: the --api-key one in constant time, stored ones by a
+// lookup of the hash (which leaks nothing about the key). The key is never
+// logged.
+func (s *Server) authorize(r *http.Request, need string) (*principal, error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return store.Errorf(store.EUNAUTHORIZED, "missing API key: send it as Authorization: Bearer <key>")
+		return nil, store.Errorf(store.EUNAUTHORIZED, "missing API key: send it as Authorization: Bearer <key>")
 	}
 	scheme, key, ok := strings.Cut(auth, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-		return store.Errorf(store.EUNAUTHORIZED, "the Authorization header must be Bearer <key>")
+		return nil, store.Errorf(store.EUNAUTHORIZED, "the Authorization header must be Bearer <key>")
+	}
+	ip := clientIP(r)
+	if wait := s.bad.blocked(ip); wait > 0 {
+		return nil, errRateLimited(wait, "too many unknown API keys from this address; retry later")
 	}
 	hash := store.HashAPIKey(strings.TrimSpace(key))
-	scope := ""
+	var p *principal
 	if s.cfg.AdminKeyHash != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminKeyHash)) == 1 {
-		scope = store.ScopeAdmin
+		p = &adminPrincipal
 	} else {
 		k, err := s.store.KeyByHash(r.Context(), hash)
 		if store.ErrorCode(err) == store.ENOTFOUND {
-			return store.Errorf(store.EUNAUTHORIZED, "unknown or revoked API key")
+			s.bad.fail(ip)
+			return nil, store.Errorf(store.EUNAUTHORIZED, "unknown or revoked API key")
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		scope = k.Scope
+		p = &principal{ID: k.ID, Name: k.Name, Scope: k.Scope}
 	}
-	if !store.ScopeAllows(scope, need) {
-		return store.Errorf(store.EFORBIDDEN, "this API key has the %s scope; this request needs %s", scope, need)
+	if wait := s.limits.take(p.ID, 1, false); wait > 0 {
+		return nil, errRateLimited(wait, "this API key is over its rate limit of %g requests per second (burst %d)", s.cfg.RateLimit, s.cfg.RateBurst)
 	}
-	return nil
+	if !store.ScopeAllows(p.Scope, need) {
+		return nil, store.Errorf(store.EFORBIDDEN, "this API key has the %s scope; this request needs %s", p.Scope, need)
+	}
+	return p, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -33,6 +33,7 @@ type APIConfig struct {
 	GeoIPDB          string
 	ShutdownTimeout  time.Duration
 	logFlags
+	Protect apiProtectFlags // --rate-limit, --rate-burst
 }
 
 // DefaultAPIConfig returns the defaults of 'qredge api'.
@@ -51,6 +52,7 @@ func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
+	c.Protect.register(fs)
 	c.logFlags.register(fs)
 }
 
@@ -144,6 +146,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}
+	cfg.Protect.apply(&apiCfg)
 	if a.admin, err = startAdmin(cfg.AdminListen, a.readiness, reg, a.Log); err != nil {
 		return err
 	}

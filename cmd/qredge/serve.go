@@ -47,6 +47,7 @@ type ServeConfig struct {
 	MaxBulkBodyBytes int64
 	ShutdownTimeout  time.Duration
 	logFlags
+	Protect apiProtectFlags // --rate-limit, --rate-burst
 }
 
 // DefaultServeConfig returns the defaults of 'qredge serve'.
@@ -132,6 +133,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
+	c.Protect.register(fs)
 	c.logFlags.register(fs)
 }
 
@@ -284,6 +286,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}
+	cfg.Protect.apply(&apiCfg)
 	apiHandler := fasthttpadaptor.NewFastHTTPHandler(api.NewServer(apiCfg, s.db, s.Log))
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
