@@ -67,7 +67,7 @@ func (s *Server) bulkCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	validateBulk(items)
+	validateBulk(items, s.cfg.Policy)
 	failed := countFailed(items)
 	if failed == 0 || !atomic {
 		if err := createBulk(r, s.store, items, atomic); err != nil {
@@ -202,9 +202,10 @@ func jsonItem(b json.RawMessage) *bulkItem {
 	return it
 }
 
-// validateBulk validates every readable item, draws the missing codes and
-// refuses a (domain, code) pair given twice.
-func validateBulk(items []*bulkItem) {
+// validateBulk validates every readable item against the link model and
+// the destination policy, draws the missing codes and refuses a (domain,
+// code) pair given twice.
+func validateBulk(items []*bulkItem, policy *store.DestinationPolicy) {
 	seen := make(map[string]int, len(items))
 	for i, it := range items {
 		if it.err != nil {
@@ -214,6 +215,10 @@ func validateBulk(items []*bulkItem) {
 			it.link.Code, it.gen = store.NewCode(), true
 		}
 		if err := it.link.Validate(); err != nil {
+			it.err = err
+			continue
+		}
+		if err := policy.Err(it.link); err != nil {
 			it.err = err
 			continue
 		}

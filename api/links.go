@@ -116,6 +116,9 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 		if err := l.Validate(); err != nil {
 			return err
 		}
+		if err := s.cfg.Policy.Err(l); err != nil {
+			return err
+		}
 		created, err = s.store.CreateLink(r.Context(), l)
 		if generate && store.ErrorCode(err) == store.ECONFLICT && attempt < 5 {
 			continue // a generated code collided: draw another
@@ -194,6 +197,9 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 			return &store.Error{Code: store.EINVALID, Message: "invalid link", Fields: []store.FieldError{{Field: "domain", Message: "cannot be changed; create a new link instead"}}}
 		}
 		if err := merged.Validate(); err != nil {
+			return err
+		}
+		if err := s.cfg.Policy.Err(merged); err != nil {
 			return err
 		}
 		updated, err := s.store.UpdateLink(r.Context(), merged, cur.Version)

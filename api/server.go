@@ -35,6 +35,10 @@ type Config struct {
 	// Brake, when set, adds POST /api/v1/analytics/pause and /resume
 	// (admin scope): the embedded mode's emergency brake.
 	Brake Brake
+	// Policy, when set, refuses link writes whose destinations it denies
+	// (after Validate) and is what GET /api/v1/policy/violations checks
+	// the stored links against.
+	Policy *store.DestinationPolicy
 	// Observe, when set, is called after every request with the route
 	// pattern that served it ("" when none matched) and the status.
 	Observe func(method, pattern string, status int, elapsed time.Duration)
@@ -118,6 +122,7 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 		s.handle("POST", "/api/v1/analytics/pause", store.ScopeAdmin, s.pauseAnalytics)
 		s.handle("POST", "/api/v1/analytics/resume", store.ScopeAdmin, s.resumeAnalytics)
 	}
+	s.handle("GET", "/api/v1/policy/violations", store.ScopeAdmin, s.policyViolations)
 	s.handle("POST", "/api/v1/keys", store.ScopeAdmin, s.createKey)
 	s.handle("GET", "/api/v1/keys", store.ScopeAdmin, s.listKeys)
 	s.handle("DELETE", "/api/v1/keys/{id}", store.ScopeAdmin, s.revokeKey)

@@ -28,6 +28,7 @@ type APIConfig struct {
 	AdminListen      string
 	PublicURL        string
 	APIKey           string
+	Policy           PolicyFlags // --deny-destinations, --short-domains, --allow-http
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
 	GeoIPDB          string
@@ -38,7 +39,7 @@ type APIConfig struct {
 
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
-	return APIConfig{Redis: defaultRedisFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
+	return APIConfig{Redis: defaultRedisFlags(), Policy: defaultPolicyFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
 		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
 }
 
@@ -48,6 +49,7 @@ func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics and /debug/pprof/")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links (the edges), such as https://go.example.com")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed when Redis has none")
+	c.Policy.register(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
@@ -65,6 +67,9 @@ func (c *APIConfig) Check() error {
 		if err := checkAddr(flag, addr); err != nil {
 			return err
 		}
+	}
+	if err := c.Policy.Check(); err != nil {
+		return err
 	}
 	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes, c.MaxBulkBodyBytes); err != nil {
 		return err
@@ -141,8 +146,9 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	// same --redis-prefix.
 	ac := redisagg.DefaultConfig()
 	ac.Prefix = cfg.Redis.Prefix
+	policy := cfg.Policy.startPolicy(ctx, cfg.PublicURL, a.store.ForEachLink, reg, a.Log)
 	apiCfg := api.Config{PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe,
-		Resolver: resolver{redirect.NewHandler(rcfg, redirect.NewTable())}, Stats: redisagg.New(a.store.Client(), ac)}
+		Resolver: resolver{redirect.NewHandler(rcfg, redirect.NewTable())}, Stats: redisagg.New(a.store.Client(), ac), Policy: policy}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}

@@ -40,6 +40,7 @@ type ServeConfig struct {
 	DataDir   string
 	PublicURL string
 	APIKey    string
+	Policy    PolicyFlags // --deny-destinations, --short-domains, --allow-http
 	RedirectFlags
 	Events           EventFlags
 	Retention        RetentionFlags
@@ -55,6 +56,7 @@ func DefaultServeConfig() ServeConfig {
 	return ServeConfig{
 		Listen:           ":8080",
 		DataDir:          "./qredge-data",
+		Policy:           defaultPolicyFlags(),
 		RedirectFlags:    defaultRedirectFlags(),
 		Events:           defaultEventFlags(""),
 		Retention:        defaultRetentionFlags(),
@@ -74,6 +76,9 @@ func (c *ServeConfig) Check() error {
 		return errors.New("--data-dir must not be empty")
 	}
 	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes, c.MaxBulkBodyBytes); err != nil {
+		return err
+	}
+	if err := c.Policy.Check(); err != nil {
 		return err
 	}
 	if err := c.RedirectFlags.Check(); err != nil {
@@ -127,6 +132,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links, such as https://go.example.com (default: http://<listen address>)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
+	c.Policy.register(fs)
 	c.RedirectFlags.register(fs)
 	c.Events.register(fs, false)
 	c.Retention.register(fs)
@@ -281,8 +287,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	)
 	registerEventMetrics(reg, s.events)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
+	policy := cfg.Policy.startPolicy(ctx, publicURL, s.db.ForEachLink, reg, s.Log)
 	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
-		Stats: s.agg, Brake: s.brake}
+		Stats: s.agg, Brake: s.brake, Policy: policy}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}
