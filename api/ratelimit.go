@@ -275,13 +275,23 @@ func (s *Server) chargeBulk(ctx context.Context, n int) {
 }
 
 // guardedStore is the store as handlers see it: bulk creations are charged
-// to the key's bucket (and, with an audit log, changes are recorded).
+// to the key's bucket and, with an audit log, changes are recorded
+// (audit.go).
 type guardedStore struct {
 	Store
-	srv *Server
+	srv   *Server
+	audit store.AuditLog // nil for none
 }
 
 func (g *guardedStore) CreateLinks(ctx context.Context, links []*store.Link, atomic bool) ([]*store.Link, []error, error) {
 	g.srv.chargeBulk(ctx, len(links))
-	return g.Store.CreateLinks(ctx, links, atomic)
+	made, errs, err := g.Store.CreateLinks(ctx, links, atomic)
+	var entries []store.AuditEntry
+	for _, l := range made {
+		if l != nil {
+			entries = append(entries, store.AuditEntry{Action: store.AuditBulkCreate, Code: l.Code, Domain: l.Domain, After: l})
+		}
+	}
+	g.record(ctx, entries...)
+	return made, errs, err
 }

@@ -52,6 +52,9 @@ type Config struct {
 	// means the default; negative turns it off.
 	BadKeyLimit  int
 	BadKeyWindow time.Duration
+	// Audit records every link change made through the API and serves
+	// GET /api/v1/audit; when nil, the store's own, if it has one.
+	Audit store.AuditLog
 }
 
 // DefaultConfig returns the default API configuration.
@@ -100,9 +103,12 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 		cfg.MaxBulkBodyBytes = DefaultConfig().MaxBulkBodyBytes
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if cfg.Audit == nil {
+		cfg.Audit, _ = st.(store.AuditLog)
+	}
 	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux()}
 	s.limits, s.bad = newProtection(&s.cfg)
-	s.store = &guardedStore{Store: st, srv: s}
+	s.store = &guardedStore{Store: st, srv: s, audit: cfg.Audit}
 	s.handle("GET", "/api/v1/openapi.json", "", s.getOpenAPI)
 	s.handle("POST", "/api/v1/links", store.ScopeWrite, s.createLink)
 	s.handleLimit("POST", "/api/v1/links/bulk", store.ScopeWrite, cfg.MaxBulkBodyBytes, s.bulkCreate)
@@ -123,6 +129,7 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 		s.handle("POST", "/api/v1/analytics/resume", store.ScopeAdmin, s.resumeAnalytics)
 	}
 	s.handle("GET", "/api/v1/policy/violations", store.ScopeAdmin, s.policyViolations)
+	s.handle("GET", "/api/v1/audit", store.ScopeAdmin, s.listAudit)
 	s.handle("POST", "/api/v1/keys", store.ScopeAdmin, s.createKey)
 	s.handle("GET", "/api/v1/keys", store.ScopeAdmin, s.listKeys)
 	s.handle("DELETE", "/api/v1/keys/{id}", store.ScopeAdmin, s.revokeKey)

@@ -20,6 +20,7 @@ type Store interface {
 	store.KeyStore
 	store.ChangeFeed
 	store.BulkCreator
+	store.AuditLog
 }
 
 // Run runs the suite. newStore must return an empty store and arrange for it
@@ -42,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Keys", testKeys},
 		{"BulkCreate", testBulkCreate},
 		{"BulkAtomic", testBulkAtomic},
+		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
