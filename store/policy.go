@@ -314,9 +314,12 @@ func (p *DestinationPolicy) checkURL(dest, linkDomain string) string {
 	if len(p.Deny) == 0 {
 		return ""
 	}
-	clean := normPath(u.Path)
+	clean := "" // the path, normalised for the first URL prefix
 	for i := range p.Deny {
 		d := &p.Deny[i]
+		if d.labels == nil && clean == "" {
+			clean = normPath(u.Path)
+		}
 		if d.match(host, clean) {
 			if d.labels != nil {
 				return fmt.Sprintf("host %q is denied by %q in %s", host, d.Entry, d.Source)

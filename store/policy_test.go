@@ -249,3 +249,26 @@ func FuzzDenyPattern(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkPolicyCheck is the cost per stored link of the start-up scan
+// and of each write.
+func BenchmarkPolicyCheck(b *testing.B) {
+	d, err := ParseDenyList([]string{"evil.example", "*.bad.example", "login-*.example", "https://docs.google.com/forms/", "a.example", "b.example", "c.example", "d.example"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	self, _ := ParseSelfHost("go.example.com", "--public-url")
+	p := &DestinationPolicy{Deny: d, SelfHosts: []SelfHost{self}, RefuseHTTP: true}
+	l := &Link{Code: "x", Destination: "https://shop.example.com/spring/sale?utm_source=qr",
+		Rules: []Rule{{Destination: "https://apps.apple.com/app/id1"}}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		n := 0
+		for pb.Next() {
+			n += len(p.Check(l))
+		}
+		if n != 0 {
+			b.Fatal("refused")
+		}
+	})
+}
