@@ -20,6 +20,9 @@ type adminServer struct {
 	ln  net.Listener
 }
 
+// adminMaxConns caps the admin listener's open connections.
+const adminMaxConns = 100
+
 // readiness returns whether the process should get traffic, and a
 // human-readable detail line for /readyz.
 type readiness func() (bool, string)
@@ -51,7 +54,12 @@ func startAdmin(addr string, ready readiness, reg *prometheus.Registry, log *slo
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on --admin-listen %s: %w", addr, err)
 	}
-	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	// Short read limits; the write timeout leaves room for
+	// /debug/pprof/profile and /trace, which refuse a ?seconds= longer than
+	// it (their default is 30s). Probes and scrapes need few connections.
+	ln = limitListener(ln, adminMaxConns, 0)
+	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 8 << 10}}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("admin listener failed", "err", err)

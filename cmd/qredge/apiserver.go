@@ -33,6 +33,7 @@ type APIConfig struct {
 	MaxBulkBodyBytes int64
 	GeoIPDB          string
 	ShutdownTimeout  time.Duration
+	HTTP             HTTPFlags
 	logFlags
 	Protect apiProtectFlags // --rate-limit, --rate-burst
 }
@@ -40,7 +41,7 @@ type APIConfig struct {
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
 	return APIConfig{Redis: defaultRedisFlags(), Policy: defaultPolicyFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
-		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
+		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, HTTP: defaultHTTPFlags(10000), logFlags: defaultLogFlags()}
 }
 
 func (c *APIConfig) registerFlags(fs flagRegistrar) {
@@ -54,6 +55,7 @@ func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
+	c.HTTP.register(fs, false)
 	c.Protect.register(fs)
 	c.logFlags.register(fs)
 }
@@ -76,6 +78,9 @@ func (c *APIConfig) Check() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return errors.New("--shutdown-timeout must not be negative")
+	}
+	if err := c.HTTP.Check(); err != nil {
+		return err
 	}
 	return c.logFlags.Check()
 }
@@ -156,11 +161,10 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	if a.admin, err = startAdmin(cfg.AdminListen, a.readiness, reg, a.Log); err != nil {
 		return err
 	}
-	if a.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
+	if a.ln, err = cfg.HTTP.listen("--listen", cfg.Listen); err != nil {
+		return err
 	}
-	a.srv = &http.Server{Handler: api.NewServer(apiCfg, a.store, a.Log), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	a.srv = cfg.HTTP.httpServer(api.NewServer(apiCfg, a.store, a.Log))
 	go func() {
 		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.Log.Error("api listener failed", "err", err)

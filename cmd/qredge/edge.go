@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -35,6 +34,7 @@ type EdgeConfig struct {
 	FallbackRate      int64
 	ServeWhileLoading bool
 	ShutdownTimeout   time.Duration
+	HTTP              HTTPFlags
 	logFlags
 }
 
@@ -45,7 +45,7 @@ func DefaultEdgeConfig() EdgeConfig {
 		Redis: defaultRedisFlags(), Listen: ":8080", AdminListen: ":9090", RedirectFlags: defaultRedirectFlags(),
 		Events:         defaultEventFlags("./qredge-spool"),
 		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
-		ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags(),
+		ShutdownTimeout: 15 * time.Second, HTTP: defaultHTTPFlags(100000), logFlags: defaultLogFlags(),
 	}
 }
 
@@ -61,6 +61,7 @@ func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	fs.Int64Var(&c.FallbackRate, "fallback-rate", c.FallbackRate, "most Redis lookups per second for codes missing from memory (a storm of random codes cannot exceed it)")
 	fs.BoolVar(&c.ServeWhileLoading, "serve-while-loading", c.ServeWhileLoading, "answer scans before every link is loaded (from Redis, one lookup per code); by default scans get 503 until loaded")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
+	c.HTTP.register(fs, true)
 	c.logFlags.register(fs)
 }
 
@@ -85,6 +86,9 @@ func (c *EdgeConfig) Check() error {
 	}
 	if c.FallbackRate < 1 {
 		return errors.New("--fallback-rate must be at least 1")
+	}
+	if err := c.HTTP.Check(); err != nil {
+		return err
 	}
 	return c.logFlags.Check()
 }
@@ -116,6 +120,7 @@ type Edge struct {
 	served   chan error
 	admin    *adminServer
 	stopping atomic.Bool
+	hosts    hostSet
 }
 
 // Addr is the scan listener's address; AdminAddr the admin listener's.
@@ -175,19 +180,19 @@ func (e *Edge) Open() (err error) {
 	if e.admin, err = startAdmin(cfg.AdminListen, e.readiness, reg, e.Log); err != nil {
 		return err
 	}
-	if e.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
+	if e.ln, err = cfg.HTTP.listen("--listen", cfg.Listen); err != nil {
+		return err
 	}
+	e.hosts = cfg.HTTP.hostSet()
 	e.srv = &fasthttp.Server{
-		Handler:               e.serve,
-		NoDefaultServerHeader: true,
-		NoDefaultContentType:  true,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
-		CloseOnShutdown:       true,
-		Logger:                fasthttpLogger{e.Log},
+		Handler:              e.serve,
+		ErrorHandler:         httpRequestError,
+		NoDefaultContentType: true,
+		MaxRequestBodySize:   edgeMaxRequestBody,
+		CloseOnShutdown:      true,
+		Logger:               fasthttpLogger{e.Log},
 	}
+	cfg.HTTP.fasthttpLimits(e.srv)
 	e.served = make(chan error, 1)
 	go func() { e.served <- e.srv.Serve(e.ln) }()
 	e.Log.Info("listening", "addr", e.ln.Addr().String(), "redis", cfg.Redis.Addr, "redis_mode", e.store.Mode())
@@ -200,6 +205,10 @@ var (
 )
 
 func (e *Edge) serve(ctx *fasthttp.RequestCtx) {
+	if !e.hosts.allowed(ctx.Host()) {
+		writeMisdirected(ctx)
+		return
+	}
 	if !e.table.Ready() && !e.Config.ServeWhileLoading {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.Response.Header.SetBytesV("Retry-After", strOne)

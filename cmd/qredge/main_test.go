@@ -337,6 +337,15 @@ func TestCLIErrors(t *testing.T) {
 	f(0, "QREDGE_REDIS", "edge", "--help")
 	f(0, "QREDGE_ADMIN_LISTEN", "api", "--help")
 	f(1, "cannot reach Redis", "api", "--redis", "127.0.0.1:1", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0")
+	f(1, "--read-timeout -1s: must be positive", "serve", "--data-dir", dir, "--read-timeout", "-1s")
+	f(1, "--max-header-bytes 100", "serve", "--data-dir", dir, "--max-header-bytes", "100")
+	f(1, "--max-conns-per-ip -1", "serve", "--data-dir", dir, "--max-conns-per-ip", "-1")
+	f(1, "--max-conns -5", "edge", "--redis", "127.0.0.1:1", "--max-conns", "-5")
+	f(1, "--hosts", "edge", "--redis", "127.0.0.1:1", "--hosts", "https://go.example.com")
+	f(1, "--idle-timeout 0s", "api", "--redis", "127.0.0.1:1", "--idle-timeout", "0")
+	f(1, "--write-timeout", "api", "--redis", "127.0.0.1:1", "--write-timeout", "-2s")
+	f(2, "flag provided but not defined: -hosts", "api", "--hosts", "go.example.com")
+	f(0, "QREDGE_MAX_CONNS_PER_IP", "edge", "--help")
 }
 
 func TestEnvOverridesDefaults(t *testing.T) {

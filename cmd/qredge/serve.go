@@ -47,6 +47,7 @@ type ServeConfig struct {
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
 	ShutdownTimeout  time.Duration
+	HTTP             HTTPFlags
 	logFlags
 	Protect apiProtectFlags // --rate-limit, --rate-burst
 }
@@ -63,6 +64,7 @@ func DefaultServeConfig() ServeConfig {
 		MaxBodyBytes:     api.DefaultConfig().MaxBodyBytes,
 		MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes,
 		ShutdownTimeout:  15 * time.Second,
+		HTTP:             defaultHTTPFlags(100000),
 		logFlags:         defaultLogFlags(),
 	}
 }
@@ -95,6 +97,9 @@ func (c *ServeConfig) Check() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return errors.New("--shutdown-timeout must not be negative")
+	}
+	if err := c.HTTP.Check(); err != nil {
+		return err
 	}
 	return c.logFlags.Check()
 }
@@ -139,6 +144,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
+	c.HTTP.register(fs, true)
 	c.Protect.register(fs)
 	c.logFlags.register(fs)
 }
@@ -242,13 +248,19 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.table.Swap(b)
 	s.Log.Info("links loaded", "count", s.table.Len(), "duration", time.Since(start).Round(time.Microsecond), "data_dir", cfg.DataDir)
 
-	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen, err)
+	if s.ln, err = cfg.HTTP.listen("--listen", cfg.Listen); err != nil {
+		return err
 	}
 	publicURL := cfg.PublicURL
 	if publicURL == "" {
 		publicURL = defaultPublicURL(s.ln.Addr().String())
 	}
+	// With --hosts, scans for the public URL's host are answered too.
+	var publicHost string
+	if u, err := url.Parse(publicURL); err == nil {
+		publicHost = u.Hostname()
+	}
+	hosts := cfg.HTTP.hostSet(publicHost)
 
 	rcfg := cfg.RedirectFlags.config()
 	if s.geo, err = cfg.RedirectFlags.openGeoIP(s.Log); err != nil {
@@ -311,6 +323,8 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 				s.readyz(ctx)
 			case bytes.Equal(path, pathMetrics):
 				metricsHandler(ctx)
+			case !hosts.allowed(ctx.Host()):
+				writeMisdirected(ctx)
 			default:
 				rh.Serve(ctx)
 			}
@@ -323,11 +337,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		// by the API; far larger ones are refused here, before they are
 		// read, with the same problem (see requestError).
 		MaxRequestBodySize: int(max(4*cfg.MaxBodyBytes, cfg.MaxBulkBodyBytes+1<<20, 8<<20)),
-		ReadTimeout:        30 * time.Second,
-		WriteTimeout:       30 * time.Second,
-		IdleTimeout:        2 * time.Minute,
 		CloseOnShutdown:    true,
 	}
+	cfg.HTTP.fasthttpLimits(s.srv)
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.srv.Serve(s.ln) }()
 	s.Log.Info("listening", "addr", s.ln.Addr().String(), "public_url", publicURL)
@@ -385,7 +397,8 @@ func (s *Serve) requestError(ctx *fasthttp.RequestCtx, err error) {
 		ctx.SetConnectionClose()
 		return
 	}
-	writeProblem(ctx, fasthttp.StatusBadRequest, store.EBADREQUEST, "malformed HTTP request")
+	status, msg := requestErrorStatus(err)
+	writeProblem(ctx, status, store.EBADREQUEST, msg)
 }
 
 // shutdownServer stops a fasthttp server started with
