@@ -46,6 +46,7 @@ func mustStartServe(tb testing.TB, dataDir string, mod func(*ServeConfig)) (*Ser
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = dataDir
 	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.Protect.RateLimit = -1 // waitFor polls the API every 2 ms; api/ratelimit_test.go tests the limits
 	if mod != nil {
 		mod(&cfg)
 	}

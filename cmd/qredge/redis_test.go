@@ -63,6 +63,7 @@ func mustStartAPIServer(t *testing.T, redisAddr string) *APIServer {
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.APIKey = redisTestKey
 	cfg.PublicURL = "https://go.example"
+	cfg.Protect.RateLimit = -1 // waitFor polls the API every 2 ms; api/ratelimit_test.go tests the limits
 	a := &APIServer{Config: cfg, Log: newLogger(&syncBuffer{}, "text", "debug")}
 	if err := a.Open(context.Background()); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"testing"
+
+	"github.com/qredge/qredge/api"
+)
+
+func TestCLIRateLimitFlags(t *testing.T) {
+	f := func(args []string, wantRate float64, wantBurst int) {
+		t.Helper()
+		var c apiProtectFlags
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c.register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		cfg := api.DefaultConfig()
+		c.apply(&cfg)
+		if cfg.RateLimit != wantRate || cfg.RateBurst != wantBurst {
+			t.Fatalf("%v: rate %g burst %d, want %g %d", args, cfg.RateLimit, cfg.RateBurst, wantRate, wantBurst)
+		}
+	}
+	def := api.DefaultConfig()
+	f(nil, def.RateLimit, def.RateBurst)
+	f([]string{"--rate-limit", "7", "--rate-burst", "9"}, 7, 9)
+	f([]string{"--rate-limit", "0"}, -1, def.RateBurst)
+	// Never registered: the API's defaults stand.
+	var none apiProtectFlags
+	cfg := api.DefaultConfig()
+	none.apply(&cfg)
+	if cfg.RateLimit != def.RateLimit || cfg.RateBurst != def.RateBurst {
+		t.Fatalf("unregistered flags changed the config: %+v", cfg)
+	}
+	// Both commands that serve the API have the flags.
+	for name, register := range map[string]func(flagRegistrar){
+		"serve": func(fs flagRegistrar) { c := DefaultServeConfig(); c.registerFlags(fs) },
+		"api":   func(fs flagRegistrar) { c := DefaultAPIConfig(); c.registerFlags(fs) },
+	} {
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		register(fs)
+		if fs.Lookup("rate-limit") == nil || fs.Lookup("rate-burst") == nil {
+			t.Errorf("%s has no --rate-limit or --rate-burst", name)
+		}
+	}
+}
