@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -149,14 +150,38 @@ func checkHugeHeaders(t *testing.T, addr, path string, wantStatus int) {
 	}
 }
 
+// holdConn opens a keep-alive connection that has been served one request
+// (answered wantStatus), so it holds a slot of the listener's caps. It
+// retries while the slot of a connection closed just before is not free
+// yet.
+func holdConn(t *testing.T, addr, path string, wantStatus int) net.Conn {
+	t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for {
+		c := dialRaw(t, addr)
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(waitLong))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode == wantStatus && !resp.Close {
+				return c
+			}
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("cannot open a connection that is served: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // checkMaxConns: with max 2 open connections, a third gets 503 and is
 // closed; once one of the two is closed a new one is served.
 func checkMaxConns(t *testing.T, addr, path string, wantStatus int) {
 	t.Helper()
-	c1 := dialRaw(t, addr)
-	c2 := dialRaw(t, addr)
-	_ = c2
-	// Connections are accepted in order: c1 and c2 hold the two slots.
+	c1 := holdConn(t, addr, path, wantStatus)
+	holdConn(t, addr, path, wantStatus)
 	raw := rawRequest(t, addr, get("x", path))
 	if statusOf(raw) != 503 || !strings.Contains(raw, "too many connections") {
 		t.Fatalf("third connection: %q, want 503", raw)
@@ -185,8 +210,18 @@ func mustStartHardServe(t *testing.T, mod func(*ServeConfig)) *Serve {
 			mod(c)
 		}
 	})
-	if resp, b := req(t, "POST", "http://"+s.Addr()+"/api/v1/links", hardKey, `{"code":"hard","destination":"https://example.com/h","status":302}`); resp.StatusCode != 201 {
-		t.Fatalf("create: %d %s", resp.StatusCode, b)
+	// A client that keeps no connection open: it would hold a slot of the
+	// caps under test.
+	client := &http.Client{Timeout: waitLong, Transport: &http.Transport{DisableKeepAlives: true}}
+	r, _ := http.NewRequest("POST", "http://"+s.Addr()+"/api/v1/links", strings.NewReader(`{"code":"hard","destination":"https://example.com/h","status":302}`))
+	r.Header.Set("Authorization", "Bearer "+hardKey)
+	resp, err := client.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("create: %d", resp.StatusCode)
 	}
 	return s
 }
@@ -214,7 +249,7 @@ func TestHardeningServe(t *testing.T) {
 	})
 	t.Run("max conns per ip", func(t *testing.T) {
 		s := mustStartHardServe(t, func(c *ServeConfig) { c.HTTP.ReadTimeout = waitLong; c.HTTP.MaxConnsPerIP = 1 })
-		dialRaw(t, s.Addr())
+		holdConn(t, s.Addr(), "/hard", 302)
 		if raw := rawRequest(t, s.Addr(), get("x", "/hard")); statusOf(raw) != 429 {
 			t.Fatalf("second connection from one IP: %q, want 429", raw)
 		}
