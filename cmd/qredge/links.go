@@ -201,7 +201,20 @@ type bulkAnswer struct {
 	} `json:"results"`
 }
 
+// do sends a request, and again after a wait when the API answers 429.
 func (a *apiLinks) do(ctx context.Context, method, path string, body []byte) (*http.Response, []byte, error) {
+	for attempt := 0; ; attempt++ {
+		resp, b, err := a.doOnce(ctx, method, path, body)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests || attempt == maxRateLimitRetries {
+			return resp, b, err
+		}
+		if err := waitRetryAfter(ctx, resp); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+func (a *apiLinks) doOnce(ctx context.Context, method, path string, body []byte) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
