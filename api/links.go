@@ -244,11 +244,51 @@ func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	purge, err := s.purgeParam(r)
+	if err != nil {
+		return err
+	}
+	if purge != nil {
+		// The stats go first, once the link is known to exist at the
+		// version asked for: a link whose stats could not be purged is
+		// still there to retry on.
+		cur, err := s.store.GetLink(r.Context(), domain, code)
+		if err != nil {
+			return err
+		}
+		if ifVersion != 0 && cur.Version != ifVersion {
+			return store.VersionMismatch(cur.Version, ifVersion)
+		}
+		if _, err := purge.PurgeStats(r.Context(), domain, code); err != nil {
+			return err
+		}
+	}
 	if err := s.store.DeleteLink(r.Context(), domain, code, ifVersion); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// purgeParam reads purge_stats of a DELETE: the stats purger when it is
+// true, nil when false or absent.
+func (s *Server) purgeParam(r *http.Request) (store.StatsPurger, error) {
+	v := r.URL.Query().Get("purge_stats")
+	if v == "" {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return nil, badRequest("purge_stats", "purge_stats must be true or false, got %q", v)
+	}
+	if !b {
+		return nil, nil
+	}
+	p, ok := s.cfg.Stats.(store.StatsPurger)
+	if !ok {
+		return nil, badRequest("purge_stats", "this server keeps no scan stats to purge")
+	}
+	return p, nil
 }
 
 // linkList is the body of GET /api/v1/links.

@@ -14,8 +14,20 @@ import (
 // in analytics/redisagg and analytics/localagg, and end to end in
 // cmd/qredge.
 type fakeStats struct {
-	mu   sync.Mutex
-	last store.StatsQuery
+	mu       sync.Mutex
+	last     store.StatsQuery
+	purged   []string // "code|domain" of every PurgeStats call
+	purgeErr error
+}
+
+func (f *fakeStats) PurgeStats(ctx context.Context, domain, code string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.purgeErr != nil {
+		return 0, f.purgeErr
+	}
+	f.purged = append(f.purged, code+"|"+domain)
+	return 3, nil
 }
 
 func (f *fakeStats) LinkStats(ctx context.Context, q store.StatsQuery) (*store.LinkStats, error) {
@@ -157,4 +169,30 @@ func TestAnalyticsBrake(t *testing.T) {
 	if e.brake.Paused() {
 		t.Fatal("a refused request changed the brake")
 	}
+}
+
+// TestDeletePurgeStats: DELETE ?purge_stats=true purges the link's stats
+// before deleting it, and keeps the link when the purge fails.
+func TestDeletePurgeStats(t *testing.T) {
+	e := mustStartAPI(t)
+	for _, c := range []string{"p1", "p2", "p3"} {
+		e.call("POST", "/api/v1/links", e.write, `{"code":"`+c+`","destination":"https://example.com/"}`, nil, 201, nil)
+	}
+	e.call("DELETE", "/api/v1/links/p1?purge_stats=true", e.write, "", nil, 204, nil)
+	e.call("DELETE", "/api/v1/links/p2?purge_stats=false", e.write, "", nil, 204, nil)
+	if p := e.call("DELETE", "/api/v1/links/p3?purge_stats=maybe", e.write, "", nil, 400, nil).problem(t); p.Errors[0].Field != "purge_stats" {
+		t.Fatalf("purge_stats=maybe: %+v", p)
+	}
+	e.call("DELETE", "/api/v1/links/nope?purge_stats=true", e.write, "", nil, 404, nil).problem(t)
+	e.call("DELETE", "/api/v1/links/p3?purge_stats=true", e.write, "", map[string]string{"If-Match": `"1"`}, 412, nil).problem(t)
+	e.stats.mu.Lock()
+	purged := strings.Join(e.stats.purged, ",")
+	e.stats.purgeErr = store.Errorf(store.EUNAVAILABLE, "stats are unavailable")
+	e.stats.mu.Unlock()
+	if purged != "p1|" {
+		t.Fatalf("purged %q, want only p1", purged)
+	}
+	// A failed purge keeps the link, so the request can be retried.
+	e.call("DELETE", "/api/v1/links/p3?purge_stats=true", e.write, "", nil, 503, nil).problem(t)
+	e.call("GET", "/api/v1/links/p3", e.read, "", nil, 200, nil)
 }

@@ -140,3 +140,11 @@ type StatsReader interface {
 	LinkStats(ctx context.Context, q StatsQuery) (*LinkStats, error)
 	Top(ctx context.Context, q StatsQuery) (*TopStats, error)
 }
+
+// StatsPurger is implemented by stats stores that can forget a link's
+// scans (DELETE /api/v1/links/{code}?purge_stats=true).
+type StatsPurger interface {
+	// PurgeStats deletes every counter and unique-visitor sketch of the
+	// link (domain, code) and returns how many keys it removed.
+	PurgeStats(ctx context.Context, domain, code string) (int, error)
+}

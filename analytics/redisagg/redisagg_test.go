@@ -167,6 +167,39 @@ func testApply(t *testing.T, s *Store) {
 	if sum != int64(total) {
 		t.Fatalf("top totals sum to %d, want %d", sum, total)
 	}
+
+	// Purging a's stats removes its counters, visitors and top entries in
+	// every partition (and on every master of a Cluster); b is untouched.
+	qb := store.StatsQuery{Code: "b", From: base, To: base.Add(3 * time.Hour), Granularity: store.Minute}
+	before, err := s.LinkStats(ctx, qb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := s.PurgeStats(ctx, "", "a")
+	if err != nil || removed == 0 {
+		t.Fatalf("PurgeStats: %d keys, %v", removed, err)
+	}
+	for _, g := range store.Granularities {
+		st, err := s.LinkStats(ctx, store.StatsQuery{Code: "a", From: base, To: base.Add(3 * time.Hour), Granularity: g})
+		if err != nil || st.Total != 0 || st.UniqueVisitors != 0 {
+			t.Fatalf("a after purge (%s): total %d visitors %d, %v", g, st.Total, st.UniqueVisitors, err)
+		}
+	}
+	after, err := s.LinkStats(ctx, qb)
+	if err != nil || after.Total != before.Total || after.UniqueVisitors != before.UniqueVisitors {
+		t.Fatalf("b changed by a's purge: %d/%d visitors %d/%d, %v", after.Total, before.Total, after.UniqueVisitors, before.UniqueVisitors, err)
+	}
+	all, _ = s.Top(ctx, store.StatsQuery{From: base, To: base.Add(24 * time.Hour), Granularity: store.Day})
+	sum = 0
+	for _, l := range all.Links {
+		if l.Code == "a" {
+			t.Fatalf("a is still in the top list: %+v", all.Links)
+		}
+		sum += l.Total
+	}
+	if sum != int64(total)-wantA {
+		t.Fatalf("top totals after purge sum to %d, want %d", sum, int64(total)-wantA)
+	}
 }
 
 func BenchmarkApply(b *testing.B) {

@@ -1,0 +1,43 @@
+package localagg
+
+import (
+	"bytes"
+	"context"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/qredge/qredge/store"
+)
+
+var _ store.StatsPurger = (*Aggregator)(nil)
+
+// PurgeStats implements store.StatsPurger: it deletes every bucket's
+// counters and visitor sketches of the link, in one transaction that
+// leaves the spool position alone. Scans of the link still in the spool
+// are counted again when applied; deleting the link first stops new ones.
+func (a *Aggregator) PurgeStats(ctx context.Context, domain, code string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	link := []byte(store.LinkKey(domain, code))
+	n := 0
+	err := a.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketStats, bucketUniq} {
+			c := tx.Bucket(name).Cursor()
+			for k, _ := c.First(); k != nil; {
+				if len(k) == prefixLen+len(link) && bytes.Equal(k[prefixLen:], link) {
+					next := bytes.Clone(k)
+					if err := c.Delete(); err != nil {
+						return err
+					}
+					n++
+					k, _ = c.Seek(next) // after Delete, Next would skip a key
+					continue
+				}
+				k, _ = c.Next()
+			}
+		}
+		return nil
+	})
+	return n, err
+}
