@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/qredge/qredge/api"
@@ -45,5 +46,20 @@ func TestCLIRateLimitFlags(t *testing.T) {
 		if fs.Lookup("rate-limit") == nil || fs.Lookup("rate-burst") == nil {
 			t.Errorf("%s has no --rate-limit or --rate-burst", name)
 		}
+	}
+}
+
+// TestCLILinksImportRateLimited: 'qredge links import --api' waits as the
+// API's 429 answers say instead of failing.
+func TestCLILinksImportRateLimited(t *testing.T) {
+	const key = "rate-test-admin-key-0123"
+	s, _ := mustStartServe(t, t.TempDir(), func(c *ServeConfig) {
+		c.APIKey = key
+		c.Protect = apiProtectFlags{RateLimit: 1, RateBurst: 1}
+	})
+	file := writeFile(t, "r.csv", "code,destination\nr1,https://a.example/\nr2,https://a.example/\n")
+	// Without the retry the second chunk would get 429: the burst is 1.
+	if out := mustRunLinks(t, "import", file, "--api", "http://"+s.Addr(), "--api-key", key, "--chunk", "1"); !strings.HasPrefix(out, "imported 2 links, 0 failed") {
+		t.Fatal(out)
 	}
 }
