@@ -164,6 +164,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	if a.ln, err = cfg.HTTP.listen("--listen", cfg.Listen); err != nil {
 		return err
 	}
+	registerHTTPMetrics(reg, a.ln, nil)
 	a.srv = cfg.HTTP.httpServer(api.NewServer(apiCfg, a.store, a.Log))
 	go func() {
 		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

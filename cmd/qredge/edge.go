@@ -120,7 +120,7 @@ type Edge struct {
 	served   chan error
 	admin    *adminServer
 	stopping atomic.Bool
-	hosts    hostSet
+	hosts    *hostSet
 }
 
 // Addr is the scan listener's address; AdminAddr the admin listener's.
@@ -184,6 +184,7 @@ func (e *Edge) Open() (err error) {
 		return err
 	}
 	e.hosts = cfg.HTTP.hostSet()
+	registerHTTPMetrics(reg, e.ln, e.hosts)
 	e.srv = &fasthttp.Server{
 		Handler:              e.serve,
 		ErrorHandler:         httpRequestError,

@@ -267,6 +267,9 @@ func TestHardeningServe(t *testing.T) {
 				t.Errorf("Host %q: %d, want %d", host, got, want)
 			}
 		}
+		if m := rawRequest(t, s.Addr(), get("x", "/metrics")); !strings.Contains(m, "qredge_http_misdirected_total 4\n") {
+			t.Errorf("metrics lack qredge_http_misdirected_total 4:\n%s", m)
+		}
 		// Only scans are checked: health and the API answer on any host.
 		if got := statusOf(rawRequest(t, s.Addr(), get("10.0.0.1", "/healthz"))); got != 200 {
 			t.Errorf("/healthz on another host: %d", got)
@@ -313,6 +316,11 @@ func TestHardeningEdge(t *testing.T) {
 	t.Run("max conns", func(t *testing.T) {
 		e := start(func(c *EdgeConfig) { c.HTTP.ReadTimeout = waitLong; c.HTTP.MaxConns = 2 })
 		checkMaxConns(t, e.Addr(), "/hard", 302)
+		m := rawRequest(t, e.AdminAddr(), get("x", "/metrics"))
+		if !strings.Contains(m, `qredge_http_connections_refused_total{reason="max_conns"} `) || strings.Contains(m, `qredge_http_connections_refused_total{reason="max_conns"} 0`) ||
+			!strings.Contains(m, "qredge_http_connections_open ") {
+			t.Errorf("metrics lack the refused connection:\n%s", m)
+		}
 	})
 	t.Run("hosts", func(t *testing.T) {
 		e := start(func(c *EdgeConfig) { c.HTTP.Hosts = "go.example.com" })
@@ -369,10 +377,11 @@ func TestHardeningAPI(t *testing.T) {
 }
 
 func TestHardeningHostSet(t *testing.T) {
-	hosts, err := parseHosts("go.example.com, QR.Example., 192.0.2.1, [2001:db8::1]")
+	names, err := parseHosts("go.example.com, QR.Example., 192.0.2.1, [2001:db8::1]")
 	if err != nil {
 		t.Fatal(err)
 	}
+	hosts := &hostSet{names: names}
 	f := func(host string, want bool) {
 		t.Helper()
 		if got := hosts.allowed([]byte(host)); got != want {
@@ -390,7 +399,10 @@ func TestHardeningHostSet(t *testing.T) {
 	f("example.com", false)
 	f("", false)
 	f(strings.Repeat("a", 300), false)
-	if !hostSet(nil).allowed([]byte("anything")) {
+	if hosts.refused.Load() != 4 {
+		t.Errorf("refused %d, want 4", hosts.refused.Load())
+	}
+	if !(*hostSet)(nil).allowed([]byte("anything")) {
 		t.Error("an empty --hosts refused a host")
 	}
 	host := []byte("Go.Example.com:80")

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
@@ -105,27 +106,31 @@ func (c *HTTPFlags) listen(flag, addr string) (net.Listener, error) {
 
 // hostSet returns the accepted Host names, nil for any host; extra names
 // (the public URL's host) are added when the list is not empty.
-func (c *HTTPFlags) hostSet(extra ...string) hostSet {
-	hosts, _ := parseHosts(c.Hosts)
-	if hosts == nil {
+func (c *HTTPFlags) hostSet(extra ...string) *hostSet {
+	names, _ := parseHosts(c.Hosts)
+	if names == nil {
 		return nil
 	}
 	for _, h := range extra {
 		if h != "" {
-			hosts[strings.ToLower(strings.Trim(h, "[]"))] = struct{}{}
+			names[strings.ToLower(strings.Trim(h, "[]"))] = struct{}{}
 		}
 	}
-	return hosts
+	return &hostSet{names: names}
 }
 
-// hostSet holds lower-case host names without port or brackets.
-type hostSet map[string]struct{}
+// hostSet holds lower-case host names without port or brackets, and counts
+// the requests it refused. A nil *hostSet accepts any host.
+type hostSet struct {
+	names   map[string]struct{}
+	refused atomic.Uint64
+}
 
-func parseHosts(s string) (hostSet, error) {
+func parseHosts(s string) (map[string]struct{}, error) {
 	if strings.TrimSpace(s) == "" {
 		return nil, nil
 	}
-	hosts := hostSet{}
+	hosts := map[string]struct{}{}
 	for _, h := range strings.Split(s, ",") {
 		h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))
 		if ip := strings.Trim(h, "[]"); net.ParseIP(ip) != nil {
@@ -155,13 +160,14 @@ func validHostName(h string) bool {
 // allowed reports whether a request's Host header (any port stripped,
 // case-insensitive, one trailing dot ignored) is in the set. It does not
 // allocate.
-func (h hostSet) allowed(host []byte) bool {
+func (h *hostSet) allowed(host []byte) bool {
 	if h == nil {
 		return true
 	}
 	if len(host) > 0 && host[0] == '[' {
 		i := bytes.IndexByte(host, ']')
 		if i < 0 {
+			h.refused.Add(1)
 			return false
 		}
 		host = host[1:i]
@@ -173,6 +179,7 @@ func (h hostSet) allowed(host []byte) bool {
 	}
 	var buf [256]byte
 	if len(host) > len(buf) {
+		h.refused.Add(1)
 		return false
 	}
 	lower := buf[:len(host)]
@@ -182,7 +189,10 @@ func (h hostSet) allowed(host []byte) bool {
 		}
 		lower[i] = c
 	}
-	_, ok := h[string(lower)]
+	_, ok := h.names[string(lower)]
+	if !ok {
+		h.refused.Add(1)
+	}
 	return ok
 }
 
@@ -239,6 +249,8 @@ type limitedListener struct {
 	open  atomic.Int64
 	mu    sync.Mutex
 	ips   map[string]int
+
+	refused, refusedPerIP atomic.Uint64
 }
 
 var (
@@ -260,6 +272,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 		}
 		if n := l.open.Add(1); l.max > 0 && n > l.max {
 			l.open.Add(-1)
+			l.refused.Add(1)
 			reject(c, tooManyConns)
 			continue
 		}
@@ -272,6 +285,7 @@ func (l *limitedListener) Accept() (net.Conn, error) {
 			if l.ips[ip] >= l.perIP {
 				l.mu.Unlock()
 				l.open.Add(-1)
+				l.refusedPerIP.Add(1)
 				reject(c, tooManyConnsPerIP)
 				continue
 			}
@@ -310,4 +324,22 @@ func (c *limitedConn) Close() error {
 		}
 	}
 	return err
+}
+
+// registerHTTPMetrics registers the counters of a listener's caps (when it
+// has any) and of the Host filter (when there is one).
+func registerHTTPMetrics(reg *prometheus.Registry, ln net.Listener, hosts *hostSet) {
+	if l, ok := ln.(*limitedListener); ok {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_http_connections_open", Help: "Open connections on the public listener."},
+			func() float64 { return float64(l.open.Load()) }))
+		desc := prometheus.NewDesc("qredge_http_connections_refused_total", "Connections refused by --max-conns (503) and --max-conns-per-ip (429).", []string{"reason"}, nil)
+		reg.MustRegister(collectorFunc{desc: desc, collect: func(ch chan<- prometheus.Metric) {
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(l.refused.Load()), "max_conns")
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(l.refusedPerIP.Load()), "max_conns_per_ip")
+		}})
+	}
+	if hosts != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qredge_http_misdirected_total", Help: "Scans refused with 421 because their Host is not in --hosts."},
+			func() float64 { return float64(hosts.refused.Load()) }))
+	}
 }

@@ -298,6 +298,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		buildInfo(),
 	)
 	registerEventMetrics(reg, s.events)
+	registerHTTPMetrics(reg, s.ln, hosts)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
 	policy := cfg.Policy.startPolicy(ctx, publicURL, s.db.ForEachLink, reg, s.Log)
 	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
