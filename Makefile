@@ -11,7 +11,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # new one cannot be forgotten (the deploy module has none).
 FUZZ_TARGETS := $(shell grep -r --include='*_test.go' --exclude-dir=deploy -o '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's#^(.*)/[^/]*_test.go:func #\1:#' | sort)
 
-.PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare lint clean alerts-test dashboard-check deploy-test docker-check
+.PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare chaos lint clean alerts-test dashboard-check deploy-test docker-check
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/qredge ./cmd/qredge
@@ -60,6 +60,14 @@ dashboard-check:
 # wrk when missing); see docs/benchmarks.md. Not part of make test.
 bench-compare:
 	bash loadtest/bench-compare.sh
+
+# Faults under steady load against real processes (redis-server, a kfake
+# broker, two edges, analytics, api) with invariant checks and a JSON
+# report (chaos-report.json); about 1 minute per scenario, see
+# docs/reliability.md. Not part of make test.
+# make chaos CHAOSFLAGS='-scenarios edge-sigkill,redis-restart'
+chaos:
+	$(GO) run ./loadtest/chaos $(CHAOSFLAGS)
 
 # The deployment files (deploy/ is a module of its own, so ./... above
 # skips it): the Dockerfile and a static make build, the kustomize overlays

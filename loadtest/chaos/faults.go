@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// scenarios in the order they run.
+var scenarios = []scenario{
+	{name: "analytics-sigkill", fault: analyticsSIGKILL},
+	{name: "edge-sigkill", fault: edgeSIGKILL},
+	{name: "redis-restart", aof: true, fault: redisRestart},
+	{name: "unknown-storm", storm: true, fault: func(ctx context.Context, s *stack, o *opts, r *result) error {
+		r.Fault = "20,000 requests for random unknown codes in 4 s (5,000/s over both edges) on top of the steady load"
+		return nil
+	}},
+	{name: "sigterm", fault: edgeSIGTERM},
+	{name: "kafka-stop", fault: kafkaStop},
+}
+
+// analyticsSIGKILL kills the consumer 3 times during the phase, restarting
+// it 1 s after each kill.
+func analyticsSIGKILL(ctx context.Context, s *stack, o *opts, r *result) error {
+	r.Fault = "qredge analytics SIGKILLed 3 times under load, restarted 1 s after each kill"
+	gap := o.during / 4
+	for i := range 3 {
+		if err := sleep(ctx, gap); err != nil {
+			return err
+		}
+		if err := s.analytics.signal(syscall.SIGKILL); err != nil {
+			return err
+		}
+		<-s.analytics.done
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
+		}
+		if err := s.startAnalytics(ctx); err != nil {
+			return fmt.Errorf("restart %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// edgeSIGKILL kills edge 0 under load and restarts it after 2 s; the load
+// keeps going to it, and its connection errors while it is down are
+// expected (a load balancer would take it out).
+func edgeSIGKILL(ctx context.Context, s *stack, o *opts, r *result) error {
+	r.Fault = "edge 0 SIGKILLed under load, restarted after 2 s (same spool dir), ready on /readyz"
+	r.faultedEdge = 0
+	if err := sleep(ctx, o.during/4); err != nil {
+		return err
+	}
+	if err := s.edges[0].signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-s.edges[0].done
+	t := time.Now()
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	if err := s.startEdge(ctx, 0); err != nil {
+		return err
+	}
+	r.Extra["edge_down_s"] = time.Since(t).Seconds()
+	return nil
+}
+
+// edgeSIGTERM stops edge 0 gracefully under load and restarts it.
+func edgeSIGTERM(ctx context.Context, s *stack, o *opts, r *result) error {
+	r.Fault = "edge 0 SIGTERMed under load (graceful: in-flight requests finish, queued events flushed or spooled), restarted after 2 s"
+	r.faultedEdge = 0
+	if err := sleep(ctx, o.during/4); err != nil {
+		return err
+	}
+	t := time.Now()
+	if err := s.edges[0].signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case <-s.edges[0].done:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("edge 0 did not exit within 30 s of SIGTERM")
+	}
+	r.Extra["edge_shutdown_s"] = time.Since(t).Seconds()
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	if err := s.startEdge(ctx, 0); err != nil {
+		return err
+	}
+	r.Extra["edge_down_s"] = time.Since(t).Seconds()
+	return nil
+}
+
+// redisRestart SIGKILLs redis-server (appendonly, fsync always) and starts
+// it again on the same port with the same data 5 s later.
+func redisRestart(ctx context.Context, s *stack, o *opts, r *result) error {
+	r.Fault = "redis-server SIGKILLed under load (appendonly yes, appendfsync always), restarted on the same port after 5 s"
+	if err := sleep(ctx, o.during/4); err != nil {
+		return err
+	}
+	if err := s.redis.signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-s.redis.done
+	if err := sleep(ctx, 5*time.Second); err != nil {
+		return err
+	}
+	return s.startRedis(ctx)
+}
+
+// kafkaStop pauses the broker process (SIGSTOP) for 12 s, a stalled
+// broker: edges must spool and replay.
+func kafkaStop(ctx context.Context, s *stack, o *opts, r *result) error {
+	r.Fault = "kfakeserver SIGSTOPped for 12 s under load (a stalled broker), then SIGCONT"
+	if err := sleep(ctx, o.during/8); err != nil {
+		return err
+	}
+	if err := s.kafka.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	err := sleep(ctx, 12*time.Second)
+	if cerr := s.kafka.signal(syscall.SIGCONT); cerr != nil {
+		return cerr
+	}
+	return err
+}

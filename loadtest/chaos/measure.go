@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qredge/qredge/loadtest"
+)
+
+// apiGet GETs path from the API into v.
+func (s *stack) apiGet(path string, v any) error {
+	req, err := http.NewRequest("GET", s.apiURL()+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.apiKey)
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// countLinks pages through GET /api/v1/links.
+func (s *stack) countLinks() (int, error) {
+	n, cursor := 0, ""
+	for {
+		var page struct {
+			Links      []json.RawMessage `json:"links"`
+			NextCursor string            `json:"next_cursor"`
+		}
+		p := "/api/v1/links?limit=1000"
+		if cursor != "" {
+			p += "&cursor=" + url.QueryEscape(cursor)
+		}
+		if err := s.apiGet(p, &page); err != nil {
+			return n, fmt.Errorf("cannot list links: %w", err)
+		}
+		n += len(page.Links)
+		if page.NextCursor == "" {
+			return n, nil
+		}
+		cursor = page.NextCursor
+	}
+}
+
+// scansCounted sums the analytics totals of the last 24 hours over the top
+// links (with at most 1,000 links seeded, every scanned link is in it).
+func (s *stack) scansCounted() (int64, error) {
+	var top struct {
+		Links []struct {
+			Total int64 `json:"total"`
+		} `json:"links"`
+	}
+	if err := s.apiGet("/api/v1/stats/top?limit=1000", &top); err != nil {
+		return 0, fmt.Errorf("cannot read the top links: %w", err)
+	}
+	var sum int64
+	for _, l := range top.Links {
+		sum += l.Total
+	}
+	return sum, nil
+}
+
+// waitCounted waits until the analytics total reaches want, or stops
+// growing for 30 s, or 180 s pass; then it reads it once more after a
+// second, for anything counted twice to show.
+func (s *stack) waitCounted(ctx context.Context, want int64) (int64, error) {
+	deadline := time.Now().Add(180 * time.Second)
+	last, lastChange := int64(-1), time.Now()
+	for time.Now().Before(deadline) {
+		n, err := s.scansCounted()
+		if err == nil {
+			if n >= want {
+				break
+			}
+			if n != last {
+				last, lastChange = n, time.Now()
+			} else if time.Since(lastChange) > 30*time.Second {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	time.Sleep(time.Second)
+	return s.scansCounted()
+}
+
+// redisCalls returns the calls of each command from INFO commandstats.
+func (s *stack) redisCalls() (map[string]int64, error) {
+	out, err := s.redisCLI("INFO", "commandstats")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
+	for _, line := range strings.Split(out, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		for _, kv := range strings.Split(rest, ",") {
+			if v, ok := strings.CutPrefix(kv, "calls="); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				m[strings.TrimPrefix(name, "cmdstat_")] = n
+			}
+		}
+	}
+	return m, nil
+}
+
+// redirects counts the 3xx answers of a report: the scans that must each
+// become one counted event.
+func redirects(c *loadtest.Counts) int64 {
+	var n int64
+	for _, st := range []string{"301", "302", "307", "308"} {
+		n += c.Statuses[st]
+	}
+	return n
+}
