@@ -17,7 +17,7 @@ var scenarios = []scenario{
 		return nil
 	}},
 	{name: "sigterm", fault: edgeSIGTERM},
-	{name: "kafka-stop", fault: kafkaStop},
+	{name: "kafka-stop", spool: true, fault: kafkaStop},
 }
 
 // analyticsSIGKILL kills the consumer 3 times during the phase, restarting

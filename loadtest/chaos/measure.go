@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -130,4 +131,32 @@ func redirects(c *loadtest.Counts) int64 {
 		n += c.Statuses[st]
 	}
 	return n
+}
+
+// edgeEvents sums the event counters of both edges' /metrics
+// (qredge_events_total by stage, qredge_events_dropped_total by reason):
+// since each edge's last start.
+func (s *stack) edgeEvents() map[string]float64 {
+	m := map[string]float64{}
+	for _, port := range s.edgeAdmin {
+		resp, err := httpc.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(line, "qredge_events_total{") && !strings.HasPrefix(line, "qredge_events_dropped_total{") {
+				continue
+			}
+			i := strings.LastIndexByte(line, ' ')
+			v, err := strconv.ParseFloat(line[i+1:], 64)
+			if err != nil {
+				continue
+			}
+			name := strings.NewReplacer("qredge_", "", "_total{stage=\"", ":", "_total{reason=\"", ":", "\"}", "").Replace(line[:i])
+			m[name] += v
+		}
+	}
+	return m
 }
