@@ -105,8 +105,9 @@ func loadCfg(o *opts, target string, d time.Duration, seed uint64) loadtest.Conf
 	return cfg
 }
 
-// runScenario starts a fresh stack, runs the load in three phases with the
-// fault at the start of the second, and checks the invariants.
+// runScenario starts a fresh stack, runs the load in four phases (warm-up,
+// before, during, after) with the fault at the start of "during", and
+// checks the invariants.
 func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 	res = &result{Name: sc.name, Rate: o.rate, DurationS: (o.warmup + o.before + o.during + o.after).Seconds(), faultedEdge: -1, Extra: map[string]any{}}
 	defer func() {

@@ -84,24 +84,6 @@ func (p *proc) stop(sig syscall.Signal, d time.Duration) {
 	}
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func freePorts(n int) ([]int, error) {
 	// Hold all listeners at once so that the ports differ.
 	var ls []net.Listener
@@ -171,6 +153,8 @@ func (s *stack) apiURL() string         { return "http://127.0.0.1:" + strconv.I
 func (s *stack) redisAddr() string      { return "127.0.0.1:" + strconv.Itoa(s.redisPort) }
 func (s *stack) readyz(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) + "/readyz" }
 
+// newStack starts Redis, the broker and the API in dir; the edges and
+// analytics start after the seeding.
 func newStack(ctx context.Context, dir, qredge, kfake string, aof bool) (*stack, error) {
 	s := &stack{dir: dir, qredge: qredge, kfake: kfake, redisAOF: aof, apiKey: "qk_chaos_0123456789abcdef0123456789"}
 	ports, err := freePorts(8)
@@ -181,16 +165,14 @@ func newStack(ctx context.Context, dir, qredge, kfake string, aof bool) (*stack,
 	s.edgePorts = [2]int{ports[1], ports[2]}
 	s.edgeAdmin = [2]int{ports[3], ports[4]}
 	s.apiPort, s.apiAdmin, s.anAdmin = ports[5], ports[6], ports[7]
+	// On an error s is returned too, for close to stop what did start.
 	if err := s.startRedis(ctx); err != nil {
-		return nil, err
+		return s, err
 	}
 	if err := s.startKafka(ctx); err != nil {
-		return nil, err
+		return s, err
 	}
-	if err := s.startAPI(ctx); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s, s.startAPI(ctx)
 }
 
 func (s *stack) startRedis(ctx context.Context) error {
