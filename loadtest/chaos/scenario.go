@@ -126,7 +126,7 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 		if s != nil {
 			s.close()
 		}
-		if o.keep || len(res.Reasons) > 0 {
+		if o.keep || len(res.Reasons) > 0 && ctx.Err() == nil {
 			fmt.Fprintf(os.Stderr, "chaos: %s: logs kept in %s\n", sc.name, dir)
 		} else {
 			os.RemoveAll(dir)
@@ -174,7 +174,7 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 				rep, err := loadtest.Run(ctx, loadCfg(o, s.edgeURL(e), d, uint64(ph*2+e+1)), nil)
 				if err != nil {
 					res.mu.Lock()
-					res.fail("load phase %d edge %d: %v", ph, e, err)
+					res.fail("load %s edge %d: %v", phaseNames[ph], e, err)
 					res.mu.Unlock()
 				}
 				known[ph][e] = rep
