@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -18,6 +20,7 @@ var scenarios = []scenario{
 	}},
 	{name: "sigterm", fault: edgeSIGTERM},
 	{name: "kafka-stop", spool: true, fault: kafkaStop},
+	{name: "redis-empty", fault: redisEmpty},
 }
 
 // analyticsSIGKILL kills the consumer 3 times during the phase, restarting
@@ -130,4 +133,43 @@ func kafkaStop(ctx context.Context, s *stack, o *opts, r *result) error {
 		return cerr
 	}
 	return err
+}
+
+// redisEmpty replaces Redis by an empty instance under load: the operator's
+// nightmare (a failover to a replica that never synced, or a FLUSHALL).
+// Edges must keep every link they hold and serve it; the operator then
+// restores the links from an export taken earlier (qredge links export,
+// here just before the fault) with qredge links import. The analytics
+// consumer finds no offsets and re-reads the topic from the start, so the
+// counts come back exact as long as Kafka still holds the events.
+func redisEmpty(ctx context.Context, s *stack, o *opts, r *result) error {
+	r.Fault = "redis-server SIGKILLed and replaced by an empty one on the same port after 2 s; links restored 5 s later from an export with qredge links import"
+	export := filepath.Join(s.dir, "links-export.csv")
+	out, err := exec.CommandContext(ctx, s.qredge, "links", "export", "--api", s.apiURL(), "--api-key", s.apiKey, "--output", export).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("export before the fault: %v: %s", err, out)
+	}
+	if err := sleep(ctx, o.during/4); err != nil {
+		return err
+	}
+	if err := s.redis.signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	<-s.redis.done
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	if err := s.startRedis(ctx); err != nil { // no persistence: empty
+		return err
+	}
+	if err := sleep(ctx, 5*time.Second); err != nil {
+		return err
+	}
+	t := time.Now()
+	out, err = exec.CommandContext(ctx, s.qredge, "links", "import", export, "--api", s.apiURL(), "--api-key", s.apiKey, "--chunk", "1000").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("restore with links import: %v: %s", err, out)
+	}
+	r.Extra["restore_s"] = time.Since(t).Seconds()
+	return nil
 }
