@@ -21,6 +21,7 @@ var scenarios = []scenario{
 	{name: "sigterm", fault: edgeSIGTERM},
 	{name: "kafka-stop", spool: true, fault: kafkaStop},
 	{name: "redis-empty", fault: redisEmpty},
+	{name: "spool-full", spoolMax: 1 << 20, during: 40 * time.Second, fault: spoolFull},
 }
 
 // analyticsSIGKILL kills the consumer 3 times during the phase, restarting
@@ -172,4 +173,24 @@ func redisEmpty(ctx context.Context, s *stack, o *opts, r *result) error {
 	}
 	r.Extra["restore_s"] = time.Since(t).Seconds()
 	return nil
+}
+
+// spoolFull stalls the broker long enough for the edges' spools, capped at
+// 1 MiB (the smallest cap qredge takes), to fill: its fault phase is 40 s,
+// the broker stalled for 36 s of it. Scans are still answered, the events
+// beyond the cap are dropped and counted, and nothing else is lost.
+func spoolFull(ctx context.Context, s *stack, o *opts, r *result) error {
+	stall := o.during - 4*time.Second
+	r.Fault = fmt.Sprintf("kfakeserver SIGSTOPped for %s under load with the edges' spools capped at 1 MiB, then SIGCONT", stall)
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	if err := s.kafka.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	err := sleep(ctx, stall)
+	if cerr := s.kafka.signal(syscall.SIGCONT); cerr != nil {
+		return cerr
+	}
+	return err
 }

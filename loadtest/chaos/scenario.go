@@ -33,6 +33,12 @@ type scenario struct {
 	storm bool
 	// spool: the fault must have sent events to the edges' spools
 	spool bool
+	// spoolMax, when set, is the edges' --spool-max-bytes, and the fault
+	// must fill it: the events beyond it are dropped and counted, and
+	// the analytics must miss exactly those
+	spoolMax int64
+	// during, when set, is this scenario's fault phase instead of -during
+	during time.Duration
 }
 
 // result is one scenario's line of the report.
@@ -109,6 +115,11 @@ func loadCfg(o *opts, target string, d time.Duration, seed uint64) loadtest.Conf
 // before, during, after) with the fault at the start of "during", and
 // checks the invariants.
 func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
+	if sc.during > 0 {
+		oo := *o
+		oo.during = sc.during
+		o = &oo
+	}
 	res = &result{Name: sc.name, Rate: o.rate, DurationS: (o.warmup + o.before + o.during + o.after).Seconds(), faultedEdge: -1, Extra: map[string]any{}}
 	defer func() {
 		res.Pass = len(res.Reasons) == 0
@@ -140,6 +151,7 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 		res.fail("setup: %v", err)
 		return res
 	}
+	s.spoolMax = sc.spoolMax
 	for i := range 2 {
 		if err := s.startEdge(ctx, i); err != nil {
 			res.fail("setup: edge %d: %v", i, err)
@@ -321,8 +333,16 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 	if sc.spool && (ev["events:spooled"] == 0 || ev["events:replayed"] < ev["events:spooled"]) {
 		res.fail("edges spooled %.0f events and replayed %.0f: want some, all replayed", ev["events:spooled"], ev["events:replayed"])
 	}
-	if d := ev["events_dropped:queue_full"] + ev["events_dropped:spool_full"]; d > 0 {
-		res.fail("edges dropped %.0f events", d)
+	dropped := int64(ev["events_dropped:queue_full"] + ev["events_dropped:spool_full"])
+	switch {
+	case sc.spoolMax > 0 && ev["events_dropped:spool_full"] == 0:
+		res.fail("the spool cap of %d bytes was never reached: nothing dropped", sc.spoolMax)
+	case sc.spoolMax > 0:
+		// Dropping beyond the cap is the design; every drop is counted.
+		res.EventsLossBound = dropped
+		res.Extra["events_dropped_by_cap"] = dropped
+	case dropped > 0:
+		res.fail("edges dropped %d events", dropped)
 	}
 	t := time.Now()
 	counted, err := s.waitCounted(ctx, res.EventsSent)
@@ -345,6 +365,8 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 		res.fail("analytics counted %d scans, only %d were answered with a redirect", counted, res.EventsSent)
 	case res.EventsLost > res.EventsLossBound:
 		res.fail("analytics counted %d scans, %d were answered with a redirect", counted, res.EventsSent)
+	case sc.spoolMax > 0 && res.EventsLost != dropped:
+		res.fail("analytics missed %d scans, the edges counted %d dropped: every loss must be a counted drop", res.EventsLost, dropped)
 	}
 	if res.LinksAfter, err = s.countLinks(); err != nil {
 		res.fail("links after: %v", err)

@@ -138,6 +138,7 @@ func get200(url string) bool {
 type stack struct {
 	dir, qredge, kfake string
 	redisAOF           bool
+	spoolMax           int64 // edges' --spool-max-bytes, 0 for the default
 	redisPort          int
 	brokers            string
 	apiKey             string
@@ -245,12 +246,19 @@ func (s *stack) startEdge(ctx context.Context, i int) error {
 	p, err := start(s.dir, "edge"+strconv.Itoa(i), s.qredge, "edge", "--redis", s.redisAddr(), "--kafka", s.brokers,
 		"--listen", "127.0.0.1:"+strconv.Itoa(s.edgePorts[i]), "--admin-listen", "127.0.0.1:"+strconv.Itoa(s.edgeAdmin[i]),
 		"--spool-dir", filepath.Join(s.dir, "spool"+strconv.Itoa(i)), "--ip-hash-secret", "chaos",
-		"--node-id", "edge"+strconv.Itoa(i), "--log-level", "warn")
+		"--node-id", "edge"+strconv.Itoa(i), "--log-level", "warn", "--spool-max-bytes", strconv.FormatInt(s.spoolMaxBytes(), 10))
 	if err != nil {
 		return err
 	}
 	s.edges[i] = p
 	return waitUntil(ctx, 60*time.Second, "qredge edge /readyz", func() bool { return get200(s.readyz(s.edgeAdmin[i])) })
+}
+
+func (s *stack) spoolMaxBytes() int64 {
+	if s.spoolMax > 0 {
+		return s.spoolMax
+	}
+	return 1 << 30 // qredge's default
 }
 
 func (s *stack) startAnalytics(ctx context.Context) error {
