@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +19,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/qredge/qredge/store"
@@ -129,6 +135,52 @@ func mustGetHPA(t testing.TB, c *fake.Clientset, name string) hpaState {
 	return hpaStateOf(h)
 }
 
+// fakeAPI serves the fake clientset's HPAs over HTTP the way the
+// Kubernetes API does (objects as JSON, errors as a Status), and returns
+// prescale's own REST client for it, so the tests cover that client too.
+func fakeAPI(t testing.TB, c *fake.Clientset) hpaClient {
+	t.Helper()
+	const prefix = "/apis/autoscaling/v2/namespaces/"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ns, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, prefix), "/horizontalpodautoscalers/")
+		if !strings.HasPrefix(r.URL.Path, prefix) || ns == "" || rest == "" {
+			http.NotFound(w, r)
+			return
+		}
+		hpas := c.AutoscalingV2().HorizontalPodAutoscalers(ns)
+		var obj any
+		var err error
+		switch {
+		case r.Method == http.MethodGet:
+			obj, err = hpas.Get(r.Context(), rest, metav1.GetOptions{})
+		case r.Method == http.MethodPatch && r.Header.Get("Content-Type") == "application/merge-patch+json":
+			body, _ := io.ReadAll(r.Body)
+			obj, err = hpas.Patch(r.Context(), rest, types.MergePatchType, body, metav1.PatchOptions{FieldManager: r.URL.Query().Get("fieldManager")})
+		default:
+			http.Error(w, "unexpected "+r.Method+" "+r.Header.Get("Content-Type"), http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		var se apierrors.APIStatus
+		if errors.As(err, &se) {
+			st := se.Status()
+			st.Kind, st.APIVersion = "Status", "v1"
+			w.WriteHeader(int(st.Code))
+			obj = st
+		} else if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		json.NewEncoder(w).Encode(obj)
+	}))
+	t.Cleanup(srv.Close)
+	api, err := newRESTHPA(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api
+}
+
 // patches counts the patch calls the fake clientset received.
 func patches(c *fake.Clientset) int {
 	n := 0
@@ -148,7 +200,7 @@ func TestPrescaleHPAFake(t *testing.T) {
 	off := windowAt(drops, now.Add(3*time.Hour), 30*time.Minute, 2*time.Hour)
 	run := func(c *fake.Clientset, name string, w dropWindow, apply bool) (hpaChange, error) {
 		t.Helper()
-		return prescaleHPA(ctx, c.AutoscalingV2(), "qredge", name, 20, w, apply)
+		return prescaleHPA(ctx, fakeAPI(t, c), "qredge", name, 20, w, apply)
 	}
 
 	t.Run("raise, keep, restore", func(t *testing.T) {
@@ -276,7 +328,8 @@ func TestPrescaleHPAFake(t *testing.T) {
 func runPrescaleCmd(t *testing.T, c *fake.Clientset, args ...string) (int, string, string) {
 	t.Helper()
 	orig := newHPAClient
-	newHPAClient = func(string) (hpaClient, error) { return c.AutoscalingV2(), nil }
+	api := fakeAPI(t, c)
+	newHPAClient = func(string) (hpaClient, error) { return api, nil }
 	defer func() { newHPAClient = orig }()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), append([]string{"prescale"}, args...), &stdout, &stderr)
