@@ -106,6 +106,8 @@ type APIServer struct {
 	ln    net.Listener
 	srv   *http.Server
 	admin *adminServer
+	// stopPolicy stops the start-up check of stored links (startPolicy).
+	stopPolicy func()
 }
 
 // Addr is the API's address; AdminAddr the admin listener's.
@@ -151,7 +153,8 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	// same --redis-prefix.
 	ac := redisagg.DefaultConfig()
 	ac.Prefix = cfg.Redis.Prefix
-	policy := cfg.Policy.startPolicy(ctx, cfg.PublicURL, a.store.ForEachLink, reg, a.Log)
+	policy, stopPolicy := cfg.Policy.startPolicy(ctx, cfg.PublicURL, a.store.ForEachLink, reg, a.Log)
+	a.stopPolicy = stopPolicy
 	apiCfg := api.Config{PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe,
 		Resolver: resolver{redirect.NewHandler(rcfg, redirect.NewTable())}, Stats: redisagg.New(a.store.Client(), ac), Policy: policy}
 	if cfg.APIKey != "" {
@@ -206,6 +209,9 @@ func (a *APIServer) closeAll() {
 	}
 	if a.ln != nil && a.srv == nil {
 		a.ln.Close()
+	}
+	if a.stopPolicy != nil {
+		a.stopPolicy()
 	}
 	if a.store != nil {
 		a.store.Close()

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
@@ -47,6 +48,10 @@ func TestPolicyStartupScan(t *testing.T) {
 		c.Policy.DenyDestinationsFile = denyFile
 		c.Policy.AllowHTTP = false
 	})
+	// The check runs in the background: wait for its summary.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "stored links violate the destination policy") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, want := range []string{
 		`msg="stored link violates the destination policy; it is left as it is" code=denied domain="" field=rules[0].destination rule="host \"x.evil.example\" is denied by \"evil.example\" in --deny-destinations-file"`,
 		`code=loop domain="" field=destination rule="host \"go.example\" is in --public-url: it would redirect to this service itself: a redirect loop"`,

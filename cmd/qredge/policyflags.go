@@ -111,26 +111,37 @@ func (c *PolicyFlags) policy(publicURL string) *store.DestinationPolicy {
 const maxViolationLogs = 100
 
 // startPolicy builds the destination policy, registers its gauge with reg
-// and checks every stored link against it, logging a warning per
-// violation. Links at fault are left as they are: the operator decides.
-// A failed scan is logged, not fatal.
-func (c *PolicyFlags) startPolicy(ctx context.Context, publicURL string, forEach func(context.Context, func(*store.Link) error) error, reg prometheus.Registerer, log *slog.Logger) *store.DestinationPolicy {
-	p := c.policy(publicURL)
+// and checks every stored link against it in the background, logging a
+// warning per violation: the check reads every link (a second per million,
+// more from Redis), and nothing needs it before the process takes
+// requests. Links at fault are left as they are: the operator decides. A
+// failed check is logged, not fatal. stop cancels the check and waits for
+// it; call it before closing the store.
+func (c *PolicyFlags) startPolicy(ctx context.Context, publicURL string, forEach func(context.Context, func(*store.Link) error) error, reg prometheus.Registerer, log *slog.Logger) (p *store.DestinationPolicy, stop func()) {
+	p = c.policy(publicURL)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "qredge_links_policy_violations",
 		Help: "Links whose destinations the destination policy refuses, at the last scan (start-up or GET /api/v1/policy/violations).",
 	}, func() float64 { return float64(p.Violations()) }))
-	logged := 0
-	n, err := p.Scan(ctx, forEach, func(v store.Violation) {
-		if logged++; logged <= maxViolationLogs {
-			log.Warn("stored link violates the destination policy; it is left as it is", "code", v.Code, "domain", v.Domain, "field", v.Field, "rule", v.Detail)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		logged := 0
+		n, err := p.Scan(ctx, forEach, func(v store.Violation) {
+			if logged++; logged <= maxViolationLogs {
+				log.Warn("stored link violates the destination policy; it is left as it is", "code", v.Code, "domain", v.Domain, "field", v.Field, "rule", v.Detail)
+			}
+		})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("cannot check stored links against the destination policy", "err", err)
+		case err == nil && n > 0:
+			log.Warn("stored links violate the destination policy; GET /api/v1/policy/violations lists them", "links", n, "violations", logged, "logged", min(logged, maxViolationLogs))
 		}
-	})
-	switch {
-	case err != nil:
-		log.Error("cannot check stored links against the destination policy", "err", err)
-	case n > 0:
-		log.Warn("stored links violate the destination policy; GET /api/v1/policy/violations lists them", "links", n, "violations", logged, "logged", min(logged, maxViolationLogs))
+	}()
+	return p, func() {
+		cancel()
+		<-done
 	}
-	return p
 }

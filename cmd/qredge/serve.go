@@ -190,6 +190,7 @@ type Serve struct {
 	aggMetrics *aggregate.Metrics
 	brake      *aggregate.Brake
 	sigs       chan os.Signal
+	stopPolicy func() // stops the start-up check of stored links (startPolicy)
 }
 
 // Brake returns the embedded aggregator's emergency brake.
@@ -223,6 +224,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			}
 			if s.events != nil {
 				s.events.Close()
+			}
+			if s.stopPolicy != nil {
+				s.stopPolicy()
 			}
 			s.db.Close()
 		}
@@ -300,7 +304,8 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	registerEventMetrics(reg, s.events)
 	registerHTTPMetrics(reg, s.ln, hosts)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
-	policy := cfg.Policy.startPolicy(ctx, publicURL, s.db.ForEachLink, reg, s.Log)
+	var policy *store.DestinationPolicy
+	policy, s.stopPolicy = cfg.Policy.startPolicy(ctx, publicURL, s.db.ForEachLink, reg, s.Log)
 	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
 		Stats: s.agg, Brake: s.brake, Policy: policy}
 	if cfg.APIKey != "" {
@@ -459,6 +464,9 @@ func (s *Serve) Close() error {
 	}
 	if s.geo != nil {
 		s.geo.Close()
+	}
+	if s.stopPolicy != nil {
+		s.stopPolicy()
 	}
 	if s.db != nil {
 		if err := s.db.Close(); err != nil {
