@@ -55,43 +55,39 @@ func analyticsSIGKILL(ctx context.Context, s *stack, o *opts, r *result) error {
 // last second.
 func edgeSIGKILL(ctx context.Context, s *stack, o *opts, r *result) error {
 	r.Fault = "edge 0 SIGKILLed under load, restarted after 2 s (same spool dir), ready on /readyz"
-	r.faultedEdge = 0
-	if err := sleep(ctx, o.during/4); err != nil {
-		return err
-	}
-	r.crashAt = time.Now()
-	if err := s.edges[0].signal(syscall.SIGKILL); err != nil {
-		return err
-	}
-	<-s.edges[0].done
-	t := time.Now()
-	if err := sleep(ctx, 2*time.Second); err != nil {
-		return err
-	}
-	if err := s.startEdge(ctx, 0); err != nil {
-		return err
-	}
-	r.Extra["edge_down_s"] = time.Since(t).Seconds()
-	return nil
+	return bounceEdge(ctx, s, o, r, syscall.SIGKILL)
 }
 
 // edgeSIGTERM stops edge 0 gracefully under load and restarts it.
 func edgeSIGTERM(ctx context.Context, s *stack, o *opts, r *result) error {
 	r.Fault = "edge 0 SIGTERMed under load (graceful: in-flight requests finish, queued events flushed or spooled), restarted after 2 s"
+	return bounceEdge(ctx, s, o, r, syscall.SIGTERM)
+}
+
+// bounceEdge sends sig to edge 0 a quarter into the fault phase, waits for
+// it to exit (at most 30 s) and starts it again 2 s later, ready on
+// /readyz. It reports edge_down_s from the signal to ready, and for a
+// SIGTERM edge_shutdown_s, the time the edge took to exit.
+func bounceEdge(ctx context.Context, s *stack, o *opts, r *result, sig syscall.Signal) error {
 	r.faultedEdge = 0
 	if err := sleep(ctx, o.during/4); err != nil {
 		return err
 	}
 	t := time.Now()
-	if err := s.edges[0].signal(syscall.SIGTERM); err != nil {
+	if sig == syscall.SIGKILL {
+		r.crashAt = t
+	}
+	if err := s.edges[0].signal(sig); err != nil {
 		return err
 	}
 	select {
 	case <-s.edges[0].done:
 	case <-time.After(30 * time.Second):
-		return fmt.Errorf("edge 0 did not exit within 30 s of SIGTERM")
+		return fmt.Errorf("edge 0 did not exit within 30 s of %v", sig)
 	}
-	r.Extra["edge_shutdown_s"] = time.Since(t).Seconds()
+	if sig == syscall.SIGTERM {
+		r.Extra["edge_shutdown_s"] = time.Since(t).Seconds()
+	}
 	if err := sleep(ctx, 2*time.Second); err != nil {
 		return err
 	}
@@ -106,14 +102,21 @@ func edgeSIGTERM(ctx context.Context, s *stack, o *opts, r *result) error {
 // it again on the same port with the same data 5 s later.
 func redisRestart(ctx context.Context, s *stack, o *opts, r *result) error {
 	r.Fault = "redis-server SIGKILLed under load (appendonly yes, appendfsync always), restarted on the same port after 5 s"
-	if err := sleep(ctx, o.during/4); err != nil {
+	return bounceRedis(ctx, s, o.during/4, 5*time.Second)
+}
+
+// bounceRedis SIGKILLs redis-server after wait and starts it again on the
+// same port down later: with its data when the stack's Redis has an
+// append-only file, empty when it has not.
+func bounceRedis(ctx context.Context, s *stack, wait, down time.Duration) error {
+	if err := sleep(ctx, wait); err != nil {
 		return err
 	}
 	if err := s.redis.signal(syscall.SIGKILL); err != nil {
 		return err
 	}
 	<-s.redis.done
-	if err := sleep(ctx, 5*time.Second); err != nil {
+	if err := sleep(ctx, down); err != nil {
 		return err
 	}
 	return s.startRedis(ctx)
@@ -123,13 +126,19 @@ func redisRestart(ctx context.Context, s *stack, o *opts, r *result) error {
 // broker: edges must spool and replay.
 func kafkaStop(ctx context.Context, s *stack, o *opts, r *result) error {
 	r.Fault = "kfakeserver SIGSTOPped for 12 s under load (a stalled broker), then SIGCONT"
-	if err := sleep(ctx, o.during/8); err != nil {
+	return stallBroker(ctx, s, o.during/8, 12*time.Second)
+}
+
+// stallBroker stops the broker process (SIGSTOP) after wait, and lets it
+// go on (SIGCONT) after d: a stalled broker, which keeps what it holds.
+func stallBroker(ctx context.Context, s *stack, wait, d time.Duration) error {
+	if err := sleep(ctx, wait); err != nil {
 		return err
 	}
 	if err := s.kafka.signal(syscall.SIGSTOP); err != nil {
 		return err
 	}
-	err := sleep(ctx, 12*time.Second)
+	err := sleep(ctx, d)
 	if cerr := s.kafka.signal(syscall.SIGCONT); cerr != nil {
 		return cerr
 	}
@@ -150,17 +159,7 @@ func redisEmpty(ctx context.Context, s *stack, o *opts, r *result) error {
 	if err != nil {
 		return fmt.Errorf("export before the fault: %v: %s", err, out)
 	}
-	if err := sleep(ctx, o.during/4); err != nil {
-		return err
-	}
-	if err := s.redis.signal(syscall.SIGKILL); err != nil {
-		return err
-	}
-	<-s.redis.done
-	if err := sleep(ctx, 2*time.Second); err != nil {
-		return err
-	}
-	if err := s.startRedis(ctx); err != nil { // no persistence: empty
+	if err := bounceRedis(ctx, s, o.during/4, 2*time.Second); err != nil { // no append-only file: empty
 		return err
 	}
 	if err := sleep(ctx, 5*time.Second); err != nil {
@@ -182,15 +181,5 @@ func redisEmpty(ctx context.Context, s *stack, o *opts, r *result) error {
 func spoolFull(ctx context.Context, s *stack, o *opts, r *result) error {
 	stall := o.during - 4*time.Second
 	r.Fault = fmt.Sprintf("kfakeserver SIGSTOPped for %s under load with the edges' spools capped at 1 MiB, then SIGCONT", stall)
-	if err := sleep(ctx, 2*time.Second); err != nil {
-		return err
-	}
-	if err := s.kafka.signal(syscall.SIGSTOP); err != nil {
-		return err
-	}
-	err := sleep(ctx, stall)
-	if cerr := s.kafka.signal(syscall.SIGCONT); cerr != nil {
-		return cerr
-	}
-	return err
+	return stallBroker(ctx, s, 2*time.Second, stall)
 }
