@@ -142,6 +142,23 @@ type env struct {
 
 func mustStartAPI(t *testing.T) *env {
 	t.Helper()
+	return startAPI(t, apiOptions{edit: func(c *Config) {
+		c.RateLimit = -1 // the limits have their own tests (ratelimit_test.go)
+	}})
+}
+
+// apiOptions change the server startAPI starts.
+type apiOptions struct {
+	log     *slog.Logger              // nil: discard
+	edit    func(*Config)             // after the tests' defaults
+	store   func(*boltstore.DB) Store // wraps the store; nil: the store itself
+	prepare func(*Server)             // before the first request
+}
+
+// startAPI serves the API over a fresh embedded store, with a fake
+// resolver, stats and brake, an admin key and a write and a read key.
+func startAPI(t *testing.T, o apiOptions) *env {
+	t.Helper()
 	db, err := boltstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -153,10 +170,22 @@ func mustStartAPI(t *testing.T) *env {
 	cfg.AdminKeyHash = store.HashAPIKey(admin)
 	cfg.Observe = observe
 	res := &fakeResolver{}
-	cfg.Resolver = res
-	cfg.Stats, cfg.Brake = &fakeStats{}, &fakeBrake{}
-	cfg.RateLimit = -1 // the limits have their own tests (ratelimit_test.go)
-	ts := httptest.NewServer(NewServer(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	cfg.Resolver, cfg.Stats, cfg.Brake = res, &fakeStats{}, &fakeBrake{}
+	if o.edit != nil {
+		o.edit(&cfg)
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	var st Store = db
+	if o.store != nil {
+		st = o.store(db)
+	}
+	srv := NewServer(cfg, st, o.log)
+	if o.prepare != nil {
+		o.prepare(srv)
+	}
+	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	e := &env{t: t, url: ts.URL, db: db, admin: admin, res: res, stats: cfg.Stats.(*fakeStats), brake: cfg.Brake.(*fakeBrake)}
 	e.write = e.newKey("writer", store.ScopeWrite)

@@ -3,9 +3,6 @@ package api
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -114,17 +111,7 @@ func TestAudit(t *testing.T) {
 type noAudit struct{ Store }
 
 func TestAuditNone(t *testing.T) {
-	db, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	admin := "qk_test_admin_key_0123456789"
-	cfg := DefaultConfig()
-	cfg.AdminKeyHash, cfg.Observe = store.HashAPIKey(admin), observe
-	ts := httptest.NewServer(NewServer(cfg, noAudit{db}, slog.New(slog.NewTextHandler(io.Discard, nil))))
-	defer ts.Close()
-	e := &env{t: t, url: ts.URL, db: db, admin: admin}
+	e := startAPI(t, apiOptions{store: func(db *boltstore.DB) Store { return noAudit{db} }})
 	// Changes work without an audit log.
 	e.call("POST", "/api/v1/links", e.admin, `{"code":"a","destination":"https://example.com/"}`, nil, 201, nil)
 	e.call("PATCH", "/api/v1/links/a", e.admin, `{"destination":"https://example.com/2"}`, nil, 200, nil)

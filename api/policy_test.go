@@ -2,14 +2,10 @@ package api
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/boltstore"
 )
 
 // mustStartAPIWithPolicy is mustStartAPI with a destination policy: it
@@ -17,11 +13,6 @@ import (
 // (the public URL) and b.example are the service's own.
 func mustStartAPIWithPolicy(t *testing.T) *env {
 	t.Helper()
-	db, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	deny, err := store.ParseDenyList([]string{"evil.example", "https://docs.google.com/forms/"})
 	if err != nil {
 		t.Fatal(err)
@@ -34,18 +25,9 @@ func mustStartAPIWithPolicy(t *testing.T) *env {
 		}
 		self = append(self, sh)
 	}
-	admin := "qk_test_admin_key_0123456789"
-	cfg := DefaultConfig()
-	cfg.PublicURL = "https://go.example"
-	cfg.AdminKeyHash = store.HashAPIKey(admin)
-	cfg.Observe = observe
-	cfg.Policy = &store.DestinationPolicy{Deny: deny, SelfHosts: self, RefuseHTTP: true}
-	ts := httptest.NewServer(NewServer(cfg, db, slog.New(slog.NewTextHandler(io.Discard, nil))))
-	t.Cleanup(ts.Close)
-	e := &env{t: t, url: ts.URL, db: db, admin: admin}
-	e.write = e.newKey("writer", store.ScopeWrite)
-	e.read = e.newKey("reader", store.ScopeRead)
-	return e
+	return startAPI(t, apiOptions{edit: func(c *Config) {
+		c.Policy = &store.DestinationPolicy{Deny: deny, SelfHosts: self, RefuseHTTP: true}
+	}})
 }
 
 // wantFields checks a 422 problem names exactly the fields given, each

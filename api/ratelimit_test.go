@@ -2,18 +2,13 @@ package api
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/boltstore"
 )
 
 // fakeClock is the injectable clock of the limits' tests.
@@ -152,37 +147,15 @@ func TestClientIP(t *testing.T) {
 // clock in the limits.
 func mustStartProtected(t *testing.T, log *slog.Logger, edit func(*Config)) (*env, *fakeClock) {
 	t.Helper()
-	db, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	admin := "qk_test_admin_key_0123456789"
-	cfg := DefaultConfig()
-	cfg.PublicURL = "https://go.example"
-	cfg.AdminKeyHash = store.HashAPIKey(admin)
-	cfg.Observe = observe
-	res := &fakeResolver{}
-	cfg.Resolver, cfg.Stats, cfg.Brake = res, &fakeStats{}, &fakeBrake{}
-	if edit != nil {
-		edit(&cfg)
-	}
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	srv := NewServer(cfg, db, log)
 	clk := newFakeClock()
-	if srv.limits != nil {
-		srv.limits.now = clk.Now
-	}
-	if srv.bad != nil {
-		srv.bad.now = clk.Now
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	e := &env{t: t, url: ts.URL, db: db, admin: admin, res: res, stats: cfg.Stats.(*fakeStats), brake: cfg.Brake.(*fakeBrake)}
-	e.write = e.newKey("writer", store.ScopeWrite)
-	e.read = e.newKey("reader", store.ScopeRead)
+	e := startAPI(t, apiOptions{log: log, edit: edit, prepare: func(srv *Server) {
+		if srv.limits != nil {
+			srv.limits.now = clk.Now
+		}
+		if srv.bad != nil {
+			srv.bad.now = clk.Now
+		}
+	}})
 	return e, clk
 }
 
