@@ -189,12 +189,8 @@ func tooMany(n int) error {
 // decodes its body.
 func jsonItem(b json.RawMessage) *bulkItem {
 	it := &bulkItem{}
-	if _, err := writableObject[json.RawMessage](b, "each item must be a JSON object"); err != nil {
-		it.err = err
-		return it
-	}
-	var in linkInput
-	if err := decodeStrict(b, &in); err != nil {
+	in, err := decodeLinkInput(b, "each item must be a JSON object")
+	if err != nil {
 		it.err = err
 		return it
 	}

@@ -94,16 +94,27 @@ func writableObject[V any](body []byte, notObject string) (map[string]V, error) 
 	return obj, nil
 }
 
+// decodeLinkInput decodes a link a client writes: a JSON object (else
+// notObject is the message), without the fields only the server sets, and
+// without unknown fields.
+func decodeLinkInput(b []byte, notObject string) (*linkInput, error) {
+	if _, err := writableObject[json.RawMessage](b, notObject); err != nil {
+		return nil, err
+	}
+	var in linkInput
+	if err := decodeStrict(b, &in); err != nil {
+		return nil, err
+	}
+	return &in, nil
+}
+
 func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
-	if _, err := writableObject[json.RawMessage](body, "request body must be a JSON object"); err != nil {
-		return err
-	}
-	var in linkInput
-	if err := decodeStrict(body, &in); err != nil {
+	in, err := decodeLinkInput(body, "request body must be a JSON object")
+	if err != nil {
 		return err
 	}
 	generate := in.Code == ""
