@@ -46,41 +46,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// The long-running commands stop on SIGINT and SIGTERM through ctx.
+	withSignals := map[string]func(ctx context.Context, args []string) error{
+		"serve":     func(ctx context.Context, a []string) error { return runServe(ctx, a, stderr) },
+		"edge":      func(ctx context.Context, a []string) error { return runEdge(ctx, a, stderr) },
+		"api":       func(ctx context.Context, a []string) error { return runAPI(ctx, a, stderr) },
+		"analytics": func(ctx context.Context, a []string) error { return runAnalytics(ctx, a, stderr) },
+		"loadtest":  func(ctx context.Context, a []string) error { return runLoadtest(ctx, a, stdout, stderr) },
+		"links":     func(ctx context.Context, a []string) error { return runLinks(ctx, a, stdout, stderr) },
+		"prescale":  func(ctx context.Context, a []string) error { return runPrescale(ctx, a, stdout, stderr) },
+	}
 	var err error
-	switch args[0] {
-	case "serve":
+	switch cmd, ok := withSignals[args[0]]; {
+	case ok:
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
-		err = runServe(ctx, args[1:], stderr)
-	case "edge":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		err = runEdge(ctx, args[1:], stderr)
-	case "api":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		err = runAPI(ctx, args[1:], stderr)
-	case "analytics":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		err = runAnalytics(ctx, args[1:], stderr)
-	case "loadtest":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		err = runLoadtest(ctx, args[1:], stdout, stderr)
-	case "links":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		err = runLinks(ctx, args[1:], stdout, stderr)
-	case "prescale":
-		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		err = runPrescale(ctx, args[1:], stdout, stderr)
-	case "apikey":
+		err = cmd(ctx, args[1:])
+	case args[0] == "apikey":
 		err = runAPIKey(ctx, args[1:], stdout, stderr)
-	case "version", "--version", "-version":
+	case args[0] == "version" || args[0] == "--version" || args[0] == "-version":
 		fmt.Fprintf(stdout, "qredge %s (commit %s)\n", version, commit)
-	case "help", "--help", "-h", "-help":
+	case args[0] == "help" || args[0] == "--help" || args[0] == "-h" || args[0] == "-help":
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "qredge: unknown command %q\n\n%s", args[0], usage)
