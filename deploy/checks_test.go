@@ -125,16 +125,32 @@ func (c *checker) config() {
 // shutdownTimeout is QREDGE_SHUTDOWN_TIMEOUT from the ConfigMap, or the
 // flag's default.
 func (c *checker) shutdownTimeout(command string) time.Duration {
-	v, ok := c.configMap().Data["QREDGE_SHUTDOWN_TIMEOUT"]
+	d, _ := c.durationSetting(command, "QREDGE_SHUTDOWN_TIMEOUT")
+	return d
+}
+
+// durationSetting is a duration setting of a command: the ConfigMap's
+// value, or else the flag's default; ok is false when the command has no
+// such flag.
+func (c *checker) durationSetting(command, env string) (d time.Duration, ok bool) {
+	f, ok := mustFlags(c.tb, command)[env]
 	if !ok {
-		v = mustFlags(c.tb, command)["QREDGE_SHUTDOWN_TIMEOUT"].Default
+		return 0, false
+	}
+	v, set := c.configMap().Data[env]
+	if !set {
+		v = f.Default
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		c.errorf("QREDGE_SHUTDOWN_TIMEOUT %q: %v", v, err)
+		c.errorf("%s %q: %v", env, v, err)
 	}
-	return d
+	return d, true
 }
+
+// kafkaCloseTimeout is analytics/kafkasink.CloseTimeout: how long an
+// edge's shutdown waits for Kafka writes still in flight.
+const kafkaCloseTimeout = 2 * time.Second
 
 // command is the qredge command of a pod: its first argument.
 func command(spec *corev1.PodSpec) string {
@@ -344,7 +360,10 @@ func (c *checker) deployment(d *appsv1.Deployment) {
 	c.env(what, ctr, cmd)
 
 	// SIGTERM comes after preStop; then qredge drains for up to
-	// --shutdown-timeout. The grace period must cover both.
+	// --shutdown-timeout, and an edge then hands its last events to Kafka
+	// or the spool: a publish already under way may take --kafka-write-timeout,
+	// closing the writer kafkaCloseTimeout. The grace period must cover
+	// all of it.
 	var sleep time.Duration
 	if ctr.Lifecycle != nil && ctr.Lifecycle.PreStop != nil {
 		if ctr.Lifecycle.PreStop.Sleep == nil {
@@ -357,7 +376,12 @@ func (c *checker) deployment(d *appsv1.Deployment) {
 	if spec.TerminationGracePeriodSeconds != nil {
 		grace = time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
 	}
-	if st := c.shutdownTimeout(cmd); grace <= sleep+st {
+	st := c.shutdownTimeout(cmd)
+	if kt, ok := c.durationSetting(cmd, "QREDGE_KAFKA_WRITE_TIMEOUT"); ok {
+		if grace <= sleep+st+kt+kafkaCloseTimeout {
+			c.errorf("%s: terminationGracePeriodSeconds %v, want more than preStop %v + --shutdown-timeout %v + --kafka-write-timeout %v + %v to close the Kafka writer", what, grace, sleep, st, kt, kafkaCloseTimeout)
+		}
+	} else if grace <= sleep+st {
 		c.errorf("%s: terminationGracePeriodSeconds %v, want more than preStop %v + --shutdown-timeout %v", what, grace, sleep, st)
 	}
 

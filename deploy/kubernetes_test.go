@@ -151,7 +151,7 @@ func TestChecksCatch(t *testing.T) {
 	f("no resources", func(o *objects) { ctr(o).Resources = corev1.ResourceRequirements{} }, "want cpu and memory requests")
 	f("root", func(o *objects) { edge(o).Spec.Template.Spec.SecurityContext.RunAsNonRoot = nil }, "runAsNonRoot is not true")
 	f("writable root", func(o *objects) { ctr(o).SecurityContext.ReadOnlyRootFilesystem = nil }, "readOnlyRootFilesystem")
-	f("short grace", func(o *objects) { edge(o).Spec.Template.Spec.TerminationGracePeriodSeconds = ptr(int64(20)) }, "want more than preStop 10s + --shutdown-timeout 15s")
+	f("short grace", func(o *objects) { edge(o).Spec.Template.Spec.TerminationGracePeriodSeconds = ptr(int64(32)) }, "want more than preStop 10s + --shutdown-timeout 15s + --kafka-write-timeout 5s + 2s to close the Kafka writer")
 	f("replicas under HPA", func(o *objects) { edge(o).Spec.Replicas = ptr(int32(3)) }, "sets replicas although an HPA scales it")
 	f("env not a flag", func(o *objects) {
 		ctr(o).Env = append(ctr(o).Env, corev1.EnvVar{Name: "QREDGE_PUBLIC_URL", Value: "x"})

@@ -224,5 +224,25 @@ func (s *Sink) Publish(ctx context.Context, records [][]byte) error {
 	}
 }
 
-// Close flushes and closes the writer.
-func (s *Sink) Close() error { return s.w.Close() }
+// CloseTimeout bounds Close: kafka-go's Writer.Close waits for every write
+// it still has in flight, and a write to a stalled broker (one that
+// accepts the connection and never answers) runs until the Writer's own
+// timeouts and attempts are spent, tens of seconds. Publish has already
+// returned an error for such a write and its events are in the spool, so
+// Close gives up on it after CloseTimeout.
+const CloseTimeout = 2 * time.Second
+
+// Close flushes and closes the writer, waiting at most CloseTimeout for
+// writes still in flight.
+func (s *Sink) Close() error { return s.closeWithin(CloseTimeout) }
+
+func (s *Sink) closeWithin(d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- s.w.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("kafka: writer still busy %s after close (broker not answering); its unacknowledged writes were abandoned", d)
+	}
+}

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/qredge/qredge/analytics"
 )
@@ -241,4 +243,56 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestCloseStalledBroker: a broker that accepts Produce requests and never
+// answers them (a stalled process) must not hold Close, and so an edge's
+// graceful shutdown, beyond CloseTimeout. The events of the write that
+// failed are the caller's to spool (Publish returned an error).
+func TestCloseStalledBroker(t *testing.T) {
+	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var once sync.Once
+	unstall := func() { once.Do(func() { close(release) }) }
+	// Wake the held requests before the cluster closes (cleanups run last
+	// in, first out).
+	t.Cleanup(k.Close)
+	t.Cleanup(unstall)
+	k.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	cfg := DefaultConfig()
+	cfg.Brokers = k.ListenAddrs()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A healthy sink closes without complaint.
+	idle, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatalf("closing an idle sink: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := s.Publish(ctx, [][]byte{[]byte("held")}); err == nil {
+		t.Fatal("Publish to a stalled broker succeeded")
+	}
+	err = s.closeWithin(300 * time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "abandoned") {
+		t.Fatalf("Close with a write held by the broker: got %v, want the abandoned-writes error", err)
+	}
+	// Once the broker answers, the abandoned write completes and the
+	// writer closes.
+	unstall()
+	if err := s.closeWithin(30 * time.Second); err != nil {
+		t.Fatalf("Close after the broker answered: %v", err)
+	}
 }

@@ -260,7 +260,11 @@ func (e *Edge) closeAll() {
 		e.events.Close()
 	}
 	if e.sink != nil {
-		e.sink.Close()
+		// Bounded (kafkasink.CloseTimeout): a stalled broker cannot hold
+		// the shutdown; what it did not acknowledge is in the spool.
+		if err := e.sink.Close(); err != nil {
+			e.Log.Warn("closing the Kafka writer", "err", err)
+		}
 	}
 	if e.geo != nil {
 		e.geo.Close()
