@@ -167,8 +167,9 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	if a.ln, err = cfg.HTTP.listen("--listen", cfg.Listen); err != nil {
 		return err
 	}
-	registerHTTPMetrics(reg, a.ln, nil)
-	a.srv = cfg.HTTP.httpServer(api.NewServer(apiCfg, a.store, a.Log))
+	hosts := cfg.HTTP.hostSet()
+	registerHTTPMetrics(reg, a.ln, hosts)
+	a.srv = cfg.HTTP.httpServer(checkHost(hosts, api.NewServer(apiCfg, a.store, a.Log)))
 	go func() {
 		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.Log.Error("api listener failed", "err", err)

@@ -371,6 +371,29 @@ func TestHardeningAPI(t *testing.T) {
 		a := start(func(c *APIConfig) { c.HTTP.ReadTimeout = waitLong; c.HTTP.MaxConns = 2 })
 		checkMaxConns(t, a.Addr(), "/api/v1/links", 401)
 	})
+	t.Run("max conns per ip", func(t *testing.T) {
+		a := start(func(c *APIConfig) { c.HTTP.ReadTimeout = waitLong; c.HTTP.MaxConnsPerIP = 1 })
+		c := holdConn(t, a.Addr(), "/api/v1/links", 401)
+		defer c.Close()
+		if raw := rawRequest(t, a.Addr(), get("x", "/api/v1/links")); statusOf(raw) != 429 {
+			t.Fatalf("second connection from one IP: %q, want 429", raw)
+		}
+	})
+	t.Run("hosts", func(t *testing.T) {
+		a := start(func(c *APIConfig) { c.HTTP.Hosts = "api.example.com" })
+		for host, want := range map[string]int{"api.example.com": 401, "API.example.com:443": 401, "go.example.com": 421, a.Addr(): 421} {
+			raw := rawRequest(t, a.Addr(), get(host, "/api/v1/links"))
+			if got := statusOf(raw); got != want {
+				t.Errorf("Host %q: %d, want %d", host, got, want)
+			}
+			if want == 421 && (!strings.Contains(raw, "application/problem+json") || !strings.Contains(raw, `"code":"misdirected"`)) {
+				t.Errorf("Host %q: 421 without its problem+json body: %q", host, raw)
+			}
+		}
+		if m := rawRequest(t, a.AdminAddr(), get("x", "/metrics")); !strings.Contains(m, "qredge_http_misdirected_total 2\n") {
+			t.Errorf("metrics lack qredge_http_misdirected_total 2:\n%s", m)
+		}
+	})
 	// net/http applies --max-header-bytes with 4 KiB of slack; the admin
 	// listener has a fixed 8 KiB.
 	t.Run("admin huge headers", func(t *testing.T) { checkHugeHeaders(t, a.AdminAddr(), "/healthz", 200) })

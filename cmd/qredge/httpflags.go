@@ -36,8 +36,8 @@ func defaultHTTPFlags(maxConns int) HTTPFlags {
 		MaxHeaderBytes: 8 << 10, MaxConns: maxConns}
 }
 
-// register adds the flags; scans adds --max-conns-per-ip and --hosts (edge
-// and serve).
+// register adds the flags; scans (edge and serve) words --hosts for scans,
+// otherwise (api) for API requests.
 func (c *HTTPFlags) register(fs flagRegistrar, scans bool) {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "most time to read a whole request, headers and body, from its first byte (slow clients are cut off)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "most time to write a response")
@@ -47,6 +47,9 @@ func (c *HTTPFlags) register(fs flagRegistrar, scans bool) {
 	if scans {
 		fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "most open connections from one client IP; more get 429 (0: no limit; carrier NAT puts many phones behind one IP)")
 		fs.StringVar(&c.Hosts, "hosts", c.Hosts, "comma-separated Host names scans are answered for; others get 421 (empty: any host)")
+	} else {
+		fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "most open connections from one client IP; more get 429 (0: no limit)")
+		fs.StringVar(&c.Hosts, "hosts", c.Hosts, "comma-separated Host names API requests are answered for; others get 421 (empty: any host)")
 	}
 }
 
@@ -198,6 +201,27 @@ func (h *hostSet) allowed(host []byte) bool {
 
 var misdirectedBody = []byte("this host is not served here\n")
 
+// misdirectedProblem is the API's 421 body.
+var misdirectedProblem = []byte(`{"type":"about:blank","title":"Misdirected Request","status":421,"detail":"this host is not served here: the Host header is not in --hosts","code":"misdirected"}` + "\n")
+
+// checkHost wraps an API handler: requests whose Host is not in hosts get
+// 421 with a problem+json body. A nil hosts accepts any host.
+func checkHost(hosts *hostSet, h http.Handler) http.Handler {
+	if hosts == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hosts.allowed([]byte(r.Host)) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusMisdirectedRequest)
+			_, _ = w.Write(misdirectedProblem)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // writeMisdirected answers a scan for a host not in --hosts.
 func writeMisdirected(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusMisdirectedRequest)
@@ -339,7 +363,7 @@ func registerHTTPMetrics(reg *prometheus.Registry, ln net.Listener, hosts *hostS
 		}})
 	}
 	if hosts != nil {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qredge_http_misdirected_total", Help: "Scans refused with 421 because their Host is not in --hosts."},
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qredge_http_misdirected_total", Help: "Requests (scans; API requests on qredge api) refused with 421 because their Host is not in --hosts."},
 			func() float64 { return float64(hosts.refused.Load()) }))
 	}
 }
