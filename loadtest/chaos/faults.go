@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"syscall"
 	"time"
 )
@@ -22,6 +25,9 @@ var scenarios = []scenario{
 	{name: "kafka-stop", spool: true, fault: kafkaStop},
 	{name: "redis-empty", fault: redisEmpty},
 	{name: "spool-full", spoolMax: 1 << 20, during: 40 * time.Second, fault: spoolFull},
+	{name: "kafka-slow", during: 24 * time.Second, fault: kafkaSlow},
+	{name: "spool-truncated", spool: true, during: 24 * time.Second, fault: spoolTruncated},
+	{name: "slow-clients", keepLatency: true, fault: slowAbuse},
 }
 
 // analyticsSIGKILL kills the consumer 3 times during the phase, restarting
@@ -182,4 +188,135 @@ func spoolFull(ctx context.Context, s *stack, o *opts, r *result) error {
 	stall := o.during - 4*time.Second
 	r.Fault = fmt.Sprintf("kfakeserver SIGSTOPped for %s under load with the edges' spools capped at 1 MiB, then SIGCONT", stall)
 	return stallBroker(ctx, s, 2*time.Second, stall)
+}
+
+// kafkaSlow makes the broker slow rather than stalled (kfakeserver's
+// control hook, SIGUSR1): for 8 s every Produce request is held 500 ms,
+// then for 8 s it is held 6 s, longer than the edges' Kafka write timeout
+// (5 s), so their writes fail and go to the spool while the broker still
+// appends them later: the analytics must drop those duplicates. Then the
+// broker is fast again.
+func kafkaSlow(ctx context.Context, s *stack, o *opts, r *result) error {
+	step := (o.during - 8*time.Second) / 2
+	r.Fault = fmt.Sprintf("kfakeserver slowed under load by a control hook: each Produce request held 500 ms for %s, then 6 s (beyond the 5 s write timeout) for %s", step, step)
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	for range 2 {
+		if err := s.kafka.signal(syscall.SIGUSR1); err != nil {
+			return err
+		}
+		if err := sleep(ctx, step); err != nil {
+			_ = s.kafka.signal(syscall.SIGUSR2)
+			return err
+		}
+	}
+	return s.kafka.signal(syscall.SIGUSR2)
+}
+
+// spoolTruncated damages a spool segment the way a power loss or a bad
+// disk would: the broker stalls so that the edges spool, edge 0 is stopped
+// (SIGTERM: its queue goes to the spool), its newest segment is cut in the
+// middle of a record (the one at its middle byte; the records after it go
+// with the cut), and edge 0 starts again on that spool; then the broker
+// comes back. The edge must replay every intact record before the cut,
+// count the damaged bytes, and go on: the events lost are exactly those of
+// the records cut off.
+func spoolTruncated(ctx context.Context, s *stack, o *opts, r *result) error {
+	r.Fault = "kfakeserver SIGSTOPped; after 8 s edge 0 SIGTERMed, its newest spool segment cut in the middle of the record at its middle byte, edge 0 restarted on it; broker SIGCONTed 4 s later"
+	r.faultedEdge = 0
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	if err := s.kafka.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	defer s.kafka.signal(syscall.SIGCONT)
+	if err := sleep(ctx, 8*time.Second); err != nil {
+		return err
+	}
+	t := time.Now()
+	if err := s.edges[0].signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case <-s.edges[0].done:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("edge 0 did not exit within 30 s of SIGTERM")
+	}
+	r.Extra["edge_shutdown_s"] = time.Since(t).Seconds()
+	cut, err := truncateSpool(filepath.Join(s.dir, "spool0"))
+	if err != nil {
+		return err
+	}
+	r.Extra["cut_segment"] = cut.segment
+	r.Extra["cut_records"] = cut.records
+	r.Extra["cut_events"] = cut.events
+	r.Extra["cut_bytes_left"] = cut.bytesLeft
+	r.EventsLossBound = int64(cut.events)
+	r.exactLoss = true
+	if err := s.startEdge(ctx, 0); err != nil {
+		return err
+	}
+	if err := sleep(ctx, 4*time.Second); err != nil {
+		return err
+	}
+	if err := s.kafka.signal(syscall.SIGCONT); err != nil {
+		return err
+	}
+	// The edge replays its spool now; the corrupt bytes it reports are
+	// checked once the counts are in.
+	r.wantCorrupt = cut.bytesLeft
+	return nil
+}
+
+type spoolCut struct {
+	segment   string
+	records   int   // records lost: the cut one and those after it
+	events    int   // their events
+	bytesLeft int64 // bytes of the cut record left in the file
+}
+
+// truncateSpool cuts the newest segment of the spool in dir in the middle
+// of the record that holds the segment's middle byte: that record and
+// every one after it are lost, the ones before must be replayed. The
+// format (analytics/spool.go): records of a 4-byte big-endian length, a
+// 4-byte CRC and a payload that starts with the uvarint event count.
+func truncateSpool(dir string) (spoolCut, error) {
+	segs, _ := filepath.Glob(filepath.Join(dir, "spool-*.seg"))
+	if len(segs) == 0 {
+		return spoolCut{}, fmt.Errorf("no spool segment in %s: the edge spooled nothing", dir)
+	}
+	sort.Strings(segs) // zero-padded sequence numbers
+	name := segs[len(segs)-1]
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return spoolCut{}, err
+	}
+	type record struct{ off, n, events int }
+	var recs []record
+	off := 0
+	for off+8 <= len(data) {
+		n := int(binary.BigEndian.Uint32(data[off:]))
+		if off+8+n > len(data) {
+			break
+		}
+		events, k := binary.Uvarint(data[off+8:])
+		if k <= 0 {
+			return spoolCut{}, fmt.Errorf("%s: bad event count in the record at byte %d", name, off)
+		}
+		recs = append(recs, record{off, n, int(events)})
+		off += 8 + n
+	}
+	if len(recs) == 0 || off != len(data) {
+		return spoolCut{}, fmt.Errorf("%s: %d bytes, not a sequence of whole records", name, len(data))
+	}
+	i := sort.Search(len(recs), func(i int) bool { return recs[i].off+8+recs[i].n > len(data)/2 })
+	cut := spoolCut{segment: filepath.Base(name), records: len(recs) - i}
+	for _, r := range recs[i:] {
+		cut.events += r.events
+	}
+	keep := recs[i].off + 8 + recs[i].n/2
+	cut.bytesLeft = int64(keep - recs[i].off)
+	return cut, os.Truncate(name, int64(keep))
 }

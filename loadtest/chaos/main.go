@@ -96,7 +96,11 @@ func run() int {
 	var results []*result
 	failed := false
 	for _, sc := range run {
-		fmt.Fprintf(os.Stderr, "chaos: %s: %.0f req/s for %s\n", sc.name, o.rate, o.warmup+o.before+o.during+o.after)
+		during := o.during
+		if sc.during > 0 {
+			during = sc.during
+		}
+		fmt.Fprintf(os.Stderr, "chaos: %s: %.0f req/s for %s\n", sc.name, o.rate, o.warmup+o.before+during+o.after)
 		r := runScenario(ctx, &o, sc)
 		results = append(results, r)
 		if !r.Pass {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,29 +135,54 @@ func redirects(c *loadtest.Counts) int64 {
 }
 
 // edgeEvents sums the event counters of both edges' /metrics
-// (qredge_events_total by stage, qredge_events_dropped_total by reason):
+// (qredge_events_total by stage, qredge_events_dropped_total by reason,
+// qredge_spool_corrupt_bytes_total, qredge_kafka_write_errors_total):
 // since each edge's last start.
 func (s *stack) edgeEvents() map[string]float64 {
 	m := map[string]float64{}
 	for _, port := range s.edgeAdmin {
-		resp, err := httpc.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
+		for k, v := range scrape(port, "qredge_events_total{", "qredge_events_dropped_total{", "qredge_spool_corrupt_bytes_total ", "qredge_kafka_write_errors_total ") {
+			m[k] += v
+		}
+	}
+	return m
+}
+
+// analyticsEvents is the consumer's qredge_analytics_events_total by
+// result (applied, duplicate, poison) since its last start.
+func (s *stack) analyticsEvents() map[string]float64 {
+	return scrape(s.anAdmin, "qredge_analytics_events_total{")
+}
+
+// scrape reads the samples of the admin port's /metrics whose lines start
+// with one of prefixes, named without "qredge_" and "_total", a label
+// value after a colon ("events:spooled").
+func scrape(port int, prefixes ...string) map[string]float64 {
+	m := map[string]float64{}
+	resp, err := httpc.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics")
+	if err != nil {
+		return m
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range strings.Split(string(b), "\n") {
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(line, p) }) {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
 		if err != nil {
 			continue
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, line := range strings.Split(string(b), "\n") {
-			if !strings.HasPrefix(line, "qredge_events_total{") && !strings.HasPrefix(line, "qredge_events_dropped_total{") {
-				continue
+		name := line[:i]
+		if j := strings.IndexByte(name, '{'); j >= 0 {
+			// One label: name{label="value"} becomes name:value.
+			if k := strings.IndexByte(name, '"'); k > j {
+				name = name[:j] + ":" + strings.TrimSuffix(name[k+1:], "\"}")
 			}
-			i := strings.LastIndexByte(line, ' ')
-			v, err := strconv.ParseFloat(line[i+1:], 64)
-			if err != nil {
-				continue
-			}
-			name := strings.NewReplacer("qredge_", "", "_total{stage=\"", ":", "_total{reason=\"", ":", "\"}", "").Replace(line[:i])
-			m[name] += v
 		}
+		name = strings.Replace(strings.TrimPrefix(name, "qredge_"), "_total", "", 1)
+		m[name] += v
 	}
 	return m
 }

@@ -39,7 +39,16 @@ type scenario struct {
 	spoolMax int64
 	// during, when set, is this scenario's fault phase instead of -during
 	during time.Duration
+	// keepLatency: the known codes' p99 during the fault must stay within
+	// latencyFactor times the p99 before it, plus latencySlack (a loose
+	// bound: the machine is shared with the attack's own clients)
+	keepLatency bool
 }
+
+const (
+	latencyFactor = 4
+	latencySlack  = 20 // ms
+)
 
 // result is one scenario's line of the report.
 type result struct {
@@ -81,7 +90,13 @@ type result struct {
 	// EventsLossBound is that bound: the redirects the killed edge answered
 	// in the second of the kill and the one before; 0 for other scenarios.
 	EventsLossBound int64 `json:"events_loss_bound,omitempty"`
-	mu              sync.Mutex
+	// exactLoss: the loss must equal EventsLossBound (spool-truncated: the
+	// events of the record that was cut).
+	exactLoss bool
+	// wantCorrupt, when set, is the bytes of damaged spool records the
+	// edges must report discarding.
+	wantCorrupt int64
+	mu          sync.Mutex
 }
 
 func (r *result) fail(format string, args ...any) {
@@ -274,6 +289,9 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 	if res.KnownErrors != 0 {
 		res.fail("%d errors for known codes", res.KnownErrors)
 	}
+	if sc.keepLatency && res.P99DuringMs > latencyFactor*res.P99BeforeMs+latencySlack {
+		res.fail("known codes' p99 rose from %.1f ms before to %.1f ms during the fault (bound %d × before + %d ms)", res.P99BeforeMs, res.P99DuringMs, latencyFactor, latencySlack)
+	}
 	if stormRep != nil {
 		res.UnknownRequests = stormRep.Total.Intended
 		res.UnknownErrors = stormRep.Total.Errors
@@ -351,6 +369,9 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 		res.fail("events counted: %v", err)
 	}
 	res.EventsCounted = counted
+	for k, v := range s.analyticsEvents() {
+		res.Extra[k] = v // analytics_events:applied, :duplicate, :poison
+	}
 	res.EventsLost = res.EventsSent - counted
 	if rep := known[phDuring][0]; !res.crashAt.IsZero() && rep != nil {
 		k := int(res.crashAt.Sub(rep.Start) / time.Second)
@@ -367,6 +388,14 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 		res.fail("analytics counted %d scans, %d were answered with a redirect", counted, res.EventsSent)
 	case sc.spoolMax > 0 && res.EventsLost != dropped:
 		res.fail("analytics missed %d scans, the edges counted %d dropped: every loss must be a counted drop", res.EventsLost, dropped)
+	case res.exactLoss && res.EventsLost != res.EventsLossBound:
+		res.fail("analytics missed %d scans, the cut spool record held %d: every other event must be replayed", res.EventsLost, res.EventsLossBound)
+	}
+	if res.wantCorrupt > 0 {
+		// Read again: the replay may have ended while the counts came in.
+		if got := s.edgeEvents()["spool_corrupt_bytes"]; int64(got) != res.wantCorrupt {
+			res.fail("edges report %.0f damaged spool bytes discarded, the cut left %d", got, res.wantCorrupt)
+		}
 	}
 	if res.LinksAfter, err = s.countLinks(); err != nil {
 		res.fail("links after: %v", err)
