@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -122,8 +123,22 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	chunk := fs.Int("chunk", 1000, fmt.Sprintf("rows per bulk creation, 1 to %d", store.MaxBulkLinks))
 	atomic := fs.Bool("atomic", false, "all or nothing per chunk (not per file): a failed row keeps the other rows of its chunk out; default: every valid row is imported")
 	dryRun := fs.Bool("dry-run", false, "read and validate only; write nothing")
+	// The destination policy of the API, for the targets that bypass it
+	// (--data-dir, --redis) and for --dry-run; through --api the server
+	// applies its own as well.
+	policy := defaultPolicyFlags()
+	policy.register(fs)
+	publicURL := fs.String("public-url", "", "scheme and host of the short links, such as https://go.example.com: links to it are refused (a redirect loop), as by the API")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := policy.Check(); err != nil {
+		return err
+	}
+	if *publicURL != "" {
+		if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", *publicURL)
+		}
 	}
 	if fs.NArg() != 1 {
 		return errors.New("import needs exactly one FILE (- for stdin)")
@@ -170,7 +185,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		defer be.close()
 	}
-	im := &importer{be: be, chunk: *chunk, atomic: *atomic, stderr: stderr, seen: map[string]int{}}
+	im := &importer{be: be, chunk: *chunk, atomic: *atomic, stderr: stderr, seen: map[string]int{}, policy: policy.policy(*publicURL)}
 	start := time.Now()
 	err = im.run(ctx, src)
 	el := time.Since(start)
@@ -199,6 +214,7 @@ type importer struct {
 	chunk  int
 	atomic bool
 	stderr io.Writer
+	policy *store.DestinationPolicy
 
 	seen map[string]int // line of each (domain, code) seen valid
 
@@ -267,6 +283,10 @@ func (im *importer) add(l *store.Link, line int, rowErr error) {
 		l.Code = store.NewCode()
 	}
 	if err := l.Validate(); err != nil {
+		im.fail(line, l, err)
+		return
+	}
+	if err := im.policy.Err(l); err != nil {
 		im.fail(line, l, err)
 		return
 	}

@@ -510,3 +510,61 @@ func BenchmarkLinksExport(b *testing.B) {
 		bench(b, "--redis", redistest.MustStart(b, redistest.Options{}).Addr())
 	})
 }
+
+// TestLinksImportPolicy: an import straight into a store (which bypasses
+// the API) applies the same destination policy when given it: the deny
+// list, the loop check against --public-url and --short-domains, and
+// --allow-http=false, each row's error naming the rule.
+func TestLinksImportPolicy(t *testing.T) {
+	file := writeFile(t, "policy.csv", "code,destination\n"+
+		"ok,https://example.com/fine\n"+
+		"deny,https://login.evil.example/x\n"+
+		"loop,https://go.example.com/other\n"+
+		"short,https://qr.example.com/x\n"+
+		"plain,http://example.com/insecure\n"+
+		"prefix,https://docs.example.org/forms/123\n")
+	args := []string{"--deny-destinations", "evil.example,https://docs.example.org/forms/", "--public-url", "https://go.example.com",
+		"--short-domains", "qr.example.com", "--allow-http=false"}
+	want := []string{
+		"line 3: code deny: ", "evil.example",
+		"line 4: code loop: ", "go.example.com",
+		"line 5: code short: ", "qr.example.com",
+		"line 6: code plain: ", "http",
+		"line 7: code prefix: ", "https://docs.example.org/forms/",
+	}
+	for _, dry := range []bool{false, true} {
+		dir := t.TempDir()
+		a := append([]string{"import", file, "--data-dir", dir}, args...)
+		if dry {
+			a = append(a, "--dry-run")
+		}
+		code, out, errb := runLinksCmd(t, a...)
+		if code != 1 || !strings.Contains(errb, "5 of 6 rows failed") {
+			t.Fatalf("dry run %v: exit %d, stdout %q, stderr %q", dry, code, out, errb)
+		}
+		lines := strings.Split(errb, "\n")
+		for i := 0; i < len(want); i += 2 {
+			if i/2 >= len(lines) || !strings.HasPrefix(lines[i/2], want[i]) || !strings.Contains(lines[i/2], want[i+1]) {
+				t.Errorf("dry run %v: stderr line %d: want %q naming %q, stderr:\n%s", dry, i/2+1, want[i], want[i+1], errb)
+			}
+		}
+		if dry {
+			continue
+		}
+		var codes []string
+		for _, l := range dataDirLinks(t, dir) {
+			codes = append(codes, l.Code)
+		}
+		if !reflect.DeepEqual(codes, []string{"ok"}) {
+			t.Errorf("imported %v, want [ok]", codes)
+		}
+	}
+	// Without a policy, all six are imported; a bad deny entry or
+	// --public-url is a usage error.
+	mustRunLinks(t, "import", file, "--data-dir", t.TempDir())
+	for _, c := range [][]string{{"--deny-destinations", "http://"}, {"--public-url", "go.example.com"}} {
+		if code, _, errb := runLinksCmd(t, append([]string{"import", file, "--data-dir", t.TempDir()}, c...)...); code == 0 || !strings.Contains(errb, c[0]) {
+			t.Errorf("%v: exit %d, stderr %q", c, code, errb)
+		}
+	}
+}
