@@ -22,7 +22,7 @@ var scenarios = []scenario{
 		return nil
 	}},
 	{name: "sigterm", fault: edgeSIGTERM},
-	{name: "kafka-stop", spool: true, fault: kafkaStop},
+	{name: "kafka-stop", spool: true, during: 130 * time.Second, fault: kafkaStop},
 	{name: "redis-empty", fault: redisEmpty},
 	{name: "spool-full", spoolMax: 1 << 20, during: 40 * time.Second, fault: spoolFull},
 	{name: "kafka-slow", during: 24 * time.Second, fault: kafkaSlow},
@@ -128,11 +128,12 @@ func bounceRedis(ctx context.Context, s *stack, wait, down time.Duration) error 
 	return s.startRedis(ctx)
 }
 
-// kafkaStop pauses the broker process (SIGSTOP) for 12 s, a stalled
-// broker: edges must spool and replay.
+// kafkaStop pauses the broker process (SIGSTOP) for two minutes of its
+// 130 s fault phase, a stalled broker: edges must spool and replay.
 func kafkaStop(ctx context.Context, s *stack, o *opts, r *result) error {
-	r.Fault = "kfakeserver SIGSTOPped for 12 s under load (a stalled broker), then SIGCONT"
-	return stallBroker(ctx, s, o.during/8, 12*time.Second)
+	stall := o.during - 10*time.Second
+	r.Fault = fmt.Sprintf("kfakeserver SIGSTOPped for %s under load (a stalled broker), then SIGCONT", stall)
+	return stallBroker(ctx, s, 2*time.Second, stall)
 }
 
 // stallBroker stops the broker process (SIGSTOP) after wait, and lets it
