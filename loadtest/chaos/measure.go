@@ -137,11 +137,12 @@ func redirects(c *loadtest.Counts) int64 {
 // edgeEvents sums the event counters of both edges' /metrics
 // (qredge_events_total by stage, qredge_events_dropped_total by reason,
 // qredge_spool_corrupt_bytes_total, qredge_kafka_write_errors_total):
-// since each edge's last start.
+// since each edge's last start; and qredge_spool_bytes, the bytes still
+// in their spools.
 func (s *stack) edgeEvents() map[string]float64 {
 	m := map[string]float64{}
 	for _, port := range s.edgeAdmin {
-		for k, v := range scrape(port, "qredge_events_total{", "qredge_events_dropped_total{", "qredge_spool_corrupt_bytes_total ", "qredge_kafka_write_errors_total ") {
+		for k, v := range scrape(port, "qredge_events_total{", "qredge_events_dropped_total{", "qredge_spool_corrupt_bytes_total ", "qredge_kafka_write_errors_total ", "qredge_spool_bytes ") {
 			m[k] += v
 		}
 	}

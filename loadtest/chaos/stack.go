@@ -263,7 +263,7 @@ func (s *stack) spoolMaxBytes() int64 {
 
 func (s *stack) startAnalytics(ctx context.Context) error {
 	p, err := start(s.dir, "analytics", s.qredge, "analytics", "--redis", s.redisAddr(), "--kafka", s.brokers,
-		"--admin-listen", "127.0.0.1:"+strconv.Itoa(s.anAdmin), "--kafka-session-timeout", "6s", "--log-level", "warn")
+		"--admin-listen", "127.0.0.1:"+strconv.Itoa(s.anAdmin), "--kafka-session-timeout", "6s", "--log-level", "info")
 	if err != nil {
 		return err
 	}
@@ -278,4 +278,14 @@ func (s *stack) close() {
 			p.stop(syscall.SIGTERM, 5*time.Second)
 		}
 	}
+}
+
+// analyticsAssignments counts the "partitions assigned" lines of every
+// analytics process started so far (they share one log file).
+func (s *stack) analyticsAssignments() int {
+	b, err := os.ReadFile(filepath.Join(s.dir, "analytics.log"))
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), `msg="partitions assigned"`)
 }
