@@ -71,7 +71,7 @@ bench-compare:
 
 # Faults under steady load against real processes (redis-server, a kfake
 # broker, two edges, analytics, api) with invariant checks and a JSON
-# report (chaos-report.json); about 1 minute per scenario, see
+# report (chaos-report.json); about 12 minutes for the eleven scenarios, see
 # docs/reliability.md. Not part of make test.
 # make chaos CHAOSFLAGS='-scenarios edge-sigkill,redis-restart'
 chaos:
