@@ -462,3 +462,82 @@ func TestQueueClosed(t *testing.T) {
 		t.Fatal("a closed queue took an event, or did not count it")
 	}
 }
+
+// gateSink blocks every Publish until release is closed, and counts the
+// calls that started.
+type gateSink struct {
+	started chan struct{}
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (s *gateSink) Publish(ctx context.Context, records [][]byte) error {
+	s.calls.Add(1)
+	s.started <- struct{}{}
+	<-s.release
+	return nil
+}
+
+// TestPipelineCloseStopsReplay: Close during a replay waits for the batch
+// being published, not for the rest of the segment (a slow broker would
+// hold a shutdown for every batch of it); the rest stays in the spool.
+func TestPipelineCloseStopsReplay(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := OpenSpool(dir, 1<<20, 1<<20)
+	enc := NewEncoder(nil, "e")
+	for b := 0; b < 10; b++ {
+		e := testEvent(b)
+		if err := s.Append([][]byte{enc.Append(nil, &e)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	sink := &gateSink{started: make(chan struct{}, 16), release: make(chan struct{})}
+	cfg := DefaultConfig()
+	cfg.SpoolDir = dir
+	cfg.RetryInterval = 10 * time.Millisecond
+	p, err := Start(cfg, sink, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-sink.started // the replay of the first batch is under way
+	closed := make(chan struct{})
+	go func() {
+		p.Close()
+		close(closed)
+	}()
+	// Once Close has begun, let the batch in flight finish: without the
+	// stop check between batches, the replay would go on with the other 9.
+	for !stopped(p) {
+		time.Sleep(time.Millisecond)
+	}
+	close(sink.release) // from now on every Publish returns at once
+	<-closed
+	if n := sink.calls.Load(); n != 1 {
+		t.Fatalf("Close let the replay publish %d batches, want only the one in flight", n)
+	}
+	if st := p.Stats(); st.Replayed.Load() != 1 {
+		t.Fatalf("replayed %d events, want 1", st.Replayed.Load())
+	}
+	// The other 9 batches are still on disk for the next start.
+	re, err := OpenSpool(dir, 1<<20, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	name, _ := re.Oldest()
+	seg, err := re.ReadSegment(name)
+	if err != nil || len(seg.Batches) != 10 {
+		t.Fatalf("spool after Close: %d batches (%v), want the segment with all 10 (the first one is sent again on the next start)", len(seg.Batches), err)
+	}
+}
+
+// stopped reports whether Close has begun.
+func stopped(p *Pipeline) bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}

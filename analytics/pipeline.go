@@ -326,6 +326,14 @@ func (p *Pipeline) replayOne(done map[string]int) bool {
 		}
 	}
 	for i := done[name]; i < len(seg.Batches); i++ {
+		// Stop between batches: a segment holds up to about 160 batches,
+		// and a slow broker must not hold Close for all of them. What is
+		// left stays in the spool for the next start.
+		select {
+		case <-p.stop:
+			return false
+		default:
+		}
 		if err := p.publish(seg.Batches[i]); err != nil {
 			return false
 		}

@@ -280,7 +280,9 @@ func TestCloseStalledBroker(t *testing.T) {
 		t.Fatalf("closing an idle sink: %v", err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	// Long enough for the metadata request (not held) on a busy machine:
+	// the Produce request is what must be in flight when Publish gives up.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := s.Publish(ctx, [][]byte{[]byte("held")}); err == nil {
 		t.Fatal("Publish to a stalled broker succeeded")

@@ -16,8 +16,9 @@ import (
 )
 
 // HTTPFlags are the limits of a public listener (edge and serve on
-// fasthttp, api on net/http): timeouts, header size, connection caps and,
-// for scans, the accepted Host names. See docs/security.md, "HTTP limits".
+// fasthttp, api on net/http): timeouts, header size, connection caps and
+// the accepted Host names (of scans on edge and serve, of API requests on
+// api). See docs/security.md, "HTTP limits".
 type HTTPFlags struct {
 	ReadTimeout    time.Duration
 	WriteTimeout   time.Duration

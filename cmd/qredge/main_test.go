@@ -345,7 +345,8 @@ func TestCLIErrors(t *testing.T) {
 	f(1, "--hosts", "edge", "--redis", "127.0.0.1:1", "--hosts", "https://go.example.com")
 	f(1, "--idle-timeout 0s", "api", "--redis", "127.0.0.1:1", "--idle-timeout", "0")
 	f(1, "--write-timeout", "api", "--redis", "127.0.0.1:1", "--write-timeout", "-2s")
-	f(2, "flag provided but not defined: -hosts", "api", "--hosts", "go.example.com")
+	f(1, `--hosts "api.example.com:443"`, "api", "--redis", "127.0.0.1:1", "--hosts", "api.example.com:443")
+	f(1, "--max-conns-per-ip -3", "api", "--redis", "127.0.0.1:1", "--max-conns-per-ip", "-3")
 	f(0, "QREDGE_MAX_CONNS_PER_IP", "edge", "--help")
 }
 
