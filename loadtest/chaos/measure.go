@@ -102,6 +102,38 @@ func (s *stack) waitCounted(ctx context.Context, want int64) (int64, error) {
 	return s.scansCounted()
 }
 
+// spoolsEmpty reports whether both edges answer /metrics and have nothing
+// left in their spools.
+func (s *stack) spoolsEmpty() bool {
+	for _, port := range s.edgeAdmin {
+		b, ok := scrape(port, "qredge_spool_bytes ")["spool_bytes"]
+		if !ok || b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// settle waits until the consumer has read nothing new (applied, duplicate
+// or poison) for 3 s, at most 60 s: the replay of a spool can still be
+// arriving after the totals reached the scans sent.
+func (s *stack) settle(ctx context.Context) error {
+	read := func() float64 {
+		var n float64
+		for _, v := range s.analyticsEvents() {
+			n += v
+		}
+		return n
+	}
+	last, since := read(), time.Now()
+	return waitUntil(ctx, 60*time.Second, "the consumer to go idle", func() bool {
+		if n := read(); n != last {
+			last, since = n, time.Now()
+		}
+		return time.Since(since) >= 3*time.Second
+	})
+}
+
 // redisCalls returns the calls of each command from INFO commandstats.
 func (s *stack) redisCalls() (map[string]int64, error) {
 	out, err := s.redisCLI("INFO", "commandstats")

@@ -281,11 +281,18 @@ func (s *stack) close() {
 }
 
 // analyticsAssignments counts the "partitions assigned" lines of every
-// analytics process started so far (they share one log file).
+// analytics process started so far (they share one log file) that assign
+// at least one partition.
 func (s *stack) analyticsAssignments() int {
 	b, err := os.ReadFile(filepath.Join(s.dir, "analytics.log"))
 	if err != nil {
 		return 0
 	}
-	return strings.Count(string(b), `msg="partitions assigned"`)
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, `msg="partitions assigned"`) && !strings.Contains(line, `partitions=[]`) && !strings.Contains(line, `partitions="[]"`) {
+			n++
+		}
+	}
+	return n
 }
