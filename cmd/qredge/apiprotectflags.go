@@ -15,26 +15,20 @@ type apiProtectFlags struct {
 	RateBurst int
 }
 
-// register adds --rate-limit and --rate-burst, with the API's defaults
-// when the fields are zero.
-func (c *apiProtectFlags) register(fs flagRegistrar) {
+// defaultAPIProtectFlags returns the API's own defaults.
+func defaultAPIProtectFlags() apiProtectFlags {
 	def := api.DefaultConfig()
-	if c.RateLimit == 0 {
-		c.RateLimit = int(def.RateLimit)
-	}
-	if c.RateBurst == 0 {
-		c.RateBurst = def.RateBurst
-	}
+	return apiProtectFlags{RateLimit: int(def.RateLimit), RateBurst: def.RateBurst}
+}
+
+// register adds --rate-limit and --rate-burst.
+func (c *apiProtectFlags) register(fs flagRegistrar) {
 	fs.IntVar(&c.RateLimit, "rate-limit", c.RateLimit, "API requests per second per API key (a token bucket; the --api-key key is one key); over it, 429 with Retry-After; 0 or less turns limits off")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "API requests one key may send at once before --rate-limit applies")
 }
 
-// apply copies the flags into the API's configuration. Flags never
-// registered (both zero) leave the API's defaults.
+// apply copies the flags into the API's configuration.
 func (c *apiProtectFlags) apply(cfg *api.Config) {
-	if c.RateLimit == 0 && c.RateBurst == 0 {
-		return
-	}
 	cfg.RateLimit, cfg.RateBurst = float64(c.RateLimit), c.RateBurst
 	if c.RateLimit <= 0 {
 		cfg.RateLimit = -1

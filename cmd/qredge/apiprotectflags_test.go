@@ -12,7 +12,7 @@ import (
 func TestCLIRateLimitFlags(t *testing.T) {
 	f := func(args []string, wantRate float64, wantBurst int) {
 		t.Helper()
-		var c apiProtectFlags
+		c := defaultAPIProtectFlags()
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		c.register(fs)
@@ -29,12 +29,15 @@ func TestCLIRateLimitFlags(t *testing.T) {
 	f(nil, def.RateLimit, def.RateBurst)
 	f([]string{"--rate-limit", "7", "--rate-burst", "9"}, 7, 9)
 	f([]string{"--rate-limit", "0"}, -1, def.RateBurst)
-	// Never registered: the API's defaults stand.
-	var none apiProtectFlags
-	cfg := api.DefaultConfig()
-	none.apply(&cfg)
-	if cfg.RateLimit != def.RateLimit || cfg.RateBurst != def.RateBurst {
-		t.Fatalf("unregistered flags changed the config: %+v", cfg)
+	// Both zero: still off (zero was once taken for "flags not given").
+	f([]string{"--rate-limit", "0", "--rate-burst", "0"}, -1, 0)
+	// The commands' default configurations carry the API's defaults.
+	for name, c := range map[string]apiProtectFlags{"serve": DefaultServeConfig().Protect, "api": DefaultAPIConfig().Protect} {
+		cfg := api.Config{}
+		c.apply(&cfg)
+		if cfg.RateLimit != def.RateLimit || cfg.RateBurst != def.RateBurst {
+			t.Errorf("%s: default rate %g burst %d, want %g %d", name, cfg.RateLimit, cfg.RateBurst, def.RateLimit, def.RateBurst)
+		}
 	}
 	// Both commands that serve the API have the flags.
 	for name, register := range map[string]func(flagRegistrar){

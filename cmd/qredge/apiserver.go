@@ -41,7 +41,7 @@ type APIConfig struct {
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
 	return APIConfig{Redis: defaultRedisFlags(), Policy: defaultPolicyFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
-		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, HTTP: defaultHTTPFlags(10000), logFlags: defaultLogFlags()}
+		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, HTTP: defaultHTTPFlags(10000), logFlags: defaultLogFlags(), Protect: defaultAPIProtectFlags()}
 }
 
 func (c *APIConfig) registerFlags(fs flagRegistrar) {

@@ -66,6 +66,7 @@ func DefaultServeConfig() ServeConfig {
 		ShutdownTimeout:  15 * time.Second,
 		HTTP:             defaultHTTPFlags(100000),
 		logFlags:         defaultLogFlags(),
+		Protect:          defaultAPIProtectFlags(),
 	}
 }
 
