@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/qredge/qredge/store"
@@ -74,32 +73,18 @@ func (g *guardedStore) DeleteLink(ctx context.Context, domain, code string, ifVe
 	return err
 }
 
-// auditJSON is the body of GET /api/v1/audit.
-type auditJSON struct {
-	Entries    []*store.AuditEntry `json:"entries"`
-	NextCursor string              `json:"next_cursor,omitempty"`
-}
-
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if s.cfg.Audit == nil {
 		return store.Errorf(store.ENOTFOUND, "this store keeps no audit log")
 	}
 	q := r.URL.Query()
 	aq := store.AuditQuery{Code: q.Get("code"), Domain: q.Get("domain"), Cursor: q.Get("cursor")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxListLimit {
-			return badRequest("limit", "limit must be a whole number from 1 to %d, got %q", store.MaxListLimit, v)
-		}
-		aq.Limit = n
+	var err error
+	if aq.Limit, err = queryLimit(q); err != nil {
+		return err
 	}
-	if aq.Code != "" {
-		if msg := store.CheckCode(aq.Code); msg != "" && !store.IsReservedCode(aq.Code) {
-			return badRequest("code", "code: %s", msg)
-		}
-	}
-	if msg := store.CheckDomain(aq.Domain); msg != "" {
-		return badRequest("domain", "domain: %s", msg)
+	if err := checkCodeDomain(aq.Code, aq.Domain); err != nil {
+		return err
 	}
 	page, err := s.cfg.Audit.ListAudit(r.Context(), aq)
 	if store.ErrorCode(err) == store.EINVALID {
@@ -108,5 +93,5 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, auditJSON{Entries: page.Entries, NextCursor: page.NextCursor})
+	return writeJSON(w, http.StatusOK, page)
 }

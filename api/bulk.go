@@ -210,11 +210,7 @@ func validateBulk(items []*bulkItem, policy *store.DestinationPolicy) {
 		if it.link.Code == "" {
 			it.link.Code, it.gen = store.NewCode(), true
 		}
-		if err := it.link.Validate(); err != nil {
-			it.err = err
-			continue
-		}
-		if err := policy.Err(it.link); err != nil {
+		if err := policy.ValidateLink(it.link); err != nil {
 			it.err = err
 			continue
 		}

@@ -124,10 +124,7 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 		if generate {
 			l.Code = store.NewCode()
 		}
-		if err := l.Validate(); err != nil {
-			return err
-		}
-		if err := s.cfg.Policy.Err(l); err != nil {
+		if err := s.cfg.Policy.ValidateLink(l); err != nil {
 			return err
 		}
 		created, err = s.store.CreateLink(r.Context(), l)
@@ -146,15 +143,37 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 
 // target returns the (domain, code) a request names.
 func target(r *http.Request) (domain, code string, err error) {
-	code = r.PathValue("code")
-	if msg := store.CheckCode(code); msg != "" && !store.IsReservedCode(code) {
-		return "", "", badRequest("code", "code: %s", msg)
-	}
-	domain = r.URL.Query().Get("domain")
-	if msg := store.CheckDomain(domain); msg != "" {
-		return "", "", badRequest("domain", "domain: %s", msg)
+	code, domain = r.PathValue("code"), r.URL.Query().Get("domain")
+	if err := checkCodeDomain(code, domain); err != nil {
+		return "", "", err
 	}
 	return domain, code, nil
+}
+
+// checkCodeDomain refuses a code or domain no link can have (reserved
+// codes pass: the store answers them not found). An empty code is not
+// checked: path routes never have one, and as a filter it means none.
+func checkCodeDomain(code, domain string) error {
+	if msg := store.CheckCode(code); code != "" && msg != "" && !store.IsReservedCode(code) {
+		return badRequest("code", "code: %s", msg)
+	}
+	if msg := store.CheckDomain(domain); msg != "" {
+		return badRequest("domain", "domain: %s", msg)
+	}
+	return nil
+}
+
+// queryLimit reads a list route's ?limit=, 0 when absent.
+func queryLimit(q url.Values) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > store.MaxListLimit {
+		return 0, badRequest("limit", "limit must be a whole number from 1 to %d, got %q", store.MaxListLimit, v)
+	}
+	return n, nil
 }
 
 func (s *Server) getLink(w http.ResponseWriter, r *http.Request) error {
@@ -207,10 +226,7 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 		if merged.Domain != cur.Domain {
 			return &store.Error{Code: store.EINVALID, Message: "invalid link", Fields: []store.FieldError{{Field: "domain", Message: "cannot be changed; create a new link instead"}}}
 		}
-		if err := merged.Validate(); err != nil {
-			return err
-		}
-		if err := s.cfg.Policy.Err(merged); err != nil {
+		if err := s.cfg.Policy.ValidateLink(merged); err != nil {
 			return err
 		}
 		updated, err := s.store.UpdateLink(r.Context(), merged, cur.Version)
@@ -311,12 +327,9 @@ type linkList struct {
 func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	opt := store.ListOptions{Cursor: q.Get("cursor"), Tag: q.Get("tag")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxListLimit {
-			return badRequest("limit", "limit must be a whole number from 1 to %d, got %q", store.MaxListLimit, v)
-		}
-		opt.Limit = n
+	var err error
+	if opt.Limit, err = queryLimit(q); err != nil {
+		return err
 	}
 	if opt.Tag != "" {
 		if msg := store.CheckTag(opt.Tag); msg != "" {

@@ -283,6 +283,15 @@ func (p *DestinationPolicy) Check(l *Link) []FieldError {
 	return out
 }
 
+// ValidateLink validates l and then checks it against the policy: what
+// every write of a link goes through. A nil policy only validates.
+func (p *DestinationPolicy) ValidateLink(l *Link) error {
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	return p.Err(l)
+}
+
 // Err is Check as an EINVALID *Error, or nil.
 func (p *DestinationPolicy) Err(l *Link) error {
 	if fe := p.Check(l); len(fe) > 0 {

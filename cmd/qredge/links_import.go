@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -135,10 +134,8 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := policy.Check(); err != nil {
 		return err
 	}
-	if *publicURL != "" {
-		if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", *publicURL)
-		}
+	if err := checkPublicURL(*publicURL); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return errors.New("import needs exactly one FILE (- for stdin)")
@@ -282,11 +279,7 @@ func (im *importer) add(l *store.Link, line int, rowErr error) {
 	if l.Code == "" {
 		l.Code = store.NewCode()
 	}
-	if err := l.Validate(); err != nil {
-		im.fail(line, l, err)
-		return
-	}
-	if err := im.policy.Err(l); err != nil {
+	if err := im.policy.ValidateLink(l); err != nil {
 		im.fail(line, l, err)
 		return
 	}

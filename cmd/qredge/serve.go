@@ -113,13 +113,22 @@ func checkAddr(flag, addr string) error {
 	return nil
 }
 
+// checkPublicURL checks a --public-url: empty, or a scheme and host.
+func checkPublicURL(publicURL string) error {
+	if publicURL == "" {
+		return nil
+	}
+	u, err := url.Parse(publicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", publicURL)
+	}
+	return nil
+}
+
 // checkAPIFlags checks the API settings that serve and api share.
 func checkAPIFlags(publicURL, apiKey string, maxBodyBytes, maxBulkBodyBytes int64) error {
-	if publicURL != "" {
-		u, err := url.Parse(publicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", publicURL)
-		}
+	if err := checkPublicURL(publicURL); err != nil {
+		return err
 	}
 	if apiKey != "" && len(apiKey) < 16 {
 		return errors.New("--api-key must be at least 16 characters; leave it empty to have one generated")
