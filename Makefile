@@ -9,7 +9,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # package:FuzzTarget for every fuzz target, found in the test files, so a
 # new one cannot be forgotten (the deploy module has none).
-FUZZ_TARGETS := $(shell grep -r --include='*_test.go' --exclude-dir=deploy -o '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's#^(.*)/[^/]*_test.go:func #\1:#' | sort)
+FUZZ_TARGETS = $(shell grep -r --include='*_test.go' --exclude-dir=deploy -o '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's#^(.*)/[^/]*_test.go:func #\1:#' | sort)
 
 .PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare chaos lint clean alerts-test dashboard-check deploy-test docker-check
 

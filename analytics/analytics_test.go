@@ -331,18 +331,7 @@ func BenchmarkEnqueue(b *testing.B) {
 // up to the damage, the rest is counted, and the segment is removed.
 func TestPipelineReplaysDamagedSegment(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := OpenSpool(dir, 1<<20, 1<<20)
-	enc := NewEncoder(nil, "e")
-	for b := 0; b < 3; b++ {
-		var recs [][]byte
-		for i := 0; i < 10; i++ {
-			e := testEvent(b*10 + i)
-			e.ID = [16]byte{byte(b), byte(i), 1}
-			recs = append(recs, enc.Append(nil, &e))
-		}
-		s.Append(recs)
-	}
-	s.Close()
+	s := spoolBatches(t, dir, 3, 10)
 	name, _ := s.Oldest()
 	path := filepath.Join(dir, name)
 	data, _ := os.ReadFile(path)
@@ -363,6 +352,30 @@ func TestPipelineReplaysDamagedSegment(t *testing.T) {
 	if len(sink.got) != 20 || p.Stats().Corrupt.Load() == 0 || p.Spool().Size() != 0 {
 		t.Fatalf("delivered %d (want the 20 intact), corrupt bytes %d, spool %d", len(sink.got), p.Stats().Corrupt.Load(), p.Spool().Size())
 	}
+}
+
+// spoolBatches writes batches of perBatch events, each with its own id, to
+// a new spool in dir, and closes it.
+func spoolBatches(t *testing.T, dir string, batches, perBatch int) *Spool {
+	t.Helper()
+	s, err := OpenSpool(dir, 1<<20, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := NewEncoder(nil, "e")
+	for b := range batches {
+		var recs [][]byte
+		for i := range perBatch {
+			e := testEvent(b*perBatch + i)
+			e.ID = [16]byte{byte(b), byte(i), 1}
+			recs = append(recs, enc.Append(nil, &e))
+		}
+		if err := s.Append(recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	return s
 }
 
 // TestQueueConcurrent: many producers, one consumer; every event comes out
@@ -483,15 +496,7 @@ func (s *gateSink) Publish(ctx context.Context, records [][]byte) error {
 // hold a shutdown for every batch of it); the rest stays in the spool.
 func TestPipelineCloseStopsReplay(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := OpenSpool(dir, 1<<20, 1<<20)
-	enc := NewEncoder(nil, "e")
-	for b := 0; b < 10; b++ {
-		e := testEvent(b)
-		if err := s.Append([][]byte{enc.Append(nil, &e)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
+	spoolBatches(t, dir, 10, 1)
 	sink := &gateSink{started: make(chan struct{}, 16), release: make(chan struct{})}
 	cfg := DefaultConfig()
 	cfg.SpoolDir = dir

@@ -2,7 +2,6 @@ package redisagg
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -67,7 +66,7 @@ func (s *Store) PurgeStats(ctx context.Context, domain, code string) (int, error
 		pipe.ZRem(ctx, k, link)
 	}
 	cmds, err := pipe.Exec(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil { // UNLINK and ZREM never answer nil
 		return 0, unavailable(err)
 	}
 	for i := range toDelete {

@@ -164,7 +164,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	if a.admin, err = startAdmin(cfg.AdminListen, a.readiness, reg, a.Log); err != nil {
 		return err
 	}
-	if a.ln, err = cfg.HTTP.listen("--listen", cfg.Listen); err != nil {
+	if a.ln, err = cfg.HTTP.listen(cfg.Listen); err != nil {
 		return err
 	}
 	hosts := cfg.HTTP.hostSet()

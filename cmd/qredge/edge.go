@@ -180,7 +180,7 @@ func (e *Edge) Open() (err error) {
 	if e.admin, err = startAdmin(cfg.AdminListen, e.readiness, reg, e.Log); err != nil {
 		return err
 	}
-	if e.ln, err = cfg.HTTP.listen("--listen", cfg.Listen); err != nil {
+	if e.ln, err = cfg.HTTP.listen(cfg.Listen); err != nil {
 		return err
 	}
 	e.hosts = cfg.HTTP.hostSet()

@@ -45,13 +45,12 @@ func (c *HTTPFlags) register(fs flagRegistrar, scans bool) {
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept open")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request line and headers; larger ones get 431")
 	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "most open connections on the listener; more get 503 and are closed (0: no limit)")
+	perIP, hosts := "most open connections from one client IP; more get 429 (0: no limit)", "API requests"
 	if scans {
-		fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "most open connections from one client IP; more get 429 (0: no limit; carrier NAT puts many phones behind one IP)")
-		fs.StringVar(&c.Hosts, "hosts", c.Hosts, "comma-separated Host names scans are answered for; others get 421 (empty: any host)")
-	} else {
-		fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "most open connections from one client IP; more get 429 (0: no limit)")
-		fs.StringVar(&c.Hosts, "hosts", c.Hosts, "comma-separated Host names API requests are answered for; others get 421 (empty: any host)")
+		perIP, hosts = "most open connections from one client IP; more get 429 (0: no limit; carrier NAT puts many phones behind one IP)", "scans"
 	}
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, perIP)
+	fs.StringVar(&c.Hosts, "hosts", c.Hosts, "comma-separated Host names "+hosts+" are answered for; others get 421 (empty: any host)")
 }
 
 // Check returns an error naming the first invalid setting.
@@ -99,11 +98,11 @@ func (c *HTTPFlags) httpServer(h http.Handler) *http.Server {
 		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes}
 }
 
-// listen listens on addr with the connection caps.
-func (c *HTTPFlags) listen(flag, addr string) (net.Listener, error) {
+// listen listens on addr (--listen) with the connection caps.
+func (c *HTTPFlags) listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s %s: %w", flag, addr, err)
+		return nil, fmt.Errorf("cannot listen on --listen %s: %w", addr, err)
 	}
 	return limitListener(ln, c.MaxConns, c.MaxConnsPerIP), nil
 }

@@ -262,7 +262,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.table.Swap(b)
 	s.Log.Info("links loaded", "count", s.table.Len(), "duration", time.Since(start).Round(time.Microsecond), "data_dir", cfg.DataDir)
 
-	if s.ln, err = cfg.HTTP.listen("--listen", cfg.Listen); err != nil {
+	if s.ln, err = cfg.HTTP.listen(cfg.Listen); err != nil {
 		return err
 	}
 	publicURL := cfg.PublicURL
@@ -345,10 +345,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 				rh.Serve(ctx)
 			}
 		},
-		ErrorHandler:          s.requestError,
-		Logger:                fasthttpLogger{s.Log},
-		NoDefaultServerHeader: true,
-		NoDefaultContentType:  true,
+		ErrorHandler:         s.requestError,
+		Logger:               fasthttpLogger{s.Log},
+		NoDefaultContentType: true,
 		// Bodies a little over the API's limit are read and answered 413
 		// by the API; far larger ones are refused here, before they are
 		// read, with the same problem (see requestError).
