@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -201,7 +200,7 @@ func (st *abuseStats) bigHeaders(ctx context.Context, base string) {
 			switch {
 			case err == nil:
 				status = strconv.Itoa(resp.StatusCode)
-				_, _ = bufio.NewReader(resp.Body).Discard(1 << 20)
+				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 				resp.Body.Close()
 			case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 				// The edge answered 431 and closed while the client was

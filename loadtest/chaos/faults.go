@@ -2,14 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/qredge/qredge/analytics"
 )
 
 // scenarios in the order they run.
@@ -279,9 +281,7 @@ func spoolTruncated(ctx context.Context, s *stack, o *opts, r *result) error {
 	r.Extra["cut_records"] = cut.records
 	r.Extra["cut_events"] = cut.events
 	r.Extra["cut_bytes_left"] = cut.bytesLeft
-	r.EventsLossBound = int64(cut.events)
-	r.cutEvents = int64(cut.events)
-	r.exactLoss = true
+	r.cut = &cut
 	if err := s.startEdge(ctx, 0); err != nil {
 		return err
 	}
@@ -291,59 +291,49 @@ func spoolTruncated(ctx context.Context, s *stack, o *opts, r *result) error {
 	if err := s.kafka.signal(syscall.SIGCONT); err != nil {
 		return err
 	}
-	// The edge replays its spool now; the corrupt bytes it reports are
-	// checked once the counts are in.
-	r.wantCorrupt = cut.bytesLeft
+	// The edge replays its spool now; the loss and the corrupt bytes it
+	// reports are checked against the cut once the counts are in.
 	return nil
 }
 
 type spoolCut struct {
 	segment   string
 	records   int   // records lost: the cut one and those after it
-	events    int   // their events
+	events    int64 // their events
 	bytesLeft int64 // bytes of the cut record left in the file
 }
 
-// truncateSpool cuts the newest segment of the spool in dir in the middle
-// of the record that holds the segment's middle byte: that record and
-// every one after it are lost, the ones before must be replayed. The
-// format (analytics/spool.go): records of a 4-byte big-endian length, a
-// 4-byte CRC and a payload that starts with the uvarint event count.
+// truncateSpool cuts the newest segment of the spool in dir (its edge
+// stopped) in the middle of the record that holds the segment's middle
+// byte: that record and every one after it are lost, the ones before must
+// be replayed.
 func truncateSpool(dir string) (spoolCut, error) {
-	segs, _ := filepath.Glob(filepath.Join(dir, "spool-*.seg"))
-	if len(segs) == 0 {
-		return spoolCut{}, fmt.Errorf("no spool segment in %s: the edge spooled nothing", dir)
-	}
-	sort.Strings(segs) // zero-padded sequence numbers
-	name := segs[len(segs)-1]
-	data, err := os.ReadFile(name)
+	sp, err := analytics.OpenSpool(dir, 1<<30, 16<<20) // creates nothing until an Append
 	if err != nil {
 		return spoolCut{}, err
 	}
-	type record struct{ off, n, events int }
-	var recs []record
-	off := 0
-	for off+8 <= len(data) {
-		n := int(binary.BigEndian.Uint32(data[off:]))
-		if off+8+n > len(data) {
-			break
-		}
-		events, k := binary.Uvarint(data[off+8:])
-		if k <= 0 {
-			return spoolCut{}, fmt.Errorf("%s: bad event count in the record at byte %d", name, off)
-		}
-		recs = append(recs, record{off, n, int(events)})
-		off += 8 + n
+	segs, err := sp.Segments()
+	if err != nil || len(segs) == 0 {
+		sp.Close()
+		return spoolCut{}, fmt.Errorf("no spool segment in %s (%v): the edge spooled nothing", dir, err)
 	}
-	if len(recs) == 0 || off != len(data) {
-		return spoolCut{}, fmt.Errorf("%s: %d bytes, not a sequence of whole records", name, len(data))
+	name := segs[len(segs)-1].Name
+	recs, err := sp.ReadRecords(name, 0, math.MaxInt64)
+	sp.Close()
+	if err != nil {
+		return spoolCut{}, err
 	}
-	i := sort.Search(len(recs), func(i int) bool { return recs[i].off+8+recs[i].n > len(data)/2 })
-	cut := spoolCut{segment: filepath.Base(name), records: len(recs) - i}
-	for _, r := range recs[i:] {
-		cut.events += r.events
+	if len(recs.Batches) == 0 || recs.Bad > 0 {
+		return spoolCut{}, fmt.Errorf("%s: %d records, %d damaged bytes: want a whole segment", name, len(recs.Batches), recs.Bad)
 	}
-	keep := recs[i].off + 8 + recs[i].n/2
-	cut.bytesLeft = int64(keep - recs[i].off)
-	return cut, os.Truncate(name, int64(keep))
+	i := sort.Search(len(recs.Ends), func(i int) bool { return recs.Ends[i] > recs.Size/2 })
+	start := int64(0)
+	if i > 0 {
+		start = recs.Ends[i-1]
+	}
+	cut := spoolCut{segment: name, records: len(recs.Batches) - i, bytesLeft: 8 + (recs.Ends[i]-start-8)/2} // its header and half its payload
+	for _, b := range recs.Batches[i:] {
+		cut.events += int64(len(b))
+	}
+	return cut, os.Truncate(filepath.Join(dir, name), start+cut.bytesLeft)
 }

@@ -41,7 +41,7 @@ func run() int {
 	flag.Float64Var(&o.rate, "rate", 1500, "steady load in requests/s, split over the two edges")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "load before the measured phases (its scans are counted, its errors reported apart)")
 	flag.DurationVar(&o.before, "before", 6*time.Second, "load before the fault")
-	flag.DurationVar(&o.during, "during", 16*time.Second, "load while the fault happens (the fault starts with it)")
+	flag.DurationVar(&o.during, "during", 16*time.Second, "load while the fault happens (the fault starts with it); kafka-stop, spool-full, kafka-slow and spool-truncated have their own")
 	flag.DurationVar(&o.after, "after", 6*time.Second, "load after the fault")
 	flag.StringVar(&o.qredge, "qredge", "", "qredge binary (default: built from ./cmd/qredge)")
 	flag.BoolVar(&o.keep, "keep", false, "keep each scenario's directory (process logs)")
@@ -96,12 +96,9 @@ func run() int {
 	var results []*result
 	failed := false
 	for _, sc := range run {
-		during := o.during
-		if sc.during > 0 {
-			during = sc.during
-		}
-		fmt.Fprintf(os.Stderr, "chaos: %s: %.0f req/s for %s\n", sc.name, o.rate, o.warmup+o.before+during+o.after)
-		r := runScenario(ctx, &o, sc)
+		so := o.forScenario(sc)
+		fmt.Fprintf(os.Stderr, "chaos: %s: %.0f req/s for %s\n", sc.name, so.rate, so.warmup+so.before+so.during+so.after)
+		r := runScenario(ctx, &so, sc)
 		results = append(results, r)
 		if !r.Pass {
 			failed = true

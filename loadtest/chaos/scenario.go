@@ -90,16 +90,18 @@ type result struct {
 	// EventsLossBound is that bound: the redirects the killed edge answered
 	// in the second of the kill and the one before; 0 for other scenarios.
 	EventsLossBound int64 `json:"events_loss_bound,omitempty"`
-	// exactLoss: the loss must equal EventsLossBound (spool-truncated: the
-	// events of the record that was cut).
-	exactLoss bool
-	// cutEvents are the spooled events cut off a segment (spool-truncated):
-	// never replayed.
-	cutEvents int64
-	// wantCorrupt, when set, is the bytes of damaged spool records the
-	// edges must report discarding.
-	wantCorrupt int64
-	mu          sync.Mutex
+	// cut is what spool-truncated cut off a spool segment: its events are
+	// lost, exactly, and its bytes left in the file reported as damaged.
+	cut *spoolCut
+	mu  sync.Mutex
+}
+
+// cutEventCount is the events spool-truncated cut off, 0 elsewhere.
+func (r *result) cutEventCount() int64 {
+	if r.cut == nil {
+		return 0
+	}
+	return r.cut.events
 }
 
 func (r *result) fail(format string, args ...any) {
@@ -129,15 +131,18 @@ func loadCfg(o *opts, target string, d time.Duration, seed uint64) loadtest.Conf
 	return cfg
 }
 
+// forScenario is o with the scenario's own fault phase, if it has one.
+func (o opts) forScenario(sc scenario) opts {
+	if sc.during > 0 {
+		o.during = sc.during
+	}
+	return o
+}
+
 // runScenario starts a fresh stack, runs the load in four phases (warm-up,
 // before, during, after) with the fault at the start of "during", and
-// checks the invariants.
+// checks the invariants. o is already forScenario(sc).
 func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
-	if sc.during > 0 {
-		oo := *o
-		oo.during = sc.during
-		o = &oo
-	}
 	res = &result{Name: sc.name, Rate: o.rate, DurationS: (o.warmup + o.before + o.during + o.after).Seconds(), faultedEdge: -1, Extra: map[string]any{}}
 	defer func() {
 		res.Pass = len(res.Reasons) == 0
@@ -379,7 +384,7 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 	for k, v := range ev {
 		res.Extra["edge_"+k] = v
 	}
-	if sc.spool && (ev["events:spooled"] == 0 || ev["events:replayed"] < ev["events:spooled"]-float64(res.cutEvents)) {
+	if sc.spool && (ev["events:spooled"] == 0 || ev["events:replayed"] < ev["events:spooled"]-float64(res.cutEventCount())) {
 		res.fail("edges spooled %.0f events and replayed %.0f: want some, all replayed", ev["events:spooled"], ev["events:replayed"])
 	}
 	dropped := int64(ev["events_dropped:queue_full"] + ev["events_dropped:spool_full"])
@@ -393,6 +398,7 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 	case dropped > 0:
 		res.fail("edges dropped %d events", dropped)
 	}
+	res.EventsLossBound += res.cutEventCount()
 	res.EventsLost = res.EventsSent - counted
 	if rep := known[phDuring][0]; !res.crashAt.IsZero() && rep != nil {
 		k := int(res.crashAt.Sub(rep.Start) / time.Second)
@@ -409,12 +415,12 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 		res.fail("analytics counted %d scans, %d were answered with a redirect", counted, res.EventsSent)
 	case sc.spoolMax > 0 && res.EventsLost != dropped:
 		res.fail("analytics missed %d scans, the edges counted %d dropped: every loss must be a counted drop", res.EventsLost, dropped)
-	case res.exactLoss && res.EventsLost != res.EventsLossBound:
-		res.fail("analytics missed %d scans, the spool records cut off held %d: every other event must be replayed", res.EventsLost, res.EventsLossBound)
+	case res.cut != nil && res.EventsLost != res.cut.events:
+		res.fail("analytics missed %d scans, the spool records cut off held %d: every other event must be replayed", res.EventsLost, res.cut.events)
 	}
-	if res.wantCorrupt > 0 {
-		if got := ev["spool_corrupt_bytes"]; int64(got) != res.wantCorrupt {
-			res.fail("edges report %.0f damaged spool bytes discarded, the cut left %d", got, res.wantCorrupt)
+	if res.cut != nil {
+		if got := ev["spool_corrupt_bytes"]; int64(got) != res.cut.bytesLeft {
+			res.fail("edges report %.0f damaged spool bytes discarded, the cut left %d", got, res.cut.bytesLeft)
 		}
 	}
 	if res.LinksAfter, err = s.countLinks(); err != nil {

@@ -243,22 +243,19 @@ func (s *stack) seed(n int) error {
 }
 
 func (s *stack) startEdge(ctx context.Context, i int) error {
-	p, err := start(s.dir, "edge"+strconv.Itoa(i), s.qredge, "edge", "--redis", s.redisAddr(), "--kafka", s.brokers,
-		"--listen", "127.0.0.1:"+strconv.Itoa(s.edgePorts[i]), "--admin-listen", "127.0.0.1:"+strconv.Itoa(s.edgeAdmin[i]),
+	args := []string{"edge", "--redis", s.redisAddr(), "--kafka", s.brokers,
+		"--listen", "127.0.0.1:" + strconv.Itoa(s.edgePorts[i]), "--admin-listen", "127.0.0.1:" + strconv.Itoa(s.edgeAdmin[i]),
 		"--spool-dir", filepath.Join(s.dir, "spool"+strconv.Itoa(i)), "--ip-hash-secret", "chaos",
-		"--node-id", "edge"+strconv.Itoa(i), "--log-level", "warn", "--spool-max-bytes", strconv.FormatInt(s.spoolMaxBytes(), 10))
+		"--node-id", "edge" + strconv.Itoa(i), "--log-level", "warn"}
+	if s.spoolMax > 0 {
+		args = append(args, "--spool-max-bytes", strconv.FormatInt(s.spoolMax, 10))
+	}
+	p, err := start(s.dir, "edge"+strconv.Itoa(i), s.qredge, args...)
 	if err != nil {
 		return err
 	}
 	s.edges[i] = p
 	return waitUntil(ctx, 60*time.Second, "qredge edge /readyz", func() bool { return get200(s.readyz(s.edgeAdmin[i])) })
-}
-
-func (s *stack) spoolMaxBytes() int64 {
-	if s.spoolMax > 0 {
-		return s.spoolMax
-	}
-	return 1 << 30 // qredge's default
 }
 
 func (s *stack) startAnalytics(ctx context.Context) error {
