@@ -336,23 +336,13 @@ func TestHardeningEdge(t *testing.T) {
 func TestHardeningAPI(t *testing.T) {
 	redisAddr := redistest.MustStart(t, redistest.Options{}).Addr()
 	start := func(mod func(*APIConfig)) *APIServer {
-		cfg := DefaultAPIConfig()
-		cfg.Redis.Addr = redisAddr
-		cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-		cfg.APIKey = hardKey
-		cfg.HTTP.ReadTimeout = hardTimeout
-		if mod != nil {
-			mod(&cfg)
-		}
-		if err := cfg.Check(); err != nil {
-			t.Fatal(err)
-		}
-		a := &APIServer{Config: cfg, Log: newLogger(&syncBuffer{}, "text", "debug")}
-		if err := a.Open(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close() })
-		return a
+		return mustStartAPIServer(t, redisAddr, func(c *APIConfig) {
+			c.APIKey = hardKey
+			c.HTTP.ReadTimeout = hardTimeout
+			if mod != nil {
+				mod(c)
+			}
+		})
 	}
 	a := start(nil)
 	// net/http closes a connection whose headers are late without an answer.

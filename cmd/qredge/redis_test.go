@@ -56,7 +56,9 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func mustStartAPIServer(t *testing.T, redisAddr string) *APIServer {
+// mustStartAPIServer starts qredge api on redisAddr with test settings,
+// changed by mods; the configuration must pass Check.
+func mustStartAPIServer(t *testing.T, redisAddr string, mods ...func(*APIConfig)) *APIServer {
 	t.Helper()
 	cfg := DefaultAPIConfig()
 	cfg.Redis.Addr = redisAddr
@@ -64,6 +66,12 @@ func mustStartAPIServer(t *testing.T, redisAddr string) *APIServer {
 	cfg.APIKey = redisTestKey
 	cfg.PublicURL = "https://go.example"
 	cfg.Protect.RateLimit = -1 // waitFor polls the API every 2 ms; api/ratelimit_test.go tests the limits
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	if err := cfg.Check(); err != nil {
+		t.Fatal(err)
+	}
 	a := &APIServer{Config: cfg, Log: newLogger(&syncBuffer{}, "text", "debug")}
 	if err := a.Open(context.Background()); err != nil {
 		t.Fatal(err)
