@@ -6,17 +6,37 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 60s
 SMOKETIME ?= 3s
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# promtool, pinned; go run caches the built binary (the first run builds
+# it: about 5 minutes on 2 cores).
+PROMTOOL  ?= $(GO) run github.com/prometheus/prometheus/cmd/promtool@v0.316.0
+# The packages whose code reads the clock (retention, pruning, key expiry,
+# schedules, rate limits), run once more with the test clock moved.
+TIME_PKGS ?= ./analytics/... ./api/... ./store/... ./redirect/... ./internal/...
+CLOCK_OFFSET ?= -400d
+# make test's targets, longest first; .ci/test-run.sh runs TEST_JOBS of
+# them at once.
+TEST_TARGETS ?= race fuzz-smoke gomaxprocs1 clock-offset deploy-test alerts-test vet
+TEST_JOBS ?= 3
 
 # package:FuzzTarget for every fuzz target, found in the test files, so a
 # new one cannot be forgotten (the deploy module has none).
 FUZZ_TARGETS = $(shell grep -r --include='*_test.go' --exclude-dir=deploy -o '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's#^(.*)/[^/]*_test.go:func #\1:#' | sort)
 
-.PHONY: build test vet race gomaxprocs1 fuzz-smoke fuzz bench bench-compare chaos lint clean alerts-test dashboard-check deploy-test docker-check
+.PHONY: build test test-deps vet race gomaxprocs1 clock-offset fuzz-smoke fuzz bench bench-compare chaos lint clean alerts-test dashboard-check deploy-test docker-check
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/qredge ./cmd/qredge
 
-test: vet race gomaxprocs1 fuzz-smoke alerts-test deploy-test
+# Every target runs, side by side, even after one fails; the summary
+# names every failing target.
+test: test-deps
+	@TEST_JOBS=$(TEST_JOBS) MAKE="$(MAKE)" bash .ci/test-run.sh $(TEST_TARGETS)
+
+# What the tests need besides Go (redis-server, redis-cli, kcat,
+# zbarimg, curl): installed with apt-get when missing, after a message
+# saying so, or a stop with the exact command to run.
+test-deps:
+	@bash .ci/test-deps.sh
 
 vet:
 	$(GO) vet ./...
@@ -28,6 +48,14 @@ race:
 # Once more on one core: scheduling bugs hide on many.
 gomaxprocs1:
 	GOMAXPROCS=1 $(GO) test -count=1 -short ./...
+
+# Once more with every test date moved more than a year back: what a run
+# a year after the tests were written looks like. A test that fixes a
+# date on its data while the code compares it with the real clock (Redis
+# key expiry, bbolt pruning) fails here, not on the day the date passes
+# (internal/testclock).
+clock-offset:
+	QREDGE_TEST_CLOCK_OFFSET=$(CLOCK_OFFSET) $(GO) test -count=1 -short $(TIME_PKGS)
 
 # A run that fails without writing a failing input to testdata/fuzz is Go's
 # fuzz coordinator stopping at -fuzztime (golang/go#75804, fixed in Go
@@ -53,11 +81,10 @@ bench:
 # The alert rules: syntax, the compose stack's Prometheus config, and the
 # promtool unit tests (deploy/prometheus/alerts_test.yml).
 alerts-test:
-	@command -v promtool >/dev/null 2>&1 || { echo "alerts-test: promtool is missing; install Debian's prometheus package (apt-get install prometheus)"; exit 1; }
-	promtool check rules deploy/prometheus/alerts.yml
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
 	@tmp=$$(mktemp -d) && sed 's#/etc/prometheus/alerts.yml#$(CURDIR)/deploy/prometheus/alerts.yml#' deploy/prometheus/prometheus.yml >$$tmp/prometheus.yml && \
-		promtool check config $$tmp/prometheus.yml; rc=$$?; rm -rf $$tmp; exit $$rc
-	promtool test rules deploy/prometheus/alerts_test.yml
+		$(PROMTOOL) check config $$tmp/prometheus.yml; rc=$$?; rm -rf $$tmp; exit $$rc
+	$(PROMTOOL) test rules deploy/prometheus/alerts_test.yml
 
 # Every dashboard query and alert signal against a real Prometheus scraping
 # real qredge processes (about 45 s; see the script). Not part of make test.

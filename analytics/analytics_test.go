@@ -13,10 +13,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/testclock"
 )
 
 func testEvent(i int) Event {
-	e := Event{Time: time.Date(2026, 11, 27, 12, 0, 0, i, time.UTC).UnixNano(), Key: fmt.Sprintf("c%d\x00go.example", i),
+	e := Event{Time: testclock.Date(2026, 11, 27, 12, 0, 0).Add(time.Duration(i)).UnixNano(), Key: fmt.Sprintf("c%d\x00go.example", i),
 		Version: 7, Status: 302, Target: TargetRule, Rule: 2, Variant: "b", Country: [2]byte{'D', 'E'}, Device: DeviceIOS, Bot: i%2 == 0}
 	copy(e.Lang[:], "de")
 	e.SetReferrer([]byte("https://User@WWW.Example.com:443/path?q=1"))

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/testclock"
 )
 
 // fakeClock is the injectable clock of the limits' tests.
@@ -18,7 +20,7 @@ type fakeClock struct {
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	return &fakeClock{t: testclock.Date(2026, 11, 23, 12, 0, 0)}
 }
 
 func (c *fakeClock) Now() time.Time {

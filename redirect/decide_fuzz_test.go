@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 )
 
@@ -14,7 +15,7 @@ func FuzzDecide(f *testing.F) {
 	f.Add("Mozilla/5.0 (iPhone)", "DE", "de-DE,de;q=0.9", "src=tv&x=1", "beta=on; qv_fz=a", uint8(1), uint8(1), int64(0))
 	f.Add("", "", "", "", "", uint8(0), uint8(5), int64(-1))
 	f.Fuzz(func(t *testing.T, ua, country, lang, query, cookie string, wa, wb uint8, offset int64) {
-		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		start := testclock.Date(2026, 1, 1, 0, 0, 0)
 		end := start.Add(time.Hour)
 		l := &store.Link{Code: "fz", Destination: "https://example.com/d", ForwardQuery: true,
 			Rules: []store.Rule{

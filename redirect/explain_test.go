@@ -6,11 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 )
 
 func TestExplain(t *testing.T) {
-	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	start := testclock.Date(2026, 11, 27, 12, 0, 0)
 	l := validLink(t, &store.Link{Code: "app", Destination: "https://example.com/", ForwardQuery: true,
 		Rules: []store.Rule{
 			{When: store.Match{Device: []string{"ios"}}, Destination: "https://apps.apple.com/app/id1"},

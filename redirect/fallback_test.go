@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 )
 
@@ -58,7 +59,7 @@ func TestFallbackFindsAndCaches(t *testing.T) {
 		store.LinkKey("go.brand.example", "b"): {Code: "b", Domain: "go.brand.example", Destination: "https://brand.example/", Status: 302, Version: 8},
 	}}
 	var clock atomic.Int64
-	clock.Store(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock.Store(testclock.Date(2026, 11, 23, 0, 0, 0).UnixNano())
 	h := fallbackHandler(src, &clock)
 	if st, loc := serveCode(h, "localhost", "/late"); st != 302 || loc != "https://example.com/late" {
 		t.Fatalf("first scan of a link missing from the table: %d %q", st, loc)
@@ -129,7 +130,7 @@ func TestFallbackSingleFlight(t *testing.T) {
 func TestFallbackStorm(t *testing.T) {
 	src := &countingSource{links: map[string]*store.Link{}}
 	var clock atomic.Int64
-	clock.Store(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock.Store(testclock.Date(2026, 11, 23, 0, 0, 0).UnixNano())
 	h := fallbackHandler(src, &clock)
 	const n = 20000
 	for i := 0; i < n; i++ {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 )
 
@@ -244,8 +245,8 @@ func TestVariantCookieSecure(t *testing.T) {
 }
 
 func TestSchedule(t *testing.T) {
-	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	end := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	start := testclock.Date(2026, 11, 27, 12, 0, 0)
+	end := testclock.Date(2026, 11, 30, 0, 0, 0)
 	var now atomic.Int64
 	cfg := DefaultConfig()
 	cfg.Now = func() time.Time { return time.Unix(0, now.Load()) }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/testnet"
 )
 
 const topic = "qredge.scans"
@@ -36,16 +35,6 @@ func mustStartKafka(tb testing.TB, ports ...int) *kfake.Cluster {
 	}
 	tb.Cleanup(c.Close)
 	return c
-}
-
-func ports(c *kfake.Cluster) []int {
-	var out []int
-	for _, a := range c.ListenAddrs() {
-		_, p, _ := net.SplitHostPort(a)
-		n, _ := strconv.Atoi(p)
-		out = append(out, n)
-	}
-	return out
 }
 
 // consumer reads the topic with kafka-go's consumer-group Reader and
@@ -178,11 +167,14 @@ func TestExactlyNEvents(t *testing.T) {
 // TestBrokerOutage stops the whole cluster under steady enqueues, starts it
 // again on the same ports, and checks every event arrives.
 func TestBrokerOutage(t *testing.T) {
-	k, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, topic))
+	// Ports below the ephemeral range: nothing else takes them while
+	// the cluster is down.
+	ps := testnet.FreePorts(t, 3)
+	k, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, topic), kfake.Ports(ps...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	addrs, ps := k.ListenAddrs(), ports(k)
+	addrs := k.ListenAddrs()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := startPipeline(t, addrs)

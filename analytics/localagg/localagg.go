@@ -28,6 +28,9 @@ type Config struct {
 	// BatchEvents bounds the events one transaction applies; whole spool
 	// records are applied, so a transaction can exceed it by one record.
 	BatchEvents int
+	// Now is the clock that retention is measured against; nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 // DefaultConfig returns the defaults.
@@ -92,6 +95,9 @@ func Open(db *bolt.DB, sp *analytics.Spool, cfg Config, m *aggregate.Metrics, br
 	}
 	if cfg.BatchEvents <= 0 {
 		cfg.BatchEvents = d.BatchEvents
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if m == nil {
 		m = aggregate.NewMetrics()
@@ -167,7 +173,7 @@ func (a *Aggregator) run(ctx context.Context) {
 		}
 		if time.Since(lastPrune) >= a.cfg.PruneInterval {
 			lastPrune = time.Now()
-			if n, err := prune(a.db, a.cfg.Retention, lastPrune); err != nil {
+			if n, err := prune(a.db, a.cfg.Retention, a.cfg.Now()); err != nil {
 				a.logError("cannot prune expired stats", err)
 			} else if n > 0 {
 				a.log.Debug("pruned expired stats", "keys", n)

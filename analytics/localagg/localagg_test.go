@@ -18,17 +18,18 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// testConfig keeps every bucket (test events are in the past) and polls
-// often.
+// testConfig has the default retention and a clock standing at base, so
+// no test event (all at or after base) is past its retention.
 func testConfig() Config {
 	cfg := DefaultConfig()
-	cfg.Retention = aggregate.Retention{100 * 365 * 24 * time.Hour, 100 * 365 * 24 * time.Hour, 100 * 365 * 24 * time.Hour}
 	cfg.Poll = 5 * time.Millisecond
+	cfg.Now = testclock.At(base).Now
 	return cfg
 }
 
@@ -93,7 +94,7 @@ func (e *env) waitApplied(tb testing.TB, n int) {
 	tb.Fatalf("applied %d + poison %d events, want %d; lag %v bytes", e.applied(), e.poison(), n, e.lag())
 }
 
-var base = time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
+var base = testclock.Date(2026, 3, 9, 0, 0, 0)
 
 var (
 	testLinks     = []string{store.LinkKey("", "promo"), store.LinkKey("", "menu"), store.LinkKey("go.example", "promo"), store.LinkKey("go.example", "a-b_c"), store.LinkKey("qr.example", "x")}
@@ -502,8 +503,9 @@ func TestRetention(t *testing.T) {
 	cfg := testConfig()
 	cfg.Retention = aggregate.Retention{time.Hour, 48 * time.Hour, 30 * 24 * time.Hour}
 	cfg.PruneInterval = 20 * time.Millisecond
+	now := base.Add(24 * time.Hour)
+	cfg.Now = testclock.At(now).Now
 	e := mustOpen(t, t.TempDir(), cfg, 1<<20)
-	now := time.Now()
 	evs := genEvents(2, 7, time.Second)
 	evs[0].Time = now.Add(-3 * time.Hour).UnixNano()    // its minute is past the retention
 	evs[1].Time = now.Add(-10 * time.Minute).UnixNano() // kept

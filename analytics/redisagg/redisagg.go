@@ -50,6 +50,10 @@ type Config struct {
 	// DedupeWindow is how long event ids are remembered to drop producer
 	// duplicates; 0 turns deduplication off.
 	DedupeWindow time.Duration
+	// Now is the clock that key expiry is computed from; nil means
+	// time.Now. Expiry is sent to Redis as a time to live from Now, so a
+	// test with a fixed clock is independent of Redis's own clock.
+	Now func() time.Time
 }
 
 // DefaultConfig returns the defaults.
@@ -77,6 +81,9 @@ func New(c redis.UniversalClient, cfg Config) *Store {
 		if r <= 0 {
 			cfg.Retention[i] = d.Retention[i]
 		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Store{c: c, cfg: cfg}
 }
@@ -163,7 +170,7 @@ func (s *Store) Offset(ctx context.Context, p int) (last int64, ok bool, err err
 //	n x (seen key index, bit),
 //	nh, nh x (key index, field, delta)     HINCRBY
 //	nz, nz x (key index, member, delta)    ZINCRBY
-//	ne, ne x (key index, unix time)        EXPIREAT
+//	ne, ne x (key index, milliseconds)     PEXPIRE (a time to live: <= 0 deletes)
 //
 // It returns {-1, stored} when the stored offset is not prev (the batch is
 // stale, or Redis lost writes), {-2, actual} when the
@@ -204,7 +211,7 @@ for _ = 1, nz do
 end
 local ne = tonumber(ARGV[i]); i = i + 1
 for _ = 1, ne do
-  redis.call('EXPIREAT', KEYS[tonumber(ARGV[i])], ARGV[i+1]); i = i + 2
+  redis.call('PEXPIRE', KEYS[tonumber(ARGV[i])], ARGV[i+1]); i = i + 2
 end
 redis.call('SET', KEYS[1], ARGV[2])
 return {0, tostring(n)}
@@ -306,8 +313,9 @@ func (s *Store) buildApply(ps string, prev, last int64, events []analytics.Decod
 		return len(keys)
 	}
 	args := []any{strconv.FormatInt(prev, 10), last, string(expected), len(seenIdx)}
-	expire := map[int]int64{}
-	seenExpire := time.Now().Add(s.cfg.DedupeWindow).Unix()
+	now := s.cfg.Now()
+	expire := map[int]int64{} // key index: time to live in milliseconds
+	seenExpire := s.cfg.DedupeWindow.Milliseconds()
 	for _, i := range seenIdx {
 		id := events[i].ID
 		ctr := binary.BigEndian.Uint64(id[8:])
@@ -321,7 +329,7 @@ func (s *Store) buildApply(ps string, prev, last int64, events []analytics.Decod
 	for bk, m := range d.Counts {
 		link := linkID(bk.Link)
 		ck := index(s.countKey(ps, bk.G, bk.Start, link))
-		at := s.cfg.Retention.ExpireAt(bk.G, bk.Start)
+		at := s.ttl(now, bk.G, bk.Start)
 		expire[ck] = at
 		for f, v := range m {
 			hargs = append(hargs, ck, f, v)
@@ -351,15 +359,23 @@ func (s *Store) buildApply(ps string, prev, last int64, events []analytics.Decod
 	return keys, args
 }
 
+// ttl returns how many milliseconds from now the bucket of granularity g
+// starting at start (Unix seconds) is kept; <= 0 when its retention has
+// ended.
+func (s *Store) ttl(now time.Time, g store.Granularity, start int64) int64 {
+	return time.Unix(s.cfg.Retention.ExpireAt(g, start), 0).Sub(now).Milliseconds()
+}
+
 // addUniques adds the events' visitor hashes to the HyperLogLogs.
 func (s *Store) addUniques(ctx context.Context, d *aggregate.Delta) error {
 	if len(d.Uniques) == 0 {
 		return nil
 	}
 	pipe := s.c.Pipeline()
+	now := s.cfg.Now()
 	for bk, v := range d.Uniques {
 		link := linkID(bk.Link)
-		at := time.Unix(s.cfg.Retention.ExpireAt(bk.G, bk.Start), 0)
+		ttl := time.Duration(s.ttl(now, bk.G, bk.Start)) * time.Millisecond
 		for _, human := range []bool{false, true} {
 			hs := v.All
 			if human {
@@ -374,7 +390,7 @@ func (s *Store) addUniques(ctx context.Context, d *aggregate.Delta) error {
 				els[i] = strconv.FormatUint(h, 16)
 			}
 			pipe.PFAdd(ctx, k, els...)
-			pipe.ExpireAt(ctx, k, at)
+			pipe.PExpire(ctx, k, ttl) // a ttl <= 0 (past its retention) deletes it
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -10,11 +10,14 @@ import (
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/redisstore"
 )
 
-var base = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+// base is the time of the first test event; the store's clock stands
+// three hours later (after the last one), whatever the real date is.
+var base = testclock.Date(2026, 11, 23, 10, 0, 0)
 
 // event i: codes a, b, c; every 5th a bot; countries US/DE; a visitor per
 // i%50; times spread over 3 hours.
@@ -40,7 +43,9 @@ func newStore(t *testing.T, addr string) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return New(c, DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.Now = testclock.At(base.Add(3 * time.Hour)).Now
+	return New(c, cfg)
 }
 
 func TestApplyExactAndStats(t *testing.T) {
@@ -224,4 +229,56 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestExpiryFollowsClock: keys live for their retention counted from the
+// store's clock, not from Redis's, and a bucket whose retention has ended
+// by that clock is not kept.
+func TestExpiryFollowsClock(t *testing.T) {
+	srv := redistest.MustStart(t, redistest.Options{})
+	c, _, err := redisstore.NewClient(redisstore.ClientConfig{Addr: srv.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	clock := testclock.At(base.Add(30 * time.Second))
+	cfg := DefaultConfig()
+	cfg.Now = clock.Now
+	s := New(c, cfg)
+	ctx := context.Background()
+	if _, err := s.Apply(ctx, 0, -1, 0, []analytics.Decoded{event(0)}); err != nil {
+		t.Fatal(err)
+	}
+	// The minute bucket of event 0 starts at base; it is kept 48 h after
+	// its end, that is 48 h 30 s from the clock.
+	minute := s.countKey("0", store.Minute, base.Unix(), "a|")
+	want := cfg.Retention[store.Minute] + 30*time.Second
+	if ttl, err := c.PTTL(ctx, minute).Result(); err != nil || ttl > want || ttl < want-time.Minute {
+		t.Fatalf("ttl of %s = %v (%v), want about %v", minute, ttl, err, want)
+	}
+	uniq := s.uniqKey("a|", store.Minute, base.Unix(), false)
+	if ttl, err := c.PTTL(ctx, uniq).Result(); err != nil || ttl > want || ttl < want-time.Minute {
+		t.Fatalf("ttl of %s = %v (%v), want about %v", uniq, ttl, err, want)
+	}
+	// Three days later by the store's clock, an event of base's minute is
+	// past the minute retention: its minute counters are not kept, its
+	// hour and day counters are.
+	clock.Add(72 * time.Hour)
+	e := event(3)
+	e.Time = base.UnixNano()
+	if _, err := s.Apply(ctx, 0, 0, 1, []analytics.Decoded{e}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Exists(ctx, minute, uniq).Result(); err != nil || n != 0 {
+		t.Fatalf("%d minute keys past their retention exist (%v)", n, err)
+	}
+	if err := s.AddPartitions(ctx, []int{0}); err != nil {
+		t.Fatal(err)
+	}
+	for g, want := range map[store.Granularity]int64{store.Minute: 0, store.Hour: 2, store.Day: 2} {
+		st, err := s.LinkStats(ctx, store.StatsQuery{Code: "a", From: base, To: base.Add(time.Minute), Granularity: g})
+		if err != nil || st.Total != want {
+			t.Fatalf("%s total %d (%v), want %d", g, st.Total, err, want)
+		}
+	}
 }

@@ -9,20 +9,56 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// mustBuild builds the qredge binary into a temporary directory.
+// mustBuild builds the qredge binary into a temporary directory of its
+// own (a test may put other programs beside it) and returns its path.
+// The package is built once per test process and copied for each test.
 func mustBuild(t *testing.T) string {
 	t.Helper()
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "qredge-build")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.dir = dir
+		built.bin = filepath.Join(dir, "qredge")
+		if out, err := exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
 	bin := filepath.Join(t.TempDir(), "qredge")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	b, err := os.ReadFile(built.bin)
+	if err == nil {
+		err = os.WriteFile(bin, b, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
+}
+
+// built is the binary mustBuild built; TestMain removes it.
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // proc is a running 'qredge serve' process.

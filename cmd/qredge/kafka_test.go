@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testnet"
 )
 
 func mustStartKfake(t *testing.T, ports ...int) *kfake.Cluster {
@@ -39,14 +39,11 @@ func TestEdgeKafkaOutage(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":"k%d","destination":"https://example.com/%d"}`, i, i))
 	}
-	k := mustStartKfake(t)
+	// Ports below the ephemeral range: nothing else takes them while
+	// the cluster is down.
+	ports := testnet.FreePorts(t, 3)
+	k := mustStartKfake(t, ports...)
 	brokers := k.ListenAddrs()
-	var ports []int
-	for _, b := range brokers {
-		_, p, _ := net.SplitHostPort(b)
-		n, _ := strconv.Atoi(p)
-		ports = append(ports, n)
-	}
 	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) {
 		c.Events.Kafka = fmt.Sprint(brokers[0], ",", brokers[1], ",", brokers[2])
 		c.Events.KafkaTimeout = time.Second // shorter than the outage, so the spool is used

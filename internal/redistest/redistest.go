@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/testnet"
 )
 
 // Server is one redis-server process.
@@ -49,29 +51,12 @@ func need(tb testing.TB, bins ...string) {
 	}
 }
 
-// freePort returns a loopback port that is free, and whose cluster bus port
-// (port+10000) is free too.
+// freePort returns a loopback port that is free, and whose cluster bus
+// port (port+10000) is free too, both below the ephemeral range, so that
+// a restart finds them free again (internal/testnet).
 func freePort(tb testing.TB) int {
 	tb.Helper()
-	for i := 0; i < 100; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if port+10000 > 65535 {
-			continue
-		}
-		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
-		if err != nil {
-			continue
-		}
-		bus.Close()
-		return port
-	}
-	tb.Fatal("no free port pair found")
-	return 0
+	return testnet.FreePort(tb, 10000)
 }
 
 // MustStart starts a redis-server and stops it when the test ends.
