@@ -37,6 +37,9 @@ test: test-deps
 # saying so, or a stop with the exact command to run.
 test-deps:
 	@bash .ci/test-deps.sh
+	@# Built before the tests start, not beside them (the first time it
+	@# takes minutes; go run caches the binary).
+	@$(PROMTOOL) --version >/dev/null
 
 vet:
 	$(GO) vet ./...
