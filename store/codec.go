@@ -1,0 +1,358 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// The binary form of a link: compact, with no field names, for the places
+// that hold many links at once (an edge's table keeps every link's
+// extras in it, and exports them from there).
+//
+//	link   = format(1) uvarint(version) str(code) str(domain) str(destination) extras
+//	extras = uvarint(status) byte(flags) [str(query_precedence)] [varint(created)] [varint(updated-created)]
+//	         [list(tags)] [uvarint(n) n*rule] [uvarint(n) n*variant] [schedule]
+//	str    = uvarint(len) bytes;  list = uvarint(n) n*str
+//	rule   = list(device) list(country) list(lang) map(query) map(header) map(cookie) str(destination)
+//	map    = uvarint(n) n*(str(key) str(value)), keys sorted
+//	variant  = str(name) str(destination) uvarint(weight)
+//	schedule = byte(has not_before | has not_after<<1) [varint(not_before)] str(before_url) [varint(not_after)] str(after_url)
+//
+// Times are Unix nanoseconds in UTC; the flags say which optional parts
+// follow. A decoder refuses trailing bytes, unknown flags and lengths past
+// the end, so a damaged record is an error, never a wrong link.
+
+// linkFormat is the first byte of a whole link's binary form.
+const linkFormat = 1
+
+const (
+	flagForward   = 1 << iota // ForwardQuery
+	flagDisabled              // Disabled
+	flagPrecedence            // str(query_precedence) follows the flags
+	flagCreated               // CreatedAt is set
+	flagUpdated               // UpdatedAt is set
+	flagTags                  // tags follow
+	flagLogic                 // rules, variants and a schedule follow
+	flagsKnown    = flagLogic<<1 - 1
+)
+
+// ErrBadLinkBinary is wrapped by every decoding error.
+var ErrBadLinkBinary = errors.New("damaged binary link")
+
+// AppendLinkBinary appends the whole binary form of l to dst.
+func AppendLinkBinary(dst []byte, l *Link) []byte {
+	dst = append(dst, linkFormat)
+	dst = binary.AppendUvarint(dst, l.Version)
+	dst = appendStr(dst, l.Code)
+	dst = appendStr(dst, l.Domain)
+	dst = appendStr(dst, l.Destination)
+	return AppendLinkExtras(dst, l)
+}
+
+// DecodeLinkBinary decodes what AppendLinkBinary wrote.
+func DecodeLinkBinary(b []byte) (*Link, error) {
+	d := decoder{b: b}
+	if d.byte() != linkFormat {
+		return nil, fmt.Errorf("%w: unknown format", ErrBadLinkBinary)
+	}
+	l := &Link{Version: d.uvarint()}
+	l.Code, l.Domain, l.Destination = d.str(), d.str(), d.str()
+	if d.err != nil {
+		return nil, d.err
+	}
+	if err := DecodeLinkExtras(l, d.b); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// AppendLinkExtras appends everything of l but its code, domain,
+// destination and version: what a holder of those four needs to rebuild
+// the link.
+func AppendLinkExtras(dst []byte, l *Link) []byte {
+	dst = binary.AppendUvarint(dst, uint64(max(l.Status, 0)))
+	var flags byte
+	if l.ForwardQuery {
+		flags |= flagForward
+	}
+	if l.Disabled {
+		flags |= flagDisabled
+	}
+	if l.QueryPrecedence != "" {
+		flags |= flagPrecedence
+	}
+	if !l.CreatedAt.IsZero() {
+		flags |= flagCreated
+	}
+	if !l.UpdatedAt.IsZero() {
+		flags |= flagUpdated
+	}
+	if len(l.Tags) > 0 {
+		flags |= flagTags
+	}
+	if len(l.Rules) > 0 || len(l.Variants) > 0 || l.Schedule != nil {
+		flags |= flagLogic
+	}
+	dst = append(dst, flags)
+	if flags&flagPrecedence != 0 {
+		dst = appendStr(dst, l.QueryPrecedence)
+	}
+	if flags&flagCreated != 0 {
+		dst = binary.AppendVarint(dst, l.CreatedAt.UnixNano())
+	}
+	if flags&flagUpdated != 0 {
+		dst = binary.AppendVarint(dst, l.UpdatedAt.UnixNano()-createdNanos(l))
+	}
+	if flags&flagTags != 0 {
+		dst = appendList(dst, l.Tags)
+	}
+	if flags&flagLogic == 0 {
+		return dst
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(l.Rules)))
+	for i := range l.Rules {
+		r := &l.Rules[i]
+		dst = appendList(dst, r.When.Device)
+		dst = appendList(dst, r.When.Country)
+		dst = appendList(dst, r.When.Lang)
+		dst = appendMap(dst, r.When.Query)
+		dst = appendMap(dst, r.When.Header)
+		dst = appendMap(dst, r.When.Cookie)
+		dst = appendStr(dst, r.Destination)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(l.Variants)))
+	for _, v := range l.Variants {
+		dst = appendStr(dst, v.Name)
+		dst = appendStr(dst, v.Destination)
+		dst = binary.AppendUvarint(dst, uint64(max(v.Weight, 0)))
+	}
+	var sflags byte
+	s := l.Schedule
+	if s != nil {
+		sflags = 4
+		if s.NotBefore != nil {
+			sflags |= 1
+		}
+		if s.NotAfter != nil {
+			sflags |= 2
+		}
+	}
+	dst = append(dst, sflags)
+	if s != nil {
+		if s.NotBefore != nil {
+			dst = binary.AppendVarint(dst, s.NotBefore.UnixNano())
+		}
+		dst = appendStr(dst, s.BeforeURL)
+		if s.NotAfter != nil {
+			dst = binary.AppendVarint(dst, s.NotAfter.UnixNano())
+		}
+		dst = appendStr(dst, s.AfterURL)
+	}
+	return dst
+}
+
+func createdNanos(l *Link) int64 {
+	if l.CreatedAt.IsZero() {
+		return 0
+	}
+	return l.CreatedAt.UnixNano()
+}
+
+// DecodeLinkExtras fills l's fields but code, domain, destination and
+// version from what AppendLinkExtras wrote.
+func DecodeLinkExtras(l *Link, b []byte) error {
+	d := decoder{b: b}
+	st := d.uvarint()
+	if st > math.MaxInt16 {
+		d.fail("status")
+	}
+	l.Status = int(st)
+	flags := d.byte()
+	if flags&^flagsKnown != 0 {
+		d.fail("flags")
+	}
+	l.ForwardQuery = flags&flagForward != 0
+	l.Disabled = flags&flagDisabled != 0
+	l.QueryPrecedence = ""
+	if flags&flagPrecedence != 0 {
+		l.QueryPrecedence = d.str()
+	}
+	var created int64
+	if flags&flagCreated != 0 {
+		created = d.varint()
+		l.CreatedAt = time.Unix(0, created).UTC()
+	}
+	if flags&flagUpdated != 0 {
+		l.UpdatedAt = time.Unix(0, created+d.varint()).UTC()
+	}
+	if flags&flagTags != 0 {
+		l.Tags = d.list()
+	}
+	if flags&flagLogic != 0 {
+		if n := d.count(); n > 0 {
+			l.Rules = make([]Rule, n)
+			for i := range l.Rules {
+				r := &l.Rules[i]
+				r.When.Device, r.When.Country, r.When.Lang = d.list(), d.list(), d.list()
+				r.When.Query, r.When.Header, r.When.Cookie = d.strMap(), d.strMap(), d.strMap()
+				r.Destination = d.str()
+			}
+		}
+		if n := d.count(); n > 0 {
+			l.Variants = make([]Variant, n)
+			for i := range l.Variants {
+				v := &l.Variants[i]
+				v.Name, v.Destination = d.str(), d.str()
+				w := d.uvarint()
+				if w > math.MaxInt32 {
+					d.fail("weight")
+				}
+				v.Weight = int(w)
+			}
+		}
+		sflags := d.byte()
+		if sflags&^7 != 0 || sflags != 0 && sflags&4 == 0 {
+			d.fail("schedule flags")
+		}
+		if sflags&4 != 0 {
+			s := &Schedule{}
+			if sflags&1 != 0 {
+				t := time.Unix(0, d.varint()).UTC()
+				s.NotBefore = &t
+			}
+			s.BeforeURL = d.str()
+			if sflags&2 != 0 {
+				t := time.Unix(0, d.varint()).UTC()
+				s.NotAfter = &t
+			}
+			s.AfterURL = d.str()
+			l.Schedule = s
+		}
+	}
+	if d.err == nil && len(d.b) > 0 {
+		d.fail("trailing bytes")
+	}
+	return d.err
+}
+
+func appendStr(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func appendList(dst []byte, l []string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(l)))
+	for _, s := range l {
+		dst = appendStr(dst, s)
+	}
+	return dst
+}
+
+func appendMap(dst []byte, m map[string]string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(m)))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		dst = appendStr(dst, k)
+		dst = appendStr(dst, m[k])
+	}
+	return dst
+}
+
+// decoder reads the binary form; the first error sticks and every later
+// read returns zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: bad %s", ErrBadLinkBinary, what)
+	}
+	d.b = nil
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail("length")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("number")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("number")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a number of items, each at least one byte long, so a
+// damaged count cannot make the decoder allocate more than the input.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail("count")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail("length")
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) list() []string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
+
+func (d *decoder) strMap() map[string]string {
+	n := d.count()
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for range n {
+		k := d.str()
+		m[k] = d.str()
+	}
+	return m
+}

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+func codecLinks() []*Link {
+	at := func(s string) *time.Time {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			panic(err)
+		}
+		return &t
+	}
+	created := *at("2026-03-01T12:00:00.123456789Z")
+	return []*Link{
+		{Code: "a", Destination: "https://example.com/", Status: 302, Version: 1},
+		{Code: "plain", Destination: "https://example.com/p?x=1#f", Status: 301, Version: 1 << 40, CreatedAt: created, UpdatedAt: created},
+		{Code: "full", Domain: "go.example", Destination: "https://example.com/full", Status: 307, ForwardQuery: true,
+			QueryPrecedence: QueryScanWins, Disabled: true, Tags: []string{"bf26", "tv"}, CreatedAt: created, UpdatedAt: created.Add(time.Hour), Version: 99,
+			Rules: []Rule{
+				{When: Match{Device: []string{"ios"}, Country: []string{"DE", "AT"}, Lang: []string{"de"}}, Destination: "https://example.de/"},
+				{When: Match{Query: map[string]string{"src": "tv", "a": ""}, Header: map[string]string{"X-Test": "1"}, Cookie: map[string]string{"c": "v"}}, Destination: "https://example.com/q"},
+			},
+			Variants: []Variant{{Name: "v1", Destination: "https://example.com/a", Weight: 70}, {Name: "blue", Destination: "https://example.com/b", Weight: 30}},
+			Schedule: &Schedule{NotBefore: at("2026-11-27T12:00:00Z"), BeforeURL: "https://example.com/soon", NotAfter: at("2027-01-01T00:00:00Z"), AfterURL: "https://example.com/over"}},
+		{Code: "sched-only", Destination: "https://example.com/s", Status: 308, Schedule: &Schedule{NotAfter: at("2030-01-01T00:00:00Z")}},
+		{Code: "empty-schedule", Destination: "https://example.com/s", Status: 302, Schedule: &Schedule{}},
+		{Code: "old", Destination: "https://example.com/o", Status: 302, CreatedAt: *at("1969-07-20T20:17:40Z"), UpdatedAt: *at("1969-07-20T20:17:40Z")},
+	}
+}
+
+func sameLink(t *testing.T, got, want *Link) {
+	t.Helper()
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if !bytes.Equal(g, w) {
+		t.Fatalf("decoded\n%s\nwant\n%s", g, w)
+	}
+}
+
+func TestLinkBinaryRoundTrip(t *testing.T) {
+	for _, l := range codecLinks() {
+		b := AppendLinkBinary(nil, l)
+		got, err := DecodeLinkBinary(b)
+		if err != nil {
+			t.Fatalf("%s: %v", l.Code, err)
+		}
+		sameLink(t, got, l)
+		// The extras alone, beside the four fields a holder keeps.
+		ext := AppendLinkExtras(nil, l)
+		r := &Link{Code: l.Code, Domain: l.Domain, Destination: l.Destination, Version: l.Version}
+		if err := DecodeLinkExtras(r, ext); err != nil {
+			t.Fatal(err)
+		}
+		sameLink(t, r, l)
+		js, _ := json.Marshal(l)
+		t.Logf("%s: %d bytes binary (%d extras), %d bytes JSON", l.Code, len(b), len(ext), len(js))
+	}
+}
+
+func TestLinkBinaryDamaged(t *testing.T) {
+	b := AppendLinkBinary(nil, codecLinks()[2])
+	// Every truncation and a trailing byte are refused.
+	for n := 0; n < len(b); n++ {
+		if _, err := DecodeLinkBinary(b[:n]); !errors.Is(err, ErrBadLinkBinary) {
+			t.Fatalf("truncated to %d of %d bytes: %v", n, len(b), err)
+		}
+	}
+	if _, err := DecodeLinkBinary(append(b[:len(b):len(b)], 0)); !errors.Is(err, ErrBadLinkBinary) {
+		t.Fatalf("a trailing byte: %v", err)
+	}
+	if _, err := DecodeLinkBinary([]byte{2}); !errors.Is(err, ErrBadLinkBinary) {
+		t.Fatalf("another format: %v", err)
+	}
+}
+
+// FuzzLinkBinary: no input makes the decoder panic or allocate past its
+// input, and whatever it decodes encodes back to a link that decodes the
+// same.
+func FuzzLinkBinary(f *testing.F) {
+	for _, l := range codecLinks() {
+		f.Add(AppendLinkBinary(nil, l))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := DecodeLinkBinary(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadLinkBinary) {
+				t.Fatalf("error %v does not wrap ErrBadLinkBinary", err)
+			}
+			return
+		}
+		again, err := DecodeLinkBinary(AppendLinkBinary(nil, l))
+		if err != nil {
+			t.Fatalf("re-encoded link does not decode: %v", err)
+		}
+		sameLink(t, again, l)
+	})
+}
