@@ -220,7 +220,38 @@ func (r result) problem(t *testing.T) Problem {
 	if p.Status != r.status || p.Title == "" || p.Detail == "" || p.Code == "" || p.Type == "" {
 		t.Fatalf("incomplete problem %+v for status %d", p, r.status)
 	}
+	// The detail names each field once: "code: invalid ...", never
+	// "code: code: invalid ..." or "limit: limit must ...".
+	for _, fe := range p.Errors {
+		if fe.Field != "" && (strings.HasPrefix(fe.Message, fe.Field+":") || strings.HasPrefix(fe.Message, fe.Field+" ")) {
+			t.Fatalf("problem %+v names field %q twice", p, fe.Field)
+		}
+	}
+	if strings.Contains(p.Detail, "\u00c3") {
+		t.Fatalf("problem %+v shows a UTF-8 byte as Latin-1", p)
+	}
 	return p
+}
+
+// TestQueryAndPathErrors checks the 400s of bad path and query
+// parameters: each names its field once, and shows a refused character
+// whole.
+func TestQueryAndPathErrors(t *testing.T) {
+	e := mustStartAPI(t)
+	f := func(path, field, detail string) {
+		t.Helper()
+		p := e.call("GET", path, e.admin, "", nil, 400, nil).problem(t)
+		if len(p.Errors) != 1 || p.Errors[0].Field != field || p.Detail != field+": "+p.Errors[0].Message || !strings.Contains(p.Detail, detail) {
+			t.Fatalf("GET %s: problem %+v, want field %q and detail with %q", path, p, field, detail)
+		}
+	}
+	f("/api/v1/links/caf%C3%A9", "code", `code: invalid character 'é' at position 3`)
+	f("/api/v1/links/a%C3", "code", `code: invalid byte %C3 (not UTF-8) at position 1`)
+	f("/api/v1/links/x?domain=b%C3%BCcher.example", "domain", `domain: invalid character 'ü'`)
+	f("/api/v1/links?tag=%E2%82%ACuro", "tag", `tag: invalid character '€'`)
+	f("/api/v1/links?limit=0", "limit", "limit: must be")
+	f("/api/v1/links?cursor=%21", "cursor", "cursor: is not one")
+	f("/api/v1/audit?code=a%20b", "code", "code: invalid character ' '")
 }
 
 // call sends a request and checks the status; out, when not nil, receives

@@ -88,7 +88,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	page, err := s.cfg.Audit.ListAudit(r.Context(), aq)
 	if store.ErrorCode(err) == store.EINVALID {
-		return badRequest("cursor", "cursor is not one returned by this API")
+		return badRequest("cursor", "is not one returned by this API")
 	}
 	if err != nil {
 		return err

@@ -55,7 +55,7 @@ func (s *Server) bulkCreate(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("atomic"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			return badRequest("atomic", "atomic must be true or false, got %q", v)
+			return badRequest("atomic", "must be true or false, got %q", v)
 		}
 		atomic = b
 	}
@@ -129,7 +129,7 @@ func readBulk(contentType string, body []byte) ([]*bulkItem, error) {
 	if contentType != "" {
 		var err error
 		if mt, _, err = mime.ParseMediaType(contentType); err != nil {
-			return nil, badRequest("Content-Type", "cannot parse Content-Type %q", contentType)
+			return nil, badRequest("Content-Type", "cannot parse %q", contentType)
 		}
 	}
 	var items []*bulkItem

@@ -64,7 +64,7 @@ func jsonError(err error) error {
 		if field == "" {
 			return badRequest("", "expected a JSON %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
 		}
-		return badRequest(field, "%s must be a %s, got %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
+		return badRequest(field, "must be a %s, got %s", jsonKind(typ.Type.Kind().String()), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return badRequest(name, "unknown field %q", name)
@@ -116,7 +116,7 @@ func parseIfMatch(r *http.Request) (uint64, error) {
 	v = strings.Trim(v, `"`)
 	var n uint64
 	if _, err := fmt.Sscanf(v, "%d", &n); err != nil || n == 0 || fmt.Sprint(n) != v {
-		return 0, badRequest("If-Match", "If-Match must be a link version or its ETag, such as \"7\"; got %q", h)
+		return 0, badRequest("If-Match", "must be a link version or its ETag, such as \"7\"; got %q", h)
 	}
 	return n, nil
 }

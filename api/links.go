@@ -88,7 +88,7 @@ func writableObject[V any](body []byte, notObject string) (map[string]V, error) 
 	}
 	for _, f := range readOnlyFields {
 		if _, ok := obj[f]; ok {
-			return nil, badRequest(f, "%s is read-only: the server sets it", f)
+			return nil, badRequest(f, "read-only: the server sets it")
 		}
 	}
 	return obj, nil
@@ -155,10 +155,10 @@ func target(r *http.Request) (domain, code string, err error) {
 // checked: path routes never have one, and as a filter it means none.
 func checkCodeDomain(code, domain string) error {
 	if msg := store.CheckCode(code); code != "" && msg != "" && !store.IsReservedCode(code) {
-		return badRequest("code", "code: %s", msg)
+		return badRequest("code", "%s", msg)
 	}
 	if msg := store.CheckDomain(domain); msg != "" {
-		return badRequest("domain", "domain: %s", msg)
+		return badRequest("domain", "%s", msg)
 	}
 	return nil
 }
@@ -171,7 +171,7 @@ func queryLimit(q url.Values) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > store.MaxListLimit {
-		return 0, badRequest("limit", "limit must be a whole number from 1 to %d, got %q", store.MaxListLimit, v)
+		return 0, badRequest("limit", "must be a whole number from 1 to %d, got %q", store.MaxListLimit, v)
 	}
 	return n, nil
 }
@@ -306,7 +306,7 @@ func (s *Server) purgeParam(r *http.Request) (store.StatsPurger, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return nil, badRequest("purge_stats", "purge_stats must be true or false, got %q", v)
+		return nil, badRequest("purge_stats", "must be true or false, got %q", v)
 	}
 	if !b {
 		return nil, nil
@@ -333,13 +333,13 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 	}
 	if opt.Tag != "" {
 		if msg := store.CheckTag(opt.Tag); msg != "" {
-			return badRequest("tag", "tag: %s", msg)
+			return badRequest("tag", "%s", msg)
 		}
 	}
 	page, err := s.store.ListLinks(r.Context(), opt)
 	if store.ErrorCode(err) == store.EINVALID {
 		// The only invalid input a listing has is its cursor.
-		return badRequest("cursor", "cursor is not one returned by this API")
+		return badRequest("cursor", "is not one returned by this API")
 	}
 	if err != nil {
 		return err

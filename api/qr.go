@@ -33,7 +33,7 @@ func parseQRQuery(v url.Values) (qrQuery, error) {
 	q := qrQuery{format: "png", level: qr.M, opts: qr.DefaultOptions()}
 	if s := v.Get("format"); s != "" {
 		if s != "png" && s != "svg" {
-			return q, badRequest("format", "format %q: want png or svg", s)
+			return q, badRequest("format", "want png or svg, got %q", s)
 		}
 		q.format = s
 	}
@@ -44,7 +44,7 @@ func parseQRQuery(v url.Values) (qrQuery, error) {
 		}
 		n, err := strconv.Atoi(s)
 		if err != nil || n < min || n > max {
-			return badRequest(name, "%s %q: want a whole number of %s from %d to %d", name, s, unit, min, max)
+			return badRequest(name, "want a whole number of %s from %d to %d, got %q", unit, min, max, s)
 		}
 		*dst = n
 		return nil
@@ -58,7 +58,7 @@ func parseQRQuery(v url.Values) (qrQuery, error) {
 	if s := v.Get("level"); s != "" {
 		var ok bool
 		if q.level, ok = qr.ParseLevel(s); !ok {
-			return q, badRequest("level", "level %q: want L, M, Q or H", s)
+			return q, badRequest("level", "want L, M, Q or H, got %q", s)
 		}
 	}
 	for _, c := range []struct {
@@ -68,14 +68,14 @@ func parseQRQuery(v url.Values) (qrQuery, error) {
 		if s := v.Get(c.name); s != "" {
 			var ok bool
 			if *c.dst, ok = qr.ParseColor(s); !ok {
-				return q, badRequest(c.name, "%s %q: want an RGB colour as 6 or 3 hex digits without '#', such as 1a2b3c", c.name, s)
+				return q, badRequest(c.name, "want an RGB colour as 6 or 3 hex digits without '#', such as 1a2b3c, got %q", s)
 			}
 		}
 	}
 	if s := v.Get("download"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return q, badRequest("download", "download %q: want 1 or 0", s)
+			return q, badRequest("download", "want 1 or 0, got %q", s)
 		}
 		q.download = b
 	}
@@ -96,7 +96,9 @@ func qrOptionError(err error, v url.Values) error {
 	if field == "fg" && !v.Has("fg") {
 		field = "bg"
 	}
-	return badRequest(field, "%s", oe.Message)
+	// The field leads the detail already: "size: 64 is too small", not
+	// "size: size 64 is too small".
+	return badRequest(field, "%s", strings.TrimPrefix(oe.Message, field+" "))
 }
 
 // etag is a strong validator of the image: a hash of everything that

@@ -66,37 +66,37 @@ func (s *Server) resolveLink(w http.ResponseWriter, r *http.Request) error {
 	if c := q.Get("country"); c != "" {
 		c = strings.ToUpper(c)
 		if !store.IsCountryCode(c) {
-			return badRequest("country", "country %q is not an ISO 3166 alpha-2 code", q.Get("country"))
+			return badRequest("country", "%q is not an ISO 3166 alpha-2 code", q.Get("country"))
 		}
 		req.Country = c
 	}
 	if v := q.Get("ip"); v != "" {
 		if req.IP, err = netip.ParseAddr(v); err != nil {
-			return badRequest("ip", "ip %q is not an IP address", v)
+			return badRequest("ip", "%q is not an IP address", v)
 		}
 	}
 	if v := q.Get("at"); v != "" {
 		if req.At, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return badRequest("at", "at %q is not an RFC 3339 time such as 2026-11-27T12:00:00Z", v)
+			return badRequest("at", "%q is not an RFC 3339 time such as 2026-11-27T12:00:00Z", v)
 		}
 	}
 	for _, f := range []struct{ name, value string }{{"ua", req.UserAgent}, {"lang", req.AcceptLanguage}, {"query", req.RawQuery}} {
 		if len(f.value) > 2048 || store.HasControl(f.value) {
-			return badRequest(f.name, "%s must be at most 2048 bytes without control characters", f.name)
+			return badRequest(f.name, "must be at most 2048 bytes without control characters")
 		}
 	}
 	for _, h := range q["header"] {
 		name, value, ok := strings.Cut(h, ":")
 		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 		if !ok || name == "" || store.HasControl(h) || len(h) > 2048 {
-			return badRequest("header", "header %q must be \"Name: value\"", h)
+			return badRequest("header", "%q must be \"Name: value\"", h)
 		}
 		req.Headers = append(req.Headers, [2]string{name, value})
 	}
 	for _, c := range q["cookie"] {
 		name, value, ok := strings.Cut(c, "=")
 		if !ok || name == "" || store.HasControl(c) || len(c) > 2048 {
-			return badRequest("cookie", "cookie %q must be \"name=value\"", c)
+			return badRequest("cookie", "%q must be \"name=value\"", c)
 		}
 		req.Cookies = append(req.Cookies, [2]string{name, value})
 	}

@@ -38,16 +38,16 @@ func parseStatsQuery(r *http.Request, now time.Time) (store.StatsQuery, error) {
 		}
 		if sec, err := strconv.ParseInt(s, 10, 64); err == nil {
 			if sec < 0 || sec > 253402300799 {
-				return time.Time{}, badRequest(name, "%s %q is out of range", name, s)
+				return time.Time{}, badRequest(name, "%q is out of range", s)
 			}
 			return time.Unix(sec, 0).UTC(), nil
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return time.Time{}, badRequest(name, "%s %q is neither an RFC 3339 time such as 2026-11-27T12:00:00Z nor Unix seconds", name, s)
+			return time.Time{}, badRequest(name, "%q is neither an RFC 3339 time such as 2026-11-27T12:00:00Z nor Unix seconds", s)
 		}
 		if t.Year() < 1970 || t.Year() > 9999 {
-			return time.Time{}, badRequest(name, "%s %q is out of range", name, s)
+			return time.Time{}, badRequest(name, "%q is out of range", s)
 		}
 		return t.UTC(), nil
 	}
@@ -59,12 +59,12 @@ func parseStatsQuery(r *http.Request, now time.Time) (store.StatsQuery, error) {
 		return q, err
 	}
 	if !q.From.Before(q.To) {
-		return q, badRequest("from", "from (%s) must be before to (%s)", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+		return q, badRequest("from", "%s must be before to (%s)", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
 	if g := v.Get("granularity"); g != "" {
 		var ok bool
 		if q.Granularity, ok = store.ParseGranularity(g); !ok {
-			return q, badRequest("granularity", "granularity %q: want minute, hour or day", g)
+			return q, badRequest("granularity", "want minute, hour or day, got %q", g)
 		}
 		if _, n := q.Buckets(); n > store.MaxStatsPoints {
 			return q, badRequest("granularity", "the range holds %d %s buckets, more than %d: use a coarser granularity or a shorter range", n, g, store.MaxStatsPoints)
@@ -86,7 +86,7 @@ func parseStatsQuery(r *http.Request, now time.Time) (store.StatsQuery, error) {
 	if s := v.Get("exclude_bots"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return q, badRequest("exclude_bots", "exclude_bots %q: want true or false", s)
+			return q, badRequest("exclude_bots", "want true or false, got %q", s)
 		}
 		q.ExcludeBots = b
 	}
@@ -122,7 +122,7 @@ func (s *Server) topStats(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxTopLimit {
-			return badRequest("limit", "limit %q: want a number from 1 to %d", v, maxTopLimit)
+			return badRequest("limit", "want a whole number from 1 to %d, got %q", maxTopLimit, v)
 		}
 		q.Limit = n
 	}

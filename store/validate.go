@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits of the link model.
@@ -56,6 +57,18 @@ func IsValidCodeBytes(b []byte) bool {
 	return true
 }
 
+// charAt names the character that starts at byte i of s for a message:
+// "character 'é'" with the whole UTF-8 character, never its first byte
+// read as Latin-1, or "byte %C3 (not UTF-8)" for a byte that starts no
+// valid character.
+func charAt(s string, i int) string {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("byte %%%02X (not UTF-8)", s[i])
+	}
+	return fmt.Sprintf("character %q", r)
+}
+
 // CheckCode returns why code is not a valid link code, or "" if it is.
 func CheckCode(code string) string {
 	switch {
@@ -66,7 +79,7 @@ func CheckCode(code string) string {
 	}
 	for i := 0; i < len(code); i++ {
 		if !ValidCodeChar(code[i]) {
-			return fmt.Sprintf("invalid character %q at position %d: only A-Z, a-z, 0-9, '_' and '-' are allowed", rune(code[i]), i)
+			return fmt.Sprintf("invalid %s at position %d: only A-Z, a-z, 0-9, '_' and '-' are allowed", charAt(code, i), i)
 		}
 	}
 	if IsReservedCode(code) {
@@ -155,7 +168,7 @@ func CheckDomain(d string) string {
 		for i := 0; i < len(label); i++ {
 			c := label[i]
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return fmt.Sprintf("invalid character %q: a domain is a host name without scheme, port or path, such as go.example.com", rune(c))
+				return fmt.Sprintf("invalid %s: a domain is a host name without scheme, port or path, such as go.example.com (punycode for international names)", charAt(label, i))
 			}
 		}
 	}
@@ -173,7 +186,7 @@ func CheckTag(t string) string {
 	for i := 0; i < len(t); i++ {
 		c := t[i]
 		if !(ValidCodeChar(c) || c == '.' || c == ':' || c == '/') {
-			return fmt.Sprintf("invalid character %q: only A-Z, a-z, 0-9 and _ - . : / are allowed", rune(c))
+			return fmt.Sprintf("invalid %s: only A-Z, a-z, 0-9 and _ - . : / are allowed", charAt(t, i))
 		}
 	}
 	return ""

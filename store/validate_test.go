@@ -26,7 +26,9 @@ func TestCheckCode(t *testing.T) {
 	f("a b", `invalid character ' ' at position 1`)
 	f("a/b", `invalid character '/'`)
 	f("a.b", `invalid character '.'`)
-	f("é", "invalid character")
+	f("é", `invalid character 'é' at position 0`)
+	f("aéb", `invalid character 'é' at position 1`)
+	f("a\xc3", `invalid byte %C3 (not UTF-8) at position 1`)
 	f("api", "reserved")
 	f("API", "reserved")
 	f("healthz", "reserved")
@@ -83,6 +85,21 @@ func TestCheckDomain(t *testing.T) {
 			t.Fatalf("CheckDomain(%q) is valid, want an error", d)
 		}
 	}
+}
+
+// TestInvalidCharacterShown checks that a refused character is shown as
+// the whole UTF-8 character, never as its first byte read as Latin-1.
+func TestInvalidCharacterShown(t *testing.T) {
+	f := func(got, want string) {
+		t.Helper()
+		if !strings.Contains(got, want) || strings.ContainsAny(got, "Ãâ") {
+			t.Fatalf("got %q, want it to contain %q", got, want)
+		}
+	}
+	f(CheckCode("café"), `'é'`)
+	f(CheckDomain("bücher.example"), `'ü'`)
+	f(CheckTag("€uro"), `'€'`)
+	f(CheckTag("x\xe2\x82"), `%E2`)
 }
 
 func TestLinkValidate(t *testing.T) {
