@@ -18,6 +18,7 @@ var statusOf = map[string]int{
 	store.EFORBIDDEN:     http.StatusForbidden,
 	store.ETOOLARGE:      http.StatusRequestEntityTooLarge,
 	store.EUNAVAILABLE:   http.StatusServiceUnavailable,
+	store.ENOSPACE:       http.StatusInsufficientStorage,
 	store.EINTERNAL:      http.StatusInternalServerError,
 	"method_not_allowed": http.StatusMethodNotAllowed,
 	EUNSUPPORTED:         http.StatusUnsupportedMediaType,

@@ -21,6 +21,10 @@ const (
 	EINTERNAL     = "internal"            // a bug or an unexpected failure (500)
 )
 
+// ENOSPACE is the code of a write refused because the store's disk is full
+// (507).
+const ENOSPACE = "insufficient_storage"
+
 // FieldError names one field at fault and why, for example
 // {Field: "destination", Message: "must be an absolute http or https URL"}.
 type FieldError struct {

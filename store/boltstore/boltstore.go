@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -34,8 +35,9 @@ var (
 // DB is the embedded store. It implements store.LinkStore, store.KeyStore
 // and store.ChangeFeed and is safe for concurrent use.
 type DB struct {
-	db  *bolt.DB
-	now func() time.Time
+	db     *bolt.DB
+	report *Report
+	now    func() time.Time
 
 	// wmu serialises writes with their notifications, so that subscribers
 	// see changes in commit order.
@@ -44,33 +46,99 @@ type DB struct {
 }
 
 // Open opens (creating if needed) the store in dir. It fails quickly with a
-// clear error if another process holds the file.
+// clear error if another process holds the file, and with a *DamagedError
+// if the file is empty or damaged in the store's own buckets or in the
+// file's structures: a store that existed never starts empty. Damage
+// confined to other components' buckets (the embedded stats) is left to
+// them: Report says which.
 func Open(dir string) (*DB, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create data directory %q: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	_, statErr := os.Stat(path)
+	isNew := errors.Is(statErr, fs.ErrNotExist)
+	if statErr != nil && !isNew {
+		return nil, fmt.Errorf("cannot open %s: %w", path, statErr)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	if err := lockFile(f, 2*time.Second); err != nil {
+		f.Close()
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("cannot open %s: it is locked by another qredge process (stop it, or use the API of the running one)", path)
 		}
-		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
 	}
-	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketLinks, bucketTags, bucketKeys, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+	// Check the file before bbolt maps it: bbolt trusts its pages, and a
+	// damaged one crashes it (see check.go). The lock is held, so no
+	// other process writes meanwhile.
+	var rep *Report
+	if !isNew {
+		start := time.Now()
+		if rep, err = checkOpen(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cannot check %s: %w", path, err)
 		}
-		return nil
+		rep.Path, rep.Took = path, time.Since(start)
+		if err := rep.refuse(dir); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	// bbolt takes the file already opened and locked (flock again on the
+	// same open file is a no-op), so no other process slips in between.
+	var bdb *bolt.DB
+	err = guard("opening the database", func() error {
+		var err error
+		bdb, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second,
+			OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil }})
+		return err
+	})
+	if err != nil {
+		f.Close()
+		return nil, (&Report{Path: path, Problems: []Problem{{Detail: err.Error()}}}).refuse(dir)
+	}
+	if rep != nil {
+		// bbolt's own check, safe now that every page it reads has been
+		// checked: of the whole file, or of the store's buckets when
+		// another component's are damaged.
+		start := time.Now()
+		err := guard("checking the database", func() error { return boltCheck(bdb, rep) })
+		rep.Took += time.Since(start)
+		if err != nil {
+			rep.Problems = append(rep.Problems, Problem{Detail: err.Error()})
+		}
+		if err := rep.refuse(dir); err != nil {
+			bdb.Close()
+			return nil, err
+		}
+	}
+	err = guard("creating the buckets", func() error {
+		return bdb.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketLinks, bucketTags, bucketKeys, bucketMeta} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		bdb.Close()
-		return nil, fmt.Errorf("cannot initialise %s: %w", path, err)
+		return nil, fmt.Errorf("cannot initialise %s: %w", path, wrapWriteError(err))
 	}
-	return &DB{db: bdb, now: func() time.Time { return time.Now().UTC() }}, nil
+	if rep == nil {
+		rep = &Report{Path: path}
+	}
+	return &DB{db: bdb, report: rep, now: func() time.Time { return time.Now().UTC() }}, nil
 }
+
+// Report returns what the check at Open found: nothing for a new file,
+// otherwise at most damage outside the store's own buckets.
+func (s *DB) Report() *Report { return s.report }
 
 // Close closes the database file. Writes that returned before Close are on
 // disk (bbolt syncs every commit).
@@ -111,7 +179,7 @@ func (s *DB) write(ctx context.Context, fn func(tx *bolt.Tx) (*store.Change, err
 		return err
 	})
 	if err != nil {
-		return err
+		return wrapWriteError(err)
 	}
 	if c != nil {
 		s.notify(*c)
@@ -325,8 +393,13 @@ func (s *DB) ListLinks(ctx context.Context, opt store.ListOptions) (*store.LinkP
 	return page, nil
 }
 
-// ForEachLink implements store.LinkStore.
+// ForEachLink implements store.LinkStore. A damaged page is an error, not
+// a crash.
 func (s *DB) ForEachLink(ctx context.Context, fn func(*store.Link) error) error {
+	return guard("reading the links", func() error { return s.forEachLink(ctx, fn) })
+}
+
+func (s *DB) forEachLink(ctx context.Context, fn func(*store.Link) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketLinks).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {

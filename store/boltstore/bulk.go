@@ -56,7 +56,7 @@ func (s *DB) CreateLinks(ctx context.Context, links []*store.Link, atomic bool) 
 		return nil
 	})
 	if err != nil {
-		return make([]*store.Link, len(links)), errs, err
+		return make([]*store.Link, len(links)), errs, wrapWriteError(err)
 	}
 	if failed && atomic {
 		return make([]*store.Link, len(links)), errs, nil
