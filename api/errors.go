@@ -19,6 +19,7 @@ var statusOf = map[string]int{
 	store.ETOOLARGE:      http.StatusRequestEntityTooLarge,
 	store.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	store.ENOSPACE:       http.StatusInsufficientStorage,
+	store.EDATASETLOST:   http.StatusServiceUnavailable,
 	store.EINTERNAL:      http.StatusInternalServerError,
 	"method_not_allowed": http.StatusMethodNotAllowed,
 	EUNSUPPORTED:         http.StatusUnsupportedMediaType,

@@ -1,6 +1,8 @@
 package redirect
 
 import (
+	"fmt"
+	"math"
 	"net/url"
 	"unsafe"
 
@@ -14,17 +16,23 @@ import (
 // The table holds millions of links, and every byte per link counts
 // (docs/benchmarks.md has the figures): a plain link is this struct (48
 // bytes, exactly a size class) and one string, and everything most
-// links do not use lives behind one pointer. The stored link is not kept.
+// links do not use lives behind one pointer. The rest of the stored link
+// (tags, times, the rules as written) is kept in its binary form at the
+// end of s, in the same allocation, so that the table can give back every
+// link it holds (Stored) for a restore, at about 15 bytes for a plain
+// link.
 type Link struct {
 	// s is the key, store.LinkKey(domain, code) (code, NUL, domain), which
 	// events share and whose code is the table's map key, then the
-	// destination URL, the Location header: one allocation for all three.
+	// destination URL, the Location header, then the link's extras
+	// (store.AppendLinkExtras): one allocation for all of them.
 	s       string
 	version uint64
 	// nil for plain links that do not forward the query.
 	*linkExt
-	keyLen   uint32 // s[:keyLen] is the key, s[keyLen:] the destination
-	codeLen  uint32 // s[:codeLen] is the code
+	keyLen   uint16 // s[:keyLen] is the key, s[keyLen:destEnd] the destination
+	codeLen  uint16 // s[:codeLen] is the code
+	destEnd  uint16 // s[destEnd:] holds the extras
 	status   int16
 	disabled bool
 	forward  bool
@@ -45,8 +53,21 @@ func (l *Link) domain() string { return l.s[l.codeLen+1 : l.keyLen] }
 // the bytes of s, so nothing may write to it: fasthttp copies header
 // values, and everything else only reads it.
 func (l *Link) location() []byte {
-	loc := l.s[l.keyLen:]
+	loc := l.s[l.keyLen:l.destEnd]
 	return unsafe.Slice(unsafe.StringData(loc), len(loc))
+}
+
+// Stored returns the link as stored (a new value, nil for a table's group
+// node): what an export of the table writes.
+func (l *Link) Stored() (*store.Link, error) {
+	if l.group {
+		return nil, nil
+	}
+	sl := &store.Link{Code: l.code(), Domain: l.domain(), Destination: l.s[l.keyLen:l.destEnd], Version: l.version}
+	if err := store.DecodeLinkExtras(sl, []byte(l.s[l.destEnd:])); err != nil {
+		return nil, fmt.Errorf("link %q in the table: %w", l.code(), err)
+	}
+	return sl, nil
 }
 
 // dest returns the link's destination. Only a forwarding link, the only
@@ -185,10 +206,20 @@ type variant struct {
 // Compile prepares a validated link for the hot path.
 func Compile(l *store.Link) *Link {
 	key := l.Key()
+	if len(key)+len(l.Destination) > math.MaxUint16 {
+		// Validation bounds the code (64), domain (253) and destination
+		// (2048): no stored link gets here.
+		panic(fmt.Sprintf("BUG: link %q is too long to compile (%d bytes of key and destination)", l.Code, len(key)+len(l.Destination)))
+	}
+	var scratch [64]byte
+	ext := store.AppendLinkExtras(scratch[:0], l)
+	buf := make([]byte, 0, len(key)+len(l.Destination)+len(ext)) // exactly: the string keeps the capacity
+	buf = append(append(append(buf, key...), l.Destination...), ext...)
 	c := &Link{
-		s:        key + l.Destination,
-		keyLen:   uint32(len(key)),
-		codeLen:  uint32(len(l.Code)),
+		s:        unsafe.String(unsafe.SliceData(buf), len(buf)), // buf is not written again
+		keyLen:   uint16(len(key)),
+		codeLen:  uint16(len(l.Code)),
+		destEnd:  uint16(len(key) + len(l.Destination)),
 		version:  l.Version,
 		status:   int16(l.Status),
 		disabled: l.Disabled,

@@ -1,11 +1,13 @@
 package redirect
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/qredge/qredge/store"
@@ -13,8 +15,8 @@ import (
 
 // TestLinkLayout checks what the per-link memory budget rests on: a
 // compiled Link fills the 48-byte size class, and its one string holds the
-// key (with the code first, the table's map key, and the domain last) and
-// the Location.
+// key (with the code first, the table's map key, and the domain last), the
+// Location, and the extras from which Stored gives the link back.
 func TestLinkLayout(t *testing.T) {
 	if n := unsafe.Sizeof(Link{}); n != 48 {
 		t.Fatalf("Link is %d bytes, want 48", n)
@@ -25,8 +27,9 @@ func TestLinkLayout(t *testing.T) {
 		if l.key() != store.LinkKey(domain, code) || l.code() != code || l.domain() != domain || string(l.location()) != destination {
 			t.Fatalf("(%q, %q, %q): key %q code %q domain %q location %q", domain, code, destination, l.key(), l.code(), l.domain(), l.location())
 		}
-		if len(l.s) != len(l.key())+len(destination) {
-			t.Fatalf("(%q, %q): s is %q, want the key and the destination", domain, code, l.s)
+		sl := &store.Link{Domain: domain, Code: code, Destination: destination}
+		if want := len(l.key()) + len(destination) + len(store.AppendLinkExtras(nil, sl)); len(l.s) != want {
+			t.Fatalf("(%q, %q): s is %q, want the key, the destination and the extras", domain, code, l.s)
 		}
 	}
 	f("", "c1", "https://example.com/")
@@ -50,10 +53,12 @@ func BenchmarkTableSize(b *testing.B) {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			bl := NewBuilder()
+			created := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // only stored
 			for i := 0; i < n; i++ {
 				// Typical campaign links: a short code, a landing page with UTM tags.
 				code := "c" + strconv.Itoa(i)
-				bl.Add(&store.Link{Code: code, Destination: "https://shop.example.com/landing/" + code + "?utm_source=qr&utm_medium=print", Status: 302, Version: uint64(i + 1)})
+				bl.Add(&store.Link{Code: code, Destination: "https://shop.example.com/landing/" + code + "?utm_source=qr&utm_medium=print", Status: 302, Version: uint64(i + 1),
+					Tags: []string{"spring"}, CreatedAt: created, UpdatedAt: created})
 			}
 			tb := NewTable()
 			tb.Swap(bl)
@@ -77,5 +82,44 @@ func BenchmarkTableSize(b *testing.B) {
 			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heapMiB")
 			runtime.KeepAlive(tb)
 		})
+	}
+}
+
+// TestStored: every link the table holds comes back as it was stored,
+// group nodes (codes with domain-bound links) included.
+func TestStored(t *testing.T) {
+	created := time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC) // only stored
+	in := []*store.Link{
+		{Code: "a", Destination: "https://example.com/a", Status: 302, Version: 3, Tags: []string{"x"}, CreatedAt: created, UpdatedAt: created.Add(time.Second)},
+		{Code: "a", Domain: "go.example", Destination: "https://example.com/ga", Status: 301, Version: 4, CreatedAt: created, UpdatedAt: created},
+		{Code: "r", Destination: "https://example.com/r", Status: 302, Version: 5, ForwardQuery: true, QueryPrecedence: store.QueryScanWins,
+			Rules:    []store.Rule{{When: store.Match{Device: []string{"ios"}, Query: map[string]string{"src": "tv"}}, Destination: "https://example.com/ios"}},
+			Variants: []store.Variant{{Name: "v1", Destination: "https://example.com/1", Weight: 1}, {Name: "v2", Destination: "https://example.com/2", Weight: 3}},
+			Schedule: &store.Schedule{NotAfter: &created, AfterURL: "https://example.com/over"}, Disabled: true, CreatedAt: created, UpdatedAt: created},
+	}
+	tb := NewTable()
+	tb.Load(func(add func(*store.Link)) error {
+		for _, l := range in {
+			add(l)
+		}
+		return nil
+	})
+	got := map[string]*store.Link{}
+	err := tb.EachLink(func(l *Link) error {
+		sl, err := l.Stored()
+		if err == nil {
+			got[sl.Key()] = sl
+		}
+		return err
+	})
+	if err != nil || len(got) != len(in) {
+		t.Fatalf("EachLink gave %d links (%v), want %d", len(got), err, len(in))
+	}
+	for _, l := range in {
+		want, _ := json.Marshal(l)
+		have, _ := json.Marshal(got[l.Key()])
+		if string(want) != string(have) {
+			t.Fatalf("stored\n%s\ngot back\n%s", want, have)
+		}
 	}
 }

@@ -22,6 +22,7 @@ type Table struct {
 	shards [numShards]shard
 	count  atomic.Int64
 	ready  atomic.Bool
+	maxVer atomic.Uint64 // the highest version loaded or applied
 }
 
 type shard struct {
@@ -133,9 +134,24 @@ func (t *Table) Len() int { return int(t.count.Load()) }
 // Ready reports whether the table has been fully loaded once.
 func (t *Table) Ready() bool { return t.ready.Load() }
 
+// MaxVersion returns the highest version the table has loaded or applied:
+// a store whose version counter is below it has lost changes this table
+// has seen.
+func (t *Table) MaxVersion() uint64 { return t.maxVer.Load() }
+
+func (t *Table) seenVersion(v uint64) {
+	for {
+		cur := t.maxVer.Load()
+		if v <= cur || t.maxVer.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
 // Apply applies one change from a store's change feed. A change older than
 // what the table holds for that link is ignored, so replays are harmless.
 func (t *Table) Apply(c store.Change) {
+	t.seenVersion(c.Version)
 	l := c.Link
 	code := l.Code
 	h := hashCode(code)
@@ -221,7 +237,7 @@ func (g codeLinks) node() *Link {
 		return g.any
 	}
 	code := g.domains[0].code()
-	return &Link{s: code, keyLen: uint32(len(code)), codeLen: uint32(len(code)), group: true, linkExt: &linkExt{links: &g}}
+	return &Link{s: code, keyLen: uint16(len(code)), codeLen: uint16(len(code)), destEnd: uint16(len(code)), group: true, linkExt: &linkExt{links: &g}}
 }
 
 // with returns a snapshot with code set to l (nil deletes it).
@@ -252,8 +268,9 @@ func isqrt(n int) int {
 // Builder collects links for a full (re)load of a table without publishing
 // anything until Swap.
 type Builder struct {
-	maps  [numShards]map[string]*Link
-	count int
+	maps   [numShards]map[string]*Link
+	count  int
+	maxVer uint64
 }
 
 // NewBuilder returns an empty builder.
@@ -263,6 +280,7 @@ func NewBuilder() *Builder {
 
 // Add adds a link. For a (domain, code) added twice the higher version wins.
 func (b *Builder) Add(l *store.Link) {
+	b.maxVer = max(b.maxVer, l.Version)
 	i := hashCode(l.Code) % numShards
 	if b.maps[i] == nil {
 		b.maps[i] = make(map[string]*Link)
@@ -293,6 +311,7 @@ func (t *Table) Swap(b *Builder) {
 		sh.mu.Unlock()
 	}
 	t.count.Store(int64(b.count))
+	t.seenVersion(b.maxVer)
 	t.ready.Store(true)
 }
 
@@ -337,32 +356,52 @@ func (t *Table) VersionOf(domain, code string) (uint64, bool) {
 // Each calls fn for every link in the table, shard by shard, from
 // consistent per-shard snapshots.
 func (t *Table) Each(fn func(domain, code string, version uint64)) {
+	t.EachLink(func(l *Link) error {
+		fn(l.domain(), l.code(), l.version)
+		return nil
+	})
+}
+
+// EachLink calls fn for every link in the table (the links of a group
+// node, not the node), shard by shard, from consistent per-shard
+// snapshots, and stops at fn's first error.
+func (t *Table) EachLink(fn func(*Link) error) error {
+	visit := func(l *Link) error {
+		switch {
+		case l == nil:
+		case l.group:
+			if l.links.any != nil {
+				if err := fn(l.links.any); err != nil {
+					return err
+				}
+			}
+			for _, d := range l.links.domains {
+				if err := fn(d); err != nil {
+					return err
+				}
+			}
+		default:
+			return fn(l)
+		}
+		return nil
+	}
 	for i := range t.shards {
 		s := t.shards[i].snap.Load()
-		visit := func(code string, l *Link) {
-			switch {
-			case l == nil:
-			case l.group:
-				if l.links.any != nil {
-					fn("", code, l.links.any.version)
-				}
-				for _, d := range l.links.domains {
-					fn(d.domain(), code, d.version)
-				}
-			default:
-				fn("", code, l.version)
-			}
-		}
 		for _, l := range s.base.links {
 			if l == nil {
 				continue
 			}
 			if _, changed := s.delta[l.code()]; !changed {
-				visit(l.code(), l)
+				if err := visit(l); err != nil {
+					return err
+				}
 			}
 		}
-		for code, l := range s.delta {
-			visit(code, l)
+		for _, l := range s.delta {
+			if err := visit(l); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
 }

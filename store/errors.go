@@ -18,6 +18,7 @@ const (
 	EFORBIDDEN    = "forbidden"           // key lacks the scope (403)
 	ETOOLARGE     = "too_large"           // request body over the limit (413)
 	EUNAVAILABLE  = "unavailable"         // the store cannot be reached (503)
+	EDATASETLOST  = "dataset_lost"        // the store lost the dataset this process has seen (503)
 	EINTERNAL     = "internal"            // a bug or an unexpected failure (500)
 )
 

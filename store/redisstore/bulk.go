@@ -10,11 +10,13 @@ import (
 )
 
 // bulkScript creates many links, each exactly as putScript's "create" does
-// (version, hashes, indexes, change entry), in one round trip. ARGV[1] is
-// "1" for all or nothing; ARGV[3] links follow as key, data, tag count and
-// the KEYS positions of their tag indexes. It returns, per link, its new
-// version, "exists", or "" when an atomic call wrote nothing.
-var bulkScript = redis.NewScript(`
+// (version, hashes, indexes, change entry), in one round trip, after
+// checking the dataset (KEYS[6], KEYS[7]). ARGV[1] is "1" for all or
+// nothing; ARGV[3] links follow as key, data, tag count and the KEYS
+// positions of their tag indexes, then the three dataset arguments (see
+// datasetArgs). It returns the dataset status and id, then, per link, its
+// new version, "exists", or "" when an atomic call wrote nothing.
+var bulkScript = redis.NewScript(datasetLua + `
 local atomic = ARGV[1] == '1'
 local n = tonumber(ARGV[3])
 local res, items, conflict, pos = {}, {}, false, 4
@@ -29,7 +31,13 @@ for i = 1, n do
     res[i] = ''
   end
 end
-if conflict and atomic then return res end
+local ds, dsid = qredge_dataset(KEYS[6], KEYS[7], ARGV[pos], ARGV[pos + 1], ARGV[pos + 2])
+if ds ~= 'ok' then return {ds, dsid} end
+if conflict and atomic then
+  table.insert(res, 1, dsid)
+  table.insert(res, 1, 'ok')
+  return res
+end
 for i = 1, n do
   if res[i] == '' then
     local key, data, tp, nt = items[i][1], items[i][2], items[i][3], items[i][4]
@@ -42,6 +50,8 @@ for i = 1, n do
     res[i] = tostring(v)
   end
 end
+table.insert(res, 1, dsid)
+table.insert(res, 1, 'ok')
 return res
 `)
 
@@ -88,7 +98,7 @@ func (s *Store) CreateLinks(ctx context.Context, links []*store.Link, atomic boo
 // createChunk runs bulkScript for links, skipping those errs already
 // refuses, and fills out and errs.
 func (s *Store) createChunk(ctx context.Context, links []*store.Link, out []*store.Link, errs []error, atomic bool) error {
-	keys := []string{s.k.links, s.k.ver, s.k.index, s.k.seq, s.k.stream}
+	keys := s.writeKeys()
 	tagPos := map[string]int{}
 	args := []any{"0", s.cfg.StreamMaxLen, 0}
 	if atomic {
@@ -124,13 +134,18 @@ func (s *Store) createChunk(ctx context.Context, links []*store.Link, out []*sto
 		return nil
 	}
 	args[2] = len(sent)
+	args = append(args, s.datasetArgs()...)
 	res, err := bulkScript.Run(ctx, s.c, keys, args...).StringSlice()
+	if err == nil {
+		err = s.datasetResult(res[0], res[1])
+	}
 	if err != nil {
 		for _, i := range sent {
 			out[i] = nil
 		}
 		return unavailable(err)
 	}
+	res = res[2:]
 	for j, i := range sent {
 		switch res[j] {
 		case "exists":

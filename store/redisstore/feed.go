@@ -84,35 +84,45 @@ func decodeEntry(m redis.XMessage) (Entry, error) {
 
 // Gap reports whether changes after the entry with ID after are missing
 // from the stream: trimmed (MAXLEN), deleted, or lost with a Redis that
-// came back empty. A reader must then reload in full.
+// came back empty. A reader must then reload in full. It also returns the
+// dataset id (in the same round trip), so a reader notices a replaced
+// dataset.
 //
 // Trimming is detected by the oldest remaining entry being newer than
 // after while entries were removed: a reader that has read up to the tail
 // keeps its own entry, because trimming never removes the newest entries.
-func (s *Store) Gap(ctx context.Context, after string) (bool, error) {
-	info, err := s.c.XInfoStream(ctx, s.k.stream).Result()
+func (s *Store) Gap(ctx context.Context, after string) (gap bool, dataset string, err error) {
+	pipe := s.c.Pipeline()
+	infoCmd := pipe.XInfoStream(ctx, s.k.stream)
+	idCmd := pipe.HGet(ctx, s.k.dataset, "id")
+	pipe.Exec(ctx) // errors are per command
+	dataset = idCmd.Val()
+	if err := idCmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return false, "", err
+	}
+	info, err := infoCmd.Result()
 	if err != nil {
 		if strings.Contains(err.Error(), "no such key") {
-			return after != "0-0", nil
+			return after != "0-0", dataset, nil
 		}
-		return false, err
+		return false, "", err
 	}
 	removed := info.EntriesAdded > info.Length
 	if removed && info.Length > 0 && CompareIDs(info.FirstEntry.ID, after) > 0 {
-		return true, nil
+		return true, dataset, nil
 	}
 	if removed && info.Length == 0 && CompareIDs(info.LastGeneratedID, after) > 0 {
-		return true, nil
+		return true, dataset, nil
 	}
 	if info.MaxDeletedEntryID != "" && CompareIDs(info.MaxDeletedEntryID, after) > 0 {
-		return true, nil
+		return true, dataset, nil
 	}
 	// A stream recreated from scratch (a new, empty Redis) restarts its IDs
 	// below ours.
 	if CompareIDs(info.LastGeneratedID, after) < 0 {
-		return true, nil
+		return true, dataset, nil
 	}
-	return false, nil
+	return false, dataset, nil
 }
 
 // CompareIDs compares two stream IDs ("ms-seq") numerically.

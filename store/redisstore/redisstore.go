@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -51,17 +52,18 @@ type Store struct {
 	mu     sync.Mutex
 	subs   []func(store.Change)
 	cancel context.CancelFunc
+	known  atomic.Value // string: the dataset id this store has seen (dataset.go)
 }
 
 type keys struct {
-	links, ver, index, seq, stream, tagPrefix, apikeys string
+	links, ver, index, seq, stream, tagPrefix, apikeys, dataset, lost string
 }
 
 func newKeys(prefix string) keys {
 	l := prefix + ":{l}:"
 	return keys{
 		links: l + "links", ver: l + "ver", index: l + "index", seq: l + "seq", stream: l + "changes",
-		tagPrefix: l + "tag:", apikeys: prefix + ":{k}:apikeys",
+		tagPrefix: l + "tag:", apikeys: prefix + ":{k}:apikeys", dataset: l + "dataset", lost: l + "lost",
 	}
 }
 
@@ -130,14 +132,18 @@ func unavailable(err error) error {
 }
 
 // putScript creates (mode "create") or updates (mode "update", when the
-// stored version is ARGV[3]) a link, its indexes and its change entry.
-var putScript = redis.NewScript(`
+// stored version is ARGV[3]) a link, its indexes and its change entry,
+// after checking the dataset (KEYS[6], KEYS[7]; ARGV[8..10], see
+// datasetArgs). It returns a status, a value and the dataset id.
+var putScript = redis.NewScript(datasetLua + `
+local ds, dsid = qredge_dataset(KEYS[6], KEYS[7], ARGV[8], ARGV[9], ARGV[10])
+if ds ~= 'ok' then return {ds, dsid, dsid} end
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
 if ARGV[2] == 'create' then
-  if cur then return {'exists', cur} end
+  if cur then return {'exists', cur, dsid} end
 else
-  if not cur then return {'missing', ''} end
-  if cur ~= ARGV[3] then return {'version', cur} end
+  if not cur then return {'missing', '', dsid} end
+  if cur ~= ARGV[3] then return {'version', cur, dsid} end
 end
 local v = redis.call('INCR', KEYS[4])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
@@ -145,25 +151,33 @@ redis.call('HSET', KEYS[2], ARGV[1], v)
 redis.call('ZADD', KEYS[3], 0, ARGV[1])
 local nOld = tonumber(ARGV[6])
 local nNew = tonumber(ARGV[7])
-for i = 1, nOld do redis.call('ZREM', KEYS[5 + i], ARGV[1]) end
-for i = 1, nNew do redis.call('ZADD', KEYS[5 + nOld + i], 0, ARGV[1]) end
+for i = 1, nOld do redis.call('ZREM', KEYS[7 + i], ARGV[1]) end
+for i = 1, nNew do redis.call('ZADD', KEYS[7 + nOld + i], 0, ARGV[1]) end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[5], '*', 'op', 'put', 'key', ARGV[1], 'v', v, 'link', ARGV[4])
-return {'ok', tostring(v)}
+return {'ok', tostring(v), dsid}
 `)
 
-// delScript deletes a link whose stored version is ARGV[2].
-var delScript = redis.NewScript(`
+// delScript deletes a link whose stored version is ARGV[2], after
+// checking the dataset (KEYS[6], KEYS[7]; ARGV[5..7]).
+var delScript = redis.NewScript(datasetLua + `
+local ds, dsid = qredge_dataset(KEYS[6], KEYS[7], ARGV[5], ARGV[6], ARGV[7])
+if ds ~= 'ok' then return {ds, dsid, dsid} end
 local cur = redis.call('HGET', KEYS[2], ARGV[1])
-if not cur then return {'missing', ''} end
-if cur ~= ARGV[2] then return {'version', cur} end
+if not cur then return {'missing', '', dsid} end
+if cur ~= ARGV[2] then return {'version', cur, dsid} end
 local v = redis.call('INCR', KEYS[4])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-for i = 1, tonumber(ARGV[4]) do redis.call('ZREM', KEYS[5 + i], ARGV[1]) end
+for i = 1, tonumber(ARGV[4]) do redis.call('ZREM', KEYS[7 + i], ARGV[1]) end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', 'op', 'del', 'key', ARGV[1], 'v', v)
-return {'ok', tostring(v)}
+return {'ok', tostring(v), dsid}
 `)
+
+// writeKeys are the first keys of every write script.
+func (s *Store) writeKeys() []string {
+	return []string{s.k.links, s.k.ver, s.k.index, s.k.seq, s.k.stream, s.k.dataset, s.k.lost}
+}
 
 func (s *Store) tagKeys(tags []string) []string {
 	out := make([]string, len(tags))
@@ -199,12 +213,16 @@ func (s *Store) runPut(ctx context.Context, l *store.Link, mode string, expected
 	if err != nil {
 		return "", "", err
 	}
-	keys := append([]string{s.k.links, s.k.ver, s.k.index, s.k.seq, s.k.stream}, s.tagKeys(oldTags)...)
+	keys := append(s.writeKeys(), s.tagKeys(oldTags)...)
 	keys = append(keys, s.tagKeys(l.Tags)...)
-	res, err := putScript.Run(ctx, s.c, keys, l.Key(), mode, strconv.FormatUint(expected, 10), data,
-		s.cfg.StreamMaxLen, len(oldTags), len(l.Tags)).StringSlice()
+	args := append([]any{l.Key(), mode, strconv.FormatUint(expected, 10), data,
+		s.cfg.StreamMaxLen, len(oldTags), len(l.Tags)}, s.datasetArgs()...)
+	res, err := putScript.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {
 		return "", "", unavailable(err)
+	}
+	if err := s.datasetResult(res[0], res[2]); err != nil {
+		return "", "", err
 	}
 	return res[0], res[1], nil
 }
@@ -245,7 +263,7 @@ func (s *Store) UpdateLink(ctx context.Context, l *store.Link, ifVersion uint64)
 	for attempt := 0; ; attempt++ {
 		cur, err := s.GetLink(ctx, l.Domain, l.Code)
 		if err != nil {
-			return nil, err
+			return nil, s.notFound(ctx, err)
 		}
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return nil, store.VersionMismatch(cur.Version, ifVersion)
@@ -278,15 +296,19 @@ func (s *Store) DeleteLink(ctx context.Context, domain, code string, ifVersion u
 	for attempt := 0; ; attempt++ {
 		cur, err := s.GetLink(ctx, domain, code)
 		if err != nil {
-			return err
+			return s.notFound(ctx, err)
 		}
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return store.VersionMismatch(cur.Version, ifVersion)
 		}
-		keys := append([]string{s.k.links, s.k.ver, s.k.index, s.k.seq, s.k.stream}, s.tagKeys(cur.Tags)...)
-		res, err := delScript.Run(ctx, s.c, keys, cur.Key(), strconv.FormatUint(cur.Version, 10), s.cfg.StreamMaxLen, len(cur.Tags)).StringSlice()
+		keys := append(s.writeKeys(), s.tagKeys(cur.Tags)...)
+		args := append([]any{cur.Key(), strconv.FormatUint(cur.Version, 10), s.cfg.StreamMaxLen, len(cur.Tags)}, s.datasetArgs()...)
+		res, err := delScript.Run(ctx, s.c, keys, args...).StringSlice()
 		if err != nil {
 			return unavailable(err)
+		}
+		if err := s.datasetResult(res[0], res[2]); err != nil {
+			return err
 		}
 		switch res[0] {
 		case "ok":
@@ -530,9 +552,16 @@ func (s *Store) RevokeKey(ctx context.Context, id string) error {
 
 // Seed writes links in pipelined batches without change entries and
 // without version checks: for benchmarks and bulk imports into an empty
-// dataset. Edges see seeded links on their next load or resync (or through
+// dataset. It refuses a lost dataset, like every write. Edges see seeded links on their next load or resync (or through
 // the fallback). Versions are taken from the sequence as usual.
 func (s *Store) Seed(ctx context.Context, links []*store.Link) error {
+	d, err := s.Dataset(ctx)
+	if err != nil {
+		return err
+	}
+	if known := s.KnownDataset(); (d.ID == "" && (known != "" || len(d.Lost) > 0)) || (d.ID != "" && known != "" && d.ID != known && !d.SupersedesID(known)) {
+		return DatasetLost("the link dataset " + known + " is gone from Redis")
+	}
 	const batch = 2000
 	for i := 0; i < len(links); i += batch {
 		part := links[i:min(i+batch, len(links))]
@@ -570,5 +599,6 @@ func (s *Store) Seed(ctx context.Context, links []*store.Link) error {
 			return unavailable(err)
 		}
 	}
-	return nil
+	_, err = s.EnsureDataset(ctx) // the seeded links are a dataset
+	return err
 }

@@ -61,7 +61,7 @@ func TestGapAndTail(t *testing.T) {
 	if err != nil || tail != "0-0" {
 		t.Fatalf("empty tail %q %v", tail, err)
 	}
-	if gap, _ := s.Gap(ctx, "0-0"); gap {
+	if gap, _, _ := s.Gap(ctx, "0-0"); gap {
 		t.Fatal("gap on an empty stream from the start")
 	}
 	l := &store.Link{Code: "g0", Destination: "https://example.com/"}
@@ -70,7 +70,7 @@ func TestGapAndTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, _ := s.TailID(ctx)
-	if gap, _ := s.Gap(ctx, first); gap {
+	if gap, _, _ := s.Gap(ctx, first); gap {
 		t.Fatal("gap right after reading the tail")
 	}
 	// Write far more than the cap; trim exactly so the test does not
@@ -82,11 +82,11 @@ func TestGapAndTail(t *testing.T) {
 		}
 	}
 	srv.Do("XTRIM", s.k.stream, "MAXLEN", "5")
-	if gap, err := s.Gap(ctx, first); err != nil || !gap {
+	if gap, _, err := s.Gap(ctx, first); err != nil || !gap {
 		t.Fatalf("no gap after trimming past our position: %v %v", gap, err)
 	}
 	latest, _ := s.TailID(ctx)
-	if gap, _ := s.Gap(ctx, latest); gap {
+	if gap, _, _ := s.Gap(ctx, latest); gap {
 		t.Fatal("gap at the newest entry")
 	}
 	entries, err := s.ReadChanges(ctx, "0-0", 0, 100)

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -22,6 +23,8 @@ type Replica interface {
 	Len() int
 	VersionOf(domain, code string) (uint64, bool)
 	Each(fn func(domain, code string, version uint64))
+	// MaxVersion is the highest version loaded or applied.
+	MaxVersion() uint64
 }
 
 // SyncConfig configures a Syncer.
@@ -41,7 +44,9 @@ type SyncStats struct {
 	Resyncs     uint64 // periodic resyncs done
 	ResyncDiffs uint64 // links the resyncs found different and fixed
 	Errors      uint64 // failed Redis reads
+	Refused     uint64 // reloads refused because the dataset looks lost
 	RedisUp     bool
+	DatasetLost bool // the dataset looks lost: the replica is kept as it is
 	LastLoadDur time.Duration
 	LastLoadN   int
 }
@@ -50,6 +55,14 @@ type SyncStats struct {
 // it resumes from the last entry it applied after any error, reloads in
 // full when the stream lost entries it had not read, and resyncs
 // periodically.
+//
+// It remembers the dataset it loaded (dataset.go). When Redis holds no
+// dataset, another one, or one whose version counter is behind the
+// replica (Redis lost writes), the dataset looks lost: the Syncer reports
+// it into Redis, keeps the replica as it is instead of a reload that would
+// empty it (or, for a counter that is only behind, drop more than half of
+// it), and tries again until the dataset is restored or an operator
+// adopts a new one.
 type Syncer struct {
 	s   *Store
 	r   Replica
@@ -68,6 +81,9 @@ type Syncer struct {
 	errors   atomic.Uint64
 	loadDur  atomic.Int64
 	loadN    atomic.Int64
+	refused  atomic.Uint64
+	known    atomic.Value                // string: the dataset id loaded
+	lost     atomic.Pointer[lostDataset] // nil while the dataset is not lost
 	stopped  chan struct{}
 	cancel   context.CancelFunc
 	resyncWG sync.WaitGroup
@@ -105,6 +121,71 @@ func (y *Syncer) Stop() {
 // Ready reports whether the replica has been loaded in full once.
 func (y *Syncer) Ready() bool { return y.ready.Load() }
 
+// lostDataset is why the dataset looks lost, and since when.
+type lostDataset struct {
+	reason string
+	since  time.Time
+}
+
+// DatasetLost reports whether the dataset looks lost (the replica is then
+// kept as it is), why and since when.
+func (y *Syncer) DatasetLost() (lost bool, reason string, since time.Time) {
+	if l := y.lost.Load(); l != nil {
+		return true, l.reason, l.since
+	}
+	return false, "", time.Time{}
+}
+
+// Dataset returns the id of the dataset the replica holds ("" before the
+// first link of a new dataset).
+func (y *Syncer) Dataset() string {
+	v, _ := y.known.Load().(string)
+	return v
+}
+
+// errRefused is a reload refused because the dataset looks lost.
+var errRefused = errors.New("reload refused")
+
+// judge says why the dataset d looks lost to a replica that holds held
+// links up to version top of dataset known, or "" when it does not.
+// regressed is true when only the version counter is behind (the reload
+// is then refused only if it would drop most of the replica).
+func judge(d *DatasetInfo, known string, held int, top uint64) (reason string, regressed bool) {
+	switch {
+	case known == "" && d.ID == "" && len(d.Lost) > 0:
+		return "redis holds no link dataset, and an edge reported it lost", false
+	case known == "" && d.ID == "" && held > 0:
+		return fmt.Sprintf("redis holds no link dataset, and this edge holds %d links", held), false
+	case known == "" || d.ID == known:
+		if d.ID != "" && d.Seq < top {
+			return fmt.Sprintf("redis's version counter (%d) is behind the versions this edge holds (%d): redis lost writes", d.Seq, top), true
+		}
+		return "", false
+	case d.SupersedesID(known):
+		return "", false // adopted by an operator
+	case d.ID == "":
+		return fmt.Sprintf("redis holds no link dataset: the dataset %s that this edge holds is gone (redis came back empty)", known), false
+	}
+	return fmt.Sprintf("redis holds the link dataset %s, not %s that this edge holds", d.ID, known), false
+}
+
+// dropsMost reports whether replacing held links with n loses most of
+// them: more than half, or all.
+func dropsMost(held, n int) bool { return held > 0 && (n == 0 || n < held-held/2) }
+
+func (y *Syncer) setLost(reason string) {
+	if l := y.lost.Load(); l != nil && l.reason == reason {
+		return
+	}
+	since := time.Now()
+	if l := y.lost.Load(); l != nil {
+		since = l.since
+	}
+	y.lost.Store(&lostDataset{reason: reason, since: since})
+	y.log.Error("the link dataset in redis looks lost; keeping the links held in memory and refusing to reload them",
+		"reason", reason, "links_held", y.r.Len(), "runbook", "docs/runbook.md#qredgeredisdatasetlost")
+}
+
 // Health reports whether Redis answers, and since when it does not.
 func (y *Syncer) Health() (up bool, downSince time.Time) {
 	if y.up.Load() {
@@ -116,8 +197,8 @@ func (y *Syncer) Health() (up bool, downSince time.Time) {
 // Stats returns the counters.
 func (y *Syncer) Stats() SyncStats {
 	return SyncStats{Applied: y.applied.Load(), Reloads: y.reloads.Load(), Resyncs: y.resyncs.Load(),
-		ResyncDiffs: y.diffs.Load(), Errors: y.errors.Load(), RedisUp: y.up.Load(),
-		LastLoadDur: time.Duration(y.loadDur.Load()), LastLoadN: int(y.loadN.Load())}
+		ResyncDiffs: y.diffs.Load(), Errors: y.errors.Load(), Refused: y.refused.Load(), RedisUp: y.up.Load(),
+		DatasetLost: y.lost.Load() != nil, LastLoadDur: time.Duration(y.loadDur.Load()), LastLoadN: int(y.loadN.Load())}
 }
 
 func (y *Syncer) setUp(up bool) {
@@ -140,6 +221,12 @@ func (y *Syncer) run(ctx context.Context) {
 		if err := y.reload(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(err, errRefused) {
+				if !backoff.wait(ctx) {
+					return
+				}
+				continue
 			}
 			y.errors.Add(1)
 			y.setUp(false)
@@ -164,8 +251,10 @@ func (y *Syncer) run(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				y.errors.Add(1)
-				y.log.Error("reload failed; retrying", "err", err)
+				if !errors.Is(err, errRefused) {
+					y.errors.Add(1)
+					y.log.Error("reload failed; retrying", "err", err)
+				}
 				if !backoff.wait(ctx) {
 					return
 				}
@@ -192,9 +281,18 @@ func (y *Syncer) run(ctx context.Context) {
 		// Entries after our position may have been trimmed away, whether
 		// the read returned some (a paused edge resumes past a hole) or
 		// none (a Redis that came back empty): check before applying.
-		gap, gerr := y.s.Gap(ctx, prev)
+		gap, id, gerr := y.s.Gap(ctx, prev)
 		if gerr != nil {
 			continue // read prev again once Redis answers
+		}
+		if known := y.Dataset(); id != known {
+			if known == "" && len(entries) > 0 {
+				y.known.Store(id) // the first link of a new dataset
+			} else {
+				y.log.Warn("the link dataset in redis changed; checking it before anything else", "was", known, "now", id)
+				needReload = true
+				continue
+			}
 		}
 		if gap {
 			y.log.Warn("change stream lost entries after our position; reloading in full", "position", prev)
@@ -216,38 +314,74 @@ func (y *Syncer) run(ctx context.Context) {
 
 // reload loads every link. The stream position is taken first, so changes
 // made during the load are read again afterwards (replays are harmless).
-// A reload that finds no links at all while the replica holds some is
-// refused: a Redis that came back empty must not make edges forget links.
+// It first checks the dataset: a reload of a dataset that looks lost is
+// refused (errRefused) when it would empty the replica or replace it with
+// another dataset, and the loss is reported into Redis.
 func (y *Syncer) reload(ctx context.Context) error {
 	y.mu.Lock()
 	defer y.mu.Unlock()
 	start := time.Now()
+	d, err := y.s.Dataset(ctx)
+	if err != nil {
+		return err
+	}
+	if d.ID == "" && d.Links > 0 && len(d.Lost) == 0 {
+		// Links stored before datasets had ids: give them one.
+		if d.ID, err = y.s.EnsureDataset(ctx); err != nil {
+			return err
+		}
+	}
+	known, held, top := y.Dataset(), y.r.Len(), y.r.MaxVersion()
+	reason, regressed := judge(d, known, held, top)
+	if reason != "" {
+		y.setUp(true)
+		if known != "" {
+			if err := y.s.ReportLost(ctx, known, top); err != nil {
+				y.log.Warn("cannot report the lost dataset to redis", "err", err)
+			}
+		}
+		if !regressed || dropsMost(held, int(d.Links)) {
+			y.setLost(reason)
+			y.refused.Add(1)
+			return errRefused
+		}
+	}
 	tail, err := y.s.TailID(ctx)
 	if err != nil {
 		return err
 	}
 	n := 0
 	err = y.r.Load(func(add func(*store.Link)) error {
-		return y.s.ForEachLink(ctx, func(l *store.Link) error {
+		err := y.s.ForEachLink(ctx, func(l *store.Link) error {
 			n++
 			add(l)
 			return nil
 		})
+		if err == nil && reason != "" && dropsMost(held, n) {
+			// Checked again on what was read: nothing is published.
+			y.setLost(reason)
+			y.refused.Add(1)
+			return errRefused
+		}
+		return err
 	})
-	if err == nil && n == 0 && y.r.Len() > 0 {
-		err = fmt.Errorf("redis has no links but %d are held in memory; keeping them (restore Redis from a backup, see docs/redis.md)", y.r.Len())
-	}
 	if err != nil {
 		return err
+	}
+	if y.lost.Swap(nil) != nil {
+		y.log.Info("the link dataset in redis is back; reloaded it", "dataset", d.ID, "count", n)
+	}
+	if d.ID != "" {
+		y.known.Store(d.ID)
 	}
 	y.setUp(true)
 	y.lastID = tail
 	y.reloads.Add(1)
-	d := time.Since(start)
-	y.loadDur.Store(int64(d))
+	dur := time.Since(start)
+	y.loadDur.Store(int64(dur))
 	y.loadN.Store(int64(n))
 	y.ready.Store(true)
-	y.log.Info("links loaded from redis", "count", n, "duration", d.Round(time.Millisecond), "stream_position", tail)
+	y.log.Info("links loaded from redis", "count", n, "duration", dur.Round(time.Millisecond), "stream_position", tail, "dataset", d.ID)
 	return nil
 }
 
@@ -274,9 +408,21 @@ func (y *Syncer) resyncLoop(ctx context.Context) {
 func (y *Syncer) Resync(ctx context.Context) (int, error) {
 	y.mu.Lock()
 	defer y.mu.Unlock()
+	// Never compare with a dataset that looks lost: its missing links
+	// would be dropped from the replica.
+	d, err := y.s.Dataset(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if y.lost.Load() != nil {
+		return 0, nil // the stream loop retries the reload
+	}
+	if reason, _ := judge(d, y.Dataset(), y.r.Len(), y.r.MaxVersion()); reason != "" {
+		return 0, fmt.Errorf("resync skipped: %s", reason)
+	}
 	var stale []string
 	inRedis := 0
-	err := y.s.Versions(ctx, func(key string, v uint64) {
+	err = y.s.Versions(ctx, func(key string, v uint64) {
 		inRedis++
 		code, domain, _ := strings.Cut(key, "\x00")
 		if have, ok := y.r.VersionOf(domain, code); !ok || have < v {
