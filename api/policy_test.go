@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -143,5 +144,46 @@ func TestPolicyViolations(t *testing.T) {
 	e2.call("GET", "/api/v1/policy/violations", admin, "", nil, 200, &out)
 	if out.LinksAtFault != 0 || len(out.Violations) != 0 {
 		t.Fatalf("no policy: %+v", out)
+	}
+}
+
+// TestPolicyHostSpellings creates, patches and bulk-creates links to the
+// public URL http://127.0.0.1:18080 spelt in the ways browsers read the
+// same: each is refused with 422 naming the field (a spelling other than
+// dotted decimal is refused outright; the others are a redirect loop), as
+// are host names browsers or DNS refuse.
+func TestPolicyHostSpellings(t *testing.T) {
+	self, err := store.ParseSelfHost("127.0.0.1:18080", "--public-url")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startAPI(t, apiOptions{edit: func(c *Config) {
+		c.RateLimit = -1
+		c.Policy = &store.DestinationPolicy{SelfHosts: []store.SelfHost{self}}
+	}})
+	e.call("POST", "/api/v1/links", e.write, `{"code":"ok","destination":"https://ok.example/"}`, nil, 201, nil)
+	for dest, want := range map[string]string{
+		"http://127.1:18080/x":             "write 127.0.0.1",
+		"http://0x7f.0.0.1:18080/":         "write 127.0.0.1",
+		"http://2130706433:18080/":         "write 127.0.0.1",
+		"http://127.000.000.001:18080/":    "write 127.0.0.1",
+		"http://[::ffff:127.0.0.1]:18080/": "redirect loop",
+		"http://127.0.0.1:018080/":         "redirect loop",
+		"https://a..b/":                    "empty label",
+		"https://-bad-.com/":               "must not start or end with '-'",
+		"https://1.2.3.256/":               "not an IPv4 address",
+	} {
+		p := e.call("POST", "/api/v1/links", e.write, fmt.Sprintf(`{"code":"a","destination":%q}`, dest), nil, 422, nil).problem(t)
+		wantFields(t, p, map[string]string{"destination": want})
+		p = e.call("PATCH", "/api/v1/links/ok", e.write, fmt.Sprintf(`{"variants":[{"destination":"https://ok.example/","weight":1},{"destination":%q,"weight":1}]}`, dest), nil, 422, nil).problem(t)
+		wantFields(t, p, map[string]string{"variants[1].destination": want})
+		var b bulkBody
+		e.call("POST", "/api/v1/links/bulk", e.write, fmt.Sprintf(`[{"code":"b1","destination":"https://ok.example/"},{"code":"b2","destination":%q}]`, dest), nil, 422, &b)
+		if len(b.Results) != 1 || b.Results[0].Index != 1 || len(b.Results[0].Errors) != 1 || b.Results[0].Errors[0].Field != "destination" || !strings.Contains(b.Results[0].Errors[0].Message, want) {
+			t.Fatalf("bulk %s: %+v", dest, b)
+		}
+	}
+	if e.exists("a") || e.exists("b1") {
+		t.Fatal("a refused destination was stored")
 	}
 }

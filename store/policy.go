@@ -37,25 +37,42 @@ type SelfHost struct {
 }
 
 // ParseSelfHost parses "host" or "host:port" into a SelfHost from source.
+// The host is a host name, an IPv4 address in any spelling browsers read
+// (stored in dotted decimal) or an IPv6 address in brackets.
 func ParseSelfHost(s, source string) (SelfHost, error) {
-	h := SelfHost{Host: s, Source: source}
-	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		h.Host, h.Port = s[:i], s[i+1:]
-		if n, err := strconv.Atoi(h.Port); err != nil || n < 1 || n > 65535 {
+	host, port, hasPort := s, "", false
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return SelfHost{}, fmt.Errorf("%q: an IPv6 address needs its closing ']'", s)
+		}
+		host, port = s[:end+1], s[end+1:]
+		if port != "" {
+			if port[0] != ':' {
+				return SelfHost{}, fmt.Errorf("%q: want [IPv6 address] or [IPv6 address]:port", s)
+			}
+			port, hasPort = port[1:], true
+		}
+	} else if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		host, port, hasPort = s[:i], s[i+1:], true
+	}
+	if hasPort {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strings.Trim(port, "0123456789") != "" {
 			return SelfHost{}, fmt.Errorf("%q: want a host name, or host:port with a port from 1 to 65535", s)
 		}
 	}
-	h.Host = normHost(h.Host)
-	if msg := CheckDomain(h.Host); msg != "" || h.Host == "" {
-		if h.Host == "" {
-			msg = "must not be empty"
-		}
+	if host == "" {
+		return SelfHost{}, fmt.Errorf("%q: must not be empty", s)
+	}
+	h, msg := readHost(host)
+	if msg == "" && !h.ipv4 && !strings.HasPrefix(h.key, "[") {
+		msg = CheckDomain(h.key)
+	}
+	if msg != "" {
 		return SelfHost{}, fmt.Errorf("%q: %s", s, msg)
 	}
-	if h.Port == "80" || h.Port == "443" {
-		h.Port = ""
-	}
-	return h, nil
+	return SelfHost{Host: h.key, Port: webPort(port), Source: source}, nil
 }
 
 // DenyPattern is one entry of a deny list. It is a host pattern, which
@@ -122,10 +139,14 @@ func ParseDenyPattern(entry string) (DenyPattern, error) {
 		case strings.Contains(u.Hostname(), "*"):
 			return bad("a URL prefix takes no wildcards: deny the host pattern instead")
 		}
-		p.host = normHost(u.Hostname())
-		if msg := CheckDomain(p.host); msg != "" || p.host == "" {
-			return bad("the host of a URL prefix must be a host name such as docs.google.com")
+		h, msg := readHost(urlHost(u))
+		if msg == "" && !h.ipv4 {
+			msg = CheckDomain(h.key)
 		}
+		if msg != "" || h.key == "" {
+			return bad("the host of a URL prefix must be a host name such as docs.google.com, or an IPv4 address")
+		}
+		p.host = h.key
 		p.path = normPath(u.Path)
 		return p, nil
 	}
@@ -133,6 +154,14 @@ func ParseDenyPattern(entry string) (DenyPattern, error) {
 		return bad("want a host pattern such as evil.example, *.evil.example or login-*.example, or a URL prefix such as https://docs.google.com/forms/")
 	}
 	h := normHost(entry)
+	if !strings.Contains(h, "*") && endsInNumber(h) {
+		// An IPv4 address, in any spelling: compared in dotted decimal.
+		a, ok := parseWebIPv4(h)
+		if !ok {
+			return bad("ends in a number but is not an IPv4 address")
+		}
+		h = formatIPv4(a)
+	}
 	if rest, ok := strings.CutPrefix(h, "*."); ok {
 		h, p.subOnly = rest, true
 	}
@@ -305,9 +334,22 @@ func (p *DestinationPolicy) checkURL(dest, linkDomain string) string {
 	if err != nil || u.Host == "" {
 		return "" // Validate's to report
 	}
-	host, port := normHost(u.Hostname()), u.Port()
-	if port == "80" || port == "443" {
-		port = ""
+	// Hosts and ports are compared as a browser reads them: 0x7f.1 and
+	// [::ffff:127.0.0.1] are 127.0.0.1, port 018080 is 18080. Hosts that
+	// browsers refuse, or that Validate refuses as spelt, still have
+	// their reading checked here, for links stored before.
+	h, _ := readHost(urlHost(u))
+	if h.key == "" {
+		return "" // Validate's to report
+	}
+	host, port := h.key, webPort(u.Port())
+	shown := fmt.Sprintf("%q", u.Host)
+	if host != normHost(urlHost(u)) || port != "" && port != u.Port() {
+		reads := host
+		if port != "" {
+			reads += ":" + port
+		}
+		shown += " (" + reads + " to a browser)"
 	}
 	if p.RefuseHTTP && strings.EqualFold(u.Scheme, "http") {
 		return "http: destinations are refused (--allow-http=false): use https://"
@@ -317,7 +359,7 @@ func (p *DestinationPolicy) checkURL(dest, linkDomain string) string {
 	}
 	for _, s := range p.SelfHosts {
 		if host == s.Host && (s.Port == "" || s.Port == port) {
-			return fmt.Sprintf("host %q is in %s: it would redirect to this service itself: a redirect loop", u.Host, s.Source)
+			return fmt.Sprintf("host %s is in %s: it would redirect to this service itself: a redirect loop", shown, s.Source)
 		}
 	}
 	if len(p.Deny) == 0 {

@@ -90,7 +90,10 @@ func CheckCode(code string) string {
 
 // CheckURL returns why s is not an acceptable redirect destination, or "" if
 // it is: an absolute http or https URL of at most 2048 bytes, printable
-// ASCII only, with a host and no user information.
+// ASCII only, with no user information and a host browsers accept and read
+// as written: a DNS host name (labels of letters, digits, '-' and '_', not
+// empty, not starting or ending with '-', at most 63 bytes each and 253 in
+// all), an IPv4 address in dotted decimal or an IPv6 address (host.go).
 func CheckURL(s string) string {
 	if s == "" {
 		return "must not be empty"
@@ -138,6 +141,13 @@ func CheckURL(s string) string {
 	}
 	if strings.HasSuffix(u.Host, ":") || u.Hostname() == "" {
 		return "must have a host, as in https://example.com/path"
+	}
+	h, msg := readHost(urlHost(u))
+	if msg != "" {
+		return msg
+	}
+	if h.respelt {
+		return fmt.Sprintf("host %q is the IPv4 address %s spelt another way: write %s", u.Hostname(), h.key, h.key)
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
