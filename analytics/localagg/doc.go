@@ -41,6 +41,14 @@
 // The lag gauge (Metrics.Lag, partition "local") counts spool BYTES not
 // applied yet, not events: counting events would mean reading them.
 //
+// A damaged page in its buckets (bbolt panics on one, or faults on the
+// memory map) fails the stats store instead of the process: Fail stops
+// the counting, the events wait in the spool, and reads and purges answer
+// store.EUNAVAILABLE naming the damage, while the rest of the file (the
+// links) serves on. Every access to the buckets runs under guard, which
+// recovers the panic (and, with debug.SetPanicOnFault, the fault) in the
+// narrowest place.
+//
 // What it must never do: apply counters without the position in the same
 // transaction, remove a segment at or after the committed position, or
 // share the spool with a sink's replayer (both would remove segments).

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,10 @@ type Config struct {
 	// Now is the clock that retention is measured against; nil means
 	// time.Now.
 	Now func() time.Time
+	// Damaged, when set, is damage already found in the aggregator's
+	// buckets (the check at start): Open then touches none of them and
+	// the aggregator starts failed (see Fail).
+	Damaged error
 }
 
 // DefaultConfig returns the defaults.
@@ -67,6 +73,8 @@ type Aggregator struct {
 	times   []int64
 	poison  limiter
 	errs    limiter
+
+	failed atomic.Pointer[failure]
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -109,7 +117,29 @@ func Open(db *bolt.DB, sp *analytics.Spool, cfg Config, m *aggregate.Metrics, br
 		log = slog.Default()
 	}
 	a := &Aggregator{db: db, sp: sp, cfg: cfg, m: m, brake: brake, log: log, lag: m.Lag.WithLabelValues("local")}
-	err := db.Update(func(tx *bolt.Tx) error {
+	if cfg.Damaged != nil {
+		a.Fail(cfg.Damaged)
+		return a, nil
+	}
+	err := a.guard("opening the stats", func() error {
+		return a.open(db)
+	})
+	switch {
+	case isDamage(err):
+		return a, nil // failed: the rest of the file serves on
+	case err != nil:
+		return nil, fmt.Errorf("cannot open the stats in the database: %w", err)
+	}
+	// The segment at the position is never removed, so the spool numbers
+	// new segments after it, unless its directory was emptied: then make
+	// sure new segments do not reuse numbers already read.
+	sp.ReserveSeq(a.pos.Seq + 1)
+	a.updateLag()
+	return a, nil
+}
+
+func (a *Aggregator) open(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketStats, bucketUniq, bucketPos} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
@@ -122,15 +152,6 @@ func Open(db *bolt.DB, sp *analytics.Spool, cfg Config, m *aggregate.Metrics, br
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot open the stats in the database: %w", err)
-	}
-	// The segment at the position is never removed, so the spool numbers
-	// new segments after it, unless its directory was emptied: then make
-	// sure new segments do not reuse numbers already read.
-	sp.ReserveSeq(a.pos.Seq + 1)
-	a.updateLag()
-	return a, nil
 }
 
 // Start starts counting in a goroutine.
@@ -158,11 +179,20 @@ func (a *Aggregator) Close() error {
 }
 
 func (a *Aggregator) run(ctx context.Context) {
+	// A fault on a damaged page of the memory map becomes a panic that
+	// guard recovers, in this goroutine.
+	debug.SetPanicOnFault(true)
 	appended := a.sp.Appended()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var lastPrune time.Time
 	for ctx.Err() == nil {
+		if a.Failed() != nil {
+			// Nothing more is counted: the events stay in the spool
+			// for after the repair.
+			<-ctx.Done()
+			return
+		}
 		if a.brake.Paused() {
 			// Keep the lag gauge moving while paused.
 			a.updateLag()
@@ -173,13 +203,28 @@ func (a *Aggregator) run(ctx context.Context) {
 		}
 		if time.Since(lastPrune) >= a.cfg.PruneInterval {
 			lastPrune = time.Now()
-			if n, err := prune(a.db, a.cfg.Retention, a.cfg.Now()); err != nil {
+			var n int
+			err := a.guard("pruning expired stats", func() (err error) {
+				n, err = prune(a.db, a.cfg.Retention, a.cfg.Now())
+				return err
+			})
+			if isDamage(err) {
+				continue
+			}
+			if err != nil {
 				a.logError("cannot prune expired stats", err)
 			} else if n > 0 {
 				a.log.Debug("pruned expired stats", "keys", n)
 			}
 		}
-		progressed, err := a.step()
+		var progressed bool
+		err := a.guard("counting events", func() (err error) {
+			progressed, err = a.step()
+			return err
+		})
+		if isDamage(err) {
+			continue
+		}
 		a.updateLag()
 		wait := a.cfg.Poll
 		switch {

@@ -19,25 +19,33 @@ func (a *Aggregator) PurgeStats(ctx context.Context, domain, code string) (int, 
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if err := a.unavailable(); err != nil {
+		return 0, err
+	}
 	link := []byte(store.LinkKey(domain, code))
 	n := 0
-	err := a.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketStats, bucketUniq} {
-			c := tx.Bucket(name).Cursor()
-			for k, _ := c.First(); k != nil; {
-				if len(k) == prefixLen+len(link) && bytes.Equal(k[prefixLen:], link) {
-					next := bytes.Clone(k)
-					if err := c.Delete(); err != nil {
-						return err
+	err := a.guard("purging stats", func() error {
+		return a.db.Update(func(tx *bolt.Tx) error {
+			for _, name := range [][]byte{bucketStats, bucketUniq} {
+				c := tx.Bucket(name).Cursor()
+				for k, _ := c.First(); k != nil; {
+					if len(k) == prefixLen+len(link) && bytes.Equal(k[prefixLen:], link) {
+						next := bytes.Clone(k)
+						if err := c.Delete(); err != nil {
+							return err
+						}
+						n++
+						k, _ = c.Seek(next) // after Delete, Next would skip a key
+						continue
 					}
-					n++
-					k, _ = c.Seek(next) // after Delete, Next would skip a key
-					continue
+					k, _ = c.Next()
 				}
-				k, _ = c.Next()
 			}
-		}
-		return nil
+			return nil
+		})
 	})
+	if isDamage(err) {
+		return 0, a.unavailable()
+	}
 	return n, err
 }

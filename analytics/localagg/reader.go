@@ -12,8 +12,11 @@ import (
 	"github.com/qredge/qredge/store"
 )
 
-func checkQuery(ctx context.Context, q store.StatsQuery) error {
+func (a *Aggregator) checkQuery(ctx context.Context, q store.StatsQuery) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := a.unavailable(); err != nil {
 		return err
 	}
 	if q.Granularity > store.Day {
@@ -26,7 +29,7 @@ func checkQuery(ctx context.Context, q store.StatsQuery) error {
 // buckets in range, and its unique visitors from the buckets' sketches
 // (merged for the whole range).
 func (a *Aggregator) LinkStats(ctx context.Context, q store.StatsQuery) (*store.LinkStats, error) {
-	if err := checkQuery(ctx, q); err != nil {
+	if err := a.checkQuery(ctx, q); err != nil {
 		return nil, err
 	}
 	first, n := q.Buckets()
@@ -35,45 +38,50 @@ func (a *Aggregator) LinkStats(ctx context.Context, q store.StatsQuery) (*store.
 	buckets := make([]map[string]int64, n)
 	uniques := make([]int64, n)
 	var all hyperloglog.Sketch // zero value: takes the first merged sketch's precision
-	err := a.db.View(func(tx *bolt.Tx) error {
-		st, un := tx.Bucket(bucketStats), tx.Bucket(bucketUniq)
-		for i := range n {
-			if i%1024 == 1023 && ctx.Err() != nil {
-				return ctx.Err()
-			}
-			k := bucketKey(q.Granularity, first+int64(i)*w, link)
-			if v := st.Get(k); v != nil {
-				m, err := decodeCounts(v, nil)
-				if err != nil {
-					return fmt.Errorf("%s bucket %d: %w", q.Granularity, first+int64(i)*w, err)
+	err := a.guard("reading stats", func() error {
+		return a.db.View(func(tx *bolt.Tx) error {
+			st, un := tx.Bucket(bucketStats), tx.Bucket(bucketUniq)
+			for i := range n {
+				if i%1024 == 1023 && ctx.Err() != nil {
+					return ctx.Err()
 				}
-				buckets[i] = m
+				k := bucketKey(q.Granularity, first+int64(i)*w, link)
+				if v := st.Get(k); v != nil {
+					m, err := decodeCounts(v, nil)
+					if err != nil {
+						return fmt.Errorf("%s bucket %d: %w", q.Granularity, first+int64(i)*w, err)
+					}
+					buckets[i] = m
+				}
+				v := un.Get(k)
+				if v == nil {
+					continue
+				}
+				enc, human, err := splitSketches(v)
+				if err != nil {
+					return err
+				}
+				if q.ExcludeBots {
+					enc = human
+				}
+				sk, err := decodeSketch(enc)
+				if err != nil {
+					return err
+				}
+				if sk == nil {
+					continue // no human visitors in the bucket
+				}
+				uniques[i] = int64(sk.Estimate())
+				if err := all.Merge(sk); err != nil {
+					return err
+				}
 			}
-			v := un.Get(k)
-			if v == nil {
-				continue
-			}
-			enc, human, err := splitSketches(v)
-			if err != nil {
-				return err
-			}
-			if q.ExcludeBots {
-				enc = human
-			}
-			sk, err := decodeSketch(enc)
-			if err != nil {
-				return err
-			}
-			if sk == nil {
-				continue // no human visitors in the bucket
-			}
-			uniques[i] = int64(sk.Estimate())
-			if err := all.Merge(sk); err != nil {
-				return err
-			}
-		}
-		return nil
+			return nil
+		})
 	})
+	if isDamage(err) {
+		return nil, a.unavailable()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the stats of %q: %w", q.Code, err)
 	}
@@ -83,7 +91,7 @@ func (a *Aggregator) LinkStats(ctx context.Context, q store.StatsQuery) (*store.
 // Top implements store.StatsReader: the scans of every link over the
 // buckets in range, one cursor pass over them.
 func (a *Aggregator) Top(ctx context.Context, q store.StatsQuery) (*store.TopStats, error) {
-	if err := checkQuery(ctx, q); err != nil {
+	if err := a.checkQuery(ctx, q); err != nil {
 		return nil, err
 	}
 	first, n := q.Buckets()
@@ -91,26 +99,31 @@ func (a *Aggregator) Top(ctx context.Context, q store.StatsQuery) (*store.TopSta
 	if n > 0 {
 		lo := bucketPrefix(nil, q.Granularity, first)
 		hi := bucketPrefix(nil, q.Granularity, first+int64(n)*q.Granularity.Seconds())
-		err := a.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketStats).Cursor()
-			i := 0
-			for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
-				if i++; i%4096 == 0 && ctx.Err() != nil {
-					return ctx.Err()
+		err := a.guard("reading the top links", func() error {
+			return a.db.View(func(tx *bolt.Tx) error {
+				c := tx.Bucket(bucketStats).Cursor()
+				i := 0
+				for k, v := c.Seek(lo); k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
+					if i++; i%4096 == 0 && ctx.Err() != nil {
+						return ctx.Err()
+					}
+					h, b, _, err := decodeTotals(v)
+					if err != nil {
+						return err
+					}
+					if q.ExcludeBots {
+						b = 0
+					}
+					if h+b > 0 {
+						totals[string(k[prefixLen:])] += h + b
+					}
 				}
-				h, b, _, err := decodeTotals(v)
-				if err != nil {
-					return err
-				}
-				if q.ExcludeBots {
-					b = 0
-				}
-				if h+b > 0 {
-					totals[string(k[prefixLen:])] += h + b
-				}
-			}
-			return nil
+				return nil
+			})
 		})
+		if isDamage(err) {
+			return nil, a.unavailable()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the top links: %w", err)
 		}
