@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/strictjson"
 )
 
 // readBody reads the whole request body, mapping an over-limit body to 413.
@@ -31,22 +32,13 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// decodeStrict decodes one JSON value from b into v, refusing unknown
-// fields and trailing data, and turns decoding errors into 400 problems
-// that name the field.
+// decodeStrict decodes one JSON document from b into v, refusing unknown
+// keys (also those that differ from a field's name only in case), keys
+// given twice, values of the wrong type and trailing data, with a 400
+// problem that names every value at fault by its full path, such as
+// variants[1].weight (store/strictjson).
 func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if dec.More() {
-		return badRequest("", "request body has data after the JSON value")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("", "request body has data after the JSON value")
-	}
-	return nil
+	return strictjson.Unmarshal(b, v)
 }
 
 func jsonError(err error) error {

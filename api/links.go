@@ -206,6 +206,11 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The patch is judged as a create's body is (null deletes, and is
+	// taken for any field), so that its errors name the patch's own paths.
+	if err := decodeStrict(body, new(linkInput)); err != nil {
+		return err
+	}
 	// Retry when another writer got in between our read and our write, but
 	// only when the client did not pin a version itself.
 	for attempt := 0; ; attempt++ {

@@ -227,14 +227,18 @@ func TestCSVRowErrors(t *testing.T) {
 	// start on line 5.
 	f("code,destination\r\na\r\nb,https://b/,extra\r\n\"c\nc\",https://c/\r\nd,https://d/\r\n", "c\nc d",
 		row{0, 2, "line 2: the row has 1 cells, the header 2"}, row{1, 3, "line 3: the row has 3 cells, the header 2"})
-	f("code,destination,rules\na,https://a/,\"[{\"\"when\"\":{\"\"device\"\":[\"\"ios\"\"]},\"\"destination\"\":1}]\"\n", "", row{0, 2, "rules: invalid JSON: destination must be a JSON string, not a number"})
-	f("code,destination,rules\na,https://a/,\"[{\"\"when\"\":{},\"\"dest\"\":\"\"x\"\"}]\"\n", "", row{0, 2, `rules: invalid JSON: unknown field "dest"`})
-	f("code,destination,rules\na,https://a/,[{\n", "", row{0, 2, "rules: invalid JSON: unexpected end"})
-	f("code,destination,rules\na,https://a/,{}\n", "", row{0, 2, "rules: must be a JSON array, got a JSON object"})
-	f("code,destination,rules\na,https://a/,[] []\n", "", row{0, 2, "rules: invalid JSON: data after the JSON value"})
-	f("code,destination,variants\na,https://a/,[{name:1}]\n", "", row{0, 2, `variants: invalid JSON at byte`})
-	f("code,destination,schedule\na,https://a/,[]\n", "", row{0, 2, "schedule: must be a JSON object, got a JSON array"})
-	f("code,destination,schedule\na,https://a/,\"{\"\"not_before\"\":\"\"soon\"\"}\"\n", "", row{0, 2, "schedule: invalid JSON: "})
+	f("code,destination,rules\na,https://a/,\"[{\"\"when\"\":{\"\"device\"\":[\"\"ios\"\"]},\"\"destination\"\":1}]\"\n", "", row{0, 2, "rules[0].destination: must be a string, got a number"})
+	f("code,destination,rules\na,https://a/,\"[{\"\"when\"\":{},\"\"dest\"\":\"\"x\"\"}]\"\n", "", row{0, 2, `rules[0].dest: unknown field; the fields here are destination, when`})
+	f("code,destination,rules\na,https://a/,[{\n", "", row{0, 2, "rules: malformed JSON at byte 2: unexpected end of JSON input"})
+	f("code,destination,rules\na,https://a/,{}\n", "", row{0, 2, "rules: must be an array, got an object"})
+	f("code,destination,rules\na,https://a/,[] []\n", "", row{0, 2, "rules: malformed JSON at byte 4: invalid character '[' after top-level value"})
+	f("code,destination,variants\na,https://a/,[{name:1}]\n", "", row{0, 2, `variants: malformed JSON at byte`})
+	f("code,destination,schedule\na,https://a/,[]\n", "", row{0, 2, "schedule: must be an object, got an array"})
+	f("code,destination,schedule\na,https://a/,\"{\"\"not_before\"\":\"\"soon\"\"}\"\n", "", row{0, 2, `schedule.not_before: must be an RFC 3339 time such as 2026-11-27T12:00:00Z, got "soon"`})
+	// Keys are case-sensitive and given once; every value at fault is
+	// named by its path.
+	f("code,destination,variants\na,https://a/,\"[{\"\"destination\"\":\"\"https://b/\"\",\"\"Weight\"\":1},{\"\"weight\"\":1.5,\"\"weight\"\":2}]\"\n", "",
+		row{0, 2, `variants[0].Weight: unknown field: keys are case-sensitive: did you mean "weight"?; variants[1].weight: must be a whole number, got 1.5; variants[1].weight: given twice`})
 }
 
 func TestCSVSyntaxErrorIsFatal(t *testing.T) {

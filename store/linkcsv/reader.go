@@ -4,16 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
 
 	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/strictjson"
 )
 
 // Columns are the columns a Writer writes, in order.
@@ -156,9 +155,7 @@ func (r *Reader) Read() (*store.Link, error) {
 		fields = append(fields, store.FieldError{Message: fmt.Sprintf("the row has %d cells, the header %d", len(rec), r.header)})
 	}
 	for i := 0; i < len(rec) && i < len(r.cols); i++ {
-		if msg := r.cell(l, r.cols[i], strings.TrimSpace(rec[i])); msg != "" {
-			fields = append(fields, store.FieldError{Field: r.names[i], Message: msg})
-		}
+		fields = append(fields, r.cell(l, r.cols[i], r.names[i], strings.TrimSpace(rec[i]))...)
 	}
 	if len(fields) > 0 {
 		return l, &RowError{Index: index, Line: r.line, Fields: fields}
@@ -166,9 +163,10 @@ func (r *Reader) Read() (*store.Link, error) {
 	return l, nil
 }
 
-// cell sets the field of column c from the trimmed cell s, returning why it
-// cannot, or "".
-func (r *Reader) cell(l *store.Link, c column, s string) string {
+// cell sets the field of column c (named name) from the trimmed cell s,
+// returning why it cannot: the column, or for a JSON cell each value at
+// fault by its path (rules[0].when.device[2]).
+func (r *Reader) cell(l *store.Link, c column, name, s string) []store.FieldError {
 	var err error
 	switch c {
 	case colCode:
@@ -182,33 +180,43 @@ func (r *Reader) cell(l *store.Link, c column, s string) string {
 	case colStatus:
 		if s != "" {
 			if l.Status, err = strconv.Atoi(s); err != nil {
-				return fmt.Sprintf("must be a number, such as 302, got %q", s)
+				return fieldError(name, fmt.Sprintf("must be a number, such as 302, got %q", s))
 			}
 		}
 	case colForwardQuery:
-		return parseBool(&l.ForwardQuery, s)
+		return fieldError(name, parseBool(&l.ForwardQuery, s))
 	case colDisabled:
-		return parseBool(&l.Disabled, s)
+		return fieldError(name, parseBool(&l.Disabled, s))
 	case colTags:
 		l.Tags = strings.FieldsFunc(s, func(c rune) bool { return c == ',' || unicode.IsSpace(c) })
 		if len(l.Tags) == 0 {
 			l.Tags = nil
 		}
 	case colRules:
-		if err = decodeJSON(s, &l.Rules); len(l.Rules) == 0 {
+		if err = decodeJSON(name, s, &l.Rules); len(l.Rules) == 0 {
 			l.Rules = nil
 		}
 	case colVariants:
-		if err = decodeJSON(s, &l.Variants); len(l.Variants) == 0 {
+		if err = decodeJSON(name, s, &l.Variants); len(l.Variants) == 0 {
 			l.Variants = nil
 		}
 	case colSchedule:
-		err = decodeJSON(s, &l.Schedule)
+		err = decodeJSON(name, s, &l.Schedule)
 	}
-	if err != nil {
-		return err.Error()
+	if err == nil {
+		return nil
 	}
-	return ""
+	if fe := store.ErrorFields(err); len(fe) > 0 {
+		return fe
+	}
+	return fieldError(name, store.ErrorMessage(err))
+}
+
+func fieldError(name, msg string) []store.FieldError {
+	if msg == "" {
+		return nil
+	}
+	return []store.FieldError{{Field: name, Message: msg}}
 }
 
 func parseBool(dst *bool, s string) string {
@@ -223,57 +231,13 @@ func parseBool(dst *bool, s string) string {
 	return ""
 }
 
-// decodeJSON decodes the JSON cell s into v, refusing unknown fields and
-// trailing data. An empty cell leaves v as it is.
-func decodeJSON(s string, v any) error {
+// decodeJSON decodes the JSON cell s of column name into v as the API
+// decodes a body (store/strictjson): keys exactly as named and once, every
+// value at fault named by its path under name. An empty cell leaves v as
+// it is.
+func decodeJSON(name, s string, v any) error {
 	if s == "" {
 		return nil
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			return errors.New("invalid JSON: data after the JSON value")
-		}
-		return nil
-	}
-	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("invalid JSON at byte %d: %v", syn.Offset, syn)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("invalid JSON: unexpected end")
-	case errors.As(err, &typ) && typ.Field != "":
-		return fmt.Errorf("invalid JSON: %s must be a JSON %s, not a %s", typ.Field, kindOf(typ.Type.Kind()), typ.Value)
-	case errors.As(err, &typ):
-		return fmt.Errorf("must be a JSON %s, got a JSON %s", jsonKind(v), typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return fmt.Errorf("invalid JSON: unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
-	}
-	return fmt.Errorf("invalid JSON: %v", strings.TrimPrefix(err.Error(), "json: "))
-}
-
-func kindOf(k reflect.Kind) string {
-	switch k {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Slice, reflect.Array:
-		return "array"
-	case reflect.Struct, reflect.Map, reflect.Pointer:
-		return "object"
-	}
-	return "number"
-}
-
-func jsonKind(v any) string {
-	if _, ok := v.(**store.Schedule); ok {
-		return "object"
-	}
-	return "array"
+	return strictjson.UnmarshalAt(name, []byte(s), v)
 }
