@@ -30,14 +30,14 @@ import (
 const linkFormat = 1
 
 const (
-	flagForward   = 1 << iota // ForwardQuery
-	flagDisabled              // Disabled
-	flagPrecedence            // str(query_precedence) follows the flags
-	flagCreated               // CreatedAt is set
-	flagUpdated               // UpdatedAt is set
-	flagTags                  // tags follow
-	flagLogic                 // rules, variants and a schedule follow
-	flagsKnown    = flagLogic<<1 - 1
+	flagForward    = 1 << iota // ForwardQuery
+	flagDisabled               // Disabled
+	flagPrecedence             // str(query_precedence) follows the flags
+	flagCreated                // CreatedAt is set
+	flagUpdated                // UpdatedAt is set
+	flagTags                   // tags follow
+	flagLogic                  // rules, variants and a schedule follow
+	flagsKnown     = flagLogic<<1 - 1
 )
 
 // ErrBadLinkBinary is wrapped by every decoding error.

@@ -129,6 +129,13 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 			a.closeAll()
 		}
 	}()
+	// Remember the link dataset: if Redis comes back without it, writes
+	// are refused instead of starting a new, empty one.
+	if id, err := a.store.EnsureDataset(ctx); err != nil {
+		return fmt.Errorf("cannot read the link dataset's id: %w", err)
+	} else if id != "" {
+		a.Log.Info("link dataset", "id", id)
+	}
 	secret, err := api.EnsureAdminKey(ctx, a.store, cfg.APIKey != "")
 	if err != nil {
 		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
@@ -182,8 +189,12 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 func (a *APIServer) readiness() (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := a.store.Ping(ctx); err != nil {
+	d, err := a.store.Dataset(ctx)
+	if err != nil {
 		return false, "redis unreachable: writes answer 503"
+	}
+	if known := a.store.KnownDataset(); known != "" && d.ID != known && !d.SupersedesID(known) {
+		return true, "ready: redis ok; degraded: the link dataset " + known + " is gone from redis: writes answer 503; see docs/runbook.md#qredgeredisdatasetlost"
 	}
 	return true, "ready: redis ok"
 }

@@ -177,7 +177,7 @@ func (e *Edge) Open() (err error) {
 	registerSyncMetrics(reg, e.syncer)
 	registerFallbackMetrics(reg, e.handler.FallbackStats())
 	registerEventMetrics(reg, e.events)
-	if e.admin, err = startAdmin(cfg.AdminListen, e.readiness, reg, e.Log); err != nil {
+	if e.admin, err = startAdmin(cfg.AdminListen, e.readiness, reg, e.Log, e.exportRoute); err != nil {
 		return err
 	}
 	if e.ln, err = cfg.HTTP.listen(cfg.Listen); err != nil {
@@ -227,9 +227,16 @@ func (e *Edge) readiness() (bool, string) {
 	case e.stopping.Load():
 		return false, "shutting down"
 	case !e.table.Ready():
+		if lost, reason, _ := e.syncer.DatasetLost(); lost {
+			return false, "not loading: the link dataset in redis looks lost (" + reason + "); see docs/runbook.md#qredgeredisdatasetlost"
+		}
 		return false, "loading links from redis"
 	}
 	n := strconv.Itoa(e.table.Len())
+	if lost, reason, since := e.syncer.DatasetLost(); lost {
+		return true, "ready: " + n + " links; degraded: the link dataset in redis looks lost since " + since.UTC().Format(time.RFC3339) +
+			" (" + reason + "); serving the links held in memory and refusing to reload; see docs/runbook.md#qredgeredisdatasetlost"
+	}
 	if up, since := e.syncer.Health(); !up {
 		return true, "ready: " + n + " links; degraded: redis unreachable since " + since.UTC().Format(time.RFC3339) + ", serving from memory"
 	}
@@ -287,6 +294,14 @@ func registerSyncMetrics(reg *prometheus.Registry, y *redisstore.Syncer) {
 		counter("qredge_resyncs_total", "Periodic full comparisons with Redis.", func(s redisstore.SyncStats) uint64 { return s.Resyncs }),
 		counter("qredge_resync_differences_total", "Links a resync found different from Redis and fixed (should stay 0).", func(s redisstore.SyncStats) uint64 { return s.ResyncDiffs }),
 		counter("qredge_redis_errors_total", "Failed reads of the change feed.", func(s redisstore.SyncStats) uint64 { return s.Errors }),
+		counter("qredge_reload_refused_total", "Reloads of the table refused because the link dataset in Redis looks lost (empty, another dataset, or behind the table).", func(s redisstore.SyncStats) uint64 { return s.Refused }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_dataset_lost", Help: "1 while the link dataset in Redis looks lost and the table is kept as it is (QredgeRedisDatasetLost)."},
+			func() float64 {
+				if y.Stats().DatasetLost {
+					return 1
+				}
+				return 0
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_redis_up", Help: "1 while Redis answers, 0 while the edge serves from memory only."},
 			func() float64 {
 				if y.Stats().RedisUp {

@@ -24,7 +24,8 @@ import (
 
 const linksUsage = `Usage:
   qredge links import FILE (--api URL | --data-dir DIR | --redis ADDR) [--format csv|jsonl] [--chunk 1000] [--atomic] [--dry-run]
-  qredge links export (--api URL | --data-dir DIR | --redis ADDR) [--format csv|jsonl] [--tag T] [--output FILE]
+  qredge links export (--api URL | --data-dir DIR | --redis ADDR | --from-edge URL) [--format csv|jsonl] [--tag T] [--output FILE]
+  qredge links import FILE --redis ADDR --restore [--dataset-id ID]
 
 FILE is CSV with a header row or JSON lines (one link object a line), by
 its extension or --format; "-" is stdin. --data-dir opens the embedded
@@ -55,6 +56,7 @@ func runLinks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 type linksTarget struct {
 	api, apiKey, dataDir string
 	redis                RedisFlags
+	fromEdge             string // export only: an edge's admin listener
 }
 
 func (t *linksTarget) register(fs *flag.FlagSet) {
@@ -75,21 +77,31 @@ func (t *linksTarget) check(args []string) error {
 			given[name] = true
 		}
 	}
-	if given["api"] || given["data-dir"] || given["redis"] {
-		for name, v := range map[string]*string{"api": &t.api, "data-dir": &t.dataDir, "redis": &t.redis.Addr} {
+	if given["api"] || given["data-dir"] || given["redis"] || given["from-edge"] {
+		for name, v := range map[string]*string{"api": &t.api, "data-dir": &t.dataDir, "redis": &t.redis.Addr, "from-edge": &t.fromEdge} {
 			if !given[name] {
 				*v = ""
 			}
 		}
 	}
 	n := 0
-	for _, v := range []string{t.api, t.dataDir, t.redis.Addr} {
+	for _, v := range []string{t.api, t.dataDir, t.redis.Addr, t.fromEdge} {
 		if v != "" {
 			n++
 		}
 	}
 	if n != 1 {
+		if t.fromEdge != "" {
+			return errors.New("give exactly one of --api URL, --data-dir DIR, --redis ADDR and --from-edge URL")
+		}
 		return errors.New("give exactly one of --api URL, --data-dir DIR and --redis ADDR")
+	}
+	if t.fromEdge != "" {
+		u, err := url.Parse(t.fromEdge)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--from-edge %q: want the URL of an edge's admin listener, such as http://10.0.0.5:9090", t.fromEdge)
+		}
+		return nil
 	}
 	if t.api != "" {
 		u, err := url.Parse(t.api)
@@ -122,6 +134,8 @@ type linksBackend interface {
 // without a store, where a typo would export nothing.
 func (t *linksTarget) open(ctx context.Context, create bool) (linksBackend, error) {
 	switch {
+	case t.fromEdge != "":
+		return &edgeLinks{base: strings.TrimSuffix(t.fromEdge, "/"), http: &http.Client{}}, nil
 	case t.api != "":
 		return &apiLinks{base: strings.TrimSuffix(t.api, "/"), key: t.apiKey, http: &http.Client{Timeout: 5 * time.Minute}}, nil
 	case t.dataDir != "":

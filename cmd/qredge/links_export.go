@@ -15,9 +15,10 @@ import (
 )
 
 func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("links export", "qredge links export (--api URL | --data-dir DIR | --redis ADDR) [flags]", stderr)
+	fs := newFlagSet("links export", "qredge links export (--api URL | --data-dir DIR | --redis ADDR | --from-edge URL) [flags]", stderr)
 	var t linksTarget
 	t.register(fs)
+	fs.StringVar(&t.fromEdge, "from-edge", "", "the admin listener of a running 'qredge edge' (its --admin-listen), such as http://10.0.0.5:9090: every link its table holds, with versions and times, to restore a lost Redis")
 	format := fs.String("format", "", "csv or jsonl (default: by --output's extension, else csv)")
 	tag := fs.String("tag", "", "only the links with this tag")
 	output := fs.String("output", "", "write to this file (replaced when the export is complete) instead of stdout")
@@ -72,6 +73,9 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 	el := time.Since(start)
+	if e, ok := be.(*edgeLinks); ok {
+		fmt.Fprintf(stderr, "the edge holds dataset %s\n", e.dataset)
+	}
 	fmt.Fprintf(stderr, "exported %d links in %s (%.0f links/s)\n", n, el.Round(time.Millisecond), float64(n)/el.Seconds())
 	return nil
 }

@@ -61,9 +61,12 @@ func (s csvSource) next() (*store.Link, int, error, error) {
 }
 
 // jsonlSource reads one link object per line; blank lines are skipped.
+// With keep, the fields the server sets (version, created_at, updated_at)
+// are kept, as a restore needs them; otherwise they are dropped.
 type jsonlSource struct {
 	sc   *bufio.Scanner
 	line int
+	keep bool
 }
 
 // maxJSONLine bounds one line of JSON lines: far above the largest valid
@@ -79,6 +82,23 @@ type jsonLine struct {
 	UpdatedAt json.RawMessage `json:"updated_at"`
 	ShortURL  json.RawMessage `json:"short_url"`
 	QRURL     json.RawMessage `json:"qr_url"`
+}
+
+// keepServerFields decodes the version and times into the link.
+func (jl *jsonLine) keepServerFields() error {
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  any
+	}{{"version", jl.Version, &jl.Link.Version}, {"created_at", jl.CreatedAt, &jl.Link.CreatedAt}, {"updated_at", jl.UpdatedAt, &jl.Link.UpdatedAt}} {
+		if len(f.raw) == 0 || string(f.raw) == "null" {
+			continue
+		}
+		if err := json.Unmarshal(f.raw, f.dst); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	return nil
 }
 
 func (s *jsonlSource) next() (*store.Link, int, error, error) {
@@ -103,6 +123,9 @@ func (s *jsonlSource) next() (*store.Link, int, error, error) {
 				}
 			}
 		}
+		if err == nil && s.keep {
+			err = jl.keepServerFields()
+		}
 		if err != nil {
 			return &jl.Link, s.line, store.Errorf(store.EINVALID, "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: ")), nil
 		}
@@ -122,6 +145,8 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	chunk := fs.Int("chunk", 1000, fmt.Sprintf("rows per bulk creation, 1 to %d", store.MaxBulkLinks))
 	atomic := fs.Bool("atomic", false, "all or nothing per chunk (not per file): a failed row keeps the other rows of its chunk out; default: every valid row is imported")
 	dryRun := fs.Bool("dry-run", false, "read and validate only; write nothing")
+	restore := fs.Bool("restore", false, "restore a lost link dataset into Redis (--redis only): links keep their versions and times, and the dataset gets its id back (docs/runbook.md#qredgeredisdatasetlost)")
+	datasetID := fs.String("dataset-id", "", "with --restore: the id of the lost dataset (default: the one edges reported lost)")
 	// The destination policy of the API, for the targets that bypass it
 	// (--data-dir, --redis) and for --dry-run; through --api the server
 	// applies its own as well.
@@ -143,6 +168,12 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	name := fs.Arg(0)
 	if err := t.check(args); err != nil {
 		return err
+	}
+	if *restore && (t.redis.Addr == "" || *dryRun) {
+		return errors.New("--restore writes straight into Redis: give --redis ADDR (and no --dry-run)")
+	}
+	if *datasetID != "" && !*restore {
+		return errors.New("--dataset-id goes with --restore")
 	}
 	if *chunk < 1 || *chunk > store.MaxBulkLinks {
 		return fmt.Errorf("--chunk must be between 1 and %d", store.MaxBulkLinks)
@@ -173,7 +204,10 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else {
 		sc := bufio.NewScanner(in)
 		sc.Buffer(make([]byte, 0, 64<<10), maxJSONLine)
-		src = &jsonlSource{sc: sc}
+		src = &jsonlSource{sc: sc, keep: *restore}
+	}
+	if *restore {
+		return restoreLinks(ctx, t.redis, *datasetID, src, stdout, stderr)
 	}
 	var be linksBackend
 	if !*dryRun {

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,7 +28,7 @@ var scenarios = []scenario{
 	}},
 	{name: "sigterm", fault: edgeSIGTERM},
 	{name: "kafka-stop", spool: true, during: 130 * time.Second, fault: kafkaStop},
-	{name: "redis-empty", fault: redisEmpty},
+	{name: "redis-empty", apiLinks: 100, fault: redisEmpty},
 	{name: "spool-full", spoolMax: 1 << 20, during: 40 * time.Second, fault: spoolFull},
 	{name: "kafka-slow", during: 24 * time.Second, fault: kafkaSlow},
 	{name: "spool-truncated", spool: true, during: 24 * time.Second, fault: spoolTruncated},
@@ -186,31 +189,99 @@ func stallBroker(ctx context.Context, s *stack, wait, d time.Duration) error {
 
 // redisEmpty replaces Redis by an empty instance under load: the operator's
 // nightmare (a failover to a replica that never synced, or a FLUSHALL).
-// Edges must keep every link they hold and serve it; the operator then
-// restores the links from an export taken earlier (qredge links export,
-// here just before the fault) with qredge links import. The analytics
-// consumer finds no offsets and re-reads the topic from the start, so the
-// counts come back exact as long as Kafka still holds the events.
+// The last 100 links were created through the API, so the edges follow
+// the change stream and see the loss as a gap: they must keep every link
+// they hold and serve it (a reload would empty them), and the API must
+// refuse writes (503). The operator then restores the dataset from a
+// running edge's table (qredge links export --from-edge, qredge links
+// import --restore), and the dataset must equal what it was before the
+// fault, versions and times included. The analytics consumer finds no
+// offsets and re-reads the topic from the start, so the counts come back
+// exact as long as Kafka still holds the events.
 func redisEmpty(ctx context.Context, s *stack, o *opts, r *result) error {
-	r.Fault = "redis-server SIGKILLed and replaced by an empty one on the same port after 2 s; links restored 5 s later from an export with qredge links import"
-	export := filepath.Join(s.dir, "links-export.csv")
-	out, err := exec.CommandContext(ctx, s.qredge, "links", "export", "--api", s.apiURL(), "--api-key", s.apiKey, "--output", export).CombinedOutput()
-	if err != nil {
+	r.Fault = "redis-server SIGKILLed and replaced by an empty one on the same port after 2 s (100 of the links created through the API); the dataset restored 5 s later from edge 0's table with qredge links export --from-edge and qredge links import --restore"
+	before := filepath.Join(s.dir, "links-before.jsonl")
+	if out, err := exec.CommandContext(ctx, s.qredge, "links", "export", "--api", s.apiURL(), "--api-key", s.apiKey, "--output", before).CombinedOutput(); err != nil {
 		return fmt.Errorf("export before the fault: %v: %s", err, out)
 	}
 	if err := bounceRedis(ctx, s, o.during/4, 2*time.Second); err != nil { // no append-only file: empty
 		return err
 	}
+	if err := waitUntil(ctx, 30*time.Second, "the edges to see the lost dataset", func() bool {
+		for i := range s.edges {
+			if !strings.Contains(getBody(s.readyz(s.edgeAdmin[i])), "looks lost") {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	if err := s.apiSend("POST", "/api/v1/links", `{"code":"during-loss","destination":"https://example.com/x"}`, 503); err != nil {
+		return fmt.Errorf("a write to the lost dataset: %w", err)
+	}
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return err
 	}
 	t := time.Now()
-	out, err = exec.CommandContext(ctx, s.qredge, "links", "import", export, "--api", s.apiURL(), "--api-key", s.apiKey, "--chunk", "1000").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("restore with links import: %v: %s", err, out)
+	fromEdge := filepath.Join(s.dir, "links-edge0.jsonl")
+	if out, err := exec.CommandContext(ctx, s.qredge, "links", "export", "--from-edge", "http://127.0.0.1:"+strconv.Itoa(s.edgeAdmin[0]), "--output", fromEdge).CombinedOutput(); err != nil {
+		return fmt.Errorf("export from the edge: %v: %s", err, out)
+	}
+	if out, err := exec.CommandContext(ctx, s.qredge, "links", "import", fromEdge, "--redis", s.redisAddr(), "--restore").CombinedOutput(); err != nil {
+		return fmt.Errorf("restore with links import --restore: %v: %s", err, out)
 	}
 	r.Extra["restore_s"] = time.Since(t).Seconds()
-	return nil
+	after := filepath.Join(s.dir, "links-after.jsonl")
+	if out, err := exec.CommandContext(ctx, s.qredge, "links", "export", "--api", s.apiURL(), "--api-key", s.apiKey, "--output", after).CombinedOutput(); err != nil {
+		return fmt.Errorf("export after the restore: %v: %s", err, out)
+	}
+	n, err := sameLinks(before, after)
+	if err != nil {
+		return fmt.Errorf("the restored dataset: %w", err)
+	}
+	r.Extra["links_restored_equal"] = float64(n)
+	return s.apiSend("POST", "/api/v1/links", `{"code":"after-restore","destination":"https://example.com/x"}`, 201)
+}
+
+// sameLinks compares two JSON-lines exports link by link (every field) and
+// returns how many links they hold.
+func sameLinks(a, b string) (int, error) {
+	read := func(name string) (map[string]string, error) {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		m := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var l struct {
+				Code   string `json:"code"`
+				Domain string `json:"domain"`
+			}
+			if err := json.Unmarshal([]byte(line), &l); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			m[l.Code+"\x00"+l.Domain] = line
+		}
+		return m, nil
+	}
+	ma, err := read(a)
+	if err != nil {
+		return 0, err
+	}
+	mb, err := read(b)
+	if err != nil {
+		return 0, err
+	}
+	if len(ma) != len(mb) {
+		return 0, fmt.Errorf("%d links before, %d after", len(ma), len(mb))
+	}
+	for k, la := range ma {
+		if mb[k] != la {
+			return 0, fmt.Errorf("link %q differs:\n  before %s\n  after  %s", strings.Split(k, "\x00")[0], la, mb[k])
+		}
+	}
+	return len(ma), nil
 }
 
 // spoolFull stalls the broker long enough for the edges' spools, capped at

@@ -33,6 +33,25 @@ func (s *stack) apiGet(path string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
+// apiSend sends a request with a JSON body to the API and wants status.
+func (s *stack) apiSend(method, path, body string, status int) error {
+	req, err := http.NewRequest(method, s.apiURL()+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.apiKey)
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != status {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, status, b)
+	}
+	return nil
+}
+
 // countLinks pages through GET /api/v1/links.
 func (s *stack) countLinks() (int, error) {
 	n, cursor := 0, ""

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -43,6 +44,9 @@ type scenario struct {
 	// latencyFactor times the p99 before it, plus latencySlack (a loose
 	// bound: the machine is shared with the attack's own clients)
 	keepLatency bool
+	// apiLinks of the links (the last codes) are created through the API
+	// after the others are seeded, so the edges follow the change stream
+	apiLinks int
 }
 
 const (
@@ -170,9 +174,16 @@ func runScenario(ctx context.Context, o *opts, sc scenario) (res *result) {
 		res.fail("setup: %v", err)
 		return res
 	}
-	if err := s.seed(o.links); err != nil {
+	if err := s.seed(o.links - sc.apiLinks); err != nil {
 		res.fail("setup: %v", err)
 		return res
+	}
+	for i := o.links - sc.apiLinks + 1; i <= o.links; i++ {
+		code := "c" + strconv.Itoa(i)
+		if err := s.apiSend("POST", "/api/v1/links", `{"code":"`+code+`","destination":"https://example.com/`+code+`","tags":["api"]}`, 201); err != nil {
+			res.fail("setup: %v", err)
+			return res
+		}
 	}
 	s.spoolMax = sc.spoolMax
 	for i := range 2 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -292,4 +293,15 @@ func (s *stack) analyticsAssignments() int {
 		}
 	}
 	return n
+}
+
+// getBody returns the body of a GET, "" on any error.
+func getBody(url string) string {
+	resp, err := httpc.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return string(b)
 }

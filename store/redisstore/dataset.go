@@ -356,9 +356,11 @@ func (s *Store) RestoreFinish(ctx context.Context, id string, top uint64) error 
 	return nil
 }
 
-// notFound returns err, the ENOTFOUND of a link an update or delete did
-// not find, unless the dataset is lost: then the error says so, so that a
-// write to a lost dataset is refused as lost, not answered 404.
+// notFound returns err, the ENOTFOUND of a link GetLink did not find,
+// unless the dataset this store remembers is lost: then the error says
+// so, so that reading or changing a link of a lost dataset is answered as
+// lost (503), not 404. It costs a round trip only for links not found by
+// a store that has seen a dataset.
 func (s *Store) notFound(ctx context.Context, err error) error {
 	known := s.KnownDataset()
 	if known == "" || store.ErrorCode(err) != store.ENOTFOUND {

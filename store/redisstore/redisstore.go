@@ -253,7 +253,7 @@ func (s *Store) GetLink(ctx context.Context, domain, code string) (*store.Link, 
 		return nil, unavailable(err)
 	}
 	if data.Err() == redis.Nil || ver.Err() == redis.Nil {
-		return nil, store.LinkNotFound(domain, code)
+		return nil, s.notFound(ctx, store.LinkNotFound(domain, code))
 	}
 	return decodeLink(data.Val(), ver.Val())
 }
@@ -263,7 +263,7 @@ func (s *Store) UpdateLink(ctx context.Context, l *store.Link, ifVersion uint64)
 	for attempt := 0; ; attempt++ {
 		cur, err := s.GetLink(ctx, l.Domain, l.Code)
 		if err != nil {
-			return nil, s.notFound(ctx, err)
+			return nil, err
 		}
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return nil, store.VersionMismatch(cur.Version, ifVersion)
@@ -296,7 +296,7 @@ func (s *Store) DeleteLink(ctx context.Context, domain, code string, ifVersion u
 	for attempt := 0; ; attempt++ {
 		cur, err := s.GetLink(ctx, domain, code)
 		if err != nil {
-			return s.notFound(ctx, err)
+			return err
 		}
 		if ifVersion != 0 && cur.Version != ifVersion {
 			return store.VersionMismatch(cur.Version, ifVersion)
