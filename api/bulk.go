@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,6 +70,14 @@ func (s *Server) bulkCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	validateBulk(items, s.cfg.Policy)
 	failed := countFailed(items)
+	if failed > 0 && atomic {
+		// Nothing will be created: name the links that exist already
+		// beside the invalid ones, so that one answer lists every fault.
+		if err := markExisting(r.Context(), s.store, items); err != nil {
+			return err
+		}
+		failed = countFailed(items)
+	}
 	if failed == 0 || !atomic {
 		if err := createBulk(r, s.store, items, atomic); err != nil {
 			return err
@@ -224,6 +233,40 @@ func validateBulk(items []*bulkItem, policy *store.DestinationPolicy) {
 	}
 }
 
+// markExisting sets the error of the items without one whose (domain,
+// code) is stored. Items with a generated code are left alone: a
+// collision would only draw another code.
+func markExisting(ctx context.Context, bc store.BulkCreator, items []*bulkItem) error {
+	var todo []*bulkItem
+	var links []*store.Link
+	for _, it := range items {
+		if it.err == nil && !it.gen {
+			todo = append(todo, it)
+			links = append(links, it.link)
+		}
+	}
+	if len(links) == 0 {
+		return nil
+	}
+	exist, err := bc.LinksExist(ctx, links)
+	if err != nil {
+		return err
+	}
+	for i, it := range todo {
+		if exist[i] {
+			it.err = linkExists(it.link)
+		}
+	}
+	return nil
+}
+
+// linkExists is the error of an item whose (domain, code) is stored,
+// naming the code as the field at fault.
+func linkExists(l *store.Link) error {
+	msg := store.ErrorMessage(store.LinkExists(l.Domain, l.Code))
+	return &store.Error{Code: store.ECONFLICT, Message: msg, Fields: []store.FieldError{{Field: "code", Message: msg}}}
+}
+
 // createBulk creates the items without an error, drawing new codes for
 // generated ones that collided (a few times at most).
 func createBulk(r *http.Request, bc store.BulkCreator, items []*bulkItem, atomic bool) error {
@@ -252,6 +295,8 @@ func createBulk(r *http.Request, bc store.BulkCreator, items []*bulkItem, atomic
 				it.made = made[i]
 			case it.gen && store.ErrorCode(errs[i]) == store.ECONFLICT && attempt < 5:
 				it.link.Code, redraw = store.NewCode(), true
+			case store.ErrorCode(errs[i]) == store.ECONFLICT:
+				it.err = linkExists(it.link)
 			default:
 				it.err = errs[i]
 			}

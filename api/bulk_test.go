@@ -62,15 +62,16 @@ func TestBulkAtomic(t *testing.T) {
 		t.Fatalf("results %+v", b.Results)
 	}
 
-	// Invalid links: 422, nothing created, each named. Conflicts with
-	// stored links are looked for only once every link is valid; repeats
-	// within the request are found with the validation.
+	// Invalid links: 422, nothing created, every item at fault named in
+	// one answer: the invalid ones, the repeats within the request and
+	// those whose code exists already.
 	r := e.call("POST", "/api/v1/links/bulk?atomic=true", e.write, `[
 		{"code":"new-1","destination":"https://shop.example/n1"},
 		{"code":"new-2","destination":"ftp://shop.example/n2"},
 		{"code":"new-1","destination":"https://shop.example/n1b"},
-		{"code":"store-1","destination":"https://shop.example/again"}]`, nil, 422, &b)
-	if p := r.problem(t); p.Code != store.EINVALID || b.Created != 0 || b.Failed != 2 || len(b.Results) != 2 {
+		{"code":"store-1","destination":"https://shop.example/again"},
+		{"destination":"https://shop.example/generated"}]`, nil, 422, &b)
+	if p := r.problem(t); p.Code != store.EINVALID || b.Created != 0 || b.Failed != 3 || len(b.Results) != 3 {
 		t.Fatalf("problem %+v, body %s", p, r.body)
 	}
 	if b.Results[0].Index != 1 || b.Results[0].Status != 422 || len(b.Results[0].Errors) != 1 || b.Results[0].Errors[0].Field != "destination" {
@@ -79,8 +80,20 @@ func TestBulkAtomic(t *testing.T) {
 	if b.Results[1].Index != 2 || b.Results[1].Status != 409 || b.Results[1].Code != store.ECONFLICT {
 		t.Fatalf("repeated item: %+v", b.Results[1])
 	}
+	if r := b.Results[2]; r.Index != 3 || r.Status != 409 || r.Code != store.ECONFLICT || !strings.Contains(r.Detail, `"store-1" already exists`) || len(r.Errors) != 1 || r.Errors[0].Field != "code" {
+		t.Fatalf("existing item: %+v", r)
+	}
 	if e.exists("new-1") {
 		t.Fatal("a failed atomic request created new-1")
+	}
+	// The same in CSV, each item named by its line.
+	r = e.call("POST", "/api/v1/links/bulk", e.write, "code,destination\nnew-4,https://shop.example/4\nstore-2,https://shop.example/2\nnew-5,javascript:x\n",
+		map[string]string{"Content-Type": "text/csv"}, 422, &b)
+	if p := r.problem(t); p.Code != store.EINVALID || b.Failed != 2 || len(b.Results) != 2 || b.Results[0].Line != 3 || b.Results[0].Status != 409 || b.Results[1].Line != 4 || b.Results[1].Status != 422 {
+		t.Fatalf("CSV: problem %+v, body %s", p, r.body)
+	}
+	if e.exists("new-4") {
+		t.Fatal("a failed atomic request created new-4")
 	}
 
 	// Only conflicts: 409. A code twice in one request is one; a stored
@@ -242,6 +255,29 @@ func TestBulkRedis(t *testing.T) {
 	l, err := rs.GetLink(context.Background(), "", "r2499")
 	if err != nil || l.Version != b.Results[2499].Link.Version {
 		t.Fatalf("r2499: %+v %v", l, err)
+	}
+	// An atomic request with invalid items names the existing ones too.
+	body := `[{"code":"r1","destination":"https://shop.example/"},{"code":"n1","destination":"ftp://x"},{"code":"n2","destination":"https://shop.example/"},{"code":"r2000","destination":"https://shop.example/"}]`
+	req, _ := http.NewRequest("POST", api+"/api/v1/links/bulk", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b = bulkBody{}
+	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || resp.StatusCode != 422 {
+		t.Fatalf("status %d, %v", resp.StatusCode, err)
+	}
+	var got []string
+	for _, r := range b.Results {
+		got = append(got, fmt.Sprintf("%d:%d", r.Index, r.Status))
+	}
+	if strings.Join(got, " ") != "0:409 1:422 3:409" || b.Failed != 3 {
+		t.Fatalf("results %v, want 0:409 1:422 3:409", got)
+	}
+	if _, err := rs.GetLink(context.Background(), "", "n2"); store.ErrorCode(err) != store.ENOTFOUND {
+		t.Fatalf("a failed atomic request created n2: %v", err)
 	}
 }
 

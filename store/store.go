@@ -150,4 +150,9 @@ type BulkCreator interface {
 	// reported created then were created, and the others may or may not
 	// have been.
 	CreateLinks(ctx context.Context, links []*Link, atomic bool) ([]*Link, []error, error)
+	// LinksExist reports, per link, whether a link with its (domain,
+	// code) is stored: the links CreateLinks would refuse with ECONFLICT.
+	// It writes nothing. A bulk request that fails for other reasons
+	// uses it to name the links that exist in the same answer.
+	LinksExist(ctx context.Context, links []*Link) ([]bool, error)
 }

@@ -68,3 +68,19 @@ func (s *DB) CreateLinks(ctx context.Context, links []*store.Link, atomic bool) 
 	}
 	return out, errs, nil
 }
+
+// LinksExist implements store.BulkCreator in one read transaction.
+func (s *DB) LinksExist(ctx context.Context, links []*store.Link) ([]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(links))
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLinks)
+		for i, l := range links {
+			out[i] = b.Get([]byte(l.Key())) != nil
+		}
+		return nil
+	})
+	return out, err
+}

@@ -158,3 +158,24 @@ func (s *Store) createChunk(ctx context.Context, links []*store.Link, out []*sto
 	}
 	return nil
 }
+
+// LinksExist implements store.BulkCreator with HMGET on the version hash
+// (the hash bulkScript checks), bulkChunk fields a call.
+func (s *Store) LinksExist(ctx context.Context, links []*store.Link) ([]bool, error) {
+	out := make([]bool, len(links))
+	for start := 0; start < len(links); start += bulkChunk {
+		end := min(start+bulkChunk, len(links))
+		keys := make([]string, 0, end-start)
+		for _, l := range links[start:end] {
+			keys = append(keys, l.Key())
+		}
+		vals, err := s.c.HMGet(ctx, s.k.ver, keys...).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		for j, v := range vals {
+			out[start+j] = v != nil
+		}
+	}
+	return out, nil
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Keys", testKeys},
 		{"BulkCreate", testBulkCreate},
 		{"BulkAtomic", testBulkAtomic},
+		{"LinksExist", testLinksExist},
 		{"Audit", testAudit},
 	}
 	for _, tt := range tests {
@@ -473,5 +474,42 @@ func testBulkAtomic(t *testing.T, s Store) {
 	// Empty calls are fine.
 	if got, errs, err := s.CreateLinks(ctx, nil, true); err != nil || len(got) != 0 || len(errs) != 0 {
 		t.Fatalf("empty call: %v %v %v", got, errs, err)
+	}
+}
+
+// testLinksExist checks LinksExist against stored, deleted and unknown
+// links, on more links than one Redis call takes.
+func testLinksExist(t *testing.T, s Store) {
+	mustCreate(t, s, link("ex1"))
+	onDomain := link("ex2")
+	onDomain.Domain = "d.example"
+	mustCreate(t, s, onDomain)
+	mustCreate(t, s, link("ex3"))
+	if err := s.DeleteLink(ctx, "", "ex3", 0); err != nil {
+		t.Fatal(err)
+	}
+	otherDomain := link("ex1")
+	otherDomain.Domain = "d.example"
+	bare := link("ex2")
+	links := append([]*store.Link{link("ex1"), otherDomain, onDomain, bare, link("ex3")}, bulkLinks("none", 2500)...)
+	links = append(links, link("ex1"))
+	exist, err := s.LinksExist(ctx, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exist) != len(links) {
+		t.Fatalf("%d answers for %d links", len(exist), len(links))
+	}
+	for i, e := range exist {
+		want := i == 0 || i == 2 || i == len(links)-1
+		if e != want {
+			t.Fatalf("link %d (%s on %q): exists = %v, want %v", i, links[i].Code, links[i].Domain, e, want)
+		}
+	}
+	if exist, err := s.LinksExist(ctx, nil); err != nil || len(exist) != 0 {
+		t.Fatalf("empty call: %v %v", exist, err)
+	}
+	if n := len(listAll(t, s, store.ListOptions{})); n != 2 {
+		t.Fatalf("LinksExist wrote: the store lists %d links, want 2", n)
 	}
 }
