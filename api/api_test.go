@@ -111,6 +111,7 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	cfg.Resolver = &fakeResolver{}
 	cfg.Stats = &fakeStats{}
 	cfg.Brake = &fakeBrake{}
+	cfg.Backup = func(http.ResponseWriter, *http.Request) {}
 	srv := NewServer(cfg, nil, slog.Default())
 	served := map[string]bool{}
 	for _, r := range srv.Routes() {

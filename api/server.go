@@ -39,6 +39,9 @@ type Config struct {
 	// (after Validate) and is what GET /api/v1/policy/violations checks
 	// the stored links against.
 	Policy *store.DestinationPolicy
+	// Backup, when set, serves POST /api/v1/backup (admin scope): the
+	// embedded mode's online backup, written by the handler itself.
+	Backup http.HandlerFunc
 	// Observe, when set, is called after every request with the route
 	// pattern that served it ("" when none matched) and the status.
 	Observe func(method, pattern string, status int, elapsed time.Duration)
@@ -127,6 +130,12 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	if cfg.Brake != nil {
 		s.handle("POST", "/api/v1/analytics/pause", store.ScopeAdmin, s.pauseAnalytics)
 		s.handle("POST", "/api/v1/analytics/resume", store.ScopeAdmin, s.resumeAnalytics)
+	}
+	if cfg.Backup != nil {
+		s.handle("POST", "/api/v1/backup", store.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) error {
+			cfg.Backup(w, r)
+			return nil
+		})
 	}
 	s.handle("GET", "/api/v1/policy/violations", store.ScopeAdmin, s.policyViolations)
 	s.handle("GET", "/api/v1/audit", store.ScopeAdmin, s.listAudit)

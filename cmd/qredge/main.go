@@ -28,6 +28,8 @@ Usage:
   qredge api       the management REST API over Redis
   qredge analytics aggregate scan events from Kafka into Redis (a consumer group)
   qredge apikey    create, list or revoke API keys
+  qredge backup    copy the embedded store while serve runs (or from a stopped data dir)
+  qredge check     check the embedded store's file, offline
   qredge links     import and export links as CSV or JSON lines
   qredge loadtest  seed links for benchmarks, and run the flash-crowd load generator
   qredge prescale  raise the edge HPAs' minReplicas ahead of scheduled drops
@@ -64,6 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmd(ctx, args[1:])
 	case args[0] == "apikey":
 		err = runAPIKey(ctx, args[1:], stdout, stderr)
+	case args[0] == "backup":
+		err = runBackup(ctx, args[1:], stdout, stderr)
+	case args[0] == "check":
+		err = runCheck(ctx, args[1:], stdout, stderr)
 	case args[0] == "version" || args[0] == "--version" || args[0] == "-version":
 		fmt.Fprintf(stdout, "qredge %s (commit %s)\n", version, commit)
 	case args[0] == "help" || args[0] == "--help" || args[0] == "-h" || args[0] == "-help":

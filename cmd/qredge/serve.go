@@ -241,13 +241,16 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			s.db.Close()
 		}
 	}()
-	secret, err := api.EnsureAdminKey(ctx, s.db, cfg.APIKey != "")
-	if err != nil {
-		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
+	rep := s.db.Report()
+	s.Log.Info("database checked", "path", rep.Path, "bytes", rep.Size, "duration", rep.Took.Round(time.Millisecond))
+	if rep.Leaked > 0 {
+		s.Log.Warn("the database has pages neither used nor free (space lost, no data at risk); 'qredge backup' writes a copy without them", "pages", rep.Leaked)
 	}
-	if secret != "" && s.Stderr != nil {
-		fmt.Fprintf(s.Stderr, "api key: %s\n", secret)
-		s.Log.Info("created an admin API key; it is shown once, above. Create more with 'qredge apikey create'")
+	var statsDamage error
+	if buckets, _ := rep.DamagedBuckets(); len(buckets) > 0 {
+		// The store refuses damage in its own buckets; what is left is the
+		// stats'.
+		statsDamage = fmt.Errorf("the check at start found damage in %s: %s", strings.Join(buckets, ", "), rep.Summary())
 	}
 
 	// Load the table before listening: no request is served from a
@@ -294,6 +297,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.brake = aggregate.NewBrake(s.aggMetrics.Paused)
 	lc := localagg.DefaultConfig()
 	lc.Retention = cfg.Retention.retention()
+	lc.Damaged = statsDamage
 	if s.agg, err = localagg.Open(s.db.Bolt(), s.events.Spool(), lc, s.aggMetrics, s.brake, s.Log); err != nil {
 		return fmt.Errorf("cannot open the embedded analytics: %w", err)
 	}
@@ -309,6 +313,8 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		rh.Metrics(), s.panics, apiMetrics.requests, apiMetrics.duration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
 			func() float64 { return float64(s.table.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_stats_store_failed", Help: "1 when the stats store is damaged and stats are off (redirects and the API go on); see docs/reliability.md."},
+			func() float64 { return b2f(s.agg.Failed() != nil) }),
 		buildInfo(),
 	)
 	registerEventMetrics(reg, s.events)
@@ -317,12 +323,12 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	var policy *store.DestinationPolicy
 	policy, s.stopPolicy = cfg.Policy.startPolicy(ctx, publicURL, s.db.ForEachLink, reg, s.Log)
 	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
-		Stats: s.agg, Brake: s.brake, Policy: policy}
+		Stats: s.agg, Brake: s.brake, Policy: policy, Backup: s.backup}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}
 	cfg.Protect.apply(&apiCfg)
-	apiHandler := fasthttpadaptor.NewFastHTTPHandler(api.NewServer(apiCfg, s.db, s.Log))
+	apiHandler := streamingAPIHandler(api.NewServer(apiCfg, s.db, s.Log))
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
 	s.srv = &fasthttp.Server{
@@ -331,6 +337,12 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			path := ctx.Path()
 			switch {
 			case bytes.HasPrefix(path, prefixAPI) || bytes.Equal(path, pathAPI):
+				if ctx.Request.Header.ContentLength() > s.srv.MaxRequestBodySize {
+					// Far over every route's limit: refused unread, as
+					// fasthttp does without streaming.
+					s.requestError(ctx, fasthttp.ErrBodyTooLarge)
+					return
+				}
 				apiHandler(ctx)
 			case bytes.Equal(path, pathHealthz):
 				ctx.SetContentTypeBytes(textPlain)
@@ -341,6 +353,8 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 				metricsHandler(ctx)
 			case !hosts.allowed(ctx.Host()):
 				writeMisdirected(ctx)
+			case hasBody(ctx):
+				refuseScanBody(ctx)
 			default:
 				rh.Serve(ctx)
 			}
@@ -348,17 +362,53 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		ErrorHandler:         s.requestError,
 		Logger:               fasthttpLogger{s.Log},
 		NoDefaultContentType: true,
-		// Bodies a little over the API's limit are read and answered 413
-		// by the API; far larger ones are refused here, before they are
-		// read, with the same problem (see requestError).
+		// No body is read before the handler: fasthttp hands it over as a
+		// stream (after at most 8 KiB), so that scans and API requests
+		// that fail authentication are refused without reading it, and
+		// the API reads at most its route's limit (serve_body.go).
+		StreamRequestBody:  true,
 		MaxRequestBodySize: int(max(4*cfg.MaxBodyBytes, cfg.MaxBulkBodyBytes+1<<20, 8<<20)),
 		CloseOnShutdown:    true,
 	}
 	cfg.HTTP.fasthttpLimits(s.srv)
+	// The bootstrap key is made only now, with the listener bound and
+	// everything else started: a start that fails uses no key up.
+	if err := s.ensureAdminKey(ctx); err != nil {
+		return err
+	}
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.srv.Serve(s.ln) }()
 	s.Log.Info("listening", "addr", s.ln.Addr().String(), "public_url", publicURL)
 	return nil
+}
+
+// ensureAdminKey prints a new admin key on the first start, and on every
+// later start without --api-key says how to make one, in case the first
+// one is lost.
+func (s *Serve) ensureAdminKey(ctx context.Context) error {
+	secret, err := api.EnsureAdminKey(ctx, s.db, s.Config.APIKey != "")
+	if err != nil {
+		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
+	}
+	switch {
+	case secret != "":
+		if s.Stderr != nil {
+			fmt.Fprintf(s.Stderr, "api key: %s\n", secret)
+		}
+		s.Log.Info("created an admin API key; it is shown once, above. Create more with 'qredge apikey create'")
+	case s.Config.APIKey == "":
+		s.Log.Info("API keys are in the store and none is printed; without one at hand, stop qredge and run 'qredge apikey create --name admin --scope admin --data-dir " +
+			s.Config.DataDir + "', or start with --api-key")
+	}
+	return nil
+}
+
+// b2f is 1 for true, for gauges.
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // fasthttpLogger sends fasthttp's own messages (mostly connection errors
@@ -388,7 +438,12 @@ func (s *Serve) readyz(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		ctx.SetBodyString("loading links\n")
 	default:
-		ctx.SetBodyString("ready: " + strconv.Itoa(s.table.Len()) + " links\n")
+		// Stats off is degraded, not unready: scans and the API work.
+		msg := "ready: " + strconv.Itoa(s.table.Len()) + " links\n"
+		if err := s.agg.Failed(); err != nil {
+			msg += "degraded: the stats store failed (stats are off; see docs/reliability.md): " + err.Error() + "\n"
+		}
+		ctx.SetBodyString(msg)
 	}
 }
 

@@ -59,8 +59,9 @@ func (p Problem) String() string {
 // BucketInfo is one top-level bucket as Check found it.
 type BucketInfo struct {
 	Name  string
-	Keys  int // keys read (those before the damage, in a damaged bucket)
-	Pages int // pages of its own (inline buckets have none)
+	Root  uint64 // its root page; 0 for a bucket stored inline in the directory
+	Keys  int    // keys read (those before the damage, in a damaged bucket)
+	Pages int    // pages of its own (inline buckets have none)
 }
 
 // Report is what Check found in a database file.
@@ -444,7 +445,7 @@ func (w *walker) walkDirectory(root uint64) error {
 			w.problem("", "the bucket directory holds a key %q that is not a bucket", t.name)
 			continue
 		}
-		w.r.Buckets = append(w.r.Buckets, BucketInfo{Name: t.name})
+		w.r.Buckets = append(w.r.Buckets, BucketInfo{Name: t.name, Root: t.root})
 		if err := w.walkBucket(t.name, t.root, t.inline, 0); err != nil && !errors.Is(err, errDamaged) {
 			return err
 		}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qredge/qredge/api"
+	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/boltstore"
+)
+
+const backupUsage = `qredge backup --out FILE (--server URL --api-key KEY | --data-dir DIR)
+
+Writes a consistent copy of the embedded store (qredge.db: links, API keys,
+audit log and stats) to FILE, checks it, and only then gives it its name.
+With --server it asks a running 'qredge serve' (which holds the file
+locked) through POST /api/v1/backup, with an admin key; with --data-dir it
+reads a stopped server's data directory. To restore: stop serve, copy the
+backup over <data-dir>/qredge.db, start serve.`
+
+// BackupConfig is the configuration of 'qredge backup'.
+type BackupConfig struct {
+	Out     string
+	Server  string
+	APIKey  string
+	DataDir string
+	Timeout time.Duration
+}
+
+func (c *BackupConfig) registerFlags(fs flagRegistrar) {
+	fs.StringVar(&c.Out, "out", c.Out, "file to write the backup to (written beside it first, renamed when checked)")
+	fs.StringVar(&c.Server, "server", c.Server, "base URL of a running qredge serve, such as http://localhost:8080")
+	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key, with --server")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory of a stopped qredge serve (instead of --server)")
+	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "longest time the backup may take")
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *BackupConfig) Check() error {
+	switch {
+	case c.Out == "":
+		return errors.New("--out is required")
+	case c.Server == "" && c.DataDir == "":
+		return errors.New("give --server (a running serve) or --data-dir (a stopped one)")
+	case c.Server != "" && c.DataDir != "":
+		return errors.New("give --server or --data-dir, not both")
+	case c.Server != "" && c.APIKey == "":
+		return errors.New("--server needs an admin key in --api-key (or QREDGE_API_KEY)")
+	case c.Timeout <= 0:
+		return errors.New("--timeout must be positive")
+	}
+	return nil
+}
+
+func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := BackupConfig{Timeout: 30 * time.Minute}
+	fs := newFlagSet("backup", backupUsage, stderr)
+	cfg.registerFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	rep, err := backup(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup written to %s: %d bytes, checked in %v\n", cfg.Out, rep.Size, rep.Took.Round(time.Millisecond))
+	for _, b := range rep.Buckets {
+		if b.Name == "links" || b.Name == "apikeys" {
+			fmt.Fprintf(stdout, "  %s: %d\n", b.Name, b.Keys)
+		}
+	}
+	if !rep.Healthy() {
+		fmt.Fprintf(stdout, "warning: the copy carries the damage of the live file outside the links and keys: %s\n", rep.Summary())
+	}
+	return nil
+}
+
+// backup writes the copy to a temporary file beside cfg.Out, syncs and
+// checks it, and renames it to cfg.Out. A copy that fails the check where
+// the links and keys live is removed.
+func backup(ctx context.Context, cfg BackupConfig) (*boltstore.Report, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(cfg.Out), "."+filepath.Base(cfg.Out)+".partial-*")
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the backup file: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if cfg.Server != "" {
+		err = fetchBackup(ctx, cfg, tmp)
+	} else {
+		err = localBackup(cfg.DataDir, tmp)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, fmt.Errorf("cannot write the backup: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("cannot write the backup: %w", err)
+	}
+	rep, err := boltstore.Check(tmp.Name())
+	if err != nil {
+		return nil, err
+	}
+	if buckets, file := rep.DamagedBuckets(); file || containsAny(buckets, "links", "tags", "apikeys", "meta", "audit") {
+		return nil, fmt.Errorf("the backup failed its check, so it was not kept: %s", rep.Summary())
+	}
+	if err := os.Rename(tmp.Name(), cfg.Out); err != nil {
+		return nil, fmt.Errorf("cannot name the backup %s: %w", cfg.Out, err)
+	}
+	ok = true
+	rep.Path = cfg.Out
+	return rep, nil
+}
+
+func containsAny(list []string, names ...string) bool {
+	for _, l := range list {
+		for _, n := range names {
+			if l == n {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// localBackup copies a stopped server's store. Open refuses a file
+// damaged where the links live: there is nothing sound to copy.
+func localBackup(dir string, w io.Writer) error {
+	if _, err := os.Stat(filepath.Join(dir, boltstore.FileName)); err != nil {
+		return fmt.Errorf("no store in --data-dir %s: %w", dir, err)
+	}
+	db, err := boltstore.Open(dir)
+	if err != nil {
+		return fmt.Errorf("%w\n(to back up a running server, use --server and --api-key)", err)
+	}
+	defer db.Close()
+	_, err = db.Backup(w, func(int64) error { return nil })
+	if err != nil {
+		return fmt.Errorf("cannot copy the store: %w", err)
+	}
+	return nil
+}
+
+// fetchBackup streams POST /api/v1/backup of a running server to w and
+// checks that the whole announced size arrived.
+func fetchBackup(ctx context.Context, cfg BackupConfig, w io.Writer) error {
+	url := strings.TrimSuffix(cfg.Server, "/") + "/api/v1/backup"
+	req, err := http.NewRequestWithContext(ctx, "POST", url, nil)
+	if err != nil {
+		return fmt.Errorf("--server %q: %w", cfg.Server, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach %s: %w", cfg.Server, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("%s answered %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return fmt.Errorf("the backup stream broke after %d bytes: %w", n, err)
+	}
+	if want := resp.ContentLength; want >= 0 && n != want {
+		return fmt.Errorf("the backup stream ended after %d of %d bytes", n, want)
+	}
+	return nil
+}
+
+// backup is the handler of POST /api/v1/backup on serve: the copy is
+// streamed as it is read, with its size announced.
+func (s *Serve) backup(w http.ResponseWriter, r *http.Request) {
+	started := false
+	n, err := s.db.Backup(w, func(size int64) error {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="qredge.db"`)
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		started = true
+		// Flushing makes the adaptor stream instead of buffering the file.
+		return http.NewResponseController(w).Flush()
+	})
+	switch {
+	case err != nil && !started:
+		s.Log.Error("backup failed", "err", err)
+		api.WriteProblem(w, api.NewProblem(store.Errorf(store.EUNAVAILABLE, "cannot read the database for a backup: %v", err)))
+	case err != nil:
+		// The client sees a body shorter than Content-Length.
+		s.Log.Error("backup failed while streaming", "bytes", n, "err", err)
+		panic(http.ErrAbortHandler)
+	default:
+		s.Log.Info("backup streamed", "bytes", n, "remote", r.RemoteAddr)
+	}
+}
