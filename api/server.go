@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	_ "embed"
@@ -89,6 +90,7 @@ type Server struct {
 	routes []Route
 	limits *keyLimiter // nil when off
 	bad    *badKeys    // nil when off
+	doc    []byte      // the OpenAPI document served, with PublicURL as its server
 }
 
 //go:embed openapi.json
@@ -109,7 +111,7 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	if cfg.Audit == nil {
 		cfg.Audit, _ = st.(store.AuditLog)
 	}
-	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux(), doc: withServer(openAPI, cfg.PublicURL)}
 	s.limits, s.bad = newProtection(&s.cfg)
 	s.store = &guardedStore{Store: st, srv: s, audit: cfg.Audit}
 	s.handle("GET", "/api/v1/openapi.json", "", s.getOpenAPI)
@@ -225,6 +227,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the writer underneath, to
+// flush a streamed answer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) Status() int {
 	if w.status == 0 {
 		return http.StatusOK
@@ -291,8 +297,62 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 
 func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
-	_, err := w.Write(openAPI)
+	_, err := w.Write(s.doc)
 	return err
+}
+
+// withServer returns the OpenAPI document doc with publicURL as its only
+// server (the embedded document names http://localhost:8080), its members
+// in their order. An empty publicURL leaves doc as it is.
+func withServer(doc []byte, publicURL string) []byte {
+	if publicURL == "" {
+		return doc
+	}
+	servers, err := json.Marshal([]map[string]string{{"url": publicURL}})
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		panic("BUG: openapi.json is not a JSON object")
+	}
+	var out bytes.Buffer
+	out.WriteByte('{')
+	member := func(key string, v []byte) {
+		if out.Len() > 1 {
+			out.WriteByte(',')
+		}
+		k, _ := json.Marshal(key)
+		out.Write(k)
+		out.WriteByte(':')
+		out.Write(v)
+	}
+	found := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			panic("BUG: openapi.json: " + err.Error())
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			panic("BUG: openapi.json: " + err.Error())
+		}
+		key, _ := tok.(string)
+		if key == "servers" {
+			v, found = servers, true
+		}
+		member(key, v)
+	}
+	if !found {
+		member("servers", servers)
+	}
+	out.WriteByte('}')
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, out.Bytes(), "", "  "); err != nil {
+		panic("BUG: openapi.json: " + err.Error())
+	}
+	indented.WriteByte('\n')
+	return indented.Bytes()
 }
 
 // EnsureAdminKey creates an admin key if the store holds none and no admin
