@@ -242,7 +242,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		}
 	}()
 	rep := s.db.Report()
-	s.Log.Info("database checked", "path", rep.Path, "bytes", rep.Size, "duration", rep.Took.Round(time.Millisecond))
+	if rep.Size > 0 {
+		s.Log.Info("database checked", "path", rep.Path, "bytes", rep.Size, "duration", rep.Took.Round(time.Millisecond))
+	}
 	if rep.Leaked > 0 {
 		s.Log.Warn("the database has pages neither used nor free (space lost, no data at risk); 'qredge backup' writes a copy without them", "pages", rep.Leaked)
 	}
