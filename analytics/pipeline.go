@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -51,6 +52,7 @@ type Stats struct {
 	Spooled       atomic.Uint64 // written to the spool
 	Replayed      atomic.Uint64 // acknowledged by the sink from the spool
 	SpoolDropped  atomic.Uint64 // dropped because the spool was at its cap
+	DiskFull      atomic.Uint64 // dropped because the spool's disk was full (ENOSPC)
 	Corrupt       atomic.Uint64 // bytes of damaged spool records discarded
 	PublishErrors atomic.Uint64
 	PublishNanos  atomic.Uint64 // total time in successful publishes
@@ -263,6 +265,10 @@ func (p *Pipeline) toSpool(records [][]byte) {
 	case errors.Is(err, ErrSpoolFull):
 		if p.stats.SpoolDropped.Add(uint64(len(records))) == uint64(len(records)) {
 			p.log.Error("spool is at its cap: dropping events (counted in qredge_events_dropped_total)", "cap_bytes", p.cfg.SpoolMaxBytes)
+		}
+	case errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT):
+		if p.stats.DiskFull.Add(uint64(len(records))) == uint64(len(records)) {
+			p.log.Error("the spool's disk is full: dropping events (counted in qredge_events_dropped_total{reason=\"disk_full\"}); free space on it", "dir", p.cfg.SpoolDir, "err", err)
 		}
 	default:
 		p.stats.SpoolDropped.Add(uint64(len(records)))

@@ -155,6 +155,7 @@ func registerEventMetrics(reg *prometheus.Registry, p *analytics.Pipeline) {
 		st := p.Stats()
 		ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(st.QueueFull.Load()), "queue_full")
 		ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(st.SpoolDropped.Load()), "spool_full")
+		ch <- prometheus.MustNewConstMetric(dropped, prometheus.CounterValue, float64(st.DiskFull.Load()), "disk_full")
 	}})
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_event_queue_depth", Help: "Scan events waiting in memory."},
