@@ -31,6 +31,7 @@ Usage:
   qredge backup    copy the embedded store while serve runs (or from a stopped data dir)
   qredge check     check the embedded store's file, offline
   qredge links     import and export links as CSV or JSON lines
+  qredge dataset   show the link dataset in Redis, or adopt a new one after a loss
   qredge loadtest  seed links for benchmarks, and run the flash-crowd load generator
   qredge prescale  raise the edge HPAs' minReplicas ahead of scheduled drops
   qredge version   print the version
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runBackup(ctx, args[1:], stdout, stderr)
 	case args[0] == "check":
 		err = runCheck(ctx, args[1:], stdout, stderr)
+	case args[0] == "dataset":
+		err = runDataset(ctx, args[1:], stdout, stderr)
 	case args[0] == "version" || args[0] == "--version" || args[0] == "-version":
 		fmt.Fprintf(stdout, "qredge %s (commit %s)\n", version, commit)
 	case args[0] == "help" || args[0] == "--help" || args[0] == "-h" || args[0] == "-help":
