@@ -235,7 +235,9 @@ func TestBulkRequestErrors(t *testing.T) {
 		t.Fatal("an oversized request created links")
 	}
 	big := "[" + strings.Repeat(" ", 33<<20) + "]"
-	e.call("POST", path, e.write, big, nil, 413, nil).problem(t)
+	if p := e.call("POST", path, e.write, big, nil, 413, nil).problem(t); !strings.Contains(p.Detail, "larger than 33554432 bytes") {
+		t.Fatalf("413 names another limit than the bulk one: %+v", p)
+	}
 	e.call("POST", path, "", one, nil, 401, nil).problem(t)
 	e.call("POST", path, e.read, one, nil, 403, nil).problem(t)
 }
