@@ -295,7 +295,12 @@ func (a *apiLinks) createLinks(ctx context.Context, links []*store.Link, atomic 
 			return nil, fmt.Errorf("server answered a result for item %d of %d", r.Index, len(links))
 		}
 		if r.Status >= 300 {
-			errs[r.Index] = &store.Error{Code: r.Code, Message: r.Detail, Fields: r.Errors}
+			e := &store.Error{Code: r.Code, Message: r.Detail, Fields: r.Errors}
+			if r.Code != store.EINVALID && len(r.Errors) == 1 {
+				// A conflict: the message names the code already.
+				e.Message, e.Fields = r.Errors[0].Message, nil
+			}
+			errs[r.Index] = e
 		}
 	}
 	return errs, nil

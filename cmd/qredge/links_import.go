@@ -17,6 +17,7 @@ import (
 
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkcsv"
+	"github.com/qredge/qredge/store/strictjson"
 )
 
 // formatOf returns the format of --format, else of the file name's
@@ -113,21 +114,19 @@ func (s *jsonlSource) next() (*store.Link, int, error, error) {
 			continue
 		}
 		var jl jsonLine
-		err := errors.New("want a JSON object, one link a line")
-		if b[0] == '{' {
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.DisallowUnknownFields()
-			if err = dec.Decode(&jl); err == nil {
-				if _, terr := dec.Token(); terr != io.EOF {
-					err = errors.New("data after the JSON object")
-				}
+		if b[0] != '{' {
+			return &jl.Link, s.line, store.Errorf(store.EINVALID, "invalid JSON: want a JSON object, one link a line"), nil
+		}
+		// Keys exactly as exported ("Destination" is not "destination"),
+		// each value at fault named by its path, as the API does.
+		if err := strictjson.Unmarshal(b, &jl); err != nil {
+			json.NewDecoder(bytes.NewReader(b)).Decode(&jl) // best effort, so the message can name the code
+			return &jl.Link, s.line, err, nil
+		}
+		if s.keep {
+			if err := jl.keepServerFields(); err != nil {
+				return &jl.Link, s.line, store.Errorf(store.EINVALID, "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: ")), nil
 			}
-		}
-		if err == nil && s.keep {
-			err = jl.keepServerFields()
-		}
-		if err != nil {
-			return &jl.Link, s.line, store.Errorf(store.EINVALID, "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: ")), nil
 		}
 		return &jl.Link, s.line, nil, nil
 	}

@@ -285,10 +285,10 @@ func TestLinksImportJSONLines(t *testing.T) {
 	file := writeFile(t, "links.jsonl", data)
 	dir := t.TempDir()
 	code, out, errb := runLinksCmd(t, "import", file, "--data-dir", dir)
-	want := "line 3: code b: invalid JSON: unknown field \"colour\"\n" +
+	want := "line 3: code b: colour: unknown field; the fields here are code, created_at, destination, disabled, domain, forward_query, qr_url, query_precedence, rules, schedule, short_url, status, tags, updated_at, variants, version\n" +
 		"line 4: invalid JSON: want a JSON object, one link a line\n" +
-		"line 5: code c: invalid JSON: data after the JSON object\n" +
-		"line 7: invalid JSON: unexpected EOF\n" +
+		"line 5: code c: malformed JSON at byte 49: invalid character '{' after top-level value\n" +
+		"line 7: malformed JSON at byte 12: unexpected end of JSON input\n" +
 		"qredge links: 4 of 6 rows failed\n"
 	if code != 1 || !strings.HasPrefix(out, "imported 2 links, 4 failed") || errb != want {
 		t.Fatalf("exit %d\nstdout %q\nstderr %q\nwant   %q", code, out, errb, want)
@@ -566,5 +566,16 @@ func TestLinksImportPolicy(t *testing.T) {
 		if code, _, errb := runLinksCmd(t, append([]string{"import", file, "--data-dir", t.TempDir()}, c...)...); code == 0 || !strings.Contains(errb, c[0]) {
 			t.Errorf("%v: exit %d, stderr %q", c, code, errb)
 		}
+	}
+}
+
+// TestLinksImportExactKeys: JSON lines straight into a store take keys
+// exactly as exported, as the API does: "Destination" beside
+// "destination" is refused, not taken as the last one.
+func TestLinksImportExactKeys(t *testing.T) {
+	file := writeFile(t, "links.jsonl", `{"code":"k","destination":"https://a.example/","Destination":"https://evil.example/"}`+"\n")
+	code, _, errb := runLinksCmd(t, "import", file, "--data-dir", t.TempDir())
+	if code != 1 || !strings.Contains(errb, "line 1: code k: Destination: ") {
+		t.Fatalf("exit %d %q", code, errb)
 	}
 }
