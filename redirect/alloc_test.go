@@ -25,6 +25,7 @@ func TestServeAllocs(t *testing.T) {
 	}{
 		{"/c42", "localhost", nil},
 		{"/fwd?utm_medium=print&x=1", "localhost", nil},
+		{"/fwd?q=<b>\"x\"'y'%zz&c=caf\xc3\xa9", "localhost", nil},
 		{"/promo", "go.brand.example", nil},
 		{"/nope", "localhost", nil},
 		{"/a.b", "localhost", nil},

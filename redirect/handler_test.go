@@ -102,6 +102,7 @@ func TestHandlerHTTP(t *testing.T) {
 		{"308", "GET", "", "/p308", response{status: 308, location: "https://example.com/p", cache: "public, max-age=3600"}},
 		{"307", "GET", "", "/t307", response{status: 307, location: "https://example.com/t", cache: "private, no-store"}},
 		{"forward", "GET", "", "/fwd?utm_source=tv&utm_medium=print", response{status: 302, location: "https://example.com/f?utm_source=qr&utm_medium=print#x", cache: "private, no-store"}},
+		{"forward escapes", "GET", "", `/fwd?q=<b>"x"'y'\{}|^%60&e=%3C%zz`, response{status: 302, location: "https://example.com/f?utm_source=qr&q=%3Cb%3E%22x%22%27y%27%5C%7B%7D%7C%5E%60&e=%3C%25zz#x", cache: "private, no-store"}},
 		{"no forward", "GET", "", "/nofwd?utm_source=tv", response{status: 302, location: "https://example.com/n", cache: "private, no-store"}},
 		{"unknown", "GET", "", "/nope", response{status: 404, cache: "no-store", ctype: "text/html; charset=utf-8", body: string(notFoundBody)}},
 		{"case-sensitive", "GET", "", "/SPRING24", response{status: 404, cache: "no-store", ctype: "text/html; charset=utf-8", body: string(notFoundBody)}},

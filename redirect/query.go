@@ -3,8 +3,8 @@ package redirect
 // appendForwarded appends to dst the target URL with the scan's raw query
 // merged in. When a key is in both, the destination's pairs win unless
 // scanWins. Pairs are copied as sent: nothing is decoded and encoded
-// again; only bytes that may not stand raw in a URL are escaped. A
-// fragment stays last.
+// again; only bytes that may not stand raw in a URL query are escaped
+// (appendURLSafe). A fragment stays last.
 func appendForwarded(dst []byte, t *target, query []byte, scanWins bool) []byte {
 	dst = append(dst, t.path()...)
 	sep := byte('?')
@@ -36,19 +36,49 @@ func appendForwarded(dst []byte, t *target, query []byte, scanWins bool) []byte 
 
 const upperHex = "0123456789ABCDEF"
 
-// appendURLSafe appends b, percent-encoding only the bytes that may not
-// stand raw in a URL (controls, space, '#', non-ASCII), so the Location
-// header stays valid and a stray '#' cannot cut the query. Existing escapes
-// are kept as they are: nothing is encoded twice.
+// queryRaw marks the bytes that stand unencoded in a forwarded query:
+// RFC 3986's unreserved characters, its sub-delimiters but the apostrophe
+// (which WHATWG's URL standard encodes in queries, and which would end a
+// single-quoted HTML attribute), and ':', '@', '/', '?'. '%' is not in
+// it: appendURLSafe keeps it only when it starts a valid escape.
+var queryRaw = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&()*+,;=:@/?") {
+		t[c] = true
+	}
+	return t
+}()
+
+// appendURLSafe appends b, percent-encoding every byte that may not stand
+// raw in a URL query (controls, space, DEL, non-ASCII, the characters
+// "#'<>[\]^`{|} and a '%' that starts no valid escape), so the Location
+// header is a valid URL and a stray '#' cannot cut the query. Valid %XX
+// escapes are kept as they are: nothing is encoded twice. Runs of safe
+// bytes are copied whole.
 func appendURLSafe(dst, b []byte) []byte {
-	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || c == '#' {
-			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && queryRaw[b[i]] {
+			i++
+		}
+		dst = append(dst, b[:i]...)
+		if i == len(b) {
+			break
+		}
+		c := b[i]
+		if c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
+			dst = append(dst, b[i:i+3]...)
+			b = b[i+3:]
 			continue
 		}
-		dst = append(dst, c)
+		dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+		b = b[i+1:]
 	}
 	return dst
+}
+
+func isHex(c byte) bool {
+	_, ok := unhex(c)
+	return ok
 }
 
 func cut(b []byte, sep byte) (before, after []byte) {

@@ -1,6 +1,7 @@
 package redirect
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -34,8 +35,51 @@ func TestAppendForwarded(t *testing.T) {
 	f("https://x.example/a?utm_source=web", "utm%5Fsource=tv&x", "https://x.example/a?utm_source=web&x")
 	f("https://x.example/a?a+b=1", "a%20b=2", "https://x.example/a?a+b=1")
 	f("https://x.example/a", "&&=x&a=1&", "https://x.example/a?a=1")
-	f("https://x.example/a", "%zz=1", "https://x.example/a?%zz=1")
+	f("https://x.example/a", "%zz=1", "https://x.example/a?%25zz=1")
 	f("https://x.example/a?0", "0#x&q=caf\xc3\xa9 \x01", "https://x.example/a?0&0%23x&q=caf%C3%A9%20%01")
+}
+
+// rawQueryBytes may stand unencoded in a forwarded query: RFC 3986's
+// unreserved characters, its sub-delimiters but the apostrophe, ':', '@',
+// '/' and '?'.
+const rawQueryBytes = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&()*+,;=:@/?"
+
+// TestAppendURLSafe: the forwarded query reaches the Location header with
+// every byte that may not stand raw in a URL query percent-encoded, and
+// valid escapes kept as they are.
+func TestAppendURLSafe(t *testing.T) {
+	f := func(in, want string) {
+		t.Helper()
+		if got := string(appendURLSafe(nil, []byte(in))); got != want {
+			t.Fatalf("appendURLSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+	f("", "")
+	f("utm_source=tv", "utm_source=tv")
+	f("a=AZaz09-._~!$()*+,;=:@/?", "a=AZaz09-._~!$()*+,;=:@/?")
+	f(`q=<script>"x"'y'\`, "q=%3Cscript%3E%22x%22%27y%27%5C")
+	f("q={a}|b^c`d[e]", "q=%7Ba%7D%7Cb%5Ec%60d%5Be%5D")
+	f("q=a b\t\r\n\x00\x7f#", "q=a%20b%09%0D%0A%00%7F%23")
+	f("q=caf\xc3\xa9\xff", "q=caf%C3%A9%FF")
+	// Valid escapes stay; a '%' that starts none is encoded.
+	f("q=%20%3c%3C%e2%82%ac", "q=%20%3c%3C%e2%82%ac")
+	f("q=%", "q=%25")
+	f("q=%4", "q=%254")
+	f("q=%4g%zz100%", "q=%254g%25zz100%25")
+	f("%%41", "%25%41")
+	// Every byte outside the set is encoded, once.
+	for c := 0; c < 256; c++ {
+		got := appendURLSafe(nil, []byte{byte(c)})
+		if c < 0x80 && strings.IndexByte(rawQueryBytes, byte(c)) >= 0 {
+			if string(got) != string(rune(c)) {
+				t.Errorf("byte %#x: %q, want it raw", c, got)
+			}
+			continue
+		}
+		if want := fmt.Sprintf("%%%02X", c); string(got) != want {
+			t.Errorf("byte %#x: %q, want %q", c, got, want)
+		}
+	}
 }
 
 func TestAppendForwardedScanWins(t *testing.T) {
@@ -84,6 +128,22 @@ func FuzzAppendForwarded(f *testing.F) {
 		for i := 0; i < len(out); i++ {
 			if out[i] <= ' ' || out[i] >= 0x7f {
 				t.Fatalf("result %q has byte %#x, unsafe in a Location header", out, out[i])
+			}
+		}
+		// With a destination of safe bytes only, every byte of the result
+		// is safe, and each '%' starts a valid escape.
+		if strings.Trim(destQuery, rawQueryBytes+"%") == "" && !strings.Contains(destQuery, "%") {
+			for i := 0; i < len(out); i++ {
+				switch c := out[i]; {
+				case c == '%':
+					_, ok1 := unhex(out[min(i+1, len(out)-1)])
+					_, ok2 := unhex(out[min(i+2, len(out)-1)])
+					if i+2 >= len(out) || !ok1 || !ok2 {
+						t.Fatalf("result %q has a '%%' at %d that starts no escape", out, i)
+					}
+				case strings.IndexByte(rawQueryBytes, c) < 0:
+					t.Fatalf("result %q has byte %q, not allowed raw in a query", out, c)
+				}
 			}
 		}
 		dq, err1 := url.ParseQuery(destQuery)
