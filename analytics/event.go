@@ -50,9 +50,13 @@ const (
 // nothing and nothing outlives the request. Key and Variant share memory
 // with the compiled link, which is immutable.
 type Event struct {
-	ID      [16]byte // set by Queue.Enqueue
-	Time    int64    // Unix nanoseconds
-	Key     string   // store.LinkKey(domain, code)
+	ID   [16]byte // set by Queue.Enqueue
+	Time int64    // Unix nanoseconds
+	Key  string   // store.LinkKey(domain, code)
+	// Extras are the link's stored extras (store.AppendLinkExtras), a view
+	// into the compiled link; the encoder reads the link's creation time,
+	// its identity, from them. Empty for a scan of no link.
+	Extras  string
 	Version uint64
 	Status  uint16
 	Target  uint8

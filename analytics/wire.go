@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/qredge/qredge/store"
 )
 
 // SchemaVersion is the ScanEvent schema_version this code writes.
@@ -102,7 +104,12 @@ func (enc *Encoder) Append(dst []byte, e *Event) []byte {
 		dst = protowire.AppendTag(dst, 18, protowire.BytesType)
 		dst = protowire.AppendString(dst, enc.edge)
 	}
-	return appendVarintField(dst, 19, uint64(e.Source))
+	dst = appendVarintField(dst, 19, uint64(e.Source))
+	if created := store.ExtrasCreated(e.Extras); created != 0 {
+		dst = protowire.AppendTag(dst, 20, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(created))
+	}
+	return dst
 }
 
 func appendVarintField(dst []byte, num protowire.Number, v uint64) []byte {
@@ -142,6 +149,10 @@ type Decoded struct {
 	IPSaltDay     uint32
 	Edge          string
 	Source        uint8 // SourceLink or SourceQR
+	// LinkCreated is when the link that answered was created (Unix
+	// nanoseconds): with Domain and Code, the link's identity. 0 in events
+	// written before it was recorded.
+	LinkCreated int64
 }
 
 // Decode parses ScanEvent bytes. Unknown fields are skipped (newer
@@ -182,6 +193,8 @@ func Decode(b []byte) (Decoded, error) {
 				d.IPSaltDay = uint32(v)
 			case 19:
 				d.Source = uint8(v)
+			case 20:
+				d.LinkCreated = int64(v)
 			}
 		case protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)

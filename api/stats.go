@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
 
@@ -93,6 +95,10 @@ func parseStatsQuery(r *http.Request, now time.Time) (store.StatsQuery, error) {
 	return q, nil
 }
 
+// linkStats answers the stats of one link. A code deleted and created
+// again is another link: without created_at the stats are the live link's;
+// with created_at (the creation time of a link of the code, live or
+// deleted, as the top list and the audit log show it) they are that link's.
 func (s *Server) linkStats(w http.ResponseWriter, r *http.Request) error {
 	domain, code, err := target(r)
 	if err != nil {
@@ -102,35 +108,132 @@ func (s *Server) linkStats(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.GetLink(r.Context(), domain, code); err != nil {
+	q.Domain, q.Code = domain, code
+	created, err := parseCreatedAt(r)
+	if err != nil {
 		return err
 	}
-	q.Domain, q.Code = domain, code
+	l, err := s.store.GetLink(r.Context(), domain, code)
+	switch {
+	case err == nil && (created.IsZero() || l.CreatedAt.Equal(created)):
+		q.Created = l.CreatedAt
+	case err == nil || store.ErrorCode(err) == store.ENOTFOUND && !created.IsZero():
+		q.Created = created // a deleted link's stats
+	default:
+		return err
+	}
 	st, err := s.cfg.Stats.LinkStats(r.Context(), q)
 	if err != nil {
 		return err
 	}
+	st.Deleted = l == nil || !l.CreatedAt.Equal(q.Created)
 	return writeJSON(w, http.StatusOK, st)
 }
 
+// parseCreatedAt reads the created_at parameter: an RFC 3339 time with
+// the nanoseconds a link's created_at has.
+func parseCreatedAt(r *http.Request) (time.Time, error) {
+	v := r.URL.Query().Get("created_at")
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, badRequest("created_at", "%q is not an RFC 3339 time such as a link's created_at", v)
+	}
+	return t.UTC(), nil
+}
+
+// topStats answers the most scanned links. Each entry is one link (a code
+// deleted and created again is two); links no longer live are left out
+// unless include_deleted=true, when they are marked deleted. Scans
+// recorded before links had an identity in the stats count for the live
+// link of their code.
 func (s *Server) topStats(w http.ResponseWriter, r *http.Request) error {
 	q, err := parseStatsQuery(r, time.Now())
 	if err != nil {
 		return err
 	}
 	q.Limit = 10
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
+	v := r.URL.Query()
+	if lim := v.Get("limit"); lim != "" {
+		n, err := strconv.Atoi(lim)
 		if err != nil || n < 1 || n > maxTopLimit {
-			return badRequest("limit", "want a whole number from 1 to %d, got %q", maxTopLimit, v)
+			return badRequest("limit", "want a whole number from 1 to %d, got %q", maxTopLimit, lim)
 		}
 		q.Limit = n
 	}
-	st, err := s.cfg.Stats.Top(r.Context(), q)
-	if err != nil {
-		return err
+	withDeleted := false
+	if d := v.Get("include_deleted"); d != "" {
+		if withDeleted, err = strconv.ParseBool(d); err != nil {
+			return badRequest("include_deleted", "want true or false, got %q", d)
+		}
 	}
-	return writeJSON(w, http.StatusOK, st)
+	limit := q.Limit
+	// Ask for more than the limit, since entries of deleted links drop
+	// out and legacy entries merge; ask for all when that was not enough.
+	for _, ask := range []int{2*limit + 16, 8 * limit, 0} {
+		q.Limit = ask
+		st, err := s.cfg.Stats.Top(r.Context(), q)
+		if err != nil {
+			return err
+		}
+		got := len(st.Links)
+		if st.Links, err = s.liveTop(r.Context(), st.Links, withDeleted); err != nil {
+			return err
+		}
+		if len(st.Links) >= limit || ask == 0 || got < ask {
+			st.Links = st.Links[:min(limit, len(st.Links))]
+			return writeJSON(w, http.StatusOK, st)
+		}
+	}
+	panic("BUG: unreachable")
+}
+
+// liveTop marks the entries of links that are gone, drops them unless
+// withDeleted, and merges legacy entries (no creation time) into the live
+// link of their code. The order stays by total.
+func (s *Server) liveTop(ctx context.Context, in []store.TopLink, withDeleted bool) ([]store.TopLink, error) {
+	live := map[string]*store.Link{}
+	for _, e := range in {
+		k := store.LinkKey(e.Domain, e.Code)
+		if _, done := live[k]; done {
+			continue
+		}
+		l, err := s.store.GetLink(ctx, e.Domain, e.Code)
+		switch {
+		case err == nil:
+			live[k] = l
+		case store.ErrorCode(err) == store.ENOTFOUND:
+			live[k] = nil
+		default:
+			return nil, err
+		}
+	}
+	out := make([]store.TopLink, 0, len(in))
+	index := map[string]int{} // live link key -> its entry in out
+	for _, e := range in {
+		k := store.LinkKey(e.Domain, e.Code)
+		l := live[k]
+		isLive := l != nil && (e.CreatedAt == nil || l.CreatedAt.Equal(*e.CreatedAt))
+		if isLive {
+			t := l.CreatedAt.UTC()
+			e.CreatedAt = &t
+			if i, ok := index[k]; ok {
+				out[i].Total += e.Total
+				continue
+			}
+			index[k] = len(out)
+		} else {
+			if !withDeleted {
+				continue
+			}
+			e.Deleted = true
+		}
+		out = append(out, e)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Total > out[j].Total })
+	return out, nil
 }
 
 func (s *Server) brakeStatus(w http.ResponseWriter) error {

@@ -18,6 +18,7 @@ type fakeStats struct {
 	last     store.StatsQuery
 	purged   []string // "code|domain" of every PurgeStats call
 	purgeErr error
+	top      []store.TopLink // what Top answers, by total
 }
 
 func (f *fakeStats) PurgeStats(ctx context.Context, domain, code string) (int, error) {
@@ -42,8 +43,12 @@ func (f *fakeStats) LinkStats(ctx context.Context, q store.StatsQuery) (*store.L
 func (f *fakeStats) Top(ctx context.Context, q store.StatsQuery) (*store.TopStats, error) {
 	f.mu.Lock()
 	f.last = q
+	top := append([]store.TopLink(nil), f.top...)
 	f.mu.Unlock()
-	return &store.TopStats{Granularity: q.Granularity.String(), Links: []store.TopLink{{Code: "a", Total: int64(q.Limit)}}}, nil
+	if q.Limit > 0 && len(top) > q.Limit {
+		top = top[:q.Limit]
+	}
+	return &store.TopStats{Granularity: q.Granularity.String(), Links: top}, nil
 }
 
 func (f *fakeStats) query() store.StatsQuery {
@@ -133,15 +138,38 @@ func TestStatsQueries(t *testing.T) {
 	e.call("GET", "/api/v1/links/nope/stats", e.read, "", nil, 404, nil).problem(t)
 	e.call("GET", "/api/v1/links/s/stats", "", "", nil, 401, nil).problem(t)
 
+	// Each top entry is one link: "s" live (its legacy entry merged into
+	// it), a deleted earlier "s", and the deleted "gone".
+	var ls apiLink
+	e.call("GET", "/api/v1/links/s?domain=go.example", e.read, "", nil, 200, &ls)
+	earlier := ls.CreatedAt.Add(-time.Hour)
+	e.stats.mu.Lock()
+	e.stats.top = []store.TopLink{{Code: "s", Domain: "go.example", CreatedAt: &earlier, Total: 50}, {Code: "gone", Total: 40},
+		{Code: "s", Domain: "go.example", CreatedAt: &ls.CreatedAt, Total: 30}, {Code: "s", Domain: "go.example", Total: 25}}
+	e.stats.mu.Unlock()
 	var top store.TopStats
 	e.call("GET", "/api/v1/stats/top?limit=3&granularity=day", e.read, "", nil, 200, &top)
-	if len(top.Links) != 1 || top.Links[0].Total != 3 || top.Granularity != "day" {
+	if len(top.Links) != 1 || top.Links[0].Total != 55 || top.Links[0].Deleted || !top.Links[0].CreatedAt.Equal(ls.CreatedAt) || top.Granularity != "day" {
 		t.Fatalf("top %+v", top)
 	}
-	e.call("GET", "/api/v1/stats/top", e.read, "", nil, 200, &top)
-	if e.stats.query().Limit != 10 {
-		t.Fatalf("default limit %d", e.stats.query().Limit)
+	e.call("GET", "/api/v1/stats/top?limit=2&include_deleted=true", e.read, "", nil, 200, &top)
+	if len(top.Links) != 2 || top.Links[0].Total != 55 || top.Links[1].Total != 50 || !top.Links[1].Deleted || !top.Links[1].CreatedAt.Equal(earlier) {
+		t.Fatalf("top with deleted links %+v", top)
 	}
+	e.call("GET", "/api/v1/stats/top?include_deleted=maybe", e.read, "", nil, 400, nil).problem(t)
+	// The stats of the deleted earlier link, by its created_at.
+	var old store.LinkStats
+	e.call("GET", "/api/v1/links/s/stats?domain=go.example&created_at="+earlier.Format(time.RFC3339Nano), e.read, "", nil, 200, &old)
+	if q := e.stats.query(); !q.Created.Equal(earlier) || !old.Deleted {
+		t.Fatalf("stats of the earlier link: query %+v, answer deleted %v", q, old.Deleted)
+	}
+	old = store.LinkStats{}
+	e.call("GET", "/api/v1/links/s/stats?domain=go.example", e.read, "", nil, 200, &old)
+	if q := e.stats.query(); !q.Created.Equal(ls.CreatedAt) || old.Deleted {
+		t.Fatalf("stats of the live link: query %+v, deleted %v", q, old.Deleted)
+	}
+	e.call("GET", "/api/v1/links/gone/stats?created_at=2026-01-02T03:04:05.000000006Z", e.read, "", nil, 200, nil)
+	e.call("GET", "/api/v1/links/s/stats?created_at=yesterday", e.read, "", nil, 400, nil).problem(t)
 	for _, l := range []string{"0", "1001", "ten"} {
 		p := e.call("GET", "/api/v1/stats/top?limit="+l, e.read, "", nil, 400, nil).problem(t)
 		if !strings.Contains(p.Detail, "limit") {

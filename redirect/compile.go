@@ -57,6 +57,9 @@ func (l *Link) location() []byte {
 	return unsafe.Slice(unsafe.StringData(loc), len(loc))
 }
 
+// extras returns the link's stored extras (store.AppendLinkExtras).
+func (l *Link) extras() string { return l.s[l.destEnd:] }
+
 // Stored returns the link as stored (a new value, nil for a table's group
 // node): what an export of the table writes.
 func (l *Link) Stored() (*store.Link, error) {
@@ -64,7 +67,7 @@ func (l *Link) Stored() (*store.Link, error) {
 		return nil, nil
 	}
 	sl := &store.Link{Code: l.code(), Domain: l.domain(), Destination: l.s[l.keyLen:l.destEnd], Version: l.version}
-	if err := store.DecodeLinkExtras(sl, []byte(l.s[l.destEnd:])); err != nil {
+	if err := store.DecodeLinkExtras(sl, []byte(l.extras())); err != nil {
 		return nil, fmt.Errorf("link %q in the table: %w", l.code(), err)
 	}
 	return sl, nil

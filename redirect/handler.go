@@ -291,7 +291,7 @@ func EventEnricher(countries CountryLookup) func(*analytics.Event) {
 // record copies what the scan event needs out of the request into a
 // fixed-size value and hands it to the queue, which never blocks.
 func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decision, now int64, source uint8) {
-	e := analytics.Event{Time: now, Key: l.key(), Version: l.version, Status: uint16(d.status), Rule: int16(d.rule),
+	e := analytics.Event{Time: now, Key: l.key(), Extras: l.extras(), Version: l.version, Status: uint16(d.status), Rule: int16(d.rule),
 		Target: whyTargets[d.reason], Source: source}
 	if d.variant >= 0 {
 		e.Variant = l.variants[d.variant].label

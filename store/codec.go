@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // The binary form of a link: compact, with no field names, for the places
@@ -153,6 +154,31 @@ func AppendLinkExtras(dst []byte, l *Link) []byte {
 		dst = appendStr(dst, s.AfterURL)
 	}
 	return dst
+}
+
+// ExtrasCreated returns the creation time (Unix nanoseconds) held in a
+// link's extras (AppendLinkExtras), or 0 when they hold none or are
+// damaged: with the link's domain and code, its identity. It reads only
+// the few bytes before the time.
+func ExtrasCreated(extras string) int64 {
+	d := decoder{b: unsafe.Slice(unsafe.StringData(extras), len(extras))}
+	d.uvarint() // status
+	flags := d.byte()
+	if flags&flagPrecedence != 0 {
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			return 0
+		}
+		d.b = d.b[n:]
+	}
+	if d.err != nil || flags&flagCreated == 0 {
+		return 0
+	}
+	v := d.varint()
+	if d.err != nil {
+		return 0
+	}
+	return v
 }
 
 func createdNanos(l *Link) int64 {

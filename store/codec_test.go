@@ -63,6 +63,22 @@ func TestLinkBinaryRoundTrip(t *testing.T) {
 	}
 }
 
+func TestExtrasCreated(t *testing.T) {
+	for _, l := range codecLinks() {
+		got := ExtrasCreated(string(AppendLinkExtras(nil, l)))
+		want := int64(0)
+		if !l.CreatedAt.IsZero() {
+			want = l.CreatedAt.UnixNano()
+		}
+		if got != want {
+			t.Fatalf("%s: created %d, want %d", l.Code, got, want)
+		}
+	}
+	if ExtrasCreated("") != 0 || ExtrasCreated("\x80") != 0 {
+		t.Fatal("damaged extras gave a time")
+	}
+}
+
 func TestLinkBinaryDamaged(t *testing.T) {
 	b := AppendLinkBinary(nil, codecLinks()[2])
 	// Every truncation and a trailing byte are refused.

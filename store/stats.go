@@ -72,6 +72,10 @@ const MaxStatsPoints = 1500
 // StatsQuery asks for the stats of one link, or of all links (top).
 type StatsQuery struct {
 	Domain, Code string // empty for a top query
+	// Created is the creation time of the link asked about: the scans of
+	// that link alone, not those of an earlier link with the same code.
+	// Zero: every scan recorded under the code.
+	Created time.Time
 	// From and To bound the time range [From, To); both are truncated to
 	// the granularity (From down, To up).
 	From, To    time.Time
@@ -104,8 +108,12 @@ type StatsPoint struct {
 
 // LinkStats is what GET /api/v1/links/{code}/stats returns.
 type LinkStats struct {
-	Code           string       `json:"code"`
-	Domain         string       `json:"domain"`
+	Code   string `json:"code"`
+	Domain string `json:"domain"`
+	// CreatedAt names the link of the code the stats are of (a code deleted
+	// and created again is another link); Deleted says it is gone.
+	CreatedAt      *time.Time   `json:"created_at,omitempty"`
+	Deleted        bool         `json:"deleted,omitempty"`
 	From           time.Time    `json:"from"`
 	To             time.Time    `json:"to"`
 	Granularity    string       `json:"granularity"`
@@ -122,7 +130,12 @@ type LinkStats struct {
 type TopLink struct {
 	Code   string `json:"code"`
 	Domain string `json:"domain"`
-	Total  int64  `json:"total"`
+	// CreatedAt names the link of the code (absent for scans recorded
+	// before links had an identity in the stats); Deleted says it is gone
+	// (listed only with include_deleted).
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	Deleted   bool       `json:"deleted,omitempty"`
+	Total     int64      `json:"total"`
 }
 
 // TopStats is what GET /api/v1/stats/top returns.

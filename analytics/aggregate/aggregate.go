@@ -7,6 +7,7 @@ package aggregate
 
 import (
 	"errors"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,7 +68,52 @@ func (r Retention) ExpireAt(g store.Granularity, start int64) int64 {
 type BucketKey struct {
 	G     store.Granularity
 	Start int64  // Unix seconds, UTC
-	Link  string // store.LinkKey(domain, code)
+	Link  string // LinkKey(domain, code, created)
+}
+
+// LinkKey is how aggregates name a link: the store's key (code, NUL,
+// domain) and, for scans that carry it, NUL and the link's creation time
+// in Unix nanoseconds, so that a code deleted and created again is
+// another link whose stats start at zero. Scans recorded before events
+// carried it (created 0) are named by the store's key alone: legacy
+// aggregates, counted for the link that holds the code from its creation
+// on.
+func LinkKey(domain, code string, created int64) string {
+	k := store.LinkKey(domain, code)
+	if created == 0 {
+		return k
+	}
+	return k + "\x00" + strconv.FormatInt(created, 10)
+}
+
+// SplitLinkKey splits what LinkKey joined.
+func SplitLinkKey(k string) (code, domain string, created int64) {
+	code, rest, _ := strings.Cut(k, "\x00")
+	domain, c, ok := strings.Cut(rest, "\x00")
+	if ok {
+		created, _ = strconv.ParseInt(c, 10, 64)
+	}
+	return code, domain, created
+}
+
+// QueryLinkKey is the LinkKey of the link a stats query asks about.
+func QueryLinkKey(q store.StatsQuery) string {
+	var created int64
+	if !q.Created.IsZero() {
+		created = q.Created.UnixNano()
+	}
+	return LinkKey(q.Domain, q.Code, created)
+}
+
+// LegacyFrom returns the first bucket start (Unix seconds) of q's
+// granularity whose legacy aggregates (scans recorded without the link's
+// creation time) count for the link q asks about: the bucket of its
+// creation and later ones. Without a creation time every bucket counts.
+func LegacyFrom(q store.StatsQuery) int64 {
+	if q.Created.IsZero() {
+		return math.MinInt64
+	}
+	return q.Granularity.Truncate(q.Created.Unix())
 }
 
 // Delta is what a batch of events adds: counters per bucket, and the
@@ -92,7 +138,7 @@ func (d *Delta) Add(e *analytics.Decoded) {
 	var buf [8]string
 	fields := Fields(e, buf[:0])
 	sec := e.Time / 1e9
-	link := store.LinkKey(e.Domain, e.Code)
+	link := LinkKey(e.Domain, e.Code, e.LinkCreated)
 	for _, g := range store.Granularities {
 		k := BucketKey{G: g, Start: g.Truncate(sec), Link: link}
 		m := d.Counts[k]
@@ -181,6 +227,7 @@ func Assemble(q store.StatsQuery, buckets []map[string]int64, uniques []int64, r
 		From: time.Unix(first, 0).UTC(), To: time.Unix(first+int64(n)*w, 0).UTC(),
 		Granularity: q.Granularity.String(), ExcludeBots: q.ExcludeBots,
 		UniqueVisitors: rangeUniques,
+		CreatedAt:      createdAt(q),
 		Series:         make([]store.StatsPoint, n),
 		Breakdowns:     map[string]map[string]int64{"bot": {}},
 	}
@@ -217,6 +264,14 @@ func Assemble(q store.StatsQuery, buckets []map[string]int64, uniques []int64, r
 	return st
 }
 
+func createdAt(q store.StatsQuery) *time.Time {
+	if q.Created.IsZero() {
+		return nil
+	}
+	t := q.Created.UTC()
+	return &t
+}
+
 // AssembleTop builds a top answer from totals by link key.
 func AssembleTop(q store.StatsQuery, totals map[string]int64) *store.TopStats {
 	first, n := q.Buckets()
@@ -227,8 +282,13 @@ func AssembleTop(q store.StatsQuery, totals map[string]int64) *store.TopStats {
 		if v <= 0 {
 			continue
 		}
-		code, domain, _ := strings.Cut(k, "\x00")
-		st.Links = append(st.Links, store.TopLink{Code: code, Domain: domain, Total: v})
+		code, domain, created := SplitLinkKey(k)
+		tl := store.TopLink{Code: code, Domain: domain, Total: v}
+		if created != 0 {
+			t := time.Unix(0, created).UTC()
+			tl.CreatedAt = &t
+		}
+		st.Links = append(st.Links, tl)
 	}
 	sort.Slice(st.Links, func(i, j int) bool {
 		a, b := st.Links[i], st.Links[j]
@@ -238,7 +298,10 @@ func AssembleTop(q store.StatsQuery, totals map[string]int64) *store.TopStats {
 		if a.Code != b.Code {
 			return a.Code < b.Code
 		}
-		return a.Domain < b.Domain
+		if a.Domain != b.Domain {
+			return a.Domain < b.Domain
+		}
+		return a.CreatedAt != nil && (b.CreatedAt == nil || a.CreatedAt.Before(*b.CreatedAt))
 	})
 	if q.Limit > 0 && len(st.Links) > q.Limit {
 		st.Links = st.Links[:q.Limit]

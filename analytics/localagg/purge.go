@@ -12,7 +12,8 @@ import (
 var _ store.StatsPurger = (*Aggregator)(nil)
 
 // PurgeStats implements store.StatsPurger: it deletes every bucket's
-// counters and visitor sketches of the link, in one transaction that
+// counters and visitor sketches of the link (of every link the code and
+// domain had), in one transaction that
 // leaves the spool position alone. Scans of the link still in the spool
 // are counted again when applied; deleting the link first stops new ones.
 func (a *Aggregator) PurgeStats(ctx context.Context, domain, code string) (int, error) {
@@ -22,6 +23,8 @@ func (a *Aggregator) PurgeStats(ctx context.Context, domain, code string) (int, 
 	if err := a.unavailable(); err != nil {
 		return 0, err
 	}
+	// Every link of the code and domain: the legacy one, and those with
+	// an identity (the store's key, NUL, the creation time).
 	link := []byte(store.LinkKey(domain, code))
 	n := 0
 	err := a.guard("purging stats", func() error {
@@ -29,7 +32,7 @@ func (a *Aggregator) PurgeStats(ctx context.Context, domain, code string) (int, 
 			for _, name := range [][]byte{bucketStats, bucketUniq} {
 				c := tx.Bucket(name).Cursor()
 				for k, _ := c.First(); k != nil; {
-					if len(k) == prefixLen+len(link) && bytes.Equal(k[prefixLen:], link) {
+					if rest, ok := bytes.CutPrefix(k[min(prefixLen, len(k)):], link); ok && (len(rest) == 0 || rest[0] == 0) {
 						next := bytes.Clone(k)
 						if err := c.Delete(); err != nil {
 							return err

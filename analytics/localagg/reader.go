@@ -34,7 +34,13 @@ func (a *Aggregator) LinkStats(ctx context.Context, q store.StatsQuery) (*store.
 	}
 	first, n := q.Buckets()
 	w := q.Granularity.Seconds()
-	link := store.LinkKey(q.Domain, q.Code)
+	// The link's own aggregates, and for a link with an identity the
+	// legacy ones of its code from the bucket of its creation on.
+	links := []string{aggregate.QueryLinkKey(q)}
+	if legacy := aggregate.LinkKey(q.Domain, q.Code, 0); links[0] != legacy {
+		links = append(links, legacy)
+	}
+	legacyFrom := aggregate.LegacyFrom(q)
 	buckets := make([]map[string]int64, n)
 	uniques := make([]int64, n)
 	var all hyperloglog.Sketch // zero value: takes the first merged sketch's precision
@@ -45,36 +51,46 @@ func (a *Aggregator) LinkStats(ctx context.Context, q store.StatsQuery) (*store.
 				if i%1024 == 1023 && ctx.Err() != nil {
 					return ctx.Err()
 				}
-				k := bucketKey(q.Granularity, first+int64(i)*w, link)
-				if v := st.Get(k); v != nil {
-					m, err := decodeCounts(v, nil)
-					if err != nil {
-						return fmt.Errorf("%s bucket %d: %w", q.Granularity, first+int64(i)*w, err)
+				start := first + int64(i)*w
+				var bucket hyperloglog.Sketch
+				for j, link := range links {
+					if j > 0 && start < legacyFrom {
+						continue
 					}
-					buckets[i] = m
+					k := bucketKey(q.Granularity, start, link)
+					if v := st.Get(k); v != nil {
+						m, err := decodeCounts(v, buckets[i])
+						if err != nil {
+							return fmt.Errorf("%s bucket %d: %w", q.Granularity, start, err)
+						}
+						buckets[i] = m
+					}
+					v := un.Get(k)
+					if v == nil {
+						continue
+					}
+					enc, human, err := splitSketches(v)
+					if err != nil {
+						return err
+					}
+					if q.ExcludeBots {
+						enc = human
+					}
+					sk, err := decodeSketch(enc)
+					if err != nil {
+						return err
+					}
+					if sk == nil {
+						continue // no human visitors in the bucket
+					}
+					if err := bucket.Merge(sk); err != nil {
+						return err
+					}
+					if err := all.Merge(sk); err != nil {
+						return err
+					}
 				}
-				v := un.Get(k)
-				if v == nil {
-					continue
-				}
-				enc, human, err := splitSketches(v)
-				if err != nil {
-					return err
-				}
-				if q.ExcludeBots {
-					enc = human
-				}
-				sk, err := decodeSketch(enc)
-				if err != nil {
-					return err
-				}
-				if sk == nil {
-					continue // no human visitors in the bucket
-				}
-				uniques[i] = int64(sk.Estimate())
-				if err := all.Merge(sk); err != nil {
-					return err
-				}
+				uniques[i] = int64(bucket.Estimate())
 			}
 			return nil
 		})

@@ -2,6 +2,7 @@ package redisagg
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -19,22 +20,36 @@ var _ store.StatsPurger = (*Store)(nil)
 // holds scans of the link counts them again; deleting the link first stops
 // new ones.
 func (s *Store) PurgeStats(ctx context.Context, domain, code string) (int, error) {
-	link := linkID(store.LinkKey(domain, code))
+	// Every link of the code and domain: the legacy one and those with an
+	// identity (code|domain|created).
+	legacy := linkID(store.LinkKey(domain, code))
+	countPat := s.cfg.Prefix + ":{a*}:?:*:" + legacy
 	patterns := []string{
-		s.cfg.Prefix + ":{a*}:?:*:" + link,   // counters
-		s.cfg.Prefix + ":{u:" + link + "}:*", // unique visitors
+		countPat,                               // legacy counters
+		countPat + "|*",                        // counters of links with an identity
+		s.cfg.Prefix + ":{u:" + legacy + "}:*", // unique visitors, all of them
 	}
 	n := 0
 	var toDelete []string
 	var tops []string
+	members := map[string]bool{legacy: true}
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
-		for _, pat := range append(patterns, s.cfg.Prefix+":{a*}:top*") {
+		for i, pat := range append(patterns, s.cfg.Prefix+":{a*}:top*") {
 			it := c.Scan(ctx, 0, pat, 1000).Iterator()
 			for it.Next(ctx) {
-				if pat == patterns[0] || pat == patterns[1] {
-					toDelete = append(toDelete, it.Val())
-				} else {
-					tops = append(tops, it.Val())
+				k := it.Val()
+				switch i {
+				case 0, 1:
+					// The key ends in the link's id: the member to take
+					// out of the top lists.
+					if j := strings.LastIndex(k, ":"+legacy); j >= 0 {
+						members[k[j+1:]] = true
+					}
+					toDelete = append(toDelete, k)
+				case 2:
+					toDelete = append(toDelete, k)
+				default:
+					tops = append(tops, k)
 				}
 			}
 			if err := it.Err(); err != nil {
@@ -57,13 +72,17 @@ func (s *Store) PurgeStats(ctx context.Context, domain, code string) (int, error
 	if err != nil {
 		return 0, unavailable(err)
 	}
+	ids := make([]any, 0, len(members))
+	for m := range members {
+		ids = append(ids, m)
+	}
 	// One command per key: on a Cluster the keys are in many slots.
 	pipe := s.c.Pipeline()
 	for _, k := range toDelete {
 		pipe.Unlink(ctx, k)
 	}
 	for _, k := range tops {
-		pipe.ZRem(ctx, k, link)
+		pipe.ZRem(ctx, k, ids...)
 	}
 	cmds, err := pipe.Exec(ctx)
 	if err != nil { // UNLINK and ZREM never answer nil

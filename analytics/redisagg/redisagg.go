@@ -89,10 +89,22 @@ func New(c redis.UniversalClient, cfg Config) *Store {
 }
 
 // linkID is how a link appears in keys and sorted-set members: code, a
-// '|', then the domain (which can contain neither '|' nor '}').
+// '|', the domain (which can contain neither '|' nor '}'), and for links
+// with an identity (aggregate.LinkKey) a '|' and the creation time.
 func linkID(linkKey string) string {
-	code, domain, _ := strings.Cut(linkKey, "\x00")
-	return code + "|" + domain
+	code, domain, created := aggregate.SplitLinkKey(linkKey)
+	if created == 0 {
+		return code + "|" + domain
+	}
+	return code + "|" + domain + "|" + strconv.FormatInt(created, 10)
+}
+
+// parseLinkID is the aggregate.LinkKey of a linkID.
+func parseLinkID(id string) string {
+	code, rest, _ := strings.Cut(id, "|")
+	domain, c, _ := strings.Cut(rest, "|")
+	created, _ := strconv.ParseInt(c, 10, 64)
+	return aggregate.LinkKey(domain, code, created)
 }
 
 func (s *Store) partTag(p string) string { return s.cfg.Prefix + ":{a" + p + "}:" }
@@ -111,8 +123,15 @@ func (s *Store) topKey(p string, g store.Granularity, start int64, human bool) s
 	return s.partTag(p) + k + string(g.Letter()) + ":" + strconv.FormatInt(start, 10)
 }
 
-func (s *Store) uniqKey(link string, g store.Granularity, start int64, human bool) string {
-	k := s.cfg.Prefix + ":{u:" + link + "}:" + string(g.Letter()) + ":" + strconv.FormatInt(start, 10)
+// uniqKey names a link's visitor sketch of one bucket. Every link of a
+// code and domain, legacy or with an identity, shares the hash tag
+// {u:code|domain}, so a range's union is one PFCOUNT on a Cluster too.
+func (s *Store) uniqKey(linkKey string, g store.Granularity, start int64, human bool) string {
+	code, domain, created := aggregate.SplitLinkKey(linkKey)
+	k := s.cfg.Prefix + ":{u:" + code + "|" + domain + "}:" + string(g.Letter()) + ":" + strconv.FormatInt(start, 10)
+	if created != 0 {
+		k += ":c" + strconv.FormatInt(created, 10)
+	}
 	if human {
 		k += ":h"
 	}
@@ -374,7 +393,6 @@ func (s *Store) addUniques(ctx context.Context, d *aggregate.Delta) error {
 	pipe := s.c.Pipeline()
 	now := s.cfg.Now()
 	for bk, v := range d.Uniques {
-		link := linkID(bk.Link)
 		ttl := time.Duration(s.ttl(now, bk.G, bk.Start)) * time.Millisecond
 		for _, human := range []bool{false, true} {
 			hs := v.All
@@ -384,7 +402,7 @@ func (s *Store) addUniques(ctx context.Context, d *aggregate.Delta) error {
 			if len(hs) == 0 {
 				continue
 			}
-			k := s.uniqKey(link, bk.G, bk.Start, human)
+			k := s.uniqKey(bk.Link, bk.G, bk.Start, human)
 			els := make([]any, len(hs))
 			for i, h := range hs {
 				els[i] = strconv.FormatUint(h, 16)

@@ -256,7 +256,7 @@ func TestExpiryFollowsClock(t *testing.T) {
 	if ttl, err := c.PTTL(ctx, minute).Result(); err != nil || ttl > want || ttl < want-time.Minute {
 		t.Fatalf("ttl of %s = %v (%v), want about %v", minute, ttl, err, want)
 	}
-	uniq := s.uniqKey("a|", store.Minute, base.Unix(), false)
+	uniq := s.uniqKey(store.LinkKey("", "a"), store.Minute, base.Unix(), false)
 	if ttl, err := c.PTTL(ctx, uniq).Result(); err != nil || ttl > want || ttl < want-time.Minute {
 		t.Fatalf("ttl of %s = %v (%v), want about %v", uniq, ttl, err, want)
 	}
@@ -280,5 +280,67 @@ func TestExpiryFollowsClock(t *testing.T) {
 		if err != nil || st.Total != want {
 			t.Fatalf("%s total %d (%v), want %d", g, st.Total, err, want)
 		}
+	}
+}
+
+// TestLinkIdentity: a code deleted and created again is another link:
+// each link's stats hold its own scans, legacy scans (recorded without the
+// creation time) count for the link that holds the code from its
+// creation on, the top list names each link, and a purge removes them all.
+func TestLinkIdentity(t *testing.T) {
+	srv := redistest.MustStart(t, redistest.Options{})
+	s := newStore(t, srv.Addr())
+	ctx := context.Background()
+	if err := s.AddPartitions(ctx, []int{0}); err != nil {
+		t.Fatal(err)
+	}
+	first, second := base.Add(time.Hour), base.Add(2*time.Hour)
+	var evs []analytics.Decoded
+	add := func(n int, at time.Time, created time.Time) {
+		for range n {
+			e := event(len(evs))
+			e.Code, e.Time, e.Bot = "x", at.Add(time.Duration(len(evs))*time.Second).UnixNano(), false
+			if !created.IsZero() {
+				e.LinkCreated = created.UnixNano()
+			}
+			evs = append(evs, e)
+		}
+	}
+	add(3, base, time.Time{})             // legacy, before the first link was created
+	add(5, first, time.Time{})            // legacy, of the first link
+	add(7, first.Add(time.Minute), first) // the first link
+	add(11, second, second)               // the second link, same code
+	if _, err := s.Apply(ctx, 0, -1, int64(len(evs)-1), evs); err != nil {
+		t.Fatal(err)
+	}
+	q := store.StatsQuery{Code: "x", From: base, To: base.Add(3 * time.Hour), Granularity: store.Hour}
+	for _, c := range []struct {
+		created time.Time
+		want    int64
+	}{{first, 5 + 7}, {second, 11}, {time.Time{}, 3 + 5}} {
+		q.Created = c.created
+		st, err := s.LinkStats(ctx, q)
+		if err != nil || st.Total != c.want {
+			t.Fatalf("created %v: total %d (%v), want %d", c.created, st.Total, err, c.want)
+		}
+		if !c.created.IsZero() && (st.CreatedAt == nil || !st.CreatedAt.Equal(c.created)) {
+			t.Fatalf("created_at %v, want %v", st.CreatedAt, c.created)
+		}
+	}
+	top, err := s.Top(ctx, store.StatsQuery{From: base, To: base.Add(3 * time.Hour), Granularity: store.Hour})
+	if err != nil || len(top.Links) != 3 {
+		t.Fatalf("top %+v (%v), want 3 links of x", top, err)
+	}
+	if l := top.Links[0]; l.Total != 11 || l.CreatedAt == nil || !l.CreatedAt.Equal(second) {
+		t.Fatalf("top entry %+v, want the second link with 11", l)
+	}
+	if n, err := s.PurgeStats(ctx, "", "x"); err != nil || n == 0 {
+		t.Fatalf("purge: %d %v", n, err)
+	}
+	top, _ = s.Top(ctx, store.StatsQuery{From: base, To: base.Add(3 * time.Hour), Granularity: store.Hour})
+	q.Created = second
+	st, _ := s.LinkStats(ctx, q)
+	if len(top.Links) != 0 || st.Total != 0 || st.UniqueVisitors != 0 {
+		t.Fatalf("after the purge: top %+v, second link %d scans %d visitors", top.Links, st.Total, st.UniqueVisitors)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,7 +38,9 @@ func unavailable(err error) error {
 	return &store.Error{Code: store.EUNAVAILABLE, Message: "stats are unavailable: cannot reach redis (" + err.Error() + ")"}
 }
 
-// LinkStats implements store.StatsReader.
+// LinkStats implements store.StatsReader. A query for a link with an
+// identity (q.Created) also reads the legacy aggregates of its code from
+// the bucket of its creation on (aggregate.LegacyFrom).
 func (s *Store) LinkStats(ctx context.Context, q store.StatsQuery) (*store.LinkStats, error) {
 	parts, err := s.partitions(ctx)
 	if err != nil {
@@ -47,22 +48,35 @@ func (s *Store) LinkStats(ctx context.Context, q store.StatsQuery) (*store.LinkS
 	}
 	first, n := q.Buckets()
 	w := q.Granularity.Seconds()
-	link := linkID(store.LinkKey(q.Domain, q.Code))
+	links := []string{aggregate.QueryLinkKey(q)}
+	legacy := aggregate.LinkKey(q.Domain, q.Code, 0)
+	if links[0] != legacy {
+		links = append(links, legacy)
+	}
+	legacyFrom := aggregate.LegacyFrom(q)
 	pipe := s.c.Pipeline()
 	counts := make([][]*redis.MapStringStringCmd, n)
 	uniq := make([]*redis.IntCmd, n)
-	ukeys := make([]string, n)
+	var ukeys []string
 	for i := 0; i < n; i++ {
 		start := first + int64(i)*w
-		for _, p := range parts {
-			counts[i] = append(counts[i], pipe.HGetAll(ctx, s.countKey(p, q.Granularity, start, link)))
+		var bucketKeys []string
+		for j, link := range links {
+			if j > 0 && start < legacyFrom {
+				continue
+			}
+			id := linkID(link)
+			for _, p := range parts {
+				counts[i] = append(counts[i], pipe.HGetAll(ctx, s.countKey(p, q.Granularity, start, id)))
+			}
+			bucketKeys = append(bucketKeys, s.uniqKey(link, q.Granularity, start, q.ExcludeBots))
 		}
-		ukeys[i] = s.uniqKey(link, q.Granularity, start, q.ExcludeBots)
-		uniq[i] = pipe.PFCount(ctx, ukeys[i])
+		uniq[i] = pipe.PFCount(ctx, bucketKeys...)
+		ukeys = append(ukeys, bucketKeys...)
 	}
 	var rangeUniq *redis.IntCmd
 	if n > 0 {
-		rangeUniq = pipe.PFCount(ctx, ukeys...) // one slot: {u:<link>}
+		rangeUniq = pipe.PFCount(ctx, ukeys...) // one slot: {u:code|domain}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, unavailable(err)
@@ -121,8 +135,7 @@ func (s *Store) Top(ctx context.Context, q store.StatsQuery) (*store.TopStats, e
 	for _, c := range cmds {
 		for _, z := range c.Val() {
 			m, _ := z.Member.(string)
-			code, domain, _ := strings.Cut(m, "|")
-			totals[store.LinkKey(domain, code)] += int64(z.Score)
+			totals[parseLinkID(m)] += int64(z.Score)
 		}
 	}
 	return aggregate.AssembleTop(q, totals), nil

@@ -7,8 +7,10 @@ import (
 )
 
 // TestServePurgeStats: in qredge serve, deleting a link with
-// purge_stats=true removes its scans, so a link created again with the
-// same code starts from zero; without it, the scans stay.
+// purge_stats=true removes its scans; without it, the scans stay with the
+// deleted link, readable by its created_at and listed in the top list
+// with include_deleted. Either way a link created again with the same
+// code is another link, and its stats start from zero.
 func TestServePurgeStats(t *testing.T) {
 	dir := t.TempDir()
 	s, stderr := mustStartServe(t, dir, nil)
@@ -17,9 +19,13 @@ func TestServePurgeStats(t *testing.T) {
 		t.Fatalf("no 'api key:' line:\n%s", stderr)
 	}
 	key, base := m[1], "http://"+s.Addr()
-	total := func(code string) int64 {
+	total := func(code string, query ...string) int64 {
 		t.Helper()
-		resp, body := req(t, "GET", base+"/api/v1/links/"+code+"/stats", key, "")
+		q := ""
+		if len(query) > 0 {
+			q = "?" + query[0]
+		}
+		resp, body := req(t, "GET", base+"/api/v1/links/"+code+"/stats"+q, key, "")
 		if resp.StatusCode != 200 {
 			t.Fatalf("stats of %s: %d %s", code, resp.StatusCode, body)
 		}
@@ -29,14 +35,21 @@ func TestServePurgeStats(t *testing.T) {
 		json.Unmarshal([]byte(body), &st)
 		return st.Total
 	}
-	create := func(code string) {
+	create := func(code string) string {
 		t.Helper()
-		if resp, body := req(t, "POST", base+"/api/v1/links", key, `{"code":"`+code+`","destination":"https://example.com/"}`); resp.StatusCode != 201 {
+		resp, body := req(t, "POST", base+"/api/v1/links", key, `{"code":"`+code+`","destination":"https://example.com/"}`)
+		if resp.StatusCode != 201 {
 			t.Fatalf("create %s: %d %s", code, resp.StatusCode, body)
 		}
+		var l struct {
+			CreatedAt string `json:"created_at"`
+		}
+		json.Unmarshal([]byte(body), &l)
+		return l.CreatedAt
 	}
+	created := map[string]string{}
 	for _, code := range []string{"gone", "kept"} {
-		create(code)
+		created[code] = create(code)
 		for i := 0; i < 5; i++ {
 			if resp, _ := req(t, "GET", base+"/"+code, "", ""); resp.StatusCode != 302 {
 				t.Fatalf("scan %s: %d", code, resp.StatusCode)
@@ -56,7 +69,28 @@ func TestServePurgeStats(t *testing.T) {
 	}
 	create("gone")
 	create("kept")
-	if g, k := total("gone"), total("kept"); g != 0 || k != 5 {
-		t.Fatalf("after re-creating: gone %d (want 0, purged), kept %d (want 5)", g, k)
+	if g, k := total("gone"), total("kept"); g != 0 || k != 0 {
+		t.Fatalf("after re-creating: gone %d, kept %d, want 0 (new links)", g, k)
+	}
+	if g, k := total("gone", "created_at="+created["gone"]), total("kept", "created_at="+created["kept"]); g != 0 || k != 5 {
+		t.Fatalf("the deleted links: gone %d (want 0, purged), kept %d (want 5)", g, k)
+	}
+	top := func(query string) []map[string]any {
+		t.Helper()
+		resp, body := req(t, "GET", base+"/api/v1/stats/top?"+query, key, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("top: %d %s", resp.StatusCode, body)
+		}
+		var st struct {
+			Links []map[string]any `json:"links"`
+		}
+		json.Unmarshal([]byte(body), &st)
+		return st.Links
+	}
+	if links := top(""); len(links) != 0 {
+		t.Fatalf("top lists deleted links: %v", links)
+	}
+	if links := top("include_deleted=true"); len(links) != 1 || links[0]["code"] != "kept" || links[0]["deleted"] != true || links[0]["created_at"] != created["kept"] {
+		t.Fatalf("top with deleted links: %v", links)
 	}
 }
