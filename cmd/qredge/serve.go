@@ -461,11 +461,18 @@ func (s *Serve) recoverPanic(ctx *fasthttp.RequestCtx) {
 	writeProblem(ctx, fasthttp.StatusInternalServerError, store.EINTERNAL, "internal error; the server log has the details")
 }
 
+// pathBulk is the bulk route, whose body limit is --max-bulk-body-bytes.
+var pathBulk = []byte("/api/v1/links/bulk")
+
 // requestError answers requests fasthttp could not read, as problem+json.
 func (s *Serve) requestError(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		limit, flag := s.Config.MaxBodyBytes, "--max-body-bytes"
+		if bytes.HasPrefix(ctx.Path(), pathBulk) {
+			limit, flag = s.Config.MaxBulkBodyBytes, "--max-bulk-body-bytes"
+		}
 		writeProblem(ctx, fasthttp.StatusRequestEntityTooLarge, store.ETOOLARGE,
-			fmt.Sprintf("request body is larger than %d bytes", s.Config.MaxBodyBytes))
+			fmt.Sprintf("request body is larger than %d bytes (%s)", limit, flag))
 		ctx.SetConnectionClose()
 		return
 	}
