@@ -87,30 +87,38 @@ func (h *Handler) headerCountry(ctx *fasthttp.RequestCtx) ([2]byte, bool) {
 }
 
 // clientIP returns the client address: from the trusted proxy header when
-// configured (its last entry, the one the nearest proxy appended), else
-// from the connection.
+// configured and the request has it (its last entry, the one the nearest
+// proxy appended), else from the connection. A request without the header
+// (or with a blank one) did not come through the proxy, so its connection
+// is the client's; a header value that is not an address gives none.
 func (h *Handler) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
 	if h.clientIPHeader != "" {
-		b := ctx.Request.Header.Peek(h.clientIPHeader)
-		for i := len(b) - 1; i >= 0; i-- {
-			if b[i] == ',' {
-				b = b[i+1:]
-				break
-			}
+		if b := trimSpace(ctx.Request.Header.Peek(h.clientIPHeader)); len(b) > 0 {
+			return lastIP(b)
 		}
-		b = trimSpace(b)
-		if len(b) == 0 {
-			return netip.Addr{}
-		}
-		// ParseAddr does not keep its argument, so a string that shares
-		// the header's bytes is safe and saves an allocation.
-		ip, err := netip.ParseAddr(unsafe.String(&b[0], len(b)))
-		if err != nil {
-			return netip.Addr{}
-		}
-		return ip.Unmap()
 	}
 	ip, _ := netip.AddrFromSlice(ctx.RemoteIP())
+	return ip.Unmap()
+}
+
+// lastIP parses the last comma-separated entry of a proxy header.
+func lastIP(b []byte) netip.Addr {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == ',' {
+			b = b[i+1:]
+			break
+		}
+	}
+	b = trimSpace(b)
+	if len(b) == 0 {
+		return netip.Addr{}
+	}
+	// ParseAddr does not keep its argument, so a string that shares the
+	// header's bytes is safe and saves an allocation.
+	ip, err := netip.ParseAddr(unsafe.String(&b[0], len(b)))
+	if err != nil {
+		return netip.Addr{}
+	}
 	return ip.Unmap()
 }
 

@@ -1,8 +1,11 @@
 package redirect
 
 import (
+	"net"
 	"net/netip"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/store"
@@ -97,4 +100,36 @@ func TestEventCountryByIP(t *testing.T) {
 	if e.Country != [2]byte{'N', 'L'} || e.Device != analytics.DeviceOther || e.Enrich != 0 {
 		t.Fatalf("enriched event country %q device %d", e.Country, e.Device)
 	}
+}
+
+// TestScanEventClientIP: with a client IP header configured, the event
+// carries its address, or the connection's when the request has none.
+func TestScanEventClientIP(t *testing.T) {
+	q := analytics.NewQueue(10)
+	cfg := DefaultConfig()
+	cfg.Events = q
+	cfg.ClientIPHeader = "X-Forwarded-For"
+	h := NewHandler(cfg, newTestTable(&store.Link{Code: "plain", Destination: "https://example.com/"}))
+	f := func(header string, want netip.Addr) {
+		t.Helper()
+		req := &fasthttp.Request{}
+		req.SetRequestURI("/plain")
+		req.Header.SetHost("localhost")
+		if header != "" {
+			req.Header.Set("X-Forwarded-For", header)
+		}
+		ctx := &fasthttp.RequestCtx{}
+		ctx.Init(req, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 55), Port: 4242}, nil)
+		h.Serve(ctx)
+		e, ok := q.Dequeue()
+		if !ok {
+			t.Fatalf("header %q: no event", header)
+		}
+		if got := netip.AddrFrom16(e.IP).Unmap(); got != want {
+			t.Fatalf("header %q: event IP %v, want %v", header, got, want)
+		}
+	}
+	f("198.51.100.1, 203.0.113.7", netip.MustParseAddr("203.0.113.7"))
+	f("", netip.MustParseAddr("192.0.2.55"))
+	f("  ", netip.MustParseAddr("192.0.2.55"))
 }

@@ -35,8 +35,9 @@ type Config struct {
 	// database). The country header wins when both give an answer.
 	Countries CountryLookup
 	// ClientIPHeader names a header set by a trusted proxy with the client
-	// IP (its last comma-separated entry is used). Empty: the connection's
-	// address.
+	// IP (its last comma-separated entry is used). Requests without it (or
+	// with it blank), and every request when it is empty, use the
+	// connection's address.
 	ClientIPHeader string
 	// VariantCookieMaxAge is how long a visitor keeps an assigned A/B
 	// variant.

@@ -150,6 +150,10 @@ func TestCountrySources(t *testing.T) {
 	f("geoip by proxy header", withProxy, map[string]string{"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}, "https://example.de/")
 	f("geoip by proxy header, other ip", withProxy, map[string]string{"X-Forwarded-For": "203.0.113.7, 198.51.100.1"}, "https://example.com/")
 	f("geoip, bad proxy header", withProxy, map[string]string{"X-Forwarded-For": "not-an-ip"}, "https://example.com/")
+	// A request without the header (one that did not pass the proxy) has
+	// the connection's address.
+	f("geoip, proxy header absent", withProxy, nil, "https://example.de/")
+	f("geoip, proxy header blank", withProxy, map[string]string{"X-Forwarded-For": " "}, "https://example.de/")
 	// The header wins over GeoIP when both answer.
 	both := withGeo
 	both.CountryHeader = "CF-IPCountry"

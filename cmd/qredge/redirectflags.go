@@ -46,7 +46,7 @@ func (c *RedirectFlags) register(fs flagRegistrar) {
 	fs.DurationVar(&c.TemporaryMaxAge, "temporary-max-age", c.TemporaryMaxAge, "Cache-Control max-age of 302 and 307 redirects; 0 means not cached, so every scan is counted")
 	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "trust this header for the visitor's country, such as CF-IPCountry (only when a CDN or ingress you run sets it)")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database (such as GeoLite2-Country.mmdb) for the visitor's country by IP")
-	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "trust this header for the client IP, such as X-Forwarded-For (its last entry) or X-Real-IP; empty: the connection's address")
+	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "trust this header for the client IP, such as X-Forwarded-For (its last entry) or X-Real-IP; requests without it use the connection's address, as do all when empty")
 	fs.DurationVar(&c.VariantMaxAge, "variant-cookie-max-age", c.VariantMaxAge, "how long a visitor keeps an assigned A/B variant")
 	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark the variant cookie Secure (when short links are served over https)")
 }
