@@ -98,13 +98,14 @@ func (c *HTTPFlags) httpServer(h http.Handler) *http.Server {
 		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes}
 }
 
-// listen listens on addr (--listen) with the connection caps.
+// listen listens on addr (--listen) with the connection caps; a request
+// head with a bare LF ends its connection with 400 (crlfConn).
 func (c *HTTPFlags) listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on --listen %s: %w", addr, err)
 	}
-	return limitListener(ln, c.MaxConns, c.MaxConnsPerIP), nil
+	return limitListener(crlfListener{ln}, c.MaxConns, c.MaxConnsPerIP), nil
 }
 
 // hostSet returns the accepted Host names, nil for any host; extra names
@@ -252,6 +253,8 @@ func requestErrorStatus(err error) (int, string) {
 		return fasthttp.StatusRequestEntityTooLarge, "request body too large"
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return fasthttp.StatusRequestTimeout, "request not received in time"
+	case errors.Is(err, errBareLF):
+		return fasthttp.StatusBadRequest, "malformed HTTP request: lines must end in CRLF"
 	}
 	return fasthttp.StatusBadRequest, "malformed HTTP request"
 }
