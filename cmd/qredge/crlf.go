@@ -117,7 +117,7 @@ func (c *crlfConn) more(b []byte) {
 // line takes the end of a line, up to its LF (its CR included).
 func (c *crlfConn) line(b []byte) {
 	n := c.partial + len(b) - 1 // without the CR
-	whole := c.partial == 0 || n <= len(c.start)
+	whole := n <= len(c.start)  // longer lines are read the same in one read or many
 	if c.partial > 0 {
 		if c.partial < len(c.start) {
 			copy(c.start[c.partial:], b)

@@ -176,3 +176,39 @@ func TestCRLFConn(t *testing.T) {
 	two := "POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
 	f("two Content-Lengths", false, two+"\n\n\n", two+"\n\n\n")
 }
+
+// FuzzCRLFConn: whatever the stream and however it is cut into reads,
+// what is let through is a prefix of it (all of it without a bare LF),
+// and the same for every cut.
+func FuzzCRLFConn(f *testing.F) {
+	f.Add("GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\nHost: x\n\n", uint8(3))
+	f.Add("POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\n\n\n\nGET /a HTTP/1.1\r\n\r\n", uint8(7))
+	f.Add("POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n\n\r\n0\r\n\r\n", uint8(1))
+	f.Add("POST /a HTTP/1.1\r\nContent-Length:                                   1\r\n\r\n\nGET /\n", uint8(5))
+	f.Fuzz(func(t *testing.T, stream string, cut uint8) {
+		read := func(chunks []string) (string, bool) {
+			c := &crlfConn{Conn: &chunkConn{chunks: chunks}}
+			var got bytes.Buffer
+			buf := make([]byte, 4096)
+			for {
+				n, err := c.Read(buf)
+				got.Write(buf[:n])
+				if err != nil {
+					return got.String(), errors.Is(err, errBareLF)
+				}
+			}
+		}
+		whole, bare := read([]string{stream})
+		if !strings.HasPrefix(stream, whole) || !bare && whole != stream {
+			t.Fatalf("let through %q of %q (bare LF %v)", whole, stream, bare)
+		}
+		size := int(cut%16) + 1
+		var chunks []string
+		for s := stream; len(s) > 0; s = s[min(size, len(s)):] {
+			chunks = append(chunks, s[:min(size, len(s))])
+		}
+		if got, gotBare := read(chunks); got != whole || gotBare != bare {
+			t.Fatalf("in reads of %d bytes: let through %q (bare LF %v), in one read %q (%v)", size, got, gotBare, whole, bare)
+		}
+	})
+}
