@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/qredge/qredge/analytics"
@@ -97,9 +98,26 @@ type Consumer struct {
 	log    *slog.Logger
 	dialer *kafka.Dialer
 
-	poison   atomic.Uint64
-	mu       sync.Mutex
-	assigned []int
+	poison atomic.Uint64
+	mu     sync.Mutex
+	member Membership
+}
+
+// Membership is what a member holds in the group now.
+type Membership struct {
+	// InGroup: the member is in a generation of the group. It is not
+	// while it joins, between generations (a rebalance), or while the
+	// group coordinator cannot be reached.
+	InGroup bool
+	// Generation is the last generation it was in, 0 before the first.
+	Generation int32
+	// Partitions are those it holds now: none outside a generation, and
+	// none in a generation when the group has more members than the topic
+	// has partitions (the member is idle, and takes some over when
+	// another leaves).
+	Partitions []int
+	// JoinErr is the last failure to join the group, nil once it joined.
+	JoinErr error
 }
 
 // New checks cfg and that ap's aggregates come from cfg's topic, and
@@ -123,9 +141,30 @@ func New(ctx context.Context, cfg Config, ap Applier, m *aggregate.Metrics, brak
 
 // Assigned returns the partitions this member holds now.
 func (c *Consumer) Assigned() []int {
+	return c.Membership().Partitions
+}
+
+// Membership returns what this member holds in the group now.
+func (c *Consumer) Membership() Membership {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]int(nil), c.assigned...)
+	m := c.member
+	m.Partitions = append([]int(nil), m.Partitions...)
+	return m
+}
+
+// Collectors returns the member's own metrics, to register beside the
+// aggregate.Metrics it was given: the gauge
+// qredge_analytics_partitions_assigned.
+func (c *Consumer) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "qredge_analytics_partitions_assigned",
+		Help: "Partitions of the topic this consumer group member holds now (0 between generations, and while idle in a group with more members than partitions).",
+	}, func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return float64(len(c.member.Partitions))
+	})}
 }
 
 // Run consumes until ctx is done, then leaves the group. It returns an
@@ -148,12 +187,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { group.Close() })
 	defer stop()
 	defer group.Close()
+	defer func() {
+		c.mu.Lock()
+		c.member.InGroup, c.member.Partitions = false, nil
+		c.mu.Unlock()
+	}()
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				return nil
 			}
+			c.mu.Lock()
+			c.member.JoinErr = err
+			c.mu.Unlock()
 			c.log.Warn("cannot join the consumer group; retrying", "group", c.cfg.Group, "err", err)
 			select {
 			case <-ctx.Done():
@@ -167,12 +214,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 			parts = append(parts, pa.ID)
 		}
 		c.mu.Lock()
-		c.assigned = parts
+		c.member = Membership{InGroup: true, Generation: gen.ID, Partitions: parts}
 		c.mu.Unlock()
 		c.log.Info("partitions assigned", "generation", gen.ID, "partitions", parts)
 		for _, p := range parts {
 			gen.Start(func(gctx context.Context) { c.partition(gctx, gen, p) })
 		}
+		// The generation's end (a rebalance, a lost coordinator) takes
+		// its partitions away.
+		gen.Start(func(gctx context.Context) {
+			<-gctx.Done()
+			c.mu.Lock()
+			if c.member.Generation == gen.ID {
+				c.member.InGroup, c.member.Partitions = false, nil
+			}
+			c.mu.Unlock()
+		})
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -442,4 +443,68 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(want/b.Elapsed().Seconds(), "events/s")
+}
+
+// TestMembership: in a group with more members than partitions, one member
+// holds the partition and the other is in the group with none (idle); the
+// gauge says how many each holds. When the holder leaves, the idle one
+// takes the partition over.
+func TestMembership(t *testing.T) {
+	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	srv := redistest.MustStart(t, redistest.Options{})
+	s := newStore(t, srv.Addr())
+	a := startMember(t, k.ListenAddrs(), s)
+	b := startMember(t, k.ListenAddrs(), s)
+	gauge := func(mb *member) float64 {
+		t.Helper()
+		cs := mb.c.Collectors()
+		if len(cs) != 1 {
+			t.Fatalf("%d collectors, want the partitions gauge", len(cs))
+		}
+		if n, err := testutil.GatherAndCount(gatherer(cs[0]), "qredge_analytics_partitions_assigned"); err != nil || n != 1 {
+			t.Fatalf("qredge_analytics_partitions_assigned: %d series (%v)", n, err)
+		}
+		return testutil.ToFloat64(cs[0])
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !(a.c.Membership().InGroup && b.c.Membership().InGroup && len(a.c.Assigned())+len(b.c.Assigned()) == 1) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stable assignment: %+v, %+v", a.c.Membership(), b.c.Membership())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	holder, idle := a, b
+	if len(b.c.Assigned()) == 1 {
+		holder, idle = b, a
+	}
+	if m := idle.c.Membership(); len(m.Partitions) != 0 || m.Generation == 0 || gauge(idle) != 0 {
+		t.Fatalf("idle member: %+v, gauge %v", m, gauge(idle))
+	}
+	if gauge(holder) != 1 {
+		t.Fatalf("holder's gauge %v, want 1", gauge(holder))
+	}
+	holder.stop()
+	if m := holder.c.Membership(); m.InGroup || len(m.Partitions) != 0 || gauge(holder) != 0 {
+		t.Fatalf("a member that left: %+v, gauge %v", m, gauge(holder))
+	}
+	for len(idle.c.Assigned()) != 1 {
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("the idle member did not take the partition over: %+v", idle.c.Membership())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if gauge(idle) != 1 {
+		t.Fatalf("gauge after the takeover %v, want 1", gauge(idle))
+	}
+}
+
+// gatherer registers c in a registry of its own.
+func gatherer(c prometheus.Collector) prometheus.Gatherer {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	return reg
 }

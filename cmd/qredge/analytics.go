@@ -213,6 +213,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	reg.MustRegister(a.metrics.Collectors()...)
+	reg.MustRegister(a.consumer.Collectors()...)
 	if a.admin, err = startAdmin(cfg.AdminListen, a.readiness, reg, a.Log, brakeRoutes(a.brake, a.Log, func() any {
 		return map[string]any{"partitions": a.consumer.Assigned()}
 	})); err != nil {
@@ -233,6 +234,13 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	return nil
 }
 
+// readiness: not ready while Redis is unreachable or the consumer has
+// stopped. A member holding no partitions stays ready, and says why: in a
+// group with more members than the topic has partitions the extra members
+// are healthy but idle (they take partitions over when another member
+// leaves, and a rollout or a scale-up must not wait on them); a member
+// joining, between generations, or unable to reach the group coordinator
+// holds none for the time being, and /readyz names which.
 func (a *AnalyticsServer) readiness() (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -242,11 +250,26 @@ func (a *AnalyticsServer) readiness() (bool, string) {
 	if err := a.runErr.Load(); err != nil {
 		return false, "consumer stopped: " + (*err).Error()
 	}
-	state := "consuming"
-	if a.brake.Paused() {
-		state = "paused"
+	m := a.consumer.Membership()
+	switch {
+	case m.InGroup && len(m.Partitions) > 0:
+		state := "consuming"
+		if a.brake.Paused() {
+			state = "paused"
+		}
+		noun := "partitions"
+		if len(m.Partitions) == 1 {
+			noun = "partition"
+		}
+		return true, fmt.Sprintf("ready: %s %d %s %v", state, len(m.Partitions), noun, m.Partitions)
+	case m.InGroup:
+		return true, fmt.Sprintf("ready: idle, 0 partitions: the group has more members than the topic has partitions; this member takes some over when another leaves (generation %d)", m.Generation)
+	case m.JoinErr != nil:
+		return true, "ready: 0 partitions; degraded: not in the consumer group, cannot join it (" + m.JoinErr.Error() + "); retrying"
+	case m.Generation == 0:
+		return true, "ready: 0 partitions yet: joining the consumer group"
 	}
-	return true, fmt.Sprintf("ready: %s partitions %v", state, a.consumer.Assigned())
+	return true, "ready: 0 partitions for now: the consumer group is rebalancing"
 }
 
 // Close leaves the group (the batch in hand is applied or abandoned

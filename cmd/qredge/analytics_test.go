@@ -168,3 +168,47 @@ func TestScansToStats(t *testing.T) {
 		t.Fatalf("readyz %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestAnalyticsIdleMember: two members of a group on a topic of one
+// partition. Both are ready; /readyz and qredge_analytics_partitions_assigned
+// say which holds the partition and that the other is idle.
+func TestAnalyticsIdleMember(t *testing.T) {
+	srv := redistest.MustStart(t, redistest.Options{})
+	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "qredge.scans"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(k.Close)
+	members := []*AnalyticsServer{mustStartAnalytics(t, srv.Addr(), k.ListenAddrs()), mustStartAnalytics(t, srv.Addr(), k.ListenAddrs())}
+	state := func(a *AnalyticsServer) (ready int, detail string, gauge string) {
+		resp, b := req(t, "GET", "http://"+a.AdminAddr()+"/readyz", "", "")
+		_, m := req(t, "GET", "http://"+a.AdminAddr()+"/metrics", "", "")
+		for _, line := range strings.Split(m, "\n") {
+			if v, ok := strings.CutPrefix(line, "qredge_analytics_partitions_assigned "); ok {
+				gauge = v
+			}
+		}
+		return resp.StatusCode, b, gauge
+	}
+	var details, gauges [2]string
+	waitFor(t, 30*time.Second, "one member holding the partition, one idle", func() bool {
+		for i, a := range members {
+			var ready int
+			ready, details[i], gauges[i] = state(a)
+			if ready != 200 {
+				t.Fatalf("member %d: /readyz %d %s", i, ready, details[i])
+			}
+		}
+		return strings.Contains(details[0]+details[1], "idle") && strings.Contains(details[0]+details[1], "consuming")
+	})
+	holder, idle := 0, 1
+	if strings.Contains(details[0], "idle") {
+		holder, idle = 1, 0
+	}
+	if !strings.HasPrefix(details[holder], "ready: consuming 1 partition [0]") || gauges[holder] != "1" {
+		t.Errorf("the holder: /readyz %q, qredge_analytics_partitions_assigned %q", details[holder], gauges[holder])
+	}
+	if !strings.HasPrefix(details[idle], "ready: idle, 0 partitions: the group has more members than the topic has partitions") || gauges[idle] != "0" {
+		t.Errorf("the idle member: /readyz %q, qredge_analytics_partitions_assigned %q", details[idle], gauges[idle])
+	}
+}
