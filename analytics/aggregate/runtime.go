@@ -103,7 +103,13 @@ type Metrics struct {
 	Freshness prometheus.Histogram // scan to visible count, seconds
 	Apply     prometheus.Histogram // time to write one batch, seconds
 	Paused    prometheus.Gauge
-	Lag       *prometheus.GaugeVec // by partition: events not yet applied
+	Lag       *prometheus.GaugeVec // by Kafka partition: events not yet applied
+	// LagBytes: bytes of the embedded log (qredge serve's spool) not yet
+	// applied; counting its events would mean reading them. It has no
+	// labels: the series exists once the embedded aggregator takes it
+	// (LagBytes.WithLabelValues()), so only processes that have the log
+	// export it.
+	LagBytes *prometheus.GaugeVec
 
 	events *prometheus.CounterVec
 }
@@ -139,15 +145,18 @@ func NewMetrics() *Metrics {
 			Name: "qredge_analytics_paused", Help: "1 while the aggregator is paused (the emergency brake).",
 		}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "qredge_analytics_lag", Help: "Events in the log not yet applied, by partition (the embedded log is partition \"local\").",
+			Name: "qredge_analytics_lag", Help: "Events in Kafka not yet applied, by partition.",
 		}, []string{"partition"}),
+		LagBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "qredge_analytics_lag_bytes", Help: "Bytes of the embedded event log (the spool of qredge serve) not yet applied.",
+		}, nil),
 		events: events,
 	}
 }
 
 // Collectors returns the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.events, m.Skipped, m.Batches, m.Freshness, m.Apply, m.Paused, m.Lag}
+	return []prometheus.Collector{m.events, m.Skipped, m.Batches, m.Freshness, m.Apply, m.Paused, m.Lag, m.LagBytes}
 }
 
 // ObserveFreshness records the freshness of events scanned at the given

@@ -73,7 +73,7 @@ func child(args []string) {
 	}
 	a.Start()
 	progress := func() string {
-		s := fmt.Sprintf("applied %d lag %d", int(testutil.ToFloat64(m.Applied)), int(testutil.ToFloat64(m.Lag)))
+		s := fmt.Sprintf("applied %d lag %d", int(testutil.ToFloat64(m.Applied)), int(testutil.ToFloat64(m.LagBytes)))
 		if p != nil {
 			s += fmt.Sprintf(" spooled %d", p.Stats().Spooled.Load())
 		}

@@ -38,8 +38,9 @@
 // IP hashes, all scans and human scans; "statspos" holds the position.
 // Buckets older than their retention are pruned every PruneInterval.
 //
-// The lag gauge (Metrics.Lag, partition "local") counts spool BYTES not
-// applied yet, not events: counting events would mean reading them.
+// The lag gauge is Metrics.LagBytes (qredge_analytics_lag_bytes): spool
+// bytes not applied yet, not events, as counting events would mean
+// reading them.
 //
 // A damaged page in its buckets (bbolt panics on one, or faults on the
 // memory map) fails the stats store instead of the process: Fail stops

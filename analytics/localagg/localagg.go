@@ -116,7 +116,7 @@ func Open(db *bolt.DB, sp *analytics.Spool, cfg Config, m *aggregate.Metrics, br
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Aggregator{db: db, sp: sp, cfg: cfg, m: m, brake: brake, log: log, lag: m.Lag.WithLabelValues("local")}
+	a := &Aggregator{db: db, sp: sp, cfg: cfg, m: m, brake: brake, log: log, lag: m.LagBytes.WithLabelValues()}
 	if cfg.Damaged != nil {
 		a.Fail(cfg.Damaged)
 		return a, nil

@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	bolt "go.etcd.io/bbolt"
 
@@ -77,7 +79,7 @@ func (e *env) close() {
 
 func (e *env) applied() int { return int(testutil.ToFloat64(e.m.Applied)) }
 func (e *env) poison() int  { return int(testutil.ToFloat64(e.m.Poison)) }
-func (e *env) lag() float64 { return testutil.ToFloat64(e.m.Lag) }
+func (e *env) lag() float64 { return testutil.ToFloat64(e.m.LagBytes) }
 func (e *env) batches() int { return int(testutil.ToFloat64(e.m.Batches)) }
 
 // waitApplied waits until the aggregator has read n events (applied or
@@ -496,6 +498,36 @@ func TestBrake(t *testing.T) {
 	e.br.Resume()
 	e.waitApplied(t, 4000)
 	checkStats(t, e.a, evs, 2*time.Hour)
+}
+
+// TestLagIsBytes: the embedded log's lag is in bytes, under a name that
+// says so, and is no partition of the lag in events (Kafka's).
+func TestLagIsBytes(t *testing.T) {
+	e := mustOpen(t, t.TempDir(), testConfig(), 64<<10)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e.m.Collectors()...)
+	e.br.Pause()
+	e.a.Start()
+	recs := encodeEvents(genEvents(100, 3, time.Hour))
+	appendRecords(t, e.sp, recs, 10)
+	var size int
+	for _, r := range recs {
+		size += len(r)
+	}
+	want := fmt.Sprintf("\n# HELP qredge_analytics_lag_bytes Bytes of the embedded event log (the spool of qredge serve) not yet applied.\n# TYPE qredge_analytics_lag_bytes gauge\nqredge_analytics_lag_bytes %d\n", e.sp.Size())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := testutil.GatherAndCompare(reg, strings.NewReader(want), "qredge_analytics_lag_bytes", "qredge_analytics_lag")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records of %d bytes in the spool (%d with framing), paused: %v", len(recs), size, e.sp.Size(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.br.Resume()
+	e.waitApplied(t, len(recs))
 }
 
 // TestRetention: buckets past their retention are deleted by the loop.
