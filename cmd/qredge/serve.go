@@ -418,7 +418,9 @@ func b2f(b bool) float64 {
 type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+	if l.log.Enabled(context.Background(), slog.LevelDebug) { // else nothing is formatted
+		l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+	}
 }
 
 var (
