@@ -29,7 +29,16 @@ func appendForwarded(dst []byte, t *target, query []byte, scanWins bool) []byte 
 		}
 		dst = append(dst, sep)
 		sep = '&'
-		dst = appendURLSafe(dst, pair)
+		// Most pairs are raw bytes only: copied here, byte by byte, up to
+		// the first byte appendURLSafe must see (a call per pair, or a
+		// copy of the pair whole, made BenchmarkServeForward 2-8 ns slower).
+		for i, c := range pair {
+			if !queryRaw[c] {
+				dst = appendURLSafe(dst, pair[i:])
+				break
+			}
+			dst = append(dst, c)
+		}
 	}
 	return append(dst, t.fragment()...)
 }
@@ -52,26 +61,15 @@ var queryRaw = func() (t [256]bool) {
 // raw in a URL query (controls, space, DEL, non-ASCII, the characters
 // "#'<>[\]^`{|} and a '%' that starts no valid escape), so the Location
 // header is a valid URL and a stray '#' cannot cut the query. Valid %XX
-// escapes are kept as they are: nothing is encoded twice. Runs of safe
-// bytes are copied whole.
+// escapes are kept as they are: nothing is encoded twice.
 func appendURLSafe(dst, b []byte) []byte {
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && queryRaw[b[i]] {
-			i++
-		}
-		dst = append(dst, b[:i]...)
-		if i == len(b) {
-			break
-		}
+	for i := 0; i < len(b); i++ {
 		c := b[i]
-		if c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
-			dst = append(dst, b[i:i+3]...)
-			b = b[i+3:]
+		if queryRaw[c] || c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
+			dst = append(dst, c) // an escape's digits follow raw
 			continue
 		}
 		dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
-		b = b[i+1:]
 	}
 	return dst
 }
