@@ -202,11 +202,12 @@ func (st *abuseStats) bigHeaders(ctx context.Context, base string) {
 				status = strconv.Itoa(resp.StatusCode)
 				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 				resp.Body.Close()
-			case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
 				// The edge answered 431 and closed while the client was
 				// still writing the rest of its headers: the kernel turns
 				// the unread bytes into a reset, which can reach the client
-				// before the answer does. Refused either way.
+				// before the answer does, and net/http may then report its
+				// own use of the closed connection. Refused either way.
 				status = "closed"
 			default:
 				status = "error: " + err.Error()
