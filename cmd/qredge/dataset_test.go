@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testclock"
 )
 
 // listAll returns every link through the API as JSON objects by code,
@@ -56,11 +57,13 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	srv := redistest.MustStart(t, redistest.Options{})
 	a := mustStartAPIServer(t, srv.Addr())
 	const n = 60
+	// Live throughout the test, whatever the date.
+	notAfter := testclock.Now().AddDate(10, 0, 0).UTC().Format(time.RFC3339)
 	for i := range n {
 		body := fmt.Sprintf(`{"code":"k%d","destination":"https://example.com/%d","tags":["t%d"],"status":301}`, i, i, i%3)
 		if i%10 == 0 {
 			body = fmt.Sprintf(`{"code":"k%d","destination":"https://example.com/%d","variants":[{"destination":"https://a.example/","weight":1},{"destination":"https://b.example/","weight":3}],
-				"rules":[{"when":{"device":["ios"]},"destination":"https://apps.example/"}],"schedule":{"not_after":"2099-01-01T00:00:00Z","after_url":"https://example.com/over"}}`, i, i)
+				"rules":[{"when":{"device":["ios"]},"destination":"https://apps.example/"}],"schedule":{"not_after":%q,"after_url":"https://example.com/over"}}`, i, i, notAfter)
 		}
 		if st, b := apiCall(t, a, "POST", "/api/v1/links", body); st != 201 {
 			t.Fatalf("create: %d %s", st, b)
