@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -546,5 +547,53 @@ func stopped(p *Pipeline) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// TestQueueWaitNoLostWakeup: a consumer that sleeps in Wait whenever the
+// queue is empty (no timeout) receives every event of producers that
+// enqueue in bursts with pauses: no wake-up is lost between its last look
+// at the queue and its sleep.
+func TestQueueWaitNoLostWakeup(t *testing.T) {
+	q := NewQueue(1 << 10)
+	const producers, each = 4, 5000
+	stop := make(chan struct{})
+	got := make(chan int)
+	go func() {
+		n := 0
+		for n < producers*each {
+			if _, ok := q.Dequeue(); ok {
+				n++
+				continue
+			}
+			q.Wait(stop, nil)
+		}
+		got <- n
+	}()
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := testEvent(p)
+			for i := range each {
+				for !q.Enqueue(&e) {
+					runtime.Gosched()
+				}
+				if i%97 == 0 {
+					time.Sleep(50 * time.Microsecond) // let the consumer fall asleep
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case n := <-got:
+		if n != producers*each {
+			t.Fatalf("consumer got %d events, want %d", n, producers*each)
+		}
+	case <-time.After(20 * time.Second):
+		close(stop)
+		t.Fatal("the consumer sleeps with events queued: a wake-up was lost")
 	}
 }

@@ -150,11 +150,6 @@ func (p *Pipeline) Close() error {
 	return p.spool.Close()
 }
 
-// idlePoll is how long the batcher sleeps when the queue is empty: the
-// hot path never signals it (that would cost every scan a channel
-// operation), so it polls.
-const idlePoll = 200 * time.Microsecond
-
 func (p *Pipeline) batcher() {
 	defer p.wg.Done()
 	batch := make([]Event, 0, p.cfg.BatchSize)
@@ -165,6 +160,8 @@ func (p *Pipeline) batcher() {
 			batch = batch[:0]
 		}
 	}
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		e, ok := p.q.Dequeue()
 		if ok {
@@ -177,8 +174,15 @@ func (p *Pipeline) batcher() {
 			}
 			continue
 		}
-		if len(batch) > 0 && time.Since(first) >= p.cfg.Linger {
-			flush()
+		var timeout <-chan time.Time
+		if len(batch) > 0 {
+			left := p.cfg.Linger - time.Since(first)
+			if left <= 0 {
+				flush()
+				continue
+			}
+			linger.Reset(left) // since Go 1.23 this also drops a stale tick
+			timeout = linger.C
 		}
 		select {
 		case <-p.stop:
@@ -202,8 +206,10 @@ func (p *Pipeline) batcher() {
 			}
 			flush()
 			return
-		case <-time.After(idlePoll):
+		default:
 		}
+		// Woken by the queue: no polling while idle, no timer per event.
+		p.q.Wait(p.stop, timeout)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"sync/atomic"
+	"time"
 )
 
 // Queue is the bounded in-memory queue between the hot path and the
@@ -25,6 +26,13 @@ type Queue struct {
 	enqueued atomic.Uint64
 	full     atomic.Uint64
 	closed   atomic.Bool
+	_        [56]byte
+	// sleeping is set while the consumer waits in Wait: the producer that
+	// finds it set wakes the consumer. While the consumer is busy the flag
+	// stays clear, and producers pay one read of a line nobody writes.
+	sleeping atomic.Bool
+	_        [63]byte
+	wake     chan struct{}
 }
 
 type cell struct {
@@ -39,7 +47,7 @@ func NewQueue(size int) *Queue {
 	for n < size {
 		n <<= 1
 	}
-	q := &Queue{mask: uint64(n - 1), cells: make([]cell, n)}
+	q := &Queue{mask: uint64(n - 1), cells: make([]cell, n), wake: make(chan struct{}, 1)}
 	for i := range q.cells {
 		q.cells[i].seq.Store(uint64(i))
 	}
@@ -69,6 +77,12 @@ func (q *Queue) Enqueue(e *Event) bool {
 				c.e = *e
 				c.seq.Store(pos + 1) // publishes the event to the consumer
 				q.enqueued.Add(1)
+				if q.sleeping.Load() && q.sleeping.CompareAndSwap(true, false) {
+					select {
+					case q.wake <- struct{}{}:
+					default:
+					}
+				}
 				return true
 			}
 			pos = q.enqPos.Load()
@@ -101,6 +115,25 @@ func (q *Queue) Dequeue() (e Event, ok bool) {
 			pos = q.deqPos.Load()
 		}
 	}
+}
+
+// Wait blocks the consumer until an event may be queued, stop is closed,
+// or timeout (a channel, nil for none) fires. It returns at once when an
+// event is queued or being queued. One consumer only.
+func (q *Queue) Wait(stop <-chan struct{}, timeout <-chan time.Time) {
+	q.sleeping.Store(true)
+	// Announced first, checked second: a producer that queued before the
+	// announcement is seen here, one that queued after it sees the flag.
+	if q.pending() {
+		q.sleeping.Store(false)
+		return
+	}
+	select {
+	case <-q.wake:
+	case <-stop:
+	case <-timeout:
+	}
+	q.sleeping.Store(false)
 }
 
 // Len returns the number of queued events (approximate while producers

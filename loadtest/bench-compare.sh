@@ -3,19 +3,23 @@
 # same run, under the same load tool (wrk with randomised codes).
 #
 #   make bench-compare                  # 100,000 codes, 3 alternating rounds of 10 s
-#   N=100000 ROUNDS=5 DURATION=20s CONNS=64 THREADS=1 loadtest/bench-compare.sh
+#   N=100000 ROUNDS=5 DURATION=20s CONNS=64 THREADS=1 SERVERS="floor qredge-kafka" loadtest/bench-compare.sh
 #
-# Servers: nginx (one worker, `map` + `return 302`), qredge serve (embedded
-# store, scan events into the local log and counted by the in-process
-# aggregator), and qredge edge with events to Kafka (a kfake broker) and
-# links from Redis. Each server is pinned to CPU 0 and wrk to CPU 1 when
-# the machine has two or more CPUs. For each server it prints requests/s,
-# p50 and p99 latency (wrk's, which is closed-loop: see docs/benchmarks.md),
-# the server's CPU time per redirect from /proc (user+system of the
-# server's processes, in microseconds), and the ratios to nginx.
+# Servers: nginx (one worker, `map` + `return 302`), floor (a bare fasthttp
+# map server built from loadtest/floor: the framework's floor), qredge edge
+# with events to Kafka (a kfake broker) and links from Redis, metrics and
+# the latency histogram on, and qredge serve (embedded store, scan events
+# into the local log, counted by the in-process aggregator). Each server is
+# pinned to CPU 0 and wrk to CPU 1 when the machine has two or more CPUs.
+# For each server it prints requests/s, p50 and p99 latency (wrk's, which
+# is closed-loop: see docs/benchmarks.md), the server's CPU time per
+# redirect from /proc (user+system of the server's processes, in
+# microseconds), system calls per request (strace -c -f on the server
+# over a separate short wrk pass, SYSCALL_DURATION), and the ratios to
+# nginx and to the floor.
 #
-# Installs nginx and wrk with apt-get when missing. Everything listens on
-# 127.0.0.1 and stops at the end.
+# Installs nginx, wrk and strace with apt-get when missing. Everything
+# listens on 127.0.0.1 and stops at the end.
 set -euo pipefail
 
 N=${N:-100000}
@@ -23,7 +27,9 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-1}
-SERVERS=${SERVERS:-"nginx qredge qredge-kafka"}
+SERVERS=${SERVERS:-"nginx floor qredge-kafka qredge"}
+SYSCALL_DURATION=${SYSCALL_DURATION:-2s}
+SYSCALLS=${SYSCALLS:-1} # 0: skip the strace pass
 cd "$(dirname "$0")/.."
 
 log() { echo "bench-compare: $*" >&2; }
@@ -39,7 +45,7 @@ need() {
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null 2>&1 ||
 		{ $sudo apt-get update >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null; }
 }
-need nginx wrk redis-server taskset
+need nginx wrk redis-server taskset strace
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 WORK=$(mktemp -d /tmp/qredge-bench.XXXXXX)
@@ -60,6 +66,7 @@ if [ "$(nproc)" -ge 2 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"
 log "building qredge and kfakeserver"
 go build -trimpath -o "$WORK/qredge" ./cmd/qredge
 go build -trimpath -o "$WORK/kfakeserver" ./loadtest/kfakeserver
+go build -trimpath -o "$WORK/floor" ./loadtest/floor
 
 wait_http() { # url
 	for _ in $(seq 1 300); do
@@ -111,6 +118,13 @@ start_nginx() {
 	wait_http "http://127.0.0.1:$NGINX_PORT/c1"
 	URL="http://127.0.0.1:$NGINX_PORT"
 }
+FLOOR_PORT=$(free_port)
+start_floor() {
+	GOMAXPROCS=1 $SERVER_CPU "$WORK/floor" -listen "127.0.0.1:$FLOOR_PORT" -n "$N" 2>"$WORK/floor.log" &
+	SRV_PID=$!; PIDS+=("$SRV_PID")
+	wait_http "http://127.0.0.1:$FLOOR_PORT/c1"
+	URL="http://127.0.0.1:$FLOOR_PORT"
+}
 start_qredge() {
 	GOMAXPROCS=1 $SERVER_CPU "$WORK/qredge" serve --listen "127.0.0.1:$QREDGE_PORT" --data-dir "$WORK/data" \
 		--api-key bench-compare-admin-key --log-level warn 2>"$WORK/qredge.log" &
@@ -160,6 +174,7 @@ run_one() { # name
 	local name=$1
 	case $name in
 	nginx) start_nginx ;;
+	floor) start_floor ;;
 	qredge) start_qredge ;;
 	qredge-kafka) start_qredge_kafka ;;
 	*) log "unknown server $name"; exit 1 ;;
@@ -178,8 +193,26 @@ run_one() { # name
 	errs=$(awk '/Non-2xx or 3xx|Socket errors/ { print }' "$WORK/wrk.out" | tr '\n' ' ')
 	local cpu_us
 	cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v r="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
-	printf "%s\t%s\t%s\t%s\t%s\t%s\n" "$name" "$rps" "$(to_us "$p50")" "$(to_us "$p99")" "$cpu_us" "$errs" >>"$RESULTS"
-	log "$name: $rps req/s, p50 $p50, p99 $p99, $cpu_us µs CPU/redirect ${errs:+($errs)}"
+	# System calls per request: strace counts them on every thread of the
+	# server over a short separate pass (strace slows the server; the
+	# count per request does not depend on its speed).
+	local sys_per_req="-"
+	if [ "$SYSCALLS" = 1 ]; then
+		strace -c -f -q -o "$WORK/strace.out" -p "$SRV_PID" 2>/dev/null &
+		local st_pid=$!
+		sleep 0.5
+		$LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d"$SYSCALL_DURATION" -s "$WORK/random.lua" "$URL" >"$WORK/wrk-strace.out"
+		kill -INT "$st_pid" 2>/dev/null || true
+		wait "$st_pid" 2>/dev/null || true
+		local sreqs calls
+		sreqs=$(awk '/requests in/ { print $1 }' "$WORK/wrk-strace.out")
+		calls=$(awk '$NF == "total" { print $4 }' "$WORK/strace.out")
+		[ -n "$calls" ] && [ -n "$sreqs" ] && sys_per_req=$(awk -v c="$calls" -v r="$sreqs" 'BEGIN { printf "%.2f", c / r }')
+		awk 'NR > 2 && $NF != "total" && $NF !~ /^-/ { print }' "$WORK/strace.out" | sort -k4 -gr | head -4 |
+			awk -v n="$name" -v r="$sreqs" '{ printf "bench-compare: %s: %s %.2f/request\n", n, $NF, $4 / r }' >&2
+	fi
+	printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$name" "$rps" "$(to_us "$p50")" "$(to_us "$p99")" "$cpu_us" "$sys_per_req" "$errs" >>"$RESULTS"
+	log "$name: $rps req/s, p50 $p50, p99 $p99, $cpu_us µs CPU/redirect, $sys_per_req syscalls/request ${errs:+($errs)}"
 	stop_servers
 }
 to_us() { # wrk duration such as 85.00us, 1.20ms, 2.00s
@@ -202,22 +235,17 @@ done
 
 echo
 echo "medians of $ROUNDS rounds ($N codes, wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) CPUs: server on CPU 0, wrk on CPU 1)"
-printf "%-14s %12s %10s %10s %14s %10s %10s\n" server "req/s" "p50 µs" "p99 µs" "CPU µs/redir" "rps/nginx" "cpu/nginx"
+printf "%-14s %10s %9s %9s %13s %10s %10s %10s %11s\n" server "req/s" "p50 µs" "p99 µs" "CPU µs/redir" "syscalls" "rps/nginx" "cpu/nginx" "cpu/floor"
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-n_rps="" n_cpu=""
+col() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s { print $c }' "$RESULTS" | median; }
+ratio() { [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo "-"; }
+n_rps=$(col nginx 2) n_cpu=$(col nginx 5) f_cpu=$(col floor 5)
 for s in $SERVERS; do
-	rps=$(awk -F'\t' -v s="$s" '$1 == s { print $2 }' "$RESULTS" | median)
-	p50=$(awk -F'\t' -v s="$s" '$1 == s { print $3 }' "$RESULTS" | median)
-	p99=$(awk -F'\t' -v s="$s" '$1 == s { print $4 }' "$RESULTS" | median)
-	cpu=$(awk -F'\t' -v s="$s" '$1 == s { print $5 }' "$RESULTS" | median)
-	[ "$s" = nginx ] && { n_rps=$rps; n_cpu=$cpu; }
-	rr="-" cr="-"
-	if [ -n "$n_rps" ]; then
-		rr=$(awk -v a="$rps" -v b="$n_rps" 'BEGIN { printf "%.2f", a / b }')
-		cr=$(awk -v a="$cpu" -v b="$n_cpu" 'BEGIN { printf "%.2f", a / b }')
-	fi
-	printf "%-14s %12.0f %10s %10s %14s %10s %10s\n" "$s" "$rps" "$p50" "$p99" "$cpu" "$rr" "$cr"
+	rps=$(col "$s" 2) p50=$(col "$s" 3) p99=$(col "$s" 4) cpu=$(col "$s" 5)
+	sc=$(awk -F'\t' -v s="$s" '$1 == s && $6 != "-" { print $6 }' "$RESULTS" | median)
+	printf "%-14s %10.0f %9s %9s %13s %10s %10s %10s %11s\n" "$s" "$rps" "$p50" "$p99" "$cpu" "${sc:--}" \
+		"$(ratio "$rps" "$n_rps")" "$(ratio "$cpu" "$n_cpu")" "$(ratio "$cpu" "$f_cpu")"
 done
 echo
-echo "all rounds:"
+echo "all rounds (server, req/s, p50 µs, p99 µs, CPU µs/redirect, syscalls/request, errors):"
 cat "$RESULTS"
