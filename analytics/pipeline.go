@@ -71,6 +71,10 @@ type Pipeline struct {
 	stats   Stats
 	healthy atomic.Bool
 	corrupt map[string]bool // damaged segments already reported (replayer only)
+	// The batcher's buffers for encoded records, reused from batch to
+	// batch once the sink acknowledged or the spool wrote them.
+	arena   []byte
+	records [][]byte
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -213,14 +217,19 @@ func (p *Pipeline) batcher() {
 	}
 }
 
+// encode encodes a batch into records that share one buffer, reused by
+// the next batch (see deliver).
 func (p *Pipeline) encode(batch []Event) [][]byte {
-	records := make([][]byte, len(batch))
+	buf, records := p.arena[:0], p.records[:0]
 	for i := range batch {
 		if batch[i].Enrich != 0 && p.cfg.Enrich != nil {
 			p.cfg.Enrich(&batch[i])
 		}
-		records[i] = p.enc.Append(nil, &batch[i])
+		start := len(buf)
+		buf = p.enc.Append(buf, &batch[i])
+		records = append(records, buf[start:len(buf):len(buf)])
 	}
+	p.arena, p.records = buf, records
 	return records
 }
 
@@ -235,10 +244,14 @@ func (p *Pipeline) deliver(batch []Event) {
 	default:
 	}
 	if p.sink != nil && p.healthy.Load() && p.q.Len() < p.cfg.HighWater && !stopping {
-		if err := p.publish(records); err == nil {
+		err := p.publish(records)
+		if err == nil {
 			p.stats.Published.Add(uint64(len(records)))
 			return
 		}
+		// A failed write may still be in the sink's hands (a timed-out
+		// request): the next batch gets buffers of its own.
+		defer func() { p.arena, p.records = nil, nil }()
 	}
 	p.toSpool(records)
 }

@@ -252,27 +252,37 @@ func Decode(b []byte) (Decoded, error) {
 // EventID returns the id of ScanEvent bytes without decoding the rest; ok
 // is false when there is none.
 func EventID(b []byte) (id [16]byte, ok bool) {
+	v := EventIDBytes(b)
+	if v == nil {
+		return id, false
+	}
+	copy(id[:], v)
+	return id, true
+}
+
+// EventIDBytes is EventID as the 16 bytes inside b (nil when there is
+// none): a Kafka message key that costs no allocation.
+func EventIDBytes(b []byte) []byte {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return id, false
+			return nil
 		}
 		b = b[n:]
 		if num == 2 && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 || len(v) != 16 {
-				return id, false
+				return nil
 			}
-			copy(id[:], v)
-			return id, true
+			return v[:16:16]
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return id, false
+			return nil
 		}
 		b = b[n:]
 	}
-	return id, false
+	return nil
 }
 
 // IDChunk is how many consecutive event ids of one producer (the counter in

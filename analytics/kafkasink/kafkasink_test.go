@@ -2,6 +2,7 @@ package kafkasink
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -224,7 +225,11 @@ func BenchmarkPublish(b *testing.B) {
 	enc := analytics.NewEncoder([]byte("s"), "bench")
 	batch := make([][]byte, 1000)
 	for i := range batch {
+		// Ids as the queue gives them, so the batch spreads over the
+		// partitions as scans do.
 		e := analytics.Event{Time: time.Now().UnixNano(), Key: "code\x00", Version: 1, Status: 302}
+		copy(e.ID[:8], "producer")
+		binary.BigEndian.PutUint64(e.ID[8:], uint64(i*analytics.IDChunk))
 		batch[i] = enc.Append(nil, &e)
 	}
 	b.ReportAllocs()

@@ -39,7 +39,7 @@ type EventFlags struct {
 func defaultEventFlags(spoolDir string) EventFlags {
 	k := kafkasink.DefaultConfig()
 	return EventFlags{KafkaTopic: k.Topic, KafkaCompression: k.Compression, KafkaBatchSize: int64(k.BatchSize),
-		KafkaLinger: k.Linger, KafkaTimeout: analytics.DefaultConfig().PublishTimeout, KafkaAcks: k.Acks, SpoolDir: spoolDir, SpoolMaxBytes: analytics.DefaultConfig().SpoolMaxBytes}
+		KafkaLinger: 10 * time.Millisecond, KafkaTimeout: analytics.DefaultConfig().PublishTimeout, KafkaAcks: k.Acks, SpoolDir: spoolDir, SpoolMaxBytes: analytics.DefaultConfig().SpoolMaxBytes}
 }
 
 func (c *EventFlags) register(fs flagRegistrar, withKafka bool) {
@@ -48,7 +48,7 @@ func (c *EventFlags) register(fs flagRegistrar, withKafka bool) {
 		fs.StringVar(&c.KafkaTopic, "kafka-topic", c.KafkaTopic, "topic of scan events")
 		fs.StringVar(&c.KafkaCompression, "kafka-compression", c.KafkaCompression, "none, gzip, snappy, lz4 or zstd")
 		fs.Int64Var(&c.KafkaBatchSize, "kafka-batch-size", c.KafkaBatchSize, "events per Kafka batch")
-		fs.DurationVar(&c.KafkaLinger, "kafka-linger", c.KafkaLinger, "longest wait to fill a Kafka batch")
+		fs.DurationVar(&c.KafkaLinger, "kafka-linger", c.KafkaLinger, "longest wait to fill a batch of events (up to --kafka-batch-size) before it is sent to Kafka")
 		fs.DurationVar(&c.KafkaTimeout, "kafka-write-timeout", c.KafkaTimeout, "how long one Kafka write may take before its events go to the spool")
 		fs.StringVar(&c.KafkaAcks, "kafka-acks", c.KafkaAcks, "acknowledgements: all, one or none")
 		fs.BoolVar(&c.KafkaTLS, "kafka-tls", c.KafkaTLS, "connect to Kafka with TLS")
@@ -92,7 +92,7 @@ func (c *EventFlags) sinkConfig() (kafkasink.Config, error) {
 		return kafkasink.Config{}, errors.New("--kafka-batch-size must be at least 1")
 	}
 	return kafkasink.Config{Brokers: brokers, Topic: c.KafkaTopic, Compression: c.KafkaCompression, BatchSize: int(c.KafkaBatchSize),
-		Linger: c.KafkaLinger, Acks: c.KafkaAcks, TLS: c.KafkaTLS, SASLMech: c.KafkaSASL, SASLUser: c.KafkaUser, SASLPassword: c.KafkaPassword}, nil
+		Acks: c.KafkaAcks, TLS: c.KafkaTLS, SASLMech: c.KafkaSASL, SASLUser: c.KafkaUser, SASLPassword: c.KafkaPassword}, nil
 }
 
 // start starts the event pipeline (with Kafka when configured). countries
@@ -124,7 +124,7 @@ func (c *EventFlags) start(log *slog.Logger, countries redirect.CountryLookup) (
 			return nil, nil, err
 		}
 		s = sink
-		pc.BatchSize = int(c.KafkaBatchSize)
+		pc.BatchSize, pc.Linger = int(c.KafkaBatchSize), c.KafkaLinger
 		pc.PublishTimeout = c.KafkaTimeout
 		log.Info("scan events go to Kafka", "brokers", c.Kafka, "topic", c.KafkaTopic)
 	}
