@@ -30,6 +30,8 @@ THREADS=${THREADS:-1}
 SERVERS=${SERVERS:-"nginx floor qredge-kafka qredge"}
 SYSCALL_DURATION=${SYSCALL_DURATION:-2s}
 SYSCALLS=${SYSCALLS:-1} # 0: skip the strace pass
+# PROFILE_DIR=dir: a 5 s CPU profile of each Go server per round, taken
+# during the measured pass (floor, edge and serve).
 cd "$(dirname "$0")/.."
 
 log() { echo "bench-compare: $*" >&2; }
@@ -105,6 +107,7 @@ EOF
 
 # --- qredge serve: embedded store seeded directly -----------------------
 QREDGE_PORT=$(free_port)
+QREDGE_ADMIN=$(free_port)
 "$WORK/qredge" loadtest seed --data-dir "$WORK/data" --n "$N" --prefix c >&2
 
 # --- qredge edge: Redis + Kafka (kfake) ---------------------------------
@@ -119,18 +122,21 @@ start_nginx() {
 	URL="http://127.0.0.1:$NGINX_PORT"
 }
 FLOOR_PORT=$(free_port)
+FLOOR_PPROF=$(free_port)
 start_floor() {
-	GOMAXPROCS=1 $SERVER_CPU "$WORK/floor" -listen "127.0.0.1:$FLOOR_PORT" -n "$N" 2>"$WORK/floor.log" &
+	GOMAXPROCS=1 $SERVER_CPU "$WORK/floor" -listen "127.0.0.1:$FLOOR_PORT" -pprof "127.0.0.1:$FLOOR_PPROF" -n "$N" 2>"$WORK/floor.log" &
 	SRV_PID=$!; PIDS+=("$SRV_PID")
 	wait_http "http://127.0.0.1:$FLOOR_PORT/c1"
+	PPROF_URL="http://127.0.0.1:$FLOOR_PPROF"
 	URL="http://127.0.0.1:$FLOOR_PORT"
 }
 start_qredge() {
 	GOMAXPROCS=1 $SERVER_CPU "$WORK/qredge" serve --listen "127.0.0.1:$QREDGE_PORT" --data-dir "$WORK/data" \
-		--api-key bench-compare-admin-key --log-level warn 2>"$WORK/qredge.log" &
+		--admin-listen "127.0.0.1:$QREDGE_ADMIN" --api-key bench-compare-admin-key --log-level warn 2>"$WORK/qredge.log" &
 	SRV_PID=$!; PIDS+=("$SRV_PID")
 	wait_http "http://127.0.0.1:$QREDGE_PORT/c1"
 	URL="http://127.0.0.1:$QREDGE_PORT"
+	PPROF_URL="http://127.0.0.1:$QREDGE_ADMIN"
 }
 start_qredge_kafka() {
 	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null &
@@ -148,6 +154,7 @@ start_qredge_kafka() {
 	SRV_PID=$!; PIDS+=("$SRV_PID")
 	wait_http "http://127.0.0.1:$EDGE_PORT/c1"
 	URL="http://127.0.0.1:$EDGE_PORT"
+	PPROF_URL="http://127.0.0.1:$EDGE_ADMIN"
 }
 
 # CPU ticks (user+system) of a process and its children threads/processes.
@@ -172,6 +179,7 @@ RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 run_one() { # name
 	local name=$1
+	PPROF_URL=""
 	case $name in
 	nginx) start_nginx ;;
 	floor) start_floor ;;
@@ -183,8 +191,15 @@ run_one() { # name
 	$LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d2s -s "$WORK/random.lua" "$URL" >/dev/null
 	local before after
 	before=$(cpu_ticks "$SRV_PID")
+	local prof_pid=""
+	if [ -n "${PROFILE_DIR:-}" ] && [ -n "${PPROF_URL:-}" ]; then
+		mkdir -p "$PROFILE_DIR"
+		curl -s -o "$PROFILE_DIR/$name.round$ROUND.pprof" "$PPROF_URL/debug/pprof/profile?seconds=5" &
+		prof_pid=$!
+	fi
 	$LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$WORK/random.lua" "$URL" >"$WORK/wrk.out"
 	after=$(cpu_ticks "$SRV_PID")
+	[ -z "$prof_pid" ] || wait "$prof_pid"
 	local rps reqs p50 p99 errs
 	rps=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/wrk.out")
 	reqs=$(awk '/requests in/ { print $1 }' "$WORK/wrk.out")
@@ -198,7 +213,13 @@ run_one() { # name
 	# count per request does not depend on its speed).
 	local sys_per_req="-"
 	if [ "$SYSCALLS" = 1 ]; then
-		strace -c -f -q -o "$WORK/strace.out" -p "$SRV_PID" 2>/dev/null &
+		# Every thread of the server and of its children (nginx's worker):
+		# strace -f follows only threads created after it attached.
+		local tids=() p t
+		for p in "$SRV_PID" $(pgrep -P "$SRV_PID" || true); do
+			for t in /proc/"$p"/task/*; do tids+=(-p "${t##*/}"); done
+		done
+		strace -c -f -q -o "$WORK/strace.out" "${tids[@]}" 2>/dev/null &
 		local st_pid=$!
 		sleep 0.5
 		$LOAD_CPU wrk -t"$THREADS" -c"$CONNS" -d"$SYSCALL_DURATION" -s "$WORK/random.lua" "$URL" >"$WORK/wrk-strace.out"
@@ -229,16 +250,16 @@ stop_servers() {
 }
 
 log "$N codes, $ROUNDS rounds of $DURATION, wrk -t$THREADS -c$CONNS, servers: $SERVERS"
-for r in $(seq 1 "$ROUNDS"); do
+for ROUND in $(seq 1 "$ROUNDS"); do
 	for s in $SERVERS; do run_one "$s"; done
 done
 
 echo
 echo "medians of $ROUNDS rounds ($N codes, wrk -t$THREADS -c$CONNS -d$DURATION, $(nproc) CPUs: server on CPU 0, wrk on CPU 1)"
 printf "%-14s %10s %9s %9s %13s %10s %10s %10s %11s\n" server "req/s" "p50 µs" "p99 µs" "CPU µs/redir" "syscalls" "rps/nginx" "cpu/nginx" "cpu/floor"
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -F'\t' -v s="$1" -v c="$2" '$1 == s { print $c }' "$RESULTS" | median; }
-ratio() { [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }' || echo "-"; }
+ratio() { if [ -n "$1" ] && [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; else echo "-"; fi; }
 n_rps=$(col nginx 2) n_cpu=$(col nginx 5) f_cpu=$(col floor 5)
 for s in $SERVERS; do
 	rps=$(col "$s" 2) p50=$(col "$s" 3) p99=$(col "$s" 4) cpu=$(col "$s" 5)

@@ -27,9 +27,20 @@ type Config struct {
 	Poll time.Duration
 	// PruneInterval is how often buckets past their retention are deleted.
 	PruneInterval time.Duration
-	// BatchEvents bounds the events one transaction applies; whole spool
-	// records are applied, so a transaction can exceed it by one record.
+	// BatchEvents bounds the events decoded in one step; whole spool
+	// records are read, so a step can exceed it by one record.
 	BatchEvents int
+	// Events are counted in memory, where reads see them at once, and
+	// written to the file (with the spool position, in one transaction)
+	// every FlushInterval, or when FlushEvents are pending, or when the
+	// spool moves to another segment. Under load a transaction holds
+	// FlushEvents; when idle, one a second at most. Larger transactions
+	// measured slower, not faster: with scans spread over 100,000 links,
+	// 20,000 events a transaction cost serve 39-54 us per scan against
+	// 27-36 us at 5,000 (bbolt grows a node in memory until the commit,
+	// and inserting into a large one moves its tail each time).
+	FlushInterval time.Duration
+	FlushEvents   int
 	// Now is the clock that retention is measured against; nil means
 	// time.Now.
 	Now func() time.Time
@@ -42,7 +53,7 @@ type Config struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{Retention: aggregate.DefaultRetention(), Poll: 100 * time.Millisecond,
-		PruneInterval: time.Minute, BatchEvents: 5000}
+		PruneInterval: time.Minute, BatchEvents: 5000, FlushInterval: time.Second, FlushEvents: 5000}
 }
 
 // readBytes is about how much of a segment one read takes into memory.
@@ -64,17 +75,27 @@ type Aggregator struct {
 	log   *slog.Logger
 	lag   prometheus.Gauge
 
-	// The loop's state, owned by its goroutine.
-	pos     position
-	batches [][][]byte // records read from pos on, not applied yet
-	ends    []int64    // ends[i] is the offset after batches[i]
-	done    string     // sealed segment at pos read to its end
-	dead    int64      // damaged bytes at the end of segment done
-	times   []int64
-	poison  limiter
-	errs    limiter
+	// The loop's state, owned by its goroutine. pos is how far the spool
+	// was read; what was read after the committed position is in pend.
+	pos       position
+	committed position   // the position the file holds
+	batches   [][][]byte // records read from pos on, not applied yet
+	ends      []int64    // ends[i] is the offset after batches[i]
+	done      string     // sealed segment at pos read to its end
+	dead      int64      // damaged bytes at the end of segment done
+	times     []int64
+	poison    limiter
+	errs      limiter
 
 	failed atomic.Pointer[failure]
+
+	// pend holds the events counted in memory and not written yet (the
+	// loop adds to it; readers add it to what the file holds), pendSince
+	// when its oldest event was read. pmu guards pend against readers.
+	pmu        sync.RWMutex
+	pend       *aggregate.Delta
+	pendSince  time.Time
+	pendPoison int
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -104,6 +125,12 @@ func Open(db *bolt.DB, sp *analytics.Spool, cfg Config, m *aggregate.Metrics, br
 	if cfg.BatchEvents <= 0 {
 		cfg.BatchEvents = d.BatchEvents
 	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = d.FlushInterval
+	}
+	if cfg.FlushEvents <= 0 {
+		cfg.FlushEvents = d.FlushEvents
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -116,7 +143,7 @@ func Open(db *bolt.DB, sp *analytics.Spool, cfg Config, m *aggregate.Metrics, br
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Aggregator{db: db, sp: sp, cfg: cfg, m: m, brake: brake, log: log, lag: m.LagBytes.WithLabelValues()}
+	a := &Aggregator{db: db, sp: sp, cfg: cfg, m: m, brake: brake, log: log, lag: m.LagBytes.WithLabelValues(), pend: aggregate.NewDelta()}
 	if cfg.Damaged != nil {
 		a.Fail(cfg.Damaged)
 		return a, nil
@@ -148,6 +175,7 @@ func (a *Aggregator) open(db *bolt.DB) error {
 		if v := tx.Bucket(bucketPos).Get(keyPos); v != nil {
 			var err error
 			a.pos, err = decodePosition(v)
+			a.committed = a.pos
 			return err
 		}
 		return nil
@@ -186,6 +214,15 @@ func (a *Aggregator) run(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var lastPrune time.Time
+	defer func() {
+		// A graceful stop writes what is counted in memory; after a
+		// crash it is read again from the spool.
+		if a.Failed() == nil {
+			if err := a.guard("counting events", a.flush); err != nil && !isDamage(err) {
+				a.logError("cannot write the stats counted in memory at stop", err)
+			}
+		}
+	}()
 	for ctx.Err() == nil {
 		if a.Failed() != nil {
 			// Nothing more is counted: the events stay in the spool
@@ -233,6 +270,20 @@ func (a *Aggregator) run(ctx context.Context) {
 			wait = errorPause
 		case progressed:
 			continue
+		}
+		if a.pendEvents() > 0 {
+			// Nothing more to read now: write what is pending when due.
+			due := a.cfg.FlushInterval - time.Since(a.pendSince)
+			if due <= 0 {
+				if err := a.guard("counting events", a.flush); err != nil && !isDamage(err) {
+					a.logError("embedded aggregator", err)
+					wait = errorPause
+				} else {
+					continue
+				}
+			} else {
+				wait = min(wait, due)
+			}
 		}
 		timer.Reset(wait) // since Go 1.23 this also drops a stale tick
 		select {
@@ -286,9 +337,15 @@ func (a *Aggregator) step() (bool, error) {
 		}
 		return false, nil
 	}
-	// Segments before the position were applied; one is left when the
-	// process died between the commit and the remove.
-	a.remove(older)
+	// Segments before the committed position were applied; one is left
+	// when the process died between the commit and the remove.
+	var applied []analytics.SegmentFile
+	for _, o := range older {
+		if o.Seq < a.committed.Seq {
+			applied = append(applied, o)
+		}
+	}
+	a.remove(applied)
 	if a.done != cur.Name {
 		r, err := a.sp.ReadRecords(cur.Name, a.pos.Off, readBytes)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -326,11 +383,13 @@ func (a *Aggregator) step() (bool, error) {
 // moveTo records the start of segment seq as the position and removes the
 // segments before it.
 func (a *Aggregator) moveTo(seq uint64, before []analytics.SegmentFile) error {
-	p := position{Seq: seq}
-	if err := apply(a.db, aggregate.NewDelta(), p); err != nil {
+	// What is pending was read before the new position: it commits with
+	// it, so the file never holds a position past events it lacks.
+	a.pos = position{Seq: seq}
+	if err := a.flush(); err != nil {
 		return fmt.Errorf("cannot record the spool position: %w", err)
 	}
-	a.pos, a.done, a.dead, a.batches, a.ends = p, "", 0, nil, nil
+	a.done, a.dead, a.batches, a.ends = "", 0, nil, nil
 	a.remove(before)
 	return nil
 }
@@ -343,12 +402,15 @@ func (a *Aggregator) remove(segs []analytics.SegmentFile) {
 	}
 }
 
-// applyChunk applies whole records from a.batches, up to BatchEvents
-// events, with the position after them.
+// applyChunk counts whole records from a.batches, up to BatchEvents
+// events, into the pending delta, and moves the read position after them;
+// it writes the delta when FlushEvents are pending.
 func (a *Aggregator) applyChunk() error {
-	d := aggregate.NewDelta()
-	a.times = a.times[:0]
 	k, n, poison := 0, 0, 0
+	a.pmu.Lock()
+	if a.pend.Events == 0 && a.pendPoison == 0 {
+		a.pendSince = time.Now()
+	}
 	for k < len(a.batches) && n < a.cfg.BatchEvents {
 		for _, rec := range a.batches[k] {
 			e, err := analytics.Decode(rec)
@@ -360,25 +422,52 @@ func (a *Aggregator) applyChunk() error {
 				}
 				continue
 			}
-			d.Add(&e)
+			a.pend.Add(&e)
 			a.times = append(a.times, e.Time)
 		}
 		n += len(a.batches[k])
 		k++
 	}
-	p := position{Seq: a.pos.Seq, Off: a.ends[k-1]}
-	start := time.Now()
-	if err := apply(a.db, d, p); err != nil {
-		return fmt.Errorf("cannot apply %d events: %w", d.Events, err)
-	}
-	a.m.Apply.Observe(time.Since(start).Seconds())
-	a.m.Applied.Add(float64(d.Events))
-	a.m.Poison.Add(float64(poison))
-	a.m.Batches.Inc()
+	a.pendPoison += poison
+	a.pmu.Unlock()
+	// Visible to reads from now on.
 	a.m.ObserveFreshness(a.times)
-	a.pos = p
+	a.times = a.times[:0]
+	a.pos = position{Seq: a.pos.Seq, Off: a.ends[k-1]}
 	clear(a.batches[:k]) // let the records be collected
 	a.batches, a.ends = a.batches[k:], a.ends[k:]
+	if a.pendEvents() >= a.cfg.FlushEvents {
+		return a.flush()
+	}
+	return nil
+}
+
+// pendEvents returns the events counted in memory and not written yet.
+func (a *Aggregator) pendEvents() int {
+	a.pmu.RLock()
+	defer a.pmu.RUnlock()
+	return a.pend.Events + a.pendPoison
+}
+
+// flush writes the pending delta and the read position in one
+// transaction. Readers wait for it, so they never see the delta both in
+// the file and in memory.
+func (a *Aggregator) flush() error {
+	a.pmu.Lock()
+	defer a.pmu.Unlock()
+	d := a.pend
+	start := time.Now()
+	if err := apply(a.db, d, a.pos); err != nil {
+		return fmt.Errorf("cannot apply %d events: %w", d.Events, err)
+	}
+	if d.Events > 0 || a.pendPoison > 0 {
+		a.m.Apply.Observe(time.Since(start).Seconds())
+		a.m.Applied.Add(float64(d.Events))
+		a.m.Poison.Add(float64(a.pendPoison))
+		a.m.Batches.Inc()
+	}
+	a.pend, a.pendPoison = aggregate.NewDelta(), 0
+	a.committed = a.pos
 	return nil
 }
 

@@ -31,6 +31,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.Poll = 5 * time.Millisecond
+	cfg.FlushInterval = 5 * time.Millisecond // tests read the file and the applied count
 	cfg.Now = testclock.At(base).Now
 	return cfg
 }
@@ -614,4 +615,38 @@ func TestSpoolEmptied(t *testing.T) {
 	e.a.Start()
 	e.waitApplied(t, 2000)
 	checkStats(t, e.a, evs, time.Hour)
+}
+
+// TestPendingVisible: events counted in memory and not written to the
+// file yet are in every read at once (LinkStats, Top), and a purge takes
+// them too.
+func TestPendingVisible(t *testing.T) {
+	cfg := testConfig()
+	cfg.FlushInterval, cfg.FlushEvents = time.Hour, 1<<30 // nothing written while the test reads
+	e := mustOpen(t, t.TempDir(), cfg, 1<<20)
+	evs := genEvents(2000, 12, time.Hour)
+	appendRecords(t, e.sp, encodeEvents(evs), 20)
+	e.a.Start()
+	for deadline := time.Now().Add(10 * time.Second); e.a.pendEvents() < len(evs); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events read", e.a.pendEvents(), len(evs))
+		}
+	}
+	if e.applied() != 0 {
+		t.Fatalf("%d events written to the file with an hour's flush interval", e.applied())
+	}
+	checkStats(t, e.a, evs, time.Hour)
+	code, domain := splitLink(testLinks[0])
+	if _, err := e.a.PurgeStats(context.Background(), domain, code); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.a.LinkStats(context.Background(), store.StatsQuery{Code: code, Domain: domain, From: base, To: base.Add(time.Hour), Granularity: store.Hour})
+	if err != nil || st.Total != 0 {
+		t.Fatalf("after the purge: %d (%v)", st.Total, err)
+	}
+	// Close writes what is pending.
+	e.a.Close()
+	if e.applied() != len(evs) {
+		t.Fatalf("%d events written at Close, want %d", e.applied(), len(evs))
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/store"
 )
 
@@ -27,6 +28,20 @@ func (a *Aggregator) PurgeStats(ctx context.Context, domain, code string) (int, 
 	// an identity (the store's key, NUL, the creation time).
 	link := []byte(store.LinkKey(domain, code))
 	n := 0
+	// What is counted in memory goes too, or the next flush would bring
+	// it back.
+	a.pmu.Lock()
+	defer a.pmu.Unlock()
+	for bk := range a.pend.Counts {
+		if c, d, _ := aggregate.SplitLinkKey(bk.Link); c == code && d == domain {
+			delete(a.pend.Counts, bk)
+		}
+	}
+	for bk := range a.pend.Uniques {
+		if c, d, _ := aggregate.SplitLinkKey(bk.Link); c == code && d == domain {
+			delete(a.pend.Uniques, bk)
+		}
+	}
 	err := a.guard("purging stats", func() error {
 		return a.db.Update(func(tx *bolt.Tx) error {
 			for _, name := range [][]byte{bucketStats, bucketUniq} {

@@ -44,6 +44,10 @@ func (a *Aggregator) LinkStats(ctx context.Context, q store.StatsQuery) (*store.
 	buckets := make([]map[string]int64, n)
 	uniques := make([]int64, n)
 	var all hyperloglog.Sketch // zero value: takes the first merged sketch's precision
+	// The file and what is counted in memory, at one instant: a flush
+	// waits for the read.
+	a.pmu.RLock()
+	defer a.pmu.RUnlock()
 	err := a.guard("reading stats", func() error {
 		return a.db.View(func(tx *bolt.Tx) error {
 			st, un := tx.Bucket(bucketStats), tx.Bucket(bucketUniq)
@@ -56,6 +60,33 @@ func (a *Aggregator) LinkStats(ctx context.Context, q store.StatsQuery) (*store.
 				for j, link := range links {
 					if j > 0 && start < legacyFrom {
 						continue
+					}
+					bk := aggregate.BucketKey{G: q.Granularity, Start: start, Link: link}
+					if m := a.pend.Counts[bk]; m != nil {
+						if buckets[i] == nil {
+							buckets[i] = map[string]int64{}
+						}
+						for f, v := range m {
+							buckets[i][f] += v
+						}
+					}
+					if vis := a.pend.Uniques[bk]; vis != nil {
+						hs := vis.All
+						if q.ExcludeBots {
+							hs = vis.Human
+						}
+						if len(hs) > 0 {
+							sk := hyperloglog.New14()
+							for _, h := range hs {
+								sk.InsertHash(h)
+							}
+							if err := bucket.Merge(sk); err != nil {
+								return err
+							}
+							if err := all.Merge(sk); err != nil {
+								return err
+							}
+						}
 					}
 					k := bucketKey(q.Granularity, start, link)
 					if v := st.Get(k); v != nil {
@@ -112,6 +143,16 @@ func (a *Aggregator) Top(ctx context.Context, q store.StatsQuery) (*store.TopSta
 	}
 	first, n := q.Buckets()
 	totals := map[string]int64{}
+	a.pmu.RLock()
+	defer a.pmu.RUnlock()
+	end := first + int64(n)*q.Granularity.Seconds()
+	for bk, m := range a.pend.Counts {
+		if bk.G == q.Granularity && bk.Start >= first && bk.Start < end {
+			if t := aggregate.Total(m, q.ExcludeBots); t > 0 {
+				totals[bk.Link] += t
+			}
+		}
+	}
 	if n > 0 {
 		lo := bucketPrefix(nil, q.Granularity, first)
 		hi := bucketPrefix(nil, q.Granularity, first+int64(n)*q.Granularity.Seconds())

@@ -48,6 +48,9 @@ type ServeConfig struct {
 	MaxBulkBodyBytes int64
 	ShutdownTimeout  time.Duration
 	HTTP             HTTPFlags
+	// AdminListen, when set, serves /healthz, /readyz, /metrics and
+	// /debug/pprof/ on a listener of their own (as edge and api do).
+	AdminListen string
 	logFlags
 	Protect apiProtectFlags // --rate-limit, --rate-burst
 }
@@ -74,6 +77,11 @@ func DefaultServeConfig() ServeConfig {
 func (c *ServeConfig) Check() error {
 	if err := checkAddr("--listen", c.Listen); err != nil {
 		return err
+	}
+	if c.AdminListen != "" {
+		if err := checkAddr("--admin-listen", c.AdminListen); err != nil {
+			return err
+		}
 	}
 	if c.DataDir == "" {
 		return errors.New("--data-dir must not be empty")
@@ -144,6 +152,7 @@ func checkAPIFlags(publicURL, apiKey string, maxBodyBytes, maxBulkBodyBytes int6
 
 func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address for redirects, the API, /healthz, /readyz and /metrics")
+	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "when set, an address for /healthz, /readyz, /metrics and /debug/pprof/ away from public traffic (the first three stay on --listen too)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links, such as https://go.example.com (default: http://<listen address>)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
@@ -201,6 +210,15 @@ type Serve struct {
 	brake      *aggregate.Brake
 	sigs       chan os.Signal
 	stopPolicy func() // stops the start-up check of stored links (startPolicy)
+	admin      *adminServer
+}
+
+// AdminAddr returns the admin listener's address ("" without one).
+func (s *Serve) AdminAddr() string {
+	if s.admin == nil {
+		return ""
+	}
+	return s.admin.Addr()
 }
 
 // Brake returns the embedded aggregator's emergency brake.
@@ -223,6 +241,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		if err != nil {
 			if s.ln != nil {
 				s.ln.Close()
+			}
+			if s.admin != nil {
+				s.admin.Close()
 			}
 			if s.geo != nil {
 				s.geo.Close()
@@ -332,6 +353,11 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	cfg.Protect.apply(&apiCfg)
 	apiHandler := streamingAPIHandler(api.NewServer(apiCfg, s.db, s.Log))
 	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if cfg.AdminListen != "" {
+		if s.admin, err = startAdmin(cfg.AdminListen, s.readiness, reg, s.Log); err != nil {
+			return err
+		}
+	}
 
 	s.srv = &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
@@ -434,21 +460,28 @@ var (
 
 func (s *Serve) readyz(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentTypeBytes(textPlain)
+	ok, detail := s.readiness()
+	if !ok {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	}
+	ctx.SetBodyString(detail + "\n")
+}
+
+// readiness says whether serve takes traffic, and why, for /readyz on
+// both listeners.
+func (s *Serve) readiness() (bool, string) {
 	switch {
 	case s.stopping.Load():
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetBodyString("shutting down\n")
+		return false, "shutting down"
 	case !s.table.Ready():
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetBodyString("loading links\n")
-	default:
-		// Stats off is degraded, not unready: scans and the API work.
-		msg := "ready: " + strconv.Itoa(s.table.Len()) + " links\n"
-		if err := s.agg.Failed(); err != nil {
-			msg += "degraded: the stats store failed (stats are off; see docs/reliability.md): " + err.Error() + "\n"
-		}
-		ctx.SetBodyString(msg)
+		return false, "loading links"
 	}
+	// Stats off is degraded, not unready: scans and the API work.
+	msg := "ready: " + strconv.Itoa(s.table.Len()) + " links"
+	if err := s.agg.Failed(); err != nil {
+		msg += "\ndegraded: the stats store failed (stats are off; see docs/reliability.md): " + err.Error()
+	}
+	return true, msg
 }
 
 // recoverPanic turns a panic in a handler into a 500 for that request
@@ -525,6 +558,9 @@ func (s *Serve) Close() error {
 	}
 	stopSignals(s.sigs)
 	s.sigs = nil
+	if s.admin != nil {
+		s.admin.Close()
+	}
 	if s.agg != nil {
 		// Before the pipeline, which closes the spool the aggregator
 		// reads. Events not counted yet are counted at the next start.

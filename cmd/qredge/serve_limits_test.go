@@ -46,3 +46,18 @@ func TestServeTooLargeNamesTheLimit(t *testing.T) {
 	f("/api/v1/links/bulk", strconv.Itoa(int(DefaultServeConfig().MaxBulkBodyBytes)), "--max-bulk-body-bytes")
 	f("/api/v1/links", strconv.Itoa(int(DefaultServeConfig().MaxBodyBytes)), "--max-body-bytes")
 }
+
+// TestServeAdminListen: with --admin-listen, serve answers /readyz,
+// /metrics and /debug/pprof/ there; /debug/pprof/ is never on --listen.
+func TestServeAdminListen(t *testing.T) {
+	s, _ := mustStartServe(t, t.TempDir(), func(c *ServeConfig) { c.AdminListen = "127.0.0.1:0" })
+	for _, path := range []string{"/readyz", "/metrics", "/debug/pprof/"} {
+		resp, body := req(t, "GET", "http://"+s.AdminAddr()+path, "", "")
+		if resp.StatusCode != 200 || (path == "/readyz" && !strings.HasPrefix(body, "ready: ")) {
+			t.Fatalf("admin %s: %d %.80s", path, resp.StatusCode, body)
+		}
+	}
+	if resp, _ := req(t, "GET", "http://"+s.Addr()+"/debug/pprof/", "", ""); resp.StatusCode == 200 {
+		t.Fatal("/debug/pprof/ answers on the public listener")
+	}
+}

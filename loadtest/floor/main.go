@@ -9,6 +9,8 @@ package main
 import (
 	"flag"
 	"log"
+	"net/http"
+	_ "net/http/pprof"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -17,7 +19,11 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address")
 	n := flag.Int("n", 100000, "codes c1..cN to https://example.com/<code>")
+	pprofAddr := flag.String("pprof", "", "serve /debug/pprof/ on this address")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Println(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	links := make(map[string][]byte, *n)
 	for i := 1; i <= *n; i++ {
 		code := "c" + strconv.Itoa(i)
