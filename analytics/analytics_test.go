@@ -566,7 +566,7 @@ func TestQueueWaitNoLostWakeup(t *testing.T) {
 				n++
 				continue
 			}
-			q.Wait(stop, nil)
+			q.Wait(stop, nil, 0)
 		}
 		got <- n
 	}()
@@ -595,5 +595,37 @@ func TestQueueWaitNoLostWakeup(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		close(stop)
 		t.Fatal("the consumer sleeps with events queued: a wake-up was lost")
+	}
+}
+
+// TestQueueWaitForMany: a consumer that waits for 100 queued events is
+// woken by the producer that queues the 100th, not by the ones before.
+func TestQueueWaitForMany(t *testing.T) {
+	q := NewQueue(1 << 10)
+	woke := make(chan int, 1)
+	go func() {
+		q.Wait(nil, nil, 100)
+		woke <- q.Len()
+	}()
+	e := testEvent(1)
+	for i := range 99 {
+		q.Enqueue(&e)
+		if i%10 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	select {
+	case n := <-woke:
+		t.Fatalf("woken with %d events queued, want 100", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	q.Enqueue(&e)
+	select {
+	case n := <-woke:
+		if n < 100 {
+			t.Fatalf("woken with %d events queued", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not woken by the 100th event")
 	}
 }

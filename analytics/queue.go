@@ -27,11 +27,13 @@ type Queue struct {
 	full     atomic.Uint64
 	closed   atomic.Bool
 	_        [56]byte
-	// sleeping is set while the consumer waits in Wait: the producer that
-	// finds it set wakes the consumer. While the consumer is busy the flag
-	// stays clear, and producers pay one read of a line nobody writes.
-	sleeping atomic.Bool
-	_        [63]byte
+	// sleeping is set while the consumer waits in Wait: 1 to be woken by
+	// the next event, n+1 to be woken once n events are queued. The
+	// producer that finds the condition met wakes the consumer. While the
+	// consumer is busy it stays 0, and producers pay one read of a line
+	// nobody writes.
+	sleeping atomic.Int64
+	_        [56]byte
 	wake     chan struct{}
 }
 
@@ -77,7 +79,7 @@ func (q *Queue) Enqueue(e *Event) bool {
 				c.e = *e
 				c.seq.Store(pos + 1) // publishes the event to the consumer
 				q.enqueued.Add(1)
-				if q.sleeping.Load() && q.sleeping.CompareAndSwap(true, false) {
+				if w := q.sleeping.Load(); w != 0 && (w == 1 || int64(q.Len()) >= w-1) && q.sleeping.CompareAndSwap(w, 0) {
 					select {
 					case q.wake <- struct{}{}:
 					default:
@@ -117,15 +119,20 @@ func (q *Queue) Dequeue() (e Event, ok bool) {
 	}
 }
 
-// Wait blocks the consumer until an event may be queued, stop is closed,
-// or timeout (a channel, nil for none) fires. It returns at once when an
-// event is queued or being queued. One consumer only.
-func (q *Queue) Wait(stop <-chan struct{}, timeout <-chan time.Time) {
-	q.sleeping.Store(true)
+// Wait blocks the consumer until an event may be queued (with n > 0: until
+// at least n are), stop is closed, or timeout (a channel, nil for none)
+// fires. It returns at once when that many are queued or being queued.
+// One consumer only.
+func (q *Queue) Wait(stop <-chan struct{}, timeout <-chan time.Time, n int) {
+	w := int64(1)
+	if n > 1 {
+		w = int64(n) + 1
+	}
+	q.sleeping.Store(w)
 	// Announced first, checked second: a producer that queued before the
 	// announcement is seen here, one that queued after it sees the flag.
-	if q.pending() {
-		q.sleeping.Store(false)
+	if (n <= 1 && q.pending()) || (n > 1 && q.Len() >= n) {
+		q.sleeping.Store(0)
 		return
 	}
 	select {
@@ -133,7 +140,7 @@ func (q *Queue) Wait(stop <-chan struct{}, timeout <-chan time.Time) {
 	case <-stop:
 	case <-timeout:
 	}
-	q.sleeping.Store(false)
+	q.sleeping.Store(0)
 }
 
 // Len returns the number of queued events (approximate while producers
