@@ -32,6 +32,8 @@ func (l crlfListener) Accept() (net.Conn, error) {
 // read costs one bytes.IndexByte per head line; nothing is allocated.
 type crlfConn struct {
 	net.Conn
+	readDL, writeDL coarseDeadline // deadline.go
+
 	err  error // errBareLF once found
 	mode uint8
 	body int64 // body bytes still to come (modeBody)
