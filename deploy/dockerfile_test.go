@@ -164,7 +164,9 @@ func repoDockerfileFacts(tb testing.TB) dockerfileFacts {
 	f := dockerfileFacts{GoMinor: goMinor(tb), MakeBuild: makeBuildCommand(tb)}
 	for _, c := range []string{"serve", "edge", "api", "analytics"} {
 		for _, env := range []string{"QREDGE_LISTEN", "QREDGE_ADMIN_LISTEN"} {
-			if _, ok := mustFlags(tb, c)[env]; ok {
+			// A listener off by default (serve's --admin-listen) has no
+			// port to expose.
+			if fl, ok := mustFlags(tb, c)[env]; ok && fl.Default != "" {
 				f.Ports = append(f.Ports, defaultPort(tb, c, env))
 			}
 		}
