@@ -72,7 +72,7 @@ func child(args []string) {
 	if args[0] == "aggregate-pending" {
 		// Many events counted in memory between writes: a kill loses
 		// them, and they must be counted again from the spool.
-		cfg.BatchEvents, cfg.FlushEvents, cfg.FlushInterval = 50, 3000, 50*time.Millisecond
+		cfg.FlushEvents, cfg.FlushInterval = 60, 50*time.Millisecond
 	}
 	a, err := Open(db, sp, cfg, m, nil, quietLog())
 	if err != nil {
