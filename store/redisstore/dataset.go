@@ -303,11 +303,8 @@ func (s *Store) RestoreLinks(ctx context.Context, links []*store.Link) (uint64, 
 			}
 			next = floor + 1
 		}
-		pipe := s.c.Pipeline()
-		data := make([]any, 0, 2*len(part))
-		vers := make([]any, 0, 2*len(part))
-		members := make([]redis.Z, 0, len(part))
-		for _, l := range part {
+		out := make([]*store.Link, len(part))
+		for j, l := range part {
 			c := l.Clone()
 			if c.Version == 0 {
 				c.Version, next = next, next+1
@@ -319,23 +316,10 @@ func (s *Store) RestoreLinks(ctx context.Context, links []*store.Link) (uint64, 
 				c.UpdatedAt = c.CreatedAt
 			}
 			top = max(top, c.Version)
-			enc, err := encodeLink(c)
-			if err != nil {
-				return top, err
-			}
-			key := c.Key()
-			data = append(data, key, enc)
-			vers = append(vers, key, c.Version)
-			members = append(members, redis.Z{Member: key})
-			for _, t := range c.Tags {
-				pipe.ZAdd(ctx, s.k.tagPrefix+t, redis.Z{Member: key})
-			}
+			out[j] = c
 		}
-		pipe.HSet(ctx, s.k.links, data...)
-		pipe.HSet(ctx, s.k.ver, vers...)
-		pipe.ZAdd(ctx, s.k.index, members...)
-		if _, err := pipe.Exec(ctx); err != nil {
-			return top, unavailable(err)
+		if err := s.writeLinks(ctx, out); err != nil {
+			return top, err
 		}
 	}
 	return top, nil

@@ -550,6 +550,36 @@ func (s *Store) RevokeKey(ctx context.Context, id string) error {
 	return store.Errorf(store.ENOTFOUND, "API key %q not found", id)
 }
 
+// writeLinks writes links as they are (versions and times set) with
+// their indexes in one pipeline, without change entries or checks: the
+// bulk path of Seed and RestoreLinks.
+func (s *Store) writeLinks(ctx context.Context, links []*store.Link) error {
+	pipe := s.c.Pipeline()
+	data := make([]any, 0, 2*len(links))
+	vers := make([]any, 0, 2*len(links))
+	members := make([]redis.Z, 0, len(links))
+	for _, l := range links {
+		enc, err := encodeLink(l)
+		if err != nil {
+			return err
+		}
+		key := l.Key()
+		data = append(data, key, enc)
+		vers = append(vers, key, l.Version)
+		members = append(members, redis.Z{Member: key})
+		for _, t := range l.Tags {
+			pipe.ZAdd(ctx, s.k.tagPrefix+t, redis.Z{Member: key})
+		}
+	}
+	pipe.HSet(ctx, s.k.links, data...)
+	pipe.HSet(ctx, s.k.ver, vers...)
+	pipe.ZAdd(ctx, s.k.index, members...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
 // Seed writes links in pipelined batches without change entries and
 // without version checks: for benchmarks and bulk imports into an empty
 // dataset. It refuses a lost dataset, like every write. Edges see seeded links on their next load or resync (or through
@@ -570,33 +600,18 @@ func (s *Store) Seed(ctx context.Context, links []*store.Link) error {
 			return unavailable(err)
 		}
 		first := uint64(last) - uint64(len(part)) + 1
-		pipe := s.c.Pipeline()
-		data := make([]any, 0, 2*len(part))
-		vers := make([]any, 0, 2*len(part))
-		members := make([]redis.Z, 0, len(part))
 		now := s.now()
+		out := make([]*store.Link, len(part))
 		for j, l := range part {
 			c := l.Clone()
 			if c.CreatedAt.IsZero() {
 				c.CreatedAt, c.UpdatedAt = now, now
 			}
-			enc, err := encodeLink(c)
-			if err != nil {
-				return err
-			}
-			key := c.Key()
-			data = append(data, key, enc)
-			vers = append(vers, key, first+uint64(j))
-			members = append(members, redis.Z{Member: key})
-			for _, t := range c.Tags {
-				pipe.ZAdd(ctx, s.k.tagPrefix+t, redis.Z{Member: key})
-			}
+			c.Version = first + uint64(j)
+			out[j] = c
 		}
-		pipe.HSet(ctx, s.k.links, data...)
-		pipe.HSet(ctx, s.k.ver, vers...)
-		pipe.ZAdd(ctx, s.k.index, members...)
-		if _, err := pipe.Exec(ctx); err != nil {
-			return unavailable(err)
+		if err := s.writeLinks(ctx, out); err != nil {
+			return err
 		}
 	}
 	_, err = s.EnsureDataset(ctx) // the seeded links are a dataset
