@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 )
 
@@ -53,7 +54,7 @@ func BenchmarkTableSize(b *testing.B) {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			bl := NewBuilder()
-			created := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // only stored
+			created := testclock.Date(2026, 3, 1, 12, 0, 0) // only stored
 			for i := 0; i < n; i++ {
 				// Typical campaign links: a short code, a landing page with UTM tags.
 				code := "c" + strconv.Itoa(i)
@@ -88,7 +89,7 @@ func BenchmarkTableSize(b *testing.B) {
 // TestStored: every link the table holds comes back as it was stored,
 // group nodes (codes with domain-bound links) included.
 func TestStored(t *testing.T) {
-	created := time.Date(2026, 3, 1, 12, 0, 0, 5, time.UTC) // only stored
+	created := testclock.Date(2026, 3, 1, 12, 0, 0).Add(5) // only stored
 	in := []*store.Link{
 		{Code: "a", Destination: "https://example.com/a", Status: 302, Version: 3, Tags: []string{"x"}, CreatedAt: created, UpdatedAt: created.Add(time.Second)},
 		{Code: "a", Domain: "go.example", Destination: "https://example.com/ga", Status: 301, Version: 4, CreatedAt: created, UpdatedAt: created},

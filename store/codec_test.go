@@ -6,17 +6,14 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/testclock"
 )
 
 func codecLinks() []*Link {
-	at := func(s string) *time.Time {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			panic(err)
-		}
-		return &t
-	}
-	created := *at("2026-03-01T12:00:00.123456789Z")
+	at := func(t time.Time) *time.Time { return &t }
+	created := testclock.Date(2026, 3, 1, 12, 0, 0).Add(123456789)
+	landing := testclock.Date(1969, 7, 20, 20, 17, 40) // before 1970: negative nanoseconds
 	return []*Link{
 		{Code: "a", Destination: "https://example.com/", Status: 302, Version: 1},
 		{Code: "plain", Destination: "https://example.com/p?x=1#f", Status: 301, Version: 1 << 40, CreatedAt: created, UpdatedAt: created},
@@ -27,10 +24,10 @@ func codecLinks() []*Link {
 				{When: Match{Query: map[string]string{"src": "tv", "a": ""}, Header: map[string]string{"X-Test": "1"}, Cookie: map[string]string{"c": "v"}}, Destination: "https://example.com/q"},
 			},
 			Variants: []Variant{{Name: "v1", Destination: "https://example.com/a", Weight: 70}, {Name: "blue", Destination: "https://example.com/b", Weight: 30}},
-			Schedule: &Schedule{NotBefore: at("2026-11-27T12:00:00Z"), BeforeURL: "https://example.com/soon", NotAfter: at("2027-01-01T00:00:00Z"), AfterURL: "https://example.com/over"}},
-		{Code: "sched-only", Destination: "https://example.com/s", Status: 308, Schedule: &Schedule{NotAfter: at("2030-01-01T00:00:00Z")}},
+			Schedule: &Schedule{NotBefore: at(testclock.Date(2026, 11, 27, 12, 0, 0)), BeforeURL: "https://example.com/soon", NotAfter: at(testclock.Date(2027, 1, 1, 0, 0, 0)), AfterURL: "https://example.com/over"}},
+		{Code: "sched-only", Destination: "https://example.com/s", Status: 308, Schedule: &Schedule{NotAfter: at(testclock.Date(2030, 1, 1, 0, 0, 0))}},
 		{Code: "empty-schedule", Destination: "https://example.com/s", Status: 302, Schedule: &Schedule{}},
-		{Code: "old", Destination: "https://example.com/o", Status: 302, CreatedAt: *at("1969-07-20T20:17:40Z"), UpdatedAt: *at("1969-07-20T20:17:40Z")},
+		{Code: "old", Destination: "https://example.com/o", Status: 302, CreatedAt: landing, UpdatedAt: landing},
 	}
 }
 

@@ -29,10 +29,8 @@ var pureDates = map[string]string{
 	"store/linkcsv/fuzz_test.go":            "fuzz seeds for the CSV reader",
 	"store/policy_test.go":                  "schedules only validated",
 	"store/validate_test.go":                "validation takes its time as an argument",
-	"store/codec_test.go":                   "binary encoding round trips",
-	"store/strictjson/strictjson_test.go":   "JSON decoding of given documents",
-	"api/decode_test.go":                    "JSON decoding of given documents",
-	"redirect/memory_test.go":               "times only stored in the table and given back",
+	"api/decode_test.go":                    "a date only in the text of an expected error message",
+	"store/strictjson/strictjson_test.go":   "a date only in the text of expected error messages; its data takes dates from testclock",
 }
 
 // TestFixedDatesUseTheTestClock: a test that fixes a calendar date on its

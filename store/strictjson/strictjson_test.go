@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 )
 
@@ -36,16 +37,17 @@ type embedded struct {
 
 func TestUnmarshal(t *testing.T) {
 	var d doc
+	notBefore := testclock.Date(2030, 1, 1, 0, 0, 0)
 	err := Unmarshal([]byte(`{"code":"a","status":302,"small":255,"ratio":0.5,"tags":["x",null],
 		"rules":[{"when":{"device":["ios"],"query":{"a":"b"}},"destination":"https://x/"}],
 		"variants":[{"name":"v","destination":"https://y/","weight":2}],
-		"schedule":{"not_before":"2030-01-01T00:00:00Z","after_url":null},
+		"schedule":{"not_before":"`+notBefore.Format(time.RFC3339)+`","after_url":null},
 		"labels":{"k":"v"},"extra":{"Any":[1,{"Thing":2}]},"any":[{"X":1}],"NoTag":"n","inner":"i","on":null}`), &d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Code != "a" || d.Status != 302 || d.Small != 255 || d.On || d.Rules[0].When.Query["a"] != "b" || d.Variants[0].Weight != 2 ||
-		!d.Schedule.NotBefore.Equal(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) || d.Labels["k"] != "v" || d.NoTag != "n" || d.Inner != "i" {
+		!d.Schedule.NotBefore.Equal(notBefore) || d.Labels["k"] != "v" || d.NoTag != "n" || d.Inner != "i" {
 		t.Fatalf("decoded %+v", d)
 	}
 }
@@ -118,7 +120,7 @@ func TestUnmarshalAt(t *testing.T) {
 // encoding/json refuses is refused too.
 func FuzzUnmarshal(f *testing.F) {
 	for _, s := range []string{`{"code":"a","status":302}`, `{"Code":"a"}`, `{"code":"a","code":"b"}`, `{"variants":[{"weight":1.5}]}`,
-		`{"schedule":{"not_before":"2030-01-01T00:00:00Z"}}`, `{"rules":[{"when":{"query":{"a":"b"}}}]}`, `{"tags":null,"small":255}`, `[]`, `{"extra":{"X":1}}`} {
+		`{"schedule":{"not_before":"` + testclock.Date(2030, 1, 1, 0, 0, 0).Format(time.RFC3339) + `"}}`, `{"rules":[{"when":{"query":{"a":"b"}}}]}`, `{"tags":null,"small":255}`, `[]`, `{"extra":{"X":1}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
