@@ -287,6 +287,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	}
 	s.table.Swap(b)
 	s.Log.Info("links loaded", "count", s.table.Len(), "duration", time.Since(start).Round(time.Microsecond), "data_dir", cfg.DataDir)
+	// Links still in the JSON form of older files are rewritten in the
+	// binary form in the background, now that the table no longer waits.
+	s.db.ConvertLinks(s.Log)
 
 	if s.ln, err = cfg.HTTP.listen(cfg.Listen); err != nil {
 		return err

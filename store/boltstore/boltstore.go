@@ -26,7 +26,7 @@ import (
 const FileName = "qredge.db"
 
 var (
-	bucketLinks = []byte("links")   // link key -> JSON link
+	bucketLinks = []byte("links")   // link key -> link record (record.go)
 	bucketTags  = []byte("tags")    // tag NUL link key -> empty
 	bucketKeys  = []byte("apikeys") // key hash -> JSON APIKey
 	bucketMeta  = []byte("meta")
@@ -43,6 +43,8 @@ type DB struct {
 	// see changes in commit order.
 	wmu  sync.Mutex
 	subs []func(store.Change)
+
+	conv *conversion // ConvertLinks, when running
 }
 
 // Open opens (creating if needed) the store in dir. It fails quickly with a
@@ -123,6 +125,10 @@ func Open(dir string) (*DB, error) {
 					return err
 				}
 			}
+			if isNew {
+				// No JSON record to convert, ever.
+				return tx.Bucket(bucketMeta).Put(keyLinkFormat, []byte{formatBinary})
+			}
 			return nil
 		})
 	})
@@ -143,6 +149,7 @@ func (s *DB) Report() *Report { return s.report }
 // Close closes the database file. Writes that returned before Close are on
 // disk (bbolt syncs every commit).
 func (s *DB) Close() error {
+	s.stopConversion()
 	return s.db.Close()
 }
 
@@ -198,20 +205,13 @@ func getLink(tx *bolt.Tx, key string) (*store.Link, error) {
 	if v == nil {
 		return nil, nil
 	}
-	l := &store.Link{}
-	if err := json.Unmarshal(v, l); err != nil {
-		return nil, fmt.Errorf("cannot decode stored link %q: %w", key, err)
-	}
-	return l, nil
+	return decodeLink([]byte(key), v)
 }
 
 func putLink(tx *bolt.Tx, l *store.Link, old *store.Link) error {
 	key := l.Key()
-	data, err := json.Marshal(l)
-	if err != nil {
-		return fmt.Errorf("cannot encode link: %w", err)
-	}
-	if err := tx.Bucket(bucketLinks).Put([]byte(key), data); err != nil {
+	// bbolt keeps the value until the commit: a new slice for each.
+	if err := tx.Bucket(bucketLinks).Put([]byte(key), appendLink(nil, l)); err != nil {
 		return err
 	}
 	tags := tx.Bucket(bucketTags)
@@ -391,31 +391,6 @@ func (s *DB) ListLinks(ctx context.Context, opt store.ListOptions) (*store.LinkP
 		return nil, err
 	}
 	return page, nil
-}
-
-// ForEachLink implements store.LinkStore. A damaged page is an error, not
-// a crash.
-func (s *DB) ForEachLink(ctx context.Context, fn func(*store.Link) error) error {
-	return guard("reading the links", func() error { return s.forEachLink(ctx, fn) })
-}
-
-func (s *DB) forEachLink(ctx context.Context, fn func(*store.Link) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketLinks).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			l := &store.Link{}
-			if err := json.Unmarshal(v, l); err != nil {
-				return fmt.Errorf("cannot decode stored link %q: %w", k, err)
-			}
-			if err := fn(l); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 // CreateKey implements store.KeyStore.

@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/qredge/qredge/store"
 )
 
 // Verify checks the store in dir, which no process may hold: the page
@@ -42,10 +39,13 @@ func Verify(dir string) (*Report, error) {
 		return db.db.View(func(tx *bolt.Tx) error {
 			bad := 0
 			err := tx.Bucket(bucketLinks).ForEach(func(k, v []byte) error {
-				var l store.Link
-				if err := json.Unmarshal(v, &l); err != nil || l.Key() != string(k) {
+				l, err := decodeLink(k, v)
+				if err == nil && l.Key() != string(k) {
+					err = fmt.Errorf("stored link %q holds link %q", k, l.Key())
+				}
+				if err != nil {
 					if bad++; bad <= maxProblemsShown {
-						rep.Problems = append(rep.Problems, Problem{Bucket: string(bucketLinks), Detail: fmt.Sprintf("link %q does not decode: %v", k, err)})
+						rep.Problems = append(rep.Problems, Problem{Bucket: string(bucketLinks), Detail: err.Error()})
 					}
 				}
 				return nil

@@ -1,0 +1,81 @@
+package boltstore
+
+import (
+	"context"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/qredge/qredge/store"
+)
+
+// linkBatch is a run of decoded links in key order; err, if set, is what
+// stopped the read after them.
+type linkBatch struct {
+	links []store.Link
+	err   error
+}
+
+// ForEachLink implements store.LinkStore. A damaged page or record is an
+// error, not a crash.
+//
+// One goroutine walks the links in a read transaction and decodes them in
+// batches (batchDecoder) while the caller's goroutine runs fn on the
+// previous batch, so that loading a table takes the longer of the two
+// instead of their sum. fn is called on the caller's goroutine, in key
+// order.
+func (s *DB) ForEachLink(ctx context.Context, fn func(*store.Link) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	batches := make(chan linkBatch, 4)
+	go func() {
+		defer close(batches)
+		send := func(b linkBatch) bool {
+			select {
+			case batches <- b:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		err := guard("reading the links", func() error {
+			return s.db.View(func(tx *bolt.Tx) error {
+				var d batchDecoder
+				c := tx.Bucket(bucketLinks).Cursor()
+				for k, v := c.First(); k != nil; k, v = c.Next() {
+					if err := d.add(k, v); err != nil {
+						// The links before the damaged one first.
+						send(linkBatch{links: d.take()})
+						return err
+					}
+					if d.full() && !send(linkBatch{links: d.take()}) {
+						return ctx.Err()
+					}
+				}
+				send(linkBatch{links: d.take()})
+				return nil
+			})
+		})
+		if err != nil {
+			send(linkBatch{err: err})
+		}
+	}()
+	defer func() {
+		// Stop the reader and wait for it to end its transaction.
+		cancel()
+		for range batches {
+		}
+	}()
+	for b := range batches {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for i := range b.links {
+			if err := fn(&b.links[i]); err != nil {
+				return err
+			}
+		}
+		if b.err != nil {
+			return b.err
+		}
+	}
+	return ctx.Err()
+}
