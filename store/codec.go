@@ -162,23 +162,25 @@ func AppendLinkExtras(dst []byte, l *Link) []byte {
 // the few bytes before the time.
 func ExtrasCreated(extras string) int64 {
 	d := decoder{b: unsafe.Slice(unsafe.StringData(extras), len(extras))}
-	d.uvarint() // status
-	flags := d.byte()
-	if flags&flagPrecedence != 0 {
-		n := d.uvarint()
-		if n > uint64(len(d.b)) {
-			return 0
-		}
-		d.b = d.b[n:]
-	}
-	if d.err != nil || flags&flagCreated == 0 {
-		return 0
-	}
-	v := d.varint()
+	_, _, _, created := d.head()
 	if d.err != nil {
 		return 0
 	}
-	return v
+	return created
+}
+
+// head reads the extras up to the creation time: the status, the flags,
+// the query precedence's bytes and the creation time (0 without one).
+func (d *decoder) head() (status uint64, flags byte, precedence []byte, created int64) {
+	status = d.uvarint()
+	flags = d.byte()
+	if flags&flagPrecedence != 0 {
+		precedence = d.bytes()
+	}
+	if flags&flagCreated != 0 {
+		created = d.varint()
+	}
+	return status, flags, precedence, created
 }
 
 func createdNanos(l *Link) int64 {
@@ -192,24 +194,18 @@ func createdNanos(l *Link) int64 {
 // version from what AppendLinkExtras wrote.
 func DecodeLinkExtras(l *Link, b []byte) error {
 	d := decoder{b: b}
-	st := d.uvarint()
+	st, flags, precedence, created := d.head()
 	if st > math.MaxInt16 {
 		d.fail("status")
 	}
-	l.Status = int(st)
-	flags := d.byte()
 	if flags&^flagsKnown != 0 {
 		d.fail("flags")
 	}
+	l.Status = int(st)
 	l.ForwardQuery = flags&flagForward != 0
 	l.Disabled = flags&flagDisabled != 0
-	l.QueryPrecedence = ""
-	if flags&flagPrecedence != 0 {
-		l.QueryPrecedence = d.str()
-	}
-	var created int64
+	l.QueryPrecedence = string(precedence)
 	if flags&flagCreated != 0 {
-		created = d.varint()
 		l.CreatedAt = time.Unix(0, created).UTC()
 	}
 	if flags&flagUpdated != 0 {
@@ -347,15 +343,18 @@ func (d *decoder) count() int {
 	return int(n)
 }
 
-func (d *decoder) str() string {
+func (d *decoder) str() string { return string(d.bytes()) }
+
+// bytes reads a length-prefixed run of bytes, without a copy.
+func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.fail("length")
-		return ""
+		return nil
 	}
-	s := string(d.b[:n])
+	b := d.b[:n]
 	d.b = d.b[n:]
-	return s
+	return b
 }
 
 func (d *decoder) list() []string {

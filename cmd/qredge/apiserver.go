@@ -189,12 +189,11 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 func (a *APIServer) readiness() (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	d, err := a.store.Dataset(ctx)
-	if err != nil {
+	switch err := a.store.CheckDataset(ctx); {
+	case store.ErrorCode(err) == store.EDATASETLOST:
+		return true, "ready: redis ok; degraded: writes answer 503: " + store.ErrorMessage(err)
+	case err != nil:
 		return false, "redis unreachable: writes answer 503"
-	}
-	if known := a.store.KnownDataset(); known != "" && d.ID != known && !d.SupersedesID(known) {
-		return true, "ready: redis ok; degraded: the link dataset " + known + " is gone from redis: writes answer 503; see docs/runbook.md#qredgeredisdatasetlost"
 	}
 	return true, "ready: redis ok"
 }

@@ -64,11 +64,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfg := BackupConfig{Timeout: 30 * time.Minute}
 	fs := newFlagSet("backup", backupUsage, stderr)
 	cfg.registerFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := cfg.Check(); err != nil {
 		return err

@@ -40,11 +40,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := CheckConfig{DataDir: "./qredge-data"}
 	fs := newFlagSet("check", checkUsage, stderr)
 	cfg.registerFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if cfg.DropStats {
 		old, err := boltstore.DropBuckets(cfg.DataDir, localagg.Buckets())

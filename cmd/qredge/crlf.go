@@ -32,7 +32,7 @@ func (l crlfListener) Accept() (net.Conn, error) {
 // read costs one bytes.IndexByte per head line; nothing is allocated.
 type crlfConn struct {
 	net.Conn
-	readDL, writeDL coarseDeadline // deadline.go
+	writeDL coarseDeadline // deadline.go
 
 	err  error // errBareLF once found
 	mode uint8

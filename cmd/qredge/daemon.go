@@ -52,11 +52,8 @@ type daemon interface {
 func runDaemon(ctx context.Context, name, synopsis string, cfg daemonConfig, args []string, stderr io.Writer, shutdown func() time.Duration, open func(log *slog.Logger) (daemon, error)) error {
 	fs := newFlagSet(name, synopsis, stderr)
 	cfg.registerFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := cfg.Check(); err != nil {
 		return err

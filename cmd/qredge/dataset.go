@@ -7,8 +7,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-
-	"github.com/qredge/qredge/store/redisstore"
 )
 
 const datasetUsage = `qredge dataset status --redis ADDR
@@ -38,19 +36,10 @@ func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	rf.register(fs)
 	yes := fs.Bool("yes", false, "adopt: confirm that the dataset in Redis now is the one to keep")
 	supersedes := fs.String("supersedes", "", "adopt: also supersede these dataset ids (comma-separated), beside those edges reported lost")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseNoArgs(fs, args[1:]); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if rf.Addr == "" {
-		return errors.New("give --redis ADDR (or QREDGE_REDIS)")
-	}
-	if err := rf.Check(); err != nil {
-		return err
-	}
-	s, err := redisstore.Open(ctx, rf.config())
+	s, err := rf.open(ctx)
 	if err != nil {
 		return err
 	}

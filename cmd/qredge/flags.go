@@ -41,6 +41,18 @@ var errUsage = errors.New("usage")
 //
 // Flags may follow positional arguments ("revoke ID --data-dir DIR"); the
 // positional arguments are then in fs.Args().
+// parseNoArgs is parseFlags for a command that takes no positional
+// arguments.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	var positional []string
 	for {

@@ -22,11 +22,8 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	format := fs.String("format", "", "csv or jsonl (default: by --output's extension, else csv)")
 	tag := fs.String("tag", "", "only the links with this tag")
 	output := fs.String("output", "", "write to this file (replaced when the export is complete) instead of stdout")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := t.check(args); err != nil {
 		return err

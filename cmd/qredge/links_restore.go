@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/redisstore"
 )
 
 // restoreLinks restores a lost link dataset into Redis from an export
@@ -19,7 +18,7 @@ import (
 // bad row restores nothing visible: fix it and run the restore again (it
 // replaces what the first run wrote).
 func restoreLinks(ctx context.Context, rf RedisFlags, id string, src linkSource, stdout, stderr io.Writer) error {
-	s, err := redisstore.Open(ctx, rf.config())
+	s, err := rf.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -56,11 +56,8 @@ func runLoadtestRun(ctx context.Context, args []string, stdout, stderr io.Writer
 	inFlight := fs.Int("max-in-flight", d.MaxInFlight, "most requests in flight (connections)")
 	report := fs.String("report", "", "write the JSON report to this file")
 	quiet := fs.Bool("quiet", false, "no per-second progress lines")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	cfg := d
 	cfg.Target, cfg.Host, cfg.Dist, cfg.ZipfS, cfg.UnknownFraction, cfg.Seed = *target, *host, *dist, *zipfS, *unknown, *seed

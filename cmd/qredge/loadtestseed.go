@@ -9,7 +9,6 @@ import (
 
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
-	"github.com/qredge/qredge/store/redisstore"
 )
 
 // seedLinks returns n links c1..cn (with the prefix) to https://example.com/<code>.
@@ -36,11 +35,8 @@ func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Write
 	rf.register(fs)
 	n := fs.Int("n", 100000, "how many links: <prefix>1 .. <prefix>N")
 	prefix := fs.String("prefix", "c", "code prefix")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if (*dataDir == "") == (rf.Addr == "") {
 		return errors.New("give exactly one of --data-dir and --redis")
@@ -72,10 +68,7 @@ func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Write
 			}
 		}
 	} else {
-		if err := rf.Check(); err != nil {
-			return err
-		}
-		s, err := redisstore.Open(ctx, rf.config())
+		s, err := rf.open(ctx)
 		if err != nil {
 			return err
 		}

@@ -139,11 +139,8 @@ func runPrescale(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	cfg.registerFlags(shown)
 	fs.Usage = shown.Usage
 	fs.StringVar(&cfg.Now, "now", "", "evaluate as of this RFC 3339 time instead of the clock (for tests and rehearsals)")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	keepGivenSource(&cfg, args)
 	if err := cfg.Check(); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -29,6 +30,15 @@ func (c *RedisFlags) register(fs flagRegistrar) {
 	fs.BoolVar(&c.TLS, "redis-tls", c.TLS, "connect to Redis with TLS")
 	fs.StringVar(&c.Prefix, "redis-prefix", c.Prefix, "prefix of every Redis key, to share one Redis between deployments")
 	fs.Int64Var(&c.StreamMaxLen, "redis-stream-maxlen", c.StreamMaxLen, "approximate cap of the change stream; an edge further behind reloads in full")
+}
+
+// open checks the settings and connects, for the commands that use Redis
+// once and stop.
+func (c *RedisFlags) open(ctx context.Context) (*redisstore.Store, error) {
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	return redisstore.Open(ctx, c.config())
 }
 
 // Check returns an error naming the first invalid setting.

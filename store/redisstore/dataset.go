@@ -346,19 +346,33 @@ func (s *Store) RestoreFinish(ctx context.Context, id string, top uint64) error 
 // lost (503), not 404. It costs a round trip only for links not found by
 // a store that has seen a dataset.
 func (s *Store) notFound(ctx context.Context, err error) error {
-	known := s.KnownDataset()
-	if known == "" || store.ErrorCode(err) != store.ENOTFOUND {
+	if s.KnownDataset() == "" || store.ErrorCode(err) != store.ENOTFOUND {
 		return err
 	}
-	d, derr := s.Dataset(ctx)
-	if derr != nil {
-		return derr
-	}
-	switch {
-	case d.ID == "":
-		return s.datasetResult("lost", known)
-	case d.ID != known && !d.SupersedesID(known):
-		return s.datasetResult("other", d.ID)
+	if lost := s.CheckDataset(ctx); lost != nil {
+		return lost
 	}
 	return err
+}
+
+// CheckDataset reads the dataset and returns the error a write would get
+// (store.EDATASETLOST), or the error reading it; nil when writes may go
+// on. It answers as the write scripts decide (datasetLua).
+func (s *Store) CheckDataset(ctx context.Context) error {
+	d, err := s.Dataset(ctx)
+	if err != nil {
+		return err
+	}
+	known := s.KnownDataset()
+	switch {
+	case d.ID == "" && known != "":
+		return s.datasetResult("lost", known)
+	case d.ID == "" && len(d.Lost) > 0:
+		for id := range d.Lost {
+			return s.datasetResult("lost", id)
+		}
+	case d.ID != "" && known != "" && d.ID != known && !d.SupersedesID(known):
+		return s.datasetResult("other", d.ID)
+	}
+	return nil
 }

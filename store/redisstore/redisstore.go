@@ -585,12 +585,8 @@ func (s *Store) writeLinks(ctx context.Context, links []*store.Link) error {
 // dataset. It refuses a lost dataset, like every write. Edges see seeded links on their next load or resync (or through
 // the fallback). Versions are taken from the sequence as usual.
 func (s *Store) Seed(ctx context.Context, links []*store.Link) error {
-	d, err := s.Dataset(ctx)
-	if err != nil {
+	if err := s.CheckDataset(ctx); err != nil {
 		return err
-	}
-	if known := s.KnownDataset(); (d.ID == "" && (known != "" || len(d.Lost) > 0)) || (d.ID != "" && known != "" && d.ID != known && !d.SupersedesID(known)) {
-		return DatasetLost("the link dataset " + known + " is gone from Redis")
 	}
 	const batch = 2000
 	for i := 0; i < len(links); i += batch {
@@ -614,6 +610,6 @@ func (s *Store) Seed(ctx context.Context, links []*store.Link) error {
 			return err
 		}
 	}
-	_, err = s.EnsureDataset(ctx) // the seeded links are a dataset
+	_, err := s.EnsureDataset(ctx) // the seeded links are a dataset
 	return err
 }
