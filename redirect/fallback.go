@@ -25,8 +25,11 @@ type FallbackConfig struct {
 	NegativeTTL time.Duration
 	// Timeout bounds one lookup; the scan waits at most that long.
 	Timeout time.Duration
-	// MaxPerSecond caps lookups per second for the whole process, so a
-	// storm of random codes cannot multiply the load on the source.
+	// MaxPerSecond caps lookups per second that find nothing (or fail),
+	// for the whole process, so a storm of random codes cannot multiply
+	// the load on the source. Lookups that find a link (a table still
+	// loading, a link newer than the change feed) are not capped; once the
+	// second's budget is spent, no lookup is made until the next second.
 	MaxPerSecond int64
 }
 
@@ -96,7 +99,7 @@ func (f *fallback) lookup(host, code []byte, now int64) *Link {
 	if w := f.window.Load(); w != sec && f.window.CompareAndSwap(w, sec) {
 		f.inWin.Store(0) // only the caller that moved the window resets it
 	}
-	if f.inWin.Add(1) > f.cfg.MaxPerSecond {
+	if f.inWin.Load() >= f.cfg.MaxPerSecond {
 		f.stats.Limited.Add(1)
 		return nil
 	}
@@ -119,6 +122,12 @@ func (f *fallback) lookup(host, code []byte, now int64) *Link {
 		f.stats.Shared.Add(1)
 	}
 	l, _ := v.(*store.Link)
+	if err != nil || l == nil {
+		// Only lookups that find nothing use up the second's budget: a
+		// table still loading asks for codes that exist, as often as
+		// scans need them.
+		f.inWin.Add(1)
+	}
 	if err != nil {
 		// Not cached: a Redis hiccup must not make existing links answer
 		// 404 for NegativeTTL. The rate limit still bounds the retries.

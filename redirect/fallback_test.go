@@ -156,3 +156,79 @@ func TestFallbackStorm(t *testing.T) {
 		t.Fatalf("failing source asked %d times in one second, want the limit (100)", bad.calls.Load())
 	}
 }
+
+// lateSource answers with the link as it was before a delete, but only
+// after the delete has reached the table: the race that used to bring
+// deleted links back until the next resync.
+type lateSource struct {
+	link    *store.Link
+	once    sync.Once
+	read    chan struct{} // closed when the lookup has read the link
+	release chan struct{} // closed when the delete has been applied
+}
+
+func (s *lateSource) LookupForHost(ctx context.Context, domain, code string) (*store.Link, error) {
+	s.once.Do(func() { close(s.read) })
+	<-s.release
+	return s.link, nil
+}
+
+func TestFallbackAnswerOlderThanDelete(t *testing.T) {
+	l := &store.Link{Code: "race", Destination: "https://example.com/race", Status: 302, Version: 3}
+	src := &lateSource{link: l, read: make(chan struct{}), release: make(chan struct{})}
+	var clock atomic.Int64
+	clock.Store(testclock.Date(2026, 11, 2, 10, 0, 0).UnixNano())
+	h := fallbackHandler(src, &clock)
+	done := make(chan int)
+	go func() {
+		status, _ := serveCode(h, "localhost", "/race")
+		done <- status
+	}()
+	<-src.read
+	h.table.Apply(store.Change{Op: store.OpDelete, Link: &store.Link{Code: "race"}, Version: 4})
+	close(src.release)
+	if status := <-done; status != 404 {
+		t.Fatalf("scan racing the delete = %d, want 404", status)
+	}
+	if status, loc := serveCode(h, "localhost", "/race"); status != 404 {
+		t.Fatalf("deleted link answers %d %s after the race", status, loc)
+	}
+	if _, ok := h.table.VersionOf("", "race"); ok {
+		t.Fatal("deleted link is in the table")
+	}
+}
+
+func TestFallbackBudgetIsForCodesNotFound(t *testing.T) {
+	src := &countingSource{links: map[string]*store.Link{}}
+	for i := range 50 {
+		code := fmt.Sprint("have", i)
+		src.links[store.LinkKey("", code)] = &store.Link{Code: code, Destination: "https://example.com/" + code, Status: 302, Version: uint64(i + 1)}
+	}
+	var clock atomic.Int64
+	clock.Store(testclock.Date(2026, 11, 2, 10, 0, 0).UnixNano())
+	cfg := DefaultConfig()
+	cfg.Fallback = FallbackConfig{Source: src, NegativeTTL: 2 * time.Second, Timeout: time.Second, MaxPerSecond: 5}
+	cfg.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	h := NewHandler(cfg, NewTable()) // a table still empty: every code misses
+	// Within one second: 50 existing codes, ten times the budget, all found.
+	for i := range 50 {
+		if status, _ := serveCode(h, "localhost", fmt.Sprint("/have", i)); status != 302 {
+			t.Fatalf("existing code have%d = %d while the table is empty, want 302", i, status)
+		}
+	}
+	// Unknown codes use the budget up; then lookups stop for the second.
+	for i := range 10 {
+		serveCode(h, "localhost", fmt.Sprint("/none", i))
+	}
+	if calls := src.calls.Load(); calls != 55 {
+		t.Fatalf("source asked %d times, want 50 found + 5 not found", calls)
+	}
+	if lim := h.FallbackStats().Limited.Load(); lim != 5 {
+		t.Fatalf("limited = %d, want 5", lim)
+	}
+	// The next second has a new budget.
+	clock.Add(int64(time.Second))
+	if status, _ := serveCode(h, "localhost", "/none9"); status != 404 || src.calls.Load() != 56 {
+		t.Fatalf("next second: status %d, calls %d", status, src.calls.Load())
+	}
+}

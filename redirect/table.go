@@ -1,8 +1,10 @@
 package redirect
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -18,16 +20,37 @@ const numShards = 512
 // large base index plus a small delta map, so a change copies the delta,
 // not the shard; the delta is folded into a new base when it grows past
 // about the square root of the base, which keeps both costs low.
+//
+// Deletes leave a tombstone: the version that deleted the link, kept for
+// TombstoneTTL beside the shard (never read by lookups). A put of that
+// link at or below the tombstone's version is stale, so a fallback lookup
+// or a resync that read Redis before the delete cannot bring the link back
+// when its answer arrives after the delete, and a full reload drops such
+// links too.
 type Table struct {
-	shards [numShards]shard
-	count  atomic.Int64
-	ready  atomic.Bool
-	maxVer atomic.Uint64 // the highest version loaded or applied
+	shards  [numShards]shard
+	count   atomic.Int64
+	ready   atomic.Bool
+	maxVer  atomic.Uint64 // the highest version loaded or applied
+	tombTTL atomic.Int64  // nanoseconds
+	tombs   atomic.Int64  // tombstones held
 }
 
+// DefaultTombstoneTTL is how long a delete is remembered: far longer than
+// any Redis read it must outlast (a fallback lookup, a resync's scan).
+const DefaultTombstoneTTL = time.Hour
+
 type shard struct {
-	mu   sync.Mutex
-	snap atomic.Pointer[snapshot]
+	mu        sync.Mutex
+	snap      atomic.Pointer[snapshot]
+	tombs     map[string]tombstone // under mu: store.LinkKey -> the delete
+	lastPrune int64                // under mu: unix nanoseconds
+}
+
+// tombstone is a delete the table remembers.
+type tombstone struct {
+	version uint64
+	at      int64 // unix nanoseconds
 }
 
 type snapshot struct {
@@ -56,8 +79,16 @@ func NewTable() *Table {
 	for i := range t.shards {
 		t.shards[i].snap.Store(emptySnapshot)
 	}
+	t.tombTTL.Store(int64(DefaultTombstoneTTL))
 	return t
 }
+
+// SetTombstoneTTL sets how long deletes are remembered (at least a
+// second).
+func (t *Table) SetTombstoneTTL(d time.Duration) { t.tombTTL.Store(int64(max(d, time.Second))) }
+
+// Tombstones returns the number of deletes the table remembers.
+func (t *Table) Tombstones() int { return int(t.tombs.Load()) }
 
 // hashCode is the hash of a code: its shard is hashCode(code)%numShards,
 // and the rest picks its slot in the shard's index.
@@ -158,6 +189,9 @@ func (t *Table) Apply(c store.Change) {
 	sh := &t.shards[h%numShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	if !t.tombstone(sh, l, c) {
+		return
+	}
 	old := sh.snap.Load()
 	prev := old.get(h, []byte(code))
 	next, delta := withChange(prev, l, c)
@@ -169,6 +203,48 @@ func (t *Table) Apply(c store.Change) {
 		code = next.code() // the map key shares the link's bytes
 	}
 	sh.snap.Store(old.with(code, next))
+}
+
+// tombstone records a delete in sh's tombstones, or checks a put against
+// them: it returns false for a put at or below a remembered delete's
+// version. The caller holds sh.mu.
+func (t *Table) tombstone(sh *shard, l *store.Link, c store.Change) bool {
+	key := store.LinkKey(l.Domain, l.Code)
+	now := time.Now().UnixNano()
+	switch c.Op {
+	case store.OpPut:
+		ts, ok := sh.tombs[key]
+		if !ok {
+			return true
+		}
+		if c.Version <= ts.version {
+			return false
+		}
+		delete(sh.tombs, key) // re-created later than the delete
+		t.tombs.Add(-1)
+	case store.OpDelete:
+		if ts, ok := sh.tombs[key]; ok {
+			ts.version, ts.at = max(ts.version, c.Version), now
+			sh.tombs[key] = ts
+		} else {
+			if sh.tombs == nil {
+				sh.tombs = make(map[string]tombstone)
+			}
+			sh.tombs[key] = tombstone{version: c.Version, at: now}
+			t.tombs.Add(1)
+		}
+		ttl := t.tombTTL.Load()
+		if now-sh.lastPrune > ttl/4 {
+			sh.lastPrune = now
+			for k, ts := range sh.tombs {
+				if now-ts.at > ttl {
+					delete(sh.tombs, k)
+					t.tombs.Add(-1)
+				}
+			}
+		}
+	}
+	return true
 }
 
 // withChange returns what the table holds for the code after applying c to
@@ -301,12 +377,27 @@ func (b *Builder) Len() int { return b.count }
 func (t *Table) Swap(b *Builder) {
 	for i := range t.shards {
 		sh := &t.shards[i]
+		sh.mu.Lock()
+		// Links the load read before a delete the table has seen since.
+		for key, ts := range sh.tombs {
+			code, domain, _ := strings.Cut(key, "\x00")
+			prev := b.maps[i][code]
+			n, delta := withChange(prev, &store.Link{Code: code, Domain: domain}, store.Change{Op: store.OpDelete, Version: ts.version})
+			if n == prev {
+				continue
+			}
+			if n == nil {
+				delete(b.maps[i], code)
+			} else {
+				b.maps[i][code] = n
+			}
+			b.count += delta
+		}
 		x := newIndex(len(b.maps[i]))
 		for _, l := range b.maps[i] {
 			x.add(l)
 		}
 		b.maps[i] = nil
-		sh.mu.Lock()
 		sh.snap.Store(&snapshot{base: x})
 		sh.mu.Unlock()
 	}

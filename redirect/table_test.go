@@ -1,12 +1,16 @@
 package redirect
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/qredge/qredge/store"
+	snap "github.com/qredge/qredge/store/snapshot"
 )
 
 func testLink(domain, code, dest string, version uint64) *store.Link {
@@ -257,5 +261,146 @@ func TestTableModel(t *testing.T) {
 				t.Fatalf("step %d: Each saw %v, want %v", step, seen, want)
 			}
 		}
+	}
+}
+
+func TestTableTombstones(t *testing.T) {
+	tb := NewTable()
+	l := testLink("", "gone", "https://v1.example/", 1)
+	tb.Apply(put(l))
+	tb.Apply(del(l, 2))
+	if tb.Tombstones() != 1 {
+		t.Fatalf("tombstones = %d, want 1", tb.Tombstones())
+	}
+	// A put read before the delete (a fallback or resync answer arriving
+	// late) is stale: the link stays deleted.
+	tb.Apply(put(testLink("", "gone", "https://v1.example/", 1)))
+	tb.Apply(put(testLink("", "gone", "https://v1.example/", 2)))
+	if got := dest(tb.Lookup(nil, []byte("gone"))); got != "<nil>" || tb.Len() != 0 {
+		t.Fatalf("deleted link came back: %s, len %d", got, tb.Len())
+	}
+	// A delete that arrives before the put it deletes is remembered too.
+	tb.Apply(del(testLink("", "early", "", 0), 9))
+	tb.Apply(put(testLink("", "early", "https://early.example/", 8)))
+	if tb.Lookup(nil, []byte("early")) != nil {
+		t.Fatal("a put older than a delete seen first was applied")
+	}
+	// Re-created later than the delete: back, and the tombstone is gone.
+	tb.Apply(put(testLink("", "gone", "https://v3.example/", 3)))
+	if got := dest(tb.Lookup(nil, []byte("gone"))); got != "https://v3.example/" {
+		t.Fatalf("re-created link = %s", got)
+	}
+	if tb.Tombstones() != 1 {
+		t.Fatalf("tombstones = %d, want 1 (early)", tb.Tombstones())
+	}
+	// Domain-bound links have their own tombstones.
+	tb.Apply(put(testLink("go.brand.example", "gone", "https://brand.example/", 10)))
+	tb.Apply(del(testLink("go.brand.example", "gone", "", 0), 11))
+	tb.Apply(put(testLink("go.brand.example", "gone", "https://brand.example/", 10)))
+	if got := dest(tb.Lookup([]byte("go.brand.example"), []byte("gone"))); got != "https://v3.example/" {
+		t.Fatalf("domain-bound link came back: %s", got)
+	}
+}
+
+func TestTableReloadHonoursTombstones(t *testing.T) {
+	tb := NewTable()
+	tb.Apply(put(testLink("", "a", "https://a.example/", 1)))
+	tb.Apply(put(testLink("", "b", "https://b.example/", 2)))
+	// A reload that read Redis before "a" was deleted, applied after.
+	tb.Apply(del(testLink("", "a", "", 0), 3))
+	err := tb.Load(func(add func(*store.Link)) error {
+		add(testLink("", "a", "https://a.example/", 1))
+		add(testLink("", "b", "https://b.example/", 2))
+		add(testLink("", "c", "https://c.example/", 4))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.Lookup(nil, []byte("a")) != nil {
+		t.Fatal("a reload brought back a link deleted after it read it")
+	}
+	if tb.Len() != 2 || tb.Lookup(nil, []byte("b")) == nil || tb.Lookup(nil, []byte("c")) == nil {
+		t.Fatalf("len %d after reload, want b and c", tb.Len())
+	}
+}
+
+func TestTableTombstonesExpire(t *testing.T) {
+	tb := NewTable()
+	tb.SetTombstoneTTL(time.Second)
+	tb.Apply(del(testLink("", "old", "", 0), 5))
+	// Age the tombstone past its TTL.
+	sh := &tb.shards[hashCode("old")%numShards]
+	sh.mu.Lock()
+	ts := sh.tombs[store.LinkKey("", "old")]
+	ts.at -= int64(2 * time.Second)
+	sh.tombs[store.LinkKey("", "old")] = ts
+	sh.lastPrune -= int64(2 * time.Second)
+	sh.mu.Unlock()
+	// Tombstones are pruned when a later delete reaches their shard.
+	other := ""
+	for i := 0; other == ""; i++ {
+		if c := fmt.Sprint("c", i); hashCode(c)%numShards == hashCode("old")%numShards {
+			other = c
+		}
+	}
+	tb.Apply(del(testLink("", other, "", 0), 6))
+	if tb.Tombstones() != 1 {
+		t.Fatalf("tombstones = %d, want 1 (the expired one pruned)", tb.Tombstones())
+	}
+	// With it gone, an old put is applied again: why the TTL outlasts
+	// any Redis read.
+	tb.Apply(put(testLink("", "old", "https://old.example/", 4)))
+	if tb.Lookup(nil, []byte("old")) == nil {
+		t.Fatal("pruned tombstone still refused a put")
+	}
+}
+
+func TestTableSnapshotRoundTrip(t *testing.T) {
+	tb := NewTable()
+	want := map[string]*store.Link{}
+	for i := range 3000 {
+		l := testLink("", fmt.Sprint("s", i), fmt.Sprintf("https://example.com/%d?utm_source=qr", i), uint64(i+1))
+		if i%5 == 0 {
+			l.Domain = "go.brand.example"
+		}
+		if i%11 == 0 {
+			l.Tags = []string{"tv"}
+			l.Variants = []store.Variant{{Name: "a", Destination: "https://a.example/", Weight: 1}, {Name: "b", Destination: "https://b.example/", Weight: 3}}
+		}
+		tb.Apply(put(l))
+		want[store.LinkKey(l.Domain, l.Code)] = l
+	}
+	m, frames := tb.Snapshot("ds", "5-0", 700)
+	if m.Links != 3000 || m.Chunks != 5 || m.MaxVersion != 3000 {
+		t.Fatalf("meta %+v", m)
+	}
+	b := NewBuilder()
+	err := snap.Decode(func(i int) ([]byte, error) { return frames[i], nil }, len(frames), 2, b.AddAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := NewTable()
+	got.Swap(b)
+	if got.Len() != 3000 {
+		t.Fatalf("len %d", got.Len())
+	}
+	err = got.EachLink(func(l *Link) error {
+		sl, err := l.Stored()
+		if err != nil {
+			return err
+		}
+		w := want[store.LinkKey(sl.Domain, sl.Code)]
+		if !reflect.DeepEqual(sl, w) {
+			t.Fatalf("link %s: %+v, want %+v", sl.Code, sl, w)
+		}
+		// The table's own binary form is store's.
+		if a, b := l.AppendBinary(nil), store.AppendLinkBinary(nil, w); !bytes.Equal(a, b) {
+			t.Fatalf("link %s: binary form differs from store's", sl.Code)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

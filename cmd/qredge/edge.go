@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -33,6 +36,9 @@ type EdgeConfig struct {
 	FallbackTimeout   time.Duration
 	FallbackRate      int64
 	ServeWhileLoading bool
+	SnapshotDir       string
+	SharedSnapshots   bool
+	SnapshotInterval  time.Duration
 	ShutdownTimeout   time.Duration
 	HTTP              HTTPFlags
 	logFlags
@@ -45,6 +51,7 @@ func DefaultEdgeConfig() EdgeConfig {
 		Redis: defaultRedisFlags(), Listen: ":8080", AdminListen: ":9090", RedirectFlags: defaultRedirectFlags(),
 		Events:         defaultEventFlags("./qredge-spool"),
 		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
+		SharedSnapshots: true, SnapshotInterval: time.Minute,
 		ShutdownTimeout: 15 * time.Second, HTTP: defaultHTTPFlags(100000), logFlags: defaultLogFlags(),
 	}
 }
@@ -60,6 +67,9 @@ func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	fs.DurationVar(&c.FallbackTimeout, "fallback-timeout", c.FallbackTimeout, "how long a scan of a code missing from memory waits for Redis")
 	fs.Int64Var(&c.FallbackRate, "fallback-rate", c.FallbackRate, "most Redis lookups per second for codes missing from memory (a storm of random codes cannot exceed it)")
 	fs.BoolVar(&c.ServeWhileLoading, "serve-while-loading", c.ServeWhileLoading, "answer scans before every link is loaded (from Redis, one lookup per code); by default scans get 503 until loaded")
+	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory of the edge's local snapshot of its links (links.snap): a restart loads it and catches up from Redis's change stream, and starts degraded from it when Redis is down; empty: none")
+	fs.BoolVar(&c.SharedSnapshots, "shared-snapshots", c.SharedSnapshots, "start from the shared snapshot in Redis when it fits, and publish it (one edge at a time) every --snapshot-interval")
+	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often the local and shared snapshots are refreshed when the links changed")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
 	c.HTTP.register(fs, true)
 	c.logFlags.register(fs)
@@ -84,6 +94,9 @@ func (c *EdgeConfig) Check() error {
 	if c.ResyncInterval < 0 || c.NegativeTTL < 0 || c.FallbackTimeout <= 0 || c.ShutdownTimeout < 0 {
 		return errors.New("durations must not be negative (and --fallback-timeout must be positive)")
 	}
+	if c.SnapshotInterval < time.Second {
+		return errors.New("--snapshot-interval must be at least 1s")
+	}
 	if c.FallbackRate < 1 {
 		return errors.New("--fallback-rate must be at least 1")
 	}
@@ -107,6 +120,9 @@ func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
 type Edge struct {
 	Config EdgeConfig
 	Log    *slog.Logger
+	// slowSource, when set before Open, wraps the fallback's Redis lookups
+	// (tests: a slow network between edge and Redis).
+	slowSource func(redirect.Source) redirect.Source
 
 	store    *redisstore.Store
 	table    *redirect.Table
@@ -164,16 +180,30 @@ func (e *Edge) Open() (err error) {
 		return err
 	}
 	rcfg.Events = e.events.Queue()
-	rcfg.Fallback = redirect.FallbackConfig{Source: e.store, NegativeTTL: cfg.NegativeTTL, Timeout: cfg.FallbackTimeout, MaxPerSecond: cfg.FallbackRate}
+	var src redirect.Source = e.store
+	if e.slowSource != nil {
+		src = e.slowSource(src)
+	}
+	rcfg.Fallback = redirect.FallbackConfig{Source: src, NegativeTTL: cfg.NegativeTTL, Timeout: cfg.FallbackTimeout, MaxPerSecond: cfg.FallbackRate}
 	e.handler = redirect.NewHandler(rcfg, e.table)
-	e.syncer = redisstore.NewSyncer(e.store, e.table, redisstore.SyncConfig{ResyncInterval: cfg.ResyncInterval, Log: e.Log})
+	scfg := redisstore.SyncConfig{ResyncInterval: cfg.ResyncInterval, Log: e.Log,
+		SharedSnapshots: cfg.SharedSnapshots, SnapshotInterval: cfg.SnapshotInterval, Owner: processOwner()}
+	if cfg.SnapshotDir != "" {
+		if err := os.MkdirAll(cfg.SnapshotDir, 0o755); err != nil {
+			return fmt.Errorf("--snapshot-dir: %w", err)
+		}
+		scfg.SnapshotFile = filepath.Join(cfg.SnapshotDir, "links.snap")
+	}
+	e.syncer = redisstore.NewSyncer(e.store, e.table, scfg)
 	e.syncer.Start()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		e.handler.Metrics(), buildInfo(),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
-			func() float64 { return float64(e.table.Len()) }))
+			func() float64 { return float64(e.table.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_tombstones", Help: "Deletes the table remembers, so that an answer from Redis older than a delete cannot bring the link back."},
+			func() float64 { return float64(e.table.Tombstones()) }))
 	registerSyncMetrics(reg, e.syncer)
 	registerFallbackMetrics(reg, e.handler.FallbackStats())
 	registerEventMetrics(reg, e.events)
@@ -230,6 +260,12 @@ func (e *Edge) readiness() (bool, string) {
 		if lost, reason, _ := e.syncer.DatasetLost(); lost {
 			return false, "not loading: the link dataset in redis looks lost (" + reason + "); see docs/runbook.md#qredgeredisdatasetlost"
 		}
+		if src, done, total := e.syncer.LoadProgress(); src != "" {
+			if total > 0 {
+				return false, fmt.Sprintf("loading links from %s: %d of %d (%d%%)", src, done, total, done*100/total)
+			}
+			return false, fmt.Sprintf("loading links from %s: %d", src, done)
+		}
 		return false, "loading links from redis"
 	}
 	n := strconv.Itoa(e.table.Len())
@@ -238,6 +274,9 @@ func (e *Edge) readiness() (bool, string) {
 			" (" + reason + "); serving the links held in memory and refusing to reload; see docs/runbook.md#qredgeredisdatasetlost"
 	}
 	if up, since := e.syncer.Health(); !up {
+		if st := e.syncer.Stats(); st.SnapshotLoads["local"] > 0 && st.Reloads == 0 && st.Applied == 0 {
+			return true, "ready: " + n + " links from the local snapshot; degraded: redis unreachable since " + since.UTC().Format(time.RFC3339) + ", changes since the snapshot not applied yet"
+		}
 		return true, "ready: " + n + " links; degraded: redis unreachable since " + since.UTC().Format(time.RFC3339) + ", serving from memory"
 	}
 	return true, "ready: " + n + " links; redis ok"
@@ -261,6 +300,9 @@ func (e *Edge) closeAll() {
 	}
 	if e.syncer != nil {
 		e.syncer.Stop()
+		if err := e.syncer.SaveLocalSnapshot(); err != nil {
+			e.Log.Warn("local snapshot not written at shutdown", "err", err)
+		}
 	}
 	if e.events != nil {
 		// Every queued event is published or spooled before we return.
@@ -311,7 +353,21 @@ func registerSyncMetrics(reg *prometheus.Registry, y *redisstore.Syncer) {
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_load_seconds", Help: "Duration of the last full load of the table."},
 			func() float64 { return y.Stats().LastLoadDur.Seconds() }),
+		counter("qredge_snapshot_loads_shared_total", "Starts from the shared snapshot in Redis.", func(s redisstore.SyncStats) uint64 { return s.SnapshotLoads["shared"] }),
+		counter("qredge_snapshot_loads_local_total", "Starts from the local snapshot (--snapshot-dir).", func(s redisstore.SyncStats) uint64 { return s.SnapshotLoads["local"] }),
+		counter("qredge_snapshots_refused_total", "Snapshots refused at start (damaged, stale, or of another dataset); the links were loaded another way.", func(s redisstore.SyncStats) uint64 { return s.SnapshotsRefused }),
+		counter("qredge_snapshots_written_total", "Local snapshots written.", func(s redisstore.SyncStats) uint64 { return s.SnapshotsWritten }),
+		counter("qredge_snapshots_published_total", "Shared snapshots this edge published to Redis.", func(s redisstore.SyncStats) uint64 { return s.SnapshotsShared }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_snapshot_bytes", Help: "Size of the last snapshot this edge wrote (compressed)."},
+			func() float64 { return float64(y.Stats().LastSnapshotBytes) }),
 	)
+}
+
+// processOwner names this process among the edges (the snapshot
+// publishing lock).
+func processOwner() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", h, os.Getpid())
 }
 
 func registerFallbackMetrics(reg *prometheus.Registry, st *redirect.FallbackStats) {

@@ -57,6 +57,7 @@ type Store struct {
 
 type keys struct {
 	links, ver, index, seq, stream, tagPrefix, apikeys, dataset, lost string
+	snap, snapLock                                                    string
 }
 
 func newKeys(prefix string) keys {
@@ -64,6 +65,7 @@ func newKeys(prefix string) keys {
 	return keys{
 		links: l + "links", ver: l + "ver", index: l + "index", seq: l + "seq", stream: l + "changes",
 		tagPrefix: l + "tag:", apikeys: prefix + ":{k}:apikeys", dataset: l + "dataset", lost: l + "lost",
+		snap: l + "snap", snapLock: l + "snap:lock",
 	}
 }
 

@@ -35,6 +35,17 @@ type SyncConfig struct {
 	// Block is how long one stream read waits for changes.
 	Block time.Duration
 	Log   *slog.Logger
+	// SnapshotFile is the replica's local snapshot (syncsnap.go): read at
+	// start, written every SnapshotInterval when the replica changed; ""
+	// for none. The replica must implement Snapshotter.
+	SnapshotFile string
+	// SharedSnapshots starts from the shared snapshot in Redis when it
+	// fits, and takes part in publishing it.
+	SharedSnapshots bool
+	// SnapshotInterval is how often the snapshots are refreshed.
+	SnapshotInterval time.Duration
+	// Owner names this process in the lock of the publishing edge.
+	Owner string
 }
 
 // SyncStats are the Syncer's counters, for metrics.
@@ -49,6 +60,13 @@ type SyncStats struct {
 	DatasetLost bool // the dataset looks lost: the replica is kept as it is
 	LastLoadDur time.Duration
 	LastLoadN   int
+	// Snapshot loads by source ("shared", "local"), refused snapshots
+	// (damaged, stale, another dataset) and snapshots written.
+	SnapshotLoads     map[string]uint64
+	SnapshotsRefused  uint64
+	SnapshotsWritten  uint64
+	SnapshotsShared   uint64
+	LastSnapshotBytes int64
 }
 
 // Syncer loads every link into a Replica, then follows the change stream:
@@ -71,6 +89,9 @@ type Syncer struct {
 
 	mu       sync.Mutex // serialises reloads and resyncs
 	lastID   string
+	pos      atomic.Value // string: lastID, for the snapshot writer
+	prog     progress
+	snaps    snapStats
 	ready    atomic.Bool
 	up       atomic.Bool
 	downAt   atomic.Int64
@@ -97,7 +118,12 @@ func NewSyncer(s *Store, r Replica, cfg SyncConfig) *Syncer {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Syncer{s: s, r: r, cfg: cfg, log: cfg.Log, stopped: make(chan struct{})}
+	if cfg.SnapshotInterval <= 0 {
+		cfg.SnapshotInterval = time.Minute
+	}
+	y := &Syncer{s: s, r: r, cfg: cfg, log: cfg.Log, stopped: make(chan struct{})}
+	y.pos.Store("")
+	return y
 }
 
 // Start loads the links (retrying with backoff while Redis is unreachable)
@@ -198,7 +224,10 @@ func (y *Syncer) Health() (up bool, downSince time.Time) {
 func (y *Syncer) Stats() SyncStats {
 	return SyncStats{Applied: y.applied.Load(), Reloads: y.reloads.Load(), Resyncs: y.resyncs.Load(),
 		ResyncDiffs: y.diffs.Load(), Errors: y.errors.Load(), Refused: y.refused.Load(), RedisUp: y.up.Load(),
-		DatasetLost: y.lost.Load() != nil, LastLoadDur: time.Duration(y.loadDur.Load()), LastLoadN: int(y.loadN.Load())}
+		DatasetLost: y.lost.Load() != nil, LastLoadDur: time.Duration(y.loadDur.Load()), LastLoadN: int(y.loadN.Load()),
+		SnapshotLoads:    map[string]uint64{"shared": y.snaps.loadShared.Load(), "local": y.snaps.loadLocal.Load()},
+		SnapshotsRefused: y.snaps.refused.Load(), SnapshotsWritten: y.snaps.written.Load(), SnapshotsShared: y.snaps.shared.Load(),
+		LastSnapshotBytes: y.snaps.bytes.Load()}
 }
 
 func (y *Syncer) setUp(up bool) {
@@ -217,6 +246,7 @@ func (y *Syncer) setUp(up bool) {
 func (y *Syncer) run(ctx context.Context) {
 	defer close(y.stopped)
 	backoff := newBackoff()
+	y.startFromSnapshot(ctx)
 	for !y.ready.Load() {
 		if err := y.reload(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -241,6 +271,10 @@ func (y *Syncer) run(ctx context.Context) {
 	if y.cfg.ResyncInterval > 0 {
 		y.resyncWG.Add(1)
 		go func() { defer y.resyncWG.Done(); y.resyncLoop(ctx) }()
+	}
+	if y.snapshotting() {
+		y.resyncWG.Add(1)
+		go func() { defer y.resyncWG.Done(); y.snapshotLoop(ctx) }()
 	}
 	// needReload stays set until a full reload succeeds: while it is set
 	// the stream is not followed, so a detected gap is never forgotten.
@@ -306,10 +340,16 @@ func (y *Syncer) run(ctx context.Context) {
 				break
 			}
 			y.r.Apply(e.Change)
-			y.lastID = e.ID
+			y.setPos(e.ID)
 			y.applied.Add(1)
 		}
 	}
+}
+
+// setPos moves the stream position (run's goroutine only).
+func (y *Syncer) setPos(id string) {
+	y.lastID = id
+	y.pos.Store(id)
 }
 
 // reload loads every link. The stream position is taken first, so changes
@@ -351,9 +391,12 @@ func (y *Syncer) reload(ctx context.Context) error {
 		return err
 	}
 	n := 0
+	y.prog.begin("redis", d.Links)
+	defer y.prog.end()
 	err = y.r.Load(func(add func(*store.Link)) error {
 		err := y.s.ForEachLink(ctx, func(l *store.Link) error {
 			n++
+			y.prog.add(1)
 			add(l)
 			return nil
 		})
@@ -375,7 +418,7 @@ func (y *Syncer) reload(ctx context.Context) error {
 		y.known.Store(d.ID)
 	}
 	y.setUp(true)
-	y.lastID = tail
+	y.setPos(tail)
 	y.reloads.Add(1)
 	dur := time.Since(start)
 	y.loadDur.Store(int64(dur))
