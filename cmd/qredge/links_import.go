@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/snapshot"
 	"github.com/qredge/qredge/store/linkcsv"
 	"github.com/qredge/qredge/store/strictjson"
 )
@@ -48,6 +49,28 @@ type linkSource interface {
 	// rowErr fails that row only (the link, if any, names it); a fatal
 	// error ends the file.
 	next() (l *store.Link, line int, rowErr, fatal error)
+}
+
+// snapshotSource gives the links of a snapshot (decoded in full first:
+// a damaged snapshot restores nothing); line is the link's position.
+type snapshotSource struct {
+	links []*store.Link
+	i     int
+}
+
+func newSnapshotSource(m snapshot.Meta, frames [][]byte) (*snapshotSource, error) {
+	s := &snapshotSource{links: make([]*store.Link, 0, m.Links)}
+	err := snapshot.Decode(func(i int) ([]byte, error) { return frames[i], nil }, len(frames), 0,
+		func(ls []*store.Link) { s.links = append(s.links, ls...) })
+	return s, err
+}
+
+func (s *snapshotSource) next() (*store.Link, int, error, error) {
+	if s.i == len(s.links) {
+		return nil, s.i, nil, io.EOF
+	}
+	s.i++
+	return s.links[s.i-1], s.i, nil, nil
 }
 
 type csvSource struct{ r *linkcsv.Reader }
@@ -145,7 +168,8 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	atomic := fs.Bool("atomic", false, "all or nothing per chunk (not per file): a failed row keeps the other rows of its chunk out; default: every valid row is imported")
 	dryRun := fs.Bool("dry-run", false, "read and validate only; write nothing")
 	restore := fs.Bool("restore", false, "restore a lost link dataset into Redis (--redis only): links keep their versions and times, and the dataset gets its id back (docs/runbook.md#qredgeredisdatasetlost)")
-	datasetID := fs.String("dataset-id", "", "with --restore: the id of the lost dataset (default: the one edges reported lost)")
+	datasetID := fs.String("dataset-id", "", "with --restore or --snapshot: the id of the lost dataset (default: the one edges reported lost, or the snapshot's)")
+	snapFile := fs.String("snapshot", "", "restore a lost link dataset into Redis (--redis only) from an edge's local snapshot (links.snap in its --snapshot-dir) instead of FILE: like --restore, with the snapshot's dataset id")
 	// The destination policy of the API, for the targets that bypass it
 	// (--data-dir, --redis) and for --dry-run; through --api the server
 	// applies its own as well.
@@ -160,6 +184,31 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if err := checkPublicURL(*publicURL); err != nil {
 		return err
+	}
+	if *snapFile != "" {
+		if fs.NArg() != 0 {
+			return errors.New("--snapshot FILE takes the place of the import FILE: give one or the other")
+		}
+		if err := t.check(args); err != nil {
+			return err
+		}
+		if t.redis.Addr == "" || *dryRun || *restore {
+			return errors.New("--snapshot restores straight into Redis: give --redis ADDR (and no --dry-run or --restore)")
+		}
+		m, frames, err := snapshot.ReadFile(*snapFile)
+		if err != nil {
+			return fmt.Errorf("--snapshot %s: %w", *snapFile, err)
+		}
+		id := *datasetID
+		if id == "" {
+			id = m.Dataset
+		}
+		src, err := newSnapshotSource(m, frames)
+		if err != nil {
+			return fmt.Errorf("--snapshot %s: %w", *snapFile, err)
+		}
+		fmt.Fprintf(stderr, "snapshot %s: %d links of dataset %s, taken %s\n", *snapFile, m.Links, m.Dataset, m.Created.Format(time.RFC3339))
+		return restoreLinks(ctx, t.redis, id, src, stdout, stderr)
 	}
 	if fs.NArg() != 1 {
 		return errors.New("import needs exactly one FILE (- for stdin)")
