@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/snapshot"
 	"github.com/qredge/qredge/store/linkcsv"
+	"github.com/qredge/qredge/store/snapshot"
 	"github.com/qredge/qredge/store/strictjson"
 )
 
