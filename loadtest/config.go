@@ -46,19 +46,31 @@ type Config struct {
 
 	// Timeout bounds each request from the moment it is sent.
 	Timeout time.Duration
-	// MaxInFlight bounds the requests (and so the connections and worker
-	// goroutines) in flight at once. The pool grows to it on demand.
+	// MaxInFlight bounds the requests in flight at once, and so the
+	// connections: each carries one request at a time (no pipelining).
+	// Connections open on demand, up to it, and stay open.
 	MaxInFlight int
+	// Workers is the number of goroutines that send, each with its own
+	// share of the requests and of the connections; 0 means GOMAXPROCS.
+	Workers int
+	// Tick is the least a worker sleeps while it has requests in flight or
+	// due: requests due within a tick go out together, and responses are
+	// read once a tick, their arrival times taken from the kernel's receive
+	// timestamps (so a tick adds to the send delay, not to the service
+	// time). Waking per request and per response costs the generator more
+	// CPU than the request itself on a small machine.
+	Tick time.Duration
 	// BacklogTimeout is how late, after its intended time, a request may
-	// still be sent. One that finds no free worker for that long is counted
-	// as an error of kind "backlog" instead of being sent.
+	// still be sent. One that finds every connection of its worker busy
+	// for that long is counted as an error of kind "backlog" instead of
+	// being sent.
 	BacklogTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults: 1000 req/s for 10 s against
 // http://127.0.0.1:8080, zipf popularity with s=1.1, the built-in
-// User-Agent and Referer mixes, no country header, a 5 s timeout and at most
-// 1024 requests in flight. Codes must be filled in.
+// User-Agent and Referer mixes, no country header, a 5 s timeout, at most
+// 1024 requests in flight and a tick of 100 µs. Codes must be filled in.
 func DefaultConfig() Config {
 	return Config{
 		Target:         "http://127.0.0.1:8080",
@@ -71,6 +83,7 @@ func DefaultConfig() Config {
 		Referers:       DefaultReferers(),
 		Timeout:        5 * time.Second,
 		MaxInFlight:    1024,
+		Tick:           100 * time.Microsecond,
 		BacklogTimeout: 5 * time.Second,
 	}
 }
@@ -81,9 +94,9 @@ const maxScheduleDuration = 24 * time.Hour
 
 // target is the parsed Config.Target.
 type target struct {
-	addr   string // host:port to dial
-	tls    bool
-	prefix string // scheme://host/base-path, to which "/code" is appended
+	addr string // host:port to dial
+	host string // the Host header
+	path string // the base path, to which "/code" is appended; "" for none
 }
 
 // check validates cfg and parses its target.
@@ -93,23 +106,21 @@ func (cfg *Config) check() (target, error) {
 	if err != nil {
 		return tg, fmt.Errorf("invalid target %q: %w", cfg.Target, err)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return tg, fmt.Errorf("invalid target %q: want http(s)://host[:port][/base-path]", cfg.Target)
+	if u.Scheme == "https" {
+		return tg, fmt.Errorf("invalid target %q: the generator speaks plain HTTP/1.1 (run it beside the server, or against the plain listener behind a TLS terminator)", cfg.Target)
 	}
-	tg.tls = u.Scheme == "https"
+	if u.Scheme != "http" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return tg, fmt.Errorf("invalid target %q: want http://host[:port][/base-path]", cfg.Target)
+	}
 	tg.addr = u.Host
 	if u.Port() == "" {
-		port := "80"
-		if tg.tls {
-			port = "443"
-		}
-		tg.addr = strings.TrimSuffix(u.Host, ":") + ":" + port
+		tg.addr = strings.TrimSuffix(u.Host, ":") + ":80"
 	}
-	host := u.Host
+	tg.host = u.Host
 	if cfg.Host != "" {
-		host = cfg.Host
+		tg.host = cfg.Host
 	}
-	tg.prefix = u.Scheme + "://" + host + strings.TrimSuffix(u.EscapedPath(), "/")
+	tg.path = strings.TrimSuffix(u.EscapedPath(), "/")
 
 	if len(cfg.Schedule) == 0 {
 		return tg, fmt.Errorf("the schedule has no steps")
@@ -143,6 +154,10 @@ func (cfg *Config) check() (target, error) {
 		return tg, fmt.Errorf("the backlog timeout must be positive, got %s", cfg.BacklogTimeout)
 	case cfg.MaxInFlight < 1:
 		return tg, fmt.Errorf("max in flight must be at least 1, got %d", cfg.MaxInFlight)
+	case cfg.Tick < time.Microsecond || cfg.Tick > 10*time.Millisecond:
+		return tg, fmt.Errorf("the tick must be 1µs..10ms, got %s", cfg.Tick)
+	case cfg.Workers < 0:
+		return tg, fmt.Errorf("workers must be 0 (GOMAXPROCS) or more, got %d", cfg.Workers)
 	}
 	return tg, nil
 }

@@ -108,8 +108,8 @@ const unknownLen = 7
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-// job is one intended request. It is a fixed-size value: the scheduler
-// hands it to a worker without allocating.
+// job is one intended request: a fixed-size value, kept with the
+// connection that sends it.
 type job struct {
 	at      time.Duration // intended send time, since the start of the run
 	code    int32         // index into Config.Codes, or -1 for unknown
@@ -119,13 +119,18 @@ type job struct {
 	referer uint16
 }
 
-// mixer decides what each request asks for. It draws from one generator in
-// request order, so the k-th request of a run is the same for the same
-// Config and Seed, whatever the timing.
+// mixer decides what each request asks for. Request k (from 0) draws from
+// a generator seeded with the Config's Seed and k, so the k-th request of a
+// run is the same for the same Config and Seed, whatever the timing and
+// whichever worker sends it.
 type mixer struct {
+	src     *rand.PCG
 	rng     *rand.Rand
 	zipf    *rand.Zipf // nil for uniform
+	seed    uint64
+	k       uint64 // the request next draws
 	ncodes  int
+	zipfS   float64
 	unknown float64
 	known   map[string]struct{}
 	ua      picker
@@ -135,16 +140,17 @@ type mixer struct {
 
 func newMixer(cfg *Config) (*mixer, error) {
 	m := &mixer{
-		rng:     rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
+		seed:    cfg.Seed,
 		ncodes:  len(cfg.Codes),
+		zipfS:   cfg.ZipfS,
 		unknown: cfg.UnknownFraction,
 		known:   make(map[string]struct{}, len(cfg.Codes)),
 	}
+	if cfg.Dist != DistZipf {
+		m.zipfS = 0
+	}
 	for _, c := range cfg.Codes {
 		m.known[c] = struct{}{}
-	}
-	if cfg.Dist == DistZipf && m.ncodes > 1 {
-		m.zipf = rand.NewZipf(m.rng, cfg.ZipfS, 1, uint64(m.ncodes-1))
 	}
 	var err error
 	if m.ua, err = newPicker("user agent", cfg.UserAgents); err != nil {
@@ -156,11 +162,37 @@ func newMixer(cfg *Config) (*mixer, error) {
 	if m.referer, err = newPicker("referer", cfg.Referers); err != nil {
 		return nil, err
 	}
+	m.init()
 	return m, nil
+}
+
+// init gives m its own generator.
+func (m *mixer) init() {
+	m.src = rand.NewPCG(m.seed, 0)
+	m.rng = rand.New(m.src)
+	m.zipf = nil
+	if m.zipfS > 1 && m.ncodes > 1 {
+		m.zipf = rand.NewZipf(m.rng, m.zipfS, 1, uint64(m.ncodes-1))
+	}
+}
+
+// clone returns a mixer that draws the same requests as m and can be used
+// at the same time as m: the tables are shared, the generator is not.
+func (m *mixer) clone() *mixer {
+	c := *m
+	c.init()
+	return &c
 }
 
 // next fills j with the next request's code and headers.
 func (m *mixer) next(j *job) {
+	m.draw(m.k, j)
+	m.k++
+}
+
+// draw fills j with the code and headers of request k.
+func (m *mixer) draw(k uint64, j *job) {
+	m.src.Seed(m.seed, splitmix64(k))
 	switch {
 	case m.ncodes == 0 || m.unknown > 0 && m.rng.Float64() < m.unknown:
 		j.code = -1
@@ -180,6 +212,15 @@ func (m *mixer) next(j *job) {
 	j.ua = m.ua.pick(m.rng)
 	j.country = m.country.pick(m.rng)
 	j.referer = m.referer.pick(m.rng)
+}
+
+// splitmix64 scrambles k, so that neighbouring requests seed unrelated
+// streams.
+func splitmix64(k uint64) uint64 {
+	k += 0x9e3779b97f4a7c15
+	k = (k ^ k>>30) * 0xbf58476d1ce4e5b9
+	k = (k ^ k>>27) * 0x94d049bb133111eb
+	return k ^ k>>31
 }
 
 // codePaths returns "/" + the escaped code for each code, built once.

@@ -2,25 +2,24 @@
 
 package loadtest
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
-// pacer waits until intended send times with a Go timer, which may wake
-// up to about a millisecond late in an idle process; the report's send
-// delay shows it.
-type pacer struct {
-	timer *time.Timer
+// The generator drives its connections with epoll and a timerfd (see
+// pacer_linux.go); elsewhere Run refuses to start.
+type worker struct {
+	col       *collector
+	cancelled bool
 }
 
-func newPacer() *pacer {
-	return &pacer{timer: time.NewTimer(time.Hour)}
+func newWorker(r *runner, id, n, conns int) (*worker, error) {
+	return nil, errors.New("qredge loadtest run needs Linux: it drives its connections with epoll")
 }
 
-// sleep waits for d (> 0).
-func (p *pacer) sleep(d time.Duration) {
-	p.timer.Reset(d)
-	<-p.timer.C
-}
+func (w *worker) run(start time.Time) {}
 
-func (p *pacer) close() {
-	p.timer.Stop()
-}
+func (w *worker) close() {}
+
+func processCPU() time.Duration { return 0 }

@@ -38,6 +38,8 @@ type Summary struct {
 	Timeout         string        `json:"timeout"`
 	BacklogTimeout  string        `json:"backlog_timeout"`
 	MaxInFlight     int           `json:"max_in_flight"`
+	Workers         int           `json:"workers"`
+	Tick            string        `json:"tick"`
 }
 
 // StepSummary is a Step as the report shows it.
@@ -61,6 +63,8 @@ func summarize(cfg *Config) Summary {
 		Timeout:         cfg.Timeout.String(),
 		BacklogTimeout:  cfg.BacklogTimeout.String(),
 		MaxInFlight:     cfg.MaxInFlight,
+		Workers:         cfg.Workers,
+		Tick:            cfg.Tick.String(),
 	}
 	if cfg.Dist == DistZipf {
 		s.ZipfS = cfg.ZipfS

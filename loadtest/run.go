@@ -2,66 +2,25 @@ package loadtest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
-
-// queueLen is how many intended requests may wait for a worker once the
-// pool is at MaxInFlight. When the queue is full the scheduler waits too;
-// it never skips a request, and a request that waits longer than
-// BacklogTimeout is counted as a backlog error.
-const queueLen = 4096
 
 // Run sends the load that cfg describes and returns its report. It writes a
 // progress line per second to progress, unless that is nil. It returns an
 // error for an invalid Config; if ctx ends the run early, it returns the
 // report of what ran (Cancelled set) together with ctx's error.
 func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
-	tg, err := cfg.check()
+	r, err := newRunner(&cfg, progress)
 	if err != nil {
 		return nil, err
 	}
-	mix, err := newMixer(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	r := &runner{
-		cfg:      &cfg,
-		prefix:   []byte(tg.prefix),
-		paths:    codePaths(cfg.Codes),
-		ua:       values(cfg.UserAgents),
-		referer:  values(cfg.Referers),
-		mix:      mix,
-		jobs:     make(chan job, queueLen),
-		col:      newCollector(),
-		progress: progress,
-		intended: make([]atomic.Int64, seconds(scheduleDuration(cfg.Schedule))),
-		// The run lasts the schedule, plus at most the backlog timeout and
-		// the request timeout for the last requests.
-		sent: make([]atomic.Int64, seconds(scheduleDuration(cfg.Schedule)+cfg.BacklogTimeout+cfg.Timeout)+1),
-		hc: &fasthttp.HostClient{
-			Addr:                     tg.addr,
-			IsTLS:                    tg.tls,
-			MaxConns:                 cfg.MaxInFlight,
-			NoDefaultUserAgentHeader: true,
-			DisablePathNormalizing:   true,
-			ReadBufferSize:           8 << 10,
-			MaxResponseBodySize:      64 << 10,
-		},
-	}
-	if cfg.CountryHeader != "" {
-		r.countryKey = []byte(cfg.CountryHeader)
-		r.country = values(cfg.Countries)
-	}
-	defer r.hc.CloseIdleConnections()
 	return r.run(ctx)
 }
 
@@ -76,37 +35,85 @@ func second(d time.Duration, n int) int {
 	return min(max(int(d/time.Second), 0), n-1)
 }
 
-func values(ws []Weighted) [][]byte {
-	out := make([][]byte, len(ws))
-	for i, w := range ws {
-		out[i] = []byte(w.Value)
-	}
-	return out
-}
-
+// runner is one run: the workers, each with its own connections, clock,
+// mixer and histograms, and the reporter that cuts a row every second.
 type runner struct {
-	cfg        *Config
-	hc         *fasthttp.HostClient
-	mix        *mixer
-	prefix     []byte   // scheme://host/base-path
-	paths      [][]byte // "/code" for each code
-	ua         [][]byte
-	countryKey []byte
-	country    [][]byte
-	referer    [][]byte
+	cfg  *Config
+	enc  *encoder
+	addr *net.TCPAddr
+	mix  *mixer
 
 	start    time.Time
-	jobs     chan job
-	idle     atomic.Int32 // workers waiting for a job
-	workers  atomic.Int32 // workers started
-	stopping atomic.Bool  // cancelled: queued jobs are not sent
-	wg       sync.WaitGroup
+	workers  []*worker
+	stopping atomic.Bool // ctx ended: send nothing more
+	open     atomic.Int32
+	peak     atomic.Int32
 
-	col      *collector
 	intended []atomic.Int64 // by intended second
 	sent     []atomic.Int64 // by second of sending
-	rows     []Row
-	progress io.Writer
+
+	cpu0, cpuCut time.Duration // the process's CPU time at the start and at the last cut
+	cut          int           // the first second not yet cut
+	row, total   *acc
+	rows         []Row
+	progress     io.Writer
+}
+
+func newRunner(cfg *Config, progress io.Writer) (*runner, error) {
+	tg, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	mix, err := newMixer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := net.ResolveTCPAddr("tcp", tg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid target %q: %w", cfg.Target, err)
+	}
+	r := &runner{
+		cfg:      cfg,
+		enc:      newEncoder(cfg, tg),
+		addr:     addr,
+		mix:      mix,
+		intended: make([]atomic.Int64, seconds(scheduleDuration(cfg.Schedule))),
+		// The run lasts the schedule, plus at most the backlog timeout and
+		// the request timeout for the last requests.
+		sent:     make([]atomic.Int64, seconds(scheduleDuration(cfg.Schedule)+cfg.BacklogTimeout+cfg.Timeout)+1),
+		row:      newAcc(),
+		total:    newAcc(),
+		progress: progress,
+	}
+	n := cfg.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	n = min(n, cfg.MaxInFlight)
+	for i := range n {
+		// Connections are shared out as evenly as they go.
+		conns := cfg.MaxInFlight/n + btoi(i < cfg.MaxInFlight%n)
+		w, err := newWorker(r, i, n, conns)
+		if err != nil {
+			r.closeWorkers()
+			return nil, err
+		}
+		r.workers = append(r.workers, w)
+	}
+	return r, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (r *runner) closeWorkers() {
+	for _, w := range r.workers {
+		w.close()
+	}
 }
 
 // now returns the time since the start of the run, from the monotonic clock.
@@ -115,32 +122,39 @@ func (r *runner) now() time.Duration {
 }
 
 func (r *runner) run(ctx context.Context) (*Report, error) {
+	defer r.closeWorkers()
 	r.start = time.Now()
-	// Start with a pool for about 1 ms of latency at the peak rate; it
-	// grows on demand up to MaxInFlight.
-	initial := min(max(int(peakRate(r.cfg.Schedule)/1000), 4), r.cfg.MaxInFlight)
-	for range initial {
-		r.spawn()
+	r.cpu0 = processCPU()
+	r.cpuCut = r.cpu0
+	stopWatch := context.AfterFunc(ctx, func() { r.stopping.Store(true) })
+	defer stopWatch()
+
+	var wg sync.WaitGroup
+	for _, w := range r.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(r.start)
+		}()
 	}
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go r.report(stop, stopped)
-
-	cancelled := r.schedule(ctx)
-	if cancelled {
-		r.stopping.Store(true)
-	}
-	close(r.jobs)
-	r.wg.Wait()
+	wg.Wait()
 	close(stop)
 	<-stopped
+	cancelled := false
+	for _, w := range r.workers {
+		cancelled = cancelled || w.cancelled
+	}
 
 	// The seconds left; the last is partial. Seconds past the schedule with
 	// nothing in them are left out.
 	end := r.now()
 	var tail []Row
-	for s := r.col.opened(); s <= int(end/time.Second); s++ {
+	for s := r.cut; s <= int(end/time.Second); s++ {
 		tail = append(tail, r.cutRow(s))
 	}
+	cpu := processCPU() - r.cpu0
 	for n := len(tail); n > 0; n-- {
 		last := &tail[n-1]
 		if time.Duration(last.Second)*time.Second < scheduleDuration(r.cfg.Schedule) ||
@@ -154,8 +168,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	}
 
 	rep := &Report{Config: summarize(r.cfg), Start: r.start, Cancelled: cancelled, Seconds: r.rows}
+	rep.Config.Workers = len(r.workers)
 	t := &rep.Total
-	t.Counts = r.col.total.counts()
+	t.Counts = r.total.counts()
 	for i := range rep.Seconds {
 		row := &rep.Seconds[i] // the final counts, also of stragglers
 		row.Intended, row.Sent = 0, 0
@@ -165,12 +180,15 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		if i < len(r.sent) {
 			row.Sent = r.sent[i].Load()
 		}
+		row.GeneratorCPUPerRequest = perRequest(row.GeneratorCPU, row.Sent)
 		t.Intended += row.Intended
 		t.Sent += row.Sent
 	}
+	t.GeneratorCPU = cpu.Seconds()
+	t.GeneratorCPUPerRequest = perRequest(t.GeneratorCPU, t.Sent)
 	t.ScheduleSeconds = scheduleDuration(r.cfg.Schedule).Seconds()
 	t.ElapsedSeconds = end.Seconds()
-	t.PeakWorkers = int(r.workers.Load())
+	t.PeakWorkers = int(r.peak.Load())
 	if span := min(t.ScheduleSeconds, t.ElapsedSeconds); span > 0 {
 		t.IntendedRate = float64(t.Intended) / span
 		t.SentRate = float64(t.Sent) / span
@@ -184,174 +202,19 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	return rep, nil
 }
 
-// schedule walks the profile, waits for each request's intended time and
-// hands the request to a worker. It reports whether ctx cancelled the run.
-// It never skips a request: one that is due while the scheduler is behind
-// is handed on at once and keeps its intended time.
-func (r *runner) schedule(ctx context.Context) (cancelled bool) {
-	clk := newClock(r.cfg.Schedule)
-	pc := newPacer()
-	defer pc.close()
-	var j job
-	for {
-		at, ok := clk.next()
-		if !ok {
-			return false
-		}
-		r.mix.next(&j)
-		j.at = at
-		if !r.waitUntil(ctx, pc, at) {
-			return true // cancelled before the request was due
-		}
-		r.intended[second(at, len(r.intended))].Add(1)
-		if r.now()-at > r.cfg.BacklogTimeout {
-			r.col.record(r.now(), &outcome{kind: KindBacklog})
-			continue
-		}
-		r.grow()
-		select {
-		case r.jobs <- j:
-		default:
-			select {
-			case r.jobs <- j:
-			case <-ctx.Done():
-				r.col.record(r.now(), &outcome{kind: KindCancelled})
-				return true
-			}
-		}
+// perRequest returns cpu seconds per request in microseconds.
+func perRequest(cpu float64, requests int64) float64 {
+	if requests == 0 {
+		return 0
 	}
+	return math.Round(cpu/float64(requests)*1e8) / 100
 }
 
-// maxSleep bounds one wait of the scheduler, so that it notices a
-// cancelled context during an idle step.
-const maxSleep = 50 * time.Millisecond
-
-// waitUntil waits until the intended time at; false if ctx ended first.
-func (r *runner) waitUntil(ctx context.Context, pc *pacer, at time.Duration) bool {
-	for {
-		if ctx.Err() != nil {
-			return false
-		}
-		wait := at - r.now()
-		if wait <= 0 {
-			return true
-		}
-		pc.sleep(min(wait, maxSleep))
+// opened counts a connection opened.
+func (r *runner) opened() {
+	n := r.open.Add(1)
+	for p := r.peak.Load(); n > p && !r.peak.CompareAndSwap(p, n); p = r.peak.Load() {
 	}
-}
-
-// grow starts a worker when more jobs wait than idle workers could take:
-// a job has waited since the previous dispatch. Starting one on every
-// momentary shortage instead grows the pool far past what the load needs
-// when the machine is busy, and with it the cost of every goroutine switch.
-func (r *runner) grow() {
-	if int(r.workers.Load()) < r.cfg.MaxInFlight && len(r.jobs) > int(r.idle.Load()) {
-		r.spawn()
-	}
-}
-
-func (r *runner) spawn() {
-	r.workers.Add(1)
-	r.wg.Add(1)
-	go r.worker()
-}
-
-// worker sends one request at a time, reusing its request and response.
-func (r *runner) worker() {
-	defer r.wg.Done()
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	var uri []byte
-	for {
-		r.idle.Add(1)
-		j, ok := <-r.jobs
-		r.idle.Add(-1)
-		if !ok {
-			return
-		}
-		var o outcome
-		sentAt := r.now()
-		switch {
-		case r.stopping.Load():
-			o.kind = KindCancelled
-		case sentAt-j.at > r.cfg.BacklogTimeout:
-			o.kind = KindBacklog
-		default:
-			uri = r.build(req, &j, uri)
-			r.sent[second(sentAt, len(r.sent))].Add(1)
-			err := r.hc.DoTimeout(req, resp, r.cfg.Timeout)
-			done := r.now()
-			o.sent = true
-			o.delay = sentAt - j.at
-			if err != nil {
-				o.kind = errKind(err)
-				break
-			}
-			o.status = resp.StatusCode()
-			o.latency = done - j.at
-			o.service = done - sentAt
-			if !expected(j.code >= 0, o.status) {
-				o.kind = statusKind(o.status)
-			}
-		}
-		r.col.record(r.now(), &o)
-	}
-}
-
-// build fills req for j; uri is the worker's buffer for the URI.
-func (r *runner) build(req *fasthttp.Request, j *job, uri []byte) []byte {
-	uri = append(uri[:0], r.prefix...)
-	if j.code >= 0 {
-		uri = append(uri, r.paths[j.code]...)
-	} else {
-		uri = append(uri, '/')
-		uri = append(uri, j.unknown[:]...)
-	}
-	req.SetRequestURIBytes(uri)
-	if len(r.ua) > 0 {
-		req.Header.SetUserAgentBytes(r.ua[j.ua])
-	}
-	if r.countryKey != nil {
-		req.Header.SetBytesKV(r.countryKey, r.country[j.country])
-	}
-	if len(r.referer) > 0 {
-		if v := r.referer[j.referer]; len(v) > 0 {
-			req.Header.SetRefererBytes(v)
-		} else {
-			req.Header.Del(fasthttp.HeaderReferer)
-		}
-	}
-	return uri
-}
-
-// expected reports whether status is the right answer: a redirect for a
-// known code, 404 for an unknown one.
-func expected(known bool, status int) bool {
-	if !known {
-		return status == fasthttp.StatusNotFound
-	}
-	switch status {
-	case fasthttp.StatusMovedPermanently, fasthttp.StatusFound,
-		fasthttp.StatusTemporaryRedirect, fasthttp.StatusPermanentRedirect:
-		return true
-	}
-	return false
-}
-
-// errKind classifies a failed request.
-func errKind(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
-		errors.Is(err, fasthttp.ErrTLSHandshakeTimeout):
-		return KindTimeout
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
-		return KindBacklog
-	case errors.As(err, &ne) && ne.Timeout():
-		return KindTimeout
-	}
-	return KindConnection
 }
 
 // reportGrace is how long after the end of a second its row is closed, for
@@ -374,16 +237,26 @@ func (r *runner) report(stop <-chan struct{}, stopped chan<- struct{}) {
 	}
 }
 
-// cutRow ends second s and returns its row; Intended is the count so far
-// (the report fills in the final one).
+// cutRow ends second s in every worker and returns its row; Intended and
+// Sent are the counts so far (the report fills in the final ones).
 func (r *runner) cutRow(s int) Row {
-	row := Row{Second: s, Workers: int(r.workers.Load()), Counts: r.col.cut(s)}
+	for _, w := range r.workers {
+		w.col.cut(s, r.row)
+	}
+	r.cut = s + 1
+	cpu := processCPU()
+	row := Row{Second: s, Workers: int(r.open.Load()), Counts: r.row.counts()}
+	row.GeneratorCPU = (cpu - r.cpuCut).Seconds()
+	r.cpuCut = cpu
+	r.total.merge(r.row)
+	r.row.reset()
 	if s < len(r.sent) {
 		row.Sent = r.sent[s].Load()
 	}
 	if s < len(r.intended) {
 		row.Intended = r.intended[s].Load()
 	}
+	row.GeneratorCPUPerRequest = perRequest(row.GeneratorCPU, row.Sent)
 	return row
 }
 
@@ -392,4 +265,17 @@ func (r *runner) appendRow(row Row) {
 	if r.progress != nil {
 		progressLine(r.progress, &row)
 	}
+}
+
+// expected reports whether status is the right answer: a redirect for a
+// known code, 404 for an unknown one.
+func expected(known bool, status int) bool {
+	if !known {
+		return status == 404
+	}
+	switch status {
+	case 301, 302, 307, 308:
+		return true
+	}
+	return false
 }

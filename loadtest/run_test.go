@@ -163,6 +163,31 @@ func TestConstantRate(t *testing.T) {
 	}
 }
 
+// TestNoHeaderMixes: without mixes, requests carry no User-Agent, Referer
+// or country header; with a Host set, it is the one sent.
+func TestNoHeaderMixes(t *testing.T) {
+	codes := Codes("h", 10)
+	s := mustStartServer(t, codes)
+	cfg := testConfig(s, codes)
+	cfg.CountryHeader = ""
+	cfg.UserAgents = nil
+	cfg.Referers = nil
+	cfg.Host = "qr.example.com"
+	cfg.Schedule = Constant(500, 200*time.Millisecond)
+	rep := mustRun(t, cfg, nil)
+	if rep.Total.OK != 100 || rep.Total.Errors != 0 {
+		t.Fatalf("ok %d errors %v, want 100 and none", rep.Total.OK, rep.Total.ErrorKinds)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.userAgent) != 1 || s.userAgent[""] != 100 || len(s.referer) != 1 || len(s.country) != 1 || s.country[""] != 100 {
+		t.Errorf("user agents %v, referers %v, countries %v: want none sent", s.userAgent, s.referer, s.country)
+	}
+	if len(s.host) != 1 || s.host["qr.example.com"] != 100 {
+		t.Errorf("hosts %v, want qr.example.com", s.host)
+	}
+}
+
 // TestCoordinatedOmission stalls the server for 300 ms, with only 8
 // requests in flight allowed. A closed-loop tool would record 8 slow
 // requests out of 3000; measured from the intended send time, every
@@ -364,8 +389,8 @@ func TestSpike(t *testing.T) {
 func TestErrors(t *testing.T) {
 	codes := []string{"ok", "broken", "gone"}
 	s := mustStartServer(t, codes)
-	s.known["broken"] = 500
-	s.known["gone"] = 200
+	s.answer("broken", 500)
+	s.answer("gone", 200)
 	cfg := testConfig(s, codes)
 	cfg.Dist = DistUniform
 	cfg.Schedule = Constant(300, 500*time.Millisecond)

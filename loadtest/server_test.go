@@ -13,15 +13,16 @@ import (
 // testServer is a stand-in for qredge's redirect handler on 127.0.0.1: 302
 // for a known code, 404 for anything else, and a stall on demand.
 type testServer struct {
-	url   string
-	known map[string]int // code -> status to answer
+	url string
 
 	mu        sync.Mutex
+	known     map[string]int // code -> status to answer
 	hits      map[string]int // per known code
 	notFound  int
 	userAgent map[string]int
 	country   map[string]int
 	referer   map[string]int
+	host      map[string]int
 
 	// Requests that arrive in [stallFrom, stallTo) (Unix ns) sleep stallFor.
 	stallFrom, stallTo, stallFor atomic.Int64
@@ -61,6 +62,14 @@ func (s *testServer) reset() {
 	s.userAgent = make(map[string]int)
 	s.country = make(map[string]int)
 	s.referer = make(map[string]int)
+	s.host = make(map[string]int)
+}
+
+// answer makes the server answer code with status.
+func (s *testServer) answer(code string, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.known[code] = status
 }
 
 // stall makes the requests that arrive in [from, from+window) take d each.
@@ -80,8 +89,10 @@ func (s *testServer) handle(ctx *fasthttp.RequestCtx) {
 		time.Sleep(time.Duration(s.stallFor.Load()))
 	}
 	code := string(ctx.Path()[1:])
-	status, ok := s.known[code]
+	// known is read under mu: the generator's raw sockets give the race
+	// detector no order between a test's setup and the handler.
 	s.mu.Lock()
+	status, ok := s.known[code]
 	if ok {
 		s.hits[code]++
 	} else {
@@ -90,6 +101,7 @@ func (s *testServer) handle(ctx *fasthttp.RequestCtx) {
 	s.userAgent[string(ctx.UserAgent())]++
 	s.country[string(ctx.Request.Header.Peek("CF-IPCountry"))]++
 	s.referer[string(ctx.Referer())]++
+	s.host[string(ctx.Host())]++
 	s.mu.Unlock()
 	if !ok {
 		ctx.SetStatusCode(fasthttp.StatusNotFound)

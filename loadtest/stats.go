@@ -17,7 +17,7 @@ import (
 const (
 	KindTimeout    = "timeout"    // no response within Config.Timeout
 	KindConnection = "connection" // dial, reset, closed or malformed response
-	KindBacklog    = "backlog"    // not sent: no free worker within Config.BacklogTimeout
+	KindBacklog    = "backlog"    // not sent: every connection of its worker busy for Config.BacklogTimeout
 	KindCancelled  = "cancelled"  // not sent: the run's context was cancelled
 )
 
@@ -85,16 +85,24 @@ type Counts struct {
 	// tool would report. Compare it with Latency to see queueing.
 	Service Latency `json:"service_us"`
 	// SendDelay runs from the intended to the actual send time: how late the
-	// generator was (timer granularity, a full pool).
+	// generator was (its wake-up, every connection busy).
 	SendDelay Latency `json:"send_delay_us"`
+	// GeneratorCPU is the generator's own CPU time in the second or the
+	// run, in seconds: user and system time of its whole process
+	// (getrusage), so that a run shows whether the generator, not the
+	// server, was the limit. GeneratorCPUPerRequest divides it by Sent, in
+	// microseconds.
+	GeneratorCPU           float64 `json:"generator_cpu_seconds"`
+	GeneratorCPUPerRequest float64 `json:"generator_cpu_per_request_us"`
 }
 
 // Row is one second of the run: the events between Second and Second+1 s
 // after the start. Intended counts by intended time, all else by the time it
 // happened. The last row may cover less than a second.
 type Row struct {
-	Second  int `json:"second"`
-	Workers int `json:"workers"` // worker pool size at the end of the second
+	Second int `json:"second"`
+	// Workers is the number of connections open at the end of the second.
+	Workers int `json:"workers"`
 	Counts
 }
 
@@ -107,7 +115,8 @@ type Total struct {
 	// IntendedRate and SentRate are per second of the profile.
 	IntendedRate float64 `json:"intended_rate"`
 	SentRate     float64 `json:"sent_rate"`
-	PeakWorkers  int     `json:"peak_workers"`
+	// PeakWorkers is the most connections open at once.
+	PeakWorkers int `json:"peak_workers"`
 	Counts
 }
 
@@ -226,19 +235,20 @@ type outcome struct {
 	delay   time.Duration // intended time to send
 }
 
-// collector gathers outcomes by the second they happened in. Workers
-// record under one mutex: a few histogram increments, far below the cost of
-// a request.
+// collector gathers one worker's outcomes by the second they happened in,
+// in HDR histograms of its own. The worker records under a mutex that only
+// the cut of a second, once a second, contends for.
 type collector struct {
 	mu    sync.Mutex
 	open  int    // the first second not yet cut
 	accs  []*acc // accs[i] gathers second open+i
 	spare []*acc
-	total *acc
 }
 
 func newCollector() *collector {
-	return &collector{total: newAcc()}
+	c := &collector{}
+	c.acc(0) // the first second's histograms, before the run starts
+	return c
 }
 
 // acc returns the accumulator of second s; an outcome of a second already
@@ -279,44 +289,36 @@ func (c *collector) record(t time.Duration, o *outcome) {
 	c.mu.Unlock()
 }
 
-// cut ends second s, the first open one: it returns its counts and adds
-// them to the total.
-func (c *collector) cut(s int) Counts {
+// cut ends second s, the first open one, and merges its outcomes into
+// into.
+func (c *collector) cut(s int, into *acc) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s != c.open {
 		panic(fmt.Sprintf("BUG: cutting second %d, the first open one is %d", s, c.open))
 	}
 	a := c.acc(s)
-	counts := a.counts()
-	c.total.merge(a)
+	into.merge(a)
 	a.reset()
 	c.spare = append(c.spare, a)
 	c.accs = append(c.accs[:0], c.accs[1:]...)
 	c.open++
-	return counts
-}
-
-// opened returns the first second not yet cut.
-func (c *collector) opened() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.open
 }
 
 // progressLine formats a row as the live progress line.
 func progressLine(w io.Writer, r *Row) {
-	fmt.Fprintf(w, "t=%ds intended=%d/s sent=%d/s ok=%d err=%d%s p50=%s p99=%s max=%s workers=%d\n",
+	fmt.Fprintf(w, "t=%ds intended=%d/s sent=%d/s ok=%d err=%d%s p50=%s p99=%s max=%s send_delay_p99=%s conns=%d cpu=%.0f%%\n",
 		r.Second, r.Intended, r.Sent, r.OK, r.Errors, kindsText(r.ErrorKinds),
-		fmtMicros(r.Latency.P50), fmtMicros(r.Latency.P99), fmtMicros(r.Latency.Max), r.Workers)
+		fmtMicros(r.Latency.P50), fmtMicros(r.Latency.P99), fmtMicros(r.Latency.Max), fmtMicros(r.SendDelay.P99),
+		r.Workers, r.GeneratorCPU*100)
 }
 
 // totalLine formats the whole run for the progress writer.
 func totalLine(w io.Writer, t *Total) {
-	fmt.Fprintf(w, "total %.1fs intended=%d (%.0f/s) sent=%d (%.0f/s) ok=%d err=%d%s p50=%s p90=%s p99=%s p99.9=%s max=%s service_p99=%s send_delay_p99=%s\n",
+	fmt.Fprintf(w, "total %.1fs intended=%d (%.0f/s) sent=%d (%.0f/s) ok=%d err=%d%s p50=%s p90=%s p99=%s p99.9=%s max=%s service_p99=%s send_delay_p99=%s generator_cpu=%.3fs (%.2fµs/request)\n",
 		t.ElapsedSeconds, t.Intended, t.IntendedRate, t.Sent, t.SentRate, t.OK, t.Errors, kindsText(t.ErrorKinds),
 		fmtMicros(t.Latency.P50), fmtMicros(t.Latency.P90), fmtMicros(t.Latency.P99), fmtMicros(t.Latency.P999),
-		fmtMicros(t.Latency.Max), fmtMicros(t.Service.P99), fmtMicros(t.SendDelay.P99))
+		fmtMicros(t.Latency.Max), fmtMicros(t.Service.P99), fmtMicros(t.SendDelay.P99), t.GeneratorCPU, t.GeneratorCPUPerRequest)
 }
 
 func kindsText(kinds map[string]int64) string {
