@@ -22,7 +22,7 @@ TEST_JOBS ?= 3
 # new one cannot be forgotten (the deploy module has none).
 FUZZ_TARGETS = $(shell grep -r --include='*_test.go' --exclude-dir=deploy -o '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's#^(.*)/[^/]*_test.go:func #\1:#' | sort)
 
-.PHONY: build test test-deps vet race gomaxprocs1 clock-offset fuzz-smoke fuzz bench bench-compare chaos lint clean alerts-test dashboard-check deploy-test docker-check
+.PHONY: build test test-deps vet race gomaxprocs1 clock-offset fuzz-smoke fuzz bench bench-compare bench-scale chaos lint clean alerts-test dashboard-check deploy-test docker-check
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/qredge ./cmd/qredge
@@ -98,6 +98,12 @@ dashboard-check:
 # wrk when missing); see docs/benchmarks.md. Not part of make test.
 bench-compare:
 	bash loadtest/bench-compare.sh
+
+# Start-up at 1M and 3M links (TEN_M=1: and 10M): ready time, CPU, Redis
+# CPU and RSS of an edge from Redis, from the shared and the local
+# snapshot, and of qredge serve. Several minutes; not part of test.
+bench-scale:
+	bash loadtest/bench-scale.sh
 
 # Faults under steady load against real processes (redis-server, a kfake
 # broker, two edges, analytics, api) with invariant checks and a JSON

@@ -1,6 +1,10 @@
 package redirect
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/qredge/qredge/store"
+)
 
 // index is the immutable base of a shard's snapshot: an open-addressing
 // hash table of links by code, built once and never modified. A Go map
@@ -74,6 +78,36 @@ func (x *index) add(l *Link) {
 	}
 	x.tags[i], x.links[i] = tagOf(h), l
 	x.n++
+}
+
+// put adds l while x is being built, merging it with a link of the same
+// code already there (a domain-bound link beside another, or the same
+// link twice: the higher version wins). It returns the change in the
+// number of links.
+func (x *index) put(l *Link) int {
+	if x.n+1 >= len(x.tags) {
+		panic("BUG: index built too small")
+	}
+	code := l.code()
+	h := hashCode(code)
+	tag := tagOf(h)
+	i := x.slot(h)
+	for x.tags[i] != 0 {
+		if x.tags[i] == tag && x.links[i].code() == code {
+			n, delta := withCompiled(x.links[i], l.domain(), store.OpPut, l.version, func() *Link { return l })
+			x.links[i] = n
+			return delta
+		}
+		if i++; i == len(x.tags) {
+			i = 0
+		}
+	}
+	if l.domain() != "" {
+		l, _ = withCompiled(nil, l.domain(), store.OpPut, l.version, func() *Link { return l }) // its group node
+	}
+	x.tags[i], x.links[i] = tag, l
+	x.n++
+	return 1
 }
 
 // merged returns a new index with the changes of delta (a nil link

@@ -2,6 +2,11 @@ package redirect
 
 import (
 	"encoding/binary"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"unsafe"
 
 	"github.com/qredge/qredge/store"
 	snap "github.com/qredge/qredge/store/snapshot"
@@ -47,4 +52,100 @@ func (b *Builder) AddAll(links []*store.Link) {
 	for _, l := range links {
 		b.Add(l)
 	}
+}
+
+// CompileBinary compiles a link from its binary form
+// (store.AppendLinkBinary). A plain link (most of them) is built straight
+// from the bytes, without a store.Link in between; the others are decoded
+// and compiled.
+func CompileBinary(b []byte) (*Link, error) {
+	p, err := store.ParsePlainBinary(b)
+	if err != nil {
+		return nil, err
+	}
+	if !p.Plain {
+		l, err := store.DecodeLinkBinary(b)
+		if err != nil {
+			return nil, err
+		}
+		return Compile(l), nil
+	}
+	keyLen := len(p.Code) + 1 + len(p.Domain)
+	if keyLen+len(p.Destination) > math.MaxUint16 {
+		return nil, fmt.Errorf("%w: link %q too long", store.ErrBadLinkBinary, p.Code)
+	}
+	buf := make([]byte, 0, keyLen+len(p.Destination)+len(p.Extras))
+	buf = append(append(buf, p.Code...), 0)
+	buf = append(append(append(buf, p.Domain...), p.Destination...), p.Extras...)
+	c := &Link{
+		s:       unsafe.String(unsafe.SliceData(buf), len(buf)), // buf is not written again
+		keyLen:  uint16(keyLen),
+		codeLen: uint16(len(p.Code)),
+		destEnd: uint16(keyLen + len(p.Destination)),
+		version: p.Version,
+		status:  int16(p.Status),
+		plain:   true,
+	}
+	if c.status == 0 {
+		c.status = store.DefaultStatus
+	}
+	return c, nil
+}
+
+// AddCompiled adds compiled links (each (domain, code) at most once per
+// call of Swap is the fast case; more are merged like Add's).
+func (b *Builder) AddCompiled(links []*Link) {
+	for _, l := range links {
+		i := hashCode(l.code()) % numShards
+		b.lists[i] = append(b.lists[i], l)
+		b.maxVer = max(b.maxVer, l.version)
+	}
+}
+
+// LoadSnapshot replaces the table's content with a snapshot's links,
+// decoded and compiled on every core, and marks the table ready. Nothing
+// is published when a chunk fails, or when the snapshot holds another
+// number of links than want (unless want is negative). progress, when not
+// nil, gets the number of links of each chunk added. It returns the
+// number of links loaded.
+func (t *Table) LoadSnapshot(chunk func(i int) ([]byte, error), chunks, want int, progress func(int)) (int, error) {
+	b := NewBuilder()
+	n := 0
+	err := snap.DecodeFunc(chunk, chunks, 0, CompileBinary, func(ls []*Link) {
+		b.AddCompiled(ls)
+		n += len(ls)
+		if progress != nil {
+			progress(len(ls))
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	if want >= 0 && n != want {
+		return 0, fmt.Errorf("%w: %d links, its meta says %d", snap.ErrDamaged, n, want)
+	}
+	t.Swap(b)
+	return n, nil
+}
+
+// parallelShards runs fn for every shard index on up to GOMAXPROCS
+// goroutines.
+func parallelShards(fn func(i int)) {
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	next := make(chan int, numShards)
+	for i := range numShards {
+		next <- i
+	}
+	close(next)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }

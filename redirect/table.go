@@ -251,6 +251,12 @@ func (t *Table) tombstone(sh *shard, l *store.Link, c store.Change) bool {
 // what it held, e (e itself if nothing changes), and the change in the
 // number of links.
 func withChange(e *Link, l *store.Link, c store.Change) (*Link, int) {
+	return withCompiled(e, l.Domain, c.Op, c.Version, func() *Link { return Compile(l) })
+}
+
+// withCompiled is withChange for the link (domain, e's code) at version,
+// compiled by compile when it is put.
+func withCompiled(e *Link, domain string, op store.ChangeOp, version uint64, compile func() *Link) (*Link, int) {
 	var g codeLinks
 	switch {
 	case e == nil:
@@ -261,26 +267,26 @@ func withChange(e *Link, l *store.Link, c store.Change) (*Link, int) {
 	}
 	var cur *Link
 	idx := -1
-	if l.Domain == "" {
+	if domain == "" {
 		cur = g.any
 	} else {
 		for i, d := range g.domains {
-			if d.domain() == l.Domain {
+			if d.domain() == domain {
 				cur, idx = d, i
 				break
 			}
 		}
 	}
-	if cur != nil && cur.version >= c.Version {
+	if cur != nil && cur.version >= version {
 		return e, 0 // stale or replayed
 	}
 	// Readers may hold e: never modify its domains in place.
 	g.domains = append([]*Link(nil), g.domains...)
 	delta := 0
-	switch c.Op {
+	switch op {
 	case store.OpPut:
-		cl := Compile(l)
-		if l.Domain == "" {
+		cl := compile()
+		if domain == "" {
 			g.any = cl
 		} else if idx >= 0 {
 			g.domains[idx] = cl
@@ -294,7 +300,7 @@ func withChange(e *Link, l *store.Link, c store.Change) (*Link, int) {
 		if cur == nil {
 			return e, 0
 		}
-		if l.Domain == "" {
+		if domain == "" {
 			g.any = nil
 		} else {
 			g.domains = append(g.domains[:idx], g.domains[idx+1:]...)
@@ -345,7 +351,8 @@ func isqrt(n int) int {
 // anything until Swap.
 type Builder struct {
 	maps   [numShards]map[string]*Link
-	count  int
+	lists  [numShards][]*Link // AddCompiled's links, merged at Swap
+	count  int                // links in maps
 	maxVer uint64
 }
 
@@ -375,33 +382,59 @@ func (b *Builder) Len() int { return b.count }
 // Swap replaces the whole content of t with what b collected and marks t
 // ready. b must not be used afterwards.
 func (t *Table) Swap(b *Builder) {
-	for i := range t.shards {
+	var count atomic.Int64
+	count.Store(int64(b.count))
+	parallelShards(func(i int) {
 		sh := &t.shards[i]
 		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		m, list := b.maps[i], b.lists[i]
+		b.maps[i], b.lists[i] = nil, nil
+		if len(sh.tombs) > 0 && len(list) > 0 {
+			// Rare: merge the list into the map, where tombstones apply.
+			if m == nil {
+				m = make(map[string]*Link, len(list))
+			}
+			d := 0
+			for _, l := range list {
+				code := l.code()
+				prev := m[code]
+				n, delta := withCompiled(prev, l.domain(), store.OpPut, l.version, func() *Link { return l })
+				if n != prev {
+					m[n.code()] = n
+					d += delta
+				}
+			}
+			count.Add(int64(d))
+			list = nil
+		}
 		// Links the load read before a delete the table has seen since.
 		for key, ts := range sh.tombs {
 			code, domain, _ := strings.Cut(key, "\x00")
-			prev := b.maps[i][code]
+			prev := m[code]
 			n, delta := withChange(prev, &store.Link{Code: code, Domain: domain}, store.Change{Op: store.OpDelete, Version: ts.version})
 			if n == prev {
 				continue
 			}
 			if n == nil {
-				delete(b.maps[i], code)
+				delete(m, code)
 			} else {
-				b.maps[i][code] = n
+				m[code] = n
 			}
-			b.count += delta
+			count.Add(int64(delta))
 		}
-		x := newIndex(len(b.maps[i]))
-		for _, l := range b.maps[i] {
+		x := newIndex(len(m) + len(list))
+		for _, l := range m {
 			x.add(l)
 		}
-		b.maps[i] = nil
+		d := 0
+		for _, l := range list {
+			d += x.put(l)
+		}
+		count.Add(int64(d))
 		sh.snap.Store(&snapshot{base: x})
-		sh.mu.Unlock()
-	}
-	t.count.Store(int64(b.count))
+	})
+	t.count.Store(count.Load())
 	t.seenVersion(b.maxVer)
 	t.ready.Store(true)
 }

@@ -381,3 +381,42 @@ func (d *decoder) strMap() map[string]string {
 	}
 	return m
 }
+
+// PlainBinary is the head of a link's binary form: what a holder of many
+// links needs to keep a plain one without decoding the rest. Code, Domain
+// and Destination are views of the bytes given to ParsePlainBinary.
+type PlainBinary struct {
+	Version                   uint64
+	Code, Domain, Destination []byte
+	// Extras is everything after the destination (AppendLinkExtras).
+	Extras []byte
+	Status int
+	// Plain is true when the link has no rules, variants or schedule, is
+	// not disabled and does not forward the query: its head is all a
+	// redirect needs.
+	Plain bool
+}
+
+// ParsePlainBinary parses the head of a link's binary form
+// (AppendLinkBinary). Only the head is checked; a link that is not Plain
+// must be decoded in full (DecodeLinkBinary).
+func ParsePlainBinary(b []byte) (PlainBinary, error) {
+	d := decoder{b: b}
+	if d.byte() != linkFormat {
+		return PlainBinary{}, fmt.Errorf("%w: unknown format", ErrBadLinkBinary)
+	}
+	p := PlainBinary{Version: d.uvarint()}
+	p.Code, p.Domain, p.Destination = d.bytes(), d.bytes(), d.bytes()
+	p.Extras = d.b
+	status := d.uvarint()
+	flags := d.byte()
+	if d.err != nil {
+		return PlainBinary{}, d.err
+	}
+	if flags&^flagsKnown != 0 || status > math.MaxInt16 {
+		return PlainBinary{}, fmt.Errorf("%w: unknown flags or status", ErrBadLinkBinary)
+	}
+	p.Status = int(status)
+	p.Plain = flags&(flagForward|flagDisabled|flagLogic) == 0
+	return p, nil
+}

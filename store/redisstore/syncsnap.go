@@ -10,13 +10,17 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/snapshot"
 )
 
-// Snapshotter is a Replica that can give a snapshot of its links.
+// Snapshotter is a Replica that can give a snapshot of its links and
+// load one.
 type Snapshotter interface {
 	Snapshot(dataset, position string, chunkLinks int) (snapshot.Meta, [][]byte)
+	// LoadSnapshot replaces the content with the snapshot's links, of
+	// which there must be want (nothing is replaced when a chunk fails or
+	// the count differs), calling progress with each chunk's count.
+	LoadSnapshot(chunk func(i int) ([]byte, error), chunks, want int, progress func(int)) (int, error)
 }
 
 // snapStats counts snapshot loads and writes.
@@ -194,20 +198,7 @@ func (y *Syncer) loadSnapshot(c candidate) error {
 	src := c.source + " snapshot"
 	y.prog.begin(src, int64(c.meta.Links))
 	defer y.prog.end()
-	n := 0
-	err := y.r.Load(func(add func(*store.Link)) error {
-		err := snapshot.Decode(c.chunk, c.meta.Chunks, 0, func(ls []*store.Link) {
-			for _, l := range ls {
-				add(l)
-			}
-			n += len(ls)
-			y.prog.add(len(ls))
-		})
-		if err == nil && n != c.meta.Links {
-			err = fmt.Errorf("%w: %d links, meta says %d", snapshot.ErrDamaged, n, c.meta.Links)
-		}
-		return err
-	})
+	n, err := y.r.(Snapshotter).LoadSnapshot(c.chunk, c.meta.Chunks, c.meta.Links, y.prog.add)
 	if err != nil {
 		return err
 	}

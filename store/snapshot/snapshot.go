@@ -181,8 +181,9 @@ func DecodeMeta(b []byte) (Meta, error) {
 	return m, nil
 }
 
-// decodeFrame decodes one frame into links.
-func decodeFrame(f []byte, buf []byte) ([]*store.Link, []byte, error) {
+// decodeFrame decodes one frame into links, each converted by conv
+// (which must copy what it keeps of its argument: buf is reused).
+func decodeFrame[T any](f []byte, buf []byte, conv func([]byte) (T, error)) ([]T, []byte, error) {
 	n, k := binary.Uvarint(f)
 	if k <= 0 {
 		return nil, buf, fmt.Errorf("%w: chunk header", ErrDamaged)
@@ -200,13 +201,13 @@ func decodeFrame(f []byte, buf []byte) ([]*store.Link, []byte, error) {
 	if uint64(len(raw)) != rawLen || crc32.Checksum(raw, crcTable) != sum {
 		return nil, raw, fmt.Errorf("%w: chunk checksum mismatch", ErrDamaged)
 	}
-	links := make([]*store.Link, 0, n)
+	links := make([]T, 0, n)
 	for len(raw) > 0 {
 		ln, k := binary.Uvarint(raw)
 		if k <= 0 || ln > uint64(len(raw)-k) {
 			return nil, raw, fmt.Errorf("%w: link length", ErrDamaged)
 		}
-		l, err := store.DecodeLinkBinary(raw[k : k+int(ln)])
+		l, err := conv(raw[k : k+int(ln)])
 		if err != nil {
 			return nil, raw, fmt.Errorf("%w: %v", ErrDamaged, err)
 		}
@@ -224,12 +225,18 @@ func decodeFrame(f []byte, buf []byte) ([]*store.Link, []byte, error) {
 // the first damaged frame; the links added before it must then be thrown
 // away by the caller (a table builder is simply not swapped in).
 func Decode(frames func(i int) ([]byte, error), n, workers int, add func([]*store.Link)) error {
+	return DecodeFunc(frames, n, workers, store.DecodeLinkBinary, add)
+}
+
+// DecodeFunc is Decode with each link's binary form converted by conv, on
+// the decoding goroutines (conv must copy what it keeps of its argument).
+func DecodeFunc[T any](frames func(i int) ([]byte, error), n, workers int, conv func([]byte) (T, error), add func([]T)) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	workers = max(1, min(workers, n))
 	type result struct {
-		links []*store.Link
+		links []T
 		err   error
 	}
 	jobs := make(chan int)
@@ -243,9 +250,9 @@ func Decode(frames func(i int) ([]byte, error), n, workers int, add func([]*stor
 			var buf []byte
 			for i := range jobs {
 				f, err := frames(i)
-				var links []*store.Link
+				var links []T
 				if err == nil {
-					links, buf, err = decodeFrame(f, buf)
+					links, buf, err = decodeFrame(f, buf, conv)
 					if err != nil {
 						err = fmt.Errorf("chunk %d: %w", i, err)
 					}
