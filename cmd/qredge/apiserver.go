@@ -108,6 +108,8 @@ type APIServer struct {
 	admin *adminServer
 	// stopPolicy stops the start-up check of stored links (startPolicy).
 	stopPolicy func()
+	// stopConvert stops the conversion of JSON-stored links and waits.
+	stopConvert func()
 }
 
 // Addr is the API's address; AdminAddr the admin listener's.
@@ -136,6 +138,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	} else if id != "" {
 		a.Log.Info("link dataset", "id", id)
 	}
+	a.startConvert()
 	secret, err := api.EnsureAdminKey(ctx, a.store, cfg.APIKey != "")
 	if err != nil {
 		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
@@ -224,7 +227,30 @@ func (a *APIServer) closeAll() {
 	if a.stopPolicy != nil {
 		a.stopPolicy()
 	}
+	if a.stopConvert != nil {
+		a.stopConvert()
+	}
 	if a.store != nil {
 		a.store.Close()
 	}
+}
+
+// startConvert rewrites links still stored as JSON (by an older qredge)
+// in the binary form, in the background; every api process tries, and the
+// work is shared and idempotent.
+func (a *APIServer) startConvert() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	a.stopConvert = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		start := time.Now()
+		n, err := a.store.ConvertLinks(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.Log.Warn("converting links stored as JSON to the binary form stopped; the next start tries again", "converted", n, "err", err)
+		case n > 0:
+			a.Log.Info("converted links stored as JSON to the binary form", "count", n, "duration", time.Since(start).Round(time.Millisecond))
+		}
+	}()
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +58,7 @@ type Store struct {
 
 type keys struct {
 	links, ver, index, seq, stream, tagPrefix, apikeys, dataset, lost string
-	snap, snapLock                                                    string
+	snap, snapLock, encoding                                          string
 }
 
 func newKeys(prefix string) keys {
@@ -65,7 +66,7 @@ func newKeys(prefix string) keys {
 	return keys{
 		links: l + "links", ver: l + "ver", index: l + "index", seq: l + "seq", stream: l + "changes",
 		tagPrefix: l + "tag:", apikeys: prefix + ":{k}:apikeys", dataset: l + "dataset", lost: l + "lost",
-		snap: l + "snap", snapLock: l + "snap:lock",
+		snap: l + "snap", snapLock: l + "snap:lock", encoding: l + "encoding",
 	}
 }
 
@@ -189,17 +190,30 @@ func (s *Store) tagKeys(tags []string) []string {
 	return out
 }
 
+// encodeLink gives a link's stored form: its binary form
+// (store.AppendLinkBinary) with version 0, as the version lives in the
+// ver hash, set by the script.
 func encodeLink(l *store.Link) (string, error) {
 	c := *l
-	c.Version = 0 // the version lives in the ver hash, set by the script
-	b, err := json.Marshal(&c)
-	return string(b), err
+	c.Version = 0
+	return string(store.AppendLinkBinary(nil, &c)), nil
 }
 
+// decodeLink reads a stored link: the binary form, or the JSON that
+// links were stored as before (read until ConvertLinks has rewritten
+// them).
 func decodeLink(data string, version string) (*store.Link, error) {
-	l := &store.Link{}
-	if err := json.Unmarshal([]byte(data), l); err != nil {
-		return nil, fmt.Errorf("cannot decode stored link: %w", err)
+	var l *store.Link
+	if strings.HasPrefix(data, "{") {
+		l = &store.Link{}
+		if err := json.Unmarshal([]byte(data), l); err != nil {
+			return nil, fmt.Errorf("cannot decode stored link: %w", err)
+		}
+	} else {
+		var err error
+		if l, err = store.DecodeLinkBinary([]byte(data)); err != nil {
+			return nil, fmt.Errorf("cannot decode stored link: %w", err)
+		}
 	}
 	v, err := strconv.ParseUint(version, 10, 64)
 	if err != nil {
