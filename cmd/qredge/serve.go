@@ -282,7 +282,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.db.Subscribe(s.table.Apply)
 	start := time.Now()
 	b := redirect.NewBuilder()
-	if err := s.db.ForEachLink(ctx, func(l *store.Link) error { b.Add(l); return nil }); err != nil {
+	// LoadLinks reuses the memory of each link: the builder keeps only
+	// what it compiles from it.
+	if err := s.db.LoadLinks(ctx, func(l *store.Link) error { b.Add(l); return nil }); err != nil {
 		return fmt.Errorf("cannot load links: %w", err)
 	}
 	s.table.Swap(b)
