@@ -2,6 +2,11 @@
 // and API keys in one bbolt file under the data directory, with an
 // in-process change feed. With analytics/localagg (the embedded stats, in
 // the same file) it is the only package that imports bbolt.
+//
+// Links are stored in store's binary form; files written before it hold
+// JSON records, which are read as they are and converted in the
+// background (record.go, convert.go). It must never keep a link record
+// that would not read back as the link written.
 package boltstore
 
 import (
@@ -93,10 +98,21 @@ func Open(dir string) (*DB, error) {
 	// bbolt takes the file already opened and locked (flock again on the
 	// same open file is a no-op), so no other process slips in between.
 	var bdb *bolt.DB
+	var size int64
+	if rep != nil {
+		size = rep.Size
+	}
 	err = guard("opening the database", func() error {
 		var err error
 		bdb, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second,
-			OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil }})
+			// Room to grow without a new mapping, which waits for every
+			// read transaction to end: a commit that grows the file
+			// while a long one runs (the start-up policy scan, an
+			// export, a backup) would stall for its length. The
+			// conversion of JSON records grows the file while the scan
+			// runs. Address space only: the file grows as written.
+			InitialMmapSize: int(2 * size),
+			OpenFile:        func(string, int, os.FileMode) (*os.File, error) { return f, nil }})
 		return err
 	})
 	if err != nil {
