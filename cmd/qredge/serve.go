@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -282,9 +283,24 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.db.Subscribe(s.table.Apply)
 	start := time.Now()
 	b := redirect.NewBuilder()
-	// LoadLinks reuses the memory of each link: the builder keeps only
-	// what it compiles from it.
-	if err := s.db.LoadLinks(ctx, func(l *store.Link) error { b.Add(l); return nil }); err != nil {
+	// Compiled straight from the stored bytes on every core; the builder
+	// takes each batch in turn, and Swap indexes the shards in parallel.
+	var bmu sync.Mutex
+	err = s.db.LoadLinksBinary(ctx, 0, func(keys, recs [][]byte) error {
+		links := make([]*redirect.Link, len(recs))
+		for i, rec := range recs {
+			l, err := redirect.CompileBinary(rec)
+			if err != nil {
+				return fmt.Errorf("cannot decode stored link %q: %w", keys[i], err)
+			}
+			links[i] = l
+		}
+		bmu.Lock()
+		b.AddCompiled(links)
+		bmu.Unlock()
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("cannot load links: %w", err)
 	}
 	s.table.Swap(b)

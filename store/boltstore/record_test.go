@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -380,5 +381,62 @@ func TestLoadLinks(t *testing.T) {
 	}
 	if len(seen) >= len(want) {
 		t.Errorf("LoadLinks used %d links' memory for %d links: nothing reused", len(seen), len(want))
+	}
+}
+
+// TestLoadLinksBinary hands over every link, JSON ones in the binary form
+// too, on several goroutines; a damaged record or an error of fn stops it.
+func TestLoadLinksBinary(t *testing.T) {
+	dir := t.TempDir()
+	want := mustLegacyStore(t, dir, 10*linkBatchSize+3, richLinks(t))
+	db := mustOpen(t, dir)
+	if _, _, err := db.convertBatch(nil, true); err != nil { // a mix of both forms
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var mu sync.Mutex
+	got := map[string]string{}
+	err := db.LoadLinksBinary(ctx, 3, func(keys, recs [][]byte) error {
+		for i, r := range recs {
+			l, err := store.DecodeLinkBinary(r)
+			if err != nil {
+				return err
+			}
+			if l.Key() != string(keys[i]) {
+				return fmt.Errorf("key %q for link %q", keys[i], l.Key())
+			}
+			mu.Lock()
+			got[l.Key()] = jsonOf(t, l)
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("LoadLinksBinary: %d links of %d, %v", len(got), len(want), err)
+	}
+
+	errStop := errors.New("stop")
+	calls := 0
+	err = db.LoadLinksBinary(ctx, 2, func(keys, recs [][]byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return errStop
+	})
+	if err != errStop || calls > 2 {
+		t.Fatalf("fn's error: %v after %d calls", err, calls)
+	}
+
+	key := store.LinkKey("", "c0000700")
+	if err := db.Bolt().Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketLinks).Put([]byte(key), []byte{9}) }); err != nil {
+		t.Fatal(err)
+	}
+	err = db.LoadLinksBinary(ctx, 2, func(keys, recs [][]byte) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), `cannot decode stored link "c0000700\x00"`) {
+		t.Fatalf("damaged record: %v", err)
+	}
+	// Nothing is left holding a transaction: a write goes through.
+	if _, err := db.CreateLink(ctx, &store.Link{Code: "after", Destination: "https://example.com/"}); err != nil {
+		t.Fatal(err)
 	}
 }
