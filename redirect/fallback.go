@@ -99,7 +99,7 @@ func (f *fallback) lookup(host, code []byte, now int64) *Link {
 	if w := f.window.Load(); w != sec && f.window.CompareAndSwap(w, sec) {
 		f.inWin.Store(0) // only the caller that moved the window resets it
 	}
-	if f.inWin.Load() >= f.cfg.MaxPerSecond {
+	if f.inWin.Add(1) > f.cfg.MaxPerSecond {
 		f.stats.Limited.Add(1)
 		return nil
 	}
@@ -122,11 +122,12 @@ func (f *fallback) lookup(host, code []byte, now int64) *Link {
 		f.stats.Shared.Add(1)
 	}
 	l, _ := v.(*store.Link)
-	if err != nil || l == nil {
+	if err == nil && l != nil && f.window.Load() == sec {
 		// Only lookups that find nothing use up the second's budget: a
 		// table still loading asks for codes that exist, as often as
-		// scans need them.
-		f.inWin.Add(1)
+		// scans need them. The budget was taken before the lookup, so
+		// lookups in flight never exceed it.
+		f.inWin.Add(-1)
 	}
 	if err != nil {
 		// Not cached: a Redis hiccup must not make existing links answer

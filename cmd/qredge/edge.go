@@ -202,6 +202,13 @@ func (e *Edge) Open() (err error) {
 		e.handler.Metrics(), buildInfo(),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
 			func() float64 { return float64(e.table.Len()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_ready", Help: "1 once the table is loaded (from a snapshot or from Redis): what turns /readyz to 200."},
+			func() float64 {
+				if e.table.Ready() {
+					return 1
+				}
+				return 0
+			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_tombstones", Help: "Deletes the table remembers, so that an answer from Redis older than a delete cannot bring the link back."},
 			func() float64 { return float64(e.table.Tombstones()) }))
 	registerSyncMetrics(reg, e.syncer)

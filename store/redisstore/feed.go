@@ -40,7 +40,10 @@ func (s *Store) TailID(ctx context.Context) (string, error) {
 // ReadChanges returns up to count changes after the entry with ID after,
 // waiting up to block for the first one; none when block passes.
 func (s *Store) ReadChanges(ctx context.Context, after string, block time.Duration, count int64) ([]Entry, error) {
-	res, err := s.c.XRead(ctx, &redis.XReadArgs{Streams: []string{s.k.stream, after}, Count: count, Block: block}).Result()
+	return decodeRead(s.c.XRead(ctx, &redis.XReadArgs{Streams: []string{s.k.stream, after}, Count: count, Block: block}).Result())
+}
+
+func decodeRead(res []redis.XStream, err error) ([]Entry, error) {
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -96,6 +99,27 @@ func (s *Store) Gap(ctx context.Context, after string) (gap bool, dataset string
 	infoCmd := pipe.XInfoStream(ctx, s.k.stream)
 	idCmd := pipe.HGet(ctx, s.k.dataset, "id")
 	pipe.Exec(ctx) // errors are per command
+	return gapOf(infoCmd, idCmd, after)
+}
+
+// ReadChangesChecked is ReadChanges followed by Gap for the same
+// position, in one round trip: Redis runs the pipelined XINFO and HGET
+// right after the (blocking) XREAD returns, so the check sees the stream
+// as the read left it.
+func (s *Store) ReadChangesChecked(ctx context.Context, after string, block time.Duration, count int64) (entries []Entry, gap bool, dataset string, err error) {
+	pipe := s.c.Pipeline()
+	readCmd := pipe.XRead(ctx, &redis.XReadArgs{Streams: []string{s.k.stream, after}, Count: count, Block: block})
+	infoCmd := pipe.XInfoStream(ctx, s.k.stream)
+	idCmd := pipe.HGet(ctx, s.k.dataset, "id")
+	pipe.Exec(ctx) // errors are per command
+	if entries, err = decodeRead(readCmd.Result()); err != nil {
+		return nil, false, "", err
+	}
+	gap, dataset, err = gapOf(infoCmd, idCmd, after)
+	return entries, gap, dataset, err
+}
+
+func gapOf(infoCmd *redis.XInfoStreamCmd, idCmd *redis.StringCmd, after string) (gap bool, dataset string, err error) {
 	dataset = idCmd.Val()
 	if err := idCmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return false, "", err

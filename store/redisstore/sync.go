@@ -298,7 +298,7 @@ func (y *Syncer) run(ctx context.Context) {
 			backoff.reset()
 		}
 		prev := y.lastID
-		entries, err := y.s.ReadChanges(ctx, prev, y.cfg.Block, 1000)
+		entries, gap, id, err := y.s.ReadChangesChecked(ctx, prev, y.cfg.Block, 1000)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -314,11 +314,8 @@ func (y *Syncer) run(ctx context.Context) {
 		backoff.reset()
 		// Entries after our position may have been trimmed away, whether
 		// the read returned some (a paused edge resumes past a hole) or
-		// none (a Redis that came back empty): check before applying.
-		gap, id, gerr := y.s.Gap(ctx, prev)
-		if gerr != nil {
-			continue // read prev again once Redis answers
-		}
+		// none (a Redis that came back empty): the check came back with
+		// the read, and is looked at before applying.
 		if known := y.Dataset(); id != known {
 			if known == "" && len(entries) > 0 {
 				y.known.Store(id) // the first link of a new dataset
