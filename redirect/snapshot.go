@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"unsafe"
 
@@ -109,6 +110,10 @@ func (b *Builder) AddCompiled(links []*Link) {
 // nil, gets the number of links of each chunk added. It returns the
 // number of links loaded.
 func (t *Table) LoadSnapshot(chunk func(i int) ([]byte, error), chunks, want int, progress func(int)) (int, error) {
+	// The load allocates what the table keeps: collecting garbage during
+	// it would mark the growing table again and again for little to free.
+	// A memory limit (GOMEMLIMIT) still makes the collector run.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	b := NewBuilder()
 	n := 0
 	err := snap.DecodeFunc(chunk, chunks, 0, CompileBinary, func(ls []*Link) {
