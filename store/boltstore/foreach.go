@@ -23,29 +23,12 @@ type linkBatch struct {
 //
 // One goroutine walks the links in a read transaction and decodes them in
 // batches (batchDecoder) while the caller's goroutine runs fn on the
-// previous batch, so that loading a table takes the longer of the two
+// previous batch, so that a scan takes the longer of the two
 // instead of their sum. fn is called on the caller's goroutine, in key
 // order.
 func (s *DB) ForEachLink(ctx context.Context, fn func(*store.Link) error) error {
-	return s.scanLinks(ctx, false, fn)
-}
-
-// LoadLinks is ForEachLink for a caller that keeps nothing of l itself
-// once fn returns (it may keep the strings and slices l holds): the memory
-// of l is reused for later links, which spares the garbage collector a
-// third of what loading a table allocates. Building the redirect table
-// is such a caller.
-func (s *DB) LoadLinks(ctx context.Context, fn func(*store.Link) error) error {
-	return s.scanLinks(ctx, true, fn)
-}
-
-func (s *DB) scanLinks(ctx context.Context, reuse bool, fn func(*store.Link) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	batches := make(chan linkBatch, 4)
-	var free chan []store.Link // arrays of links fn is done with
-	if reuse {
-		free = make(chan []store.Link, cap(batches)+2)
-	}
 	go func() {
 		defer close(batches)
 		send := func(b linkBatch) bool {
@@ -58,7 +41,7 @@ func (s *DB) scanLinks(ctx context.Context, reuse bool, fn func(*store.Link) err
 		}
 		err := guard("reading the links", func() error {
 			return s.db.View(func(tx *bolt.Tx) error {
-				d := batchDecoder{free: free}
+				var d batchDecoder
 				c := tx.Bucket(bucketLinks).Cursor()
 				for k, v := c.First(); k != nil; k, v = c.Next() {
 					if err := d.add(k, v); err != nil {
@@ -95,13 +78,6 @@ func (s *DB) scanLinks(ctx context.Context, reuse bool, fn func(*store.Link) err
 		}
 		if b.err != nil {
 			return b.err
-		}
-		if reuse {
-			clear(b.links) // keep nothing the links pointed to alive
-			select {
-			case free <- b.links[:0]:
-			default:
-			}
 		}
 	}
 	return ctx.Err()

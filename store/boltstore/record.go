@@ -61,7 +61,6 @@ type batchDecoder struct {
 	links []store.Link
 	arena []byte
 	offs  []linkStrings
-	free  <-chan []store.Link // arrays of links to reuse, if any
 }
 
 // linkStrings says where a link's code, domain and destination are in the
@@ -78,13 +77,7 @@ const linkBatchSize = 512
 // reset starts a batch of at most n links, with room for about
 // arenaBytes of their strings.
 func (d *batchDecoder) reset(n, arenaBytes int) {
-	select {
-	case d.links = <-d.free: // empty, and as long as a batch
-	default:
-		d.links = make([]store.Link, 0, n)
-	}
-	// Never reused: the links' strings share it, and callers may keep
-	// them.
+	d.links = make([]store.Link, 0, n)
 	d.arena = make([]byte, 0, arenaBytes)
 	d.offs = d.offs[:0]
 }

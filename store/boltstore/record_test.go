@@ -346,44 +346,6 @@ func TestForEachLinkStops(t *testing.T) {
 	}
 }
 
-// TestLoadLinks reads the same links as ForEachLink, and what fn keeps of
-// them (strings, slices) stays intact while the links' memory is reused.
-func TestLoadLinks(t *testing.T) {
-	db := mustOpen(t, t.TempDir())
-	mustSeed(t, db, 20*linkBatchSize+7) // more batches than the reader runs ahead
-	for _, l := range richLinks(t) {
-		if _, err := db.CreateLink(context.Background(), l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want := allLinks(t, db)
-	got := map[string]string{}
-	var kept []*store.Link // copies of the structs: their strings and slices
-	seen := map[*store.Link]bool{}
-	err := db.LoadLinks(context.Background(), func(l *store.Link) error {
-		got[l.Key()] = jsonOf(t, l)
-		kept = append(kept, &store.Link{Code: l.Code, Domain: l.Domain, Destination: l.Destination, Tags: l.Tags, Rules: l.Rules, Variants: l.Variants,
-			Schedule: l.Schedule, Status: l.Status, ForwardQuery: l.ForwardQuery, QueryPrecedence: l.QueryPrecedence, Disabled: l.Disabled,
-			CreatedAt: l.CreatedAt, UpdatedAt: l.UpdatedAt, Version: l.Version})
-		seen[l] = true
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatal("LoadLinks read other links than ForEachLink")
-	}
-	for _, l := range kept {
-		if jsonOf(t, l) != want[l.Key()] {
-			t.Fatalf("what fn kept of %s changed: %s", l.Key(), jsonOf(t, l))
-		}
-	}
-	if len(seen) >= len(want) {
-		t.Errorf("LoadLinks used %d links' memory for %d links: nothing reused", len(seen), len(want))
-	}
-}
-
 // TestLoadLinksBinary hands over every link, JSON ones in the binary form
 // too, on several goroutines; a damaged record or an error of fn stops it.
 func TestLoadLinksBinary(t *testing.T) {
