@@ -252,18 +252,11 @@ func (y *Syncer) catchUp(ctx context.Context) (int, error) {
 // snapshotLoop refreshes the local snapshot and, when this edge leads,
 // the shared one, every SnapshotInterval while the replica changed.
 func (y *Syncer) snapshotLoop(ctx context.Context) {
-	t := time.NewTicker(y.cfg.SnapshotInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, y.cfg.SnapshotInterval, func() {
 		if err := y.WriteSnapshots(ctx); err != nil {
 			y.log.Warn("snapshot not written", "err", err)
 		}
-	}
+	})
 }
 
 // WriteSnapshots writes the local snapshot and, when this edge holds the
