@@ -283,3 +283,34 @@ func TestRestoreFromLocalSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestEdgeReadyzShowsLoadProgress: while an edge loads, /readyz says from
+// where and how far.
+func TestEdgeReadyzShowsLoadProgress(t *testing.T) {
+	srv := redistest.MustStart(t, redistest.Options{})
+	a := mustStartAPIServer(t, srv.Addr())
+	const n = 60000
+	links := make([]*store.Link, n)
+	for i := range links {
+		links[i] = &store.Link{Code: fmt.Sprint("p", i), Destination: fmt.Sprint("https://example.com/", i), Status: 302}
+	}
+	if err := a.store.Seed(context.Background(), links); err != nil {
+		t.Fatal(err)
+	}
+	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) { c.SharedSnapshots = false })
+	var progress []string
+	for !e.Table().Ready() {
+		if code, body := readyz(t, e); code == 503 && strings.Contains(body, " of ") {
+			progress = append(progress, strings.TrimSpace(body))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	if len(progress) == 0 {
+		t.Fatal("/readyz never said how far the load was")
+	}
+	last := progress[len(progress)-1]
+	if !strings.HasPrefix(last, fmt.Sprintf("loading links from redis: ")) || !strings.Contains(last, fmt.Sprintf(" of %d (", n)) {
+		t.Fatalf("/readyz while loading: %q", last)
+	}
+	t.Logf("%d progress answers, first %q, last %q", len(progress), progress[0], last)
+}
