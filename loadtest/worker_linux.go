@@ -113,6 +113,9 @@ const maxSleep = 50 * time.Millisecond
 
 // run is the worker's loop: collect what is ready, send what is due, sleep
 // until the next request is due or for a tick while requests are in flight.
+// (Reading responses only when waking to send, since their arrival times
+// come from the kernel, measured no cheaper: at rates under one request per
+// tick every send is a wake-up anyway.)
 func (w *worker) run(start time.Time) {
 	w.p.begin(start)
 	tick := w.r.cfg.Tick
@@ -378,7 +381,7 @@ func (w *worker) done(ci int32, stamp int64) {
 	if !expected(c.j.code >= 0, c.status) {
 		o.kind = statusKind(c.status)
 	}
-	w.col.record(now, &o)
+	w.col.record(at, &o)
 	w.busy--
 	if c.close {
 		w.closeConn(ci)
