@@ -133,6 +133,7 @@ func (y *Syncer) startFromSnapshot(ctx context.Context) {
 			y.ready.Store(true)
 			y.log.Warn("redis unreachable at start; serving the links of the local snapshot until it answers",
 				"count", c.meta.Links, "snapshot_taken", c.meta.Created, "err", err)
+			return
 		}
 		return
 	}
@@ -154,10 +155,10 @@ func (y *Syncer) startFromSnapshot(ctx context.Context) {
 				// Redis came back empty: hold what the edge served, and
 				// let the dataset checks report the loss.
 				if err := y.loadSnapshot(c); err == nil {
-					y.ready.Store(true)
 					if reason, _ := judge(d, c.meta.Dataset, c.meta.Links, c.meta.MaxVersion); reason != "" {
-						y.setLost(reason)
+						y.setLost(reason) // before ready: /readyz never says ready without it
 					}
+					y.ready.Store(true)
 					return
 				}
 			}
