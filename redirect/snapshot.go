@@ -100,6 +100,7 @@ func (b *Builder) AddCompiled(links []*Link) {
 		i := hashCode(l.code()) % numShards
 		b.lists[i] = append(b.lists[i], l)
 		b.maxVer = max(b.maxVer, l.version)
+		b.n++
 	}
 }
 

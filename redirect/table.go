@@ -1,7 +1,6 @@
 package redirect
 
 import (
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -350,9 +349,8 @@ func isqrt(n int) int {
 // Builder collects links for a full (re)load of a table without publishing
 // anything until Swap.
 type Builder struct {
-	maps   [numShards]map[string]*Link
-	lists  [numShards][]*Link // AddCompiled's links, merged at Swap
-	count  int                // links in maps
+	lists  [numShards][]*Link // compiled links by shard, merged at Swap
+	n      int
 	maxVer uint64
 }
 
@@ -363,70 +361,27 @@ func NewBuilder() *Builder {
 
 // Add adds a link. For a (domain, code) added twice the higher version wins.
 func (b *Builder) Add(l *store.Link) {
-	b.maxVer = max(b.maxVer, l.Version)
-	i := hashCode(l.Code) % numShards
-	if b.maps[i] == nil {
-		b.maps[i] = make(map[string]*Link)
-	}
-	prev := b.maps[i][l.Code]
-	n, delta := withChange(prev, l, store.Change{Op: store.OpPut, Link: l, Version: l.Version})
-	if n != prev {
-		b.maps[i][n.code()] = n // the map key shares the link's bytes
-		b.count += delta
-	}
+	b.AddCompiled([]*Link{Compile(l)})
 }
 
-// Len returns the number of links added.
-func (b *Builder) Len() int { return b.count }
+// Len returns the number of links added (a link added twice counts
+// twice).
+func (b *Builder) Len() int { return b.n }
 
 // Swap replaces the whole content of t with what b collected and marks t
 // ready. b must not be used afterwards.
 func (t *Table) Swap(b *Builder) {
 	var count atomic.Int64
-	count.Store(int64(b.count))
 	parallelShards(func(i int) {
 		sh := &t.shards[i]
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
-		m, list := b.maps[i], b.lists[i]
-		b.maps[i], b.lists[i] = nil, nil
-		if len(sh.tombs) > 0 && len(list) > 0 {
-			// Rare: merge the list into the map, where tombstones apply.
-			if m == nil {
-				m = make(map[string]*Link, len(list))
-			}
-			d := 0
-			for _, l := range list {
-				code := l.code()
-				prev := m[code]
-				n, delta := withCompiled(prev, l.domain(), store.OpPut, l.version, func() *Link { return l })
-				if n != prev {
-					m[n.code()] = n
-					d += delta
-				}
-			}
-			count.Add(int64(d))
-			list = nil
+		list := b.lists[i]
+		b.lists[i] = nil
+		if len(sh.tombs) > 0 {
+			list = withoutTombstoned(list, sh.tombs)
 		}
-		// Links the load read before a delete the table has seen since.
-		for key, ts := range sh.tombs {
-			code, domain, _ := strings.Cut(key, "\x00")
-			prev := m[code]
-			n, delta := withChange(prev, &store.Link{Code: code, Domain: domain}, store.Change{Op: store.OpDelete, Version: ts.version})
-			if n == prev {
-				continue
-			}
-			if n == nil {
-				delete(m, code)
-			} else {
-				m[code] = n
-			}
-			count.Add(int64(delta))
-		}
-		x := newIndex(len(m) + len(list))
-		for _, l := range m {
-			x.add(l)
-		}
+		x := newIndex(len(list))
 		d := 0
 		for _, l := range list {
 			d += x.put(l)
@@ -437,6 +392,19 @@ func (t *Table) Swap(b *Builder) {
 	t.count.Store(count.Load())
 	t.seenVersion(b.maxVer)
 	t.ready.Store(true)
+}
+
+// withoutTombstoned drops the links a tombstone covers: the load read them
+// before a delete the table has seen since.
+func withoutTombstoned(list []*Link, tombs map[string]tombstone) []*Link {
+	out := list[:0:0]
+	for _, l := range list {
+		if ts, ok := tombs[l.key()]; ok && l.version <= ts.version {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // Load replaces the whole content of t with the links fill adds, and marks
