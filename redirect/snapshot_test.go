@@ -2,7 +2,9 @@ package redirect
 
 import (
 	"fmt"
+	"os"
 	"reflect"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -16,8 +18,12 @@ import (
 // reading of the bytes.
 //
 //	go test -run '^$' -bench Snapshot -benchtime 3x ./redirect
+//	QREDGE_BENCH_10M=1 go test -run '^$' -bench Snapshot/load-compiled -benchtime 2x ./redirect   # 10M links
 func BenchmarkSnapshot(b *testing.B) {
-	const n = 1_000_000
+	n := 1_000_000
+	if v, _ := strconv.ParseBool(os.Getenv("QREDGE_BENCH_10M")); v {
+		n = 10_000_000
+	}
 	tb := NewTable()
 	bl := NewBuilder()
 	created := testclock.Date(2026, 3, 1, 12, 0, 0)
@@ -33,8 +39,8 @@ func BenchmarkSnapshot(b *testing.B) {
 		for b.Loop() {
 			tb.Snapshot("ds", "1-0", 0)
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/link")
-		b.ReportMetric(float64(m.Bytes)/n, "B/link")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/link")
+		b.ReportMetric(float64(m.Bytes)/float64(n), "B/link")
 	})
 	b.Run("load-compiled", func(b *testing.B) {
 		b.ReportAllocs()
@@ -44,8 +50,12 @@ func BenchmarkSnapshot(b *testing.B) {
 			if err != nil || got != n || t.Len() != n {
 				b.Fatal(err, got, t.Len())
 			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heapSysMiB-when-loaded")
+			runtime.KeepAlive(t)
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/link")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/link")
 	})
 	b.Run("load", func(b *testing.B) {
 		b.ReportAllocs()
@@ -62,7 +72,7 @@ func BenchmarkSnapshot(b *testing.B) {
 				b.Fatal(err, t.Len())
 			}
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/link")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/link")
 	})
 }
 
