@@ -24,8 +24,11 @@ import (
 // chunks of the generation it replaces expire after snapshotGrace, so an
 // edge still reading them finishes first.
 
-// snapshotGrace is how long a replaced generation's chunks stay readable.
-const snapshotGrace = 5 * time.Minute
+// snapshotGrace is how long a replaced generation's chunks stay readable:
+// far longer than an edge takes to read them (about a second per million
+// links), and short enough that, published every minute, at most two
+// generations take Redis memory at a time.
+const snapshotGrace = time.Minute
 
 func (s *Store) chunkKey(gen int64, i int) string {
 	return s.k.snap + ":" + strconv.FormatInt(gen, 10) + ":" + strconv.Itoa(i)
