@@ -105,7 +105,9 @@ func (b *Builder) AddCompiled(links []*Link) {
 }
 
 // LoadSnapshot replaces the table's content with a snapshot's links,
-// decoded and compiled on every core, and marks the table ready. Nothing
+// decoded and compiled on every core. It does not mark the table ready:
+// the caller does (SetReady) once the changes made since the snapshot
+// are applied, or when it serves the snapshot as it is. Nothing
 // is published when a chunk fails, or when the snapshot holds another
 // number of links than want (unless want is negative). progress, when not
 // nil, gets the number of links of each chunk added. It returns the
@@ -130,7 +132,7 @@ func (t *Table) LoadSnapshot(chunk func(i int) ([]byte, error), chunks, want int
 	if want >= 0 && n != want {
 		return 0, fmt.Errorf("%w: %d links, its meta says %d", snap.ErrDamaged, n, want)
 	}
-	t.Swap(b)
+	t.swap(b)
 	return n, nil
 }
 

@@ -126,8 +126,12 @@ func TestLoadSnapshot(t *testing.T) {
 	if err != nil || n != 2000 {
 		t.Fatalf("loaded %d: %v", n, err)
 	}
-	if tb.Len() != 1999 || !tb.Ready() || tb.MaxVersion() != 5000 {
-		t.Fatalf("len %d ready %v max version %d", tb.Len(), tb.Ready(), tb.MaxVersion())
+	if tb.Len() != 1999 || tb.Ready() || tb.MaxVersion() != 5000 {
+		t.Fatalf("len %d ready %v (want false until SetReady) max version %d", tb.Len(), tb.Ready(), tb.MaxVersion())
+	}
+	tb.SetReady()
+	if !tb.Ready() {
+		t.Fatal("SetReady did not mark the table ready")
 	}
 	if tb.Lookup(nil, []byte("k7")) != nil {
 		t.Fatal("a tombstoned link was loaded")

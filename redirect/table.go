@@ -371,6 +371,16 @@ func (b *Builder) Len() int { return b.n }
 // Swap replaces the whole content of t with what b collected and marks t
 // ready. b must not be used afterwards.
 func (t *Table) Swap(b *Builder) {
+	t.swap(b)
+	t.ready.Store(true)
+}
+
+// SetReady marks the table ready: a table loaded from a snapshot is, once
+// the changes since the snapshot are applied.
+func (t *Table) SetReady() { t.ready.Store(true) }
+
+// swap is Swap without marking the table ready.
+func (t *Table) swap(b *Builder) {
 	var count atomic.Int64
 	parallelShards(func(i int) {
 		sh := &t.shards[i]
@@ -391,7 +401,6 @@ func (t *Table) Swap(b *Builder) {
 	})
 	t.count.Store(count.Load())
 	t.seenVersion(b.maxVer)
-	t.ready.Store(true)
 }
 
 // withoutTombstoned drops the links a tombstone covers: the load read them

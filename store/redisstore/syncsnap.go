@@ -21,6 +21,9 @@ type Snapshotter interface {
 	// which there must be want (nothing is replaced when a chunk fails or
 	// the count differs), calling progress with each chunk's count.
 	LoadSnapshot(chunk func(i int) ([]byte, error), chunks, want int, progress func(int)) (int, error)
+	// SetReady marks the content ready to serve: LoadSnapshot does not,
+	// as the changes made since the snapshot come after it.
+	SetReady()
 }
 
 // snapStats counts snapshot loads and writes.
@@ -130,6 +133,7 @@ func (y *Syncer) startFromSnapshot(ctx context.Context) {
 				y.refuseSnapshot(c.source, err)
 				continue
 			}
+			y.r.(Snapshotter).SetReady()
 			y.ready.Store(true)
 			y.log.Warn("redis unreachable at start; serving the links of the local snapshot until it answers",
 				"count", c.meta.Links, "snapshot_taken", c.meta.Created, "err", err)
@@ -158,6 +162,7 @@ func (y *Syncer) startFromSnapshot(ctx context.Context) {
 					if reason, _ := judge(d, c.meta.Dataset, c.meta.Links, c.meta.MaxVersion); reason != "" {
 						y.setLost(reason) // before ready: /readyz never says ready without it
 					}
+					y.r.(Snapshotter).SetReady()
 					y.ready.Store(true)
 					return
 				}
@@ -184,6 +189,7 @@ func (y *Syncer) startFromSnapshot(ctx context.Context) {
 		if reason, regressed := judge(d, c.meta.Dataset, y.r.Len(), y.r.MaxVersion()); reason != "" && !regressed {
 			y.setLost(reason)
 		}
+		y.r.(Snapshotter).SetReady() // only now: the changes since the snapshot are applied
 		y.ready.Store(true)
 		y.log.Info("links loaded from a snapshot", "source", c.source, "count", y.r.Len(), "changes_after_it", n,
 			"duration", time.Since(start).Round(time.Millisecond), "snapshot_taken", c.meta.Created, "dataset", d.ID)
