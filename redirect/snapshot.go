@@ -1,7 +1,6 @@
 package redirect
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"runtime"
@@ -13,9 +12,6 @@ import (
 	snap "github.com/qredge/qredge/store/snapshot"
 )
 
-// binaryFormat is store.AppendLinkBinary's first byte.
-const binaryFormat = 1
-
 // AppendBinary appends the link's binary form, the same bytes as
 // store.AppendLinkBinary of l.Stored(), without decoding its extras. A
 // group node appends nothing.
@@ -23,12 +19,7 @@ func (l *Link) AppendBinary(dst []byte) []byte {
 	if l.group {
 		return dst
 	}
-	dst = append(dst, binaryFormat)
-	dst = binary.AppendUvarint(dst, l.version)
-	for _, s := range [...]string{l.code(), l.domain(), l.s[l.keyLen:l.destEnd]} {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
-	}
+	dst = store.AppendLinkHead(dst, l.version, l.code(), l.domain(), l.s[l.keyLen:l.destEnd])
 	return append(dst, l.extras()...)
 }
 

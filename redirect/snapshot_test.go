@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
@@ -79,7 +80,7 @@ func BenchmarkSnapshot(b *testing.B) {
 // TestCompileBinary: a link compiled from its binary form is the link
 // Compile makes of it, plain or not.
 func TestCompileBinary(t *testing.T) {
-	at := testclock.Date(2026, 11, 27, 12, 0, 0)
+	at := testclock.Now().Add(24 * time.Hour).Truncate(time.Second) // a schedule not begun yet
 	links := []*store.Link{
 		{Code: "p", Destination: "https://example.com/p", Status: 302, Version: 1},
 		{Code: "s0", Destination: "https://example.com/s", Version: 2},

@@ -46,12 +46,20 @@ var ErrBadLinkBinary = errors.New("damaged binary link")
 
 // AppendLinkBinary appends the whole binary form of l to dst.
 func AppendLinkBinary(dst []byte, l *Link) []byte {
-	dst = append(dst, linkFormat)
-	dst = binary.AppendUvarint(dst, l.Version)
-	dst = appendStr(dst, l.Code)
-	dst = appendStr(dst, l.Domain)
-	dst = appendStr(dst, l.Destination)
+	dst = AppendLinkHead(dst, l.Version, l.Code, l.Domain, l.Destination)
 	return AppendLinkExtras(dst, l)
+}
+
+// AppendLinkHead appends the start of a link's binary form, up to its
+// extras: with AppendLinkExtras's bytes after it, the whole form. A
+// holder that keeps the extras as they are (an edge's table) writes a
+// link with it without decoding them.
+func AppendLinkHead(dst []byte, version uint64, code, domain, destination string) []byte {
+	dst = append(dst, linkFormat)
+	dst = binary.AppendUvarint(dst, version)
+	dst = appendStr(dst, code)
+	dst = appendStr(dst, domain)
+	return appendStr(dst, destination)
 }
 
 // DecodeLinkBinary decodes what AppendLinkBinary wrote.

@@ -12,6 +12,7 @@ import (
 
 func codecLinks() []*Link {
 	at := func(t time.Time) *time.Time { return &t }
+	future := testclock.Now().Truncate(time.Second) // schedules in the future, whatever today is
 	created := testclock.Date(2026, 3, 1, 12, 0, 0).Add(123456789)
 	landing := testclock.Date(1969, 7, 20, 20, 17, 40) // before 1970: negative nanoseconds
 	return []*Link{
@@ -24,8 +25,8 @@ func codecLinks() []*Link {
 				{When: Match{Query: map[string]string{"src": "tv", "a": ""}, Header: map[string]string{"X-Test": "1"}, Cookie: map[string]string{"c": "v"}}, Destination: "https://example.com/q"},
 			},
 			Variants: []Variant{{Name: "v1", Destination: "https://example.com/a", Weight: 70}, {Name: "blue", Destination: "https://example.com/b", Weight: 30}},
-			Schedule: &Schedule{NotBefore: at(testclock.Date(2026, 11, 27, 12, 0, 0)), BeforeURL: "https://example.com/soon", NotAfter: at(testclock.Date(2027, 1, 1, 0, 0, 0)), AfterURL: "https://example.com/over"}},
-		{Code: "sched-only", Destination: "https://example.com/s", Status: 308, Schedule: &Schedule{NotAfter: at(testclock.Date(2030, 1, 1, 0, 0, 0))}},
+			Schedule: &Schedule{NotBefore: at(future.Add(24 * time.Hour)), BeforeURL: "https://example.com/soon", NotAfter: at(future.AddDate(0, 1, 0)), AfterURL: "https://example.com/over"}},
+		{Code: "sched-only", Destination: "https://example.com/s", Status: 308, Schedule: &Schedule{NotAfter: at(future.AddDate(4, 0, 0))}},
 		{Code: "empty-schedule", Destination: "https://example.com/s", Status: 302, Schedule: &Schedule{}},
 		{Code: "old", Destination: "https://example.com/o", Status: 302, CreatedAt: landing, UpdatedAt: landing},
 	}

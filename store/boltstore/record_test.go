@@ -28,6 +28,7 @@ func TestFormatByte(t *testing.T) {
 func richLinks(t *testing.T) []*store.Link {
 	t.Helper()
 	at := func(tm time.Time) *time.Time { return &tm }
+	future := testclock.Now().Truncate(time.Second) // schedules in the future, whatever today is
 	links := []*store.Link{
 		{Code: "plain", Destination: "https://example.com/p?x=1#f"},
 		{Code: "full", Domain: "go.example", Destination: "https://example.com/full", Status: 307, ForwardQuery: true,
@@ -37,9 +38,9 @@ func richLinks(t *testing.T) []*store.Link {
 				{When: store.Match{Query: map[string]string{"src": "tv"}, Header: map[string]string{"X-Test": "1"}, Cookie: map[string]string{"c": "v"}}, Destination: "https://example.com/q"},
 			},
 			Variants: []store.Variant{{Name: "v1", Destination: "https://example.com/a", Weight: 70}, {Name: "blue", Destination: "https://example.com/b", Weight: 30}},
-			Schedule: &store.Schedule{NotBefore: at(testclock.Date(2026, 11, 27, 12, 0, 0)), BeforeURL: "https://example.com/soon",
-				NotAfter: at(testclock.Date(2027, 1, 1, 0, 0, 0)), AfterURL: "https://example.com/over"}},
-		{Code: "sched", Destination: "https://example.com/s", Status: 308, Schedule: &store.Schedule{NotAfter: at(testclock.Date(2030, 1, 1, 0, 0, 0))}},
+			Schedule: &store.Schedule{NotBefore: at(future.Add(24 * time.Hour)), BeforeURL: "https://example.com/soon",
+				NotAfter: at(future.AddDate(0, 1, 0)), AfterURL: "https://example.com/over"}},
+		{Code: "sched", Destination: "https://example.com/s", Status: 308, Schedule: &store.Schedule{NotAfter: at(future.AddDate(4, 0, 0))}},
 	}
 	for _, l := range links {
 		if err := l.Validate(); err != nil {

@@ -246,6 +246,9 @@ func (y *Syncer) setUp(up bool) {
 func (y *Syncer) run(ctx context.Context) {
 	defer close(y.stopped)
 	backoff := newBackoff()
+	logCtx, stopLog := context.WithCancel(ctx)
+	defer stopLog()
+	go y.logProgress(logCtx.Done()) // until the first load is done, whatever its source
 	y.startFromSnapshot(ctx)
 	for !y.ready.Load() {
 		if err := y.reload(ctx); err != nil {
@@ -268,6 +271,7 @@ func (y *Syncer) run(ctx context.Context) {
 		}
 		backoff.reset()
 	}
+	stopLog()
 	if y.cfg.ResyncInterval > 0 {
 		y.resyncWG.Add(1)
 		go func() { defer y.resyncWG.Done(); y.resyncLoop(ctx) }()

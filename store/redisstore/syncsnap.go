@@ -111,9 +111,6 @@ func (y *Syncer) startFromSnapshot(ctx context.Context) {
 	if !y.snapshotting() {
 		return
 	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go y.logProgress(stop)
 	var cands []candidate
 	if y.cfg.SnapshotFile != "" {
 		m, frames, err := snapshot.ReadFile(y.cfg.SnapshotFile)

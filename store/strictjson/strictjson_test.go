@@ -37,7 +37,7 @@ type embedded struct {
 
 func TestUnmarshal(t *testing.T) {
 	var d doc
-	notBefore := testclock.Date(2030, 1, 1, 0, 0, 0)
+	notBefore := testclock.Now().AddDate(4, 0, 0).Truncate(time.Second) // in the future, whatever today is
 	err := Unmarshal([]byte(`{"code":"a","status":302,"small":255,"ratio":0.5,"tags":["x",null],
 		"rules":[{"when":{"device":["ios"],"query":{"a":"b"}},"destination":"https://x/"}],
 		"variants":[{"name":"v","destination":"https://y/","weight":2}],
@@ -120,7 +120,7 @@ func TestUnmarshalAt(t *testing.T) {
 // encoding/json refuses is refused too.
 func FuzzUnmarshal(f *testing.F) {
 	for _, s := range []string{`{"code":"a","status":302}`, `{"Code":"a"}`, `{"code":"a","code":"b"}`, `{"variants":[{"weight":1.5}]}`,
-		`{"schedule":{"not_before":"` + testclock.Date(2030, 1, 1, 0, 0, 0).Format(time.RFC3339) + `"}}`, `{"rules":[{"when":{"query":{"a":"b"}}}]}`, `{"tags":null,"small":255}`, `[]`, `{"extra":{"X":1}}`} {
+		`{"schedule":{"not_before":"` + testclock.Now().AddDate(4, 0, 0).Format(time.RFC3339) + `"}}`, `{"rules":[{"when":{"query":{"a":"b"}}}]}`, `{"tags":null,"small":255}`, `[]`, `{"extra":{"X":1}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
