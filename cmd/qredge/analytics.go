@@ -23,6 +23,7 @@ import (
 	"github.com/qredge/qredge/analytics/kafkaconsumer"
 	"github.com/qredge/qredge/analytics/kafkasink"
 	"github.com/qredge/qredge/analytics/redisagg"
+	"github.com/qredge/qredge/redirect/front"
 	"github.com/qredge/qredge/store/redisstore"
 )
 
@@ -170,7 +171,7 @@ type AnalyticsServer struct {
 	consumer *kafkaconsumer.Consumer
 	metrics  *aggregate.Metrics
 	brake    *aggregate.Brake
-	admin    *adminServer
+	admin    *front.Admin
 	cancel   context.CancelFunc
 	done     chan struct{}
 	sigs     chan os.Signal
@@ -214,7 +215,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	reg.MustRegister(a.metrics.Collectors()...)
 	reg.MustRegister(a.consumer.Collectors()...)
-	if a.admin, err = startAdmin(cfg.AdminListen, a.readiness, reg, a.Log, brakeRoutes(a.brake, a.Log, func() any {
+	if a.admin, err = front.StartAdmin(cfg.AdminListen, a.readiness, reg, a.Log, brakeRoutes(a.brake, a.Log, func() any {
 		return map[string]any{"partitions": a.consumer.Assigned()}
 	})); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/qredge/qredge/analytics/redisagg"
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/redirect"
+	"github.com/qredge/qredge/redirect/front"
 	"github.com/qredge/qredge/redirect/geoip"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/redisstore"
@@ -33,7 +34,7 @@ type APIConfig struct {
 	MaxBulkBodyBytes int64
 	GeoIPDB          string
 	ShutdownTimeout  time.Duration
-	HTTP             HTTPFlags
+	HTTP             front.Config
 	logFlags
 	Protect apiProtectFlags // --rate-limit, --rate-burst
 }
@@ -41,7 +42,7 @@ type APIConfig struct {
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
 	return APIConfig{Redis: defaultRedisFlags(), Policy: defaultPolicyFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
-		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, HTTP: defaultHTTPFlags(10000), logFlags: defaultLogFlags(), Protect: defaultAPIProtectFlags()}
+		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, HTTP: front.DefaultConfig(10000), logFlags: defaultLogFlags(), Protect: defaultAPIProtectFlags()}
 }
 
 func (c *APIConfig) registerFlags(fs flagRegistrar) {
@@ -55,7 +56,7 @@ func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
-	c.HTTP.register(fs, false)
+	c.HTTP.RegisterFlags(fs, false)
 	c.Protect.register(fs)
 	c.logFlags.register(fs)
 }
@@ -105,7 +106,7 @@ type APIServer struct {
 	geo   *geoip.DB
 	ln    net.Listener
 	srv   *http.Server
-	admin *adminServer
+	admin *front.Admin
 	// stopPolicy stops the start-up check of stored links (startPolicy).
 	stopPolicy func()
 	// stopConvert stops the conversion of JSON-stored links and waits.
@@ -171,15 +172,15 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}
 	cfg.Protect.apply(&apiCfg)
-	if a.admin, err = startAdmin(cfg.AdminListen, a.readiness, reg, a.Log); err != nil {
+	if a.admin, err = front.StartAdmin(cfg.AdminListen, a.readiness, reg, a.Log); err != nil {
 		return err
 	}
-	if a.ln, err = cfg.HTTP.listen(cfg.Listen); err != nil {
+	if a.ln, err = cfg.HTTP.Listen(cfg.Listen); err != nil {
 		return err
 	}
-	hosts := cfg.HTTP.hostSet()
-	registerHTTPMetrics(reg, a.ln, hosts)
-	a.srv = cfg.HTTP.httpServer(checkHost(hosts, api.NewServer(apiCfg, a.store, a.Log)))
+	hosts := cfg.HTTP.AcceptedHosts()
+	front.RegisterMetrics(reg, a.ln, hosts)
+	a.srv = cfg.HTTP.HTTPServer(front.CheckHost(hosts, api.NewServer(apiCfg, a.store, a.Log)))
 	go func() {
 		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.Log.Error("api listener failed", "err", err)

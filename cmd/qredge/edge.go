@@ -20,6 +20,7 @@ import (
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/kafkasink"
 	"github.com/qredge/qredge/redirect"
+	"github.com/qredge/qredge/redirect/front"
 	"github.com/qredge/qredge/redirect/geoip"
 	"github.com/qredge/qredge/store/redisstore"
 )
@@ -40,7 +41,7 @@ type EdgeConfig struct {
 	SharedSnapshots   bool
 	SnapshotInterval  time.Duration
 	ShutdownTimeout   time.Duration
-	HTTP              HTTPFlags
+	HTTP              front.Config
 	logFlags
 }
 
@@ -52,7 +53,7 @@ func DefaultEdgeConfig() EdgeConfig {
 		Events:         defaultEventFlags("./qredge-spool"),
 		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
 		SharedSnapshots: true, SnapshotInterval: time.Minute,
-		ShutdownTimeout: 15 * time.Second, HTTP: defaultHTTPFlags(100000), logFlags: defaultLogFlags(),
+		ShutdownTimeout: 15 * time.Second, HTTP: front.DefaultConfig(100000), logFlags: defaultLogFlags(),
 	}
 }
 
@@ -71,7 +72,7 @@ func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	fs.BoolVar(&c.SharedSnapshots, "shared-snapshots", c.SharedSnapshots, "start from the shared snapshot in Redis when it fits, and publish it (one edge at a time) every --snapshot-interval")
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often the local and shared snapshots are refreshed when the links changed")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
-	c.HTTP.register(fs, true)
+	c.HTTP.RegisterFlags(fs, true)
 	c.logFlags.register(fs)
 }
 
@@ -134,9 +135,8 @@ type Edge struct {
 	ln       net.Listener
 	srv      *fasthttp.Server
 	served   chan error
-	admin    *adminServer
+	admin    *front.Admin
 	stopping atomic.Bool
-	hosts    *hostSet
 }
 
 // Addr is the scan listener's address; AdminAddr the admin listener's.
@@ -214,47 +214,27 @@ func (e *Edge) Open() (err error) {
 	registerSyncMetrics(reg, e.syncer)
 	registerFallbackMetrics(reg, e.handler.FallbackStats())
 	registerEventMetrics(reg, e.events)
-	if e.admin, err = startAdmin(cfg.AdminListen, e.readiness, reg, e.Log, e.exportRoute); err != nil {
+	if e.admin, err = front.StartAdmin(cfg.AdminListen, e.readiness, reg, e.Log, front.ExportLinks(e.table, e.syncer.Dataset)); err != nil {
 		return err
 	}
-	if e.ln, err = cfg.HTTP.listen(cfg.Listen); err != nil {
+	if e.ln, err = cfg.HTTP.Listen(cfg.Listen); err != nil {
 		return err
 	}
-	e.hosts = cfg.HTTP.hostSet()
-	registerHTTPMetrics(reg, e.ln, e.hosts)
+	scans := &front.Scans{Hosts: cfg.HTTP.AcceptedHosts(), Table: e.table, ServeWhileLoading: cfg.ServeWhileLoading, Redirect: e.handler}
+	front.RegisterMetrics(reg, e.ln, scans.Hosts)
 	e.srv = &fasthttp.Server{
-		Handler:              e.serve,
-		ErrorHandler:         httpRequestError,
+		Handler:              scans.Serve,
+		ErrorHandler:         front.PlainRequestError,
 		NoDefaultContentType: true,
-		MaxRequestBodySize:   edgeMaxRequestBody,
+		MaxRequestBodySize:   front.EdgeMaxRequestBody,
 		CloseOnShutdown:      true,
-		Logger:               fasthttpLogger{e.Log},
+		Logger:               front.Logger{Log: e.Log},
 	}
-	cfg.HTTP.fasthttpLimits(e.srv)
+	cfg.HTTP.FastHTTPLimits(e.srv)
 	e.served = make(chan error, 1)
 	go func() { e.served <- e.srv.Serve(e.ln) }()
 	e.Log.Info("listening", "addr", e.ln.Addr().String(), "redis", cfg.Redis.Addr, "redis_mode", e.store.Mode())
 	return nil
-}
-
-var (
-	loadingBody = []byte("loading links; try again in a moment\n")
-	strOne      = []byte("1")
-)
-
-func (e *Edge) serve(ctx *fasthttp.RequestCtx) {
-	if !e.hosts.allowed(ctx.Host()) {
-		writeMisdirected(ctx)
-		return
-	}
-	if !e.table.Ready() && !e.Config.ServeWhileLoading {
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.Response.Header.SetBytesV("Retry-After", strOne)
-		ctx.SetContentTypeBytes(textPlain)
-		ctx.Response.SetBodyRaw(loadingBody)
-		return
-	}
-	e.handler.Serve(ctx)
 }
 
 // readiness: ready once every link is loaded; degraded (still ready, the
@@ -294,7 +274,7 @@ func (e *Edge) Close() error {
 	e.stopping.Store(true)
 	var err error
 	if e.srv != nil {
-		err = shutdownServer(e.srv, e.ln, e.served, e.Config.ShutdownTimeout)
+		err = front.Shutdown(e.srv, e.ln, e.served, e.Config.ShutdownTimeout)
 	}
 	e.closeAll()
 	e.Log.Info("stopped")

@@ -437,7 +437,7 @@ func TestRecoverPanic(t *testing.T) {
 	ctx := &fasthttp.RequestCtx{}
 	ctx.Request.SetRequestURI("/boom")
 	func() {
-		defer s.recoverPanic(ctx)
+		defer s.router.RecoverPanic(ctx)
 		panic("boom")
 	}()
 	if ctx.Response.StatusCode() != 500 || string(ctx.Response.Header.ContentType()) != "application/problem+json" ||

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,14 +13,8 @@ import (
 	"github.com/qredge/qredge/store"
 )
 
-// flagRegistrar is the part of *flag.FlagSet the config structs use.
-type flagRegistrar interface {
-	StringVar(*string, string, string, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-	Int64Var(*int64, string, int64, string)
-	IntVar(*int, string, int, string)
-	BoolVar(*bool, string, bool, string)
-}
+// flagRegistrar is the flag set the config structs register on.
+type flagRegistrar = *flag.FlagSet
 
 // RedirectFlags are the hot path's settings, shared by serve and edge.
 type RedirectFlags struct {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,13 +21,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/analytics/localagg"
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/redirect"
+	"github.com/qredge/qredge/redirect/front"
 	"github.com/qredge/qredge/redirect/geoip"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
@@ -48,7 +46,7 @@ type ServeConfig struct {
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
 	ShutdownTimeout  time.Duration
-	HTTP             HTTPFlags
+	HTTP             front.Config
 	// AdminListen, when set, serves /healthz, /readyz, /metrics and
 	// /debug/pprof/ on a listener of their own (as edge and api do).
 	AdminListen string
@@ -68,7 +66,7 @@ func DefaultServeConfig() ServeConfig {
 		MaxBodyBytes:     api.DefaultConfig().MaxBodyBytes,
 		MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes,
 		ShutdownTimeout:  15 * time.Second,
-		HTTP:             defaultHTTPFlags(100000),
+		HTTP:             front.DefaultConfig(100000),
 		logFlags:         defaultLogFlags(),
 		Protect:          defaultAPIProtectFlags(),
 	}
@@ -164,7 +162,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
-	c.HTTP.register(fs, true)
+	c.HTTP.RegisterFlags(fs, true)
 	c.Protect.register(fs)
 	c.logFlags.register(fs)
 }
@@ -204,14 +202,14 @@ type Serve struct {
 	srv      *fasthttp.Server
 	served   chan error
 	stopping atomic.Bool
-	panics   prometheus.Counter
 
 	agg        *localagg.Aggregator
 	aggMetrics *aggregate.Metrics
 	brake      *aggregate.Brake
 	sigs       chan os.Signal
 	stopPolicy func() // stops the start-up check of stored links (startPolicy)
-	admin      *adminServer
+	admin      *front.Admin
+	router     *front.Router
 }
 
 // AdminAddr returns the admin listener's address ("" without one).
@@ -314,7 +312,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	// binary form in the background, now that the table no longer waits.
 	s.db.ConvertLinks(s.Log)
 
-	if s.ln, err = cfg.HTTP.listen(cfg.Listen); err != nil {
+	if s.ln, err = cfg.HTTP.Listen(cfg.Listen); err != nil {
 		return err
 	}
 	publicURL := cfg.PublicURL
@@ -326,7 +324,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if u, err := url.Parse(publicURL); err == nil {
 		publicHost = u.Hostname()
 	}
-	hosts := cfg.HTTP.hostSet(publicHost)
+	hosts := cfg.HTTP.AcceptedHosts(publicHost)
 
 	rcfg := cfg.RedirectFlags.config()
 	if s.geo, err = cfg.RedirectFlags.openGeoIP(s.Log); err != nil {
@@ -354,12 +352,12 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.sigs = watchBrakeSignals(s.brake, s.Log)
 
 	reg := prometheus.NewRegistry()
-	s.panics = prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
+	panics := prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
 	rh := redirect.NewHandler(rcfg, s.table)
 	apiMetrics := newAPIMetrics()
 	reg.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		rh.Metrics(), s.panics, apiMetrics.requests, apiMetrics.duration,
+		rh.Metrics(), panics, apiMetrics.requests, apiMetrics.duration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
 			func() float64 { return float64(s.table.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_stats_store_failed", Help: "1 when the stats store is damaged and stats are off (redirects and the API go on); see docs/reliability.md."},
@@ -367,7 +365,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		buildInfo(),
 	)
 	registerEventMetrics(reg, s.events)
-	registerHTTPMetrics(reg, s.ln, hosts)
+	front.RegisterMetrics(reg, s.ln, hosts)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
 	var policy *store.DestinationPolicy
 	policy, s.stopPolicy = cfg.Policy.startPolicy(ctx, publicURL, s.db.ForEachLink, reg, s.Log)
@@ -377,54 +375,15 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}
 	cfg.Protect.apply(&apiCfg)
-	apiHandler := streamingAPIHandler(api.NewServer(apiCfg, s.db, s.Log))
-	metricsHandler := fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if cfg.AdminListen != "" {
-		if s.admin, err = startAdmin(cfg.AdminListen, s.readiness, reg, s.Log); err != nil {
+		if s.admin, err = front.StartAdmin(cfg.AdminListen, s.readiness, reg, s.Log); err != nil {
 			return err
 		}
 	}
-
-	s.srv = &fasthttp.Server{
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			defer s.recoverPanic(ctx)
-			path := ctx.Path()
-			switch {
-			case bytes.HasPrefix(path, prefixAPI) || bytes.Equal(path, pathAPI):
-				if ctx.Request.Header.ContentLength() > s.srv.MaxRequestBodySize {
-					// Far over every route's limit: refused unread, as
-					// fasthttp does without streaming.
-					s.requestError(ctx, fasthttp.ErrBodyTooLarge)
-					return
-				}
-				apiHandler(ctx)
-			case bytes.Equal(path, pathHealthz):
-				ctx.SetContentTypeBytes(textPlain)
-				ctx.SetBodyString("ok\n")
-			case bytes.Equal(path, pathReadyz):
-				s.readyz(ctx)
-			case bytes.Equal(path, pathMetrics):
-				metricsHandler(ctx)
-			case !hosts.allowed(ctx.Host()):
-				writeMisdirected(ctx)
-			case hasBody(ctx):
-				refuseScanBody(ctx)
-			default:
-				rh.Serve(ctx)
-			}
-		},
-		ErrorHandler:         s.requestError,
-		Logger:               fasthttpLogger{s.Log},
-		NoDefaultContentType: true,
-		// No body is read before the handler: fasthttp hands it over as a
-		// stream (after at most 8 KiB), so that scans and API requests
-		// that fail authentication are refused without reading it, and
-		// the API reads at most its route's limit (serve_body.go).
-		StreamRequestBody:  true,
-		MaxRequestBodySize: int(max(4*cfg.MaxBodyBytes, cfg.MaxBulkBodyBytes+1<<20, 8<<20)),
-		CloseOnShutdown:    true,
-	}
-	cfg.HTTP.fasthttpLimits(s.srv)
+	s.router = &front.Router{API: api.NewServer(apiCfg, s.db, s.Log), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Readiness: s.readiness, Hosts: hosts, Redirect: rh, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes,
+		Panics: panics, Log: s.Log}
+	s.srv = s.router.Server(&cfg.HTTP)
 	// The bootstrap key is made only now, with the listener bound and
 	// everything else started: a start that fails uses no key up.
 	if err := s.ensureAdminKey(ctx); err != nil {
@@ -465,34 +424,6 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// fasthttpLogger sends fasthttp's own messages (mostly connection errors
-// from clients) to the debug log.
-type fasthttpLogger struct{ log *slog.Logger }
-
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) { // else nothing is formatted
-		l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
-	}
-}
-
-var (
-	prefixAPI   = []byte("/api/")
-	pathAPI     = []byte("/api")
-	pathHealthz = []byte("/healthz")
-	pathReadyz  = []byte("/readyz")
-	pathMetrics = []byte("/metrics")
-	textPlain   = []byte("text/plain; charset=utf-8")
-)
-
-func (s *Serve) readyz(ctx *fasthttp.RequestCtx) {
-	ctx.SetContentTypeBytes(textPlain)
-	ok, detail := s.readiness()
-	if !ok {
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-	}
-	ctx.SetBodyString(detail + "\n")
-}
-
 // readiness says whether serve takes traffic, and why, for /readyz on
 // both listeners.
 func (s *Serve) readiness() (bool, string) {
@@ -510,67 +441,6 @@ func (s *Serve) readiness() (bool, string) {
 	return true, msg
 }
 
-// recoverPanic turns a panic in a handler into a 500 for that request
-// instead of a crash of the whole process (fasthttp does not recover).
-func (s *Serve) recoverPanic(ctx *fasthttp.RequestCtx) {
-	rec := recover()
-	if rec == nil {
-		return
-	}
-	s.panics.Inc()
-	s.Log.Error("BUG: panic while serving a request", "path", string(ctx.Path()), "panic", rec, "stack", string(debug.Stack()))
-	writeProblem(ctx, fasthttp.StatusInternalServerError, store.EINTERNAL, "internal error; the server log has the details")
-}
-
-// pathBulk is the bulk route, whose body limit is --max-bulk-body-bytes.
-var pathBulk = []byte("/api/v1/links/bulk")
-
-// requestError answers requests fasthttp could not read, as problem+json.
-func (s *Serve) requestError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		limit, flag := s.Config.MaxBodyBytes, "--max-body-bytes"
-		if bytes.HasPrefix(ctx.Path(), pathBulk) {
-			limit, flag = s.Config.MaxBulkBodyBytes, "--max-bulk-body-bytes"
-		}
-		writeProblem(ctx, fasthttp.StatusRequestEntityTooLarge, store.ETOOLARGE,
-			fmt.Sprintf("request body is larger than %d bytes (%s)", limit, flag))
-		ctx.SetConnectionClose()
-		return
-	}
-	status, msg := requestErrorStatus(err)
-	writeProblem(ctx, status, store.EBADREQUEST, msg)
-}
-
-// shutdownServer stops a fasthttp server started with
-// 'go func() { served <- srv.Serve(ln) }()': no new connections, in-flight
-// requests finish within timeout, and Serve has returned.
-func shutdownServer(srv *fasthttp.Server, ln net.Listener, served <-chan error, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var errs []error
-	if err := srv.ShutdownWithContext(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("shutdown: %w", err))
-	}
-	// Shutdown closes only listeners Serve has registered; one that Serve
-	// has not reached yet (a very short-lived server on a busy machine)
-	// would accept forever, so close it here too.
-	ln.Close()
-	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// writeProblem answers with a problem+json body from outside the API
-// handler (fasthttp's own errors, recovered panics), in the API's shape.
-func writeProblem(ctx *fasthttp.RequestCtx, status int, code, detail string) {
-	body, _ := json.Marshal(api.Problem{Type: "about:blank", Title: fasthttp.StatusMessage(status), Status: status, Code: code, Detail: detail})
-	ctx.Response.Reset()
-	ctx.SetStatusCode(status)
-	ctx.SetContentType(api.ProblemContentType)
-	ctx.SetBody(body)
-}
-
 // Close stops accepting requests, waits for in-flight ones (up to the
 // shutdown timeout) and closes the store. Every write that was answered is
 // on disk.
@@ -578,7 +448,7 @@ func (s *Serve) Close() error {
 	s.stopping.Store(true)
 	var errs []error
 	if s.srv != nil {
-		if err := shutdownServer(s.srv, s.ln, s.served, s.Config.ShutdownTimeout); err != nil {
+		if err := front.Shutdown(s.srv, s.ln, s.served, s.Config.ShutdownTimeout); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package front
 
 import (
 	"errors"
@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// adminServer serves /healthz, /readyz, /metrics and /debug/pprof/ on the
+// Admin serves /healthz, /readyz, /metrics and /debug/pprof/ on the
 // admin listener of edge, api and analytics, away from public traffic.
-type adminServer struct {
+type Admin struct {
 	srv *http.Server
 	ln  net.Listener
 }
@@ -23,11 +23,13 @@ type adminServer struct {
 // adminMaxConns caps the admin listener's open connections.
 const adminMaxConns = 100
 
-// readiness returns whether the process should get traffic, and a
+// Readiness returns whether the process should get traffic, and a
 // human-readable detail line for /readyz.
-type readiness func() (bool, string)
+type Readiness func() (bool, string)
 
-func startAdmin(addr string, ready readiness, reg *prometheus.Registry, log *slog.Logger, routes ...func(*http.ServeMux)) (*adminServer, error) {
+// StartAdmin listens on addr (--admin-listen) and serves the probes,
+// /metrics of reg, /debug/pprof/ and the extra routes.
+func StartAdmin(addr string, ready Readiness, reg *prometheus.Registry, log *slog.Logger, routes ...func(*http.ServeMux)) (*Admin, error) {
 	mux := http.NewServeMux()
 	for _, add := range routes {
 		add(mux)
@@ -58,7 +60,7 @@ func startAdmin(addr string, ready readiness, reg *prometheus.Registry, log *slo
 	// /debug/pprof/profile and /trace, which refuse a ?seconds= longer than
 	// it (their default is 30s). Probes and scrapes need few connections.
 	ln = limitListener(ln, adminMaxConns, 0)
-	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	a := &Admin{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 8 << 10}}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -69,6 +71,8 @@ func startAdmin(addr string, ready readiness, reg *prometheus.Registry, log *slo
 	return a, nil
 }
 
-func (a *adminServer) Addr() string { return a.ln.Addr().String() }
+// Addr is the admin listener's address.
+func (a *Admin) Addr() string { return a.ln.Addr().String() }
 
-func (a *adminServer) Close() error { return a.srv.Close() }
+// Close stops the admin listener.
+func (a *Admin) Close() error { return a.srv.Close() }

@@ -1,4 +1,4 @@
-package main
+package front
 
 import (
 	"bufio"
@@ -10,22 +10,24 @@ import (
 	"github.com/qredge/qredge/redirect"
 )
 
-// exportRoute adds GET /links to the edge's admin listener: every link the
-// table holds, as JSON lines (the format of 'qredge links export
-// --format jsonl', with versions and times), for restoring a lost Redis
-// from a running edge ('qredge links export --from-edge'). The dataset id
-// the table holds is in the Qredge-Dataset header.
-func (e *Edge) exportRoute(mux *http.ServeMux) {
-	mux.HandleFunc("GET /links", func(w http.ResponseWriter, r *http.Request) {
-		if !e.table.Ready() {
-			http.Error(w, "the table is not loaded yet", http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "application/jsonl")
-		w.Header().Set("Qredge-Dataset", e.syncer.Dataset())
-		w.Header().Set("Qredge-Links", strconv.Itoa(e.table.Len()))
-		writeTable(w, e.table)
-	})
+// ExportLinks is the edge admin listener's GET /links: every link the
+// table holds, as JSON lines (the format of 'qredge links export --format
+// jsonl', with versions and times), for restoring a lost Redis from a
+// running edge ('qredge links export --from-edge'). The dataset id the
+// table holds (dataset()) is in the Qredge-Dataset header.
+func ExportLinks(t *redirect.Table, dataset func() string) func(*http.ServeMux) {
+	return func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /links", func(w http.ResponseWriter, r *http.Request) {
+			if !t.Ready() {
+				http.Error(w, "the table is not loaded yet", http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Content-Type", "application/jsonl")
+			w.Header().Set("Qredge-Dataset", dataset())
+			w.Header().Set("Qredge-Links", strconv.Itoa(t.Len()))
+			writeTable(w, t)
+		})
+	}
 }
 
 // writeTable streams every link of t to w as JSON lines. The admin

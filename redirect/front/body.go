@@ -1,4 +1,4 @@
-package main
+package front
 
 import (
 	"io"
@@ -63,6 +63,6 @@ func hasBody(ctx *fasthttp.RequestCtx) bool {
 // refuseScanBody answers a scan that came with a body, before reading it:
 // a redirect takes none. The connection closes, so the body is never read.
 func refuseScanBody(ctx *fasthttp.RequestCtx) {
-	writeProblem(ctx, fasthttp.StatusRequestEntityTooLarge, store.ETOOLARGE, "a scan takes no request body")
+	WriteProblem(ctx, fasthttp.StatusRequestEntityTooLarge, store.ETOOLARGE, "a scan takes no request body")
 	ctx.SetConnectionClose()
 }
