@@ -15,7 +15,7 @@ TIME_PKGS ?= ./analytics/... ./api/... ./store/... ./redirect/... ./internal/...
 CLOCK_OFFSET ?= -400d
 # make test's targets, longest first; .ci/test-run.sh runs TEST_JOBS of
 # them at once.
-TEST_TARGETS ?= race fuzz-smoke gomaxprocs1 clock-offset deploy-test alerts-test vet
+TEST_TARGETS ?= race fuzz-smoke gomaxprocs1 clock-offset deploy-test alerts-test lint
 TEST_JOBS ?= 3
 
 # package:FuzzTarget for every fuzz target, found in the test files, so a
@@ -40,6 +40,7 @@ test-deps:
 	@# Built before the tests start, not beside them (the first time it
 	@# takes minutes; go run caches the binary).
 	@$(PROMTOOL) --version >/dev/null
+	@$(GO) run $(STATICCHECK) -version >/dev/null
 
 vet:
 	$(GO) vet ./...

@@ -167,15 +167,6 @@ func scheduleDuration(steps []Step) time.Duration {
 	return d
 }
 
-// peakRate returns the highest rate in steps.
-func peakRate(steps []Step) float64 {
-	var p float64
-	for _, s := range steps {
-		p = max(p, s.Rate, s.end())
-	}
-	return p
-}
-
 // clock yields the intended send times of a profile, relative to the start
 // of the run. Request k (from 0) is sent when the cumulative number of
 // arrivals, the integral of the rate, reaches k+0.5, so a constant rate r

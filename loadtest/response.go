@@ -12,12 +12,10 @@ const headMax = 4096
 var (
 	crlfcrlf = []byte("\r\n\r\n")
 
-	errHeadTooLarge = errors.New("response head larger than 4 KiB")
-	errStatusLine   = errors.New("malformed status line")
-	errLength       = errors.New("malformed Content-Length")
-	errChunked      = errors.New("chunked or otherwise encoded response body (only Content-Length is supported)")
-	errNoLength     = errors.New("response body without Content-Length")
-	errExtraBytes   = errors.New("bytes after the response (pipelining is not used)")
+	errStatusLine = errors.New("malformed status line")
+	errLength     = errors.New("malformed Content-Length")
+	errChunked    = errors.New("chunked or otherwise encoded response body (only Content-Length is supported)")
+	errNoLength   = errors.New("response body without Content-Length")
 )
 
 // headEnd returns the length of the head in b (up to and including the

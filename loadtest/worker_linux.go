@@ -330,7 +330,7 @@ func (w *worker) read(ci int32) {
 			end := headEnd(c.buf[:c.n], c.n-n)
 			if end < 0 {
 				if c.n == len(c.buf) {
-					w.fail(ci, KindConnection) // errHeadTooLarge
+					w.fail(ci, KindConnection) // a response head over headMax
 					return
 				}
 				if n < len(buf) {
@@ -349,7 +349,7 @@ func (w *worker) read(ci int32) {
 			c.body -= n
 		}
 		if c.body < 0 {
-			w.fail(ci, KindConnection) // errExtraBytes
+			w.fail(ci, KindConnection) // bytes after the response (no pipelining here)
 			return
 		}
 		if c.body == 0 {

@@ -309,7 +309,7 @@ func TestEdgeReadyzShowsLoadProgress(t *testing.T) {
 		t.Fatal("/readyz never said how far the load was")
 	}
 	last := progress[len(progress)-1]
-	if !strings.HasPrefix(last, fmt.Sprintf("loading links from redis: ")) || !strings.Contains(last, fmt.Sprintf(" of %d (", n)) {
+	if !strings.HasPrefix(last, "loading links from redis: ") || !strings.Contains(last, fmt.Sprintf(" of %d (", n)) {
 		t.Fatalf("/readyz while loading: %q", last)
 	}
 	t.Logf("%d progress answers, first %q, last %q", len(progress), progress[0], last)
