@@ -187,6 +187,9 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 		}
 	}()
 	a.Log.Info("listening", "addr", a.ln.Addr().String(), "redis", cfg.Redis.Addr, "redis_mode", a.store.Mode(), "public_url", cfg.PublicURL)
+	if w := api.PublicURLWarning(cfg.PublicURL, a.ln.Addr()); w != "" {
+		a.Log.Warn(w)
+	}
 	return nil
 }
 

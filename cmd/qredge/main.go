@@ -11,14 +11,51 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
-// Set at build time with -ldflags "-X main.version=... -X main.commit=...".
+// Set at build time with -ldflags "-X main.version=... -X main.commit=..."
+// (make build); a plain go build leaves them, and versionInfo reads Go's
+// build info instead.
 var (
 	version = "dev"
 	commit  = "unknown"
 )
+
+// versionInfo returns the version and commit set at build time, or else
+// the module version and VCS revision Go's build info holds.
+func versionInfo() (v, c string) {
+	v, c = version, commit
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v, c
+	}
+	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	if c == "unknown" {
+		var rev, modified string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if rev != "" && modified == "true" {
+			rev += "-dirty"
+		}
+		if rev != "" {
+			c = rev
+		}
+	}
+	return v, c
+}
 
 const usage = `qredge: edge redirects and QR codes
 
@@ -74,7 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case args[0] == "dataset":
 		err = runDataset(ctx, args[1:], stdout, stderr)
 	case args[0] == "version" || args[0] == "--version" || args[0] == "-version":
-		fmt.Fprintf(stdout, "qredge %s (commit %s)\n", version, commit)
+		v, c := versionInfo()
+		fmt.Fprintf(stdout, "qredge %s (commit %s)\n", v, c)
 	case args[0] == "help" || args[0] == "--help" || args[0] == "-h" || args[0] == "-help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -36,6 +36,7 @@ func (m *apiMetrics) observe(method, pattern string, status int, elapsed time.Du
 }
 
 func buildInfo() prometheus.Collector {
+	version, commit := versionInfo()
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "qredge_build_info",
 		Help:        "Always 1; the labels tell the running version.",

@@ -392,6 +392,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.served = make(chan error, 1)
 	go func() { s.served <- s.srv.Serve(s.ln) }()
 	s.Log.Info("listening", "addr", s.ln.Addr().String(), "public_url", publicURL)
+	if w := api.PublicURLWarning(publicURL, s.ln.Addr()); w != "" {
+		s.Log.Warn(w)
+	}
 	return nil
 }
 

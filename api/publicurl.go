@@ -1,0 +1,31 @@
+package api
+
+import (
+	"net"
+	"net/url"
+)
+
+// PublicURLWarning returns a warning for the log when short links would
+// name a host other machines cannot reach: the public URL's host is a
+// loopback name or address (the default when --public-url is not given)
+// while the listener takes connections from elsewhere. Printed QR codes
+// would point at the scanning phone itself. It returns "" otherwise.
+func PublicURLWarning(publicURL string, listen net.Addr) string {
+	u, err := url.Parse(publicURL)
+	if err != nil || !loopbackHost(u.Hostname()) {
+		return ""
+	}
+	if a, ok := listen.(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		return ""
+	}
+	return "short_url and qr_url name " + publicURL + ", which only this machine reaches, while --listen " + listen.String() +
+		" takes connections from other machines: set --public-url to the scheme and host scanners use (QR codes printed now would point at the phone itself)"
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
