@@ -265,7 +265,7 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	}
 	// Go stamps the revision only where .git is a directory, not in a
 	// linked worktree (whose .git is a file).
-	if dirs, _ := exec.Command("git", "rev-parse", "--git-dir", "--git-common-dir").Output(); len(strings.Fields(string(dirs))) != 2 ||
+	if dirs, _ := exec.Command("git", "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir").Output(); len(strings.Fields(string(dirs))) != 2 ||
 		strings.Fields(string(dirs))[0] != strings.Fields(string(dirs))[1] {
 		t.Skip("a linked git worktree: go build stamps no revision")
 	}
