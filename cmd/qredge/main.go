@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/qredge/qredge/internal/cli"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -86,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, cli.ErrUsage):
 		return 2
 	default:
 		fmt.Fprintf(stderr, "qredge %s: %v\n", args[0], err)

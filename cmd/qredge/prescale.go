@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 	"github.com/qredge/qredge/store/redisstore"
@@ -31,7 +32,7 @@ var inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/name
 // PrescaleConfig is the configuration of 'qredge prescale'.
 type PrescaleConfig struct {
 	DataDir string
-	Redis   RedisFlags
+	Redis   cli.RedisFlags
 
 	Replicas int           // the floor of minReplicas during a drop window
 	LeadTime time.Duration // how long before a drop the window opens
@@ -53,7 +54,7 @@ func DefaultPrescaleConfig() PrescaleConfig {
 		ns = strings.TrimSpace(string(b))
 	}
 	return PrescaleConfig{
-		Redis:     defaultRedisFlags(),
+		Redis:     cli.DefaultRedisFlags(),
 		LeadTime:  30 * time.Minute,
 		Hold:      2 * time.Hour,
 		Window:    24 * time.Hour,
@@ -64,7 +65,7 @@ func DefaultPrescaleConfig() PrescaleConfig {
 
 func (c *PrescaleConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "read the links from the embedded store (qredge serve's --data-dir) while no qredge serve runs on it")
-	c.Redis.register(fs)
+	c.Redis.Register(fs)
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "the minReplicas floor to hold during a drop window (required)")
 	fs.DurationVar(&c.LeadTime, "lead-time", c.LeadTime, "raise the floor this long before a drop's not_before")
 	fs.DurationVar(&c.Hold, "hold", c.Hold, "keep the floor this long after a drop's not_before")
@@ -131,15 +132,15 @@ func (c *PrescaleConfig) now() time.Time {
 
 func runPrescale(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := DefaultPrescaleConfig()
-	fs := newFlagSet("prescale", prescaleSynopsis, stderr)
+	fs := cli.NewFlagSet("prescale", prescaleSynopsis, stderr)
 	cfg.registerFlags(fs)
 	// --now is a testing aid the usage does not show: the usage is that of a
 	// flag set without it.
-	shown := newFlagSet("prescale", prescaleSynopsis, stderr)
+	shown := cli.NewFlagSet("prescale", prescaleSynopsis, stderr)
 	cfg.registerFlags(shown)
 	fs.Usage = shown.Usage
 	fs.StringVar(&cfg.Now, "now", "", "evaluate as of this RFC 3339 time instead of the clock (for tests and rehearsals)")
-	if err := parseNoArgs(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	keepGivenSource(&cfg, args)
@@ -244,7 +245,7 @@ func loadDrops(ctx context.Context, cfg *PrescaleConfig) ([]drop, error) {
 		defer db.Close()
 		ls = db
 	} else {
-		s, err := redisstore.Open(ctx, cfg.Redis.config())
+		s, err := redisstore.Open(ctx, cfg.Redis.Config())
 		if err != nil {
 			return nil, err
 		}
