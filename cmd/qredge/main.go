@@ -59,7 +59,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"analytics": func(ctx context.Context, a []string) error { return runAnalytics(ctx, a, stderr) },
 		"loadtest":  func(ctx context.Context, a []string) error { return runLoadtest(ctx, a, stdout, stderr) },
 		"links":     func(ctx context.Context, a []string) error { return runLinks(ctx, a, stdout, stderr) },
-		"prescale":  func(ctx context.Context, a []string) error { return runPrescale(ctx, a, stdout, stderr) },
 	}
 	var err error
 	switch cmd, ok := withSignals[args[0]]; {
@@ -67,6 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		err = cmd(ctx, args[1:])
+	case args[0] == "prescale":
+		// qredge-prescale, a binary of its own: runPrescale passes the
+		// signals on to it.
+		return runPrescale(ctx, args[1:], stdout, stderr)
 	case args[0] == "apikey":
 		err = runAPIKey(ctx, args[1:], stdout, stderr)
 	case args[0] == "backup":

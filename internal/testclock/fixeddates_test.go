@@ -24,7 +24,7 @@ var pureDates = map[string]string{
 	"api/fuzz_test.go":                      "fuzz seeds for input decoding",
 	"api/policy_test.go":                    "schedules only validated against the destination policy",
 	"cmd/qredge/links_test.go":              "schedules only written to and read from files",
-	"cmd/qredge/prescale_test.go":           "every evaluation is given its time with --now",
+	"cmd/qredge-prescale/prescale_test.go":  "every evaluation is given its time with --now",
 	"internal/prescale/drop_test.go":        "windows take the moment as an argument",
 	"internal/prescale/hpa_test.go":         "windows and plans take the moment as an argument",
 	"store/linkcsv/linkcsv_test.go":         "file format round trips",
