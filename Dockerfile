@@ -1,16 +1,18 @@
 # syntax=docker/dockerfile:1
 #
-# qredge container image: one static binary on distroless, as a non-root user.
+# qredge container image: the static binaries on distroless, as a non-root
+# user: qredge, and qredge-prescale beside it (the prescale CronJob runs it;
+# 'qredge prescale' does too).
 #
 #   docker build --build-arg VERSION=$(git describe --tags --always --dirty) \
 #                --build-arg COMMIT=$(git rev-parse --short HEAD) -t qredge .
 #   docker run -p 8080:8080 -v qredge-data:/data qredge          # qredge serve
 #   docker run qredge edge --redis redis:6379 --kafka kafka:9092  # or any subcommand
 #
-# The binary is built by `make build`, the same command as outside Docker,
+# The binaries are built by `make build`, the same command as outside Docker,
 # so the flags (CGO_ENABLED=0, -trimpath, -ldflags) are defined once, in the
 # Makefile. deploy/dockerfile_test.go checks this file and that `make build`
-# gives a static binary.
+# gives static binaries.
 
 # Keep the Go version in step with the go directive of go.mod (the test checks).
 FROM golang:1.26-bookworm AS build
@@ -38,6 +40,7 @@ LABEL org.opencontainers.image.title="qredge" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${COMMIT}"
 COPY --from=build /src/bin/qredge /usr/local/bin/qredge
+COPY --from=build /src/bin/qredge-prescale /usr/local/bin/qredge-prescale
 COPY --from=build --chown=65532:65532 /out/data /data
 # Relative defaults (./qredge-spool of qredge edge) land in the writable /data.
 WORKDIR /data

@@ -24,8 +24,11 @@ FUZZ_TARGETS = $(shell grep -r --include='*_test.go' --exclude-dir=deploy -o '^f
 
 .PHONY: build test test-deps vet race gomaxprocs1 clock-offset fuzz-smoke fuzz bench bench-compare bench-scale chaos lint clean alerts-test dashboard-check deploy-test docker-check
 
+# qredge, and qredge-prescale (the only binary with a Kubernetes client),
+# which 'qredge prescale' runs from beside it.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/qredge ./cmd/qredge
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/qredge-prescale ./cmd/qredge-prescale
 
 # Every target runs, side by side, even after one fails; the summary
 # names every failing target.

@@ -202,7 +202,8 @@ func TestDockerfileProblems(t *testing.T) {
 	}
 	good := string(b)
 	facts := dockerfileFacts{GoMinor: goMinor(t), Ports: []int{8080, 8081, 9090, 9091, 9095},
-		MakeBuild: `CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=V1 -X main.commit=C1" -o bin/qredge ./cmd/qredge`}
+		MakeBuild: `CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=V1 -X main.commit=C1" -o bin/qredge ./cmd/qredge` + "\n" +
+			`CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=V1 -X main.commit=C1" -o bin/qredge-prescale ./cmd/qredge-prescale`}
 	if p := dockerfileProblems(good, facts); len(p) > 0 {
 		t.Fatalf("the Dockerfile has problems: %q", p)
 	}
@@ -228,6 +229,7 @@ func TestDockerfileProblems(t *testing.T) {
 	f("port", "EXPOSE 8080 8081 9090 9091 9095", "EXPOSE 8080 8081 9090", "9095")
 	f("label", "org.opencontainers.image.revision", "org.opencontainers.image.rev", "revision")
 	f("build output", "/src/bin/qredge", "/src/qredge", "output of make build")
+	f("no prescale binary", "COPY --from=build /src/bin/qredge-prescale /usr/local/bin/qredge-prescale\n", "", "/src/bin/qredge-prescale /usr/local/bin/qredge-prescale (the output of make build)")
 	f("arg scope", "FROM gcr.io/distroless/static-debian12:nonroot\nARG VERSION=dev\n", "FROM gcr.io/distroless/static-debian12:nonroot\n", "ARG VERSION")
 }
 
@@ -274,9 +276,10 @@ func dockerfileProblems(text string, facts dockerfileFacts) (problems []string) 
 		}
 	}
 
-	// The runtime stage copies what make build wrote.
+	// The runtime stage copies every binary make build wrote (qredge, and
+	// qredge-prescale, which qredge runs from beside it) to /usr/local/bin.
 	rt := stages[len(stages)-1]
-	if m := regexp.MustCompile(`\s-o\s+(\S+)`).FindStringSubmatch(facts.MakeBuild); m == nil {
+	if ms := regexp.MustCompile(`\s-o\s+(\S+)`).FindAllStringSubmatch(facts.MakeBuild, -1); ms == nil {
 		errorf("make build runs %q: no -o", facts.MakeBuild)
 	} else {
 		workdir := "/"
@@ -285,9 +288,11 @@ func dockerfileProblems(text string, facts dockerfileFacts) (problems []string) 
 				workdir = in.Args
 			}
 		}
-		wantCopy := "--from=" + b.Name + " " + filepath.Join(workdir, m[1]) + " /usr/local/bin/qredge"
-		if rt.index("COPY", regexp.MustCompile(`^`+regexp.QuoteMeta(wantCopy)+`$`)) < 0 {
-			errorf("runtime stage: want COPY %s (the output of make build)", wantCopy)
+		for _, m := range ms {
+			wantCopy := "--from=" + b.Name + " " + filepath.Join(workdir, m[1]) + " /usr/local/bin/" + filepath.Base(m[1])
+			if rt.index("COPY", regexp.MustCompile(`^`+regexp.QuoteMeta(wantCopy)+`$`)) < 0 {
+				errorf("runtime stage: want COPY %s (the output of make build)", wantCopy)
+			}
 		}
 	}
 
@@ -395,7 +400,7 @@ func TestDockerignore(t *testing.T) {
 		}
 		return ok
 	}
-	for _, p := range []string{".git/HEAD", "bin/qredge", "qredge", "api.test", "qredge-data/links.db", "cmd/qredge/qredge-spool/x", "deploy/go.mod"} {
+	for _, p := range []string{".git/HEAD", "bin/qredge", "bin/qredge-prescale", "qredge", "qredge-prescale", "api.test", "qredge-data/links.db", "cmd/qredge/qredge-spool/x", "deploy/go.mod"} {
 		if !ignored(p) {
 			t.Errorf(".dockerignore keeps %s in the build context", p)
 		}
@@ -404,7 +409,7 @@ func TestDockerignore(t *testing.T) {
 	// files, must reach the build.
 	out, err := exec.Command("go", "list", "-C", repoRoot, "-deps", "-f",
 		`{{if not .Standard}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{end}}`,
-		"./cmd/qredge").CombinedOutput()
+		"./cmd/qredge", "./cmd/qredge-prescale").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
@@ -417,7 +422,7 @@ func TestDockerignore(t *testing.T) {
 		need = append(need, rel)
 	}
 	if len(need) < 10 {
-		t.Fatalf("go list found only %d files of ./cmd/qredge", len(need))
+		t.Fatalf("go list found only %d files of the binaries", len(need))
 	}
 	for _, p := range need {
 		if ignored(filepath.ToSlash(p)) {
@@ -427,25 +432,33 @@ func TestDockerignore(t *testing.T) {
 }
 
 // TestMakeBuildStatic: `make build` (the Dockerfile's build command) gives
-// a static binary, which distroless/static needs (no libc, no loader), and
-// the version and commit passed to it.
+// static binaries, which distroless/static needs (no libc, no loader), with
+// the version and commit passed to it; 'qredge prescale' runs the
+// qredge-prescale beside qredge.
 func TestMakeBuildStatic(t *testing.T) {
 	bin := qredgeBinary(t)
-	f, err := elf.Open(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			t.Errorf("bin/qredge has a PT_INTERP program header: dynamically linked (CGO_ENABLED=0 missing?)")
+	for _, name := range builtBinaries {
+		f, err := elf.Open(filepath.Join(filepath.Dir(bin), name))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if p.Type == elf.PT_DYNAMIC {
-			t.Errorf("bin/qredge has a PT_DYNAMIC program header: dynamically linked")
+		defer f.Close()
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Errorf("bin/%s has a PT_INTERP program header: dynamically linked (CGO_ENABLED=0 missing?)", name)
+			}
+			if p.Type == elf.PT_DYNAMIC {
+				t.Errorf("bin/%s has a PT_DYNAMIC program header: dynamically linked", name)
+			}
+		}
+		if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+			t.Errorf("bin/%s needs shared libraries %v (%v)", name, libs, err)
 		}
 	}
-	if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
-		t.Errorf("bin/qredge needs shared libraries %v (%v)", libs, err)
+	direct, _ := exec.Command(filepath.Join(filepath.Dir(bin), "qredge-prescale"), "--help").CombinedOutput()
+	shim, _ := exec.Command(bin, "prescale", "--help").CombinedOutput()
+	if !strings.Contains(string(direct), "--replicas  [QREDGE_REPLICAS]") || string(shim) != string(direct) {
+		t.Errorf("qredge prescale --help printed\n%s\nwant what qredge-prescale --help prints:\n%s", shim, direct)
 	}
 	out, err := exec.Command(bin, "version").CombinedOutput()
 	if err != nil {

@@ -193,8 +193,12 @@ func TestChecksCatch(t *testing.T) {
 		o.CronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args[10] = "15m"
 	}, "the prescale contract")
 	f("prescale HPA", func(o *objects) {
-		o.CronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args[7] = "qredge-api"
+		o.CronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args[6] = "qredge-api"
 	}, "--hpa qredge-api is not an edge HPA")
+	f("prescale through qredge", func(o *objects) {
+		ctr := &o.CronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+		ctr.Command, ctr.Args = nil, append([]string{"prescale"}, ctr.Args...)
+	}, "want [\"/usr/local/bin/qredge-prescale\"] (the prescale contract)")
 	f("prescale RBAC", func(o *objects) { o.Roles[0].Rules[0].Verbs = []string{"get"} }, "may not autoscaling/horizontalpodautoscalers/patch")
 	f("prescale RBAC wider", func(o *objects) {
 		o.Roles[0].Rules = append(o.Roles[0].Rules, rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"patch"}})
@@ -233,6 +237,6 @@ func TestRegionsCatch(t *testing.T) {
 		}
 	}, "PDB qredge-edge-us-east selects the pods of 2 Deployments")
 	f("one prescale for two regions", func(o *objects) {
-		o.CronJobs[1].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args[7] = "qredge-edge-eu-west"
+		o.CronJobs[1].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args[6] = "qredge-edge-eu-west"
 	}, "or another CronJob has it")
 }

@@ -52,10 +52,15 @@ var build struct {
 	err  error
 }
 
+// builtBinaries are what make build writes into bin/: qredge, and
+// qredge-prescale, which 'qredge prescale' runs from beside it.
+var builtBinaries = []string{"qredge", "qredge-prescale"}
+
 // qredgeBinary returns a qredge binary built by `make build
 // VERSION=testVersion COMMIT=testCommit` in the repository root: the
-// command the Dockerfile runs. make writes bin/qredge; a bin/qredge that
-// was there before is put back afterwards, and the test keeps a copy.
+// command the Dockerfile runs, with the other builtBinaries beside it.
+// make writes bin/qredge and the others; what was in bin/ before is put
+// back afterwards, and the test keeps a copy.
 func qredgeBinary(tb testing.TB) string {
 	tb.Helper()
 	build.once.Do(func() { build.bin, build.err = makeBuild() })
@@ -66,32 +71,38 @@ func qredgeBinary(tb testing.TB) string {
 }
 
 func makeBuild() (string, error) {
-	out := filepath.Join(repoRoot, "bin", "qredge")
-	backup := out + ".before-deploy-test"
-	had := false
-	if _, err := os.Stat(out); err == nil {
-		if err := os.Rename(out, backup); err != nil {
-			return "", err
+	for _, name := range builtBinaries {
+		out := filepath.Join(repoRoot, "bin", name)
+		backup := out + ".before-deploy-test"
+		had := false
+		if _, err := os.Stat(out); err == nil {
+			if err := os.Rename(out, backup); err != nil {
+				return "", err
+			}
+			had = true
 		}
-		had = true
+		defer func() {
+			if had {
+				os.Rename(backup, out)
+			} else {
+				os.Remove(out)
+			}
+		}()
 	}
-	defer func() {
-		if had {
-			os.Rename(backup, out)
-		} else {
-			os.Remove(out)
-		}
-	}()
 	cmd := makeCommand("build", "VERSION="+testVersion, "COMMIT="+testCommit)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("make build: %v\n%s", err, b)
 	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		return "", fmt.Errorf("make build did not write bin/qredge: %v", err)
+	for _, name := range builtBinaries {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "bin", name))
+		if err != nil {
+			return "", fmt.Errorf("make build did not write bin/%s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(tmpDir, name), b, 0o755); err != nil {
+			return "", err
+		}
 	}
-	bin := filepath.Join(tmpDir, "qredge")
-	return bin, os.WriteFile(bin, b, 0o755)
+	return filepath.Join(tmpDir, "qredge"), nil
 }
 
 // makeCommand runs make in the repository root, without the variables

@@ -23,6 +23,7 @@ import (
 	"github.com/qredge/qredge/analytics/kafkaconsumer"
 	"github.com/qredge/qredge/analytics/kafkasink"
 	"github.com/qredge/qredge/analytics/redisagg"
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect/front"
 	"github.com/qredge/qredge/store/redisstore"
 )
@@ -60,7 +61,7 @@ func (c *RetentionFlags) retention() aggregate.Retention {
 
 // AnalyticsConfig is the configuration of 'qredge analytics'.
 type AnalyticsConfig struct {
-	Redis           RedisFlags
+	Redis           cli.RedisFlags
 	Kafka           string
 	KafkaTopic      string
 	KafkaGroup      string
@@ -83,13 +84,13 @@ type AnalyticsConfig struct {
 // DefaultAnalyticsConfig returns the defaults of 'qredge analytics'.
 func DefaultAnalyticsConfig() AnalyticsConfig {
 	k := kafkaconsumer.DefaultConfig()
-	return AnalyticsConfig{Redis: defaultRedisFlags(), KafkaTopic: k.Kafka.Topic, KafkaGroup: k.Group, KafkaSession: k.SessionTimeout,
+	return AnalyticsConfig{Redis: cli.DefaultRedisFlags(), KafkaTopic: k.Kafka.Topic, KafkaGroup: k.Group, KafkaSession: k.SessionTimeout,
 		BatchSize: k.BatchSize, Linger: k.Linger, DedupeWindow: redisagg.DefaultConfig().DedupeWindow,
 		Retention: defaultRetentionFlags(), AdminListen: ":9095", ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
 }
 
 func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
-	c.Redis.register(fs)
+	c.Redis.Register(fs)
 	fs.StringVar(&c.Kafka, "kafka", c.Kafka, "Kafka brokers to read scan events from, comma-separated")
 	fs.StringVar(&c.KafkaTopic, "kafka-topic", c.KafkaTopic, "topic of scan events")
 	fs.StringVar(&c.KafkaGroup, "kafka-group", c.KafkaGroup, "consumer group: processes with the same group share the partitions")
@@ -191,7 +192,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	if a.Log == nil {
 		a.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if a.client, err = redisstore.Open(ctx, cfg.Redis.config()); err != nil {
+	if a.client, err = redisstore.Open(ctx, cfg.Redis.Config()); err != nil {
 		return err
 	}
 	defer func() {

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
@@ -39,17 +40,17 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 			return nil
 		}
-		return errUsage
+		return cli.ErrUsage
 	}
 	sub := args[0]
 	var dataDir, server, adminKey, name, scope string
-	fs := newFlagSet("apikey "+sub, apikeyUsage, stderr)
+	fs := cli.NewFlagSet("apikey "+sub, apikeyUsage, stderr)
 	fs.StringVar(&dataDir, "data-dir", "./qredge-data", "directory of the embedded store")
 	fs.StringVar(&server, "server", "", "base URL of a running qredge, such as http://localhost:8080; overrides --data-dir")
 	fs.StringVar(&adminKey, "api-key", "", "an admin API key, with --server")
 	fs.StringVar(&name, "name", "", "name of the new key (create)")
 	fs.StringVar(&scope, "scope", store.ScopeWrite, "scope of the new key: read, write or admin (create)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := cli.ParseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	var c keyClient
@@ -105,7 +106,7 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "revoked key %s\n", fs.Arg(0))
 	default:
 		fmt.Fprintf(stderr, "unknown apikey command %q\nUsage: %s\n", sub, apikeyUsage)
-		return errUsage
+		return cli.ErrUsage
 	}
 	return nil
 }

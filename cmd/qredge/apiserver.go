@@ -15,6 +15,7 @@ import (
 
 	"github.com/qredge/qredge/analytics/redisagg"
 	"github.com/qredge/qredge/api"
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/front"
 	"github.com/qredge/qredge/redirect/geoip"
@@ -24,7 +25,7 @@ import (
 
 // APIConfig is the configuration of 'qredge api'.
 type APIConfig struct {
-	Redis            RedisFlags
+	Redis            cli.RedisFlags
 	Listen           string
 	AdminListen      string
 	PublicURL        string
@@ -41,12 +42,12 @@ type APIConfig struct {
 
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
-	return APIConfig{Redis: defaultRedisFlags(), Policy: defaultPolicyFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
+	return APIConfig{Redis: cli.DefaultRedisFlags(), Policy: defaultPolicyFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
 		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, HTTP: front.DefaultConfig(10000), logFlags: defaultLogFlags(), Protect: defaultAPIProtectFlags()}
 }
 
 func (c *APIConfig) registerFlags(fs flagRegistrar) {
-	c.Redis.register(fs)
+	c.Redis.Register(fs)
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the REST API")
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics and /debug/pprof/")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links (the edges), such as https://go.example.com")
@@ -124,7 +125,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	if a.Log == nil {
 		a.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if a.store, err = redisstore.Open(ctx, cfg.Redis.config()); err != nil {
+	if a.store, err = redisstore.Open(ctx, cfg.Redis.Config()); err != nil {
 		return err
 	}
 	defer func() {

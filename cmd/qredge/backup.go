@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/api"
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
@@ -62,9 +63,9 @@ func (c *BackupConfig) Check() error {
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := BackupConfig{Timeout: 30 * time.Minute}
-	fs := newFlagSet("backup", backupUsage, stderr)
+	fs := cli.NewFlagSet("backup", backupUsage, stderr)
 	cfg.registerFlags(fs)
-	if err := parseNoArgs(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if err := cfg.Check(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/analytics/localagg"
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store/boltstore"
 )
 
@@ -38,9 +39,9 @@ var errDamaged = errors.New("the store is damaged")
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := CheckConfig{DataDir: "./qredge-data"}
-	fs := newFlagSet("check", checkUsage, stderr)
+	fs := cli.NewFlagSet("check", checkUsage, stderr)
 	cfg.registerFlags(fs)
-	if err := parseNoArgs(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if cfg.DropStats {

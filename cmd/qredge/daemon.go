@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/qredge/qredge/internal/cli"
 )
 
 // logFlags are the logging settings every long-running command has.
@@ -50,9 +52,9 @@ type daemon interface {
 // runDaemon parses and checks the flags of a long-running command, starts
 // it with open, waits for SIGINT/SIGTERM (ctx) and closes it.
 func runDaemon(ctx context.Context, name, synopsis string, cfg daemonConfig, args []string, stderr io.Writer, shutdown func() time.Duration, open func(log *slog.Logger) (daemon, error)) error {
-	fs := newFlagSet(name, synopsis, stderr)
+	fs := cli.NewFlagSet(name, synopsis, stderr)
 	cfg.registerFlags(fs)
-	if err := parseNoArgs(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if err := cfg.Check(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/qredge/qredge/internal/cli"
 )
 
 const datasetUsage = `qredge dataset status --redis ADDR
@@ -24,22 +26,22 @@ func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 			return nil
 		}
-		return errUsage
+		return cli.ErrUsage
 	}
 	sub := args[0]
 	if sub != "status" && sub != "adopt" {
 		fmt.Fprintf(stderr, "qredge dataset: unknown command %q\n\nUsage: %s\n", sub, datasetUsage)
-		return errUsage
+		return cli.ErrUsage
 	}
-	fs := newFlagSet("dataset "+sub, datasetUsage, stderr)
-	rf := defaultRedisFlags()
-	rf.register(fs)
+	fs := cli.NewFlagSet("dataset "+sub, datasetUsage, stderr)
+	rf := cli.DefaultRedisFlags()
+	rf.Register(fs)
 	yes := fs.Bool("yes", false, "adopt: confirm that the dataset in Redis now is the one to keep")
 	supersedes := fs.String("supersedes", "", "adopt: also supersede these dataset ids (comma-separated), beside those edges reported lost")
-	if err := parseNoArgs(fs, args[1:]); err != nil {
+	if err := cli.ParseNoArgs(fs, args[1:]); err != nil {
 		return err
 	}
-	s, err := rf.open(ctx)
+	s, err := rf.Open(ctx)
 	if err != nil {
 		return err
 	}

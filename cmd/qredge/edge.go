@@ -19,6 +19,7 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/kafkasink"
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/front"
 	"github.com/qredge/qredge/redirect/geoip"
@@ -27,7 +28,7 @@ import (
 
 // EdgeConfig is the configuration of 'qredge edge'.
 type EdgeConfig struct {
-	Redis       RedisFlags
+	Redis       cli.RedisFlags
 	Listen      string
 	AdminListen string
 	RedirectFlags
@@ -49,7 +50,7 @@ type EdgeConfig struct {
 func DefaultEdgeConfig() EdgeConfig {
 	fb := redirect.DefaultFallbackConfig()
 	return EdgeConfig{
-		Redis: defaultRedisFlags(), Listen: ":8080", AdminListen: ":9090", RedirectFlags: defaultRedirectFlags(),
+		Redis: cli.DefaultRedisFlags(), Listen: ":8080", AdminListen: ":9090", RedirectFlags: defaultRedirectFlags(),
 		Events:         defaultEventFlags("./qredge-spool"),
 		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
 		SharedSnapshots: true, SnapshotInterval: time.Minute,
@@ -58,7 +59,7 @@ func DefaultEdgeConfig() EdgeConfig {
 }
 
 func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
-	c.Redis.register(fs)
+	c.Redis.Register(fs)
 	fs.StringVar(&c.Listen, "listen", c.Listen, "address for scans (GET /{code})")
 	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics and /debug/pprof/")
 	c.RedirectFlags.register(fs)
@@ -157,7 +158,7 @@ func (e *Edge) Open() (err error) {
 	if e.Log == nil {
 		e.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if e.store, err = redisstore.New(cfg.Redis.config()); err != nil {
+	if e.store, err = redisstore.New(cfg.Redis.Config()); err != nil {
 		return err
 	}
 	defer func() {

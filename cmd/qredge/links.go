@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 	"github.com/qredge/qredge/store/redisstore"
@@ -36,7 +37,7 @@ See docs/links-import-export.md. Run 'qredge links <command> --help' for the fla
 func runLinks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, linksUsage)
-		return errUsage
+		return cli.ErrUsage
 	}
 	switch args[0] {
 	case "import":
@@ -48,14 +49,14 @@ func runLinks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	fmt.Fprintf(stderr, "qredge links: unknown command %q\n\n%s", args[0], linksUsage)
-	return errUsage
+	return cli.ErrUsage
 }
 
 // linksTarget is where links are imported to or exported from: exactly one
 // of a qredge API, a data directory and Redis.
 type linksTarget struct {
 	api, apiKey, dataDir string
-	redis                RedisFlags
+	redis                cli.RedisFlags
 	fromEdge             string // export only: an edge's admin listener
 }
 
@@ -63,8 +64,8 @@ func (t *linksTarget) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.api, "api", "", "base URL of a running 'qredge api' or 'qredge serve', such as http://localhost:8080")
 	fs.StringVar(&t.apiKey, "api-key", "", "API key for --api (write scope to import, read to export)")
 	fs.StringVar(&t.dataDir, "data-dir", "", "embedded store (qredge serve's --data-dir) while no qredge serve runs on it")
-	t.redis = defaultRedisFlags()
-	t.redis.register(fs)
+	t.redis = cli.DefaultRedisFlags()
+	t.redis.Register(fs)
 }
 
 // check keeps the targets given on the command line args over those from
@@ -148,7 +149,7 @@ func (t *linksTarget) open(ctx context.Context, create bool) (linksBackend, erro
 		}
 		return storeLinks{db, db}, nil
 	}
-	s, err := redisstore.Open(ctx, t.redis.config())
+	s, err := redisstore.Open(ctx, t.redis.Config())
 	if err != nil {
 		return nil, err
 	}

@@ -10,19 +10,20 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkcsv"
 )
 
 func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("links export", "qredge links export (--api URL | --data-dir DIR | --redis ADDR | --from-edge URL) [flags]", stderr)
+	fs := cli.NewFlagSet("links export", "qredge links export (--api URL | --data-dir DIR | --redis ADDR | --from-edge URL) [flags]", stderr)
 	var t linksTarget
 	t.register(fs)
 	fs.StringVar(&t.fromEdge, "from-edge", "", "the admin listener of a running 'qredge edge' (its --admin-listen), such as http://10.0.0.5:9090: every link its table holds, with versions and times, to restore a lost Redis")
 	format := fs.String("format", "", "csv or jsonl (default: by --output's extension, else csv)")
 	tag := fs.String("tag", "", "only the links with this tag")
 	output := fs.String("output", "", "write to this file (replaced when the export is complete) instead of stdout")
-	if err := parseNoArgs(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if err := t.check(args); err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkcsv"
 	"github.com/qredge/qredge/store/snapshot"
@@ -160,7 +161,7 @@ func (s *jsonlSource) next() (*store.Link, int, error, error) {
 }
 
 func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("links import", "qredge links import FILE (--api URL | --data-dir DIR | --redis ADDR) [flags]", stderr)
+	fs := cli.NewFlagSet("links import", "qredge links import FILE (--api URL | --data-dir DIR | --redis ADDR) [flags]", stderr)
 	var t linksTarget
 	t.register(fs)
 	format := fs.String("format", "", "csv or jsonl (default: by FILE's extension: .csv, .jsonl or .ndjson)")
@@ -176,7 +177,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	policy := defaultPolicyFlags()
 	policy.register(fs)
 	publicURL := fs.String("public-url", "", "scheme and host of the short links, such as https://go.example.com: links to it are refused (a redirect loop), as by the API")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := policy.Check(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 )
 
@@ -17,8 +18,8 @@ import (
 // dataset gets its id back only when every row was written. A file with a
 // bad row restores nothing visible: fix it and run the restore again (it
 // replaces what the first run wrote).
-func restoreLinks(ctx context.Context, rf RedisFlags, id string, src linkSource, stdout, stderr io.Writer) error {
-	s, err := rf.open(ctx)
+func restoreLinks(ctx context.Context, rf cli.RedisFlags, id string, src linkSource, stdout, stderr io.Writer) error {
+	s, err := rf.Open(ctx)
 	if err != nil {
 		return err
 	}

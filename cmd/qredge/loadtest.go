@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/loadtest"
 )
 
@@ -21,7 +22,7 @@ Run 'qredge loadtest <command> --help' for the flags.
 func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, loadtestUsage)
-		return errUsage
+		return cli.ErrUsage
 	}
 	switch args[0] {
 	case "seed":
@@ -30,13 +31,13 @@ func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return runLoadtestRun(ctx, args[1:], stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "qredge loadtest: unknown command %q\n\n%s", args[0], loadtestUsage)
-	return errUsage
+	return cli.ErrUsage
 }
 
 // runLoadtestRun is 'qredge loadtest run': the open-loop generator.
 func runLoadtestRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	d := loadtest.DefaultConfig()
-	fs := newFlagSet("loadtest run", "qredge loadtest run --target URL [--profile constant|spike|ramp --rate R --duration D | --schedule FILE] [flags]", stderr)
+	fs := cli.NewFlagSet("loadtest run", "qredge loadtest run --target URL [--profile constant|spike|ramp --rate R --duration D | --schedule FILE] [flags]", stderr)
 	target := fs.String("target", d.Target, "base URL of the redirect server (127.0.0.1 for benchmarks)")
 	host := fs.String("host", "", "Host header to send instead of the target's (a custom domain)")
 	profile := fs.String("profile", "constant", "rate profile: constant, spike (idle, then --rate within one second) or ramp (--from-rate to --rate)")
@@ -56,7 +57,7 @@ func runLoadtestRun(ctx context.Context, args []string, stdout, stderr io.Writer
 	inFlight := fs.Int("max-in-flight", d.MaxInFlight, "most requests in flight (connections)")
 	report := fs.String("report", "", "write the JSON report to this file")
 	quiet := fs.Bool("quiet", false, "no per-second progress lines")
-	if err := parseNoArgs(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	cfg := d

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
@@ -29,13 +30,13 @@ func seedLinks(prefix string, n int) ([]*store.Link, error) {
 // written straight into the embedded store (which must not be open in a
 // running qredge serve) or into Redis.
 func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("loadtest seed", "qredge loadtest seed (--data-dir DIR | --redis ADDR) [--n 100000] [--prefix c]", stderr)
+	fs := cli.NewFlagSet("loadtest seed", "qredge loadtest seed (--data-dir DIR | --redis ADDR) [--n 100000] [--prefix c]", stderr)
 	dataDir := fs.String("data-dir", "", "embedded store to seed (qredge serve's --data-dir; stop qredge serve first)")
-	var rf RedisFlags = defaultRedisFlags()
-	rf.register(fs)
+	rf := cli.DefaultRedisFlags()
+	rf.Register(fs)
 	n := fs.Int("n", 100000, "how many links: <prefix>1 .. <prefix>N")
 	prefix := fs.String("prefix", "c", "code prefix")
-	if err := parseNoArgs(fs, args); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	if (*dataDir == "") == (rf.Addr == "") {
@@ -68,7 +69,7 @@ func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Write
 			}
 		}
 	} else {
-		s, err := rf.open(ctx)
+		s, err := rf.Open(ctx)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/qredge/qredge/internal/cli"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=..."
@@ -94,7 +96,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"analytics": func(ctx context.Context, a []string) error { return runAnalytics(ctx, a, stderr) },
 		"loadtest":  func(ctx context.Context, a []string) error { return runLoadtest(ctx, a, stdout, stderr) },
 		"links":     func(ctx context.Context, a []string) error { return runLinks(ctx, a, stdout, stderr) },
-		"prescale":  func(ctx context.Context, a []string) error { return runPrescale(ctx, a, stdout, stderr) },
 	}
 	var err error
 	switch cmd, ok := withSignals[args[0]]; {
@@ -102,6 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		err = cmd(ctx, args[1:])
+	case args[0] == "prescale":
+		// qredge-prescale, a binary of its own: runPrescale passes the
+		// signals on to it.
+		return runPrescale(ctx, args[1:], stdout, stderr)
 	case args[0] == "apikey":
 		err = runAPIKey(ctx, args[1:], stdout, stderr)
 	case args[0] == "backup":
@@ -124,7 +129,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
+	case errors.Is(err, cli.ErrUsage):
 		return 2
 	default:
 		fmt.Fprintf(stderr, "qredge %s: %v\n", args[0], err)

@@ -3,460 +3,78 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
-	"time"
-
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/rest"
-	k8stesting "k8s.io/client-go/testing"
-
-	"github.com/qredge/qredge/store"
 )
 
-func mustTime(t testing.TB, s string) time.Time {
+// mustFakePrescale writes a qredge-prescale shell script with body into
+// dir.
+func mustFakePrescale(t *testing.T, dir, body string) {
 	t.Helper()
-	v, err := time.Parse(time.RFC3339, s)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(dir, prescaleBinary), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return v
 }
 
-func TestPrescaleWindow(t *testing.T) {
-	const lead, hold = 30 * time.Minute, 2 * time.Hour
-	now := mustTime(t, "2026-11-27T11:30:00Z")
-	at := func(d time.Duration) drop { return drop{Code: "c" + d.String(), At: now.Add(d)} }
-	f := func(drops []drop, wantActive []string, wantUntil string) {
-		t.Helper()
-		w := windowAt(drops, now, lead, hold)
-		var got []string
-		for _, d := range w.Active {
-			got = append(got, d.Code)
-		}
-		if strings.Join(got, ",") != strings.Join(wantActive, ",") {
-			t.Fatalf("active %v, want %v", got, wantActive)
-		}
-		if len(wantActive) > 0 && !w.Until.Equal(mustTime(t, wantUntil)) {
-			t.Fatalf("until %s, want %s", w.Until, wantUntil)
-		}
-	}
-	f(nil, nil, "")
-	// Exactly the lead time ahead opens the window; a second further does not.
-	f([]drop{at(lead)}, []string{"c30m0s"}, "2026-11-27T14:00:00Z")
-	f([]drop{at(lead + time.Second)}, nil, "")
-	// Exactly the hold behind still holds; a second more does not.
-	f([]drop{at(-hold)}, []string{"c-2h0m0s"}, "2026-11-27T11:30:00Z")
-	f([]drop{at(-hold - time.Second)}, nil, "")
-	f([]drop{at(0)}, []string{"c0s"}, "2026-11-27T13:30:00Z")
-	// Several drops: the hold ends with the last active one.
-	f([]drop{at(-3 * time.Hour), at(-time.Hour), at(10 * time.Minute), at(time.Hour)},
-		[]string{"c-1h0m0s", "c10m0s"}, "2026-11-27T13:40:00Z")
-}
-
-func TestPrescaleDropOf(t *testing.T) {
-	nb, na := mustTime(t, "2026-11-27T12:00:00Z"), mustTime(t, "2026-12-01T00:00:00Z")
-	f := func(l *store.Link, want bool) {
-		t.Helper()
-		d, ok := dropOf(l)
-		if ok != want {
-			t.Fatalf("%+v: drop %v, want %v", l, ok, want)
-		}
-		if ok && (!d.At.Equal(nb) || d.Code != l.Code || d.Domain != l.Domain) {
-			t.Fatalf("drop %+v", d)
-		}
-	}
-	f(&store.Link{Code: "plain"}, false)
-	f(&store.Link{Code: "after", Schedule: &store.Schedule{NotAfter: &na}}, false)
-	f(&store.Link{Code: "off", Disabled: true, Schedule: &store.Schedule{NotBefore: &nb}}, false)
-	f(&store.Link{Code: "drop", Domain: "go.example.com", Schedule: &store.Schedule{NotBefore: &nb, NotAfter: &na}}, true)
-}
-
-func TestPrescalePlan(t *testing.T) {
-	now := mustTime(t, "2026-11-27T11:30:00Z")
-	on := windowAt([]drop{{Code: "x", At: now}}, now, time.Minute, time.Hour)
-	off := windowAt(nil, now, time.Minute, time.Hour)
-	f := func(cur hpaState, w dropWindow, want hpaState, wantErr string) {
-		t.Helper()
-		got, err := planHPA(cur, 20, w)
-		if wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), wantErr) {
-				t.Fatalf("planHPA(%+v): error %v, want %q", cur, err, wantErr)
-			}
-			return
-		}
-		if err != nil || got != want {
-			t.Fatalf("planHPA(%+v) = %+v, %v; want %+v", cur, got, err, want)
-		}
-	}
-	until := "2026-11-27T12:30:00Z"
-	f(hpaState{Min: 3, Max: 50}, on, hpaState{Min: 20, Max: 50, NormalMin: "3", Until: until}, "")
-	f(hpaState{Min: 20, Max: 50, NormalMin: "3", Until: until}, on, hpaState{Min: 20, Max: 50, NormalMin: "3", Until: until}, "")
-	f(hpaState{Min: 40, Max: 50, NormalMin: "3", Until: "old"}, on, hpaState{Min: 40, Max: 50, NormalMin: "3", Until: until}, "")
-	f(hpaState{Min: 30, Max: 50}, on, hpaState{Min: 30, Max: 50}, "")
-	f(hpaState{Min: 3, Max: 10}, on, hpaState{}, "maxReplicas 10 is below --replicas 20")
-	f(hpaState{Min: 20, Max: 50, NormalMin: "x"}, on, hpaState{}, "not a replica count")
-	f(hpaState{Min: 20, Max: 50, NormalMin: "3", Until: until}, off, hpaState{Min: 3, Max: 50}, "")
-	f(hpaState{Min: 3, Max: 50, Until: until}, off, hpaState{Min: 3, Max: 50}, "")
-	f(hpaState{Min: 3, Max: 10}, off, hpaState{Min: 3, Max: 10}, "")
-	f(hpaState{Min: 20, Max: 50, NormalMin: "-1"}, off, hpaState{}, "not a replica count")
-}
-
-func testHPA(name string, min, max int32, ann map[string]string) *autoscalingv2.HorizontalPodAutoscaler {
-	return &autoscalingv2.HorizontalPodAutoscaler{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "qredge", Name: name, Annotations: ann, ResourceVersion: "1"},
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: name, APIVersion: "apps/v1"},
-			MinReplicas:    &min,
-			MaxReplicas:    max,
-		},
-	}
-}
-
-func mustGetHPA(t testing.TB, c *fake.Clientset, name string) hpaState {
+// runQredge runs 'qredge args...' and returns the exit code, stdout and
+// stderr.
+func runQredge(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	h, err := c.AutoscalingV2().HorizontalPodAutoscalers("qredge").Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hpaStateOf(h)
-}
-
-// fakeAPI serves the fake clientset's HPAs over HTTP the way the
-// Kubernetes API does (objects as JSON, errors as a Status), and returns
-// prescale's own REST client for it, so the tests cover that client too.
-func fakeAPI(t testing.TB, c *fake.Clientset) hpaClient {
-	t.Helper()
-	const prefix = "/apis/autoscaling/v2/namespaces/"
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ns, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, prefix), "/horizontalpodautoscalers/")
-		if !strings.HasPrefix(r.URL.Path, prefix) || ns == "" || rest == "" {
-			http.NotFound(w, r)
-			return
-		}
-		hpas := c.AutoscalingV2().HorizontalPodAutoscalers(ns)
-		var obj any
-		var err error
-		switch {
-		case r.Method == http.MethodGet:
-			obj, err = hpas.Get(r.Context(), rest, metav1.GetOptions{})
-		case r.Method == http.MethodPatch && r.Header.Get("Content-Type") == "application/merge-patch+json":
-			body, _ := io.ReadAll(r.Body)
-			obj, err = hpas.Patch(r.Context(), rest, types.MergePatchType, body, metav1.PatchOptions{FieldManager: r.URL.Query().Get("fieldManager")})
-		default:
-			http.Error(w, "unexpected "+r.Method+" "+r.Header.Get("Content-Type"), http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		var se apierrors.APIStatus
-		if errors.As(err, &se) {
-			st := se.Status()
-			st.Kind, st.APIVersion = "Status", "v1"
-			w.WriteHeader(int(st.Code))
-			obj = st
-		} else if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		json.NewEncoder(w).Encode(obj)
-	}))
-	t.Cleanup(srv.Close)
-	api, err := newRESTHPA(&rest.Config{Host: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return api
-}
-
-// patches counts the patch calls the fake clientset received.
-func patches(c *fake.Clientset) int {
-	n := 0
-	for _, a := range c.Actions() {
-		if a.GetVerb() == "patch" {
-			n++
-		}
-	}
-	return n
-}
-
-func TestPrescaleHPAFake(t *testing.T) {
-	ctx := context.Background()
-	now := mustTime(t, "2026-11-27T11:40:00Z")
-	drops := []drop{{Code: "spring24", At: mustTime(t, "2026-11-27T12:00:00Z")}}
-	on := windowAt(drops, now, 30*time.Minute, 2*time.Hour)
-	off := windowAt(drops, now.Add(3*time.Hour), 30*time.Minute, 2*time.Hour)
-	run := func(c *fake.Clientset, name string, w dropWindow, apply bool) (hpaChange, error) {
-		t.Helper()
-		return prescaleHPA(ctx, fakeAPI(t, c), "qredge", name, 20, w, apply)
-	}
-
-	t.Run("raise, keep, restore", func(t *testing.T) {
-		c := fake.NewClientset(testHPA("edge", 3, 50, map[string]string{"team": "edge"}))
-		ch, err := run(c, "edge", on, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := hpaState{Min: 20, Max: 50, NormalMin: "3", Until: "2026-11-27T14:00:00Z"}
-		if got := mustGetHPA(t, c, "edge"); got != want {
-			t.Fatalf("after raise %+v, want %+v", got, want)
-		}
-		if line := ch.describe(on, true); line != "hpa qredge/edge: minReplicas 3 -> 20 (drop spring24 at 2026-11-27T12:00:00Z; held until 14:00:00Z)" {
-			t.Fatalf("line %q", line)
-		}
-		// Again: nothing to do, no patch.
-		n := patches(c)
-		ch, err = run(c, "edge", on, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := mustGetHPA(t, c, "edge"); got != want || patches(c) != n {
-			t.Fatalf("second run changed %+v (patches %d -> %d)", got, n, patches(c))
-		}
-		if line := ch.describe(on, true); !strings.HasPrefix(line, "hpa qredge/edge: minReplicas 20 unchanged (drop spring24") {
-			t.Fatalf("line %q", line)
-		}
-		// After the hold: restored, annotations gone, other annotations kept.
-		ch, err = run(c, "edge", off, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := mustGetHPA(t, c, "edge"); got != (hpaState{Min: 3, Max: 50}) {
-			t.Fatalf("after restore %+v", got)
-		}
-		if line := ch.describe(off, true); line != "hpa qredge/edge: minReplicas restored 20 -> 3 (no drop in the next 30m or the last 2h)" {
-			t.Fatalf("line %q", line)
-		}
-		h, _ := c.AutoscalingV2().HorizontalPodAutoscalers("qredge").Get(ctx, "edge", metav1.GetOptions{})
-		if h.Annotations["team"] != "edge" || len(h.Annotations) != 1 {
-			t.Fatalf("annotations %v", h.Annotations)
-		}
-		// And again: untouched.
-		n = patches(c)
-		if _, err := run(c, "edge", off, true); err != nil || patches(c) != n {
-			t.Fatalf("restored HPA patched again (%v)", err)
-		}
-	})
-
-	t.Run("higher floor kept", func(t *testing.T) {
-		c := fake.NewClientset(testHPA("edge", 30, 50, nil))
-		if _, err := run(c, "edge", on, true); err != nil {
-			t.Fatal(err)
-		}
-		if got := mustGetHPA(t, c, "edge"); got != (hpaState{Min: 30, Max: 50}) || patches(c) != 0 {
-			t.Fatalf("got %+v after %d patches", got, patches(c))
-		}
-		// Raised by hand above our floor during a hold: kept, then restored.
-		c = fake.NewClientset(testHPA("edge", 40, 50, map[string]string{annNormalMin: "3", annUntil: "2026-11-27T13:00:00Z"}))
-		if _, err := run(c, "edge", on, true); err != nil {
-			t.Fatal(err)
-		}
-		if got := mustGetHPA(t, c, "edge"); got != (hpaState{Min: 40, Max: 50, NormalMin: "3", Until: "2026-11-27T14:00:00Z"}) {
-			t.Fatalf("got %+v", got)
-		}
-	})
-
-	t.Run("dry run", func(t *testing.T) {
-		c := fake.NewClientset(testHPA("edge", 3, 50, nil))
-		ch, err := run(c, "edge", on, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := mustGetHPA(t, c, "edge"); got != (hpaState{Min: 3, Max: 50}) || patches(c) != 0 {
-			t.Fatalf("dry run changed the HPA: %+v", got)
-		}
-		if line := ch.describe(on, false); !strings.HasPrefix(line, "hpa qredge/edge: would set minReplicas 3 -> 20 (") {
-			t.Fatalf("line %q", line)
-		}
-	})
-
-	t.Run("errors", func(t *testing.T) {
-		c := fake.NewClientset(testHPA("edge", 3, 10, nil))
-		_, err := run(c, "edge", on, true)
-		if err == nil || !strings.Contains(err.Error(), "hpa qredge/edge: maxReplicas 10 is below --replicas 20") {
-			t.Fatalf("max below floor: %v", err)
-		}
-		if got := mustGetHPA(t, c, "edge"); got != (hpaState{Min: 3, Max: 10}) {
-			t.Fatalf("got %+v", got)
-		}
-		if _, err := run(c, "missing", on, true); !apierrors.IsNotFound(err) || !strings.Contains(err.Error(), `hpa qredge/missing: `) {
-			t.Fatalf("missing HPA: %v", err)
-		}
-		c.PrependReactor("get", "horizontalpodautoscalers", func(k8stesting.Action) (bool, runtime.Object, error) {
-			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "autoscaling", Resource: "horizontalpodautoscalers"}, "edge",
-				errors.New(`User "system:serviceaccount:qredge:default" cannot get resource "horizontalpodautoscalers"`))
-		})
-		_, err = run(c, "edge", on, true)
-		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "cannot get resource") || !strings.Contains(err.Error(), "docs/prescale.md") {
-			t.Fatalf("forbidden: %v", err)
-		}
-	})
-
-	t.Run("conflict retried", func(t *testing.T) {
-		c := fake.NewClientset(testHPA("edge", 3, 50, nil))
-		conflicts := 1
-		c.PrependReactor("patch", "horizontalpodautoscalers", func(k8stesting.Action) (bool, runtime.Object, error) {
-			if conflicts > 0 {
-				conflicts--
-				return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "autoscaling", Resource: "horizontalpodautoscalers"}, "edge", errors.New("modified"))
-			}
-			return false, nil, nil
-		})
-		if _, err := run(c, "edge", on, true); err != nil {
-			t.Fatal(err)
-		}
-		if got := mustGetHPA(t, c, "edge"); got.Min != 20 || patches(c) != 2 {
-			t.Fatalf("got %+v after %d patches", got, patches(c))
-		}
-	})
-}
-
-// runPrescaleCmd runs 'qredge prescale' with the fake clientset c and
-// returns the exit code, stdout and stderr.
-func runPrescaleCmd(t *testing.T, c *fake.Clientset, args ...string) (int, string, string) {
-	t.Helper()
-	orig := newHPAClient
-	api := fakeAPI(t, c)
-	newHPAClient = func(string) (hpaClient, error) { return api, nil }
-	defer func() { newHPAClient = orig }()
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), append([]string{"prescale"}, args...), &stdout, &stderr)
+	code := run(context.Background(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
-func TestPrescaleDataDir(t *testing.T) {
-	dir := t.TempDir()
-	at := func(s string) *time.Time { v := mustTime(t, s); return &v }
-	mustSeedDataDir(t, dir, []*store.Link{
-		{Code: "plain", Destination: "https://example.com/"},
-		{Code: "spring24", Destination: "https://example.com/spring", Schedule: &store.Schedule{NotBefore: at("2026-11-27T12:00:00Z")}},
-		{Code: "tv", Domain: "go.example.com", Destination: "https://example.com/tv", Schedule: &store.Schedule{NotBefore: at("2026-11-28T09:00:00Z")}},
-		{Code: "off", Destination: "https://example.com/off", Disabled: true, Schedule: &store.Schedule{NotBefore: at("2026-11-27T11:50:00Z")}},
-		{Code: "ends", Destination: "https://example.com/ends", Schedule: &store.Schedule{NotAfter: at("2026-11-27T12:00:00Z")}},
-	})
-	c := fake.NewClientset(testHPA("qredge-edge", 3, 50, nil), testHPA("qredge-edge-eu", 5, 50, nil))
-	args := func(now string, extra ...string) []string {
-		return append([]string{"--data-dir", dir, "--namespace", "qredge", "--hpa", "qredge-edge, qredge-edge-eu",
-			"--replicas", "20", "--now", now}, extra...)
+// TestPrescaleShim: 'qredge prescale' runs qredge-prescale with the same
+// arguments, its output and exit status passed through.
+func TestPrescaleShim(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the fake qredge-prescale is a shell script")
 	}
+	inPath, beside := t.TempDir(), t.TempDir()
+	t.Setenv("PATH", inPath)
+	orig := executable
+	defer func() { executable = orig }()
+	executable = func() (string, error) { return filepath.Join(beside, "qredge"), nil }
 
-	// Dry run 20 minutes before the drop.
-	code, out, stderr := runPrescaleCmd(t, c, args("2026-11-27T11:40:00Z")...)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr)
-	}
-	for _, want := range []string{
-		"now 2026-11-27T11:40:00Z; drops live in the last 2h or due in the next 24h:\n",
-		"CODE      DOMAIN          NOT_BEFORE            WHEN       PRESCALE\n",
-		"spring24  -               2026-11-27T12:00:00Z  in 20m     yes\n",
-		"tv        go.example.com  2026-11-28T09:00:00Z  in 21h20m  no\n",
-		"hpa qredge/qredge-edge: would set minReplicas 3 -> 20 (drop spring24 at 2026-11-27T12:00:00Z; held until 14:00:00Z)\n",
-		"hpa qredge/qredge-edge-eu: would set minReplicas 5 -> 20 (",
-		"dry run: nothing changed",
-	} {
-		if !strings.Contains(out, want) {
-			t.Fatalf("output lacks %q:\n%s", want, out)
-		}
-	}
-	if strings.Contains(out, "off") || strings.Contains(out, "ends") || patches(c) != 0 {
-		t.Fatalf("dry run output or patches wrong (%d):\n%s", patches(c), out)
-	}
-
-	// Applied, twice: the second run converges to no change.
-	for i, want := range []string{"minReplicas 3 -> 20", "minReplicas 20 unchanged"} {
-		code, out, stderr = runPrescaleCmd(t, c, args("2026-11-27T11:40:00Z", "--apply")...)
-		if code != 0 || !strings.Contains(out, "hpa qredge/qredge-edge: "+want+" (") {
-			t.Fatalf("run %d: exit %d, want %q:\n%s%s", i, code, want, out, stderr)
-		}
-	}
-	if got := mustGetHPA(t, c, "qredge-edge-eu"); got != (hpaState{Min: 20, Max: 50, NormalMin: "5", Until: "2026-11-27T14:00:00Z"}) {
-		t.Fatalf("eu %+v", got)
-	}
-
-	// One second after the hold: restored.
-	code, out, stderr = runPrescaleCmd(t, c, args("2026-11-27T14:00:01Z", "--apply")...)
-	if code != 0 || !strings.Contains(out, "hpa qredge/qredge-edge: minReplicas restored 20 -> 3 (no drop") ||
-		!strings.Contains(out, "hpa qredge/qredge-edge-eu: minReplicas restored 20 -> 5 (") {
-		t.Fatalf("exit %d:\n%s%s", code, out, stderr)
-	}
-	if got := mustGetHPA(t, c, "qredge-edge"); got != (hpaState{Min: 3, Max: 50}) {
-		t.Fatalf("after restore %+v", got)
-	}
-
-	// A missing HPA fails the run, after the others were handled.
-	code, out, stderr = runPrescaleCmd(t, c, append(args("2026-11-27T11:40:00Z", "--apply"), "--hpa", "nope,qredge-edge")...)
-	if code != 1 || !strings.Contains(stderr, `hpa qredge/nope: horizontalpodautoscalers.autoscaling "nope" not found`) ||
-		!strings.Contains(out, "hpa qredge/qredge-edge: minReplicas 3 -> 20") {
-		t.Fatalf("exit %d:\n%s%s", code, out, stderr)
-	}
-}
-
-func TestPrescaleCLIErrors(t *testing.T) {
-	dir := t.TempDir()
-	c := fake.NewClientset()
-	f := func(wantCode int, wantErr string, args ...string) {
+	f := func(body string, args []string, wantCode int, wantOut, wantErr string) {
 		t.Helper()
-		code, _, stderr := runPrescaleCmd(t, c, args...)
-		if code != wantCode || !strings.Contains(stderr, wantErr) {
-			t.Fatalf("%v: exit %d, stderr %q; want %d and %q", args, code, stderr, wantCode, wantErr)
+		mustFakePrescale(t, inPath, body)
+		code, out, errOut := runQredge(t, append([]string{"prescale"}, args...)...)
+		if code != wantCode || out != wantOut || errOut != wantErr {
+			t.Fatalf("%q: exit %d, stdout %q, stderr %q; want %d, %q, %q", body, code, out, errOut, wantCode, wantOut, wantErr)
 		}
 	}
-	f(1, "--replicas is required", "--data-dir", dir)
-	f(1, "give exactly one of --redis ADDR and --data-dir DIR", "--replicas", "3")
-	f(1, "give exactly one of --redis ADDR and --data-dir DIR", "--replicas", "3", "--data-dir", dir, "--redis", "127.0.0.1:1")
-	f(1, "holds no qredge store", "--replicas", "3", "--data-dir", filepath.Join(dir, "typo"))
-	f(1, "--now", "--replicas", "3", "--data-dir", dir, "--now", "tomorrow")
-	f(1, "--hpa", "--replicas", "3", "--data-dir", dir, "--hpa", "a,,b")
-	f(1, "--lead-time must not be negative", "--replicas", "3", "--data-dir", dir, "--lead-time", "-1m")
-	f(2, "invalid value", "--replicas", "many")
-	f(1, "cannot reach Redis", "--replicas", "3", "--redis", "127.0.0.1:1")
+	f(`printf '[%s]' "$@"; echo; echo warn >&2`, []string{"--replicas", "3", "--hpa", "a b"}, 0, "[--replicas][3][--hpa][a b]\n", "warn\n")
+	f(`echo "qredge prescale: hpa qredge/nope: not found" >&2; exit 1`, nil, 1, "", "qredge prescale: hpa qredge/nope: not found\n")
+	f(`exit 2`, []string{"--replicas", "many"}, 2, "", "")
+	f(`kill -TERM $$`, nil, 128+15, "", "")
 
-	code, _, stderr := runPrescaleCmd(t, c, "--help")
-	if code != 0 || !strings.Contains(stderr, "--lead-time  [QREDGE_LEAD_TIME]") || strings.Contains(stderr, "--now") {
-		t.Fatalf("help: exit %d\n%s", code, stderr)
+	// The one beside qredge wins over the one in PATH.
+	mustFakePrescale(t, beside, `echo beside`)
+	code, out, _ := runQredge(t, "prescale")
+	if code != 0 || out != "beside\n" {
+		t.Fatalf("exit %d, stdout %q; want the qredge-prescale beside qredge", code, out)
 	}
 }
 
-func TestPrescaleDefaults(t *testing.T) {
-	nsFile := filepath.Join(t.TempDir(), "namespace")
-	orig := inClusterNamespaceFile
-	inClusterNamespaceFile = nsFile
-	defer func() { inClusterNamespaceFile = orig }()
+// TestPrescaleShimMissing: without qredge-prescale, 'qredge prescale'
+// says what is missing and how to build it.
+func TestPrescaleShimMissing(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	orig := executable
+	defer func() { executable = orig }()
+	executable = func() (string, error) { return filepath.Join(t.TempDir(), "qredge"), nil }
 
-	if got := DefaultPrescaleConfig().Namespace; got != "default" {
-		t.Fatalf("namespace %q outside a cluster", got)
+	code, out, errOut := runQredge(t, "prescale", "--replicas", "3")
+	if code != 1 || out != "" || !strings.Contains(errOut, "qredge-prescale is not installed") || !strings.Contains(errOut, "make build") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if err := os.WriteFile(nsFile, []byte("qredge-prod\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := DefaultPrescaleConfig()
-	if d.Namespace != "qredge-prod" || d.HPA != "qredge-edge" || d.LeadTime != 30*time.Minute || d.Hold != 2*time.Hour || d.Window != 24*time.Hour {
-		t.Fatalf("defaults %+v", d)
-	}
-
-	// QREDGE_ variables fill what the command line leaves out.
-	dir := t.TempDir()
-	mustSeedDataDir(t, dir, nil)
-	c := fake.NewClientset(testHPA("edge-x", 3, 50, nil))
-	t.Setenv("QREDGE_NAMESPACE", "qredge")
-	t.Setenv("QREDGE_HPA", "edge-x")
-	t.Setenv("QREDGE_REPLICAS", "4")
-	t.Setenv("QREDGE_DATA_DIR", dir)
-	t.Setenv("QREDGE_REDIS", "127.0.0.1:1") // the command line's --data-dir wins
-	code, out, stderr := runPrescaleCmd(t, c, "--data-dir", dir, "--now", "2026-11-27T11:40:00Z")
-	if code != 0 || !strings.Contains(out, "hpa qredge/edge-x: minReplicas 3 unchanged (no drop in the next 30m or the last 2h)") {
-		t.Fatalf("exit %d:\n%s%s", code, out, stderr)
+	// It stays in the usage.
+	if _, out, _ := runQredge(t, "help"); !strings.Contains(out, "qredge prescale  raise the edge HPAs' minReplicas") {
+		t.Fatalf("usage:\n%s", out)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/qredge/qredge/store/redisstore"
 )
 
-// RedisFlags say how edge and api reach Redis.
+// RedisFlags say how a command reaches Redis.
 type RedisFlags struct {
 	Addr         string
 	Username     string
@@ -18,12 +18,14 @@ type RedisFlags struct {
 	StreamMaxLen int64
 }
 
-func defaultRedisFlags() RedisFlags {
+// DefaultRedisFlags returns the defaults, redisstore's.
+func DefaultRedisFlags() RedisFlags {
 	d := redisstore.DefaultConfig()
 	return RedisFlags{Prefix: d.Prefix, StreamMaxLen: d.StreamMaxLen}
 }
 
-func (c *RedisFlags) register(fs flagRegistrar) {
+// Register adds the --redis flags to fs.
+func (c *RedisFlags) Register(fs Registrar) {
 	fs.StringVar(&c.Addr, "redis", c.Addr, "Redis: host:port, redis://[user:pass@]host:port/db (rediss:// for TLS), a comma-separated list or redis-cluster://h1:p1,h2:p2 for Cluster, redis-sentinel://h1:p1,h2:p2/master for Sentinel")
 	fs.StringVar(&c.Username, "redis-username", c.Username, "Redis ACL user name (when not in the URL)")
 	fs.StringVar(&c.Password, "redis-password", c.Password, "Redis password (when not in the URL); prefer the environment variable")
@@ -32,13 +34,13 @@ func (c *RedisFlags) register(fs flagRegistrar) {
 	fs.Int64Var(&c.StreamMaxLen, "redis-stream-maxlen", c.StreamMaxLen, "approximate cap of the change stream; an edge further behind reloads in full")
 }
 
-// open checks the settings and connects, for the commands that use Redis
+// Open checks the settings and connects, for the commands that use Redis
 // once and stop.
-func (c *RedisFlags) open(ctx context.Context) (*redisstore.Store, error) {
+func (c *RedisFlags) Open(ctx context.Context) (*redisstore.Store, error) {
 	if err := c.Check(); err != nil {
 		return nil, err
 	}
-	return redisstore.Open(ctx, c.config())
+	return redisstore.Open(ctx, c.Config())
 }
 
 // Check returns an error naming the first invalid setting.
@@ -46,7 +48,7 @@ func (c *RedisFlags) Check() error {
 	if c.Addr == "" {
 		return errors.New("--redis is required (QREDGE_REDIS), such as --redis 127.0.0.1:6379")
 	}
-	if _, _, err := redisstore.NewClient(c.client()); err != nil {
+	if _, _, err := redisstore.NewClient(c.Client()); err != nil {
 		return err
 	}
 	if c.Prefix == "" {
@@ -58,11 +60,13 @@ func (c *RedisFlags) Check() error {
 	return nil
 }
 
-func (c *RedisFlags) client() redisstore.ClientConfig {
+// Client returns the connection settings.
+func (c *RedisFlags) Client() redisstore.ClientConfig {
 	return redisstore.ClientConfig{Addr: c.Addr, Username: c.Username, Password: c.Password, TLS: c.TLS,
 		DialTimeout: 2 * time.Second, ReadTimeout: 2 * time.Second}
 }
 
-func (c *RedisFlags) config() redisstore.Config {
-	return redisstore.Config{Client: c.client(), Prefix: c.Prefix, StreamMaxLen: c.StreamMaxLen}
+// Config returns the store's configuration.
+func (c *RedisFlags) Config() redisstore.Config {
+	return redisstore.Config{Client: c.Client(), Prefix: c.Prefix, StreamMaxLen: c.StreamMaxLen}
 }

@@ -1,0 +1,47 @@
+// Command qredge-prescale raises the edge HorizontalPodAutoscalers'
+// minReplicas ahead of the drops in the links' schedules, and restores it
+// after them (internal/prescale). It is the only qredge binary that links
+// a Kubernetes client; 'qredge prescale' runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/qredge/qredge/internal/cli"
+)
+
+// Set at build time with -ldflags "-X main.version=..." (make build); it
+// is in the user agent of the requests to Kubernetes.
+var version = "dev"
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit code: 0, 1
+// after an error, 2 after a usage error. It stops on SIGINT and SIGTERM
+// through ctx.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err := runPrescale(ctx, args, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, cli.ErrUsage):
+		return 2
+	default:
+		// Named as 'qredge prescale' names itself, which runs this binary.
+		fmt.Fprintf(stderr, "qredge prescale: %v\n", err)
+		return 1
+	}
+}
