@@ -61,24 +61,22 @@ func (c *RetentionFlags) retention() aggregate.Retention {
 
 // AnalyticsConfig is the configuration of 'qredge analytics'.
 type AnalyticsConfig struct {
-	Redis           cli.RedisFlags
-	Kafka           string
-	KafkaTopic      string
-	KafkaGroup      string
-	KafkaTLS        bool
-	KafkaSASL       string
-	KafkaUser       string
-	KafkaPassword   string
-	KafkaSession    time.Duration
-	BatchSize       int
-	Linger          time.Duration
-	StartLatest     bool
-	DedupeWindow    time.Duration
-	Retention       RetentionFlags
-	AdminListen     string
-	ShutdownTimeout time.Duration
-	StartPaused     bool
-	logFlags
+	Redis         cli.RedisFlags
+	Kafka         string
+	KafkaTopic    string
+	KafkaGroup    string
+	KafkaTLS      bool
+	KafkaSASL     string
+	KafkaUser     string
+	KafkaPassword string
+	KafkaSession  time.Duration
+	BatchSize     int
+	Linger        time.Duration
+	StartLatest   bool
+	DedupeWindow  time.Duration
+	Retention     RetentionFlags
+	StartPaused   bool
+	processFlags  // --admin-listen, --shutdown-timeout, --log-*
 }
 
 // DefaultAnalyticsConfig returns the defaults of 'qredge analytics'.
@@ -86,7 +84,7 @@ func DefaultAnalyticsConfig() AnalyticsConfig {
 	k := kafkaconsumer.DefaultConfig()
 	return AnalyticsConfig{Redis: cli.DefaultRedisFlags(), KafkaTopic: k.Kafka.Topic, KafkaGroup: k.Group, KafkaSession: k.SessionTimeout,
 		BatchSize: k.BatchSize, Linger: k.Linger, DedupeWindow: redisagg.DefaultConfig().DedupeWindow,
-		Retention: defaultRetentionFlags(), AdminListen: ":9095", ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
+		Retention: defaultRetentionFlags(), processFlags: defaultProcessFlags("", ":9095")}
 }
 
 func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
@@ -104,10 +102,8 @@ func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
 	fs.BoolVar(&c.StartLatest, "start-latest", c.StartLatest, "partitions with no stored offset start at their end instead of their beginning")
 	fs.DurationVar(&c.DedupeWindow, "dedupe-window", c.DedupeWindow, "how long event ids are remembered to drop duplicates sent by edges after Kafka timeouts; 0 turns it off")
 	c.Retention.register(fs)
-	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics, /debug/pprof/ and POST /analytics/pause, /analytics/resume")
 	fs.BoolVar(&c.StartPaused, "start-paused", c.StartPaused, "start with the brake engaged (resume with POST /analytics/resume or SIGUSR2)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for the batch in hand")
-	c.logFlags.register(fs)
+	c.processFlags.register(fs)
 }
 
 func (c *AnalyticsConfig) consumerConfig() kafkaconsumer.Config {
@@ -143,13 +139,7 @@ func (c *AnalyticsConfig) Check() error {
 	if err := c.Retention.Check(); err != nil {
 		return err
 	}
-	if err := checkAddr("--admin-listen", c.AdminListen); err != nil {
-		return err
-	}
-	if c.ShutdownTimeout < 0 {
-		return errors.New("--shutdown-timeout must not be negative")
-	}
-	return c.logFlags.Check()
+	return c.processFlags.Check()
 }
 
 func runAnalytics(ctx context.Context, args []string, stderr io.Writer) error {

@@ -26,40 +26,34 @@ import (
 // APIConfig is the configuration of 'qredge api'.
 type APIConfig struct {
 	Redis            cli.RedisFlags
-	Listen           string
-	AdminListen      string
+	processFlags     // --listen, --admin-listen, --shutdown-timeout, --log-*
 	PublicURL        string
 	APIKey           string
 	Policy           PolicyFlags // --deny-destinations, --short-domains, --allow-http
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
 	GeoIPDB          string
-	ShutdownTimeout  time.Duration
 	HTTP             front.Config
-	logFlags
-	Protect apiProtectFlags // --rate-limit, --rate-burst
+	Protect          apiProtectFlags // --rate-limit, --rate-burst
 }
 
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
-	return APIConfig{Redis: cli.DefaultRedisFlags(), Policy: defaultPolicyFlags(), Listen: ":8081", AdminListen: ":9091", PublicURL: "http://localhost:8080",
-		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, ShutdownTimeout: 15 * time.Second, HTTP: front.DefaultConfig(10000), logFlags: defaultLogFlags(), Protect: defaultAPIProtectFlags()}
+	return APIConfig{Redis: cli.DefaultRedisFlags(), Policy: defaultPolicyFlags(), processFlags: defaultProcessFlags(":8081", ":9091"), PublicURL: "http://localhost:8080",
+		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, HTTP: front.DefaultConfig(10000), Protect: defaultAPIProtectFlags()}
 }
 
 func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
-	fs.StringVar(&c.Listen, "listen", c.Listen, "address of the REST API")
-	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics and /debug/pprof/")
+	c.processFlags.register(fs)
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links (the edges), such as https://go.example.com")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed when Redis has none")
 	c.Policy.register(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
-	c.HTTP.RegisterFlags(fs, false)
+	c.HTTP.RegisterFlags(fs)
 	c.Protect.register(fs)
-	c.logFlags.register(fs)
 }
 
 // Check returns an error naming the first invalid setting.
@@ -67,10 +61,8 @@ func (c *APIConfig) Check() error {
 	if err := c.Redis.Check(); err != nil {
 		return err
 	}
-	for flag, addr := range map[string]string{"--listen": c.Listen, "--admin-listen": c.AdminListen} {
-		if err := checkAddr(flag, addr); err != nil {
-			return err
-		}
+	if err := c.processFlags.Check(); err != nil {
+		return err
 	}
 	if err := c.Policy.Check(); err != nil {
 		return err
@@ -78,13 +70,7 @@ func (c *APIConfig) Check() error {
 	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes, c.MaxBulkBodyBytes); err != nil {
 		return err
 	}
-	if c.ShutdownTimeout < 0 {
-		return errors.New("--shutdown-timeout must not be negative")
-	}
-	if err := c.HTTP.Check(); err != nil {
-		return err
-	}
-	return c.logFlags.Check()
+	return c.HTTP.Check()
 }
 
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,21 +11,48 @@ import (
 	"github.com/qredge/qredge/internal/cli"
 )
 
-// logFlags are the logging settings every long-running command has.
-type logFlags struct {
-	LogFormat string
-	LogLevel  string
+// processFlags are the settings every long-running command has: its
+// listeners, its shutdown and its logs, registered here once.
+type processFlags struct {
+	Listen          string // the public listener; "" on analytics, which has none
+	AdminListen     string
+	ShutdownTimeout time.Duration
+	LogFormat       string
+	LogLevel        string
+
+	adminOptional bool // serve: an empty --admin-listen means none
 }
 
-func defaultLogFlags() logFlags { return logFlags{LogFormat: "text", LogLevel: "info"} }
+func defaultProcessFlags(listen, adminListen string) processFlags {
+	return processFlags{Listen: listen, AdminListen: adminListen, ShutdownTimeout: 15 * time.Second, LogFormat: "text", LogLevel: "info",
+		adminOptional: adminListen == ""}
+}
 
-func (c *logFlags) register(fs flagRegistrar) {
+func (c *processFlags) register(fs flagRegistrar) {
+	if c.Listen != "" {
+		fs.StringVar(&c.Listen, "listen", c.Listen, "address of the public listener: scans (GET /{code}) on edge, the REST API on api, both on serve")
+	}
+	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics and /debug/pprof/ away from public traffic (analytics adds POST /analytics/pause and /resume; serve has none by default and keeps the first three on --listen too)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for the work in hand (requests in flight; the analytics batch)")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn or error")
 }
 
 // Check returns an error naming the first invalid setting.
-func (c *logFlags) Check() error {
+func (c *processFlags) Check() error {
+	if c.Listen != "" {
+		if err := checkAddr("--listen", c.Listen); err != nil {
+			return err
+		}
+	}
+	if c.AdminListen != "" || !c.adminOptional {
+		if err := checkAddr("--admin-listen", c.AdminListen); err != nil {
+			return err
+		}
+	}
+	if c.ShutdownTimeout < 0 {
+		return errors.New("--shutdown-timeout must not be negative")
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
 	}
@@ -35,7 +63,7 @@ func (c *logFlags) Check() error {
 	return nil
 }
 
-func (c *logFlags) logger(w io.Writer) *slog.Logger { return newLogger(w, c.LogFormat, c.LogLevel) }
+func (c *processFlags) logger(w io.Writer) *slog.Logger { return newLogger(w, c.LogFormat, c.LogLevel) }
 
 // daemonConfig is what serve, edge and api configurations have in common.
 type daemonConfig interface {

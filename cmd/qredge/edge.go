@@ -28,9 +28,8 @@ import (
 
 // EdgeConfig is the configuration of 'qredge edge'.
 type EdgeConfig struct {
-	Redis       cli.RedisFlags
-	Listen      string
-	AdminListen string
+	Redis        cli.RedisFlags
+	processFlags // --listen, --admin-listen, --shutdown-timeout, --log-*
 	RedirectFlags
 	Events            EventFlags
 	ResyncInterval    time.Duration
@@ -41,27 +40,24 @@ type EdgeConfig struct {
 	SnapshotDir       string
 	SharedSnapshots   bool
 	SnapshotInterval  time.Duration
-	ShutdownTimeout   time.Duration
 	HTTP              front.Config
-	logFlags
 }
 
 // DefaultEdgeConfig returns the defaults of 'qredge edge'.
 func DefaultEdgeConfig() EdgeConfig {
 	fb := redirect.DefaultFallbackConfig()
 	return EdgeConfig{
-		Redis: cli.DefaultRedisFlags(), Listen: ":8080", AdminListen: ":9090", RedirectFlags: defaultRedirectFlags(),
+		Redis: cli.DefaultRedisFlags(), processFlags: defaultProcessFlags(":8080", ":9090"), RedirectFlags: defaultRedirectFlags(),
 		Events:         defaultEventFlags("./qredge-spool"),
 		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
 		SharedSnapshots: true, SnapshotInterval: time.Minute,
-		ShutdownTimeout: 15 * time.Second, HTTP: front.DefaultConfig(100000), logFlags: defaultLogFlags(),
+		HTTP: front.DefaultConfig(100000),
 	}
 }
 
 func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
-	fs.StringVar(&c.Listen, "listen", c.Listen, "address for scans (GET /{code})")
-	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "address for /healthz, /readyz, /metrics and /debug/pprof/")
+	c.processFlags.register(fs)
 	c.RedirectFlags.register(fs)
 	c.Events.register(fs, true)
 	fs.DurationVar(&c.ResyncInterval, "resync-interval", c.ResyncInterval, "how often the in-memory table is compared with Redis in full (0: never)")
@@ -72,9 +68,7 @@ func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory of the edge's local snapshot of its links (links.snap): a restart loads it and catches up from Redis's change stream, and starts degraded from it when Redis is down; empty: none")
 	fs.BoolVar(&c.SharedSnapshots, "shared-snapshots", c.SharedSnapshots, "start from the shared snapshot in Redis when it fits, and publish it (one edge at a time) every --snapshot-interval")
 	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often the local and shared snapshots are refreshed when the links changed")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
-	c.HTTP.RegisterFlags(fs, true)
-	c.logFlags.register(fs)
+	c.HTTP.RegisterFlags(fs)
 }
 
 // Check returns an error naming the first invalid setting.
@@ -82,10 +76,8 @@ func (c *EdgeConfig) Check() error {
 	if err := c.Redis.Check(); err != nil {
 		return err
 	}
-	for flag, addr := range map[string]string{"--listen": c.Listen, "--admin-listen": c.AdminListen} {
-		if err := checkAddr(flag, addr); err != nil {
-			return err
-		}
+	if err := c.processFlags.Check(); err != nil {
+		return err
 	}
 	if err := c.RedirectFlags.Check(); err != nil {
 		return err
@@ -93,7 +85,7 @@ func (c *EdgeConfig) Check() error {
 	if err := c.Events.Check(); err != nil {
 		return err
 	}
-	if c.ResyncInterval < 0 || c.NegativeTTL < 0 || c.FallbackTimeout <= 0 || c.ShutdownTimeout < 0 {
+	if c.ResyncInterval < 0 || c.NegativeTTL < 0 || c.FallbackTimeout <= 0 {
 		return errors.New("durations must not be negative (and --fallback-timeout must be positive)")
 	}
 	if c.SnapshotInterval < time.Second {
@@ -102,10 +94,7 @@ func (c *EdgeConfig) Check() error {
 	if c.FallbackRate < 1 {
 		return errors.New("--fallback-rate must be at least 1")
 	}
-	if err := c.HTTP.Check(); err != nil {
-		return err
-	}
-	return c.logFlags.Check()
+	return c.HTTP.Check()
 }
 
 func runEdge(ctx context.Context, args []string, stderr io.Writer) error {

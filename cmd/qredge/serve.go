@@ -35,29 +35,24 @@ import (
 
 // ServeConfig is the configuration of 'qredge serve'.
 type ServeConfig struct {
-	Listen    string
-	DataDir   string
-	PublicURL string
-	APIKey    string
-	Policy    PolicyFlags // --deny-destinations, --short-domains, --allow-http
+	processFlags // --listen, --admin-listen (none by default), --shutdown-timeout, --log-*
+	DataDir      string
+	PublicURL    string
+	APIKey       string
+	Policy       PolicyFlags // --deny-destinations, --short-domains, --allow-http
 	RedirectFlags
 	Events           EventFlags
 	Retention        RetentionFlags
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
-	ShutdownTimeout  time.Duration
 	HTTP             front.Config
-	// AdminListen, when set, serves /healthz, /readyz, /metrics and
-	// /debug/pprof/ on a listener of their own (as edge and api do).
-	AdminListen string
-	logFlags
-	Protect apiProtectFlags // --rate-limit, --rate-burst
+	Protect          apiProtectFlags // --rate-limit, --rate-burst
 }
 
 // DefaultServeConfig returns the defaults of 'qredge serve'.
 func DefaultServeConfig() ServeConfig {
 	return ServeConfig{
-		Listen:           ":8080",
+		processFlags:     defaultProcessFlags(":8080", ""),
 		DataDir:          "./qredge-data",
 		Policy:           defaultPolicyFlags(),
 		RedirectFlags:    defaultRedirectFlags(),
@@ -65,22 +60,15 @@ func DefaultServeConfig() ServeConfig {
 		Retention:        defaultRetentionFlags(),
 		MaxBodyBytes:     api.DefaultConfig().MaxBodyBytes,
 		MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes,
-		ShutdownTimeout:  15 * time.Second,
 		HTTP:             front.DefaultConfig(100000),
-		logFlags:         defaultLogFlags(),
 		Protect:          defaultAPIProtectFlags(),
 	}
 }
 
 // Check returns an error naming the first invalid setting.
 func (c *ServeConfig) Check() error {
-	if err := checkAddr("--listen", c.Listen); err != nil {
+	if err := c.processFlags.Check(); err != nil {
 		return err
-	}
-	if c.AdminListen != "" {
-		if err := checkAddr("--admin-listen", c.AdminListen); err != nil {
-			return err
-		}
 	}
 	if c.DataDir == "" {
 		return errors.New("--data-dir must not be empty")
@@ -103,13 +91,7 @@ func (c *ServeConfig) Check() error {
 	if err := c.Retention.Check(); err != nil {
 		return err
 	}
-	if c.ShutdownTimeout < 0 {
-		return errors.New("--shutdown-timeout must not be negative")
-	}
-	if err := c.HTTP.Check(); err != nil {
-		return err
-	}
-	return c.logFlags.Check()
+	return c.HTTP.Check()
 }
 
 // checkAddr checks a listen address flag.
@@ -150,8 +132,7 @@ func checkAPIFlags(publicURL, apiKey string, maxBodyBytes, maxBulkBodyBytes int6
 }
 
 func (c *ServeConfig) registerFlags(fs flagRegistrar) {
-	fs.StringVar(&c.Listen, "listen", c.Listen, "address for redirects, the API, /healthz, /readyz and /metrics")
-	fs.StringVar(&c.AdminListen, "admin-listen", c.AdminListen, "when set, an address for /healthz, /readyz, /metrics and /debug/pprof/ away from public traffic (the first three stay on --listen too)")
+	c.processFlags.register(fs)
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links, such as https://go.example.com (default: http://<listen address>)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
@@ -161,10 +142,8 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	c.Retention.register(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long SIGTERM waits for in-flight requests")
-	c.HTTP.RegisterFlags(fs, true)
+	c.HTTP.RegisterFlags(fs)
 	c.Protect.register(fs)
-	c.logFlags.register(fs)
 }
 
 func newLogger(w io.Writer, format, level string) *slog.Logger {

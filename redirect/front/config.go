@@ -35,20 +35,16 @@ func DefaultConfig(maxConns int) Config {
 		MaxHeaderBytes: 8 << 10, MaxConns: maxConns}
 }
 
-// RegisterFlags adds the flags; scans (edge and serve) words --hosts for scans,
-// otherwise (api) for API requests.
-func (c *Config) RegisterFlags(fs *flag.FlagSet, scans bool) {
+// RegisterFlags adds the flags of the public listener, the same on edge,
+// serve and api.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "most time to read a whole request, headers and body, from its first byte (slow clients are cut off)")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "most time to write a response")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept open")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request line and headers; larger ones get 431")
-	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "most open connections on the listener; more get 503 and are closed (0: no limit)")
-	perIP, hosts := "most open connections from one client IP; more get 429 (0: no limit)", "API requests"
-	if scans {
-		perIP, hosts = "most open connections from one client IP; more get 429 (0: no limit; carrier NAT puts many phones behind one IP)", "scans"
-	}
-	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, perIP)
-	fs.StringVar(&c.Hosts, "hosts", c.Hosts, "comma-separated Host names "+hosts+" are answered for; others get 421 (empty: any host)")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "most open connections on the public listener; more get 503 and are closed (0: no limit)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "most open connections from one client IP; more get 429 (0: no limit; carrier NAT puts many phones behind one IP)")
+	fs.StringVar(&c.Hosts, "hosts", c.Hosts, "comma-separated Host names the public listener answers (scans on edge and serve, which adds --public-url's host; API requests on api); others get 421 (empty: any host)")
 }
 
 // Check returns an error naming the first invalid setting.
