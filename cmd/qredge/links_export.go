@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/linkcsv"
+	"github.com/qredge/qredge/store/linkfile"
 )
 
 func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -83,7 +83,7 @@ func exportLinks(ctx context.Context, be linksBackend, tag, f string, w io.Write
 	n := 0
 	var err error
 	if f == "csv" {
-		cw := linkcsv.NewWriter(bw)
+		cw := linkfile.NewCSVWriter(bw)
 		err = be.forEach(ctx, tag, func(l *store.Link, _ json.RawMessage) error {
 			n++
 			return cw.Write(l)

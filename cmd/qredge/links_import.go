@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/linkcsv"
+	"github.com/qredge/qredge/store/linkfile"
 	"github.com/qredge/qredge/store/snapshot"
 	"github.com/qredge/qredge/store/strictjson"
 )
@@ -73,11 +73,11 @@ func (s *snapshotSource) next() (*store.Link, int, error, error) {
 	return s.links[s.i-1], s.i, nil, nil
 }
 
-type csvSource struct{ r *linkcsv.Reader }
+type csvSource struct{ r *linkfile.CSVReader }
 
 func (s csvSource) next() (*store.Link, int, error, error) {
 	l, err := s.r.Read()
-	var re *linkcsv.RowError
+	var re *linkfile.RowError
 	if errors.As(err, &re) {
 		return l, re.Line, &store.Error{Code: store.EINVALID, Message: "invalid link", Fields: re.Fields}, nil
 	}
@@ -244,7 +244,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	var src linkSource
 	if f == "csv" {
-		r, err := linkcsv.NewReader(in)
+		r, err := linkfile.NewCSVReader(in)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

@@ -1,6 +1,7 @@
-// Package linkcsv reads and writes links as CSV, one link a row under a
-// header row, for 'qredge links import/export' and the CSV bodies of the
-// bulk API.
+// Package linkfile holds the file forms of links, for 'qredge links
+// import/export' and the bulk API.
+//
+// # CSV
 //
 // The columns, written in this order, are
 //
@@ -15,4 +16,4 @@
 //
 // The package parses and formats only: it never validates links (callers
 // run store.Link.Validate) and never talks to a store.
-package linkcsv
+package linkfile
