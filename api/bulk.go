@@ -203,7 +203,7 @@ func jsonItem(b json.RawMessage) *bulkItem {
 		it.err = err
 		return it
 	}
-	it.link = in.link()
+	it.link = in.Link()
 	return it
 }
 

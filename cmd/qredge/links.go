@@ -19,6 +19,7 @@ import (
 
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
+	"github.com/qredge/qredge/store/linkfile"
 	"github.com/qredge/qredge/store/redisstore"
 )
 
@@ -186,22 +187,6 @@ type apiLinks struct {
 	http      *http.Client
 }
 
-// linkBody is a link as the API takes it: without the fields the server
-// sets.
-type linkBody struct {
-	Code            string          `json:"code,omitempty"`
-	Domain          string          `json:"domain,omitempty"`
-	Destination     string          `json:"destination"`
-	Status          int             `json:"status,omitempty"`
-	Rules           []store.Rule    `json:"rules,omitempty"`
-	Variants        []store.Variant `json:"variants,omitempty"`
-	Schedule        *store.Schedule `json:"schedule,omitempty"`
-	ForwardQuery    bool            `json:"forward_query,omitempty"`
-	QueryPrecedence string          `json:"query_precedence,omitempty"`
-	Disabled        bool            `json:"disabled,omitempty"`
-	Tags            []string        `json:"tags,omitempty"`
-}
-
 // bulkAnswer is the answer of POST /api/v1/links/bulk, and of a failed
 // atomic one (problem+json with the results of the items at fault).
 type bulkAnswer struct {
@@ -263,11 +248,9 @@ func answerError(resp *http.Response, b []byte) error {
 }
 
 func (a *apiLinks) createLinks(ctx context.Context, links []*store.Link, atomic bool) ([]error, error) {
-	in := make([]linkBody, len(links))
+	in := make([]*linkfile.Input, len(links))
 	for i, l := range links {
-		in[i] = linkBody{Code: l.Code, Domain: l.Domain, Destination: l.Destination, Status: l.Status, Rules: l.Rules,
-			Variants: l.Variants, Schedule: l.Schedule, ForwardQuery: l.ForwardQuery, QueryPrecedence: l.QueryPrecedence,
-			Disabled: l.Disabled, Tags: l.Tags}
+		in[i] = linkfile.InputOf(l)
 	}
 	body, err := json.Marshal(in)
 	if err != nil {

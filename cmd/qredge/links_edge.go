@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/linkfile"
 )
 
 // edgeLinks reads the links of a running edge's table from its admin
@@ -43,7 +44,7 @@ func (e *edgeLinks) forEach(ctx context.Context, tag string, fn func(*store.Link
 	e.dataset = resp.Header.Get("Qredge-Dataset")
 	want, _ := strconv.Atoi(resp.Header.Get("Qredge-Links"))
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), maxJSONLine)
+	sc.Buffer(make([]byte, 0, 64<<10), linkfile.MaxJSONLine)
 	n := 0
 	for sc.Scan() {
 		var l struct {

@@ -79,10 +79,10 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 
 // exportLinks streams the links of be to w in format f.
 func exportLinks(ctx context.Context, be linksBackend, tag, f string, w io.Writer) (int, error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
 	n := 0
 	var err error
 	if f == "csv" {
+		bw := bufio.NewWriterSize(w, 64<<10)
 		cw := linkfile.NewCSVWriter(bw)
 		err = be.forEach(ctx, tag, func(l *store.Link, _ json.RawMessage) error {
 			n++
@@ -91,20 +91,24 @@ func exportLinks(ctx context.Context, be linksBackend, tag, f string, w io.Write
 		if err == nil {
 			err = cw.Flush()
 		}
+		if err == nil {
+			err = bw.Flush()
+		}
 	} else {
-		enc := json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
+		jw := linkfile.NewJSONLWriter(w)
 		err = be.forEach(ctx, tag, func(l *store.Link, raw json.RawMessage) error {
 			n++
 			if raw != nil {
-				bw.Write(raw)
-				return bw.WriteByte('\n')
+				return jw.WriteRaw(raw)
 			}
-			return enc.Encode(l)
+			return jw.Write(l)
 		})
+		if err == nil {
+			err = jw.Flush()
+		}
 	}
 	if err != nil {
 		return n, fmt.Errorf("export stopped after %d links: %w", n, err)
 	}
-	return n, bw.Flush()
+	return n, nil
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +15,6 @@ import (
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkfile"
 	"github.com/qredge/qredge/store/snapshot"
-	"github.com/qredge/qredge/store/strictjson"
 )
 
 // formatOf returns the format of --format, else of the file name's
@@ -84,79 +80,16 @@ func (s csvSource) next() (*store.Link, int, error, error) {
 	return l, s.r.Line(), nil, err
 }
 
-// jsonlSource reads one link object per line; blank lines are skipped.
-// With keep, the fields the server sets (version, created_at, updated_at)
-// are kept, as a restore needs them; otherwise they are dropped.
-type jsonlSource struct {
-	sc   *bufio.Scanner
-	line int
-	keep bool
-}
+// jsonlSource reads JSON lines.
+type jsonlSource struct{ r *linkfile.JSONLReader }
 
-// maxJSONLine bounds one line of JSON lines: far above the largest valid
-// link.
-const maxJSONLine = 16 << 20
-
-// jsonLine is a link as exported, with the fields the server sets decoded
-// as raw values to be dropped.
-type jsonLine struct {
-	store.Link
-	Version   json.RawMessage `json:"version"`
-	CreatedAt json.RawMessage `json:"created_at"`
-	UpdatedAt json.RawMessage `json:"updated_at"`
-	ShortURL  json.RawMessage `json:"short_url"`
-	QRURL     json.RawMessage `json:"qr_url"`
-}
-
-// keepServerFields decodes the version and times into the link.
-func (jl *jsonLine) keepServerFields() error {
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		dst  any
-	}{{"version", jl.Version, &jl.Link.Version}, {"created_at", jl.CreatedAt, &jl.Link.CreatedAt}, {"updated_at", jl.UpdatedAt, &jl.Link.UpdatedAt}} {
-		if len(f.raw) == 0 || string(f.raw) == "null" {
-			continue
-		}
-		if err := json.Unmarshal(f.raw, f.dst); err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
-		}
+func (s jsonlSource) next() (*store.Link, int, error, error) {
+	l, err := s.r.Read()
+	var le *linkfile.LineError
+	if errors.As(err, &le) {
+		return l, le.Line, le.Err, nil
 	}
-	return nil
-}
-
-func (s *jsonlSource) next() (*store.Link, int, error, error) {
-	for s.sc.Scan() {
-		s.line++
-		b := s.sc.Bytes()
-		if s.line == 1 {
-			b = bytes.TrimPrefix(b, []byte("\xEF\xBB\xBF")) // a byte order mark
-		}
-		b = bytes.TrimSpace(b)
-		if len(b) == 0 {
-			continue
-		}
-		var jl jsonLine
-		if b[0] != '{' {
-			return &jl.Link, s.line, store.Errorf(store.EINVALID, "invalid JSON: want a JSON object, one link a line"), nil
-		}
-		// Keys exactly as exported ("Destination" is not "destination"),
-		// each value at fault named by its path, as the API does.
-		if err := strictjson.Unmarshal(b, &jl); err != nil {
-			json.NewDecoder(bytes.NewReader(b)).Decode(&jl) // best effort, so the message can name the code
-			return &jl.Link, s.line, err, nil
-		}
-		if s.keep {
-			if err := jl.keepServerFields(); err != nil {
-				return &jl.Link, s.line, store.Errorf(store.EINVALID, "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: ")), nil
-			}
-		}
-		return &jl.Link, s.line, nil, nil
-	}
-	if err := s.sc.Err(); err != nil {
-		return nil, s.line + 1, nil, fmt.Errorf("cannot read line %d: %w", s.line+1, err)
-	}
-	return nil, s.line, nil, io.EOF
+	return l, s.r.Line(), nil, err
 }
 
 func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -250,9 +183,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		src = csvSource{r}
 	} else {
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 0, 64<<10), maxJSONLine)
-		src = &jsonlSource{sc: sc, keep: *restore}
+		src = jsonlSource{linkfile.NewJSONLReader(in, *restore)}
 	}
 	if *restore {
 		return restoreLinks(ctx, t.redis, *datasetID, src, stdout, stderr)

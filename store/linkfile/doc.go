@@ -1,5 +1,7 @@
-// Package linkfile holds the file forms of links, for 'qredge links
-// import/export' and the bulk API.
+// Package linkfile holds the file forms of links beside each other, for
+// 'qredge links import/export' and the bulk API: CSV (one link a row under
+// a header row) and JSON lines (one link object a line), and Input, the
+// link object a client writes.
 //
 // # CSV
 //
@@ -13,6 +15,13 @@
 // it is). Cells are trimmed; booleans are true/false, 1/0 or yes/no (empty
 // is false); tags are separated by spaces or commas; rules, variants and
 // schedule are JSON, decoded strictly.
+//
+// # JSON lines
+//
+// One link object a line with the keys of the API's link objects, decoded
+// strictly as the API decodes a body; blank lines are skipped. The fields
+// the server sets (version, created_at, updated_at, short_url, qr_url) are
+// accepted and dropped, or kept for a restore.
 //
 // The package parses and formats only: it never validates links (callers
 // run store.Link.Validate) and never talks to a store.
