@@ -1,13 +1,10 @@
-package main
+package client
 
 import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"strconv"
 
@@ -15,32 +12,37 @@ import (
 	"github.com/qredge/qredge/store/linkfile"
 )
 
-// edgeLinks reads the links of a running edge's table from its admin
-// listener (GET /links), for an export that restores a lost Redis.
-type edgeLinks struct {
-	base    string
-	http    *http.Client
-	dataset string // the dataset the edge holds, from its answer
+// EdgeTable is the link table of a running edge, read from its admin
+// listener (GET /links): every link it holds, with versions and times,
+// to restore a lost Redis from.
+type EdgeTable struct {
+	c       *Client
+	dataset string
 }
 
-func (e *edgeLinks) createLinks(context.Context, []*store.Link, bool) ([]error, error) {
-	return nil, errors.New("BUG: an edge's table is read only")
+// NewEdgeTable returns the table of the edge whose admin listener is
+// cfg.URL (no API key is needed). Errors name it "the edge" unless
+// cfg.Name says otherwise.
+func NewEdgeTable(cfg Config) *EdgeTable {
+	if cfg.Name == "" {
+		cfg.Name = "the edge"
+	}
+	return &EdgeTable{c: New(cfg)}
 }
 
-func (e *edgeLinks) forEach(ctx context.Context, tag string, fn func(*store.Link, json.RawMessage) error) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", e.base+"/links", nil)
+// Dataset returns the id of the dataset the edge holds, once ForEachLink
+// has read its answer.
+func (e *EdgeTable) Dataset() string { return e.dataset }
+
+// ForEachLink calls fn for every link of the table (with tag, when not
+// empty); raw is always nil. An answer other than 200 is an *Error with
+// the start of its body.
+func (e *EdgeTable) ForEachLink(ctx context.Context, tag string, fn func(l *store.Link, raw json.RawMessage) error) error {
+	resp, err := e.c.stream(ctx, "GET", "/links", 1024)
 	if err != nil {
 		return err
 	}
-	resp, err := e.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the edge: %w", err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("the edge answered %s: %s (is %s its admin listener, --admin-listen?)", resp.Status, b, e.base)
-	}
 	e.dataset = resp.Header.Get("Qredge-Dataset")
 	want, _ := strconv.Atoi(resp.Header.Get("Qredge-Links"))
 	sc := bufio.NewScanner(resp.Body)
@@ -75,5 +77,3 @@ func (e *edgeLinks) forEach(ctx context.Context, tag string, fn func(*store.Link
 	}
 	return nil
 }
-
-func (e *edgeLinks) close() error { return nil }
