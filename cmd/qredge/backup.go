@@ -85,48 +85,14 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// backup writes the copy to a temporary file beside cfg.Out, syncs and
-// checks it, and renames it to cfg.Out. A copy that fails the check where
-// the links and keys live is removed.
+// backup writes the copy to cfg.Out (see boltstore.WriteBackupFile).
 func backup(ctx context.Context, cfg BackupConfig) (*boltstore.Report, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(cfg.Out), "."+filepath.Base(cfg.Out)+".partial-*")
-	if err != nil {
-		return nil, fmt.Errorf("cannot create the backup file: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return boltstore.WriteBackupFile(cfg.Out, func(w io.Writer) error {
+		if cfg.Server != "" {
+			return fetchBackup(ctx, cfg, w)
 		}
-	}()
-	if cfg.Server != "" {
-		err = fetchBackup(ctx, cfg, tmp)
-	} else {
-		err = localBackup(cfg.DataDir, tmp)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("cannot write the backup: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("cannot write the backup: %w", err)
-	}
-	rep, err := boltstore.Check(tmp.Name())
-	if err != nil {
-		return nil, err
-	}
-	if buckets, file := rep.DamagedBuckets(); file || containsAny(buckets, "links", "tags", "apikeys", "meta", "audit") {
-		return nil, fmt.Errorf("the backup failed its check, so it was not kept: %s", rep.Summary())
-	}
-	if err := os.Rename(tmp.Name(), cfg.Out); err != nil {
-		return nil, fmt.Errorf("cannot name the backup %s: %w", cfg.Out, err)
-	}
-	ok = true
-	rep.Path = cfg.Out
-	return rep, nil
+		return localBackup(cfg.DataDir, w)
+	})
 }
 
 func containsAny(list []string, names ...string) bool {
