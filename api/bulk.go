@@ -12,7 +12,7 @@ import (
 	"strconv"
 
 	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/linkcsv"
+	"github.com/qredge/qredge/store/linkfile"
 )
 
 // bulkItem is one link of a bulk request on its way to the store.
@@ -159,7 +159,7 @@ func readBulk(contentType string, body []byte) ([]*bulkItem, error) {
 			items = append(items, jsonItem(b))
 		}
 	case "text/csv":
-		rd, err := linkcsv.NewReader(bytes.NewReader(body))
+		rd, err := linkfile.NewCSVReader(bytes.NewReader(body))
 		if err != nil {
 			return nil, badRequest("", "%v", err)
 		}
@@ -168,7 +168,7 @@ func readBulk(contentType string, body []byte) ([]*bulkItem, error) {
 			if err == io.EOF {
 				break
 			}
-			var re *linkcsv.RowError
+			var re *linkfile.RowError
 			switch {
 			case errors.As(err, &re):
 				items = append(items, &bulkItem{line: re.Line, link: l, err: &store.Error{Code: store.EINVALID, Message: "invalid link", Fields: re.Fields}})
@@ -203,7 +203,7 @@ func jsonItem(b json.RawMessage) *bulkItem {
 		it.err = err
 		return it
 	}
-	it.link = in.link()
+	it.link = in.Link()
 	return it
 }
 

@@ -7,39 +7,8 @@ import (
 	"strconv"
 
 	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/linkfile"
 )
-
-// linkInput is what clients may send for a link. Version, times and
-// short_url are the server's.
-type linkInput struct {
-	Code         string          `json:"code"`
-	Domain       string          `json:"domain"`
-	Destination  string          `json:"destination"`
-	Status       int             `json:"status"`
-	Rules        []store.Rule    `json:"rules"`
-	Variants     []store.Variant `json:"variants"`
-	Schedule     *store.Schedule `json:"schedule"`
-	ForwardQuery bool            `json:"forward_query"`
-	QueryPrec    string          `json:"query_precedence"`
-	Disabled     bool            `json:"disabled"`
-	Tags         []string        `json:"tags"`
-}
-
-func (in *linkInput) link() *store.Link {
-	return &store.Link{
-		Code: in.Code, Domain: in.Domain, Destination: in.Destination, Status: in.Status,
-		Rules: in.Rules, Variants: in.Variants, Schedule: in.Schedule,
-		ForwardQuery: in.ForwardQuery, QueryPrecedence: in.QueryPrec, Disabled: in.Disabled, Tags: in.Tags,
-	}
-}
-
-func inputOf(l *store.Link) *linkInput {
-	return &linkInput{
-		Code: l.Code, Domain: l.Domain, Destination: l.Destination, Status: l.Status,
-		Rules: l.Rules, Variants: l.Variants, Schedule: l.Schedule,
-		ForwardQuery: l.ForwardQuery, QueryPrec: l.QueryPrecedence, Disabled: l.Disabled, Tags: l.Tags,
-	}
-}
 
 // readOnlyFields may appear in GET responses but not in writes.
 var readOnlyFields = []string{"version", "created_at", "updated_at", "short_url", "qr_url"}
@@ -97,11 +66,11 @@ func writableObject[V any](body []byte, notObject string) (map[string]V, error) 
 // decodeLinkInput decodes a link a client writes: a JSON object (else
 // notObject is the message), without the fields only the server sets, and
 // without unknown fields.
-func decodeLinkInput(b []byte, notObject string) (*linkInput, error) {
+func decodeLinkInput(b []byte, notObject string) (*linkfile.Input, error) {
 	if _, err := writableObject[json.RawMessage](b, notObject); err != nil {
 		return nil, err
 	}
-	var in linkInput
+	var in linkfile.Input
 	if err := decodeStrict(b, &in); err != nil {
 		return nil, err
 	}
@@ -120,7 +89,7 @@ func (s *Server) createLink(w http.ResponseWriter, r *http.Request) error {
 	generate := in.Code == ""
 	var created *store.Link
 	for attempt := 0; ; attempt++ {
-		l := in.link()
+		l := in.Link()
 		if generate {
 			l.Code = store.NewCode()
 		}
@@ -208,7 +177,7 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The patch is judged as a create's body is (null deletes, and is
 	// taken for any field), so that its errors name the patch's own paths.
-	if err := decodeStrict(body, new(linkInput)); err != nil {
+	if err := decodeStrict(body, new(linkfile.Input)); err != nil {
 		return err
 	}
 	// Retry when another writer got in between our read and our write, but
@@ -248,7 +217,7 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 
 // mergeLink applies a merge patch to the client-visible fields of cur.
 func mergeLink(cur *store.Link, patch map[string]any) (*store.Link, error) {
-	b, err := json.Marshal(inputOf(cur))
+	b, err := json.Marshal(linkfile.InputOf(cur))
 	if err != nil {
 		return nil, err
 	}
@@ -260,11 +229,11 @@ func mergeLink(cur *store.Link, patch map[string]any) (*store.Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	var in linkInput
+	var in linkfile.Input
 	if err := decodeStrict(merged, &in); err != nil {
 		return nil, err
 	}
-	return in.link(), nil
+	return in.Link(), nil
 }
 
 func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request) error {

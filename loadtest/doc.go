@@ -50,9 +50,9 @@
 // significant digits), merged every second and for the whole run; see
 // Report. Linux only (epoll, timerfd).
 //
-// SeedAPI creates links to test against through qredge's REST API. Seeding
-// a store directly is the caller's business: this package must not import a
-// store backend.
+// SeedAPI creates links to test against through qredge's REST API (with
+// api/client); SeedLinks and SeedStore make the same links in a store the
+// caller opened: this package must not import a store backend.
 //
 // This package must never measure latency from the actual send time (that
 // is the closed-loop mistake it exists to avoid), never drop an intended

@@ -108,3 +108,16 @@ func TestSeedAPI(t *testing.T) {
 		t.Errorf("cancelled context: no error")
 	}
 }
+
+func TestSeedLinks(t *testing.T) {
+	links, err := SeedLinks("s", 3)
+	if err != nil || len(links) != 3 {
+		t.Fatalf("%v %v", links, err)
+	}
+	if l := links[2]; l.Code != "s3" || l.Destination != "https://example.com/s3" || l.Status != 302 {
+		t.Errorf("third link %+v", l)
+	}
+	if _, err := SeedLinks("no/slash", 1); err == nil {
+		t.Errorf("an invalid prefix: no error")
+	}
+}

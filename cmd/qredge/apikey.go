@@ -1,17 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/qredge/qredge/api/client"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
@@ -28,10 +26,10 @@ needs an admin key in --api-key.`
 // keyClient does what 'qredge apikey' needs, on a data directory or over the
 // API of a running server.
 type keyClient interface {
-	create(ctx context.Context, name, scope string) (secret string, k *store.APIKey, err error)
-	list(ctx context.Context) ([]*store.APIKey, error)
-	revoke(ctx context.Context, id string) error
-	close() error
+	CreateKey(ctx context.Context, name, scope string) (secret string, k *store.APIKey, err error)
+	ListKeys(ctx context.Context) ([]*store.APIKey, error)
+	RevokeKey(ctx context.Context, id string) error
+	Close() error
 }
 
 func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -58,7 +56,9 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if adminKey == "" {
 			return errors.New("--server needs an admin key in --api-key (or QREDGE_API_KEY)")
 		}
-		c = &remoteKeys{base: strings.TrimSuffix(server, "/"), key: adminKey, http: &http.Client{Timeout: 30 * time.Second}}
+		cfg := client.DefaultConfig()
+		cfg.URL, cfg.APIKey, cfg.Timeout = strings.TrimSuffix(server, "/"), adminKey, 30*time.Second
+		c = remoteKeys{client.New(cfg)}
 	} else {
 		db, err := boltstore.Open(dataDir)
 		if err != nil {
@@ -66,7 +66,7 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		c = localKeys{db}
 	}
-	defer c.close()
+	defer c.Close()
 
 	switch sub {
 	case "create":
@@ -79,14 +79,14 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if !store.ValidScope(scope) {
 			return fmt.Errorf("--scope %q: want read, write or admin", scope)
 		}
-		secret, k, err := c.create(ctx, name, scope)
+		secret, k, err := c.CreateKey(ctx, name, scope)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "created key id=%s name=%q scope=%s; the key is printed once, below\n", k.ID, k.Name, k.Scope)
 		fmt.Fprintln(stdout, secret)
 	case "list":
-		keys, err := c.list(ctx)
+		keys, err := c.ListKeys(ctx)
 		if err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if fs.NArg() != 1 {
 			return errors.New("revoke needs exactly one key ID (see 'qredge apikey list')")
 		}
-		if err := c.revoke(ctx, fs.Arg(0)); err != nil {
+		if err := c.RevokeKey(ctx, fs.Arg(0)); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "revoked key %s\n", fs.Arg(0))
@@ -111,77 +111,40 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-type localKeys struct{ db *boltstore.DB }
+// localKeys are the keys of a data directory.
+type localKeys struct{ *boltstore.DB }
 
-func (l localKeys) create(ctx context.Context, name, scope string) (string, *store.APIKey, error) {
+func (l localKeys) CreateKey(ctx context.Context, name, scope string) (string, *store.APIKey, error) {
 	secret, k := store.NewAPIKey()
 	k.Name, k.Scope, k.CreatedAt = name, scope, time.Now().UTC()
-	return secret, k, l.db.CreateKey(ctx, k)
-}
-func (l localKeys) list(ctx context.Context) ([]*store.APIKey, error) { return l.db.ListKeys(ctx) }
-func (l localKeys) revoke(ctx context.Context, id string) error       { return l.db.RevokeKey(ctx, id) }
-func (l localKeys) close() error                                      { return l.db.Close() }
-
-type remoteKeys struct {
-	base, key string
-	http      *http.Client
+	return secret, k, l.DB.CreateKey(ctx, k)
 }
 
-func (r *remoteKeys) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, body)
-	if err != nil {
-		return fmt.Errorf("invalid --server: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+r.key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", r.base, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		var p struct{ Detail string }
-		if json.Unmarshal(b, &p) == nil && p.Detail != "" {
-			return fmt.Errorf("server answered %s: %s", resp.Status, p.Detail)
-		}
-		return fmt.Errorf("server answered %s", resp.Status)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("cannot decode server answer: %w", err)
-		}
-	}
-	return nil
+// remoteKeys are the keys of a running server, through its API.
+type remoteKeys struct{ *client.Client }
+
+func (r remoteKeys) CreateKey(ctx context.Context, name, scope string) (string, *store.APIKey, error) {
+	secret, k, err := r.Client.CreateKey(ctx, name, scope)
+	return secret, k, serverError(err)
 }
 
-func (r *remoteKeys) create(ctx context.Context, name, scope string) (string, *store.APIKey, error) {
-	var out struct {
-		store.APIKey
-		Key string `json:"key"`
+func (r remoteKeys) ListKeys(ctx context.Context) ([]*store.APIKey, error) {
+	keys, err := r.Client.ListKeys(ctx)
+	return keys, serverError(err)
+}
+
+func (r remoteKeys) RevokeKey(ctx context.Context, id string) error {
+	return serverError(r.Client.RevokeKey(ctx, id))
+}
+
+func (r remoteKeys) Close() error { return nil }
+
+// serverError names --server in the error of a URL no request can be made
+// of.
+func serverError(err error) error {
+	var ue *client.URLError
+	if errors.As(err, &ue) {
+		return fmt.Errorf("invalid --server: %w", ue.Err)
 	}
-	err := r.do(ctx, "POST", "/api/v1/keys", map[string]string{"name": name, "scope": scope}, &out)
-	return out.Key, &out.APIKey, err
+	return err
 }
-
-func (r *remoteKeys) list(ctx context.Context) ([]*store.APIKey, error) {
-	var out struct {
-		Keys []*store.APIKey `json:"keys"`
-	}
-	err := r.do(ctx, "GET", "/api/v1/keys", nil, &out)
-	return out.Keys, err
-}
-
-func (r *remoteKeys) revoke(ctx context.Context, id string) error {
-	return r.do(ctx, "DELETE", "/api/v1/keys/"+id, nil, nil)
-}
-
-func (r *remoteKeys) close() error { return nil }

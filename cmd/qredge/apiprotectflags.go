@@ -1,13 +1,6 @@
 package main
 
-import (
-	"context"
-	"net/http"
-	"strconv"
-	"time"
-
-	"github.com/qredge/qredge/api"
-)
+import "github.com/qredge/qredge/api"
 
 // apiProtectFlags are the API's abuse limits, shared by serve and api.
 type apiProtectFlags struct {
@@ -32,27 +25,5 @@ func (c *apiProtectFlags) apply(cfg *api.Config) {
 	cfg.RateLimit, cfg.RateBurst = float64(c.RateLimit), c.RateBurst
 	if c.RateLimit <= 0 {
 		cfg.RateLimit = -1
-	}
-}
-
-// maxRateLimitRetries is how often a client command retries a request the
-// API answered 429, waiting as Retry-After says each time.
-const maxRateLimitRetries = 10
-
-// waitRetryAfter waits as a 429 answer's Retry-After says (whole seconds,
-// 1 to 60; 1 when absent or unreadable), or until ctx ends.
-func waitRetryAfter(ctx context.Context, resp *http.Response) error {
-	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-	if err != nil || secs < 1 {
-		secs = 1
-	}
-	secs = min(secs, 60)
-	t := time.NewTimer(time.Duration(secs) * time.Second)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/qredge/qredge/api"
+	"github.com/qredge/qredge/api/client"
 	"github.com/qredge/qredge/internal/cli"
-	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
 
@@ -89,48 +86,14 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-// backup writes the copy to a temporary file beside cfg.Out, syncs and
-// checks it, and renames it to cfg.Out. A copy that fails the check where
-// the links and keys live is removed.
+// backup writes the copy to cfg.Out (see boltstore.WriteBackupFile).
 func backup(ctx context.Context, cfg BackupConfig) (*boltstore.Report, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(cfg.Out), "."+filepath.Base(cfg.Out)+".partial-*")
-	if err != nil {
-		return nil, fmt.Errorf("cannot create the backup file: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	return boltstore.WriteBackupFile(cfg.Out, func(w io.Writer) error {
+		if cfg.Server != "" {
+			return fetchBackup(ctx, cfg, w)
 		}
-	}()
-	if cfg.Server != "" {
-		err = fetchBackup(ctx, cfg, tmp)
-	} else {
-		err = localBackup(cfg.DataDir, tmp)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := tmp.Sync(); err != nil {
-		return nil, fmt.Errorf("cannot write the backup: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("cannot write the backup: %w", err)
-	}
-	rep, err := boltstore.Check(tmp.Name())
-	if err != nil {
-		return nil, err
-	}
-	if buckets, file := rep.DamagedBuckets(); file || containsAny(buckets, "links", "tags", "apikeys", "meta", "audit") {
-		return nil, fmt.Errorf("the backup failed its check, so it was not kept: %s", rep.Summary())
-	}
-	if err := os.Rename(tmp.Name(), cfg.Out); err != nil {
-		return nil, fmt.Errorf("cannot name the backup %s: %w", cfg.Out, err)
-	}
-	ok = true
-	rep.Path = cfg.Out
-	return rep, nil
+		return localBackup(cfg.DataDir, w)
+	})
 }
 
 func containsAny(list []string, names ...string) bool {
@@ -162,57 +125,19 @@ func localBackup(dir string, w io.Writer) error {
 	return nil
 }
 
-// fetchBackup streams POST /api/v1/backup of a running server to w and
-// checks that the whole announced size arrived.
+// fetchBackup streams the backup of a running server to w.
 func fetchBackup(ctx context.Context, cfg BackupConfig, w io.Writer) error {
-	url := strings.TrimSuffix(cfg.Server, "/") + "/api/v1/backup"
-	req, err := http.NewRequestWithContext(ctx, "POST", url, nil)
-	if err != nil {
-		return fmt.Errorf("--server %q: %w", cfg.Server, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", cfg.Server, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%s answered %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
-	}
-	n, err := io.Copy(w, resp.Body)
-	if err != nil {
-		return fmt.Errorf("the backup stream broke after %d bytes: %w", n, err)
-	}
-	if want := resp.ContentLength; want >= 0 && n != want {
-		return fmt.Errorf("the backup stream ended after %d of %d bytes", n, want)
-	}
-	return nil
-}
-
-// backup is the handler of POST /api/v1/backup on serve: the copy is
-// streamed as it is read, with its size announced.
-func (s *Serve) backup(w http.ResponseWriter, r *http.Request) {
-	started := false
-	n, err := s.db.Backup(w, func(size int64) error {
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Disposition", `attachment; filename="qredge.db"`)
-		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
-		started = true
-		// Flushing makes the adaptor stream instead of buffering the file.
-		return http.NewResponseController(w).Flush()
-	})
+	c := client.DefaultConfig()
+	c.URL, c.APIKey, c.Timeout = cfg.Server, cfg.APIKey, 0 // ctx bounds it: --timeout
+	err := client.New(c).Backup(ctx, w)
+	var ue *client.URLError
+	var ae *client.Error
 	switch {
-	case err != nil && !started:
-		s.Log.Error("backup failed", "err", err)
-		api.WriteProblem(w, api.NewProblem(store.Errorf(store.EUNAVAILABLE, "cannot read the database for a backup: %v", err)))
-	case err != nil:
-		// The client sees a body shorter than Content-Length.
-		s.Log.Error("backup failed while streaming", "bytes", n, "err", err)
-		panic(http.ErrAbortHandler)
-	default:
-		s.Log.Info("backup streamed", "bytes", n, "remote", r.RemoteAddr)
+	case errors.As(err, &ue):
+		return fmt.Errorf("--server %q: %w", cfg.Server, ue.Err)
+	case errors.As(err, &ae):
+		url := strings.TrimSuffix(cfg.Server, "/") + "/api/v1/backup"
+		return fmt.Errorf("%s answered %s: %s", url, ae.Status, strings.TrimSpace(string(ae.Body)))
 	}
+	return err
 }

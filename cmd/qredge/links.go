@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,14 +10,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
-	"time"
 
+	"github.com/qredge/qredge/api/client"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
+	"github.com/qredge/qredge/store/linkio"
 	"github.com/qredge/qredge/store/redisstore"
 )
 
@@ -121,24 +118,19 @@ func (t *linksTarget) check(args []string) error {
 
 // linksBackend is what import and export need of a target.
 type linksBackend interface {
-	// createLinks creates valid links with no (domain, code) twice and
-	// returns why each was not created, nil for the created ones. When
-	// atomic and any failed, none was created. The error is for the call.
-	createLinks(ctx context.Context, links []*store.Link, atomic bool) ([]error, error)
-	// forEach calls fn for every link (with tag, when not empty) and, from
-	// the API, its JSON as the API returned it.
-	forEach(ctx context.Context, tag string, fn func(l *store.Link, raw json.RawMessage) error) error
-	close() error
+	linkio.Creator
+	linkio.Lister
+	io.Closer
 }
 
-// open opens the target. An export (!create) refuses a data directory
-// without a store, where a typo would export nothing.
+// open opens the target (not --from-edge). An export (!create) refuses a
+// data directory without a store, where a typo would export nothing.
 func (t *linksTarget) open(ctx context.Context, create bool) (linksBackend, error) {
 	switch {
-	case t.fromEdge != "":
-		return &edgeLinks{base: strings.TrimSuffix(t.fromEdge, "/"), http: &http.Client{}}, nil
 	case t.api != "":
-		return &apiLinks{base: strings.TrimSuffix(t.api, "/"), key: t.apiKey, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+		cfg := client.DefaultConfig()
+		cfg.URL, cfg.APIKey = strings.TrimSuffix(t.api, "/"), t.apiKey
+		return apiLinks{client.New(cfg)}, nil
 	case t.dataDir != "":
 		if _, err := os.Stat(filepath.Join(t.dataDir, boltstore.FileName)); !create && err != nil {
 			return nil, fmt.Errorf("--data-dir %s holds no qredge store: %w", t.dataDir, err)
@@ -147,200 +139,34 @@ func (t *linksTarget) open(ctx context.Context, create bool) (linksBackend, erro
 		if err != nil {
 			return nil, fmt.Errorf("%w\n(to reach the links of a running qredge serve, pass --api URL and --api-key)", err)
 		}
-		return storeLinks{db, db}, nil
+		return storeLinks{linkio.Store{S: db}, db}, nil
 	}
 	s, err := redisstore.Open(ctx, t.redis.Config())
 	if err != nil {
 		return nil, err
 	}
-	return storeLinks{s, s}, nil
+	return storeLinks{linkio.Store{S: s}, s}, nil
 }
 
-// storeLinks is a store opened by this process.
 type storeLinks struct {
-	ls interface {
-		store.LinkStore
-		store.BulkCreator
-	}
-	c io.Closer
+	linkio.Store
+	io.Closer
 }
 
-func (s storeLinks) createLinks(ctx context.Context, links []*store.Link, atomic bool) ([]error, error) {
-	_, errs, err := s.ls.CreateLinks(ctx, links, atomic)
+// apiLinks is a qredge API: a bulk request it refuses whole is most
+// likely too large for it.
+type apiLinks struct{ *client.Client }
+
+func (a apiLinks) CreateLinks(ctx context.Context, links []*store.Link, atomic bool) ([]error, error) {
+	errs, err := a.Client.CreateLinks(ctx, links, atomic)
+	var ae *client.Error
+	if errors.As(err, &ae) {
+		switch ae.StatusCode {
+		case http.StatusOK, http.StatusCreated, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge:
+			return nil, fmt.Errorf("%w (use a smaller --chunk)", err)
+		}
+	}
 	return errs, err
 }
 
-func (s storeLinks) forEach(ctx context.Context, tag string, fn func(*store.Link, json.RawMessage) error) error {
-	return s.ls.ForEachLink(ctx, func(l *store.Link) error {
-		if tag != "" && !slices.Contains(l.Tags, tag) {
-			return nil
-		}
-		return fn(l, nil)
-	})
-}
-
-func (s storeLinks) close() error { return s.c.Close() }
-
-// apiLinks is a qredge API.
-type apiLinks struct {
-	base, key string
-	http      *http.Client
-}
-
-// linkBody is a link as the API takes it: without the fields the server
-// sets.
-type linkBody struct {
-	Code            string          `json:"code,omitempty"`
-	Domain          string          `json:"domain,omitempty"`
-	Destination     string          `json:"destination"`
-	Status          int             `json:"status,omitempty"`
-	Rules           []store.Rule    `json:"rules,omitempty"`
-	Variants        []store.Variant `json:"variants,omitempty"`
-	Schedule        *store.Schedule `json:"schedule,omitempty"`
-	ForwardQuery    bool            `json:"forward_query,omitempty"`
-	QueryPrecedence string          `json:"query_precedence,omitempty"`
-	Disabled        bool            `json:"disabled,omitempty"`
-	Tags            []string        `json:"tags,omitempty"`
-}
-
-// bulkAnswer is the answer of POST /api/v1/links/bulk, and of a failed
-// atomic one (problem+json with the results of the items at fault).
-type bulkAnswer struct {
-	Detail  string `json:"detail"`
-	Results []struct {
-		Index  int                `json:"index"`
-		Status int                `json:"status"`
-		Code   string             `json:"code"`
-		Detail string             `json:"detail"`
-		Errors []store.FieldError `json:"errors"`
-	} `json:"results"`
-}
-
-// do sends a request, and again after a wait when the API answers 429.
-func (a *apiLinks) do(ctx context.Context, method, path string, body []byte) (*http.Response, []byte, error) {
-	for attempt := 0; ; attempt++ {
-		resp, b, err := a.doOnce(ctx, method, path, body)
-		if err != nil || resp.StatusCode != http.StatusTooManyRequests || attempt == maxRateLimitRetries {
-			return resp, b, err
-		}
-		if err := waitRetryAfter(ctx, resp); err != nil {
-			return nil, nil, err
-		}
-	}
-}
-
-func (a *apiLinks) doOnce(ctx context.Context, method, path string, body []byte) (*http.Response, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := a.http.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot reach %s: %w", a.base, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, nil, fmt.Errorf("cannot read the answer of %s: %w", a.base, err)
-	}
-	return resp, b, nil
-}
-
-// answerError is the error of an answer that is not about single links.
-func answerError(resp *http.Response, b []byte) error {
-	var p struct{ Detail string }
-	if json.Unmarshal(b, &p) == nil && p.Detail != "" {
-		return fmt.Errorf("server answered %s: %s", resp.Status, p.Detail)
-	}
-	return fmt.Errorf("server answered %s", resp.Status)
-}
-
-func (a *apiLinks) createLinks(ctx context.Context, links []*store.Link, atomic bool) ([]error, error) {
-	in := make([]linkBody, len(links))
-	for i, l := range links {
-		in[i] = linkBody{Code: l.Code, Domain: l.Domain, Destination: l.Destination, Status: l.Status, Rules: l.Rules,
-			Variants: l.Variants, Schedule: l.Schedule, ForwardQuery: l.ForwardQuery, QueryPrecedence: l.QueryPrecedence,
-			Disabled: l.Disabled, Tags: l.Tags}
-	}
-	body, err := json.Marshal(in)
-	if err != nil {
-		return nil, err
-	}
-	resp, b, err := a.do(ctx, "POST", "/api/v1/links/bulk?atomic="+strconv.FormatBool(atomic), body)
-	if err != nil {
-		return nil, err
-	}
-	var ans bulkAnswer
-	switch resp.StatusCode {
-	case http.StatusOK, http.StatusCreated, http.StatusConflict, http.StatusUnprocessableEntity:
-		if json.Unmarshal(b, &ans) == nil && len(ans.Results) > 0 {
-			break
-		}
-		fallthrough
-	case http.StatusRequestEntityTooLarge:
-		return nil, fmt.Errorf("%w (use a smaller --chunk)", answerError(resp, b))
-	default:
-		return nil, answerError(resp, b)
-	}
-	errs := make([]error, len(links))
-	for _, r := range ans.Results {
-		if r.Index < 0 || r.Index >= len(links) {
-			return nil, fmt.Errorf("server answered a result for item %d of %d", r.Index, len(links))
-		}
-		if r.Status >= 300 {
-			e := &store.Error{Code: r.Code, Message: r.Detail, Fields: r.Errors}
-			if r.Code != store.EINVALID && len(r.Errors) == 1 {
-				// A conflict: the message names the code already.
-				e.Message, e.Fields = r.Errors[0].Message, nil
-			}
-			errs[r.Index] = e
-		}
-	}
-	return errs, nil
-}
-
-func (a *apiLinks) forEach(ctx context.Context, tag string, fn func(*store.Link, json.RawMessage) error) error {
-	q := url.Values{"limit": {strconv.Itoa(store.MaxListLimit)}}
-	if tag != "" {
-		q.Set("tag", tag)
-	}
-	for {
-		resp, b, err := a.do(ctx, "GET", "/api/v1/links?"+q.Encode(), nil)
-		if err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return answerError(resp, b)
-		}
-		var page struct {
-			Links      []json.RawMessage `json:"links"`
-			NextCursor string            `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(b, &page); err != nil {
-			return fmt.Errorf("cannot decode a page of links: %w", err)
-		}
-		for _, raw := range page.Links {
-			var l store.Link
-			if err := json.Unmarshal(raw, &l); err != nil {
-				return fmt.Errorf("cannot decode a link: %w", err)
-			}
-			if err := fn(&l, raw); err != nil {
-				return err
-			}
-		}
-		if page.NextCursor == "" {
-			return nil
-		}
-		q.Set("cursor", page.NextCursor)
-	}
-}
-
-func (a *apiLinks) close() error { return nil }
+func (a apiLinks) Close() error { return nil }

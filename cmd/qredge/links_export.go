@@ -1,18 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/qredge/qredge/api/client"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/linkcsv"
+	"github.com/qredge/qredge/store/linkio"
 )
 
 func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -34,15 +36,24 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("--tag: %s", msg)
 		}
 	}
-	f, err := formatOf(*format, *output, "csv")
+	f, err := formatOf(*format, *output, linkio.CSV)
 	if err != nil {
 		return err
 	}
-	be, err := t.open(ctx, false)
-	if err != nil {
-		return err
+	var from linkio.Lister
+	var edge *client.EdgeTable
+	if t.fromEdge != "" {
+		cfg := client.Config{URL: strings.TrimSuffix(t.fromEdge, "/")}
+		edge = client.NewEdgeTable(cfg)
+		from = edgeLister{edge, cfg.URL}
+	} else {
+		be, err := t.open(ctx, false)
+		if err != nil {
+			return err
+		}
+		defer be.Close()
+		from = be
 	}
-	defer be.close()
 
 	out := stdout
 	var tmp *os.File
@@ -55,7 +66,7 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		out = tmp
 	}
 	start := time.Now()
-	n, err := exportLinks(ctx, be, *tag, f, out)
+	n, err := linkio.Export(ctx, from, *tag, f, out)
 	if err != nil {
 		return err
 	}
@@ -71,41 +82,25 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 	el := time.Since(start)
-	if e, ok := be.(*edgeLinks); ok {
-		fmt.Fprintf(stderr, "the edge holds dataset %s\n", e.dataset)
+	if edge != nil {
+		fmt.Fprintf(stderr, "the edge holds dataset %s\n", edge.Dataset())
 	}
 	fmt.Fprintf(stderr, "exported %d links in %s (%.0f links/s)\n", n, el.Round(time.Millisecond), float64(n)/el.Seconds())
 	return nil
 }
 
-// exportLinks streams the links of be to w in format f.
-func exportLinks(ctx context.Context, be linksBackend, tag, f string, w io.Writer) (int, error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	n := 0
-	var err error
-	if f == "csv" {
-		cw := linkcsv.NewWriter(bw)
-		err = be.forEach(ctx, tag, func(l *store.Link, _ json.RawMessage) error {
-			n++
-			return cw.Write(l)
-		})
-		if err == nil {
-			err = cw.Flush()
-		}
-	} else {
-		enc := json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
-		err = be.forEach(ctx, tag, func(l *store.Link, raw json.RawMessage) error {
-			n++
-			if raw != nil {
-				bw.Write(raw)
-				return bw.WriteByte('\n')
-			}
-			return enc.Encode(l)
-		})
+// edgeLister is an edge's table; an answer other than 200 most likely
+// comes from a listener that is not its admin listener.
+type edgeLister struct {
+	*client.EdgeTable
+	base string
+}
+
+func (e edgeLister) ForEachLink(ctx context.Context, tag string, fn func(*store.Link, json.RawMessage) error) error {
+	err := e.EdgeTable.ForEachLink(ctx, tag, fn)
+	var ae *client.Error
+	if errors.As(err, &ae) {
+		return fmt.Errorf("the edge answered %s: %s (is %s its admin listener, --admin-listen?)", ae.Status, ae.Body, e.base)
 	}
-	if err != nil {
-		return n, fmt.Errorf("export stopped after %d links: %w", n, err)
-	}
-	return n, bw.Flush()
+	return err
 }

@@ -1,42 +1,31 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/linkcsv"
+	"github.com/qredge/qredge/store/linkio"
 	"github.com/qredge/qredge/store/snapshot"
-	"github.com/qredge/qredge/store/strictjson"
 )
 
 // formatOf returns the format of --format, else of the file name's
 // extension, else def.
-func formatOf(flagValue, name, def string) (string, error) {
+func formatOf(flagValue, name string, def linkio.Format) (linkio.Format, error) {
 	switch flagValue {
 	case "csv", "jsonl":
-		return flagValue, nil
+		return linkio.Format(flagValue), nil
 	case "":
 	default:
 		return "", fmt.Errorf("--format %q: want csv or jsonl", flagValue)
 	}
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".csv":
-		return "csv", nil
-	case ".jsonl", ".ndjson":
-		return "jsonl", nil
+	if f, ok := linkio.FormatOfName(name); ok {
+		return f, nil
 	}
 	if def == "" {
 		return "", fmt.Errorf("cannot tell the format of %q by its extension (.csv, .jsonl or .ndjson): give --format csv or --format jsonl", name)
@@ -44,128 +33,12 @@ func formatOf(flagValue, name, def string) (string, error) {
 	return def, nil
 }
 
-// linkSource reads the links of an import file.
-type linkSource interface {
-	// next returns the next link and the line it starts on, or io.EOF. A
-	// rowErr fails that row only (the link, if any, names it); a fatal
-	// error ends the file.
-	next() (l *store.Link, line int, rowErr, fatal error)
-}
-
-// snapshotSource gives the links of a snapshot (decoded in full first:
-// a damaged snapshot restores nothing); line is the link's position.
-type snapshotSource struct {
-	links []*store.Link
-	i     int
-}
-
-func newSnapshotSource(m snapshot.Meta, frames [][]byte) (*snapshotSource, error) {
-	s := &snapshotSource{links: make([]*store.Link, 0, m.Links)}
-	err := snapshot.Decode(func(i int) ([]byte, error) { return frames[i], nil }, len(frames), 0,
-		func(ls []*store.Link) { s.links = append(s.links, ls...) })
-	return s, err
-}
-
-func (s *snapshotSource) next() (*store.Link, int, error, error) {
-	if s.i == len(s.links) {
-		return nil, s.i, nil, io.EOF
-	}
-	s.i++
-	return s.links[s.i-1], s.i, nil, nil
-}
-
-type csvSource struct{ r *linkcsv.Reader }
-
-func (s csvSource) next() (*store.Link, int, error, error) {
-	l, err := s.r.Read()
-	var re *linkcsv.RowError
-	if errors.As(err, &re) {
-		return l, re.Line, &store.Error{Code: store.EINVALID, Message: "invalid link", Fields: re.Fields}, nil
-	}
-	return l, s.r.Line(), nil, err
-}
-
-// jsonlSource reads one link object per line; blank lines are skipped.
-// With keep, the fields the server sets (version, created_at, updated_at)
-// are kept, as a restore needs them; otherwise they are dropped.
-type jsonlSource struct {
-	sc   *bufio.Scanner
-	line int
-	keep bool
-}
-
-// maxJSONLine bounds one line of JSON lines: far above the largest valid
-// link.
-const maxJSONLine = 16 << 20
-
-// jsonLine is a link as exported, with the fields the server sets decoded
-// as raw values to be dropped.
-type jsonLine struct {
-	store.Link
-	Version   json.RawMessage `json:"version"`
-	CreatedAt json.RawMessage `json:"created_at"`
-	UpdatedAt json.RawMessage `json:"updated_at"`
-	ShortURL  json.RawMessage `json:"short_url"`
-	QRURL     json.RawMessage `json:"qr_url"`
-}
-
-// keepServerFields decodes the version and times into the link.
-func (jl *jsonLine) keepServerFields() error {
-	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		dst  any
-	}{{"version", jl.Version, &jl.Link.Version}, {"created_at", jl.CreatedAt, &jl.Link.CreatedAt}, {"updated_at", jl.UpdatedAt, &jl.Link.UpdatedAt}} {
-		if len(f.raw) == 0 || string(f.raw) == "null" {
-			continue
-		}
-		if err := json.Unmarshal(f.raw, f.dst); err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
-		}
-	}
-	return nil
-}
-
-func (s *jsonlSource) next() (*store.Link, int, error, error) {
-	for s.sc.Scan() {
-		s.line++
-		b := s.sc.Bytes()
-		if s.line == 1 {
-			b = bytes.TrimPrefix(b, []byte("\xEF\xBB\xBF")) // a byte order mark
-		}
-		b = bytes.TrimSpace(b)
-		if len(b) == 0 {
-			continue
-		}
-		var jl jsonLine
-		if b[0] != '{' {
-			return &jl.Link, s.line, store.Errorf(store.EINVALID, "invalid JSON: want a JSON object, one link a line"), nil
-		}
-		// Keys exactly as exported ("Destination" is not "destination"),
-		// each value at fault named by its path, as the API does.
-		if err := strictjson.Unmarshal(b, &jl); err != nil {
-			json.NewDecoder(bytes.NewReader(b)).Decode(&jl) // best effort, so the message can name the code
-			return &jl.Link, s.line, err, nil
-		}
-		if s.keep {
-			if err := jl.keepServerFields(); err != nil {
-				return &jl.Link, s.line, store.Errorf(store.EINVALID, "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: ")), nil
-			}
-		}
-		return &jl.Link, s.line, nil, nil
-	}
-	if err := s.sc.Err(); err != nil {
-		return nil, s.line + 1, nil, fmt.Errorf("cannot read line %d: %w", s.line+1, err)
-	}
-	return nil, s.line, nil, io.EOF
-}
-
 func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("links import", "qredge links import FILE (--api URL | --data-dir DIR | --redis ADDR) [flags]", stderr)
 	var t linksTarget
 	t.register(fs)
 	format := fs.String("format", "", "csv or jsonl (default: by FILE's extension: .csv, .jsonl or .ndjson)")
-	chunk := fs.Int("chunk", 1000, fmt.Sprintf("rows per bulk creation, 1 to %d", store.MaxBulkLinks))
+	chunk := fs.Int("chunk", linkio.DefaultImportConfig().Chunk, fmt.Sprintf("rows per bulk creation, 1 to %d", store.MaxBulkLinks))
 	atomic := fs.Bool("atomic", false, "all or nothing per chunk (not per file): a failed row keeps the other rows of its chunk out; default: every valid row is imported")
 	dryRun := fs.Bool("dry-run", false, "read and validate only; write nothing")
 	restore := fs.Bool("restore", false, "restore a lost link dataset into Redis (--redis only): links keep their versions and times, and the dataset gets its id back (docs/runbook.md#qredgeredisdatasetlost)")
@@ -204,7 +77,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		if id == "" {
 			id = m.Dataset
 		}
-		src, err := newSnapshotSource(m, frames)
+		src, err := linkio.NewSnapshotSource(m, frames)
 		if err != nil {
 			return fmt.Errorf("--snapshot %s: %w", *snapFile, err)
 		}
@@ -243,174 +116,42 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		defer file.Close()
 		in = file
 	}
-	var src linkSource
-	if f == "csv" {
-		r, err := linkcsv.NewReader(in)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		src = csvSource{r}
-	} else {
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 0, 64<<10), maxJSONLine)
-		src = &jsonlSource{sc: sc, keep: *restore}
+	src, err := linkio.NewSource(in, f, *restore)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	if *restore {
 		return restoreLinks(ctx, t.redis, *datasetID, src, stdout, stderr)
 	}
-	var be linksBackend
+	var to linkio.Creator
 	if !*dryRun {
-		if be, err = t.open(ctx, true); err != nil {
+		be, err := t.open(ctx, true)
+		if err != nil {
 			return err
 		}
-		defer be.close()
+		defer be.Close()
+		to = be
 	}
-	im := &importer{be: be, chunk: *chunk, atomic: *atomic, stderr: stderr, seen: map[string]int{}, policy: policy.policy(*publicURL)}
+	im := linkio.NewImporter(linkio.ImportConfig{Chunk: *chunk, Atomic: *atomic, Policy: policy.policy(*publicURL)}, to, stderr)
 	start := time.Now()
-	err = im.run(ctx, src)
+	err = im.Run(ctx, src)
 	el := time.Since(start)
-	rate := float64(im.imported) / el.Seconds()
+	c := im.Counts()
+	rate := float64(c.Imported) / el.Seconds()
 	switch {
 	case *dryRun:
-		fmt.Fprintf(stdout, "dry run: %d links valid, %d failed, in %s\n", im.imported, im.failed, el.Round(time.Millisecond))
-	case im.skipped > 0:
+		fmt.Fprintf(stdout, "dry run: %d links valid, %d failed, in %s\n", c.Imported, c.Failed, el.Round(time.Millisecond))
+	case c.Skipped > 0:
 		fmt.Fprintf(stdout, "imported %d links, %d failed, %d valid ones not imported because their chunk had a failure (--atomic), in %s (%.0f links/s)\n",
-			im.imported, im.failed, im.skipped, el.Round(time.Millisecond), rate)
+			c.Imported, c.Failed, c.Skipped, el.Round(time.Millisecond), rate)
 	default:
-		fmt.Fprintf(stdout, "imported %d links, %d failed, in %s (%.0f links/s)\n", im.imported, im.failed, el.Round(time.Millisecond), rate)
+		fmt.Fprintf(stdout, "imported %d links, %d failed, in %s (%.0f links/s)\n", c.Imported, c.Failed, el.Round(time.Millisecond), rate)
 	}
 	if err != nil {
 		return err
 	}
-	if im.failed > 0 || im.skipped > 0 {
-		return fmt.Errorf("%d of %d rows failed", im.failed, im.rows)
-	}
-	return nil
-}
-
-// importer reads rows, validates them and creates them in chunks.
-type importer struct {
-	be     linksBackend // nil for a dry run
-	chunk  int
-	atomic bool
-	stderr io.Writer
-	policy *store.DestinationPolicy
-
-	seen map[string]int // line of each (domain, code) seen valid
-
-	// The chunk being filled: its row count, valid links, their lines,
-	// and its failures.
-	n        int
-	links    []*store.Link
-	lines    []int
-	failures []failure
-
-	rows, imported, failed, skipped int
-}
-
-type failure struct {
-	line int
-	msg  string
-}
-
-func (im *importer) fail(line int, l *store.Link, err error) {
-	msg := store.ErrorMessage(err)
-	if store.ErrorCode(err) == store.EINTERNAL {
-		msg = err.Error()
-	}
-	if l != nil && l.Code != "" {
-		code := l.Code
-		if !store.IsValidCodeBytes([]byte(code)) {
-			code = strconv.Quote(code)
-		}
-		msg = "code " + code + ": " + msg
-	}
-	im.failures = append(im.failures, failure{line, fmt.Sprintf("line %d: %s", line, msg)})
-	im.failed++
-}
-
-func (im *importer) run(ctx context.Context, src linkSource) error {
-	for {
-		l, line, rowErr, err := src.next()
-		if err == io.EOF {
-			return im.flush(ctx)
-		}
-		im.rows++
-		im.n++
-		if err != nil {
-			// A syntax error: the rows read so far go as usual.
-			im.fail(line, nil, err)
-			if ferr := im.flush(ctx); ferr != nil {
-				return ferr
-			}
-			return fmt.Errorf("line %d: the rest of the file was not read", line)
-		}
-		im.add(l, line, rowErr)
-		if im.n >= im.chunk {
-			if err := im.flush(ctx); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-func (im *importer) add(l *store.Link, line int, rowErr error) {
-	if rowErr != nil {
-		im.fail(line, l, rowErr)
-		return
-	}
-	if l.Code == "" {
-		l.Code = store.NewCode()
-	}
-	if err := im.policy.ValidateLink(l); err != nil {
-		im.fail(line, l, err)
-		return
-	}
-	key := l.Key()
-	if first, dup := im.seen[key]; dup {
-		im.fail(line, l, store.Errorf(store.ECONFLICT, "the same code and domain as line %d", first))
-		return
-	}
-	im.seen[key] = line
-	im.links = append(im.links, l)
-	im.lines = append(im.lines, line)
-}
-
-// flush creates the links of the chunk and reports its failures in line
-// order.
-func (im *importer) flush(ctx context.Context) error {
-	defer func() {
-		sort.SliceStable(im.failures, func(i, j int) bool { return im.failures[i].line < im.failures[j].line })
-		for _, f := range im.failures {
-			fmt.Fprintln(im.stderr, f.msg)
-		}
-		im.n, im.links, im.lines, im.failures = 0, im.links[:0], im.lines[:0], im.failures[:0]
-	}()
-	switch {
-	case len(im.links) == 0:
-		return nil
-	case im.be == nil:
-		im.imported += len(im.links)
-		return nil
-	case im.atomic && len(im.failures) > 0:
-		im.skipped += len(im.links)
-		return nil
-	}
-	errs, err := im.be.createLinks(ctx, im.links, im.atomic)
-	if err != nil {
-		return fmt.Errorf("lines %d-%d: cannot create links, the import stopped there: %w", im.lines[0], im.lines[len(im.lines)-1], err)
-	}
-	failed := 0
-	for i, err := range errs {
-		if err != nil {
-			im.fail(im.lines[i], im.links[i], err)
-			failed++
-		}
-	}
-	if im.atomic && failed > 0 {
-		im.skipped += len(im.links) - failed
-	} else {
-		im.imported += len(im.links) - failed
+	if c.Failed > 0 || c.Skipped > 0 {
+		return fmt.Errorf("%d of %d rows failed", c.Failed, c.Rows)
 	}
 	return nil
 }

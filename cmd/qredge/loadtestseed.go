@@ -8,23 +8,9 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/cli"
-	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/loadtest"
 	"github.com/qredge/qredge/store/boltstore"
 )
-
-// seedLinks returns n links c1..cn (with the prefix) to https://example.com/<code>.
-func seedLinks(prefix string, n int) ([]*store.Link, error) {
-	links := make([]*store.Link, n)
-	for i := range links {
-		code := fmt.Sprintf("%s%d", prefix, i+1)
-		l := &store.Link{Code: code, Destination: "https://example.com/" + code, Status: 302}
-		if err := l.Validate(); err != nil {
-			return nil, fmt.Errorf("--prefix %q: %v", prefix, err)
-		}
-		links[i] = l
-	}
-	return links, nil
-}
 
 // runLoadtestSeed is 'qredge loadtest seed': n links for benchmarks,
 // written straight into the embedded store (which must not be open in a
@@ -45,9 +31,9 @@ func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Write
 	if *n < 1 || *n > 50_000_000 {
 		return errors.New("--n must be between 1 and 50000000")
 	}
-	links, err := seedLinks(*prefix, *n)
+	links, err := loadtest.SeedLinks(*prefix, *n)
 	if err != nil {
-		return err
+		return fmt.Errorf("--prefix %q: %v", *prefix, err)
 	}
 	start := time.Now()
 	if *dataDir != "" {
@@ -56,17 +42,8 @@ func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Write
 			return err
 		}
 		defer db.Close()
-		const chunk = 20000
-		for i := 0; i < len(links); i += chunk {
-			_, errs, err := db.CreateLinks(ctx, links[i:min(i+chunk, len(links))], true)
-			for _, e := range errs {
-				if err == nil {
-					err = e // the first conflict says enough
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("cannot seed %s: %w", *dataDir, err)
-			}
+		if err := loadtest.SeedStore(ctx, db, links); err != nil {
+			return fmt.Errorf("cannot seed %s: %w", *dataDir, err)
 		}
 	} else {
 		s, err := rf.Open(ctx)

@@ -349,7 +349,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	var policy *store.DestinationPolicy
 	policy, s.stopPolicy = cfg.Policy.startPolicy(ctx, publicURL, s.db.ForEachLink, reg, s.Log)
 	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
-		Stats: s.agg, Brake: s.brake, Policy: policy, Backup: s.backup}
+		Stats: s.agg, Brake: s.brake, Policy: policy, Backup: api.BackupHandler(s.db, s.Log)}
 	if cfg.APIKey != "" {
 		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
 	}

@@ -1,4 +1,4 @@
-package linkcsv
+package linkfile
 
 import (
 	"bytes"
@@ -13,8 +13,8 @@ import (
 	"github.com/qredge/qredge/store"
 )
 
-// Writer writes links as CSV under a header row of Columns.
-type Writer struct {
+// CSVWriter writes links as CSV under a header row of CSVColumns.
+type CSVWriter struct {
 	cw     *csv.Writer
 	header bool // written
 	rec    []string
@@ -22,27 +22,27 @@ type Writer struct {
 	enc    *json.Encoder
 }
 
-// NewWriter returns a Writer to w. The header row is written with the
+// NewCSVWriter returns a CSVWriter to w. The header row is written with the
 // first link, or by Flush when there is none.
-func NewWriter(w io.Writer) *Writer {
-	cw := &Writer{cw: csv.NewWriter(w), rec: make([]string, len(Columns))}
+func NewCSVWriter(w io.Writer) *CSVWriter {
+	cw := &CSVWriter{cw: csv.NewWriter(w), rec: make([]string, len(CSVColumns))}
 	cw.enc = json.NewEncoder(&cw.buf)
 	// URLs hold '&': keep them readable in the cells.
 	cw.enc.SetEscapeHTML(false)
 	return cw
 }
 
-func (w *Writer) writeHeader() error {
+func (w *CSVWriter) writeHeader() error {
 	if w.header {
 		return nil
 	}
 	w.header = true
-	return w.cw.Write(Columns)
+	return w.cw.Write(CSVColumns)
 }
 
 // Write writes the row of l. Like csv.Writer it buffers: call Flush at the
 // end.
-func (w *Writer) Write(l *store.Link) error {
+func (w *CSVWriter) Write(l *store.Link) error {
 	if err := w.writeHeader(); err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func (w *Writer) Write(l *store.Link) error {
 }
 
 // json returns v as compact JSON, or "" when !set.
-func (w *Writer) json(set bool, v any) (string, error) {
+func (w *CSVWriter) json(set bool, v any) (string, error) {
 	if !set {
 		return "", nil
 	}
@@ -95,7 +95,7 @@ func formatTime(t time.Time) string {
 
 // Flush writes the header if no link was written, then any buffered data,
 // and returns the first error of any write.
-func (w *Writer) Flush() error {
+func (w *CSVWriter) Flush() error {
 	if err := w.writeHeader(); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package linkcsv
+package linkfile
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 // CSV that reads again, without errors, to the same links.
 func FuzzReadCSV(f *testing.F) {
 	var full bytes.Buffer
-	w := NewWriter(&full)
+	w := NewCSVWriter(&full)
 	for _, l := range testLinks() {
 		w.Write(l)
 	}
@@ -36,7 +36,7 @@ func FuzzReadCSV(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data string) {
-		r, err := NewReader(bytes.NewReader([]byte(data)))
+		r, err := NewCSVReader(bytes.NewReader([]byte(data)))
 		if err != nil {
 			return
 		}
@@ -53,7 +53,7 @@ func FuzzReadCSV(f *testing.F) {
 			links = append(links, l)
 		}
 		var b bytes.Buffer
-		w := NewWriter(&b)
+		w := NewCSVWriter(&b)
 		for _, l := range links {
 			if err := w.Write(l); err != nil {
 				t.Fatalf("cannot write %+v: %v", l, err)
@@ -62,7 +62,7 @@ func FuzzReadCSV(f *testing.F) {
 		if err := w.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		r, err = NewReader(&b)
+		r, err = NewCSVReader(&b)
 		if err != nil {
 			t.Fatalf("cannot read what was written: %v\n%q", err, b.String())
 		}

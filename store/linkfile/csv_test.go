@@ -1,4 +1,4 @@
-package linkcsv
+package linkfile
 
 import (
 	"bytes"
@@ -56,7 +56,7 @@ func withoutReadOnly(links []*store.Link) []*store.Link {
 func writeAll(t testing.TB, links []*store.Link) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	w := NewWriter(&b)
+	w := NewCSVWriter(&b)
 	for _, l := range links {
 		if err := w.Write(l); err != nil {
 			t.Fatal(err)
@@ -72,7 +72,7 @@ func writeAll(t testing.TB, links []*store.Link) []byte {
 // error.
 func readAll(t testing.TB, data string) ([]*store.Link, []*RowError, error) {
 	t.Helper()
-	r, err := NewReader(strings.NewReader(data))
+	r, err := NewCSVReader(strings.NewReader(data))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -129,7 +129,7 @@ func TestCSVRoundTrip(t *testing.T) {
 }
 
 func TestCSVWriteEmpty(t *testing.T) {
-	if got := string(writeAll(t, nil)); got != strings.Join(Columns, ",")+"\n" {
+	if got := string(writeAll(t, nil)); got != strings.Join(CSVColumns, ",")+"\n" {
 		t.Fatalf("got %q", got)
 	}
 	links, rows, err := readAll(t, string(writeAll(t, nil)))
@@ -154,7 +154,7 @@ func TestCSVRead(t *testing.T) {
 	}
 	d := func(code, dest string) *store.Link { return &store.Link{Code: code, Destination: dest} }
 	f("destination\nhttps://a.example/\n", d("", "https://a.example/"))
-	// Columns in any order, case and spaces in the header.
+	// CSVColumns in any order, case and spaces in the header.
 	f(" Destination ,CODE\nhttps://a.example/,a\n", d("a", "https://a.example/"))
 	// BOM, CRLF, empty lines, no final newline.
 	f("\xEF\xBB\xBFcode,destination\r\na,https://a.example/\r\n\r\n\r\nb,https://b.example/", d("a", "https://a.example/"), d("b", "https://b.example/"))
@@ -177,7 +177,7 @@ func TestCSVRead(t *testing.T) {
 func TestCSVHeaderErrors(t *testing.T) {
 	f := func(data, want string) {
 		t.Helper()
-		_, err := NewReader(strings.NewReader(data))
+		_, err := NewCSVReader(strings.NewReader(data))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("%q: error %v, want it to contain %q", data, err, want)
 		}
@@ -243,7 +243,7 @@ func TestCSVRowErrors(t *testing.T) {
 
 func TestCSVSyntaxErrorIsFatal(t *testing.T) {
 	data := "code,destination\na,https://a/\nb,https://b/\"x\nc,https://c/\n"
-	r, err := NewReader(strings.NewReader(data))
+	r, err := NewCSVReader(strings.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestCSVSyntaxErrorIsFatal(t *testing.T) {
 	}
 	// An unterminated quoted cell swallows the rest: the error names the
 	// line where the row started.
-	r, _ = NewReader(strings.NewReader("code,destination\na,https://a/\nb,\"https://b/\nc,https://c/\n"))
+	r, _ = NewCSVReader(strings.NewReader("code,destination\na,https://a/\nb,\"https://b/\nc,https://c/\n"))
 	r.Read()
 	if _, err := r.Read(); err == nil || !strings.Contains(err.Error(), "record on line 3") || r.Line() != 3 {
 		t.Fatalf("%v, line %d", err, r.Line())
@@ -268,7 +268,7 @@ func TestCSVSyntaxErrorIsFatal(t *testing.T) {
 
 func TestCSVWriteError(t *testing.T) {
 	bad := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
-	w := NewWriter(io.Discard)
+	w := NewCSVWriter(io.Discard)
 	if err := w.Write(&store.Link{Code: "x", Schedule: &store.Schedule{NotAfter: &bad}}); err == nil || !strings.Contains(err.Error(), `link "x": schedule:`) {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package linkcsv_test
+package linkfile_test
 
 import (
 	"errors"
@@ -8,15 +8,15 @@ import (
 	"strings"
 
 	"github.com/qredge/qredge/store"
-	"github.com/qredge/qredge/store/linkcsv"
+	"github.com/qredge/qredge/store/linkfile"
 )
 
-func ExampleReader() {
+func ExampleCSVReader() {
 	in := `code,destination,tags,disabled
 spring,https://example.com/spring?utm_source=qr,"print, spring",no
 broken,https://example.com/,,perhaps
 `
-	r, err := linkcsv.NewReader(strings.NewReader(in))
+	r, err := linkfile.NewCSVReader(strings.NewReader(in))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -26,7 +26,7 @@ broken,https://example.com/,,perhaps
 		if err == io.EOF {
 			break
 		}
-		var re *linkcsv.RowError
+		var re *linkfile.RowError
 		if errors.As(err, &re) {
 			fmt.Println(re) // the next row can still be read
 			continue
@@ -42,8 +42,8 @@ broken,https://example.com/,,perhaps
 	// line 3: disabled: must be true or false (or 1/0, yes/no), got "perhaps"
 }
 
-func ExampleWriter() {
-	w := linkcsv.NewWriter(os.Stdout)
+func ExampleCSVWriter() {
+	w := linkfile.NewCSVWriter(os.Stdout)
 	w.Write(&store.Link{Code: "spring", Destination: "https://example.com/?a=1&b=2", Status: 302, Tags: []string{"print", "spring"},
 		Variants: []store.Variant{{Name: "a", Destination: "https://a.example/", Weight: 1}, {Name: "b", Destination: "https://b.example/", Weight: 1}}})
 	if err := w.Flush(); err != nil {

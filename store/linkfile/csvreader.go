@@ -1,4 +1,4 @@
-package linkcsv
+package linkfile
 
 import (
 	"bufio"
@@ -15,8 +15,8 @@ import (
 	"github.com/qredge/qredge/store/strictjson"
 )
 
-// Columns are the columns a Writer writes, in order.
-var Columns = []string{
+// CSVColumns are the columns a CSVWriter writes, in order.
+var CSVColumns = []string{
 	"code", "domain", "destination", "status", "forward_query", "query_precedence", "disabled",
 	"tags", "rules", "variants", "schedule", "version", "created_at", "updated_at",
 }
@@ -47,7 +47,7 @@ var columnByName = map[string]column{
 	"short_url": colIgnored, "qr_url": colIgnored,
 }
 
-// RowError is returned by Reader.Read for a row whose cells cannot be
+// RowError is returned by CSVReader.Read for a row whose cells cannot be
 // parsed. Reading can continue with the next row.
 type RowError struct {
 	Index  int // 0-based index of the data row (the header not counted)
@@ -63,8 +63,8 @@ func (e *RowError) Error() string {
 	return fmt.Sprintf("line %d: %s", e.Line, strings.Join(parts, "; "))
 }
 
-// Reader reads links from CSV with a header row.
-type Reader struct {
+// CSVReader reads links from CSV with a header row.
+type CSVReader struct {
 	cr     *csv.Reader
 	cols   []column
 	names  []string // header cells as written, for messages
@@ -77,10 +77,10 @@ type Reader struct {
 // bom is the UTF-8 byte order mark some spreadsheets write first.
 var bom = []byte{0xEF, 0xBB, 0xBF}
 
-// NewReader reads the header row of r and returns a Reader of the rows
+// NewCSVReader reads the header row of r and returns a CSVReader of the rows
 // after it. It fails when the header is missing, names an unknown column
 // or a column twice, or lacks destination.
-func NewReader(r io.Reader) (*Reader, error) {
+func NewCSVReader(r io.Reader) (*CSVReader, error) {
 	br := bufio.NewReader(r)
 	if b, err := br.Peek(len(bom)); err == nil && bytes.Equal(b, bom) {
 		br.Discard(len(bom))
@@ -94,7 +94,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the CSV header: %w", err)
 	}
-	rd := &Reader{cr: cr, cols: make([]column, len(header)), names: make([]string, len(header)), header: len(header)}
+	rd := &CSVReader{cr: cr, cols: make([]column, len(header)), names: make([]string, len(header)), header: len(header)}
 	seen := map[string]int{}
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(h))
@@ -104,7 +104,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 		}
 		c, ok := columnByName[name]
 		if !ok {
-			return nil, fmt.Errorf("CSV header: unknown column %q (known: %s, short_url, qr_url)", strings.TrimSpace(h), strings.Join(Columns, ", "))
+			return nil, fmt.Errorf("CSV header: unknown column %q (known: %s, short_url, qr_url)", strings.TrimSpace(h), strings.Join(CSVColumns, ", "))
 		}
 		if j, dup := seen[name]; dup {
 			return nil, fmt.Errorf("CSV header: column %q appears twice (columns %d and %d)", name, j+1, i+1)
@@ -121,7 +121,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 
 // Line returns the line where the row last returned by Read starts, or
 // where the syntax error Read returned is.
-func (r *Reader) Line() int { return r.line }
+func (r *CSVReader) Line() int { return r.line }
 
 // Read returns the link of the next row, or io.EOF after the last.
 //
@@ -130,7 +130,7 @@ func (r *Reader) Line() int { return r.line }
 // that could be parsed (to name it in messages); the next Read continues
 // with the next row. Any other error is a CSV syntax error, such as a stray
 // quote; it names the line and every later Read returns it again.
-func (r *Reader) Read() (*store.Link, error) {
+func (r *CSVReader) Read() (*store.Link, error) {
 	if r.fatal != nil {
 		return nil, r.fatal
 	}
@@ -166,7 +166,7 @@ func (r *Reader) Read() (*store.Link, error) {
 // cell sets the field of column c (named name) from the trimmed cell s,
 // returning why it cannot: the column, or for a JSON cell each value at
 // fault by its path (rules[0].when.device[2]).
-func (r *Reader) cell(l *store.Link, c column, name, s string) []store.FieldError {
+func (r *CSVReader) cell(l *store.Link, c column, name, s string) []store.FieldError {
 	var err error
 	switch c {
 	case colCode:

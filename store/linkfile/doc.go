@@ -1,6 +1,9 @@
-// Package linkcsv reads and writes links as CSV, one link a row under a
-// header row, for 'qredge links import/export' and the CSV bodies of the
-// bulk API.
+// Package linkfile holds the file forms of links beside each other, for
+// 'qredge links import/export' and the bulk API: CSV (one link a row under
+// a header row) and JSON lines (one link object a line), and Input, the
+// link object a client writes.
+//
+// # CSV
 //
 // The columns, written in this order, are
 //
@@ -13,6 +16,13 @@
 // is false); tags are separated by spaces or commas; rules, variants and
 // schedule are JSON, decoded strictly.
 //
+// # JSON lines
+//
+// One link object a line with the keys of the API's link objects, decoded
+// strictly as the API decodes a body; blank lines are skipped. The fields
+// the server sets (version, created_at, updated_at, short_url, qr_url) are
+// accepted and dropped, or kept for a restore.
+//
 // The package parses and formats only: it never validates links (callers
 // run store.Link.Validate) and never talks to a store.
-package linkcsv
+package linkfile

@@ -1,0 +1,58 @@
+package linkio
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/linkfile"
+)
+
+// Lister lists links: a store (Store), the API or an edge's table
+// (api/client).
+type Lister interface {
+	// ForEachLink calls fn for every link (with tag, when not empty) and,
+	// from the API, its JSON as the API sent it (else nil).
+	ForEachLink(ctx context.Context, tag string, fn func(l *store.Link, raw json.RawMessage) error) error
+}
+
+// Export writes the links of from (with tag, when not empty) to w in
+// format f and returns how many it wrote. JSON lines keep the API's JSON
+// of a link as it was sent (with short_url and qr_url).
+func Export(ctx context.Context, from Lister, tag string, f Format, w io.Writer) (int, error) {
+	n := 0
+	var err error
+	if f == CSV {
+		bw := bufio.NewWriterSize(w, 64<<10)
+		cw := linkfile.NewCSVWriter(bw)
+		err = from.ForEachLink(ctx, tag, func(l *store.Link, _ json.RawMessage) error {
+			n++
+			return cw.Write(l)
+		})
+		if err == nil {
+			err = cw.Flush()
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+	} else {
+		jw := linkfile.NewJSONLWriter(w)
+		err = from.ForEachLink(ctx, tag, func(l *store.Link, raw json.RawMessage) error {
+			n++
+			if raw != nil {
+				return jw.WriteRaw(raw)
+			}
+			return jw.Write(l)
+		})
+		if err == nil {
+			err = jw.Flush()
+		}
+	}
+	if err != nil {
+		return n, fmt.Errorf("export stopped after %d links: %w", n, err)
+	}
+	return n, nil
+}
