@@ -148,3 +148,34 @@ func parallelShards(fn func(i int)) {
 	}
 	wg.Wait()
 }
+
+// LoadStored fills an empty table from a store's links in their binary
+// form: load calls batch with batches of keys and records, from as many
+// goroutines as it likes. Each batch is compiled on its caller's
+// goroutine, the builder takes them in turn, and Swap indexes the shards
+// in parallel. No garbage collection during the load, as for a snapshot.
+// The table is marked ready.
+func (t *Table) LoadStored(load func(batch func(keys, recs [][]byte) error) error) error {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	b := NewBuilder()
+	var mu sync.Mutex
+	err := load(func(keys, recs [][]byte) error {
+		links := make([]*Link, len(recs))
+		for i, rec := range recs {
+			l, err := CompileBinary(rec)
+			if err != nil {
+				return fmt.Errorf("cannot decode stored link %q: %w", keys[i], err)
+			}
+			links[i] = l
+		}
+		mu.Lock()
+		b.AddCompiled(links)
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	t.Swap(b)
+	return nil
+}

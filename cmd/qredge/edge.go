@@ -189,20 +189,10 @@ func (e *Edge) Open() (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.handler.Metrics(), buildInfo(),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
-			func() float64 { return float64(e.table.Len()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_ready", Help: "1 once the table is loaded (from a snapshot or from Redis): what turns /readyz to 200."},
-			func() float64 {
-				if e.table.Ready() {
-					return 1
-				}
-				return 0
-			}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_tombstones", Help: "Deletes the table remembers, so that an answer from Redis older than a delete cannot bring the link back."},
-			func() float64 { return float64(e.table.Tombstones()) }))
-	registerSyncMetrics(reg, e.syncer)
-	registerFallbackMetrics(reg, e.handler.FallbackStats())
+		e.handler.Metrics(), buildInfo())
+	reg.MustRegister(e.table.Collectors()...)
+	reg.MustRegister(e.syncer.Collectors()...)
+	reg.MustRegister(e.handler.FallbackStats().Collectors()...)
 	registerEventMetrics(reg, e.events)
 	if e.admin, err = front.StartAdmin(cfg.AdminListen, e.readiness, reg, e.Log, front.ExportLinks(e.table, e.syncer.Dataset)); err != nil {
 		return err
@@ -303,71 +293,9 @@ func (e *Edge) closeAll() {
 	}
 }
 
-func registerSyncMetrics(reg *prometheus.Registry, y *redisstore.Syncer) {
-	counter := func(name, help string, f func(redisstore.SyncStats) uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(y.Stats())) })
-	}
-	reg.MustRegister(
-		counter("qredge_feed_changes_applied_total", "Changes applied from the Redis change stream.", func(s redisstore.SyncStats) uint64 { return s.Applied }),
-		counter("qredge_feed_reloads_total", "Full reloads of the table from Redis (start, and gaps in the stream).", func(s redisstore.SyncStats) uint64 { return s.Reloads }),
-		counter("qredge_resyncs_total", "Periodic full comparisons with Redis.", func(s redisstore.SyncStats) uint64 { return s.Resyncs }),
-		counter("qredge_resync_differences_total", "Links a resync found different from Redis and fixed (should stay 0).", func(s redisstore.SyncStats) uint64 { return s.ResyncDiffs }),
-		counter("qredge_redis_errors_total", "Failed reads of the change feed.", func(s redisstore.SyncStats) uint64 { return s.Errors }),
-		counter("qredge_reload_refused_total", "Reloads of the table refused because the link dataset in Redis looks lost (empty, another dataset, or behind the table).", func(s redisstore.SyncStats) uint64 { return s.Refused }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_dataset_lost", Help: "1 while the link dataset in Redis looks lost and the table is kept as it is (QredgeRedisDatasetLost)."},
-			func() float64 {
-				if y.Stats().DatasetLost {
-					return 1
-				}
-				return 0
-			}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_redis_up", Help: "1 while Redis answers, 0 while the edge serves from memory only."},
-			func() float64 {
-				if y.Stats().RedisUp {
-					return 1
-				}
-				return 0
-			}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_load_seconds", Help: "Duration of the last full load of the table."},
-			func() float64 { return y.Stats().LastLoadDur.Seconds() }),
-		counter("qredge_snapshot_loads_shared_total", "Starts from the shared snapshot in Redis.", func(s redisstore.SyncStats) uint64 { return s.SnapshotLoads["shared"] }),
-		counter("qredge_snapshot_loads_local_total", "Starts from the local snapshot (--snapshot-dir).", func(s redisstore.SyncStats) uint64 { return s.SnapshotLoads["local"] }),
-		counter("qredge_snapshots_refused_total", "Snapshots refused at start (damaged, stale, or of another dataset); the links were loaded another way.", func(s redisstore.SyncStats) uint64 { return s.SnapshotsRefused }),
-		counter("qredge_snapshots_written_total", "Local snapshots written.", func(s redisstore.SyncStats) uint64 { return s.SnapshotsWritten }),
-		counter("qredge_snapshots_published_total", "Shared snapshots this edge published to Redis.", func(s redisstore.SyncStats) uint64 { return s.SnapshotsShared }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_snapshot_bytes", Help: "Size of the last snapshot this edge wrote (compressed)."},
-			func() float64 { return float64(y.Stats().LastSnapshotBytes) }),
-	)
-}
-
 // processOwner names this process among the edges (the snapshot
 // publishing lock).
 func processOwner() string {
 	h, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d", h, os.Getpid())
 }
-
-func registerFallbackMetrics(reg *prometheus.Registry, st *redirect.FallbackStats) {
-	if st == nil {
-		return
-	}
-	desc := prometheus.NewDesc("qredge_fallback_total", "Scans of codes missing from the table, by what happened.", []string{"result"}, nil)
-	reg.MustRegister(collectorFunc{desc: desc, collect: func(ch chan<- prometheus.Metric) {
-		for _, r := range []struct {
-			name string
-			v    uint64
-		}{{"lookup", st.Lookups.Load()}, {"found", st.Found.Load()}, {"negative_hit", st.NegativeHit.Load()},
-			{"rate_limited", st.Limited.Load()}, {"shared", st.Shared.Load()}, {"error", st.Errors.Load()}} {
-			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(r.v), r.name)
-		}
-	}})
-}
-
-// collectorFunc is a prometheus.Collector from a function.
-type collectorFunc struct {
-	desc    *prometheus.Desc
-	collect func(chan<- prometheus.Metric)
-}
-
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

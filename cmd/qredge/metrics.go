@@ -45,3 +45,12 @@ func buildInfo() prometheus.Collector {
 	g.Set(1)
 	return g
 }
+
+// collectorFunc is a prometheus.Collector from a function.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

@@ -10,10 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -259,33 +257,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.table = redirect.NewTable()
 	s.db.Subscribe(s.table.Apply)
 	start := time.Now()
-	b := redirect.NewBuilder()
-	// Compiled straight from the stored bytes on every core; the builder
-	// takes each batch in turn, and Swap indexes the shards in parallel.
-	// No garbage collection during the load, as for an edge's snapshot
-	// (redirect.Table.LoadSnapshot): it allocates what the table keeps.
-	gcPercent := debug.SetGCPercent(-1)
-	var bmu sync.Mutex
-	err = s.db.LoadLinksBinary(ctx, 0, func(keys, recs [][]byte) error {
-		links := make([]*redirect.Link, len(recs))
-		for i, rec := range recs {
-			l, err := redirect.CompileBinary(rec)
-			if err != nil {
-				return fmt.Errorf("cannot decode stored link %q: %w", keys[i], err)
-			}
-			links[i] = l
-		}
-		bmu.Lock()
-		b.AddCompiled(links)
-		bmu.Unlock()
-		return nil
-	})
-	if err != nil {
-		debug.SetGCPercent(gcPercent)
+	if err = s.table.LoadStored(func(batch func(keys, recs [][]byte) error) error { return s.db.LoadLinksBinary(ctx, 0, batch) }); err != nil {
 		return fmt.Errorf("cannot load links: %w", err)
 	}
-	s.table.Swap(b)
-	debug.SetGCPercent(gcPercent)
 	s.Log.Info("links loaded", "count", s.table.Len(), "duration", time.Since(start).Round(time.Microsecond), "data_dir", cfg.DataDir)
 	// Links still in the JSON form of older files are rewritten in the
 	// binary form in the background, now that the table no longer waits.
