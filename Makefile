@@ -22,7 +22,7 @@ TEST_JOBS ?= 3
 # new one cannot be forgotten (the deploy module has none).
 FUZZ_TARGETS = $(shell grep -r --include='*_test.go' --exclude-dir=deploy -o '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's#^(.*)/[^/]*_test.go:func #\1:#' | sort)
 
-.PHONY: build test test-deps vet race gomaxprocs1 clock-offset fuzz-smoke fuzz bench bench-compare bench-scale chaos lint clean alerts-test dashboard-check deploy-test docker-check
+.PHONY: build test test-deps vet race gomaxprocs1 clock-offset fuzz-smoke fuzz bench bench-compare bench-scale idle-cpu chaos lint clean alerts-test dashboard-check deploy-test docker-check
 
 # qredge, and qredge-prescale (the only binary with a Kubernetes client),
 # which 'qredge prescale' runs from beside it.
@@ -108,6 +108,10 @@ bench-compare:
 # snapshot, and of qredge serve. Several minutes; not part of test.
 bench-scale:
 	bash loadtest/bench-scale.sh
+
+# CPU of an idle serve and an idle edge over 60 s (SECONDS_IDLE).
+idle-cpu:
+	bash loadtest/idle-cpu.sh
 
 # Faults under steady load against real processes (redis-server, a kfake
 # broker, two edges, analytics, api) with invariant checks and a JSON
