@@ -132,21 +132,3 @@ func (c *Config) now() time.Time {
 	}
 	return time.Now().UTC()
 }
-
-// keepGivenSource keeps the store given on the command line over one from
-// the environment, as 'qredge links' does.
-func keepGivenSource(cfg *Config, args []string) {
-	given := map[string]bool{}
-	for _, a := range args {
-		if strings.HasPrefix(a, "-") {
-			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			given[name] = true
-		}
-	}
-	switch {
-	case given["redis"] && !given["data-dir"]:
-		cfg.DataDir = ""
-	case given["data-dir"] && !given["redis"]:
-		cfg.Redis.Addr = ""
-	}
-}

@@ -25,10 +25,12 @@ func runPrescale(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	cfg.registerFlags(shown)
 	fs.Usage = shown.Usage
 	fs.StringVar(&cfg.Now, "now", "", "evaluate as of this RFC 3339 time instead of the clock (for tests and rehearsals)")
+	// The store given on the command line wins over one from the
+	// environment, as for 'qredge links'.
+	cli.Exclusive(fs, "redis", "data-dir")
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	keepGivenSource(&cfg, args)
 	if err := cfg.Check(); err != nil {
 		return err
 	}

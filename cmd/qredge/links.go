@@ -63,25 +63,12 @@ func (t *linksTarget) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.dataDir, "data-dir", "", "embedded store (qredge serve's --data-dir) while no qredge serve runs on it")
 	t.redis = cli.DefaultRedisFlags()
 	t.redis.Register(fs)
+	cli.Exclusive(fs, "api", "data-dir", "redis", "from-edge")
 }
 
-// check keeps the targets given on the command line args over those from
-// the environment, then wants exactly one.
-func (t *linksTarget) check(args []string) error {
-	given := map[string]bool{}
-	for _, a := range args {
-		if strings.HasPrefix(a, "-") {
-			name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			given[name] = true
-		}
-	}
-	if given["api"] || given["data-dir"] || given["redis"] || given["from-edge"] {
-		for name, v := range map[string]*string{"api": &t.api, "data-dir": &t.dataDir, "redis": &t.redis.Addr, "from-edge": &t.fromEdge} {
-			if !given[name] {
-				*v = ""
-			}
-		}
-	}
+// check wants exactly one target (cli.Exclusive in register keeps one
+// given on the command line over others from the environment).
+func (t *linksTarget) check() error {
 	n := 0
 	for _, v := range []string{t.api, t.dataDir, t.redis.Addr, t.fromEdge} {
 		if v != "" {

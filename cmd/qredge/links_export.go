@@ -28,7 +28,7 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if err := t.check(args); err != nil {
+	if err := t.check(); err != nil {
 		return err
 	}
 	if *tag != "" {

@@ -63,7 +63,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		if fs.NArg() != 0 {
 			return errors.New("--snapshot FILE takes the place of the import FILE: give one or the other")
 		}
-		if err := t.check(args); err != nil {
+		if err := t.check(); err != nil {
 			return err
 		}
 		if t.redis.Addr == "" || *dryRun || *restore {
@@ -88,7 +88,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		return errors.New("import needs exactly one FILE (- for stdin)")
 	}
 	name := fs.Arg(0)
-	if err := t.check(args); err != nil {
+	if err := t.check(); err != nil {
 		return err
 	}
 	if *restore && (t.redis.Addr == "" || *dryRun) {

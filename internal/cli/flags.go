@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -59,6 +60,23 @@ func ParseNoArgs(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// exclusive holds the groups of Exclusive, by flag set.
+var exclusive sync.Map // *flag.FlagSet -> [][]string
+
+// Exclusive declares flags of fs of which a command takes one, such as
+// where its links come from (--api, --data-dir, --redis): when one of them
+// is given on the command line, ParseFlags reads none of the group from
+// the environment, so that a QREDGE_REDIS set for the servers does not
+// clash with --data-dir on the command line. Names fs does not have are
+// ignored.
+func Exclusive(fs *flag.FlagSet, names ...string) {
+	var groups [][]string
+	if g, ok := exclusive.Load(fs); ok {
+		groups = g.([][]string)
+	}
+	exclusive.Store(fs, append(groups, names))
+}
+
 // ParseFlags parses args, then fills every flag not given on the command
 // line from its environment variable. Command-line flags win.
 //
@@ -90,9 +108,23 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	// Of a set of exclusive flags, one given on the command line keeps
+	// the others' environment variables out.
+	skip := map[string]bool{}
+	if groups, ok := exclusive.Load(fs); ok {
+		for _, group := range groups.([][]string) {
+			for _, name := range group {
+				if given[name] {
+					for _, other := range group {
+						skip[other] = true
+					}
+				}
+			}
+		}
+	}
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] {
+		if given[f.Name] || skip[f.Name] {
 			return
 		}
 		if v, ok := os.LookupEnv(EnvName(f.Name)); ok {

@@ -90,3 +90,34 @@ func TestUsageShowsVariables(t *testing.T) {
 		}
 	}
 }
+
+// TestExclusive: of exclusive flags, one given on the command line keeps
+// the others' environment variables out; with none given, the
+// environment fills them all (and the command refuses two).
+func TestExclusive(t *testing.T) {
+	f := func(env map[string]string, args []string, want string) {
+		t.Helper()
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			for k, v := range env {
+				t.Setenv(k, v)
+			}
+			fs := NewFlagSet("x", "x", io.Discard)
+			redis := fs.String("redis", "", "")
+			dir := fs.String("data-dir", "", "")
+			other := fs.String("other", "", "")
+			Exclusive(fs, "redis", "data-dir", "not-registered")
+			if err := ParseFlags(fs, args); err != nil {
+				t.Fatal(err)
+			}
+			if got := *redis + "|" + *dir + "|" + *other; got != want {
+				t.Fatalf("%v: redis|data-dir|other %q, want %q", args, got, want)
+			}
+		})
+	}
+	env := map[string]string{"QREDGE_REDIS": "r:6379", "QREDGE_DATA_DIR": "/env", "QREDGE_OTHER": "o"}
+	f(env, nil, "r:6379|/env|o")
+	f(env, []string{"--data-dir", "/cli"}, "|/cli|o")
+	f(env, []string{"--redis", "c:1"}, "c:1||o")
+	f(env, []string{"--redis", "c:1", "--data-dir", "/cli"}, "c:1|/cli|o")
+	f(map[string]string{"QREDGE_REDIS": "r:6379"}, []string{"--other", "x"}, "r:6379||x")
+}
