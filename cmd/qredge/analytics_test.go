@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 )
 
@@ -100,7 +101,7 @@ func TestScansToStats(t *testing.T) {
 		resp.Body.Close()
 		want[code]++
 	}
-	waitFor(t, 60*time.Second, "stats to hold every scan", func() bool {
+	testwait.For(t, 60*time.Second, "stats to hold every scan", func() bool {
 		var sum int64
 		for _, c := range codes {
 			sum += linkStats(t, a, c, "").Total
@@ -147,11 +148,11 @@ func TestScansToStats(t *testing.T) {
 	}
 	req(t, "POST", adm+"/analytics/resume", "", "")
 	want["radio"] += 30
-	waitFor(t, 30*time.Second, "resumed counts", func() bool { return linkStats(t, a, "radio", "").Total == want["radio"] })
+	testwait.For(t, 30*time.Second, "resumed counts", func() bool { return linkStats(t, a, "radio", "").Total == want["radio"] })
 	syscall.Kill(os.Getpid(), syscall.SIGUSR1)
-	waitFor(t, 5*time.Second, "SIGUSR1 pauses", an.Brake().Paused)
+	testwait.For(t, 5*time.Second, "SIGUSR1 pauses", an.Brake().Paused)
 	syscall.Kill(os.Getpid(), syscall.SIGUSR2)
-	waitFor(t, 5*time.Second, "SIGUSR2 resumes", func() bool { return !an.Brake().Paused() })
+	testwait.For(t, 5*time.Second, "SIGUSR2 resumes", func() bool { return !an.Brake().Paused() })
 
 	// Freshness: one scan at a time, until the API shows it.
 	var fresh []time.Duration
@@ -159,7 +160,7 @@ func TestScansToStats(t *testing.T) {
 		start := time.Now()
 		scanEdge(t, edges[i%2], "print")
 		want["print"]++
-		waitFor(t, 10*time.Second, "fresh count", func() bool { return linkStats(t, a, "print", "").Total == want["print"] })
+		testwait.For(t, 10*time.Second, "fresh count", func() bool { return linkStats(t, a, "print", "").Total == want["print"] })
 		fresh = append(fresh, time.Since(start))
 	}
 	t.Logf("%d scans counted exactly; freshness scan -> API p50 %s, p99 %s (edge linger 50ms + Kafka + consumer linger 20ms)",
@@ -191,7 +192,7 @@ func TestAnalyticsIdleMember(t *testing.T) {
 		return resp.StatusCode, b, gauge
 	}
 	var details, gauges [2]string
-	waitFor(t, 30*time.Second, "one member holding the partition, one idle", func() bool {
+	testwait.For(t, 30*time.Second, "one member holding the partition, one idle", func() bool {
 		for i, a := range members {
 			var ready int
 			ready, details[i], gauges[i] = state(a)

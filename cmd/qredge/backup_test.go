@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store/boltstore"
 )
 
@@ -177,7 +178,7 @@ func TestCheckCommand(t *testing.T) {
 	for i := range 400 {
 		req(t, "GET", fmt.Sprintf("%s/k%04d", base, i), "", "")
 	}
-	waitFor(t, 20*time.Second, "scans counted", func() bool {
+	testwait.For(t, 20*time.Second, "scans counted", func() bool {
 		_, b := req(t, "GET", base+"/api/v1/stats/top?limit=1000", key, "")
 		return strings.Count(b, `"code"`) == 400
 	})
@@ -232,7 +233,7 @@ func TestCheckCommand(t *testing.T) {
 	if resp, b := req(t, "GET", base+"/readyz", "", ""); strings.Contains(b, "degraded") {
 		t.Fatalf("readyz after --drop-stats: %d %s", resp.StatusCode, b)
 	}
-	waitFor(t, 20*time.Second, "stats counting again", func() bool {
+	testwait.For(t, 20*time.Second, "stats counting again", func() bool {
 		resp, b := req(t, "GET", base+"/api/v1/links/k2999/stats", key, "")
 		return resp.StatusCode == 200 && strings.Contains(b, `"total":1`)
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 // TestConvertJSONLinksUnderTraffic: a dataset stored as JSON (by an older
@@ -125,6 +126,6 @@ func TestConvertJSONLinksUnderTraffic(t *testing.T) {
 		t.Fatalf("second conversion: %d, %v", again, err)
 	}
 	createLinks(t, a, "sentinel", 1)
-	waitFor(t, 10*time.Second, "the sentinel", func() bool { return e.Table().Lookup(nil, []byte("sentinel0")) != nil })
+	testwait.For(t, 10*time.Second, "the sentinel", func() bool { return e.Table().Lookup(nil, []byte("sentinel0")) != nil })
 	sameAsRedis(t, e)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/qredge/qredge/internal/redistest"
 	"github.com/qredge/qredge/internal/testclock"
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 // listAll returns every link through the API as JSON objects by code,
@@ -75,7 +76,7 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	if st, b := apiCall(t, a, "POST", "/api/v1/links", `{"code":"k60","destination":"https://example.com/60"}`); st != 201 {
 		t.Fatalf("create: %d %s", st, b)
 	}
-	waitFor(t, 10*time.Second, "the stream", func() bool { st, _ := scanEdge(t, e, "k60"); return st == 302 })
+	testwait.For(t, 10*time.Second, "the stream", func() bool { st, _ := scanEdge(t, e, "k60"); return st == 302 })
 	before := listAll(t, a)
 	if len(before) != n+1 {
 		t.Fatalf("%d links before, want %d", len(before), n+1)
@@ -130,7 +131,7 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	srv.Restart() // not persistent: it comes back empty
-	waitFor(t, 15*time.Second, "the edge to see the loss", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return lost })
+	testwait.For(t, 15*time.Second, "the edge to see the loss", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return lost })
 	time.Sleep(600 * time.Millisecond) // resyncs and reload retries run meanwhile
 
 	if e.Table().Len() != n+1 {
@@ -187,7 +188,7 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	if code := run(ctx, []string{"links", "import", file, "--redis", srv.Addr(), "--restore"}, &out, &errOut); code != 0 {
 		t.Fatalf("import --restore: %d %s %s", code, out.String(), errOut.String())
 	}
-	waitFor(t, 15*time.Second, "the edge to reload the restored dataset", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return !lost })
+	testwait.For(t, 15*time.Second, "the edge to reload the restored dataset", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return !lost })
 	waitReady(t, late)
 	close(stop)
 	wg.Wait()
@@ -217,8 +218,8 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	if st != 201 || created.Version <= uint64(n+1) {
 		t.Fatalf("create after the restore: %d %s, want a version above the %d restored", st, body, n+1)
 	}
-	waitFor(t, 10*time.Second, "the stream after the restore", func() bool { st, _ := scanEdge(t, e, "back"); return st == 302 })
-	waitFor(t, 10*time.Second, "the late edge to follow", func() bool { st, _ := scanEdge(t, late, "back"); return st == 302 })
+	testwait.For(t, 10*time.Second, "the stream after the restore", func() bool { st, _ := scanEdge(t, e, "back"); return st == 302 })
+	testwait.For(t, 10*time.Second, "the late edge to follow", func() bool { st, _ := scanEdge(t, late, "back"); return st == 302 })
 }
 
 // TestDatasetAdoptCommand: after a loss, 'qredge dataset adopt' makes the
@@ -234,8 +235,8 @@ func TestDatasetAdoptCommand(t *testing.T) {
 	waitReady(t, e)
 	held := e.Table().MaxVersion()
 	srv.Restart()
-	waitFor(t, 15*time.Second, "the loss", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return lost })
-	waitFor(t, 5*time.Second, "the report", func() bool {
+	testwait.For(t, 15*time.Second, "the loss", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return lost })
+	testwait.For(t, 5*time.Second, "the report", func() bool {
 		d, err := a.store.Dataset(context.Background())
 		return err == nil && d.Lost[e.Syncer().Dataset()] == held
 	})
@@ -251,7 +252,7 @@ func TestDatasetAdoptCommand(t *testing.T) {
 	if code := run(ctx, []string{"dataset", "adopt", "--redis", srv.Addr(), "--yes"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "adopted dataset") {
 		t.Fatalf("dataset adopt: %d %s %s", code, out.String(), errOut.String())
 	}
-	waitFor(t, 15*time.Second, "the edge to take the adopted dataset", func() bool {
+	testwait.For(t, 15*time.Second, "the edge to take the adopted dataset", func() bool {
 		lost, _, _ := e.Syncer().DatasetLost()
 		return !lost && e.Table().Len() == 0
 	})
@@ -261,7 +262,7 @@ func TestDatasetAdoptCommand(t *testing.T) {
 	if st != 201 || created.Version <= held {
 		t.Fatalf("create after adopt: %d %s, want a version above %d", st, body, held)
 	}
-	waitFor(t, 10*time.Second, "the new link on the edge", func() bool { st, _ := scanEdge(t, e, "fresh"); return st == 302 })
+	testwait.For(t, 10*time.Second, "the new link on the edge", func() bool { st, _ := scanEdge(t, e, "fresh"); return st == 302 })
 }
 
 func grepLines(s string, prefixes ...string) string {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 // mustMountTmpfs mounts a tmpfs of size bytes on a new directory and
@@ -82,7 +84,7 @@ func TestServeDiskFull(t *testing.T) {
 			t.Fatalf("scan on a full disk: %d", resp.StatusCode)
 		}
 	}
-	waitFor(t, 10*time.Second, "events dropped for the full disk", func() bool {
+	testwait.For(t, 10*time.Second, "events dropped for the full disk", func() bool {
 		_, m := req(t, "GET", base+"/metrics", "", "")
 		d := diskFullDropped.FindStringSubmatch(m)
 		return d != nil && d[1] != "0"

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 )
 
@@ -47,7 +48,7 @@ func TestServeKilledStatsExact(t *testing.T) {
 			}
 		}
 		total += n
-		waitFor(t, 20*time.Second, "events in the log", func() bool {
+		testwait.For(t, 20*time.Second, "events in the log", func() bool {
 			_, m := req(t, "GET", base+"/metrics", "", "")
 			s := spooledMetric.FindStringSubmatch(m)
 			return s != nil && s[1] == strconv.Itoa(n)
@@ -62,7 +63,7 @@ func TestServeKilledStatsExact(t *testing.T) {
 	p = mustStartProc(t, bin, dir, args...)
 	base = "http://" + p.addr
 	var st store.LinkStats
-	waitFor(t, 30*time.Second, "every scan counted", func() bool {
+	testwait.For(t, 30*time.Second, "every scan counted", func() bool {
 		_, b := req(t, "GET", base+"/api/v1/links/drop/stats", key, "")
 		json.Unmarshal([]byte(b), &st)
 		return st.Total >= int64(total)

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 // TestRejectedRequestsNotFormatted: the bytes of a request fasthttp
@@ -23,7 +25,7 @@ func TestRejectedRequestsNotFormatted(t *testing.T) {
 		}
 	}
 	// The log line of the bare LF is written when its connection closes.
-	waitFor(t, 5*time.Second, "the connection error in the log", func() bool { return strings.Contains(log.String(), "error when serving connection") })
+	testwait.For(t, 5*time.Second, "the connection error in the log", func() bool { return strings.Contains(log.String(), "error when serving connection") })
 	if strings.Contains(log.String(), "not-for-the-log") {
 		t.Fatalf("the log holds the refused request's bytes:\n%s", log.String())
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/internal/redistest"
 	"github.com/qredge/qredge/internal/testnet"
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 func mustStartKfake(t *testing.T, ports ...int) *kfake.Cluster {
@@ -72,7 +73,7 @@ func TestEdgeKafkaOutage(t *testing.T) {
 	before := phase(1500 * time.Millisecond)
 	// kfake keeps data in memory only: take what the first cluster holds
 	// before stopping it, once everything enqueued so far was published.
-	waitFor(t, 30*time.Second, "events published", func() bool {
+	testwait.For(t, 30*time.Second, "events published", func() bool {
 		st := e.events.Stats()
 		return e.events.Queue().Len() == 0 && st.Published.Load()+st.Spooled.Load() >= uint64(scans)
 	})
@@ -95,7 +96,7 @@ func TestEdgeKafkaOutage(t *testing.T) {
 	}
 	// Once the spool is drained, the new cluster holds the rest.
 	lastLog := time.Now()
-	waitFor(t, 90*time.Second, "spool drained", func() bool {
+	testwait.For(t, 90*time.Second, "spool drained", func() bool {
 		st := e.events.Stats()
 		if time.Since(lastLog) > 5*time.Second {
 			lastLog = time.Now()

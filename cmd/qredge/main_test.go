@@ -17,6 +17,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/redirect/geoip/geoiptest"
 )
 
@@ -261,14 +262,11 @@ func TestServeShutdownFinishesWrites(t *testing.T) {
 	}
 	// Shut down once writes are flowing (not after a fixed sleep, which a
 	// loaded machine can outlast).
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	testwait.For(t, 10*time.Second, "5 writes answered", func() bool {
 		mu.Lock()
-		n := len(answered)
-		mu.Unlock()
-		if n >= 5 {
-			break
-		}
-	}
+		defer mu.Unlock()
+		return len(answered) >= 5
+	})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
@@ -49,9 +50,9 @@ func TestPolicyStartupScan(t *testing.T) {
 		c.Policy.AllowHTTP = false
 	})
 	// The check runs in the background: wait for its summary.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "stored links violate the destination policy") && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, "the policy check's summary", func() bool {
+		return strings.Contains(logs.String(), "stored links violate the destination policy")
+	})
 	for _, want := range []string{
 		`msg="stored link violates the destination policy; it is left as it is" code=denied domain="" field=rules[0].destination rule="host \"x.evil.example\" is denied by \"evil.example\" in --deny-destinations-file"`,
 		`code=loop domain="" field=destination rule="host \"go.example\" is in --public-url: it would redirect to this service itself: a redirect loop"`,

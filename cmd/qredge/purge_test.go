@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 // TestServePurgeStats: in qredge serve, deleting a link with
@@ -56,11 +58,7 @@ func TestServePurgeStats(t *testing.T) {
 			}
 		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); total("gone") < 5 || total("kept") < 5; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("scans not counted: gone %d, kept %d", total("gone"), total("kept"))
-		}
-	}
+	testwait.For(t, 10*time.Second, "5 scans of each link counted", func() bool { return total("gone") >= 5 && total("kept") >= 5 })
 	if resp, body := req(t, "DELETE", base+"/api/v1/links/gone?purge_stats=true", key, ""); resp.StatusCode != 204 {
 		t.Fatalf("delete with purge: %d %s", resp.StatusCode, body)
 	}

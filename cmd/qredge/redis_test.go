@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 const redisTestKey = "redis-test-admin-key-0123"
@@ -42,18 +43,7 @@ func mustStartEdge(t *testing.T, redisAddr string, mod func(*EdgeConfig)) *Edge 
 
 func waitReady(t *testing.T, e *Edge) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "edge ready", func() bool { return e.Table().Ready() })
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.For(t, 20*time.Second, "edge ready", func() bool { return e.Table().Ready() })
 }
 
 // mustStartAPIServer starts qredge api on redisAddr with test settings,
@@ -110,7 +100,7 @@ func propagation(t *testing.T, a *APIServer, edges []*Edge, n int) []time.Durati
 			t.Fatalf("create: %d %s", st, b)
 		}
 		for _, e := range edges {
-			waitFor(t, 5*time.Second, "propagation of "+code, func() bool { return e.Table().Lookup(nil, []byte(code)) != nil })
+			testwait.For(t, 5*time.Second, "propagation of "+code, func() bool { return e.Table().Lookup(nil, []byte(code)) != nil })
 		}
 		times = append(times, time.Since(start))
 	}
@@ -139,7 +129,7 @@ func testEdgesAndAPI(t *testing.T, redisAddr string) {
 		t.Fatal("delete failed")
 	}
 	for _, e := range []*Edge{e1, e2} {
-		waitFor(t, 5*time.Second, "update and delete", func() bool {
+		testwait.For(t, 5*time.Second, "update and delete", func() bool {
 			_, loc := scanEdge(t, e, "p42")
 			st, _ := scanEdge(t, e, "p43")
 			return loc == "https://example.com/new" && st == 404
@@ -200,7 +190,7 @@ func TestEdgeCatchesUpAfterPartition(t *testing.T) {
 	e := mustStartEdge(t, proxy.Addr(), nil)
 	waitReady(t, e)
 	proxy.Block()
-	waitFor(t, 10*time.Second, "edge to notice", func() bool { up, _ := e.Syncer().Health(); return !up })
+	testwait.For(t, 10*time.Second, "edge to notice", func() bool { up, _ := e.Syncer().Health(); return !up })
 	_, body := req(t, "GET", "http://"+e.AdminAddr()+"/readyz", "", "")
 	if !strings.Contains(body, "degraded: redis unreachable") {
 		t.Fatalf("readyz while cut off: %q", body)
@@ -214,7 +204,7 @@ func TestEdgeCatchesUpAfterPartition(t *testing.T) {
 		}
 	}
 	proxy.Unblock()
-	waitFor(t, 15*time.Second, "catch-up", func() bool {
+	testwait.For(t, 15*time.Second, "catch-up", func() bool {
 		_, a1 := scanEdge(t, e, "added")
 		_, k1 := scanEdge(t, e, "k1")
 		st, _ := scanEdge(t, e, "k2")
@@ -235,14 +225,14 @@ func TestEdgeStreamTrimmed(t *testing.T) {
 	e := mustStartEdge(t, proxy.Addr(), nil)
 	waitReady(t, e)
 	proxy.Block()
-	waitFor(t, 10*time.Second, "edge to notice", func() bool { up, _ := e.Syncer().Health(); return !up })
+	testwait.For(t, 10*time.Second, "edge to notice", func() bool { up, _ := e.Syncer().Health(); return !up })
 	for i := 0; i < 50; i++ {
 		apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":"t%d","destination":"https://example.com/%d"}`, i, i))
 	}
 	apiCall(t, a, "DELETE", "/api/v1/links/first", "")
 	srv.Do("XTRIM", "qredge:{l}:changes", "MAXLEN", "3")
 	proxy.Unblock()
-	waitFor(t, 15*time.Second, "full reload", func() bool { return e.Table().Len() == 50 })
+	testwait.For(t, 15*time.Second, "full reload", func() bool { return e.Table().Len() == 50 })
 	if st, _ := scanEdge(t, e, "first"); st != 404 {
 		t.Fatal("a link deleted in the trimmed part is still served")
 	}
@@ -288,7 +278,7 @@ func TestEdgeRedisKilled(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	srv.Kill()
-	waitFor(t, 10*time.Second, "edge to notice", func() bool { up, _ := e.Syncer().Health(); return !up })
+	testwait.For(t, 10*time.Second, "edge to notice", func() bool { up, _ := e.Syncer().Health(); return !up })
 	st, body := apiCall(t, a, "POST", "/api/v1/links", `{"code":"during","destination":"https://example.com/"}`)
 	if st != 503 || !strings.Contains(body, "unavailable") {
 		t.Fatalf("API write during the outage: %d %s", st, body)
@@ -302,7 +292,7 @@ func TestEdgeRedisKilled(t *testing.T) {
 	if st, b := apiCall(t, a, "POST", "/api/v1/links", `{"code":"after","destination":"https://example.com/after"}`); st != 201 {
 		t.Fatalf("API write after restart: %d %s", st, b)
 	}
-	waitFor(t, 15*time.Second, "change after restart", func() bool { _, loc := scanEdge(t, e, "after"); return loc == "https://example.com/after" })
+	testwait.For(t, 15*time.Second, "change after restart", func() bool { _, loc := scanEdge(t, e, "after"); return loc == "https://example.com/after" })
 	close(stop)
 	wg.Wait()
 	t.Logf("%d scans of known codes across a Redis kill and restart, %d errors", scans.Load(), bad.Load())
@@ -447,11 +437,11 @@ func TestEdgeRedisKilledCluster(t *testing.T) {
 	if bad != 0 {
 		t.Fatalf("%d of 500 scans of known codes failed with the dataset's master down", bad)
 	}
-	waitFor(t, 15*time.Second, "API writes to fail", func() bool {
+	testwait.For(t, 15*time.Second, "API writes to fail", func() bool {
 		st, _ := apiCall(t, a, "POST", "/api/v1/links", `{"destination":"https://example.com/"}`)
 		return st == 503
 	})
-	waitFor(t, 15*time.Second, "edge to report degraded", func() bool {
+	testwait.For(t, 15*time.Second, "edge to report degraded", func() bool {
 		_, body := req(t, "GET", "http://"+e.AdminAddr()+"/readyz", "", "")
 		return strings.Contains(body, "degraded")
 	})

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store/boltstore"
 )
 
@@ -80,7 +81,7 @@ func TestServeStatsDamaged(t *testing.T) {
 			t.Fatalf("scan: %d", resp.StatusCode)
 		}
 	}
-	waitFor(t, 20*time.Second, "scans counted", func() bool {
+	testwait.For(t, 20*time.Second, "scans counted", func() bool {
 		_, b := req(t, "GET", base+"/api/v1/stats/top?limit=1000", key, "")
 		return strings.Count(b, `"code"`) == n
 	})

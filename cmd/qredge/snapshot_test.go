@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 )
 
@@ -103,7 +104,7 @@ func TestEdgeRestartFromLocalSnapshot(t *testing.T) {
 	srv.Restart()
 	a2 := mustStartAPIServer(t, srv.Addr())
 	createLinks(t, a2, "after", 1)
-	waitFor(t, 20*time.Second, "the change made after redis came back", func() bool { return e.Table().Lookup(nil, []byte("after0")) != nil })
+	testwait.For(t, 20*time.Second, "the change made after redis came back", func() bool { return e.Table().Lookup(nil, []byte("after0")) != nil })
 	if code, body := readyz(t, e); code != 200 || !strings.Contains(body, "redis ok") {
 		t.Fatalf("readyz after redis is back: %d %q", code, body)
 	}
@@ -225,7 +226,7 @@ func TestEdgeSharedSnapshotUnderWrites(t *testing.T) {
 	}
 	createLinks(t, a, "sentinel", 1)
 	for i, e := range starts {
-		waitFor(t, 10*time.Second, "the sentinel", func() bool { return e.Table().Lookup(nil, []byte("sentinel0")) != nil })
+		testwait.For(t, 10*time.Second, "the sentinel", func() bool { return e.Table().Lookup(nil, []byte("sentinel0")) != nil })
 		if st := e.Syncer().Stats(); st.SnapshotLoads["shared"] != 1 || st.Reloads != 0 {
 			t.Fatalf("edge %d: %d shared snapshot loads, %d redis loads; want 1 and 0", i, st.SnapshotLoads["shared"], st.Reloads)
 		}
@@ -271,7 +272,7 @@ func TestRestoreFromLocalSnapshot(t *testing.T) {
 	if !strings.Contains(out.String(), "restored 40 links into dataset "+dataset) {
 		t.Fatalf("import --snapshot said %q", out.String())
 	}
-	waitFor(t, 15*time.Second, "the edge to see the restored dataset", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return !lost })
+	testwait.For(t, 15*time.Second, "the edge to see the restored dataset", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return !lost })
 	a2 := mustStartAPIServer(t, srv.Addr())
 	after := listAll(t, a2)
 	if len(after) != len(before) {

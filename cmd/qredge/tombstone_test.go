@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/store"
 )
@@ -111,7 +112,7 @@ func TestEdgesDeletesStayDeleted(t *testing.T) {
 		t.Fatalf("create: %d %s", st, b)
 	}
 	for _, e := range edges {
-		waitFor(t, 10*time.Second, "the sentinel on every edge", func() bool { return e.Table().Lookup(nil, []byte("sentinel")) != nil })
+		testwait.For(t, 10*time.Second, "the sentinel on every edge", func() bool { return e.Table().Lookup(nil, []byte("sentinel")) != nil })
 	}
 	stop.Store(true)
 	wg.Wait()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 )
 
@@ -255,11 +256,7 @@ func (r *mapReplica) MaxVersion() uint64 {
 
 func waitCond(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	testwait.For(t, 10*time.Second, what, cond)
 }
 
 // TestSyncerKeepsLostDataset: a Redis that comes back empty does not empty
