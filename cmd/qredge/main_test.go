@@ -461,9 +461,9 @@ func TestServeRulesEndToEnd(t *testing.T) {
 	const key = "rules-test-admin-key-123"
 	s, stderr := mustStartServe(t, t.TempDir(), func(c *ServeConfig) {
 		c.APIKey = key
-		c.GeoIPDB = db
-		c.CountryHeader = "X-Country"
-		c.CookieSecure = true
+		c.Redirect.GeoIPDB = db
+		c.Redirect.CountryHeader = "X-Country"
+		c.Redirect.CookieSecure = true
 	})
 	if !strings.Contains(stderr.String(), "GeoIP database loaded") {
 		t.Fatalf("no GeoIP log line:\n%s", stderr)

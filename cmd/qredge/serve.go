@@ -35,12 +35,12 @@ import (
 
 // ServeConfig is the configuration of 'qredge serve'.
 type ServeConfig struct {
-	processFlags // --listen, --admin-listen (none by default), --shutdown-timeout, --log-*
-	DataDir      string
-	PublicURL    string
-	APIKey       string
-	Policy       PolicyFlags // --deny-destinations, --short-domains, --allow-http
-	RedirectFlags
+	processFlags     // --listen, --admin-listen (none by default), --shutdown-timeout, --log-*
+	DataDir          string
+	PublicURL        string
+	APIKey           string
+	Policy           PolicyFlags // --deny-destinations, --short-domains, --allow-http
+	Redirect         redirect.Config
 	Events           EventFlags
 	Retention        RetentionFlags
 	MaxBodyBytes     int64
@@ -55,7 +55,7 @@ func DefaultServeConfig() ServeConfig {
 		processFlags:     defaultProcessFlags(":8080", ""),
 		DataDir:          "./qredge-data",
 		Policy:           defaultPolicyFlags(),
-		RedirectFlags:    defaultRedirectFlags(),
+		Redirect:         redirect.DefaultConfig(),
 		Events:           defaultEventFlags(""),
 		Retention:        defaultRetentionFlags(),
 		MaxBodyBytes:     api.DefaultConfig().MaxBodyBytes,
@@ -79,7 +79,7 @@ func (c *ServeConfig) Check() error {
 	if err := c.Policy.Check(); err != nil {
 		return err
 	}
-	if err := c.RedirectFlags.Check(); err != nil {
+	if err := c.Redirect.Check(); err != nil {
 		return err
 	}
 	if c.Events.SpoolDir == "" {
@@ -137,7 +137,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links, such as https://go.example.com (default: http://<listen address>)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
 	c.Policy.register(fs)
-	c.RedirectFlags.register(fs)
+	c.Redirect.RegisterFlags(fs)
 	c.Events.register(fs, false)
 	c.Retention.register(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
@@ -305,8 +305,8 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	}
 	hosts := cfg.HTTP.AcceptedHosts(publicHost)
 
-	rcfg := cfg.RedirectFlags.config()
-	if s.geo, err = cfg.RedirectFlags.openGeoIP(s.Log); err != nil {
+	rcfg := cfg.Redirect
+	if s.geo, err = geoip.OpenOptional(rcfg.GeoIPDB, s.Log); err != nil {
 		return err
 	}
 	// The embedded mode keeps every scan event in the spool (by default
