@@ -29,7 +29,7 @@ type APIConfig struct {
 	processFlags     // --listen, --admin-listen, --shutdown-timeout, --log-*
 	PublicURL        string
 	APIKey           string
-	Policy           PolicyFlags // --deny-destinations, --short-domains, --allow-http
+	Policy           store.PolicyConfig // --deny-destinations, --short-domains, --allow-http
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
 	GeoIPDB          string
@@ -39,7 +39,7 @@ type APIConfig struct {
 
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
-	return APIConfig{Redis: cli.DefaultRedisFlags(), Policy: defaultPolicyFlags(), processFlags: defaultProcessFlags(":8081", ":9091"), PublicURL: "http://localhost:8080",
+	return APIConfig{Redis: cli.DefaultRedisFlags(), Policy: store.DefaultPolicyConfig(), processFlags: defaultProcessFlags(":8081", ":9091"), PublicURL: "http://localhost:8080",
 		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, HTTP: front.DefaultConfig(10000), Protect: defaultAPIProtectFlags()}
 }
 
@@ -48,7 +48,7 @@ func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	c.processFlags.register(fs)
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links (the edges), such as https://go.example.com")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed when Redis has none")
-	c.Policy.register(fs)
+	c.Policy.RegisterFlags(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
@@ -94,7 +94,7 @@ type APIServer struct {
 	ln    net.Listener
 	srv   *http.Server
 	admin *front.Admin
-	// stopPolicy stops the start-up check of stored links (startPolicy).
+	// stopPolicy stops the start-up check of stored links (api.StartPolicyScan).
 	stopPolicy func()
 	// stopConvert stops the conversion of JSON-stored links and waits.
 	stopConvert func()
@@ -151,8 +151,12 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	// same --redis-prefix.
 	ac := redisagg.DefaultConfig()
 	ac.Prefix = cfg.Redis.Prefix
-	policy, stopPolicy := cfg.Policy.startPolicy(ctx, cfg.PublicURL, a.store.ForEachLink, reg, a.Log)
-	a.stopPolicy = stopPolicy
+	policy, err := cfg.Policy.NewPolicy(cfg.PublicURL)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(policyViolations(policy))
+	a.stopPolicy = api.StartPolicyScan(ctx, policy, a.store.ForEachLink, a.Log)
 	apiCfg := api.Config{PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe,
 		Resolver: resolver{redirect.NewHandler(rcfg, redirect.NewTable())}, Stats: redisagg.New(a.store.Client(), ac), Policy: policy}
 	if cfg.APIKey != "" {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/qredge/qredge/store"
 )
 
 // apiMetrics counts API requests by route. The API is not the hot path, so
@@ -44,4 +46,13 @@ func buildInfo() prometheus.Collector {
 	})
 	g.Set(1)
 	return g
+}
+
+// policyViolations is the gauge of the links the destination policy
+// refuses.
+func policyViolations(p *store.DestinationPolicy) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "qredge_links_policy_violations",
+		Help: "Links whose destinations the destination policy refuses, at the last scan (start-up or GET /api/v1/policy/violations).",
+	}, func() float64 { return float64(p.Violations()) })
 }

@@ -39,7 +39,7 @@ type ServeConfig struct {
 	DataDir          string
 	PublicURL        string
 	APIKey           string
-	Policy           PolicyFlags // --deny-destinations, --short-domains, --allow-http
+	Policy           store.PolicyConfig // --deny-destinations, --short-domains, --allow-http
 	Redirect         redirect.Config
 	Events           EventFlags
 	Retention        RetentionFlags
@@ -54,7 +54,7 @@ func DefaultServeConfig() ServeConfig {
 	return ServeConfig{
 		processFlags:     defaultProcessFlags(":8080", ""),
 		DataDir:          "./qredge-data",
-		Policy:           defaultPolicyFlags(),
+		Policy:           store.DefaultPolicyConfig(),
 		Redirect:         redirect.DefaultConfig(),
 		Events:           defaultEventFlags(""),
 		Retention:        defaultRetentionFlags(),
@@ -136,7 +136,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links, such as https://go.example.com (default: http://<listen address>)")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
-	c.Policy.register(fs)
+	c.Policy.RegisterFlags(fs)
 	c.Redirect.RegisterFlags(fs)
 	c.Events.register(fs, false)
 	c.Retention.register(fs)
@@ -186,7 +186,7 @@ type Serve struct {
 	aggMetrics *aggregate.Metrics
 	brake      *aggregate.Brake
 	sigs       chan os.Signal
-	stopPolicy func() // stops the start-up check of stored links (startPolicy)
+	stopPolicy func() // stops the start-up check of stored links (api.StartPolicyScan)
 	admin      *front.Admin
 	router     *front.Router
 }
@@ -346,8 +346,12 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	registerEventMetrics(reg, s.events)
 	front.RegisterMetrics(reg, s.ln, hosts)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
-	var policy *store.DestinationPolicy
-	policy, s.stopPolicy = cfg.Policy.startPolicy(ctx, publicURL, s.db.ForEachLink, reg, s.Log)
+	policy, err := cfg.Policy.NewPolicy(publicURL)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(policyViolations(policy))
+	s.stopPolicy = api.StartPolicyScan(ctx, policy, s.db.ForEachLink, s.Log)
 	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
 		Stats: s.agg, Brake: s.brake, Policy: policy, Backup: api.BackupHandler(s.db, s.Log)}
 	if cfg.APIKey != "" {
