@@ -42,7 +42,7 @@ type ServeConfig struct {
 	Policy           store.PolicyConfig // --deny-destinations, --short-domains, --allow-http
 	Redirect         redirect.Config
 	Events           EventFlags
-	Retention        RetentionFlags
+	Retention        aggregate.Retention
 	MaxBodyBytes     int64
 	MaxBulkBodyBytes int64
 	HTTP             front.Config
@@ -57,7 +57,7 @@ func DefaultServeConfig() ServeConfig {
 		Policy:           store.DefaultPolicyConfig(),
 		Redirect:         redirect.DefaultConfig(),
 		Events:           defaultEventFlags(""),
-		Retention:        defaultRetentionFlags(),
+		Retention:        aggregate.DefaultRetention(),
 		MaxBodyBytes:     api.DefaultConfig().MaxBodyBytes,
 		MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes,
 		HTTP:             front.DefaultConfig(100000),
@@ -139,7 +139,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	c.Policy.RegisterFlags(fs)
 	c.Redirect.RegisterFlags(fs)
 	c.Events.register(fs, false)
-	c.Retention.register(fs)
+	c.Retention.RegisterFlags(fs)
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	c.HTTP.RegisterFlags(fs)
@@ -322,7 +322,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.aggMetrics = aggregate.NewMetrics()
 	s.brake = aggregate.NewBrake(s.aggMetrics.Paused)
 	lc := localagg.DefaultConfig()
-	lc.Retention = cfg.Retention.retention()
+	lc.Retention = cfg.Retention
 	lc.Damaged = statsDamage
 	if s.agg, err = localagg.Open(s.db.Bolt(), s.events.Spool(), lc, s.aggMetrics, s.brake, s.Log); err != nil {
 		return fmt.Errorf("cannot open the embedded analytics: %w", err)
