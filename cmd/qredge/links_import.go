@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkio"
@@ -57,7 +58,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if err := checkPublicURL(*publicURL); err != nil {
+	if err := api.CheckPublicURL(*publicURL); err != nil {
 		return err
 	}
 	if *snapFile != "" {
