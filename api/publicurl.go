@@ -1,9 +1,22 @@
 package api
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 )
+
+// CheckPublicURL checks a --public-url: empty, or a scheme and host.
+func CheckPublicURL(publicURL string) error {
+	if publicURL == "" {
+		return nil
+	}
+	u, err := url.Parse(publicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", publicURL)
+	}
+	return nil
+}
 
 // PublicURLWarning returns a warning for the log when short links would
 // name a host other machines cannot reach: the public URL's host is a

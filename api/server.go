@@ -24,6 +24,10 @@ type Config struct {
 	// MaxBulkBodyBytes limits the body of POST /api/v1/links/bulk, which
 	// holds up to store.MaxBulkLinks links.
 	MaxBulkBodyBytes int64
+	// AdminKey, when set, is a key that has the admin scope without being
+	// stored (the --api-key flag); NewServer keeps only its hash, as
+	// AdminKeyHash.
+	AdminKey string
 	// AdminKeyHash, when set, is the store.HashAPIKey of a key that has the
 	// admin scope without being stored (the --api-key flag).
 	AdminKeyHash string
@@ -108,6 +112,9 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 		cfg.MaxBulkBodyBytes = DefaultConfig().MaxBulkBodyBytes
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	if cfg.AdminKey != "" {
+		cfg.AdminKeyHash, cfg.AdminKey = store.HashAPIKey(cfg.AdminKey), ""
+	}
 	if cfg.Audit == nil {
 		cfg.Audit, _ = st.(store.AuditLog)
 	}

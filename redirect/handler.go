@@ -34,6 +34,9 @@ type Config struct {
 	// Countries, when set, maps client IPs to countries (a GeoIP
 	// database). The country header wins when both give an answer.
 	Countries CountryLookup
+	// GeoIPDB is the file the command opens Countries from (--geoip-db);
+	// the handler never reads it.
+	GeoIPDB string
 	// ClientIPHeader names a header set by a trusted proxy with the client
 	// IP (its last comma-separated entry is used). Requests without it (or
 	// with it blank), and every request when it is empty, use the

@@ -28,37 +28,6 @@ import (
 	"github.com/qredge/qredge/store/redisstore"
 )
 
-// RetentionFlags say how long stats buckets are kept.
-type RetentionFlags struct{ Minute, Hour, Day time.Duration }
-
-func defaultRetentionFlags() RetentionFlags {
-	r := aggregate.DefaultRetention()
-	return RetentionFlags{r[0], r[1], r[2]}
-}
-
-func (c *RetentionFlags) register(fs flagRegistrar) {
-	fs.DurationVar(&c.Minute, "retention-minute", c.Minute, "how long per-minute stats are kept")
-	fs.DurationVar(&c.Hour, "retention-hour", c.Hour, "how long per-hour stats are kept")
-	fs.DurationVar(&c.Day, "retention-day", c.Day, "how long per-day stats are kept")
-}
-
-// Check returns an error naming the first invalid setting.
-func (c *RetentionFlags) Check() error {
-	for _, f := range []struct {
-		name string
-		v, w time.Duration
-	}{{"--retention-minute", c.Minute, time.Minute}, {"--retention-hour", c.Hour, time.Hour}, {"--retention-day", c.Day, 24 * time.Hour}} {
-		if f.v < f.w {
-			return fmt.Errorf("%s must be at least %s", f.name, f.w)
-		}
-	}
-	return nil
-}
-
-func (c *RetentionFlags) retention() aggregate.Retention {
-	return aggregate.Retention{c.Minute, c.Hour, c.Day}
-}
-
 // AnalyticsConfig is the configuration of 'qredge analytics'.
 type AnalyticsConfig struct {
 	Redis         cli.RedisFlags
@@ -74,7 +43,7 @@ type AnalyticsConfig struct {
 	Linger        time.Duration
 	StartLatest   bool
 	DedupeWindow  time.Duration
-	Retention     RetentionFlags
+	Retention     aggregate.Retention
 	StartPaused   bool
 	processFlags  // --admin-listen, --shutdown-timeout, --log-*
 }
@@ -84,7 +53,7 @@ func DefaultAnalyticsConfig() AnalyticsConfig {
 	k := kafkaconsumer.DefaultConfig()
 	return AnalyticsConfig{Redis: cli.DefaultRedisFlags(), KafkaTopic: k.Kafka.Topic, KafkaGroup: k.Group, KafkaSession: k.SessionTimeout,
 		BatchSize: k.BatchSize, Linger: k.Linger, DedupeWindow: redisagg.DefaultConfig().DedupeWindow,
-		Retention: defaultRetentionFlags(), processFlags: defaultProcessFlags("", ":9095")}
+		Retention: aggregate.DefaultRetention(), processFlags: defaultProcessFlags("", ":9095")}
 }
 
 func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
@@ -101,7 +70,7 @@ func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
 	fs.DurationVar(&c.Linger, "linger", c.Linger, "longest wait to fill a batch; adds to the freshness of stats")
 	fs.BoolVar(&c.StartLatest, "start-latest", c.StartLatest, "partitions with no stored offset start at their end instead of their beginning")
 	fs.DurationVar(&c.DedupeWindow, "dedupe-window", c.DedupeWindow, "how long event ids are remembered to drop duplicates sent by edges after Kafka timeouts; 0 turns it off")
-	c.Retention.register(fs)
+	c.Retention.RegisterFlags(fs)
 	fs.BoolVar(&c.StartPaused, "start-paused", c.StartPaused, "start with the brake engaged (resume with POST /analytics/resume or SIGUSR2)")
 	c.processFlags.register(fs)
 }
@@ -191,7 +160,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 		}
 	}()
 	ac := redisagg.DefaultConfig()
-	ac.Prefix, ac.Retention, ac.DedupeWindow = cfg.Redis.Prefix, cfg.Retention.retention(), cfg.DedupeWindow
+	ac.Prefix, ac.Retention, ac.DedupeWindow = cfg.Redis.Prefix, cfg.Retention, cfg.DedupeWindow
 	a.agg = redisagg.New(a.client.Client(), ac)
 	a.metrics = aggregate.NewMetrics()
 	a.brake = aggregate.NewBrake(a.metrics.Paused)

@@ -25,35 +25,27 @@ import (
 
 // APIConfig is the configuration of 'qredge api'.
 type APIConfig struct {
-	Redis            cli.RedisFlags
-	processFlags     // --listen, --admin-listen, --shutdown-timeout, --log-*
-	PublicURL        string
-	APIKey           string
-	Policy           PolicyFlags // --deny-destinations, --short-domains, --allow-http
-	MaxBodyBytes     int64
-	MaxBulkBodyBytes int64
-	GeoIPDB          string
-	HTTP             front.Config
-	Protect          apiProtectFlags // --rate-limit, --rate-burst
+	Redis        cli.RedisFlags
+	processFlags                    // --listen, --admin-listen, --shutdown-timeout, --log-*
+	API          api.Config         // --public-url, --api-key, --max-body-bytes, --max-bulk-body-bytes, --rate-limit, --rate-burst
+	Policy       store.PolicyConfig // --deny-destinations, --short-domains, --allow-http
+	GeoIPDB      string
+	HTTP         front.Config
 }
 
 // DefaultAPIConfig returns the defaults of 'qredge api'.
 func DefaultAPIConfig() APIConfig {
-	return APIConfig{Redis: cli.DefaultRedisFlags(), Policy: defaultPolicyFlags(), processFlags: defaultProcessFlags(":8081", ":9091"), PublicURL: "http://localhost:8080",
-		MaxBodyBytes: api.DefaultConfig().MaxBodyBytes, MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes, HTTP: front.DefaultConfig(10000), Protect: defaultAPIProtectFlags()}
+	return APIConfig{Redis: cli.DefaultRedisFlags(), Policy: store.DefaultPolicyConfig(), processFlags: defaultProcessFlags(":8081", ":9091"), API: api.DefaultConfig(),
+		HTTP: front.DefaultConfig(10000)}
 }
 
 func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
 	c.processFlags.register(fs)
-	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links (the edges), such as https://go.example.com")
-	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed when Redis has none")
-	c.Policy.register(fs)
-	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
-	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
+	c.API.RegisterFlags(fs, false)
+	c.Policy.RegisterFlags(fs)
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
 	c.HTTP.RegisterFlags(fs)
-	c.Protect.register(fs)
 }
 
 // Check returns an error naming the first invalid setting.
@@ -67,7 +59,7 @@ func (c *APIConfig) Check() error {
 	if err := c.Policy.Check(); err != nil {
 		return err
 	}
-	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes, c.MaxBulkBodyBytes); err != nil {
+	if err := c.API.Check(); err != nil {
 		return err
 	}
 	return c.HTTP.Check()
@@ -94,7 +86,7 @@ type APIServer struct {
 	ln    net.Listener
 	srv   *http.Server
 	admin *front.Admin
-	// stopPolicy stops the start-up check of stored links (startPolicy).
+	// stopPolicy stops the start-up check of stored links (api.StartPolicyScan).
 	stopPolicy func()
 	// stopConvert stops the conversion of JSON-stored links and waits.
 	stopConvert func()
@@ -127,7 +119,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 		a.Log.Info("link dataset", "id", id)
 	}
 	a.startConvert()
-	secret, err := api.EnsureAdminKey(ctx, a.store, cfg.APIKey != "")
+	secret, err := api.EnsureAdminKey(ctx, a.store, cfg.API.AdminKey != "")
 	if err != nil {
 		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
 	}
@@ -151,14 +143,15 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	// same --redis-prefix.
 	ac := redisagg.DefaultConfig()
 	ac.Prefix = cfg.Redis.Prefix
-	policy, stopPolicy := cfg.Policy.startPolicy(ctx, cfg.PublicURL, a.store.ForEachLink, reg, a.Log)
-	a.stopPolicy = stopPolicy
-	apiCfg := api.Config{PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe,
-		Resolver: resolver{redirect.NewHandler(rcfg, redirect.NewTable())}, Stats: redisagg.New(a.store.Client(), ac), Policy: policy}
-	if cfg.APIKey != "" {
-		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
+	policy, err := cfg.Policy.NewPolicy(cfg.API.PublicURL)
+	if err != nil {
+		return err
 	}
-	cfg.Protect.apply(&apiCfg)
+	reg.MustRegister(policyViolations(policy))
+	a.stopPolicy = api.StartPolicyScan(ctx, policy, a.store.ForEachLink, a.Log)
+	apiCfg := cfg.API
+	apiCfg.Observe, apiCfg.Resolver = apiMetrics.observe, resolver{redirect.NewHandler(rcfg, redirect.NewTable())}
+	apiCfg.Stats, apiCfg.Policy = redisagg.New(a.store.Client(), ac), policy
 	if a.admin, err = front.StartAdmin(cfg.AdminListen, a.readiness, reg, a.Log); err != nil {
 		return err
 	}
@@ -173,8 +166,8 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 			a.Log.Error("api listener failed", "err", err)
 		}
 	}()
-	a.Log.Info("listening", "addr", a.ln.Addr().String(), "redis", cfg.Redis.Addr, "redis_mode", a.store.Mode(), "public_url", cfg.PublicURL)
-	if w := api.PublicURLWarning(cfg.PublicURL, a.ln.Addr()); w != "" {
+	a.Log.Info("listening", "addr", a.ln.Addr().String(), "redis", cfg.Redis.Addr, "redis_mode", a.store.Mode(), "public_url", cfg.API.PublicURL)
+	if w := api.PublicURLWarning(cfg.API.PublicURL, a.ln.Addr()); w != "" {
 		a.Log.Warn(w)
 	}
 	return nil

@@ -32,7 +32,7 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 func TestBackupUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	const key = "backup-test-admin-key"
-	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = key })
+	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base := "http://" + s.Addr()
 	var seed strings.Builder
 	seed.WriteString("[")
@@ -134,7 +134,7 @@ func TestBackupUnderLoad(t *testing.T) {
 	// Restore: the backup as qredge.db of a data directory serves.
 	restoredDir := t.TempDir()
 	copyFile(t, off, filepath.Join(restoredDir, boltstore.FileName))
-	s2, _ := mustStartServe(t, restoredDir, func(c *ServeConfig) { c.APIKey = key })
+	s2, _ := mustStartServe(t, restoredDir, func(c *ServeConfig) { c.API.AdminKey = key })
 	resp, _ := req(t, "GET", "http://"+s2.Addr()+"/"+before[len(before)-1], "", "")
 	if resp.StatusCode != 302 {
 		t.Fatalf("restored link: %d", resp.StatusCode)
@@ -161,7 +161,7 @@ func TestCheckCommand(t *testing.T) {
 	}
 	dir := t.TempDir()
 	const key = "check-test-admin-key"
-	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = key })
+	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base := "http://" + s.Addr()
 	var bulk strings.Builder
 	bulk.WriteString("[")
@@ -225,7 +225,7 @@ func TestCheckCommand(t *testing.T) {
 	if code, stdout, stderr := runCmd(t, "check", "--data-dir", dir, "--drop-stats"); code != 0 || !strings.Contains(stdout, "healthy") {
 		t.Fatalf("check --drop-stats: %d\n%s%s", code, stdout, stderr)
 	}
-	s, _ = mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = key })
+	s, _ = mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base = "http://" + s.Addr()
 	if resp, _ := req(t, "GET", base+"/k2999", "", ""); resp.StatusCode != 302 {
 		t.Fatalf("link after --drop-stats: %d", resp.StatusCode)
@@ -249,7 +249,7 @@ func TestCheckCommand(t *testing.T) {
 		t.Fatalf("check of damaged links: %d\n%s", code, stdout)
 	}
 	cfg := DefaultServeConfig()
-	cfg.Listen, cfg.DataDir, cfg.APIKey = "127.0.0.1:0", dir, key
+	cfg.Listen, cfg.DataDir, cfg.API.AdminKey = "127.0.0.1:0", dir, key
 	cfg.Check()
 	srv := &Serve{Config: cfg}
 	if err := srv.Open(context.Background()); err == nil || !strings.Contains(err.Error(), "qredge check --data-dir") {

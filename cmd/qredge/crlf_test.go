@@ -94,7 +94,7 @@ func TestBareLFEdge(t *testing.T) {
 
 func TestBareLFAPI(t *testing.T) {
 	redisAddr := redistest.MustStart(t, redistest.Options{}).Addr()
-	a := mustStartAPIServer(t, redisAddr, func(c *APIConfig) { c.APIKey = hardKey; c.HTTP.ReadTimeout = crlfReadTimeout })
+	a := mustStartAPIServer(t, redisAddr, func(c *APIConfig) { c.API.AdminKey = hardKey; c.HTTP.ReadTimeout = crlfReadTimeout })
 	checkBareLF(t, a.Addr(), "/api/v1/links", 401, "400 Bad Request")
 	body := "{\n\"code\": \"lf\",\n\"destination\": \"https://example.com/lf\"\n}"
 	raw := rawRequest(t, a.Addr(), "POST /api/v1/links HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+hardKey+

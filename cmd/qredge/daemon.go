@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/qredge/qredge/internal/cli"
 )
+
+// flagRegistrar is the flag set the config structs register on.
+type flagRegistrar = *flag.FlagSet
 
 // processFlags are the settings every long-running command has: its
 // listeners, its shutdown and its logs, registered here once.

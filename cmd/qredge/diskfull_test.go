@@ -56,7 +56,7 @@ var diskFullDropped = regexp.MustCompile(`qredge_events_dropped_total\{reason="d
 func TestServeDiskFull(t *testing.T) {
 	mnt := mustMountTmpfs(t, 8<<20)
 	const key = "disk-full-admin-key"
-	s, _ := mustStartServe(t, filepath.Join(mnt, "data"), func(c *ServeConfig) { c.APIKey = key })
+	s, _ := mustStartServe(t, filepath.Join(mnt, "data"), func(c *ServeConfig) { c.API.AdminKey = key })
 	base := "http://" + s.Addr()
 	if resp, b := req(t, "POST", base+"/api/v1/links", key, `{"code":"before","destination":"https://example.com/before"}`); resp.StatusCode != 201 {
 		t.Fatalf("create: %d %s", resp.StatusCode, b)

@@ -28,9 +28,9 @@ import (
 
 // EdgeConfig is the configuration of 'qredge edge'.
 type EdgeConfig struct {
-	Redis        cli.RedisFlags
-	processFlags // --listen, --admin-listen, --shutdown-timeout, --log-*
-	RedirectFlags
+	Redis             cli.RedisFlags
+	processFlags      // --listen, --admin-listen, --shutdown-timeout, --log-*
+	Redirect          redirect.Config
 	Events            EventFlags
 	ResyncInterval    time.Duration
 	NegativeTTL       time.Duration
@@ -47,7 +47,7 @@ type EdgeConfig struct {
 func DefaultEdgeConfig() EdgeConfig {
 	fb := redirect.DefaultFallbackConfig()
 	return EdgeConfig{
-		Redis: cli.DefaultRedisFlags(), processFlags: defaultProcessFlags(":8080", ":9090"), RedirectFlags: defaultRedirectFlags(),
+		Redis: cli.DefaultRedisFlags(), processFlags: defaultProcessFlags(":8080", ":9090"), Redirect: redirect.DefaultConfig(),
 		Events:         defaultEventFlags("./qredge-spool"),
 		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
 		SharedSnapshots: true, SnapshotInterval: time.Minute,
@@ -58,7 +58,7 @@ func DefaultEdgeConfig() EdgeConfig {
 func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
 	c.processFlags.register(fs)
-	c.RedirectFlags.register(fs)
+	c.Redirect.RegisterFlags(fs)
 	c.Events.register(fs, true)
 	fs.DurationVar(&c.ResyncInterval, "resync-interval", c.ResyncInterval, "how often the in-memory table is compared with Redis in full (0: never)")
 	fs.DurationVar(&c.NegativeTTL, "negative-cache-ttl", c.NegativeTTL, "how long a code found neither in memory nor in Redis is answered 404 without asking Redis again")
@@ -79,7 +79,7 @@ func (c *EdgeConfig) Check() error {
 	if err := c.processFlags.Check(); err != nil {
 		return err
 	}
-	if err := c.RedirectFlags.Check(); err != nil {
+	if err := c.Redirect.Check(); err != nil {
 		return err
 	}
 	if err := c.Events.Check(); err != nil {
@@ -156,8 +156,8 @@ func (e *Edge) Open() (err error) {
 		}
 	}()
 	e.table = redirect.NewTable()
-	rcfg := cfg.RedirectFlags.config()
-	if e.geo, err = cfg.RedirectFlags.openGeoIP(e.Log); err != nil {
+	rcfg := cfg.Redirect
+	if e.geo, err = geoip.OpenOptional(rcfg.GeoIPDB, e.Log); err != nil {
 		return err
 	}
 	if e.geo != nil {

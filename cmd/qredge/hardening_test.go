@@ -204,7 +204,7 @@ func checkMaxConns(t *testing.T, addr, path string, wantStatus int) {
 func mustStartHardServe(t *testing.T, mod func(*ServeConfig)) *Serve {
 	t.Helper()
 	s, _ := mustStartServe(t, t.TempDir(), func(c *ServeConfig) {
-		c.APIKey = hardKey
+		c.API.AdminKey = hardKey
 		c.HTTP.ReadTimeout = hardTimeout
 		if mod != nil {
 			mod(c)
@@ -257,7 +257,7 @@ func TestHardeningServe(t *testing.T) {
 	t.Run("hosts", func(t *testing.T) {
 		s := mustStartHardServe(t, func(c *ServeConfig) {
 			c.HTTP.Hosts = "go.example.com, Other.Example"
-			c.PublicURL = "https://short.example"
+			c.API.PublicURL = "https://short.example"
 		})
 		for host, want := range map[string]int{
 			"go.example.com": 302, "GO.EXAMPLE.COM:8080": 302, "other.example.": 302, "short.example:443": 302,
@@ -337,7 +337,7 @@ func TestHardeningAPI(t *testing.T) {
 	redisAddr := redistest.MustStart(t, redistest.Options{}).Addr()
 	start := func(mod func(*APIConfig)) *APIServer {
 		return mustStartAPIServer(t, redisAddr, func(c *APIConfig) {
-			c.APIKey = hardKey
+			c.API.AdminKey = hardKey
 			c.HTTP.ReadTimeout = hardTimeout
 			if mod != nil {
 				mod(c)

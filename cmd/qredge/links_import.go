@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkio"
@@ -47,16 +48,17 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	// The destination policy of the API, for the targets that bypass it
 	// (--data-dir, --redis) and for --dry-run; through --api the server
 	// applies its own as well.
-	policy := defaultPolicyFlags()
-	policy.register(fs)
+	policy := store.DefaultPolicyConfig()
+	policy.RegisterFlags(fs)
 	publicURL := fs.String("public-url", "", "scheme and host of the short links, such as https://go.example.com: links to it are refused (a redirect loop), as by the API")
 	if err := cli.ParseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := policy.Check(); err != nil {
+	destPolicy, err := policy.NewPolicy(*publicURL)
+	if err != nil {
 		return err
 	}
-	if err := checkPublicURL(*publicURL); err != nil {
+	if err := api.CheckPublicURL(*publicURL); err != nil {
 		return err
 	}
 	if *snapFile != "" {
@@ -132,7 +134,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		defer be.Close()
 		to = be
 	}
-	im := linkio.NewImporter(linkio.ImportConfig{Chunk: *chunk, Atomic: *atomic, Policy: policy.policy(*publicURL)}, to, stderr)
+	im := linkio.NewImporter(linkio.ImportConfig{Chunk: *chunk, Atomic: *atomic, Policy: destPolicy}, to, stderr)
 	start := time.Now()
 	err = im.Run(ctx, src)
 	el := time.Since(start)

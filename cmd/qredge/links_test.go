@@ -394,7 +394,7 @@ func TestLinksDataDirLocked(t *testing.T) {
 // directory.
 func TestLinksAPI(t *testing.T) {
 	const key = "links-test-admin-key-0123"
-	s, _ := mustStartServe(t, t.TempDir(), func(c *ServeConfig) { c.APIKey = key })
+	s, _ := mustStartServe(t, t.TempDir(), func(c *ServeConfig) { c.API.AdminKey = key })
 	api := "http://" + s.Addr()
 	src := t.TempDir()
 	mustSeedDataDir(t, src, linksFixture(t))

@@ -47,7 +47,7 @@ func mustStartServe(tb testing.TB, dataDir string, mod func(*ServeConfig)) (*Ser
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = dataDir
 	cfg.ShutdownTimeout = 5 * time.Second
-	cfg.Protect.RateLimit = -1 // waitFor polls the API every 2 ms; api/ratelimit_test.go tests the limits
+	cfg.API.RateLimit = -1 // waitFor polls the API every 2 ms; api/ratelimit_test.go tests the limits
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -210,8 +210,8 @@ func TestServeEndToEndInProcess(t *testing.T) {
 func TestServeConfiguredKey(t *testing.T) {
 	const key = "my-own-admin-key-123456"
 	s, stderr := mustStartServe(t, t.TempDir(), func(c *ServeConfig) {
-		c.APIKey = key
-		c.PublicURL = "https://go.example.com"
+		c.API.AdminKey = key
+		c.API.PublicURL = "https://go.example.com"
 	})
 	if apiKeyLine.MatchString(stderr.String()) {
 		t.Fatal("a key was generated although --api-key was set")
@@ -231,7 +231,7 @@ func TestServeConfiguredKey(t *testing.T) {
 func TestServeShutdownFinishesWrites(t *testing.T) {
 	dir := t.TempDir()
 	const key = "shutdown-test-admin-key"
-	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = key })
+	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base := "http://" + s.Addr()
 	var (
 		mu       sync.Mutex
@@ -271,7 +271,7 @@ func TestServeShutdownFinishesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	s2, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = key })
+	s2, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(answered) == 0 {
@@ -387,7 +387,7 @@ func TestAPIKeyCommands(t *testing.T) {
 	// While serve runs, the data directory is locked: the command says so
 	// and --server works instead.
 	const admin = "apikey-test-admin-key"
-	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = admin })
+	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = admin })
 	stderr.Reset()
 	if code := run(context.Background(), []string{"apikey", "list", "--data-dir", dir}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "--server") {
 		t.Fatalf("list on a locked dir: %d %s", code, stderr.String())
@@ -458,10 +458,10 @@ func TestServeRulesEndToEnd(t *testing.T) {
 	db := geoiptest.WriteCountryDB(t, map[string]string{"127.0.0.0/8": "DE", "203.0.113.0/24": "FR"})
 	const key = "rules-test-admin-key-123"
 	s, stderr := mustStartServe(t, t.TempDir(), func(c *ServeConfig) {
-		c.APIKey = key
-		c.GeoIPDB = db
-		c.CountryHeader = "X-Country"
-		c.CookieSecure = true
+		c.API.AdminKey = key
+		c.Redirect.GeoIPDB = db
+		c.Redirect.CountryHeader = "X-Country"
+		c.Redirect.CookieSecure = true
 	})
 	if !strings.Contains(stderr.String(), "GeoIP database loaded") {
 		t.Fatalf("no GeoIP log line:\n%s", stderr)

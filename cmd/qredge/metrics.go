@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/qredge/qredge/store"
 )
 
 // apiMetrics counts API requests by route. The API is not the hot path, so
@@ -54,3 +56,12 @@ type collectorFunc struct {
 
 func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
+
+// policyViolations is the gauge of the links the destination policy
+// refuses.
+func policyViolations(p *store.DestinationPolicy) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "qredge_links_policy_violations",
+		Help: "Links whose destinations the destination policy refuses, at the last scan (start-up or GET /api/v1/policy/violations).",
+	}, func() float64 { return float64(p.Violations()) })
+}

@@ -44,8 +44,8 @@ func TestPolicyStartupScan(t *testing.T) {
 	}
 	key := "qk_policy_test_admin_key_0123"
 	s, logs := mustStartServe(t, dir, func(c *ServeConfig) {
-		c.PublicURL = "https://go.example"
-		c.APIKey = key
+		c.API.PublicURL = "https://go.example"
+		c.API.AdminKey = key
 		c.Policy.DenyDestinationsFile = denyFile
 		c.Policy.AllowHTTP = false
 	})

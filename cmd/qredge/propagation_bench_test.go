@@ -24,9 +24,9 @@ func BenchmarkPropagationUnderLoad(b *testing.B) {
 	acfg := DefaultAPIConfig()
 	acfg.Redis.Addr = srv.Addr()
 	acfg.Listen, acfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-	acfg.APIKey = redisTestKey
-	acfg.PublicURL = "https://go.example"
-	acfg.Protect.RateLimit = -1
+	acfg.API.AdminKey = redisTestKey
+	acfg.API.PublicURL = "https://go.example"
+	acfg.API.RateLimit = -1
 	a := &APIServer{Config: acfg, Log: newLogger(io.Discard, "text", "error")}
 	if err := a.Open(context.Background()); err != nil {
 		b.Fatal(err)

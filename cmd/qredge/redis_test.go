@@ -53,9 +53,9 @@ func mustStartAPIServer(t *testing.T, redisAddr string, mods ...func(*APIConfig)
 	cfg := DefaultAPIConfig()
 	cfg.Redis.Addr = redisAddr
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.APIKey = redisTestKey
-	cfg.PublicURL = "https://go.example"
-	cfg.Protect.RateLimit = -1 // waitFor polls the API every 2 ms; api/ratelimit_test.go tests the limits
+	cfg.API.AdminKey = redisTestKey
+	cfg.API.PublicURL = "https://go.example"
+	cfg.API.RateLimit = -1 // waitFor polls the API every 2 ms; api/ratelimit_test.go tests the limits
 	for _, mod := range mods {
 		mod(&cfg)
 	}

@@ -35,32 +35,34 @@ import (
 type ServeConfig struct {
 	processFlags // --listen, --admin-listen (none by default), --shutdown-timeout, --log-*
 	DataDir      string
-	PublicURL    string
-	APIKey       string
-	Policy       PolicyFlags // --deny-destinations, --short-domains, --allow-http
-	RedirectFlags
-	Events           EventFlags
-	Retention        RetentionFlags
-	MaxBodyBytes     int64
-	MaxBulkBodyBytes int64
-	HTTP             front.Config
-	Protect          apiProtectFlags // --rate-limit, --rate-burst
+	API          api.Config         // --public-url, --api-key, --max-body-bytes, --max-bulk-body-bytes, --rate-limit, --rate-burst
+	Policy       store.PolicyConfig // --deny-destinations, --short-domains, --allow-http
+	Redirect     redirect.Config
+	Events       EventFlags
+	Retention    aggregate.Retention
+	HTTP         front.Config
 }
 
 // DefaultServeConfig returns the defaults of 'qredge serve'.
 func DefaultServeConfig() ServeConfig {
 	return ServeConfig{
-		processFlags:     defaultProcessFlags(":8080", ""),
-		DataDir:          "./qredge-data",
-		Policy:           defaultPolicyFlags(),
-		RedirectFlags:    defaultRedirectFlags(),
-		Events:           defaultEventFlags(""),
-		Retention:        defaultRetentionFlags(),
-		MaxBodyBytes:     api.DefaultConfig().MaxBodyBytes,
-		MaxBulkBodyBytes: api.DefaultConfig().MaxBulkBodyBytes,
-		HTTP:             front.DefaultConfig(100000),
-		Protect:          defaultAPIProtectFlags(),
+		processFlags: defaultProcessFlags(":8080", ""),
+		DataDir:      "./qredge-data",
+		Policy:       store.DefaultPolicyConfig(),
+		Redirect:     redirect.DefaultConfig(),
+		Events:       defaultEventFlags(""),
+		Retention:    aggregate.DefaultRetention(),
+		API:          serveAPIConfig(),
+		HTTP:         front.DefaultConfig(100000),
 	}
+}
+
+// serveAPIConfig returns the API's defaults but the public URL, which
+// serve derives from --listen.
+func serveAPIConfig() api.Config {
+	c := api.DefaultConfig()
+	c.PublicURL = ""
+	return c
 }
 
 // Check returns an error naming the first invalid setting.
@@ -71,13 +73,13 @@ func (c *ServeConfig) Check() error {
 	if c.DataDir == "" {
 		return errors.New("--data-dir must not be empty")
 	}
-	if err := checkAPIFlags(c.PublicURL, c.APIKey, c.MaxBodyBytes, c.MaxBulkBodyBytes); err != nil {
+	if err := c.API.Check(); err != nil {
 		return err
 	}
 	if err := c.Policy.Check(); err != nil {
 		return err
 	}
-	if err := c.RedirectFlags.Check(); err != nil {
+	if err := c.Redirect.Check(); err != nil {
 		return err
 	}
 	if c.Events.SpoolDir == "" {
@@ -100,48 +102,15 @@ func checkAddr(flag, addr string) error {
 	return nil
 }
 
-// checkPublicURL checks a --public-url: empty, or a scheme and host.
-func checkPublicURL(publicURL string) error {
-	if publicURL == "" {
-		return nil
-	}
-	u, err := url.Parse(publicURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return fmt.Errorf("--public-url %q: want the scheme and host of short links, such as https://go.example.com", publicURL)
-	}
-	return nil
-}
-
-// checkAPIFlags checks the API settings that serve and api share.
-func checkAPIFlags(publicURL, apiKey string, maxBodyBytes, maxBulkBodyBytes int64) error {
-	if err := checkPublicURL(publicURL); err != nil {
-		return err
-	}
-	if apiKey != "" && len(apiKey) < 16 {
-		return errors.New("--api-key must be at least 16 characters; leave it empty to have one generated")
-	}
-	if maxBodyBytes < 1024 {
-		return fmt.Errorf("--max-body-bytes %d: must be at least 1024", maxBodyBytes)
-	}
-	if maxBulkBodyBytes < 1024 || maxBulkBodyBytes > 1<<30 {
-		return fmt.Errorf("--max-bulk-body-bytes %d: must be from 1024 to 1073741824", maxBulkBodyBytes)
-	}
-	return nil
-}
-
 func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	c.processFlags.register(fs)
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
-	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "scheme and host of short links, such as https://go.example.com (default: http://<listen address>)")
-	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key accepted in addition to stored keys; without it, a key is generated and printed on first start")
-	c.Policy.register(fs)
-	c.RedirectFlags.register(fs)
+	c.API.RegisterFlags(fs, true)
+	c.Policy.RegisterFlags(fs)
+	c.Redirect.RegisterFlags(fs)
 	c.Events.register(fs, false)
-	c.Retention.register(fs)
-	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest API request body; larger ones get 413")
-	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
+	c.Retention.RegisterFlags(fs)
 	c.HTTP.RegisterFlags(fs)
-	c.Protect.register(fs)
 }
 
 func newLogger(w io.Writer, format, level string) *slog.Logger {
@@ -184,7 +153,7 @@ type Serve struct {
 	aggMetrics *aggregate.Metrics
 	brake      *aggregate.Brake
 	sigs       chan os.Signal
-	stopPolicy func() // stops the start-up check of stored links (startPolicy)
+	stopPolicy func() // stops the start-up check of stored links (api.StartPolicyScan)
 	admin      *front.Admin
 	router     *front.Router
 }
@@ -268,7 +237,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if s.ln, err = cfg.HTTP.Listen(cfg.Listen); err != nil {
 		return err
 	}
-	publicURL := cfg.PublicURL
+	publicURL := cfg.API.PublicURL
 	if publicURL == "" {
 		publicURL = defaultPublicURL(s.ln.Addr().String())
 	}
@@ -279,8 +248,8 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	}
 	hosts := cfg.HTTP.AcceptedHosts(publicHost)
 
-	rcfg := cfg.RedirectFlags.config()
-	if s.geo, err = cfg.RedirectFlags.openGeoIP(s.Log); err != nil {
+	rcfg := cfg.Redirect
+	if s.geo, err = geoip.OpenOptional(rcfg.GeoIPDB, s.Log); err != nil {
 		return err
 	}
 	// The embedded mode keeps every scan event in the spool (by default
@@ -296,7 +265,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.aggMetrics = aggregate.NewMetrics()
 	s.brake = aggregate.NewBrake(s.aggMetrics.Paused)
 	lc := localagg.DefaultConfig()
-	lc.Retention = cfg.Retention.retention()
+	lc.Retention = cfg.Retention
 	lc.Damaged = statsDamage
 	if s.agg, err = localagg.Open(s.db.Bolt(), s.events.Spool(), lc, s.aggMetrics, s.brake, s.Log); err != nil {
 		return fmt.Errorf("cannot open the embedded analytics: %w", err)
@@ -320,21 +289,22 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	registerEventMetrics(reg, s.events)
 	front.RegisterMetrics(reg, s.ln, hosts)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
-	var policy *store.DestinationPolicy
-	policy, s.stopPolicy = cfg.Policy.startPolicy(ctx, publicURL, s.db.ForEachLink, reg, s.Log)
-	apiCfg := api.Config{PublicURL: publicURL, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes, Observe: apiMetrics.observe, Resolver: resolver{rh},
-		Stats: s.agg, Brake: s.brake, Policy: policy, Backup: api.BackupHandler(s.db, s.Log)}
-	if cfg.APIKey != "" {
-		apiCfg.AdminKeyHash = store.HashAPIKey(cfg.APIKey)
+	policy, err := cfg.Policy.NewPolicy(publicURL)
+	if err != nil {
+		return err
 	}
-	cfg.Protect.apply(&apiCfg)
+	reg.MustRegister(policyViolations(policy))
+	s.stopPolicy = api.StartPolicyScan(ctx, policy, s.db.ForEachLink, s.Log)
+	apiCfg := cfg.API
+	apiCfg.PublicURL, apiCfg.Observe, apiCfg.Resolver = publicURL, apiMetrics.observe, resolver{rh}
+	apiCfg.Stats, apiCfg.Brake, apiCfg.Policy, apiCfg.Backup = s.agg, s.brake, policy, api.BackupHandler(s.db, s.Log)
 	if cfg.AdminListen != "" {
 		if s.admin, err = front.StartAdmin(cfg.AdminListen, s.readiness, reg, s.Log); err != nil {
 			return err
 		}
 	}
 	s.router = &front.Router{API: api.NewServer(apiCfg, s.db, s.Log), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Readiness: s.readiness, Hosts: hosts, Redirect: rh, MaxBodyBytes: cfg.MaxBodyBytes, MaxBulkBodyBytes: cfg.MaxBulkBodyBytes,
+		Readiness: s.readiness, Hosts: hosts, Redirect: rh, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxBulkBodyBytes: cfg.API.MaxBulkBodyBytes,
 		Panics: panics, Log: s.Log}
 	s.srv = s.router.Server(&cfg.HTTP)
 	// The bootstrap key is made only now, with the listener bound and
@@ -355,7 +325,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 // later start without --api-key says how to make one, in case the first
 // one is lost.
 func (s *Serve) ensureAdminKey(ctx context.Context) error {
-	secret, err := api.EnsureAdminKey(ctx, s.db, s.Config.APIKey != "")
+	secret, err := api.EnsureAdminKey(ctx, s.db, s.Config.API.AdminKey != "")
 	if err != nil {
 		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
 	}
@@ -365,7 +335,7 @@ func (s *Serve) ensureAdminKey(ctx context.Context) error {
 			fmt.Fprintf(s.Stderr, "api key: %s\n", secret)
 		}
 		s.Log.Info("created an admin API key; it is shown once, above. Create more with 'qredge apikey create'")
-	case s.Config.APIKey == "":
+	case s.Config.API.AdminKey == "":
 		s.Log.Info("API keys are in the store and none is printed; without one at hand, stop qredge and run 'qredge apikey create --name admin --scope admin --data-dir " +
 			s.Config.DataDir + "', or start with --api-key")
 	}

@@ -14,7 +14,7 @@ import (
 // unread with a 413 that names the limit of its route: the bulk route's
 // own, not the 1 MiB of the others.
 func TestServeTooLargeNamesTheLimit(t *testing.T) {
-	s, _ := mustStartServe(t, t.TempDir(), func(c *ServeConfig) { c.APIKey = "serve-limits-test-key-0123" })
+	s, _ := mustStartServe(t, t.TempDir(), func(c *ServeConfig) { c.API.AdminKey = "serve-limits-test-key-0123" })
 	f := func(path, wantLimit, wantFlag string) {
 		t.Helper()
 		conn, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
@@ -43,8 +43,8 @@ func TestServeTooLargeNamesTheLimit(t *testing.T) {
 			t.Fatalf("POST %s: %d %s, want 413 naming %s (%s)", path, resp.StatusCode, body, wantLimit, wantFlag)
 		}
 	}
-	f("/api/v1/links/bulk", strconv.Itoa(int(DefaultServeConfig().MaxBulkBodyBytes)), "--max-bulk-body-bytes")
-	f("/api/v1/links", strconv.Itoa(int(DefaultServeConfig().MaxBodyBytes)), "--max-body-bytes")
+	f("/api/v1/links/bulk", strconv.Itoa(int(DefaultServeConfig().API.MaxBulkBodyBytes)), "--max-bulk-body-bytes")
+	f("/api/v1/links", strconv.Itoa(int(DefaultServeConfig().API.MaxBodyBytes)), "--max-body-bytes")
 }
 
 // TestServeAdminListen: with --admin-listen, serve answers /readyz,

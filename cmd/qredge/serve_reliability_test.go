@@ -61,7 +61,7 @@ func TestServeKeyAfterListen(t *testing.T) {
 func TestServeStatsDamaged(t *testing.T) {
 	dir := t.TempDir()
 	const key = "stats-damage-admin-key"
-	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = key })
+	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base := "http://" + s.Addr()
 	var bulk strings.Builder
 	bulk.WriteString(`[`)
@@ -113,7 +113,7 @@ func TestServeStatsDamaged(t *testing.T) {
 	f.WriteAt(junk, int64(root)*int64(rep.PageSize)+16)
 	f.Close()
 
-	s, out := mustStartServe(t, dir, func(c *ServeConfig) { c.APIKey = key })
+	s, out := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base = "http://" + s.Addr()
 	if resp, _ := req(t, "GET", base+"/d007", "", ""); resp.StatusCode != 302 {
 		t.Fatalf("scan with damaged stats: %d", resp.StatusCode)

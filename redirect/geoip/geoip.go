@@ -6,6 +6,7 @@ package geoip
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync/atomic"
 
@@ -31,6 +32,20 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("cannot open GeoIP database %s: %w", path, err)
 	}
 	return &DB{r: r}, nil
+}
+
+// OpenOptional opens path as Open does and logs the database's type; an
+// empty path (no --geoip-db) is no database: nil, and no error.
+func OpenOptional(path string, log *slog.Logger) (*DB, error) {
+	if path == "" {
+		return nil, nil
+	}
+	db, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("GeoIP database loaded", "path", path, "type", db.DatabaseType())
+	return db, nil
 }
 
 // Close closes the database.

@@ -1,40 +1,18 @@
-package main
+package redirect
 
 import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/qredge/qredge/redirect"
-	"github.com/qredge/qredge/redirect/geoip"
 	"github.com/qredge/qredge/store"
 )
 
-// flagRegistrar is the flag set the config structs register on.
-type flagRegistrar = *flag.FlagSet
-
-// RedirectFlags are the hot path's settings, shared by serve and edge.
-type RedirectFlags struct {
-	NotFoundURL     string
-	GoneURL         string
-	PermanentMaxAge time.Duration
-	TemporaryMaxAge time.Duration
-	CountryHeader   string
-	GeoIPDB         string
-	ClientIPHeader  string
-	VariantMaxAge   time.Duration
-	CookieSecure    bool
-}
-
-func defaultRedirectFlags() RedirectFlags {
-	rc := redirect.DefaultConfig()
-	return RedirectFlags{PermanentMaxAge: rc.PermanentMaxAge, TemporaryMaxAge: rc.TemporaryMaxAge, VariantMaxAge: rc.VariantCookieMaxAge}
-}
-
-func (c *RedirectFlags) register(fs flagRegistrar) {
+// RegisterFlags adds the hot path's flags, the same on serve and edge,
+// bound to c. Countries is opened by the command from GeoIPDB.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.NotFoundURL, "not-found-url", c.NotFoundURL, "redirect unknown codes here instead of answering 404")
 	fs.StringVar(&c.GoneURL, "gone-url", c.GoneURL, "redirect disabled links here instead of answering 410")
 	fs.DurationVar(&c.PermanentMaxAge, "permanent-max-age", c.PermanentMaxAge, "Cache-Control max-age of 301 and 308 redirects")
@@ -42,12 +20,12 @@ func (c *RedirectFlags) register(fs flagRegistrar) {
 	fs.StringVar(&c.CountryHeader, "country-header", c.CountryHeader, "trust this header for the visitor's country, such as CF-IPCountry (only when a CDN or ingress you run sets it)")
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database (such as GeoLite2-Country.mmdb) for the visitor's country by IP")
 	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "trust this header for the client IP, such as X-Forwarded-For (its last entry) or X-Real-IP; requests without it use the connection's address, as do all when empty")
-	fs.DurationVar(&c.VariantMaxAge, "variant-cookie-max-age", c.VariantMaxAge, "how long a visitor keeps an assigned A/B variant")
+	fs.DurationVar(&c.VariantCookieMaxAge, "variant-cookie-max-age", c.VariantCookieMaxAge, "how long a visitor keeps an assigned A/B variant")
 	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark the variant cookie Secure (when short links are served over https)")
 }
 
-// Check returns an error naming the first invalid setting.
-func (c *RedirectFlags) Check() error {
+// Check returns an error naming the first invalid setting, by its flag.
+func (c *Config) Check() error {
 	for name, v := range map[string]string{"--not-found-url": c.NotFoundURL, "--gone-url": c.GoneURL} {
 		if v != "" {
 			if msg := store.CheckURL(v); msg != "" {
@@ -58,8 +36,8 @@ func (c *RedirectFlags) Check() error {
 	if c.PermanentMaxAge < 0 || c.TemporaryMaxAge < 0 {
 		return errors.New("durations must not be negative")
 	}
-	if c.VariantMaxAge < time.Second {
-		return fmt.Errorf("--variant-cookie-max-age %s: must be at least 1s", c.VariantMaxAge)
+	if c.VariantCookieMaxAge < time.Second {
+		return fmt.Errorf("--variant-cookie-max-age %s: must be at least 1s", c.VariantCookieMaxAge)
 	}
 	for name, h := range map[string]string{"--country-header": c.CountryHeader, "--client-ip-header": c.ClientIPHeader} {
 		if h != "" && !validHeaderName(h) {
@@ -69,28 +47,8 @@ func (c *RedirectFlags) Check() error {
 	return nil
 }
 
-func (c *RedirectFlags) config() redirect.Config {
-	return redirect.Config{
-		NotFoundURL: c.NotFoundURL, GoneURL: c.GoneURL,
-		PermanentMaxAge: c.PermanentMaxAge, TemporaryMaxAge: c.TemporaryMaxAge,
-		CountryHeader: c.CountryHeader, ClientIPHeader: c.ClientIPHeader,
-		VariantCookieMaxAge: c.VariantMaxAge, CookieSecure: c.CookieSecure,
-	}
-}
-
-// openGeoIP opens --geoip-db, or returns nil when it is not set.
-func (c *RedirectFlags) openGeoIP(log *slog.Logger) (*geoip.DB, error) {
-	if c.GeoIPDB == "" {
-		return nil, nil
-	}
-	db, err := geoip.Open(c.GeoIPDB)
-	if err != nil {
-		return nil, err
-	}
-	log.Info("GeoIP database loaded", "path", c.GeoIPDB, "type", db.DatabaseType())
-	return db, nil
-}
-
+// validHeaderName reports whether h is an HTTP header name (RFC 9110
+// token).
 func validHeaderName(h string) bool {
 	for i := 0; i < len(h); i++ {
 		c := h[i]
