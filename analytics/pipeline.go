@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/qredge/qredge/analytics/spool"
 )
 
 // Sink publishes encoded events; Publish returns nil only when every
@@ -65,7 +67,7 @@ type Pipeline struct {
 	cfg     Config
 	q       *Queue
 	sink    Sink
-	spool   *Spool
+	spool   *spool.Spool
 	enc     *Encoder
 	log     *slog.Logger
 	stats   Stats
@@ -111,7 +113,7 @@ func Start(cfg Config, sink Sink, log *slog.Logger) (*Pipeline, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	sp, err := OpenSpool(cfg.SpoolDir, cfg.SpoolMaxBytes, cfg.SegmentBytes)
+	sp, err := spool.Open(cfg.SpoolDir, cfg.SpoolMaxBytes, cfg.SegmentBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +136,7 @@ func Start(cfg Config, sink Sink, log *slog.Logger) (*Pipeline, error) {
 func (p *Pipeline) Queue() *Queue { return p.q }
 
 // Spool returns the pipeline's spool.
-func (p *Pipeline) Spool() *Spool { return p.spool }
+func (p *Pipeline) Spool() *spool.Spool { return p.spool }
 
 // Stats returns the counters (the queue's included).
 func (p *Pipeline) Stats() *Stats {
@@ -288,7 +290,7 @@ func (p *Pipeline) toSpool(records [][]byte) {
 	switch {
 	case err == nil:
 		p.stats.Spooled.Add(uint64(len(records)))
-	case errors.Is(err, ErrSpoolFull):
+	case errors.Is(err, spool.ErrFull):
 		if p.stats.SpoolDropped.Add(uint64(len(records))) == uint64(len(records)) {
 			p.log.Error("spool is at its cap: dropping events (counted in qredge_events_dropped_total)", "cap_bytes", p.cfg.SpoolMaxBytes)
 		}

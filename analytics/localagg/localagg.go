@@ -16,6 +16,7 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/analytics/spool"
 	"github.com/qredge/qredge/store"
 )
 
@@ -68,7 +69,7 @@ const errorPause = time.Second
 // time.
 type Aggregator struct {
 	db    *bolt.DB
-	sp    *analytics.Spool
+	sp    *spool.Spool
 	cfg   Config
 	m     *aggregate.Metrics
 	brake *aggregate.Brake
@@ -109,7 +110,7 @@ var _ store.StatsReader = (*Aggregator)(nil)
 //
 // Open must be called before anything is appended to sp in this process,
 // and nothing else may remove sp's segments (no sink replays it).
-func Open(db *bolt.DB, sp *analytics.Spool, cfg Config, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Aggregator, error) {
+func Open(db *bolt.DB, sp *spool.Spool, cfg Config, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Aggregator, error) {
 	d := DefaultConfig()
 	for i, r := range cfg.Retention {
 		if r <= 0 {
@@ -305,8 +306,8 @@ func (a *Aggregator) step() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var cur, next *analytics.SegmentFile
-	var older []analytics.SegmentFile
+	var cur, next *spool.SegmentFile
+	var older []spool.SegmentFile
 	for i := range segs {
 		switch s := &segs[i]; {
 		case s.Seq < a.pos.Seq:
@@ -339,7 +340,7 @@ func (a *Aggregator) step() (bool, error) {
 	}
 	// Segments before the committed position were applied; one is left
 	// when the process died between the commit and the remove.
-	var applied []analytics.SegmentFile
+	var applied []spool.SegmentFile
 	for _, o := range older {
 		if o.Seq < a.committed.Seq {
 			applied = append(applied, o)
@@ -377,12 +378,12 @@ func (a *Aggregator) step() (bool, error) {
 	if next == nil {
 		return false, nil // the segment at the position is never removed
 	}
-	return true, a.moveTo(next.Seq, []analytics.SegmentFile{*cur})
+	return true, a.moveTo(next.Seq, []spool.SegmentFile{*cur})
 }
 
 // moveTo records the start of segment seq as the position and removes the
 // segments before it.
-func (a *Aggregator) moveTo(seq uint64, before []analytics.SegmentFile) error {
+func (a *Aggregator) moveTo(seq uint64, before []spool.SegmentFile) error {
 	// What is pending was read before the new position: it commits with
 	// it, so the file never holds a position past events it lacks.
 	a.pos = position{Seq: seq}
@@ -394,7 +395,7 @@ func (a *Aggregator) moveTo(seq uint64, before []analytics.SegmentFile) error {
 	return nil
 }
 
-func (a *Aggregator) remove(segs []analytics.SegmentFile) {
+func (a *Aggregator) remove(segs []spool.SegmentFile) {
 	for _, s := range segs {
 		if err := a.sp.Remove(s.Name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			a.logError("cannot remove an applied spool segment", err)
