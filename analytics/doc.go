@@ -1,6 +1,6 @@
 // Package analytics holds the scan event, its wire format (scan.proto),
 // the bounded in-memory queue the hot path hands events to, and the
-// pipeline that ships batches to a Sink (Kafka, in the kafkasink
+// pipeline that ships batches to a Sink (Kafka, in the analytics/kafka
 // subpackage) or writes them to the disk spool (analytics/spool) when the
 // sink is slow or down.
 //

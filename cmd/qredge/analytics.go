@@ -20,8 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/qredge/qredge/analytics/aggregate"
-	"github.com/qredge/qredge/analytics/kafkaconsumer"
-	"github.com/qredge/qredge/analytics/kafkasink"
+	"github.com/qredge/qredge/analytics/kafka"
 	"github.com/qredge/qredge/analytics/redisagg"
 	"github.com/qredge/qredge/store/redisstore"
 )
@@ -81,7 +80,7 @@ type AnalyticsConfig struct {
 
 // DefaultAnalyticsConfig returns the defaults of 'qredge analytics'.
 func DefaultAnalyticsConfig() AnalyticsConfig {
-	k := kafkaconsumer.DefaultConfig()
+	k := kafka.DefaultConsumerConfig()
 	return AnalyticsConfig{Redis: defaultRedisFlags(), KafkaTopic: k.Kafka.Topic, KafkaGroup: k.Group, KafkaSession: k.SessionTimeout,
 		BatchSize: k.BatchSize, Linger: k.Linger, DedupeWindow: redisagg.DefaultConfig().DedupeWindow,
 		Retention: defaultRetentionFlags(), AdminListen: ":9095", ShutdownTimeout: 15 * time.Second, logFlags: defaultLogFlags()}
@@ -108,9 +107,9 @@ func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
 	c.logFlags.register(fs)
 }
 
-func (c *AnalyticsConfig) consumerConfig() kafkaconsumer.Config {
-	k := kafkaconsumer.DefaultConfig()
-	k.Kafka.Brokers = kafkasink.ParseBrokers(c.Kafka)
+func (c *AnalyticsConfig) consumerConfig() kafka.ConsumerConfig {
+	k := kafka.DefaultConsumerConfig()
+	k.Kafka.Brokers = kafka.ParseBrokers(c.Kafka)
 	k.Kafka.Topic, k.Kafka.TLS, k.Kafka.SASLMech, k.Kafka.SASLUser, k.Kafka.SASLPassword = c.KafkaTopic, c.KafkaTLS, c.KafkaSASL, c.KafkaUser, c.KafkaPassword
 	k.Group, k.BatchSize, k.Linger, k.StartLatest = c.KafkaGroup, c.BatchSize, c.Linger, c.StartLatest
 	k.SessionTimeout = c.KafkaSession
@@ -167,7 +166,7 @@ type AnalyticsServer struct {
 
 	client   *redisstore.Store
 	agg      *redisagg.Store
-	consumer *kafkaconsumer.Consumer
+	consumer *kafka.Consumer
 	metrics  *aggregate.Metrics
 	brake    *aggregate.Brake
 	admin    *adminServer
@@ -206,7 +205,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	if cfg.StartPaused {
 		a.brake.Pause()
 	}
-	if a.consumer, err = kafkaconsumer.New(ctx, cfg.consumerConfig(), a.agg, a.metrics, a.brake, a.Log); err != nil {
+	if a.consumer, err = kafka.NewConsumer(ctx, cfg.consumerConfig(), a.agg, a.metrics, a.brake, a.Log); err != nil {
 		return err
 	}
 	warnEviction(ctx, a.client.Client(), a.Log)

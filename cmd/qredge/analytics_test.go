@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
+	"github.com/qredge/qredge/internal/kafkatest"
 	"github.com/qredge/qredge/internal/redistest"
 	"github.com/qredge/qredge/store"
 )
@@ -61,11 +60,7 @@ func TestScansToStats(t *testing.T) {
 			t.Fatal(st, b)
 		}
 	}
-	k, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, "qredge.scans"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	brokers := k.ListenAddrs()
 	var edges []*Edge
 	for i := 0; i < 2; i++ {
@@ -174,11 +169,7 @@ func TestScansToStats(t *testing.T) {
 // say which holds the partition and that the other is idle.
 func TestAnalyticsIdleMember(t *testing.T) {
 	srv := redistest.MustStart(t, redistest.Options{})
-	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "qredge.scans"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
+	k := kafkatest.MustStart(t, kafkatest.Options{Brokers: 1, Partitions: 1})
 	members := []*AnalyticsServer{mustStartAnalytics(t, srv.Addr(), k.ListenAddrs()), mustStartAnalytics(t, srv.Addr(), k.ListenAddrs())}
 	state := func(a *AnalyticsServer) (ready int, detail string, gauge string) {
 		resp, b := req(t, "GET", "http://"+a.AdminAddr()+"/readyz", "", "")

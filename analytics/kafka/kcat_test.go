@@ -1,4 +1,4 @@
-package kafkasink
+package kafka
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/kafkatest"
 )
 
 // TestKcatReadsTopic shows the topic is plain Kafka: kcat (librdkafka)
@@ -22,10 +23,10 @@ func TestKcatReadsTopic(t *testing.T) {
 		}
 		t.Skip("kcat is not installed (under CI this fails instead)")
 	}
-	k := mustStartKafka(t)
-	cfg := DefaultConfig()
-	cfg.Brokers = k.ListenAddrs()
-	s, err := New(cfg)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
+	cfg := DefaultWriterConfig()
+	cfg.Kafka.Brokers = k.ListenAddrs()
+	s, err := NewWriter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestKcatReadsTopic(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "kcat", append([]string{"-b", broker, "-t", topic, "-C", "-o", "beginning", "-e", "-q"}, args...)...).Output()
+		out, err := exec.CommandContext(ctx, "kcat", append([]string{"-b", broker, "-t", kafkatest.Topic, "-C", "-o", "beginning", "-e", "-q"}, args...)...).Output()
 		if err != nil {
 			t.Fatalf("kcat %v: %v\n%s", args, err, out)
 		}
