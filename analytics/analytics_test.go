@@ -112,24 +112,29 @@ func TestQueueNonBlocking(t *testing.T) {
 	}
 }
 
-// flakySink fails while down is set and records what it acknowledged.
+// flakySink fails while down is set and records what it acknowledged,
+// and how many records came with a key other than their event id.
 type flakySink struct {
-	mu   sync.Mutex
-	down atomic.Bool
-	got  map[[16]byte]int
-	n    atomic.Int64
+	mu      sync.Mutex
+	down    atomic.Bool
+	got     map[[16]byte]int
+	n       atomic.Int64
+	badKeys atomic.Int64
 }
 
-func (s *flakySink) Publish(ctx context.Context, records [][]byte) error {
+func (s *flakySink) Publish(ctx context.Context, records []Record) error {
 	if s.down.Load() {
 		return errors.New("sink down")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range records {
-		d, err := Decode(r)
+		d, err := Decode(r.Value)
 		if err != nil {
 			return err
+		}
+		if string(r.Key) != string(d.ID[:]) {
+			s.badKeys.Add(1)
 		}
 		s.got[d.ID]++
 		s.n.Add(1)
@@ -183,6 +188,11 @@ func TestPipelineOutageAndReplay(t *testing.T) {
 	}
 	if st.Spooled.Load() == 0 || st.Replayed.Load() != st.Spooled.Load() || p.Spool().Size() != 0 {
 		t.Fatalf("spooled %d replayed %d, spool left %d bytes", st.Spooled.Load(), st.Replayed.Load(), p.Spool().Size())
+	}
+	// Published at once or replayed from the spool, every record came
+	// keyed by its event id.
+	if n := sink.badKeys.Load(); n != 0 {
+		t.Fatalf("%d records without their event id as key", n)
 	}
 }
 
@@ -405,7 +415,7 @@ type gateSink struct {
 	calls   atomic.Int64
 }
 
-func (s *gateSink) Publish(ctx context.Context, records [][]byte) error {
+func (s *gateSink) Publish(ctx context.Context, records []Record) error {
 	s.calls.Add(1)
 	s.started <- struct{}{}
 	<-s.release

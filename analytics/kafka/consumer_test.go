@@ -62,9 +62,9 @@ func newProducer(tb testing.TB, brokers []string) *producer {
 }
 
 // publish sends n events over codes c0..c4 and returns their records.
-func (p *producer) publish(tb testing.TB, n int) [][]byte {
+func (p *producer) publish(tb testing.TB, n int) []analytics.Record {
 	tb.Helper()
-	recs := make([][]byte, n)
+	recs := make([]analytics.Record, n)
 	for i := range recs {
 		p.next++
 		e := analytics.Event{Time: time.Now().UnixNano(), Key: fmt.Sprintf("c%d\x00", p.next%5), Version: 1, Status: 302,
@@ -72,7 +72,7 @@ func (p *producer) publish(tb testing.TB, n int) [][]byte {
 		copy(e.ID[:8], p.prefix[:])
 		binary.BigEndian.PutUint64(e.ID[8:], p.next)
 		e.IP[15] = byte(p.next)
-		recs[i] = p.enc.Append(nil, &e)
+		recs[i] = analytics.Record{Key: e.ID[:], Value: p.enc.Append(nil, &e)}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -175,7 +175,7 @@ func TestExactlyNWithDuplicatesAndPoison(t *testing.T) {
 	s := newStore(t, srv.Addr())
 	p := newProducer(t, k.ListenAddrs())
 	const n = 5000
-	var recs [][]byte
+	var recs []analytics.Record
 	for i := 0; i < n/500; i++ {
 		recs = p.publish(t, 500)
 	}
@@ -187,7 +187,7 @@ func TestExactlyNWithDuplicatesAndPoison(t *testing.T) {
 	}
 	// Poison: bytes that are no ScanEvent, and an event from the future.
 	w := &kafkago.Writer{Addr: kafkago.TCP(k.ListenAddrs()...), Topic: topic, Balancer: &kafkago.RoundRobin{}}
-	future := append([]byte{0x08, 0x09}, recs[0][2:]...) // schema_version 9
+	future := append([]byte{0x08, 0x09}, recs[0].Value[2:]...) // schema_version 9
 	if err := w.WriteMessages(ctx, kafkago.Message{Value: []byte("not protobuf \xff\xff")}, kafkago.Message{Value: future}); err != nil {
 		t.Fatal(err)
 	}

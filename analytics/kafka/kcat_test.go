@@ -32,12 +32,12 @@ func TestKcatReadsTopic(t *testing.T) {
 	}
 	defer s.Close()
 	enc := analytics.NewEncoder([]byte("secret"), "edge-kcat")
-	var recs [][]byte
+	var recs []analytics.Record
 	for i := 0; i < 60; i++ {
 		e := analytics.Event{Time: time.Now().UnixNano(), Key: fmt.Sprintf("spring%d\x00", i), Version: 3, Status: 302,
 			Target: analytics.TargetDestination, Rule: -1, Device: analytics.DeviceIOS, Country: [2]byte{'D', 'E'}}
 		e.ID[15] = byte(i)
-		recs = append(recs, enc.Append(nil, &e))
+		recs = append(recs, analytics.Record{Key: e.ID[:], Value: enc.Append(nil, &e)})
 	}
 	if err := s.Publish(context.Background(), recs); err != nil {
 		t.Fatal(err)

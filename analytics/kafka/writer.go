@@ -146,7 +146,7 @@ var schemaHeaders = []kafkago.Header{{Key: "qredge-schema", Value: []byte(analyt
 
 // Publish implements analytics.Sink: it returns nil only when Kafka
 // acknowledged every record.
-func (w *Writer) Publish(ctx context.Context, records [][]byte) error {
+func (w *Writer) Publish(ctx context.Context, records []analytics.Record) error {
 	buf, _ := w.msgs.Get().(*[]kafkago.Message)
 	if buf == nil {
 		buf = new([]kafkago.Message)
@@ -160,8 +160,7 @@ func (w *Writer) Publish(ctx context.Context, records [][]byte) error {
 	}
 	msgs := (*buf)[:len(records)]
 	for i, r := range records {
-		msgs[i] = kafkago.Message{Value: r, Headers: schemaHeaders}
-		msgs[i].Key = analytics.EventIDBytes(r) // nil: none, round robin
+		msgs[i] = kafkago.Message{Key: r.Key, Value: r.Value, Headers: schemaHeaders} // no key: round robin
 	}
 	// Retry only the messages Kafka did not acknowledge, so a partly
 	// written batch does not write its acknowledged messages twice.

@@ -202,14 +202,14 @@ func BenchmarkPublish(b *testing.B) {
 	}
 	defer s.Close()
 	enc := analytics.NewEncoder([]byte("s"), "bench")
-	batch := make([][]byte, 1000)
+	batch := make([]analytics.Record, 1000)
 	for i := range batch {
 		// Ids as the queue gives them, so the batch spreads over the
 		// partitions as scans do.
 		e := analytics.Event{Time: time.Now().UnixNano(), Key: "code\x00", Version: 1, Status: 302}
 		copy(e.ID[:8], "producer")
 		binary.BigEndian.PutUint64(e.ID[8:], uint64(i*analytics.IDChunk))
-		batch[i] = enc.Append(nil, &e)
+		batch[i] = analytics.Record{Key: e.ID[:], Value: enc.Append(nil, &e)}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -256,7 +256,7 @@ func TestCloseStalledBroker(t *testing.T) {
 	// the Produce request is what must be in flight when Publish gives up.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.Publish(ctx, [][]byte{[]byte("held")}); err == nil {
+	if err := s.Publish(ctx, []analytics.Record{{Value: []byte("held")}}); err == nil {
 		t.Fatal("Publish to a stalled broker succeeded")
 	}
 	err = s.closeWithin(300 * time.Millisecond)
