@@ -118,9 +118,17 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 		RequiredAcks: acks,
 		Compression:  codec,
 		Transport:    tr,
-		MaxAttempts:  3,
+		MaxAttempts:  1, // Publish retries (maxAttempts)
 	}}, nil
 }
+
+// maxAttempts is how many times Publish writes the messages Kafka has not
+// acknowledged, within its context, before it fails and the pipeline
+// spools the batch. It is the only retry layer: kafka-go's own (the
+// Writer's MaxAttempts) would multiply it, and would go on retrying in the
+// background after the context ended, when the events are already in the
+// spool.
+const maxAttempts = 6
 
 // Balancer partitions messages by event id (the message key): each run of
 // analytics.IDChunk consecutive ids of one producer goes to one partition,
@@ -164,13 +172,13 @@ func (w *Writer) Publish(ctx context.Context, records []analytics.Record) error 
 	}
 	// Retry only the messages Kafka did not acknowledge, so a partly
 	// written batch does not write its acknowledged messages twice.
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		err := w.w.WriteMessages(ctx, msgs...)
 		if err == nil {
 			return nil
 		}
 		var werrs kafkago.WriteErrors
-		if !errors.As(err, &werrs) || ctx.Err() != nil || attempt >= 5 {
+		if !errors.As(err, &werrs) || ctx.Err() != nil || attempt >= maxAttempts {
 			return fmt.Errorf("kafka: %w", err)
 		}
 		failed := msgs[:0:0]
@@ -186,7 +194,7 @@ func (w *Writer) Publish(ctx context.Context, records []analytics.Record) error 
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("kafka: %w", err)
-		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
 		}
 	}
 }
