@@ -319,7 +319,7 @@ func (c *Consumer) consume(ctx context.Context, gen *kafkago.Generation, p int, 
 		// nothing more is applied until the brake is released (the
 		// messages wait in memory; their offsets are not stored, so if
 		// the partition moves meanwhile, the next owner reads them again).
-		if !c.waitBrake(ctx, r, lag) {
+		if !c.beginBatch(ctx, r, lag) {
 			return
 		}
 		events, times = events[:0], times[:0]
@@ -345,21 +345,10 @@ func (c *Consumer) consume(ctx context.Context, gen *kafkago.Generation, p int, 
 				"stored", prev, "first_available", first, "lost", first-prev-1)
 		}
 		began := time.Now()
-		var res aggregate.Result
-		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-			res, err = c.ap.Apply(ctx, p, prev, last, events)
-			if err == nil {
-				break
-			}
-			if errors.Is(err, aggregate.ErrStale) {
-				c.log.Info("the stored offset moved (another member, or Redis lost writes); re-reading it", "partition", p, "err", err)
-				return
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			c.log.Warn("cannot apply a batch; retrying it", "partition", p, "first", first, "last", last, "err", err)
-			sleep(ctx, backoff)
+		res, ok := c.apply(ctx, p, prev, first, last, events)
+		c.brake.End()
+		if !ok {
+			return
 		}
 		prev, known = last, true
 		relist()
@@ -377,6 +366,26 @@ func (c *Consumer) consume(ctx context.Context, gen *kafkago.Generation, p int, 
 				c.log.Debug("cannot commit the informational offset", "partition", p, "err", err)
 			}
 		}
+	}
+}
+
+// apply applies a batch, retrying until it is applied (ok), found stale,
+// or ctx is done.
+func (c *Consumer) apply(ctx context.Context, p int, prev, first, last int64, events []analytics.Decoded) (res aggregate.Result, ok bool) {
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		res, err := c.ap.Apply(ctx, p, prev, last, events)
+		if err == nil {
+			return res, true
+		}
+		if errors.Is(err, aggregate.ErrStale) {
+			c.log.Info("the stored offset moved (another member, or Redis lost writes); re-reading it", "partition", p, "err", err)
+			return res, false
+		}
+		if ctx.Err() != nil {
+			return res, false
+		}
+		c.log.Warn("cannot apply a batch; retrying it", "partition", p, "first", first, "last", last, "err", err)
+		sleep(ctx, backoff)
 	}
 }
 
@@ -428,6 +437,21 @@ func (c *Consumer) waitBrake(ctx context.Context, r *kafkago.Reader, lag interfa
 		}
 	}
 	return ctx.Err() == nil
+}
+
+// beginBatch waits until the brake lets a batch begin (then the caller
+// ends it with Brake.End); it returns false when ctx is done.
+func (c *Consumer) beginBatch(ctx context.Context, r *kafkago.Reader, lag interface{ Set(float64) }) bool {
+	for !c.brake.Begin() {
+		if !c.waitBrake(ctx, r, lag) {
+			return false
+		}
+	}
+	if ctx.Err() != nil {
+		c.brake.End()
+		return false
+	}
+	return true
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -262,7 +262,11 @@ func TestPauseResume(t *testing.T) {
 	if !mb.brake.Pause() {
 		t.Fatal("pause did not change the state")
 	}
-	time.Sleep(200 * time.Millisecond) // a batch in hand finishes
+	select { // a batch in hand finishes
+	case <-mb.brake.Halted():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the consumer did not halt")
+	}
 	p.publish(t, 2000)
 	time.Sleep(time.Second)
 	if got := total(t, s); got != 1000 {

@@ -231,7 +231,7 @@ func (a *Aggregator) run(ctx context.Context) {
 			<-ctx.Done()
 			return
 		}
-		if a.brake.Paused() {
+		if !a.brake.Begin() {
 			// Keep the lag gauge moving while paused.
 			a.updateLag()
 			wctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -239,52 +239,10 @@ func (a *Aggregator) run(ctx context.Context) {
 			cancel()
 			continue
 		}
-		if time.Since(lastPrune) >= a.cfg.PruneInterval {
-			lastPrune = time.Now()
-			var n int
-			err := a.guard("pruning expired stats", func() (err error) {
-				n, err = prune(a.db, a.cfg.Retention, a.cfg.Now())
-				return err
-			})
-			if isDamage(err) {
-				continue
-			}
-			if err != nil {
-				a.logError("cannot prune expired stats", err)
-			} else if n > 0 {
-				a.log.Debug("pruned expired stats", "keys", n)
-			}
-		}
-		var progressed bool
-		err := a.guard("counting events", func() (err error) {
-			progressed, err = a.step()
-			return err
-		})
-		if isDamage(err) {
+		wait, again := a.work(&lastPrune)
+		a.brake.End()
+		if again {
 			continue
-		}
-		a.updateLag()
-		wait := a.cfg.Poll
-		switch {
-		case err != nil:
-			a.logError("embedded aggregator", err)
-			wait = errorPause
-		case progressed:
-			continue
-		}
-		if a.pendEvents() > 0 {
-			// Nothing more to read now: write what is pending when due.
-			due := a.cfg.FlushInterval - time.Since(a.pendSince)
-			if due <= 0 {
-				if err := a.guard("counting events", a.flush); err != nil && !isDamage(err) {
-					a.logError("embedded aggregator", err)
-					wait = errorPause
-				} else {
-					continue
-				}
-			} else {
-				wait = min(wait, due)
-			}
 		}
 		timer.Reset(wait) // since Go 1.23 this also drops a stale tick
 		select {
@@ -293,6 +251,61 @@ func (a *Aggregator) run(ctx context.Context) {
 		case <-timer.C:
 		}
 	}
+}
+
+// work is one turn of run, between Brake.Begin and End: it prunes expired
+// stats when due, applies what the spool holds, and writes what is
+// pending when due. It reports whether to go on at once, else how long to
+// wait for the spool.
+func (a *Aggregator) work(lastPrune *time.Time) (wait time.Duration, again bool) {
+	if time.Since(*lastPrune) >= a.cfg.PruneInterval {
+		*lastPrune = time.Now()
+		var n int
+		err := a.guard("pruning expired stats", func() (err error) {
+			n, err = prune(a.db, a.cfg.Retention, a.cfg.Now())
+			return err
+		})
+		if isDamage(err) {
+			return 0, true
+		}
+		if err != nil {
+			a.logError("cannot prune expired stats", err)
+		} else if n > 0 {
+			a.log.Debug("pruned expired stats", "keys", n)
+		}
+	}
+	var progressed bool
+	err := a.guard("counting events", func() (err error) {
+		progressed, err = a.step()
+		return err
+	})
+	if isDamage(err) {
+		return 0, true
+	}
+	a.updateLag()
+	wait = a.cfg.Poll
+	switch {
+	case err != nil:
+		a.logError("embedded aggregator", err)
+		wait = errorPause
+	case progressed:
+		return 0, true
+	}
+	if a.pendEvents() > 0 {
+		// Nothing more to read now: write what is pending when due.
+		due := a.cfg.FlushInterval - time.Since(a.pendSince)
+		if due <= 0 {
+			if err := a.guard("counting events", a.flush); err != nil && !isDamage(err) {
+				a.logError("embedded aggregator", err)
+				wait = errorPause
+			} else {
+				return 0, true
+			}
+		} else {
+			wait = min(wait, due)
+		}
+	}
+	return wait, false
 }
 
 // step does one unit of work: it applies one chunk of events, or moves to

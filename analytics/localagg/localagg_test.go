@@ -481,7 +481,11 @@ func TestBrake(t *testing.T) {
 	appendRecords(t, e.sp, recs[:1000], 100)
 	e.waitApplied(t, 1000)
 	e.br.Pause()
-	time.Sleep(20 * time.Millisecond) // let the batch in hand finish
+	select { // the batch in hand finishes
+	case <-e.br.Halted():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the aggregator did not halt")
+	}
 	appendRecords(t, e.sp, recs[1000:], 100)
 	time.Sleep(300 * time.Millisecond)
 	if e.applied() != 1000 {

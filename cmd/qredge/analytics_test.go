@@ -129,7 +129,11 @@ func TestScansToStats(t *testing.T) {
 	if resp, b := req(t, "POST", adm+"/analytics/pause", "", ""); resp.StatusCode != 200 || !strings.Contains(b, `"paused":true`) {
 		t.Fatalf("pause: %d %s", resp.StatusCode, b)
 	}
-	time.Sleep(200 * time.Millisecond)
+	select { // a batch in hand finishes
+	case <-an.Brake().Halted():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the consumer did not halt")
+	}
 	for i := 0; i < 30; i++ {
 		scanEdge(t, edges[0], "radio")
 	}
