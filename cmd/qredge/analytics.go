@@ -17,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/analytics/kafka"
@@ -208,7 +207,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	if a.consumer, err = kafka.NewConsumer(ctx, cfg.consumerConfig(), a.agg, a.metrics, a.brake, a.Log); err != nil {
 		return err
 	}
-	warnEviction(ctx, a.client.Client(), a.Log)
+	a.client.WarnEviction(ctx, a.Log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	reg.MustRegister(a.metrics.Collectors()...)
@@ -346,19 +345,4 @@ func watchBrakeSignals(b *aggregate.Brake, log *slog.Logger) chan os.Signal {
 		}
 	}()
 	return ch
-}
-
-// warnEviction warns when Redis may evict keys: an evicted offset key makes
-// a partition count again from its beginning, evicted dedupe bits let
-// duplicates through. Managed Redis services often refuse CONFIG: then
-// nothing is said.
-func warnEviction(ctx context.Context, c redis.UniversalClient, log *slog.Logger) {
-	v, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
-	if err != nil {
-		return
-	}
-	if p := v["maxmemory-policy"]; p != "" && p != "noeviction" {
-		log.Warn("redis may evict keys (maxmemory-policy "+p+"): exact counts need noeviction, or a Redis of its own for analytics",
-			"maxmemory_policy", p)
-	}
 }
