@@ -116,7 +116,7 @@ func (s *Spool) segments() ([]string, error) {
 // Size returns the bytes on disk.
 func (s *Spool) Size() int64 { return s.size.Load() }
 
-// Append writes one batch. It fails with ErrSpoolFull at the cap.
+// Append writes one batch. It fails with ErrFull at the cap.
 func (s *Spool) Append(records [][]byte) error {
 	payload := binary.AppendUvarint(nil, uint64(len(records)))
 	for _, r := range records {
