@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/analytics/spool"
 	"github.com/qredge/qredge/internal/testclock"
 )
 
@@ -92,23 +92,6 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func FuzzSegment(f *testing.F) {
-	dir := f.TempDir()
-	s, _ := OpenSpool(dir, 1<<20, 1<<20)
-	s.Append([][]byte{[]byte("a"), []byte("bc")})
-	s.Append([][]byte{[]byte("d")})
-	s.Close()
-	name, _ := s.Oldest()
-	data, _ := os.ReadFile(filepath.Join(dir, name))
-	f.Add(data)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		seg := parseSegment(data)
-		if seg.Good+seg.Bad != int64(len(data)) || (seg.Bad > 0) != (seg.BadError != nil) {
-			t.Fatalf("good %d bad %d of %d (%v)", seg.Good, seg.Bad, len(data), seg.BadError)
-		}
-	})
-}
-
 func TestQueueNonBlocking(t *testing.T) {
 	q := NewQueue(2)
 	e := testEvent(0)
@@ -129,72 +112,29 @@ func TestQueueNonBlocking(t *testing.T) {
 	}
 }
 
-func TestSpoolCorruptionAndCap(t *testing.T) {
-	dir := t.TempDir()
-	s, err := OpenSpool(dir, 1<<20, 200)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 10; i++ {
-		if err := s.Append([][]byte{[]byte(fmt.Sprintf("event-%02d-a", i)), []byte(fmt.Sprintf("event-%02d-b", i))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-	// Damage the tail of the oldest segment, as a torn write would.
-	name, _ := s.Oldest()
-	path := filepath.Join(dir, name)
-	data, _ := os.ReadFile(path)
-	os.WriteFile(path, append(data[:len(data)-3], 0xde, 0xad, 0xbe), 0o600)
-	seg, err := s.ReadSegment(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(seg.Batches) == 0 || seg.Bad == 0 || seg.BadError == nil || seg.Good+seg.Bad != int64(len(data)) {
-		t.Fatalf("damaged segment: %d batches, good %d, bad %d, %v", len(seg.Batches), seg.Good, seg.Bad, seg.BadError)
-	}
-	if string(seg.Batches[0][0]) != "event-00-a" {
-		t.Fatalf("first event %q", seg.Batches[0][0])
-	}
-	// A truncated file: same.
-	os.WriteFile(path, data[:len(data)-5], 0o600) // cut inside the last record
-	seg, _ = s.ReadSegment(name)
-	if seg.Bad == 0 {
-		t.Fatal("truncated segment not detected")
-	}
-	// The cap.
-	small, _ := OpenSpool(t.TempDir(), 100, 1000)
-	if err := small.Append([][]byte{make([]byte, 50)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := small.Append([][]byte{make([]byte, 50)}); !errors.Is(err, ErrSpoolFull) {
-		t.Fatalf("over the cap: %v", err)
-	}
-	// Reopening finds the size on disk.
-	re, _ := OpenSpool(dir, 1<<20, 200)
-	if re.Size() == 0 {
-		t.Fatal("reopened spool is empty")
-	}
-}
-
-// flakySink fails while down is set and records what it acknowledged.
+// flakySink fails while down is set and records what it acknowledged,
+// and how many records came with a key other than their event id.
 type flakySink struct {
-	mu   sync.Mutex
-	down atomic.Bool
-	got  map[[16]byte]int
-	n    atomic.Int64
+	mu      sync.Mutex
+	down    atomic.Bool
+	got     map[[16]byte]int
+	n       atomic.Int64
+	badKeys atomic.Int64
 }
 
-func (s *flakySink) Publish(ctx context.Context, records [][]byte) error {
+func (s *flakySink) Publish(ctx context.Context, records []Record) error {
 	if s.down.Load() {
 		return errors.New("sink down")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range records {
-		d, err := Decode(r)
+		d, err := Decode(r.Value)
 		if err != nil {
 			return err
+		}
+		if string(r.Key) != string(d.ID[:]) {
+			s.badKeys.Add(1)
 		}
 		s.got[d.ID]++
 		s.n.Add(1)
@@ -249,6 +189,11 @@ func TestPipelineOutageAndReplay(t *testing.T) {
 	if st.Spooled.Load() == 0 || st.Replayed.Load() != st.Spooled.Load() || p.Spool().Size() != 0 {
 		t.Fatalf("spooled %d replayed %d, spool left %d bytes", st.Spooled.Load(), st.Replayed.Load(), p.Spool().Size())
 	}
+	// Published at once or replayed from the spool, every record came
+	// keyed by its event id.
+	if n := sink.badKeys.Load(); n != 0 {
+		t.Fatalf("%d records without their event id as key", n)
+	}
 }
 
 func TestPipelineNoSinkAndClose(t *testing.T) {
@@ -264,7 +209,7 @@ func TestPipelineNoSinkAndClose(t *testing.T) {
 		p.Queue().Enqueue(&e)
 	}
 	p.Close() // everything queued goes to the spool
-	s, _ := OpenSpool(dir, 1<<30, 1<<30)
+	s, _ := spool.Open(dir, 1<<30, 1<<30)
 	total := 0
 	for {
 		name, _ := s.Oldest()
@@ -359,9 +304,9 @@ func TestPipelineReplaysDamagedSegment(t *testing.T) {
 
 // spoolBatches writes batches of perBatch events, each with its own id, to
 // a new spool in dir, and closes it.
-func spoolBatches(t *testing.T, dir string, batches, perBatch int) *Spool {
+func spoolBatches(t *testing.T, dir string, batches, perBatch int) *spool.Spool {
 	t.Helper()
-	s, err := OpenSpool(dir, 1<<20, 1<<20)
+	s, err := spool.Open(dir, 1<<20, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,23 +398,6 @@ func BenchmarkEnqueueParallel(b *testing.B) {
 	})
 }
 
-func TestSpoolExclusive(t *testing.T) {
-	dir := t.TempDir()
-	s, err := OpenSpool(dir, 1<<20, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := OpenSpool(dir, 1<<20, 1<<20); err == nil || !strings.Contains(err.Error(), "in use") {
-		t.Fatalf("second open of one spool: %v", err)
-	}
-	s.Close()
-	s2, err := OpenSpool(dir, 1<<20, 1<<20)
-	if err != nil {
-		t.Fatalf("open after close: %v", err)
-	}
-	s2.Close()
-}
-
 func TestQueueClosed(t *testing.T) {
 	q := NewQueue(8)
 	e := testEvent(0)
@@ -487,7 +415,7 @@ type gateSink struct {
 	calls   atomic.Int64
 }
 
-func (s *gateSink) Publish(ctx context.Context, records [][]byte) error {
+func (s *gateSink) Publish(ctx context.Context, records []Record) error {
 	s.calls.Add(1)
 	s.started <- struct{}{}
 	<-s.release
@@ -528,7 +456,7 @@ func TestPipelineCloseStopsReplay(t *testing.T) {
 		t.Fatalf("replayed %d events, want 1", st.Replayed.Load())
 	}
 	// The other 9 batches are still on disk for the next start.
-	re, err := OpenSpool(dir, 1<<20, 1<<20)
+	re, err := spool.Open(dir, 1<<20, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}

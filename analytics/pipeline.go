@@ -9,12 +9,24 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/qredge/qredge/analytics/spool"
 )
 
 // Sink publishes encoded events; Publish returns nil only when every
-// record was acknowledged.
+// record was acknowledged. It may keep using the records' bytes after a
+// Publish that failed (a write still under way when ctx ended).
 type Sink interface {
-	Publish(ctx context.Context, records [][]byte) error
+	Publish(ctx context.Context, records []Record) error
+}
+
+// Record is one encoded event as the pipeline hands it to a Sink.
+type Record struct {
+	// Key is the event id, 16 bytes inside Value, or nil when Value holds
+	// none (a damaged record read back from the spool). The Kafka writer
+	// partitions by it.
+	Key   []byte
+	Value []byte // ScanEvent bytes
 }
 
 // Config configures a Pipeline. Get defaults from DefaultConfig.
@@ -65,16 +77,19 @@ type Pipeline struct {
 	cfg     Config
 	q       *Queue
 	sink    Sink
-	spool   *Spool
+	spool   *spool.Spool
 	enc     *Encoder
 	log     *slog.Logger
 	stats   Stats
 	healthy atomic.Bool
 	corrupt map[string]bool // damaged segments already reported (replayer only)
 	// The batcher's buffers for encoded records, reused from batch to
-	// batch once the sink acknowledged or the spool wrote them.
+	// batch once the sink acknowledged or the spool wrote them: values
+	// holds each record's bytes (what the spool takes), records the same
+	// with their keys (what the sink takes).
 	arena   []byte
-	records [][]byte
+	values  [][]byte
+	records []Record
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
@@ -111,7 +126,7 @@ func Start(cfg Config, sink Sink, log *slog.Logger) (*Pipeline, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	sp, err := OpenSpool(cfg.SpoolDir, cfg.SpoolMaxBytes, cfg.SegmentBytes)
+	sp, err := spool.Open(cfg.SpoolDir, cfg.SpoolMaxBytes, cfg.SegmentBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +149,7 @@ func Start(cfg Config, sink Sink, log *slog.Logger) (*Pipeline, error) {
 func (p *Pipeline) Queue() *Queue { return p.q }
 
 // Spool returns the pipeline's spool.
-func (p *Pipeline) Spool() *Spool { return p.spool }
+func (p *Pipeline) Spool() *spool.Spool { return p.spool }
 
 // Stats returns the counters (the queue's included).
 func (p *Pipeline) Stats() *Stats {
@@ -225,25 +240,28 @@ func (p *Pipeline) batcher() {
 }
 
 // encode encodes a batch into records that share one buffer, reused by
-// the next batch (see deliver).
-func (p *Pipeline) encode(batch []Event) [][]byte {
-	buf, records := p.arena[:0], p.records[:0]
+// the next batch (see deliver). Each record's key is its event id, where
+// the encoder wrote it.
+func (p *Pipeline) encode(batch []Event) ([][]byte, []Record) {
+	buf, values, records := p.arena[:0], p.values[:0], p.records[:0]
 	for i := range batch {
 		if batch[i].Enrich != 0 && p.cfg.Enrich != nil {
 			p.cfg.Enrich(&batch[i])
 		}
 		start := len(buf)
-		buf = p.enc.Append(buf, &batch[i])
-		records = append(records, buf[start:len(buf):len(buf)])
+		var idAt int
+		buf, idAt = p.enc.appendKeyed(buf, &batch[i])
+		values = append(values, buf[start:len(buf):len(buf)])
+		records = append(records, Record{Key: buf[idAt : idAt+len(batch[i].ID) : idAt+len(batch[i].ID)], Value: values[i]})
 	}
-	p.arena, p.records = buf, records
-	return records
+	p.arena, p.values, p.records = buf, values, records
+	return values, records
 }
 
 // deliver publishes a batch, or spools it when there is no sink, the sink
 // is failing, the queue is past its high-water mark, or we are stopping.
 func (p *Pipeline) deliver(batch []Event) {
-	records := p.encode(batch)
+	values, records := p.encode(batch)
 	stopping := false
 	select {
 	case <-p.stop:
@@ -258,12 +276,12 @@ func (p *Pipeline) deliver(batch []Event) {
 		}
 		// A failed write may still be in the sink's hands (a timed-out
 		// request): the next batch gets buffers of its own.
-		defer func() { p.arena, p.records = nil, nil }()
+		defer func() { p.arena, p.values, p.records = nil, nil, nil }()
 	}
-	p.toSpool(records)
+	p.toSpool(values)
 }
 
-func (p *Pipeline) publish(records [][]byte) error {
+func (p *Pipeline) publish(records []Record) error {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()
@@ -288,7 +306,7 @@ func (p *Pipeline) toSpool(records [][]byte) {
 	switch {
 	case err == nil:
 		p.stats.Spooled.Add(uint64(len(records)))
-	case errors.Is(err, ErrSpoolFull):
+	case errors.Is(err, spool.ErrFull):
 		if p.stats.SpoolDropped.Add(uint64(len(records))) == uint64(len(records)) {
 			p.log.Error("spool is at its cap: dropping events (counted in qredge_events_dropped_total)", "cap_bytes", p.cfg.SpoolMaxBytes)
 		}
@@ -366,7 +384,7 @@ func (p *Pipeline) replayOne(done map[string]int) bool {
 			return false
 		default:
 		}
-		if err := p.publish(seg.Batches[i]); err != nil {
+		if err := p.publish(keyed(seg.Batches[i])); err != nil {
 			return false
 		}
 		p.stats.Replayed.Add(uint64(len(seg.Batches[i])))
@@ -379,4 +397,14 @@ func (p *Pipeline) replayOne(done map[string]int) bool {
 	delete(done, name)
 	delete(p.corrupt, name)
 	return true
+}
+
+// keyed gives spooled records their keys: the spool keeps only the
+// encoded events, so the id is found in each one again.
+func keyed(values [][]byte) []Record {
+	records := make([]Record, len(values))
+	for i, v := range values {
+		records[i] = Record{Key: EventIDBytes(v), Value: v}
+	}
+	return records
 }

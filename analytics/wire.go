@@ -54,11 +54,20 @@ func (enc *Encoder) ipHash(ip [16]byte, t int64) (uint64, uint32) {
 
 // Append appends the ScanEvent encoding of e to dst.
 func (enc *Encoder) Append(dst []byte, e *Event) []byte {
+	dst, _ = enc.appendKeyed(dst, e)
+	return dst
+}
+
+// appendKeyed is Append that also returns where in dst it wrote the event
+// id: the 16 bytes at idAt are the record's key.
+func (enc *Encoder) appendKeyed(dst []byte, e *Event) (out []byte, idAt int) {
 	code, domain, _ := strings.Cut(e.Key, "\x00")
 	dst = protowire.AppendTag(dst, 1, protowire.VarintType)
 	dst = protowire.AppendVarint(dst, SchemaVersion)
 	dst = protowire.AppendTag(dst, 2, protowire.BytesType)
-	dst = protowire.AppendBytes(dst, e.ID[:])
+	dst = protowire.AppendVarint(dst, uint64(len(e.ID)))
+	idAt = len(dst)
+	dst = append(dst, e.ID[:]...)
 	dst = protowire.AppendTag(dst, 3, protowire.VarintType)
 	dst = protowire.AppendVarint(dst, uint64(e.Time))
 	if domain != "" {
@@ -109,7 +118,7 @@ func (enc *Encoder) Append(dst []byte, e *Event) []byte {
 		dst = protowire.AppendTag(dst, 20, protowire.VarintType)
 		dst = protowire.AppendVarint(dst, uint64(created))
 	}
-	return dst
+	return dst, idAt
 }
 
 func appendVarintField(dst []byte, num protowire.Number, v uint64) []byte {
@@ -261,7 +270,7 @@ func EventID(b []byte) (id [16]byte, ok bool) {
 }
 
 // EventIDBytes is EventID as the 16 bytes inside b (nil when there is
-// none): a Kafka message key that costs no allocation.
+// none): the key of a Record read back from the spool, at no allocation.
 func EventIDBytes(b []byte) []byte {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/qredge/qredge/store"
 )
 
@@ -26,31 +28,27 @@ const BulkLinksPerToken = 100
 // maxTracked bounds the entries of the key buckets and of the bad-key table.
 const maxTracked = 10000
 
-// keyLimiter is a token bucket per API key id, in memory. A bucket that has
-// refilled to the burst is the same as a new one, so buckets idle for that
-// long are dropped when the table is swept.
+// keyLimiter is a token bucket (rate.Limiter) per API key id, in memory. A
+// bucket that has refilled to the burst is the same as a new one, so full
+// buckets are dropped when the table is swept.
 type keyLimiter struct {
 	rate  float64 // tokens per second
-	burst float64
+	burst int
 	now   func() time.Time
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*rate.Limiter
 }
 
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newKeyLimiter(rate float64, burst int) *keyLimiter {
-	return &keyLimiter{rate: rate, burst: float64(burst), now: time.Now, buckets: map[string]*bucket{}}
+func newKeyLimiter(perSecond float64, burst int) *keyLimiter {
+	return &keyLimiter{rate: perSecond, burst: burst, now: time.Now, buckets: map[string]*rate.Limiter{}}
 }
 
 // take takes n tokens from id's bucket. When there are fewer than n but
-// debt is allowed, the bucket goes below zero (not past -burst). It returns
-// how long to wait when the request is refused, and 0 when it may go on.
-func (kl *keyLimiter) take(id string, n float64, debt bool) time.Duration {
+// debt is allowed, the bucket goes below zero, down to -burst (to within
+// one token: rate.Limiter takes whole tokens). It returns how long to wait
+// when the request is refused, and 0 when it may go on.
+func (kl *keyLimiter) take(id string, n int, debt bool) time.Duration {
 	if kl == nil {
 		return 0
 	}
@@ -62,20 +60,20 @@ func (kl *keyLimiter) take(id string, n float64, debt bool) time.Duration {
 		if len(kl.buckets) >= maxTracked {
 			kl.sweep(now)
 		}
-		b = &bucket{tokens: kl.burst, last: now}
+		b = rate.NewLimiter(rate.Limit(kl.rate), kl.burst)
 		kl.buckets[id] = b
 	}
-	if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens = math.Min(kl.burst, b.tokens+dt*kl.rate)
-		b.last = now
+	if b.AllowN(now, n) {
+		return 0
 	}
-	switch {
-	case b.tokens >= n:
-		b.tokens -= n
-	case debt:
-		b.tokens = math.Max(-kl.burst, b.tokens-n)
-	default:
-		return time.Duration((n - b.tokens) / kl.rate * float64(time.Second))
+	tokens := b.TokensAt(now)
+	if !debt {
+		return time.Duration((float64(n) - tokens) / kl.rate * float64(time.Second))
+	}
+	// Reservations of at most the burst each (a larger one is refused),
+	// never waited for: they take the bucket below zero.
+	for owed := min(n, int(math.Floor(tokens))+kl.burst); owed > 0; owed -= kl.burst {
+		b.ReserveN(now, min(owed, kl.burst))
 	}
 	return 0
 }
@@ -83,9 +81,8 @@ func (kl *keyLimiter) take(id string, n float64, debt bool) time.Duration {
 // sweep drops full buckets; if none is, it drops arbitrary ones until the
 // table is at three quarters of its bound. Called with mu held.
 func (kl *keyLimiter) sweep(now time.Time) {
-	full := time.Duration(kl.burst / kl.rate * float64(time.Second))
 	for id, b := range kl.buckets {
-		if now.Sub(b.last) >= full {
+		if b.TokensAt(now) >= float64(kl.burst) {
 			delete(kl.buckets, id)
 		}
 	}
@@ -270,7 +267,7 @@ func newProtection(cfg *Config) (*keyLimiter, *badKeys) {
 // chargeBulk charges the key of ctx for n links of a bulk creation.
 func (s *Server) chargeBulk(ctx context.Context, n int) {
 	if p := principalOf(ctx); p != nil && n >= BulkLinksPerToken {
-		s.limits.take(p.ID, float64(n/BulkLinksPerToken), true)
+		s.limits.take(p.ID, n/BulkLinksPerToken, true)
 	}
 }
 

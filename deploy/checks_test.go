@@ -152,7 +152,7 @@ func (c *checker) durationSetting(command, env string) (d time.Duration, ok bool
 	return d, true
 }
 
-// kafkaCloseTimeout is analytics/kafkasink.CloseTimeout: how long an
+// kafkaCloseTimeout is analytics/kafka.CloseTimeout: how long an
 // edge's shutdown waits for Kafka writes still in flight.
 const kafkaCloseTimeout = 2 * time.Second
 

@@ -1,7 +1,6 @@
 package redirect
 
 import (
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -268,30 +267,6 @@ var whyTargets = [...]uint8{
 var deviceEvents = [...]uint8{DeviceOther: analytics.DeviceOther, DeviceIOS: analytics.DeviceIOS,
 	DeviceAndroid: analytics.DeviceAndroid, DeviceDesktop: analytics.DeviceDesktop}
 
-// EventEnricher returns the function the event pipeline calls (on its own
-// goroutine, analytics.Config.Enrich) to work out what record left in an
-// event's raw fields: device class and bot flag from the User-Agent, the
-// primary language, and the country of the client IP when countries is
-// not nil. The results are those the rules would have seen.
-func EventEnricher(countries CountryLookup) func(*analytics.Event) {
-	return func(e *analytics.Event) {
-		if e.Enrich&analytics.EnrichDevice != 0 {
-			dev, bot := ClassifyUA(e.UA[:e.UALen])
-			e.Device, e.Bot = deviceEvents[dev], bot
-		}
-		if e.Enrich&analytics.EnrichLang != 0 {
-			l, n := primaryLang(e.AcceptLang[:e.LangLen])
-			copy(e.Lang[:], l[:n])
-		}
-		if e.Enrich&analytics.EnrichCountry != 0 && countries != nil {
-			if e.IP != ([16]byte{}) { // no client IP: no country
-				e.Country = countries.Country(netip.AddrFrom16(e.IP).Unmap())
-			}
-		}
-		e.Enrich = 0
-	}
-}
-
 // record copies what the scan event needs out of the request into a
 // fixed-size value and hands it to the queue, which never blocks.
 func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decision, now int64, source uint8) {
@@ -301,7 +276,7 @@ func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decis
 		e.Variant = l.variants[d.variant].label
 	}
 	// What the rules already worked out is copied; the rest is left to
-	// the batcher (EventEnricher), off the request path.
+	// the batcher (EventEnricher, enrich.go), off the request path.
 	if v.known&knowDevice != 0 {
 		e.Device, e.Bot = deviceEvents[v.device], v.bot
 	} else {

@@ -131,6 +131,62 @@ func TestBrake(t *testing.T) {
 	}
 }
 
+// TestBrakeHalted: Halted closes once the brake is engaged and the batches
+// in hand have ended, and no batch begins while it is engaged.
+func TestBrakeHalted(t *testing.T) {
+	b := NewBrake(nil)
+	closed := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+	if closed(b.Halted()) {
+		t.Fatal("a released brake is halted")
+	}
+	if !b.Begin() || !b.Begin() {
+		t.Fatal("a released brake refused a batch")
+	}
+	halted := b.Halted()
+	b.Pause()
+	if b.Begin() {
+		t.Fatal("an engaged brake let a batch begin")
+	}
+	b.End()
+	if closed(halted) {
+		t.Fatal("halted with a batch still in hand")
+	}
+	b.End()
+	if !closed(halted) || !closed(b.Halted()) {
+		t.Fatal("not halted after the last batch ended")
+	}
+	b.Resume()
+	if closed(b.Halted()) {
+		t.Fatal("a resumed brake is still halted")
+	}
+	// Engaged with nothing in hand: halted at once.
+	b.Pause()
+	if !closed(b.Halted()) {
+		t.Fatal("an idle engaged brake is not halted")
+	}
+	// Released before the batch in hand ended: the next engagement halts
+	// when that batch ends.
+	b.Resume()
+	b.Begin()
+	b.Pause()
+	b.Resume()
+	b.Pause()
+	if closed(b.Halted()) {
+		t.Fatal("halted with a batch in hand")
+	}
+	b.End()
+	if !closed(b.Halted()) {
+		t.Fatal("not halted after the batch ended")
+	}
+}
+
 func TestRetention(t *testing.T) {
 	r := DefaultRetention()
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC).Unix()

@@ -12,17 +12,22 @@ import (
 // engaged the aggregator finishes the batch in hand, then reads nothing
 // more; events wait where they are (Kafka, or the embedded log), so
 // nothing is lost, and counting resumes where it stopped.
+//
+// An aggregator applies each batch between Begin and End, so the brake
+// knows when the batches in hand are done: Halted.
 type Brake struct {
 	mu     sync.Mutex
 	paused bool
 	resume chan struct{} // closed on Resume
+	busy   int           // batches between Begin and End
+	halted chan struct{} // closed once paused with busy at 0; a new one on Resume
 	gauge  prometheus.Gauge
 }
 
 // NewBrake returns a released brake that reports its state in gauge (may
 // be nil).
 func NewBrake(gauge prometheus.Gauge) *Brake {
-	return &Brake{resume: make(chan struct{}), gauge: gauge}
+	return &Brake{resume: make(chan struct{}), halted: make(chan struct{}), gauge: gauge}
 }
 
 // Pause engages the brake. It reports whether the state changed.
@@ -34,6 +39,9 @@ func (b *Brake) Pause() bool {
 	}
 	b.paused = true
 	b.resume = make(chan struct{})
+	if b.busy == 0 {
+		close(b.halted)
+	}
 	if b.gauge != nil {
 		b.gauge.Set(1)
 	}
@@ -49,10 +57,50 @@ func (b *Brake) Resume() bool {
 	}
 	b.paused = false
 	close(b.resume)
+	select {
+	case <-b.halted:
+		b.halted = make(chan struct{}) // the next engagement's
+	default: // it never halted: the same channel serves the next engagement
+	}
 	if b.gauge != nil {
 		b.gauge.Set(0)
 	}
 	return true
+}
+
+// Begin is called by an aggregator before it applies a batch, and End
+// after. Begin reports false, and the batch must wait, while the brake is
+// engaged.
+func (b *Brake) Begin() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.paused {
+		return false
+	}
+	b.busy++
+	return true
+}
+
+// End marks the end of a batch that Begin let through.
+func (b *Brake) End() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.busy == 0 {
+		panic("BUG: aggregate.Brake.End without Begin")
+	}
+	b.busy--
+	if b.busy == 0 && b.paused {
+		close(b.halted)
+	}
+}
+
+// Halted returns a channel that is closed once the brake is engaged and
+// no batch is in hand: from then until Resume nothing is applied. For a
+// released brake it is the channel of its next engagement.
+func (b *Brake) Halted() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.halted
 }
 
 // Released returns a channel that is closed when the brake is released

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/spool"
 	"github.com/qredge/qredge/store"
 )
 
@@ -127,7 +127,7 @@ func BenchmarkSpoolAppend(b *testing.B) {
 	recs := benchRecords(1000, true)[0]
 	for _, signal := range []bool{false, true} {
 		b.Run(fmt.Sprintf("signal=%v", signal), func(b *testing.B) {
-			sp, err := analytics.OpenSpool(filepath.Join(b.TempDir(), "spool"), 1<<40, 64<<20)
+			sp, err := spool.Open(filepath.Join(b.TempDir(), "spool"), 1<<40, 64<<20)
 			if err != nil {
 				b.Fatal(err)
 			}

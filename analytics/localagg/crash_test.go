@@ -19,6 +19,7 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/analytics/spool"
 	"github.com/qredge/qredge/store"
 )
 
@@ -53,7 +54,7 @@ func child(args []string) {
 		fail(err)
 	}
 	m := aggregate.NewMetrics()
-	var sp *analytics.Spool
+	var sp *spool.Spool
 	var p *analytics.Pipeline
 	if args[0] == "write" {
 		pc := analytics.DefaultConfig()
@@ -65,7 +66,7 @@ func child(args []string) {
 			fail(err)
 		}
 		sp = p.Spool()
-	} else if sp, err = analytics.OpenSpool(filepath.Join(dir, "spool"), 1<<30, 32<<10); err != nil {
+	} else if sp, err = spool.Open(filepath.Join(dir, "spool"), 1<<30, 32<<10); err != nil {
 		fail(err)
 	}
 	cfg := childConfig()
@@ -215,7 +216,7 @@ func catchUp(t *testing.T, dir string) *env {
 func TestSIGKILLWhileAggregating(t *testing.T) {
 	const n = 12000
 	dir := t.TempDir()
-	sp, err := analytics.OpenSpool(filepath.Join(dir, "spool"), 1<<30, 32<<10)
+	sp, err := spool.Open(filepath.Join(dir, "spool"), 1<<30, 32<<10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/analytics/spool"
 	"github.com/qredge/qredge/store"
 )
 
@@ -68,7 +69,7 @@ const errorPause = time.Second
 // time.
 type Aggregator struct {
 	db    *bolt.DB
-	sp    *analytics.Spool
+	sp    *spool.Spool
 	cfg   Config
 	m     *aggregate.Metrics
 	brake *aggregate.Brake
@@ -109,7 +110,7 @@ var _ store.StatsReader = (*Aggregator)(nil)
 //
 // Open must be called before anything is appended to sp in this process,
 // and nothing else may remove sp's segments (no sink replays it).
-func Open(db *bolt.DB, sp *analytics.Spool, cfg Config, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Aggregator, error) {
+func Open(db *bolt.DB, sp *spool.Spool, cfg Config, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Aggregator, error) {
 	d := DefaultConfig()
 	for i, r := range cfg.Retention {
 		if r <= 0 {
@@ -230,7 +231,7 @@ func (a *Aggregator) run(ctx context.Context) {
 			<-ctx.Done()
 			return
 		}
-		if a.brake.Paused() {
+		if !a.brake.Begin() {
 			// Keep the lag gauge moving while paused.
 			a.updateLag()
 			wctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -238,52 +239,10 @@ func (a *Aggregator) run(ctx context.Context) {
 			cancel()
 			continue
 		}
-		if time.Since(lastPrune) >= a.cfg.PruneInterval {
-			lastPrune = time.Now()
-			var n int
-			err := a.guard("pruning expired stats", func() (err error) {
-				n, err = prune(a.db, a.cfg.Retention, a.cfg.Now())
-				return err
-			})
-			if isDamage(err) {
-				continue
-			}
-			if err != nil {
-				a.logError("cannot prune expired stats", err)
-			} else if n > 0 {
-				a.log.Debug("pruned expired stats", "keys", n)
-			}
-		}
-		var progressed bool
-		err := a.guard("counting events", func() (err error) {
-			progressed, err = a.step()
-			return err
-		})
-		if isDamage(err) {
+		wait, again := a.work(&lastPrune)
+		a.brake.End()
+		if again {
 			continue
-		}
-		a.updateLag()
-		wait := a.cfg.Poll
-		switch {
-		case err != nil:
-			a.logError("embedded aggregator", err)
-			wait = errorPause
-		case progressed:
-			continue
-		}
-		if a.pendEvents() > 0 {
-			// Nothing more to read now: write what is pending when due.
-			due := a.cfg.FlushInterval - time.Since(a.pendSince)
-			if due <= 0 {
-				if err := a.guard("counting events", a.flush); err != nil && !isDamage(err) {
-					a.logError("embedded aggregator", err)
-					wait = errorPause
-				} else {
-					continue
-				}
-			} else {
-				wait = min(wait, due)
-			}
 		}
 		timer.Reset(wait) // since Go 1.23 this also drops a stale tick
 		select {
@@ -292,6 +251,61 @@ func (a *Aggregator) run(ctx context.Context) {
 		case <-timer.C:
 		}
 	}
+}
+
+// work is one turn of run, between Brake.Begin and End: it prunes expired
+// stats when due, applies what the spool holds, and writes what is
+// pending when due. It reports whether to go on at once, else how long to
+// wait for the spool.
+func (a *Aggregator) work(lastPrune *time.Time) (wait time.Duration, again bool) {
+	if time.Since(*lastPrune) >= a.cfg.PruneInterval {
+		*lastPrune = time.Now()
+		var n int
+		err := a.guard("pruning expired stats", func() (err error) {
+			n, err = prune(a.db, a.cfg.Retention, a.cfg.Now())
+			return err
+		})
+		if isDamage(err) {
+			return 0, true
+		}
+		if err != nil {
+			a.logError("cannot prune expired stats", err)
+		} else if n > 0 {
+			a.log.Debug("pruned expired stats", "keys", n)
+		}
+	}
+	var progressed bool
+	err := a.guard("counting events", func() (err error) {
+		progressed, err = a.step()
+		return err
+	})
+	if isDamage(err) {
+		return 0, true
+	}
+	a.updateLag()
+	wait = a.cfg.Poll
+	switch {
+	case err != nil:
+		a.logError("embedded aggregator", err)
+		wait = errorPause
+	case progressed:
+		return 0, true
+	}
+	if a.pendEvents() > 0 {
+		// Nothing more to read now: write what is pending when due.
+		due := a.cfg.FlushInterval - time.Since(a.pendSince)
+		if due <= 0 {
+			if err := a.guard("counting events", a.flush); err != nil && !isDamage(err) {
+				a.logError("embedded aggregator", err)
+				wait = errorPause
+			} else {
+				return 0, true
+			}
+		} else {
+			wait = min(wait, due)
+		}
+	}
+	return wait, false
 }
 
 // step does one unit of work: it applies one chunk of events, or moves to
@@ -305,8 +319,8 @@ func (a *Aggregator) step() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var cur, next *analytics.SegmentFile
-	var older []analytics.SegmentFile
+	var cur, next *spool.SegmentFile
+	var older []spool.SegmentFile
 	for i := range segs {
 		switch s := &segs[i]; {
 		case s.Seq < a.pos.Seq:
@@ -339,7 +353,7 @@ func (a *Aggregator) step() (bool, error) {
 	}
 	// Segments before the committed position were applied; one is left
 	// when the process died between the commit and the remove.
-	var applied []analytics.SegmentFile
+	var applied []spool.SegmentFile
 	for _, o := range older {
 		if o.Seq < a.committed.Seq {
 			applied = append(applied, o)
@@ -377,12 +391,12 @@ func (a *Aggregator) step() (bool, error) {
 	if next == nil {
 		return false, nil // the segment at the position is never removed
 	}
-	return true, a.moveTo(next.Seq, []analytics.SegmentFile{*cur})
+	return true, a.moveTo(next.Seq, []spool.SegmentFile{*cur})
 }
 
 // moveTo records the start of segment seq as the position and removes the
 // segments before it.
-func (a *Aggregator) moveTo(seq uint64, before []analytics.SegmentFile) error {
+func (a *Aggregator) moveTo(seq uint64, before []spool.SegmentFile) error {
 	// What is pending was read before the new position: it commits with
 	// it, so the file never holds a position past events it lacks.
 	a.pos = position{Seq: seq}
@@ -394,7 +408,7 @@ func (a *Aggregator) moveTo(seq uint64, before []analytics.SegmentFile) error {
 	return nil
 }
 
-func (a *Aggregator) remove(segs []analytics.SegmentFile) {
+func (a *Aggregator) remove(segs []spool.SegmentFile) {
 	for _, s := range segs {
 		if err := a.sp.Remove(s.Name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			a.logError("cannot remove an applied spool segment", err)

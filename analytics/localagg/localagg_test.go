@@ -20,6 +20,7 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
+	"github.com/qredge/qredge/analytics/spool"
 	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 )
@@ -40,7 +41,7 @@ func testConfig() Config {
 type env struct {
 	dir string
 	db  *bolt.DB
-	sp  *analytics.Spool
+	sp  *spool.Spool
 	a   *Aggregator
 	m   *aggregate.Metrics
 	br  *aggregate.Brake
@@ -54,7 +55,7 @@ func mustOpen(tb testing.TB, dir string, cfg Config, segBytes int64) *env {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sp, err := analytics.OpenSpool(filepath.Join(dir, "spool"), 1<<30, segBytes)
+	sp, err := spool.Open(filepath.Join(dir, "spool"), 1<<30, segBytes)
 	if err != nil {
 		db.Close()
 		tb.Fatal(err)
@@ -153,7 +154,7 @@ func encodeEvents(evs []analytics.Event) [][]byte {
 }
 
 // appendRecords writes encoded events to the spool, perRecord per batch.
-func appendRecords(tb testing.TB, sp *analytics.Spool, recs [][]byte, perRecord int) {
+func appendRecords(tb testing.TB, sp *spool.Spool, recs [][]byte, perRecord int) {
 	tb.Helper()
 	for len(recs) > 0 {
 		n := min(perRecord, len(recs))
@@ -441,7 +442,7 @@ func TestPoison(t *testing.T) {
 // before the damage and goes on with the next segment.
 func TestDamagedSealedSegment(t *testing.T) {
 	dir := t.TempDir()
-	sp, err := analytics.OpenSpool(filepath.Join(dir, "spool"), 1<<30, 1<<20)
+	sp, err := spool.Open(filepath.Join(dir, "spool"), 1<<30, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +481,11 @@ func TestBrake(t *testing.T) {
 	appendRecords(t, e.sp, recs[:1000], 100)
 	e.waitApplied(t, 1000)
 	e.br.Pause()
-	time.Sleep(20 * time.Millisecond) // let the batch in hand finish
+	select { // the batch in hand finishes
+	case <-e.br.Halted():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the aggregator did not halt")
+	}
 	appendRecords(t, e.sp, recs[1000:], 100)
 	time.Sleep(300 * time.Millisecond)
 	if e.applied() != 1000 {

@@ -6,59 +6,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/qredge/qredge/analytics"
 )
-
-// FuzzReadRecords: the tailing reader (Spool.ReadRecords) agrees with the
-// whole-segment reader (Spool.ReadSegment) on any file, also when read in
-// small steps from the record ends it returns.
-func FuzzReadRecords(f *testing.F) {
-	dir := f.TempDir()
-	sp, err := analytics.OpenSpool(dir, 1<<30, 1<<30)
-	if err != nil {
-		f.Fatal(err)
-	}
-	sp.Append([][]byte{[]byte("a"), []byte("bc")})
-	sp.Append([][]byte{})
-	sp.Append([][]byte{[]byte("d")})
-	sp.Close()
-	segs, _ := sp.Segments()
-	name := segs[0].Name
-	data, _ := os.ReadFile(filepath.Join(dir, name))
-	f.Add(data, uint16(1))
-	f.Add(data[:len(data)-1], uint16(100))
-	f.Add(append(append([]byte{}, data...), 0, 0, 0), uint16(0))
-	f.Fuzz(func(t *testing.T, data []byte, step uint16) {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		seg, err := sp.ReadSegment(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var batches [][][]byte
-		var r analytics.Records
-		for off := int64(0); ; off = r.End {
-			if r, err = sp.ReadRecords(name, off, int64(step)); err != nil {
-				t.Fatal(err)
-			}
-			if len(r.Batches) != len(r.Ends) || (len(r.Ends) > 0 && r.Ends[len(r.Ends)-1] != r.End) {
-				t.Fatalf("%d batches, ends %v, end %d", len(r.Batches), r.Ends, r.End)
-			}
-			batches = append(batches, r.Batches...)
-			if len(r.Batches) == 0 {
-				break
-			}
-		}
-		if r.End != seg.Good || r.Bad != seg.Bad || (r.BadError == nil) != (seg.BadError == nil) || r.Size != int64(len(data)) {
-			t.Fatalf("tail: end %d bad %d (%v); segment: good %d bad %d (%v)", r.End, r.Bad, r.BadError, seg.Good, seg.Bad, seg.BadError)
-		}
-		if len(batches) != len(seg.Batches) || (len(batches) > 0 && !reflect.DeepEqual(batches, seg.Batches)) {
-			t.Fatalf("tail read %d batches, segment %d", len(batches), len(seg.Batches))
-		}
-	})
-}
 
 // FuzzDecodeCounts: stored counters either fail to decode or decode to a
 // map that encodes back to the same bytes.

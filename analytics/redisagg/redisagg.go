@@ -13,7 +13,7 @@
 //
 // Producer duplicates: an edge that spooled a batch Kafka had in fact
 // written sends it again. Edges partition by event id (see
-// kafkasink.Balancer), so both copies land in the same partition, and the
+// kafka.Balancer), so both copies land in the same partition, and the
 // script keeps one bit per event id (by producer prefix and counter) for
 // the dedupe window.
 //
@@ -237,7 +237,7 @@ return {0, tostring(n)}
 `)
 
 // seenChunk is how many consecutive event counters of one producer share
-// a dedupe bitmap key (and, through kafkasink.Balancer, a partition).
+// a dedupe bitmap key (and, through kafka.Balancer, a partition).
 const seenChunk = analytics.IDChunk
 
 // Apply counts the events read from partition p after offset prev (the

@@ -17,11 +17,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/qredge/qredge/analytics/aggregate"
-	"github.com/qredge/qredge/analytics/kafkaconsumer"
-	"github.com/qredge/qredge/analytics/kafkasink"
+	"github.com/qredge/qredge/analytics/kafka"
 	"github.com/qredge/qredge/analytics/redisagg"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect/front"
@@ -50,7 +48,7 @@ type AnalyticsConfig struct {
 
 // DefaultAnalyticsConfig returns the defaults of 'qredge analytics'.
 func DefaultAnalyticsConfig() AnalyticsConfig {
-	k := kafkaconsumer.DefaultConfig()
+	k := kafka.DefaultConsumerConfig()
 	return AnalyticsConfig{Redis: cli.DefaultRedisFlags(), KafkaTopic: k.Kafka.Topic, KafkaGroup: k.Group, KafkaSession: k.SessionTimeout,
 		BatchSize: k.BatchSize, Linger: k.Linger, DedupeWindow: redisagg.DefaultConfig().DedupeWindow,
 		Retention: aggregate.DefaultRetention(), processFlags: defaultProcessFlags("", ":9095")}
@@ -75,9 +73,9 @@ func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
 	c.processFlags.register(fs)
 }
 
-func (c *AnalyticsConfig) consumerConfig() kafkaconsumer.Config {
-	k := kafkaconsumer.DefaultConfig()
-	k.Kafka.Brokers = kafkasink.ParseBrokers(c.Kafka)
+func (c *AnalyticsConfig) consumerConfig() kafka.ConsumerConfig {
+	k := kafka.DefaultConsumerConfig()
+	k.Kafka.Brokers = kafka.ParseBrokers(c.Kafka)
 	k.Kafka.Topic, k.Kafka.TLS, k.Kafka.SASLMech, k.Kafka.SASLUser, k.Kafka.SASLPassword = c.KafkaTopic, c.KafkaTLS, c.KafkaSASL, c.KafkaUser, c.KafkaPassword
 	k.Group, k.BatchSize, k.Linger, k.StartLatest = c.KafkaGroup, c.BatchSize, c.Linger, c.StartLatest
 	k.SessionTimeout = c.KafkaSession
@@ -128,7 +126,7 @@ type AnalyticsServer struct {
 
 	client   *redisstore.Store
 	agg      *redisagg.Store
-	consumer *kafkaconsumer.Consumer
+	consumer *kafka.Consumer
 	metrics  *aggregate.Metrics
 	brake    *aggregate.Brake
 	admin    *front.Admin
@@ -167,10 +165,10 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	if cfg.StartPaused {
 		a.brake.Pause()
 	}
-	if a.consumer, err = kafkaconsumer.New(ctx, cfg.consumerConfig(), a.agg, a.metrics, a.brake, a.Log); err != nil {
+	if a.consumer, err = kafka.NewConsumer(ctx, cfg.consumerConfig(), a.agg, a.metrics, a.brake, a.Log); err != nil {
 		return err
 	}
-	warnEviction(ctx, a.client.Client(), a.Log)
+	a.client.WarnEviction(ctx, a.Log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	reg.MustRegister(a.metrics.Collectors()...)
@@ -308,19 +306,4 @@ func watchBrakeSignals(b *aggregate.Brake, log *slog.Logger) chan os.Signal {
 		}
 	}()
 	return ch
-}
-
-// warnEviction warns when Redis may evict keys: an evicted offset key makes
-// a partition count again from its beginning, evicted dedupe bits let
-// duplicates through. Managed Redis services often refuse CONFIG: then
-// nothing is said.
-func warnEviction(ctx context.Context, c redis.UniversalClient, log *slog.Logger) {
-	v, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
-	if err != nil {
-		return
-	}
-	if p := v["maxmemory-policy"]; p != "" && p != "noeviction" {
-		log.Warn("redis may evict keys (maxmemory-policy "+p+"): exact counts need noeviction, or a Redis of its own for analytics",
-			"maxmemory_policy", p)
-	}
 }

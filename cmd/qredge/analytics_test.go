@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
+	"github.com/qredge/qredge/internal/kafkatest"
 	"github.com/qredge/qredge/internal/redistest"
 	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
@@ -62,11 +61,7 @@ func TestScansToStats(t *testing.T) {
 			t.Fatal(st, b)
 		}
 	}
-	k, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, "qredge.scans"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	brokers := k.ListenAddrs()
 	var edges []*Edge
 	for i := 0; i < 2; i++ {
@@ -135,7 +130,11 @@ func TestScansToStats(t *testing.T) {
 	if resp, b := req(t, "POST", adm+"/analytics/pause", "", ""); resp.StatusCode != 200 || !strings.Contains(b, `"paused":true`) {
 		t.Fatalf("pause: %d %s", resp.StatusCode, b)
 	}
-	time.Sleep(200 * time.Millisecond)
+	select { // a batch in hand finishes
+	case <-an.Brake().Halted():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the consumer did not halt")
+	}
 	for i := 0; i < 30; i++ {
 		scanEdge(t, edges[0], "radio")
 	}
@@ -175,11 +174,7 @@ func TestScansToStats(t *testing.T) {
 // say which holds the partition and that the other is idle.
 func TestAnalyticsIdleMember(t *testing.T) {
 	srv := redistest.MustStart(t, redistest.Options{})
-	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "qredge.scans"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
+	k := kafkatest.MustStart(t, kafkatest.Options{Brokers: 1, Partitions: 1})
 	members := []*AnalyticsServer{mustStartAnalytics(t, srv.Addr(), k.ListenAddrs()), mustStartAnalytics(t, srv.Addr(), k.ListenAddrs())}
 	state := func(a *AnalyticsServer) (ready int, detail string, gauge string) {
 		resp, b := req(t, "GET", "http://"+a.AdminAddr()+"/readyz", "", "")

@@ -18,7 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/qredge/qredge/analytics"
-	"github.com/qredge/qredge/analytics/kafkasink"
+	"github.com/qredge/qredge/analytics/kafka"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/front"
@@ -120,7 +120,7 @@ type Edge struct {
 	syncer   *redisstore.Syncer
 	handler  *redirect.Handler
 	events   *analytics.Pipeline
-	sink     *kafkasink.Sink
+	sink     *kafka.Writer
 	geo      *geoip.DB
 	ln       net.Listener
 	srv      *fasthttp.Server
@@ -276,7 +276,7 @@ func (e *Edge) closeAll() {
 		e.events.Close()
 	}
 	if e.sink != nil {
-		// Bounded (kafkasink.CloseTimeout): a stalled broker cannot hold
+		// Bounded (kafka.CloseTimeout): a stalled broker cannot hold
 		// the shutdown; what it did not acknowledge is in the spool.
 		if err := e.sink.Close(); err != nil {
 			e.Log.Warn("closing the Kafka writer", "err", err)

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qredge/qredge/analytics"
-	"github.com/qredge/qredge/analytics/kafkasink"
+	"github.com/qredge/qredge/analytics/kafka"
 	"github.com/qredge/qredge/redirect"
 )
 
@@ -37,8 +37,8 @@ type EventFlags struct {
 }
 
 func defaultEventFlags(spoolDir string) EventFlags {
-	k := kafkasink.DefaultConfig()
-	return EventFlags{KafkaTopic: k.Topic, KafkaCompression: k.Compression, KafkaBatchSize: int64(k.BatchSize),
+	k := kafka.DefaultWriterConfig()
+	return EventFlags{KafkaTopic: k.Kafka.Topic, KafkaCompression: k.Compression, KafkaBatchSize: int64(k.BatchSize),
 		KafkaLinger: 10 * time.Millisecond, KafkaTimeout: analytics.DefaultConfig().PublishTimeout, KafkaAcks: k.Acks, SpoolDir: spoolDir, SpoolMaxBytes: analytics.DefaultConfig().SpoolMaxBytes}
 }
 
@@ -83,22 +83,22 @@ func (c *EventFlags) Check() error {
 	return nil
 }
 
-func (c *EventFlags) sinkConfig() (kafkasink.Config, error) {
-	brokers := kafkasink.ParseBrokers(c.Kafka)
+func (c *EventFlags) sinkConfig() (kafka.WriterConfig, error) {
+	brokers := kafka.ParseBrokers(c.Kafka)
 	if len(brokers) == 0 {
-		return kafkasink.Config{}, fmt.Errorf("--kafka %q: no broker", c.Kafka)
+		return kafka.WriterConfig{}, fmt.Errorf("--kafka %q: no broker", c.Kafka)
 	}
 	if c.KafkaBatchSize < 1 {
-		return kafkasink.Config{}, errors.New("--kafka-batch-size must be at least 1")
+		return kafka.WriterConfig{}, errors.New("--kafka-batch-size must be at least 1")
 	}
-	return kafkasink.Config{Brokers: brokers, Topic: c.KafkaTopic, Compression: c.KafkaCompression, BatchSize: int(c.KafkaBatchSize),
-		Acks: c.KafkaAcks, TLS: c.KafkaTLS, SASLMech: c.KafkaSASL, SASLUser: c.KafkaUser, SASLPassword: c.KafkaPassword}, nil
+	return kafka.WriterConfig{Kafka: kafka.Config{Brokers: brokers, Topic: c.KafkaTopic, TLS: c.KafkaTLS, SASLMech: c.KafkaSASL, SASLUser: c.KafkaUser, SASLPassword: c.KafkaPassword},
+		Compression: c.KafkaCompression, BatchSize: int(c.KafkaBatchSize), Acks: c.KafkaAcks}, nil
 }
 
 // start starts the event pipeline (with Kafka when configured). countries
 // (may be nil) gives the batcher the country of client IPs the hot path
 // did not look up itself.
-func (c *EventFlags) start(log *slog.Logger, countries redirect.CountryLookup) (*analytics.Pipeline, *kafkasink.Sink, error) {
+func (c *EventFlags) start(log *slog.Logger, countries redirect.CountryLookup) (*analytics.Pipeline, *kafka.Writer, error) {
 	pc := analytics.DefaultConfig()
 	pc.Enrich = redirect.EventEnricher(countries)
 	pc.SpoolDir, pc.SpoolMaxBytes = c.SpoolDir, c.SpoolMaxBytes
@@ -113,14 +113,14 @@ func (c *EventFlags) start(log *slog.Logger, countries redirect.CountryLookup) (
 		rand.Read(b)
 		pc.IPHashSecret = []byte(hex.EncodeToString(b))
 	}
-	var sink *kafkasink.Sink
+	var sink *kafka.Writer
 	var s analytics.Sink
 	if c.Kafka != "" {
 		sc, err := c.sinkConfig()
 		if err != nil {
 			return nil, nil, err
 		}
-		if sink, err = kafkasink.New(sc); err != nil {
+		if sink, err = kafka.NewWriter(sc); err != nil {
 			return nil, nil, err
 		}
 		s = sink

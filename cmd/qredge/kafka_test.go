@@ -9,27 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/kafkatest"
 	"github.com/qredge/qredge/internal/redistest"
 	"github.com/qredge/qredge/internal/testnet"
 	"github.com/qredge/qredge/internal/testwait"
 )
-
-func mustStartKfake(t *testing.T, ports ...int) *kfake.Cluster {
-	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(3), kfake.SeedTopics(6, "qredge.scans")}
-	if len(ports) > 0 {
-		opts = append(opts, kfake.Ports(ports...))
-	}
-	k, err := kfake.NewCluster(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // TestEdgeKafkaOutage: an edge answers steady scans while the whole Kafka
 // cluster is down and comes back. Scans get no errors and no extra
@@ -43,7 +30,7 @@ func TestEdgeKafkaOutage(t *testing.T) {
 	// Ports below the ephemeral range: nothing else takes them while
 	// the cluster is down.
 	ports := testnet.FreePorts(t, 3)
-	k := mustStartKfake(t, ports...)
+	k := kafkatest.MustStart(t, kafkatest.Options{Ports: ports})
 	brokers := k.ListenAddrs()
 	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) {
 		c.Events.Kafka = fmt.Sprint(brokers[0], ",", brokers[1], ",", brokers[2])
@@ -81,8 +68,7 @@ func TestEdgeKafkaOutage(t *testing.T) {
 	consumedBefore := len(ids)
 	k.Close()
 	during := phase(3 * time.Second)
-	k2 := mustStartKfake(t, ports...)
-	defer k2.Close()
+	k2 := kafkatest.MustStart(t, kafkatest.Options{Ports: ports})
 	after := phase(1500 * time.Millisecond)
 	q := func(l []time.Duration, p float64) time.Duration {
 		s := append([]time.Duration(nil), l...)
@@ -129,7 +115,7 @@ func readTopic(t *testing.T, brokers []string) map[[16]byte]bool {
 	ids := map[[16]byte]bool{}
 	for p := 0; p < 6; p++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], "qredge.scans", p)
+		conn, err := kafkago.DialLeader(ctx, "tcp", brokers[0], "qredge.scans", p)
 		if err != nil {
 			cancel()
 			t.Fatalf("partition %d: %v", p, err)
@@ -141,8 +127,8 @@ func readTopic(t *testing.T, brokers []string) map[[16]byte]bool {
 			t.Fatalf("partition %d: %v", p, err)
 		}
 		if last > 0 {
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "qredge.scans", Partition: p, MaxWait: 100 * time.Millisecond})
-			r.SetOffset(kafka.FirstOffset)
+			r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: brokers, Topic: "qredge.scans", Partition: p, MaxWait: 100 * time.Millisecond})
+			r.SetOffset(kafkago.FirstOffset)
 			for {
 				m, err := r.ReadMessage(ctx)
 				if err != nil {

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/spool"
 )
 
 // scenarios in the order they run.
@@ -383,7 +383,7 @@ type spoolCut struct {
 // byte: that record and every one after it are lost, the ones before must
 // be replayed.
 func truncateSpool(dir string) (spoolCut, error) {
-	sp, err := analytics.OpenSpool(dir, 1<<30, 16<<20) // creates nothing until an Append
+	sp, err := spool.Open(dir, 1<<30, 16<<20) // creates nothing until an Append
 	if err != nil {
 		return spoolCut{}, err
 	}

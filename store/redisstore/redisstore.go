@@ -1,7 +1,8 @@
 // Package redisstore is qredge's shared store on Redis (standalone,
 // Sentinel or Cluster through go-redis's universal client): links, API keys
-// and the change feed (a capped Redis Stream). It is the only package that
-// imports go-redis.
+// and the change feed (a capped Redis Stream). It and analytics/redisagg
+// (the analytics aggregates, on a client from NewClient) are the only
+// packages that import go-redis.
 //
 // Every key of the link dataset carries the hash tag {l}, so each write is
 // one Lua script that atomically checks the version, writes the link, its

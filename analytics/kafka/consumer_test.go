@@ -1,4 +1,4 @@
-package kafkaconsumer
+package kafka
 
 import (
 	"bufio"
@@ -20,19 +20,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
-	"github.com/qredge/qredge/analytics/kafkasink"
 	"github.com/qredge/qredge/analytics/redisagg"
+	"github.com/qredge/qredge/internal/kafkatest"
 	"github.com/qredge/qredge/internal/redistest"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/redisstore"
 )
-
-const topic = "qredge.scans"
 
 // quiet discards logs, unless QREDGE_TEST_LOG is set (for debugging).
 func quiet() *slog.Logger {
@@ -42,31 +39,19 @@ func quiet() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// mustStartKafka starts three kfake brokers with a 6-partition topic and a
-// short minimum session timeout, so a killed member is noticed in a second.
-func mustStartKafka(tb testing.TB) *kfake.Cluster {
-	tb.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, topic), kfake.GroupMinSessionTimeout(500*time.Millisecond))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(c.Close)
-	return c
-}
-
-// producer publishes encoded events through the real sink (kafka-go
-// Writer, event-id balancer), as edges do.
+// producer publishes encoded events through the real Writer (event-id
+// balancer), as edges do.
 type producer struct {
-	sink   *kafkasink.Sink
+	sink   *Writer
 	enc    *analytics.Encoder
 	prefix [8]byte
 	next   uint64
 }
 
 func newProducer(tb testing.TB, brokers []string) *producer {
-	cfg := kafkasink.DefaultConfig()
-	cfg.Brokers = brokers
-	s, err := kafkasink.New(cfg)
+	cfg := DefaultWriterConfig()
+	cfg.Kafka.Brokers = brokers
+	s, err := NewWriter(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -77,9 +62,9 @@ func newProducer(tb testing.TB, brokers []string) *producer {
 }
 
 // publish sends n events over codes c0..c4 and returns their records.
-func (p *producer) publish(tb testing.TB, n int) [][]byte {
+func (p *producer) publish(tb testing.TB, n int) []analytics.Record {
 	tb.Helper()
-	recs := make([][]byte, n)
+	recs := make([]analytics.Record, n)
 	for i := range recs {
 		p.next++
 		e := analytics.Event{Time: time.Now().UnixNano(), Key: fmt.Sprintf("c%d\x00", p.next%5), Version: 1, Status: 302,
@@ -87,7 +72,7 @@ func (p *producer) publish(tb testing.TB, n int) [][]byte {
 		copy(e.ID[:8], p.prefix[:])
 		binary.BigEndian.PutUint64(e.ID[8:], p.next)
 		e.IP[15] = byte(p.next)
-		recs[i] = p.enc.Append(nil, &e)
+		recs[i] = analytics.Record{Key: e.ID[:], Value: p.enc.Append(nil, &e)}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -147,8 +132,8 @@ type member struct {
 	done   chan struct{}
 }
 
-func testConfig(brokers []string) Config {
-	cfg := DefaultConfig()
+func testConfig(brokers []string) ConsumerConfig {
+	cfg := DefaultConsumerConfig()
 	cfg.Kafka.Brokers = brokers
 	cfg.Group = "analytics-test"
 	cfg.BatchSize = 200
@@ -163,7 +148,7 @@ func startMember(tb testing.TB, brokers []string, s *redisagg.Store) *member {
 	tb.Helper()
 	m := aggregate.NewMetrics()
 	brake := aggregate.NewBrake(m.Paused)
-	c, err := New(context.Background(), testConfig(brokers), s, m, brake, quiet())
+	c, err := NewConsumer(context.Background(), testConfig(brokers), s, m, brake, quiet())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -185,12 +170,12 @@ func (mb *member) stop() {
 }
 
 func TestExactlyNWithDuplicatesAndPoison(t *testing.T) {
-	k := mustStartKafka(t)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	srv := redistest.MustStart(t, redistest.Options{})
 	s := newStore(t, srv.Addr())
 	p := newProducer(t, k.ListenAddrs())
 	const n = 5000
-	var recs [][]byte
+	var recs []analytics.Record
 	for i := 0; i < n/500; i++ {
 		recs = p.publish(t, 500)
 	}
@@ -201,9 +186,9 @@ func TestExactlyNWithDuplicatesAndPoison(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Poison: bytes that are no ScanEvent, and an event from the future.
-	w := &kafka.Writer{Addr: kafka.TCP(k.ListenAddrs()...), Topic: topic, Balancer: &kafka.RoundRobin{}}
-	future := append([]byte{0x08, 0x09}, recs[0][2:]...) // schema_version 9
-	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte("not protobuf \xff\xff")}, kafka.Message{Value: future}); err != nil {
+	w := &kafkago.Writer{Addr: kafkago.TCP(k.ListenAddrs()...), Topic: topic, Balancer: &kafkago.RoundRobin{}}
+	future := append([]byte{0x08, 0x09}, recs[0].Value[2:]...) // schema_version 9
+	if err := w.WriteMessages(ctx, kafkago.Message{Value: []byte("not protobuf \xff\xff")}, kafkago.Message{Value: future}); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
@@ -236,7 +221,7 @@ func TestExactlyNWithDuplicatesAndPoison(t *testing.T) {
 // TestTwoMembersOneLeaves: two members share the partitions; one leaves
 // mid-stream; the other takes over its partitions from the stored offsets.
 func TestTwoMembersOneLeaves(t *testing.T) {
-	k := mustStartKafka(t)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	srv := redistest.MustStart(t, redistest.Options{})
 	s := newStore(t, srv.Addr())
 	p := newProducer(t, k.ListenAddrs())
@@ -267,7 +252,7 @@ func TestTwoMembersOneLeaves(t *testing.T) {
 }
 
 func TestPauseResume(t *testing.T) {
-	k := mustStartKafka(t)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	srv := redistest.MustStart(t, redistest.Options{})
 	s := newStore(t, srv.Addr())
 	p := newProducer(t, k.ListenAddrs())
@@ -277,7 +262,11 @@ func TestPauseResume(t *testing.T) {
 	if !mb.brake.Pause() {
 		t.Fatal("pause did not change the state")
 	}
-	time.Sleep(200 * time.Millisecond) // a batch in hand finishes
+	select { // a batch in hand finishes
+	case <-mb.brake.Halted():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the consumer did not halt")
+	}
 	p.publish(t, 2000)
 	time.Sleep(time.Second)
 	if got := total(t, s); got != 1000 {
@@ -295,7 +284,7 @@ func TestPauseResume(t *testing.T) {
 // again from what Kafka still holds, so the stats end exact instead of
 // missing what was lost.
 func TestRedisLosesWrites(t *testing.T) {
-	k := mustStartKafka(t)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	srv := redistest.MustStart(t, redistest.Options{})
 	s := newStore(t, srv.Addr())
 	p := newProducer(t, k.ListenAddrs())
@@ -311,7 +300,7 @@ func TestExactlyNOnCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster in the long run only (-short)")
 	}
-	k := mustStartKafka(t)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	cl := redistest.MustStartCluster(t)
 	s := newStore(t, "redis-cluster://"+cl.Addrs())
 	p := newProducer(t, k.ListenAddrs())
@@ -323,25 +312,21 @@ func TestExactlyNOnCluster(t *testing.T) {
 	waitTotal(t, s, 4000, 60*time.Second)
 }
 
-// The child mode of TestSIGKILLRounds: a consumer process that runs until
-// it is killed.
-func TestMain(m *testing.M) {
-	if env := os.Getenv("QREDGE_TEST_CONSUMER_CHILD"); env != "" {
-		brokers, redisAddr, _ := strings.Cut(env, "|")
-		cl, _, _ := redisstore.NewClient(redisstore.ClientConfig{Addr: redisAddr})
-		cfg := testConfig(strings.Split(brokers, ","))
-		cfg.BatchSize = 50 // many small batches: kills land between and inside them
-		mt := aggregate.NewMetrics()
-		c, err := New(context.Background(), cfg, redisagg.New(cl, redisagg.DefaultConfig()), mt, aggregate.NewBrake(nil), quiet())
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(1)
-		}
-		fmt.Println("started")
-		c.Run(context.Background())
-		return
+// consumerChild is the child mode of TestSIGKILLRounds (see TestMain): a
+// consumer process that runs until it is killed.
+func consumerChild(env string) {
+	brokers, redisAddr, _ := strings.Cut(env, "|")
+	cl, _, _ := redisstore.NewClient(redisstore.ClientConfig{Addr: redisAddr})
+	cfg := testConfig(strings.Split(brokers, ","))
+	cfg.BatchSize = 50 // many small batches: kills land between and inside them
+	mt := aggregate.NewMetrics()
+	c, err := NewConsumer(context.Background(), cfg, redisagg.New(cl, redisagg.DefaultConfig()), mt, aggregate.NewBrake(nil), quiet())
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	fmt.Println("started")
+	c.Run(context.Background())
 }
 
 // TestSIGKILLRounds kills a consumer process with SIGKILL at random moments
@@ -351,7 +336,7 @@ func TestSIGKILLRounds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s of kill rounds run in the long pass only (-short)")
 	}
-	k := mustStartKafka(t)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	srv := redistest.MustStart(t, redistest.Options{})
 	s := newStore(t, srv.Addr())
 	p := newProducer(t, k.ListenAddrs())
@@ -418,7 +403,7 @@ func TestSIGKILLRounds(t *testing.T) {
 // Redis: b.N batches of 1000 events are published first, then one member
 // consumes them with the default batch size and linger.
 func BenchmarkConsume(b *testing.B) {
-	k := mustStartKafka(b)
+	k := kafkatest.MustStart(b, kafkatest.Options{})
 	srv := redistest.MustStart(b, redistest.Options{})
 	s := newStore(b, srv.Addr())
 	p := newProducer(b, k.ListenAddrs())
@@ -427,8 +412,8 @@ func BenchmarkConsume(b *testing.B) {
 	}
 	m := aggregate.NewMetrics()
 	cfg := testConfig(k.ListenAddrs())
-	cfg.BatchSize, cfg.Linger = DefaultConfig().BatchSize, DefaultConfig().Linger
-	c, err := New(context.Background(), cfg, s, m, aggregate.NewBrake(nil), quiet())
+	cfg.BatchSize, cfg.Linger = DefaultConsumerConfig().BatchSize, DefaultConsumerConfig().Linger
+	c, err := NewConsumer(context.Background(), cfg, s, m, aggregate.NewBrake(nil), quiet())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -450,11 +435,7 @@ func BenchmarkConsume(b *testing.B) {
 // gauge says how many each holds. When the holder leaves, the idle one
 // takes the partition over.
 func TestMembership(t *testing.T) {
-	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic), kfake.GroupMinSessionTimeout(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.Close)
+	k := kafkatest.MustStart(t, kafkatest.Options{Brokers: 1, Partitions: 1})
 	srv := redistest.MustStart(t, redistest.Options{})
 	s := newStore(t, srv.Addr())
 	a := startMember(t, k.ListenAddrs(), s)

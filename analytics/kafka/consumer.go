@@ -1,20 +1,4 @@
-// Package kafkaconsumer is the warm path's Kafka side: a consumer group
-// (github.com/segmentio/kafka-go) whose members share the scan topic's
-// partitions and hand batches of decoded events to an Applier (the Redis
-// aggregates).
-//
-// Where a partition starts is decided by the Applier, not by Kafka: on
-// every assignment the member reads the last offset the Applier stored
-// with the aggregates and continues after it. Kafka's committed offsets
-// are written too, but only so that Kafka tools show the group's
-// progress; committing after writing would count a batch twice after a
-// crash between the two. A batch the Applier refuses as stale (someone
-// applied it already) makes the member re-read the stored offset and seek.
-//
-// The consumer never stops for bad data: a message that does not decode
-// as a ScanEvent (or has a newer schema_version) is counted as poison,
-// logged and skipped.
-package kafkaconsumer
+package kafka
 
 import (
 	"context"
@@ -27,11 +11,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
-	"github.com/qredge/qredge/analytics/kafkasink"
 )
 
 // Applier stores aggregates together with the offsets they include.
@@ -49,12 +32,13 @@ type Applier interface {
 	Apply(ctx context.Context, p int, prev, last int64, events []analytics.Decoded) (aggregate.Result, error)
 }
 
-// Config configures a Consumer. Get defaults from DefaultConfig.
-type Config struct {
-	Kafka     kafkasink.Config // brokers, topic, TLS and SASL
-	Group     string           // consumer group id
-	BatchSize int              // most events per applied batch
-	Linger    time.Duration    // longest wait to fill a batch
+// ConsumerConfig configures a Consumer. Get defaults from
+// DefaultConsumerConfig.
+type ConsumerConfig struct {
+	Kafka     Config        // brokers, topic, TLS and SASL
+	Group     string        // consumer group id
+	BatchSize int           // most events per applied batch
+	Linger    time.Duration // longest wait to fill a batch
 	// StartLatest makes a partition with no stored offset start at its
 	// end instead of its beginning.
 	StartLatest       bool
@@ -63,14 +47,14 @@ type Config struct {
 	RebalanceTimeout  time.Duration
 }
 
-// DefaultConfig returns the defaults.
-func DefaultConfig() Config {
-	return Config{Kafka: kafkasink.DefaultConfig(), Group: "qredge-analytics", BatchSize: 5000, Linger: 100 * time.Millisecond,
+// DefaultConsumerConfig returns the defaults.
+func DefaultConsumerConfig() ConsumerConfig {
+	return ConsumerConfig{Kafka: DefaultConfig(), Group: "qredge-analytics", BatchSize: 5000, Linger: 100 * time.Millisecond,
 		SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second}
 }
 
 // Check returns an error naming the first invalid setting.
-func (cfg Config) Check() error {
+func (cfg ConsumerConfig) Check() error {
 	if err := cfg.Kafka.Check(); err != nil {
 		return err
 	}
@@ -91,12 +75,12 @@ func (cfg Config) Check() error {
 
 // Consumer is one member of the group.
 type Consumer struct {
-	cfg    Config
+	cfg    ConsumerConfig
 	ap     Applier
 	m      *aggregate.Metrics
 	brake  *aggregate.Brake
 	log    *slog.Logger
-	dialer *kafka.Dialer
+	dialer *kafkago.Dialer
 
 	poison atomic.Uint64
 	mu     sync.Mutex
@@ -120,16 +104,16 @@ type Membership struct {
 	JoinErr error
 }
 
-// New checks cfg and that ap's aggregates come from cfg's topic, and
-// returns a consumer; Run starts it.
-func New(ctx context.Context, cfg Config, ap Applier, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Consumer, error) {
+// NewConsumer checks cfg and that ap's aggregates come from cfg's topic,
+// and returns a consumer; Run starts it.
+func NewConsumer(ctx context.Context, cfg ConsumerConfig, ap Applier, m *aggregate.Metrics, brake *aggregate.Brake, log *slog.Logger) (*Consumer, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	if err := ap.CheckTopic(ctx, cfg.Kafka.Topic); err != nil {
 		return nil, err
 	}
-	d, err := cfg.Kafka.Dialer()
+	d, err := cfg.Kafka.dialer()
 	if err != nil {
 		return nil, err
 	}
@@ -171,15 +155,15 @@ func (c *Consumer) Collectors() []prometheus.Collector {
 // error only when it cannot start.
 func (c *Consumer) Run(ctx context.Context) error {
 	topic := c.cfg.Kafka.Topic
-	errLog := kafka.LoggerFunc(func(msg string, args ...any) {
+	errLog := kafkago.LoggerFunc(func(msg string, args ...any) {
 		c.log.Debug("kafka-go: "+msg, "args", args)
 	})
-	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+	group, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
 		ID: c.cfg.Group, Brokers: c.cfg.Kafka.Brokers, Dialer: c.dialer, Topics: []string{topic},
 		SessionTimeout: c.cfg.SessionTimeout, HeartbeatInterval: c.cfg.HeartbeatInterval,
 		RebalanceTimeout: c.cfg.RebalanceTimeout, JoinGroupBackoff: 500 * time.Millisecond,
 		WatchPartitionChanges: true, PartitionWatchInterval: 10 * time.Second,
-		StartOffset: kafka.FirstOffset, ErrorLogger: errLog,
+		StartOffset: kafkago.FirstOffset, ErrorLogger: errLog,
 	})
 	if err != nil {
 		return err
@@ -195,7 +179,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+			if ctx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
 				return nil
 			}
 			c.mu.Lock()
@@ -234,11 +218,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 }
 
 // partition consumes one assigned partition until the generation ends.
-func (c *Consumer) partition(ctx context.Context, gen *kafka.Generation, p int) {
+func (c *Consumer) partition(ctx context.Context, gen *kafkago.Generation, p int) {
 	label := strconv.Itoa(p)
 	lag := c.m.Lag.WithLabelValues(label)
 	defer c.m.Lag.DeleteLabelValues(label) // the next owner reports it
-	readerLog := kafka.LoggerFunc(func(msg string, args ...any) {
+	readerLog := kafkago.LoggerFunc(func(msg string, args ...any) {
 		c.log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "partition", p)
 	})
 	for ctx.Err() == nil {
@@ -258,12 +242,12 @@ func (c *Consumer) partition(ctx context.Context, gen *kafka.Generation, p int) 
 		}
 		start := last + 1
 		if !ok {
-			start = kafka.FirstOffset
+			start = kafkago.FirstOffset
 			if c.cfg.StartLatest {
-				start = kafka.LastOffset
+				start = kafkago.LastOffset
 			}
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{
+		r := kafkago.NewReader(kafkago.ReaderConfig{
 			Brokers: c.cfg.Kafka.Brokers, Dialer: c.dialer, Topic: c.cfg.Kafka.Topic, Partition: p,
 			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 1000,
 			ErrorLogger: readerLog,
@@ -287,8 +271,8 @@ func (c *Consumer) partition(ctx context.Context, gen *kafka.Generation, p int) 
 // consume applies batches from r until ctx is done or a batch is stale.
 // prev is the stored offset r continues from (-1 for none; then known is
 // false and the first batch may start anywhere).
-func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r *kafka.Reader, lag interface{ Set(float64) }, prev int64, known bool) {
-	msgs := make([]kafka.Message, 0, c.cfg.BatchSize)
+func (c *Consumer) consume(ctx context.Context, gen *kafkago.Generation, p int, r *kafkago.Reader, lag interface{ Set(float64) }, prev int64, known bool) {
+	msgs := make([]kafkago.Message, 0, c.cfg.BatchSize)
 	events := make([]analytics.Decoded, 0, c.cfg.BatchSize)
 	times := make([]int64, 0, c.cfg.BatchSize)
 	var committed time.Time
@@ -335,7 +319,7 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 		// nothing more is applied until the brake is released (the
 		// messages wait in memory; their offsets are not stored, so if
 		// the partition moves meanwhile, the next owner reads them again).
-		if !c.waitBrake(ctx, r, lag) {
+		if !c.beginBatch(ctx, r, lag) {
 			return
 		}
 		events, times = events[:0], times[:0]
@@ -361,21 +345,10 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 				"stored", prev, "first_available", first, "lost", first-prev-1)
 		}
 		began := time.Now()
-		var res aggregate.Result
-		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-			res, err = c.ap.Apply(ctx, p, prev, last, events)
-			if err == nil {
-				break
-			}
-			if errors.Is(err, aggregate.ErrStale) {
-				c.log.Info("the stored offset moved (another member, or Redis lost writes); re-reading it", "partition", p, "err", err)
-				return
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			c.log.Warn("cannot apply a batch; retrying it", "partition", p, "first", first, "last", last, "err", err)
-			sleep(ctx, backoff)
+		res, ok := c.apply(ctx, p, prev, first, last, events)
+		c.brake.End()
+		if !ok {
+			return
 		}
 		prev, known = last, true
 		relist()
@@ -396,6 +369,26 @@ func (c *Consumer) consume(ctx context.Context, gen *kafka.Generation, p int, r 
 	}
 }
 
+// apply applies a batch, retrying until it is applied (ok), found stale,
+// or ctx is done.
+func (c *Consumer) apply(ctx context.Context, p int, prev, first, last int64, events []analytics.Decoded) (res aggregate.Result, ok bool) {
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		res, err := c.ap.Apply(ctx, p, prev, last, events)
+		if err == nil {
+			return res, true
+		}
+		if errors.Is(err, aggregate.ErrStale) {
+			c.log.Info("the stored offset moved (another member, or Redis lost writes); re-reading it", "partition", p, "err", err)
+			return res, false
+		}
+		if ctx.Err() != nil {
+			return res, false
+		}
+		c.log.Warn("cannot apply a batch; retrying it", "partition", p, "first", first, "last", last, "err", err)
+		sleep(ctx, backoff)
+	}
+}
+
 // idleCheck is how long a partition waits for an event before checking
 // its stored offset.
 const idleCheck = 5 * time.Second
@@ -404,7 +397,7 @@ var errIdle = errors.New("no event for a while")
 
 // fetch reads one message, waiting up to idleCheck (then errIdle), then
 // more until the batch is full or the linger has passed.
-func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, msgs []kafka.Message) ([]kafka.Message, error) {
+func (c *Consumer) fetch(ctx context.Context, r *kafkago.Reader, msgs []kafkago.Message) ([]kafkago.Message, error) {
 	ictx, icancel := context.WithTimeout(ctx, idleCheck)
 	m, err := r.FetchMessage(ictx)
 	icancel()
@@ -429,7 +422,7 @@ func (c *Consumer) fetch(ctx context.Context, r *kafka.Reader, msgs []kafka.Mess
 
 // waitBrake waits while the brake is engaged, keeping the lag metric
 // current; it returns false when ctx is done.
-func (c *Consumer) waitBrake(ctx context.Context, r *kafka.Reader, lag interface{ Set(float64) }) bool {
+func (c *Consumer) waitBrake(ctx context.Context, r *kafkago.Reader, lag interface{ Set(float64) }) bool {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for c.brake.Paused() {
@@ -444,6 +437,21 @@ func (c *Consumer) waitBrake(ctx context.Context, r *kafka.Reader, lag interface
 		}
 	}
 	return ctx.Err() == nil
+}
+
+// beginBatch waits until the brake lets a batch begin (then the caller
+// ends it with Brake.End); it returns false when ctx is done.
+func (c *Consumer) beginBatch(ctx context.Context, r *kafkago.Reader, lag interface{ Set(float64) }) bool {
+	for !c.brake.Begin() {
+		if !c.waitBrake(ctx, r, lag) {
+			return false
+		}
+	}
+	if ctx.Err() != nil {
+		c.brake.End()
+		return false
+	}
+	return true
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -1,4 +1,4 @@
-package kafkasink
+package kafka
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/kafkatest"
 )
 
 // TestKcatReadsTopic shows the topic is plain Kafka: kcat (librdkafka)
@@ -22,21 +23,21 @@ func TestKcatReadsTopic(t *testing.T) {
 		}
 		t.Skip("kcat is not installed (under CI this fails instead)")
 	}
-	k := mustStartKafka(t)
-	cfg := DefaultConfig()
-	cfg.Brokers = k.ListenAddrs()
-	s, err := New(cfg)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
+	cfg := DefaultWriterConfig()
+	cfg.Kafka.Brokers = k.ListenAddrs()
+	s, err := NewWriter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	enc := analytics.NewEncoder([]byte("secret"), "edge-kcat")
-	var recs [][]byte
+	var recs []analytics.Record
 	for i := 0; i < 60; i++ {
 		e := analytics.Event{Time: time.Now().UnixNano(), Key: fmt.Sprintf("spring%d\x00", i), Version: 3, Status: 302,
 			Target: analytics.TargetDestination, Rule: -1, Device: analytics.DeviceIOS, Country: [2]byte{'D', 'E'}}
 		e.ID[15] = byte(i)
-		recs = append(recs, enc.Append(nil, &e))
+		recs = append(recs, analytics.Record{Key: e.ID[:], Value: enc.Append(nil, &e)})
 	}
 	if err := s.Publish(context.Background(), recs); err != nil {
 		t.Fatal(err)
@@ -46,7 +47,7 @@ func TestKcatReadsTopic(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "kcat", append([]string{"-b", broker, "-t", topic, "-C", "-o", "beginning", "-e", "-q"}, args...)...).Output()
+		out, err := exec.CommandContext(ctx, "kcat", append([]string{"-b", broker, "-t", kafkatest.Topic, "-C", "-o", "beginning", "-e", "-q"}, args...)...).Output()
 		if err != nil {
 			t.Fatalf("kcat %v: %v\n%s", args, err, out)
 		}

@@ -1,4 +1,4 @@
-package kafkasink
+package kafka
 
 import (
 	"context"
@@ -11,45 +11,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/kafkatest"
 	"github.com/qredge/qredge/internal/testnet"
 )
 
-const topic = "qredge.scans"
+const topic = kafkatest.Topic
 
-// mustStartKafka starts a real Kafka wire-protocol broker cluster
-// (franz-go's kfake) with three brokers on the given (or free) loopback
-// ports.
-func mustStartKafka(tb testing.TB, ports ...int) *kfake.Cluster {
-	tb.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(3), kfake.SeedTopics(6, topic)}
-	if len(ports) > 0 {
-		opts = append(opts, kfake.Ports(ports...))
-	}
-	c, err := kfake.NewCluster(opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(c.Close)
-	return c
-}
-
-// consumer reads the topic with kafka-go's consumer-group Reader and
+// counter reads the topic with kafka-go's consumer-group Reader and
 // counts events by ID and by partition.
-type consumer struct {
+type counter struct {
 	mu    sync.Mutex
 	ids   map[[16]byte]map[[2]int64]bool // positions (partition, offset) an ID was seen at
 	parts map[int]int
 	bad   int
 }
 
-func consume(tb testing.TB, ctx context.Context, brokers []string, group string) *consumer {
-	c := &consumer{ids: map[[16]byte]map[[2]int64]bool{}, parts: map[int]int{}}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: group, StartOffset: kafka.FirstOffset,
+func consume(tb testing.TB, ctx context.Context, brokers []string, group string) *counter {
+	c := &counter{ids: map[[16]byte]map[[2]int64]bool{}, parts: map[int]int{}}
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: group, StartOffset: kafkago.FirstOffset,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond, CommitInterval: 100 * time.Millisecond,
 		Logger: nil, ErrorLogger: nil})
 	go func() {
@@ -82,7 +65,7 @@ func consume(tb testing.TB, ctx context.Context, brokers []string, group string)
 // count returns the distinct event IDs, the duplicates written to Kafka
 // (one ID at several positions; a consumer-group re-delivery of the same
 // position is not one), and undecodable messages.
-func (c *consumer) count() (distinct, dups, bad int) {
+func (c *counter) count() (distinct, dups, bad int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, pos := range c.ids {
@@ -93,9 +76,9 @@ func (c *consumer) count() (distinct, dups, bad int) {
 
 func startPipeline(t *testing.T, brokers []string) *analytics.Pipeline {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Brokers = brokers
-	sink, err := New(cfg)
+	cfg := DefaultWriterConfig()
+	cfg.Kafka.Brokers = brokers
+	sink, err := NewWriter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +106,7 @@ func enqueue(p *analytics.Pipeline, from, to int) {
 	}
 }
 
-func waitCount(t *testing.T, c *consumer, n int, d time.Duration) {
+func waitCount(t *testing.T, c *counter, n int, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -141,7 +124,7 @@ func waitCount(t *testing.T, c *consumer, n int, d time.Duration) {
 // TestExactlyNEvents: N scans produce exactly N events, spread over the
 // partitions although all scans hit three codes.
 func TestExactlyNEvents(t *testing.T) {
-	k := mustStartKafka(t)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p := startPipeline(t, k.ListenAddrs())
@@ -171,10 +154,7 @@ func TestBrokerOutage(t *testing.T) {
 	// Ports below the ephemeral range: nothing else takes them while
 	// the cluster is down.
 	ps := testnet.FreePorts(t, 3)
-	k, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(6, topic), kfake.Ports(ps...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := kafkatest.MustStart(t, kafkatest.Options{Ports: ps})
 	addrs := k.ListenAddrs()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -195,8 +175,7 @@ func TestBrokerOutage(t *testing.T) {
 		enqueue(p, i, i+100)
 		time.Sleep(5 * time.Millisecond)
 	}
-	k2 := mustStartKafka(t, ps...)
-	_ = k2
+	kafkatest.MustStart(t, kafkatest.Options{Ports: ps})
 	n := i + 1000
 	enqueue(p, i, n)
 	waitCount(t, c, n, 60*time.Second)
@@ -214,23 +193,23 @@ func TestBrokerOutage(t *testing.T) {
 }
 
 func BenchmarkPublish(b *testing.B) {
-	k := mustStartKafka(b)
-	cfg := DefaultConfig()
-	cfg.Brokers = k.ListenAddrs()
-	s, err := New(cfg)
+	k := kafkatest.MustStart(b, kafkatest.Options{})
+	cfg := DefaultWriterConfig()
+	cfg.Kafka.Brokers = k.ListenAddrs()
+	s, err := NewWriter(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	enc := analytics.NewEncoder([]byte("s"), "bench")
-	batch := make([][]byte, 1000)
+	batch := make([]analytics.Record, 1000)
 	for i := range batch {
 		// Ids as the queue gives them, so the batch spreads over the
 		// partitions as scans do.
 		e := analytics.Event{Time: time.Now().UnixNano(), Key: "code\x00", Version: 1, Status: 302}
 		copy(e.ID[:8], "producer")
 		binary.BigEndian.PutUint64(e.ID[8:], uint64(i*analytics.IDChunk))
-		batch[i] = enc.Append(nil, &e)
+		batch[i] = analytics.Record{Key: e.ID[:], Value: enc.Append(nil, &e)}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -247,29 +226,25 @@ func BenchmarkPublish(b *testing.B) {
 // graceful shutdown, beyond CloseTimeout. The events of the write that
 // failed are the caller's to spool (Publish returned an error).
 func TestCloseStalledBroker(t *testing.T) {
-	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := kafkatest.MustStart(t, kafkatest.Options{Brokers: 1})
 	release := make(chan struct{})
 	var once sync.Once
 	unstall := func() { once.Do(func() { close(release) }) }
 	// Wake the held requests before the cluster closes (cleanups run last
 	// in, first out).
-	t.Cleanup(k.Close)
 	t.Cleanup(unstall)
 	k.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		k.SleepControl(func() { <-release })
 		return nil, nil, false
 	})
-	cfg := DefaultConfig()
-	cfg.Brokers = k.ListenAddrs()
-	s, err := New(cfg)
+	cfg := DefaultWriterConfig()
+	cfg.Kafka.Brokers = k.ListenAddrs()
+	s, err := NewWriter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A healthy sink closes without complaint.
-	idle, err := New(cfg)
+	idle, err := NewWriter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +256,7 @@ func TestCloseStalledBroker(t *testing.T) {
 	// the Produce request is what must be in flight when Publish gives up.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.Publish(ctx, [][]byte{[]byte("held")}); err == nil {
+	if err := s.Publish(ctx, []analytics.Record{{Value: []byte("held")}}); err == nil {
 		t.Fatal("Publish to a stalled broker succeeded")
 	}
 	err = s.closeWithin(300 * time.Millisecond)

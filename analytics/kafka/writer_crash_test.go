@@ -1,4 +1,4 @@
-package kafkasink
+package kafka
 
 import (
 	"bufio"
@@ -16,23 +16,16 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/kafkatest"
 )
 
-// The child mode of TestSIGKILLWhileSpooling: a process whose Kafka is
-// unreachable spools events, reports how many, and keeps spooling until it
-// is killed.
-func TestMain(m *testing.M) {
-	if dir := os.Getenv("QREDGE_TEST_SPOOL_CHILD"); dir != "" {
-		spoolChild(dir)
-		return
-	}
-	os.Exit(m.Run())
-}
-
+// spoolChild is the child mode of TestSIGKILLWhileSpooling (see TestMain):
+// a process whose Kafka is unreachable spools events, reports how many, and
+// keeps spooling until it is killed.
 func spoolChild(dir string) {
-	cfg := DefaultConfig()
-	cfg.Brokers = []string{"127.0.0.1:1"} // nothing listens: every publish fails
-	sink, _ := New(cfg)
+	cfg := DefaultWriterConfig()
+	cfg.Kafka.Brokers = []string{"127.0.0.1:1"} // nothing listens: every publish fails
+	sink, _ := NewWriter(cfg)
 	pc := analytics.DefaultConfig()
 	pc.SpoolDir = dir
 	pc.Linger = 2 * time.Millisecond
@@ -91,13 +84,13 @@ func TestSIGKILLWhileSpooling(t *testing.T) {
 	segs, _ := filepath.Glob(filepath.Join(dir, "spool-*"))
 	t.Logf("child killed after spooling at least %d events; %d segment files left", spooled, len(segs))
 
-	k := mustStartKafka(t)
+	k := kafkatest.MustStart(t, kafkatest.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := consume(t, ctx, k.ListenAddrs(), "crash")
-	cfg := DefaultConfig()
-	cfg.Brokers = k.ListenAddrs()
-	sink, _ := New(cfg)
+	cfg := DefaultWriterConfig()
+	cfg.Kafka.Brokers = k.ListenAddrs()
+	sink, _ := NewWriter(cfg)
 	defer sink.Close()
 	pc := analytics.DefaultConfig()
 	pc.SpoolDir = dir
