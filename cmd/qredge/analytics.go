@@ -70,7 +70,7 @@ func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
 	fs.DurationVar(&c.DedupeWindow, "dedupe-window", c.DedupeWindow, "how long event ids are remembered to drop duplicates sent by edges after Kafka timeouts; 0 turns it off")
 	c.Retention.RegisterFlags(fs)
 	fs.BoolVar(&c.StartPaused, "start-paused", c.StartPaused, "start with the brake engaged (resume with POST /analytics/resume or SIGUSR2)")
-	c.processFlags.register(fs)
+	c.processFlags.Register(fs)
 }
 
 func (c *AnalyticsConfig) consumerConfig() kafka.ConsumerConfig {

@@ -41,7 +41,7 @@ func DefaultAPIConfig() APIConfig {
 
 func (c *APIConfig) registerFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
-	c.processFlags.register(fs)
+	c.processFlags.Register(fs)
 	c.API.RegisterFlags(fs, false)
 	c.Policy.RegisterFlags(fs)
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")

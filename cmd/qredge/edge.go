@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -57,7 +56,7 @@ func DefaultEdgeConfig() EdgeConfig {
 
 func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
-	c.processFlags.register(fs)
+	c.processFlags.Register(fs)
 	c.Redirect.RegisterFlags(fs)
 	c.Events.register(fs, true)
 	fs.DurationVar(&c.ResyncInterval, "resync-interval", c.ResyncInterval, "how often the in-memory table is compared with Redis in full (0: never)")
@@ -217,36 +216,13 @@ func (e *Edge) Open() (err error) {
 	return nil
 }
 
-// readiness: ready once every link is loaded; degraded (still ready, the
-// table serves) while Redis is unreachable.
+// readiness is the syncer's (redisstore.Syncer.Readiness), but while
+// shutting down.
 func (e *Edge) readiness() (bool, string) {
-	switch {
-	case e.stopping.Load():
+	if e.stopping.Load() {
 		return false, "shutting down"
-	case !e.table.Ready():
-		if lost, reason, _ := e.syncer.DatasetLost(); lost {
-			return false, "not loading: the link dataset in redis looks lost (" + reason + "); see docs/runbook.md#qredgeredisdatasetlost"
-		}
-		if src, done, total := e.syncer.LoadProgress(); src != "" {
-			if total > 0 {
-				return false, fmt.Sprintf("loading links from %s: %d of %d (%d%%)", src, done, total, done*100/total)
-			}
-			return false, fmt.Sprintf("loading links from %s: %d", src, done)
-		}
-		return false, "loading links from redis"
 	}
-	n := strconv.Itoa(e.table.Len())
-	if lost, reason, since := e.syncer.DatasetLost(); lost {
-		return true, "ready: " + n + " links; degraded: the link dataset in redis looks lost since " + since.UTC().Format(time.RFC3339) +
-			" (" + reason + "); serving the links held in memory and refusing to reload; see docs/runbook.md#qredgeredisdatasetlost"
-	}
-	if up, since := e.syncer.Health(); !up {
-		if st := e.syncer.Stats(); st.SnapshotLoads["local"] > 0 && st.Reloads == 0 && st.Applied == 0 {
-			return true, "ready: " + n + " links from the local snapshot; degraded: redis unreachable since " + since.UTC().Format(time.RFC3339) + ", changes since the snapshot not applied yet"
-		}
-		return true, "ready: " + n + " links; degraded: redis unreachable since " + since.UTC().Format(time.RFC3339) + ", serving from memory"
-	}
-	return true, "ready: " + n + " links; redis ok"
+	return e.syncer.Readiness(e.table.Ready())
 }
 
 // Close stops taking scans, lets in-flight ones finish, and stops.

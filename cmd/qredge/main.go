@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/qredge/qredge/internal/cli"
@@ -26,38 +25,8 @@ var (
 )
 
 // versionInfo returns the version and commit set at build time, or else
-// the module version and VCS revision Go's build info holds.
-func versionInfo() (v, c string) {
-	v, c = version, commit
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return v, c
-	}
-	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	if c == "unknown" {
-		var rev, modified string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				modified = s.Value
-			}
-		}
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		if rev != "" && modified == "true" {
-			rev += "-dirty"
-		}
-		if rev != "" {
-			c = rev
-		}
-	}
-	return v, c
-}
+// those Go's build info holds.
+func versionInfo() (string, string) { return cli.Version(version, commit) }
 
 const usage = `qredge: edge redirects and QR codes
 

@@ -94,16 +94,8 @@ func (c *ServeConfig) Check() error {
 	return c.HTTP.Check()
 }
 
-// checkAddr checks a listen address flag.
-func checkAddr(flag, addr string) error {
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return fmt.Errorf("%s %q: want host:port or :port: %v", flag, addr, err)
-	}
-	return nil
-}
-
 func (c *ServeConfig) registerFlags(fs flagRegistrar) {
-	c.processFlags.register(fs)
+	c.processFlags.Register(fs)
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
 	c.API.RegisterFlags(fs, true)
 	c.Policy.RegisterFlags(fs)
@@ -111,16 +103,6 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	c.Events.register(fs, false)
 	c.Retention.RegisterFlags(fs)
 	c.HTTP.RegisterFlags(fs)
-}
-
-func newLogger(w io.Writer, format, level string) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
