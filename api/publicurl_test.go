@@ -30,3 +30,16 @@ func TestPublicURLWarning(t *testing.T) {
 	f("https://go.example.com", "0.0.0.0:8080", false)
 	f("http://192.0.2.1:8080", "0.0.0.0:8080", false)
 }
+
+func TestDefaultPublicURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[::]:8080":      "http://localhost:8080",
+		"0.0.0.0:8080":   "http://localhost:8080",
+		"127.0.0.1:9000": "http://127.0.0.1:9000",
+		"[::1]:80":       "http://[::1]",
+	} {
+		if got := DefaultPublicURL(addr); got != want {
+			t.Errorf("DefaultPublicURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}

@@ -417,19 +417,6 @@ func TestAPIKeyCommands(t *testing.T) {
 	}
 }
 
-func TestDefaultPublicURL(t *testing.T) {
-	for addr, want := range map[string]string{
-		"[::]:8080":      "http://localhost:8080",
-		"0.0.0.0:8080":   "http://localhost:8080",
-		"127.0.0.1:9000": "http://127.0.0.1:9000",
-		"[::1]:80":       "http://[::1]",
-	} {
-		if got := defaultPublicURL(addr); got != want {
-			t.Errorf("defaultPublicURL(%q) = %q, want %q", addr, got, want)
-		}
-	}
-}
-
 func TestRecoverPanic(t *testing.T) {
 	s, stderr := mustStartServe(t, t.TempDir(), nil)
 	ctx := &fasthttp.RequestCtx{}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -166,42 +165,12 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			if s.ln != nil {
-				s.ln.Close()
-			}
-			if s.admin != nil {
-				s.admin.Close()
-			}
-			if s.geo != nil {
-				s.geo.Close()
-			}
-			stopSignals(s.sigs)
-			s.sigs = nil
-			if s.agg != nil {
-				s.agg.Close()
-			}
-			if s.events != nil {
-				s.events.Close()
-			}
-			if s.stopPolicy != nil {
-				s.stopPolicy()
-			}
-			s.db.Close()
+			s.closeAll()
 		}
 	}()
-	rep := s.db.Report()
-	if rep.Size > 0 {
-		s.Log.Info("database checked", "path", rep.Path, "bytes", rep.Size, "duration", rep.Took.Round(time.Millisecond))
-	}
-	if rep.Leaked > 0 {
-		s.Log.Warn("the database has pages neither used nor free (space lost, no data at risk); 'qredge backup' writes a copy without them", "pages", rep.Leaked)
-	}
-	var statsDamage error
-	if buckets, _ := rep.DamagedBuckets(); len(buckets) > 0 {
-		// The store refuses damage in its own buckets; what is left is the
-		// stats'.
-		statsDamage = fmt.Errorf("the check at start found damage in %s: %s", strings.Join(buckets, ", "), rep.Summary())
-	}
+	// Damage the check at start found in the stats' buckets (the store
+	// refuses damage in its own) turns stats off, not the process.
+	statsDamage := s.db.Report().LogAtStart(s.Log)
 
 	// Load the table before listening: no request is served from a
 	// partial table. Subscribe first; nothing writes before we listen.
@@ -221,7 +190,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	}
 	publicURL := cfg.API.PublicURL
 	if publicURL == "" {
-		publicURL = defaultPublicURL(s.ln.Addr().String())
+		publicURL = api.DefaultPublicURL(s.ln.Addr().String())
 	}
 	// With --hosts, scans for the public URL's host are answered too.
 	var publicHost string
@@ -360,10 +329,20 @@ func (s *Serve) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, s.closeAll()...)
+	s.Log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+// closeAll closes what Open opened, in order, after the listener.
+func (s *Serve) closeAll() (errs []error) {
 	stopSignals(s.sigs)
 	s.sigs = nil
 	if s.admin != nil {
 		s.admin.Close()
+	}
+	if s.ln != nil && s.srv == nil {
+		s.ln.Close()
 	}
 	if s.agg != nil {
 		// Before the pipeline, which closes the spool the aggregator
@@ -388,24 +367,5 @@ func (s *Serve) Close() error {
 			errs = append(errs, fmt.Errorf("cannot close store: %w", err))
 		}
 	}
-	s.Log.Info("stopped")
-	return errors.Join(errs...)
-}
-
-// defaultPublicURL turns a listen address into the URL of short links.
-func defaultPublicURL(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://localhost:8080"
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "localhost"
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port == "80" {
-		return "http://" + host
-	}
-	return "http://" + host + ":" + port
+	return errs
 }

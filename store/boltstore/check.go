@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -563,4 +565,21 @@ type PanicError struct {
 
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("the database file is damaged (%s failed: %v)", e.What, e.Value)
+}
+
+// LogAtStart logs what the check at start found (the file's size and the
+// check's time; pages lost) and returns the damage it found in buckets
+// that are not the store's own (the store refuses to open with those
+// damaged): the stats', for the embedded aggregator to turn stats off.
+func (r *Report) LogAtStart(log *slog.Logger) (statsDamage error) {
+	if r.Size > 0 {
+		log.Info("database checked", "path", r.Path, "bytes", r.Size, "duration", r.Took.Round(time.Millisecond))
+	}
+	if r.Leaked > 0 {
+		log.Warn("the database has pages neither used nor free (space lost, no data at risk); 'qredge backup' writes a copy without them", "pages", r.Leaked)
+	}
+	if buckets, _ := r.DamagedBuckets(); len(buckets) > 0 {
+		return fmt.Errorf("the check at start found damage in %s: %s", strings.Join(buckets, ", "), r.Summary())
+	}
+	return nil
 }
