@@ -118,7 +118,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	} else if id != "" {
 		a.Log.Info("link dataset", "id", id)
 	}
-	a.startConvert()
+	a.stopConvert = a.store.StartConvert(a.Log)
 	secret, err := api.EnsureAdminKey(ctx, a.store, cfg.API.AdminKey != "")
 	if err != nil {
 		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
@@ -217,24 +217,4 @@ func (a *APIServer) closeAll() {
 	if a.store != nil {
 		a.store.Close()
 	}
-}
-
-// startConvert rewrites links still stored as JSON (by an older qredge)
-// in the binary form, in the background; every api process tries, and the
-// work is shared and idempotent.
-func (a *APIServer) startConvert() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	a.stopConvert = func() { cancel(); <-done }
-	go func() {
-		defer close(done)
-		start := time.Now()
-		n, err := a.store.ConvertLinks(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			a.Log.Warn("converting links stored as JSON to the binary form stopped; the next start tries again", "converted", n, "err", err)
-		case n > 0:
-			a.Log.Info("converted links stored as JSON to the binary form", "count", n, "duration", time.Since(start).Round(time.Millisecond))
-		}
-	}()
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -79,4 +81,25 @@ func (s *Store) ConvertLinks(ctx context.Context) (int, error) {
 		return converted, unavailable(err)
 	}
 	return converted, nil
+}
+
+// StartConvert rewrites links still stored as JSON (by an older qredge)
+// in the binary form, in the background, and logs what it did; every api
+// process tries, and the work is shared and idempotent. stop cancels it
+// and waits.
+func (s *Store) StartConvert(log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		n, err := s.ConvertLinks(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("converting links stored as JSON to the binary form stopped; the next start tries again", "converted", n, "err", err)
+		case n > 0:
+			log.Info("converted links stored as JSON to the binary form", "count", n, "duration", time.Since(start).Round(time.Millisecond))
+		}
+	}()
+	return func() { cancel(); <-done }
 }
