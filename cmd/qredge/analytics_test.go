@@ -66,8 +66,8 @@ func TestScansToStats(t *testing.T) {
 	var edges []*Edge
 	for i := 0; i < 2; i++ {
 		e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) {
-			c.Events.Kafka = strings.Join(brokers, ",")
-			c.Events.IPHashSecret = "shared"
+			c.Kafka.Kafka.Brokers = brokers
+			c.Events.IPHashSecret = []byte("shared")
 		})
 		waitReady(t, e)
 		edges = append(edges, e)

@@ -38,7 +38,7 @@ type ServeConfig struct {
 	API          api.Config         // --public-url, --api-key, --max-body-bytes, --max-bulk-body-bytes, --rate-limit, --rate-burst
 	Policy       store.PolicyConfig // --deny-destinations, --short-domains, --allow-http
 	Redirect     redirect.Config
-	Events       EventFlags
+	Events       analytics.Config // --spool-dir, --spool-max-bytes, --ip-hash-secret, --node-id
 	Retention    aggregate.Retention
 	HTTP         front.Config
 }
@@ -50,7 +50,7 @@ func DefaultServeConfig() ServeConfig {
 		DataDir:      "./qredge-data",
 		Policy:       store.DefaultPolicyConfig(),
 		Redirect:     redirect.DefaultConfig(),
-		Events:       defaultEventFlags(""),
+		Events:       defaultEvents(""),
 		Retention:    aggregate.DefaultRetention(),
 		API:          serveAPIConfig(),
 		HTTP:         front.DefaultConfig(100000),
@@ -108,7 +108,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	c.API.RegisterFlags(fs, true)
 	c.Policy.RegisterFlags(fs)
 	c.Redirect.RegisterFlags(fs)
-	c.Events.register(fs, false)
+	c.Events.RegisterFlags(fs)
 	c.Retention.RegisterFlags(fs)
 	c.HTTP.RegisterFlags(fs)
 }
@@ -258,7 +258,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if s.geo != nil {
 		rcfg.Countries = s.geo
 	}
-	if s.events, _, err = cfg.Events.start(s.Log, rcfg.Countries); err != nil {
+	if s.events, _, err = startEvents(cfg.Events, nil, s.Log, rcfg.Countries); err != nil {
 		return err
 	}
 	rcfg.Events = s.events.Queue()
@@ -286,7 +286,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			func() float64 { return b2f(s.agg.Failed() != nil) }),
 		buildInfo(),
 	)
-	registerEventMetrics(reg, s.events)
+	reg.MustRegister(s.events.Collectors()...)
 	front.RegisterMetrics(reg, s.ln, hosts)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
 	policy, err := cfg.Policy.NewPolicy(publicURL)
