@@ -34,6 +34,18 @@ func (cfg *WriterConfig) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&cfg.Acks, "kafka-acks", cfg.Acks, "acknowledgements: all, one or none")
 }
 
+// RegisterFlags adds the flags of a consumer group member, bound to cfg:
+// the shared connection flags (Config.RegisterFlags), and --kafka-group,
+// --kafka-session-timeout, --batch-size, --linger and --start-latest.
+func (cfg *ConsumerConfig) RegisterFlags(fs *flag.FlagSet) {
+	cfg.Kafka.RegisterFlags(fs)
+	fs.StringVar(&cfg.Group, "kafka-group", cfg.Group, "consumer group: processes with the same group share the partitions")
+	fs.DurationVar(&cfg.SessionTimeout, "kafka-session-timeout", cfg.SessionTimeout, "how long the group waits for a silent member before giving its partitions to others")
+	fs.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "most events applied to Redis in one batch (per partition)")
+	fs.DurationVar(&cfg.Linger, "linger", cfg.Linger, "longest wait to fill a batch; adds to the freshness of stats")
+	fs.BoolVar(&cfg.StartLatest, "start-latest", cfg.StartLatest, "partitions with no stored offset start at their end instead of their beginning")
+}
+
 // brokersFlag is --kafka: comma-separated brokers into Config.Brokers. An
 // empty value means none; a value that names none is refused.
 type brokersFlag []string

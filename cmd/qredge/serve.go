@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -152,7 +151,7 @@ type Serve struct {
 	agg        *localagg.Aggregator
 	aggMetrics *aggregate.Metrics
 	brake      *aggregate.Brake
-	sigs       chan os.Signal
+	stopSigs   func() // stops the brake's signals (aggregate.Brake.WatchSignals)
 	stopPolicy func() // stops the start-up check of stored links (api.StartPolicyScan)
 	admin      *front.Admin
 	router     *front.Router
@@ -193,8 +192,9 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			if s.geo != nil {
 				s.geo.Close()
 			}
-			stopSignals(s.sigs)
-			s.sigs = nil
+			if s.stopSigs != nil {
+				s.stopSigs()
+			}
 			if s.agg != nil {
 				s.agg.Close()
 			}
@@ -271,7 +271,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("cannot open the embedded analytics: %w", err)
 	}
 	s.agg.Start()
-	s.sigs = watchBrakeSignals(s.brake, s.Log)
+	s.stopSigs = s.brake.WatchSignals(s.Log)
 
 	reg := prometheus.NewRegistry()
 	panics := prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
@@ -378,8 +378,9 @@ func (s *Serve) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	stopSignals(s.sigs)
-	s.sigs = nil
+	if s.stopSigs != nil {
+		s.stopSigs()
+	}
 	if s.admin != nil {
 		s.admin.Close()
 	}
