@@ -2,7 +2,8 @@
 // read from, independent of where they are stored: the Redis aggregator
 // (qredge analytics) and the embedded one (qredge serve) share the bucket
 // arithmetic, the field names and the assembly of a stats answer here, so
-// the two cannot disagree on what a number means. It does no I/O.
+// the two cannot disagree on what a number means. It does no I/O but for
+// the Brake's admin endpoints and signals (brakeadmin.go).
 package aggregate
 
 import (

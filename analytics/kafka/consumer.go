@@ -41,8 +41,10 @@ type ConsumerConfig struct {
 	Linger    time.Duration // longest wait to fill a batch
 	// StartLatest makes a partition with no stored offset start at its
 	// end instead of its beginning.
-	StartLatest       bool
-	SessionTimeout    time.Duration
+	StartLatest    bool
+	SessionTimeout time.Duration
+	// HeartbeatInterval and RebalanceTimeout follow SessionTimeout when
+	// zero (see timeouts).
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
 }
@@ -50,11 +52,36 @@ type ConsumerConfig struct {
 // DefaultConsumerConfig returns the defaults.
 func DefaultConsumerConfig() ConsumerConfig {
 	return ConsumerConfig{Kafka: DefaultConfig(), Group: "qredge-analytics", BatchSize: 5000, Linger: 100 * time.Millisecond,
-		SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second}
+		SessionTimeout: 10 * time.Second}
+}
+
+// timeouts returns the heartbeat interval and the rebalance timeout: those
+// set, else derived from the session timeout. From 10s up they are 1s and
+// 10s; a shorter session (a test's, or a small group that must notice a
+// dead member fast) heartbeats five times per session and gives a
+// rebalance two sessions.
+func (cfg ConsumerConfig) timeouts() (heartbeat, rebalance time.Duration) {
+	heartbeat, rebalance = time.Second, 10*time.Second
+	if cfg.SessionTimeout < 10*time.Second {
+		heartbeat, rebalance = cfg.SessionTimeout/5, 2*cfg.SessionTimeout
+	}
+	if cfg.HeartbeatInterval != 0 {
+		heartbeat = cfg.HeartbeatInterval
+	}
+	if cfg.RebalanceTimeout != 0 {
+		rebalance = cfg.RebalanceTimeout
+	}
+	return heartbeat, rebalance
 }
 
 // Check returns an error naming the first invalid setting.
 func (cfg ConsumerConfig) Check() error {
+	if !cfg.Kafka.Enabled() {
+		return errors.New("--kafka is required (QREDGE_KAFKA), such as --kafka 127.0.0.1:9092")
+	}
+	if cfg.SessionTimeout < 500*time.Millisecond {
+		return errors.New("--kafka-session-timeout must be at least 500ms")
+	}
 	if err := cfg.Kafka.Check(); err != nil {
 		return err
 	}
@@ -67,8 +94,8 @@ func (cfg ConsumerConfig) Check() error {
 	if cfg.Linger <= 0 {
 		return errors.New("--linger must be positive")
 	}
-	if cfg.HeartbeatInterval <= 0 || cfg.SessionTimeout < 2*cfg.HeartbeatInterval {
-		return errors.New("--kafka-session-timeout must be at least twice the heartbeat interval (1s)")
+	if hb, _ := cfg.timeouts(); hb <= 0 || cfg.SessionTimeout < 2*hb {
+		return fmt.Errorf("--kafka-session-timeout must be at least twice the heartbeat interval (%s)", hb)
 	}
 	return nil
 }
@@ -158,10 +185,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	errLog := kafkago.LoggerFunc(func(msg string, args ...any) {
 		c.log.Debug("kafka-go: "+msg, "args", args)
 	})
+	heartbeat, rebalance := c.cfg.timeouts()
 	group, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
 		ID: c.cfg.Group, Brokers: c.cfg.Kafka.Brokers, Dialer: c.dialer, Topics: []string{topic},
-		SessionTimeout: c.cfg.SessionTimeout, HeartbeatInterval: c.cfg.HeartbeatInterval,
-		RebalanceTimeout: c.cfg.RebalanceTimeout, JoinGroupBackoff: 500 * time.Millisecond,
+		SessionTimeout: c.cfg.SessionTimeout, HeartbeatInterval: heartbeat,
+		RebalanceTimeout: rebalance, JoinGroupBackoff: 500 * time.Millisecond,
 		WatchPartitionChanges: true, PartitionWatchInterval: 10 * time.Second,
 		StartOffset: kafkago.FirstOffset, ErrorLogger: errLog,
 	})

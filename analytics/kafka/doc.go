@@ -1,7 +1,7 @@
 // Package kafka is qredge's Kafka adapter, on github.com/segmentio/kafka-go
 // (imported as kafkago; outside tests no other package imports it). It has
 // two halves that share only Config, the brokers, topic and connection
-// settings (config.go):
+// settings (config.go), and its flags (flags.go):
 //
 //   - Writer (writer.go) is the edges' analytics.Sink: it publishes the
 //     pipeline's batches of scan events to the topic. Events are spread

@@ -25,11 +25,25 @@ type WriterConfig struct {
 	// fill batches (see flushAfter).
 	BatchSize int
 	Acks      string // all, one, none
+	// Linger and WriteTimeout are not the Writer's but the batching of
+	// the pipeline in front of it (PipelineConfig): how long a batch
+	// waits to fill, and how long one Publish may take before the batch
+	// goes to the spool.
+	Linger       time.Duration
+	WriteTimeout time.Duration
 }
 
 // DefaultWriterConfig returns the defaults.
 func DefaultWriterConfig() WriterConfig {
-	return WriterConfig{Kafka: DefaultConfig(), Compression: "snappy", BatchSize: 1000, Acks: "all"}
+	return WriterConfig{Kafka: DefaultConfig(), Compression: "snappy", BatchSize: 1000, Acks: "all",
+		Linger: 10 * time.Millisecond, WriteTimeout: analytics.DefaultConfig().PublishTimeout}
+}
+
+// PipelineConfig returns pc set to feed this writer: batches of BatchSize
+// events, sent after Linger at most, each write given WriteTimeout.
+func (cfg WriterConfig) PipelineConfig(pc analytics.Config) analytics.Config {
+	pc.BatchSize, pc.Linger, pc.PublishTimeout = cfg.BatchSize, cfg.Linger, cfg.WriteTimeout
+	return pc
 }
 
 // Writer publishes scan events to the topic; it implements analytics.Sink.
@@ -53,6 +67,12 @@ const flushAfter = time.Microsecond
 // Check returns an error naming the first invalid setting, without
 // connecting or building anything.
 func (cfg WriterConfig) Check() error {
+	if cfg.WriteTimeout < 10*time.Millisecond {
+		return errors.New("--kafka-write-timeout must be at least 10ms")
+	}
+	if cfg.BatchSize < 1 {
+		return errors.New("--kafka-batch-size must be at least 1")
+	}
 	_, _, err := cfg.parse()
 	if err == nil {
 		_, err = cfg.Kafka.mechanism()

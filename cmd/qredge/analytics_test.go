@@ -20,10 +20,10 @@ func mustStartAnalytics(t *testing.T, redisAddr string, brokers []string) *Analy
 	t.Helper()
 	cfg := DefaultAnalyticsConfig()
 	cfg.Redis.Addr = redisAddr
-	cfg.Kafka = strings.Join(brokers, ",")
+	cfg.Kafka.Kafka.Brokers = brokers
 	cfg.AdminListen = "127.0.0.1:0"
-	cfg.KafkaSession = time.Second
-	cfg.Linger = 20 * time.Millisecond
+	cfg.Kafka.SessionTimeout = time.Second
+	cfg.Kafka.Linger = 20 * time.Millisecond
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,8 +66,8 @@ func TestScansToStats(t *testing.T) {
 	var edges []*Edge
 	for i := 0; i < 2; i++ {
 		e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) {
-			c.Events.Kafka = strings.Join(brokers, ",")
-			c.Events.IPHashSecret = "shared"
+			c.Kafka.Kafka.Brokers = brokers
+			c.Events.IPHashSecret = []byte("shared")
 		})
 		waitReady(t, e)
 		edges = append(edges, e)

@@ -30,7 +30,8 @@ type EdgeConfig struct {
 	Redis             cli.RedisFlags
 	processFlags      // --listen, --admin-listen, --shutdown-timeout, --log-*
 	Redirect          redirect.Config
-	Events            EventFlags
+	Events            analytics.Config   // --spool-dir, --spool-max-bytes, --ip-hash-secret, --node-id
+	Kafka             kafka.WriterConfig // --kafka*
 	ResyncInterval    time.Duration
 	NegativeTTL       time.Duration
 	FallbackTimeout   time.Duration
@@ -47,7 +48,8 @@ func DefaultEdgeConfig() EdgeConfig {
 	fb := redirect.DefaultFallbackConfig()
 	return EdgeConfig{
 		Redis: cli.DefaultRedisFlags(), processFlags: defaultProcessFlags(":8080", ":9090"), Redirect: redirect.DefaultConfig(),
-		Events:         defaultEventFlags("./qredge-spool"),
+		Events:         defaultEvents("./qredge-spool"),
+		Kafka:          kafka.DefaultWriterConfig(),
 		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
 		SharedSnapshots: true, SnapshotInterval: time.Minute,
 		HTTP: front.DefaultConfig(100000),
@@ -58,7 +60,8 @@ func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
 	c.processFlags.Register(fs)
 	c.Redirect.RegisterFlags(fs)
-	c.Events.register(fs, true)
+	c.Events.RegisterFlags(fs)
+	c.Kafka.RegisterFlags(fs)
 	fs.DurationVar(&c.ResyncInterval, "resync-interval", c.ResyncInterval, "how often the in-memory table is compared with Redis in full (0: never)")
 	fs.DurationVar(&c.NegativeTTL, "negative-cache-ttl", c.NegativeTTL, "how long a code found neither in memory nor in Redis is answered 404 without asking Redis again")
 	fs.DurationVar(&c.FallbackTimeout, "fallback-timeout", c.FallbackTimeout, "how long a scan of a code missing from memory waits for Redis")
@@ -83,6 +86,11 @@ func (c *EdgeConfig) Check() error {
 	}
 	if err := c.Events.Check(); err != nil {
 		return err
+	}
+	if c.Kafka.Kafka.Enabled() {
+		if err := c.Kafka.Check(); err != nil {
+			return err
+		}
 	}
 	if c.ResyncInterval < 0 || c.NegativeTTL < 0 || c.FallbackTimeout <= 0 {
 		return errors.New("durations must not be negative (and --fallback-timeout must be positive)")
@@ -162,10 +170,10 @@ func (e *Edge) Open() (err error) {
 	if e.geo != nil {
 		rcfg.Countries = e.geo
 	}
-	if cfg.Events.Kafka == "" {
+	if !cfg.Kafka.Kafka.Enabled() {
 		e.Log.Warn("no --kafka: scan events are kept in the local spool only, until an edge with --kafka replays them", "spool_dir", cfg.Events.SpoolDir)
 	}
-	if e.events, e.sink, err = cfg.Events.start(e.Log, rcfg.Countries); err != nil {
+	if e.events, e.sink, err = startEvents(cfg.Events, &cfg.Kafka, e.Log, rcfg.Countries); err != nil {
 		return err
 	}
 	rcfg.Events = e.events.Queue()
@@ -192,7 +200,7 @@ func (e *Edge) Open() (err error) {
 	reg.MustRegister(e.table.Collectors()...)
 	reg.MustRegister(e.syncer.Collectors()...)
 	reg.MustRegister(e.handler.FallbackStats().Collectors()...)
-	registerEventMetrics(reg, e.events)
+	reg.MustRegister(e.events.Collectors()...)
 	if e.admin, err = front.StartAdmin(cfg.AdminListen, e.readiness, reg, e.Log, front.ExportLinks(e.table, e.syncer.Dataset)); err != nil {
 		return err
 	}

@@ -64,7 +64,6 @@ var otherRole = map[string]string{
 	"data-dir":       "serve's store, or a stopped serve's store that a command opens",
 	"public-url":     "links import refuses destinations on it, as the API does",
 	"country-header": "serve and edge trust it; loadtest run sends it",
-	"kafka":          "edge writes scan events to it; analytics reads them",
 	"format":         "links import reads the format; links export writes it",
 	"timeout":        "backup: the whole copy; loadtest run: one request",
 	"geoip-db":       "serve and edge locate every scan; api only the resolve endpoint's ip parameter",

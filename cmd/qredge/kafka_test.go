@@ -33,8 +33,8 @@ func TestEdgeKafkaOutage(t *testing.T) {
 	k := kafkatest.MustStart(t, kafkatest.Options{Ports: ports})
 	brokers := k.ListenAddrs()
 	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) {
-		c.Events.Kafka = fmt.Sprint(brokers[0], ",", brokers[1], ",", brokers[2])
-		c.Events.KafkaTimeout = time.Second // shorter than the outage, so the spool is used
+		c.Kafka.Kafka.Brokers = []string{brokers[0], brokers[1], brokers[2]}
+		c.Kafka.WriteTimeout = time.Second // shorter than the outage, so the spool is used
 	})
 	waitReady(t, e)
 

@@ -48,15 +48,6 @@ func buildInfo() prometheus.Collector {
 	return g
 }
 
-// collectorFunc is a prometheus.Collector from a function.
-type collectorFunc struct {
-	desc    *prometheus.Desc
-	collect func(chan<- prometheus.Metric)
-}
-
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
-
 // policyViolations is the gauge of the links the destination policy
 // refuses.
 func policyViolations(p *store.DestinationPolicy) prometheus.Collector {

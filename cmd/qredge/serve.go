@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -37,7 +36,7 @@ type ServeConfig struct {
 	API          api.Config         // --public-url, --api-key, --max-body-bytes, --max-bulk-body-bytes, --rate-limit, --rate-burst
 	Policy       store.PolicyConfig // --deny-destinations, --short-domains, --allow-http
 	Redirect     redirect.Config
-	Events       EventFlags
+	Events       analytics.Config // --spool-dir, --spool-max-bytes, --ip-hash-secret, --node-id
 	Retention    aggregate.Retention
 	HTTP         front.Config
 }
@@ -49,7 +48,7 @@ func DefaultServeConfig() ServeConfig {
 		DataDir:      "./qredge-data",
 		Policy:       store.DefaultPolicyConfig(),
 		Redirect:     redirect.DefaultConfig(),
-		Events:       defaultEventFlags(""),
+		Events:       defaultEvents(""),
 		Retention:    aggregate.DefaultRetention(),
 		API:          serveAPIConfig(),
 		HTTP:         front.DefaultConfig(100000),
@@ -99,7 +98,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	c.API.RegisterFlags(fs, true)
 	c.Policy.RegisterFlags(fs)
 	c.Redirect.RegisterFlags(fs)
-	c.Events.register(fs, false)
+	c.Events.RegisterFlags(fs)
 	c.Retention.RegisterFlags(fs)
 	c.HTTP.RegisterFlags(fs)
 }
@@ -133,7 +132,7 @@ type Serve struct {
 	agg        *localagg.Aggregator
 	aggMetrics *aggregate.Metrics
 	brake      *aggregate.Brake
-	sigs       chan os.Signal
+	stopSigs   func() // stops the brake's signals (aggregate.Brake.WatchSignals)
 	stopPolicy func() // stops the start-up check of stored links (api.StartPolicyScan)
 	admin      *front.Admin
 	router     *front.Router
@@ -209,7 +208,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if s.geo != nil {
 		rcfg.Countries = s.geo
 	}
-	if s.events, _, err = cfg.Events.start(s.Log, rcfg.Countries); err != nil {
+	if s.events, _, err = startEvents(cfg.Events, nil, s.Log, rcfg.Countries); err != nil {
 		return err
 	}
 	rcfg.Events = s.events.Queue()
@@ -222,7 +221,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("cannot open the embedded analytics: %w", err)
 	}
 	s.agg.Start()
-	s.sigs = watchBrakeSignals(s.brake, s.Log)
+	s.stopSigs = s.brake.WatchSignals(s.Log)
 
 	reg := prometheus.NewRegistry()
 	panics := prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
@@ -237,7 +236,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 			func() float64 { return b2f(s.agg.Failed() != nil) }),
 		buildInfo(),
 	)
-	registerEventMetrics(reg, s.events)
+	reg.MustRegister(s.events.Collectors()...)
 	front.RegisterMetrics(reg, s.ln, hosts)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
 	policy, err := cfg.Policy.NewPolicy(publicURL)
@@ -336,8 +335,9 @@ func (s *Serve) Close() error {
 
 // closeAll closes what Open opened, in order, after the listener.
 func (s *Serve) closeAll() (errs []error) {
-	stopSignals(s.sigs)
-	s.sigs = nil
+	if s.stopSigs != nil {
+		s.stopSigs()
+	}
 	if s.admin != nil {
 		s.admin.Close()
 	}
