@@ -58,3 +58,22 @@ func validHeaderName(h string) bool {
 	}
 	return h != ""
 }
+
+// RegisterFlags adds the flags of lookups for codes missing from the
+// table (an edge's Redis).
+func (c *FallbackConfig) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.NegativeTTL, "negative-cache-ttl", c.NegativeTTL, "how long a code found neither in memory nor in Redis is answered 404 without asking Redis again")
+	fs.DurationVar(&c.Timeout, "fallback-timeout", c.Timeout, "how long a scan of a code missing from memory waits for Redis")
+	fs.Int64Var(&c.MaxPerSecond, "fallback-rate", c.MaxPerSecond, "most Redis lookups per second for codes missing from memory (a storm of random codes cannot exceed it)")
+}
+
+// Check returns an error naming the first invalid setting.
+func (c *FallbackConfig) Check() error {
+	if c.NegativeTTL < 0 || c.Timeout <= 0 {
+		return errors.New("durations must not be negative (and --fallback-timeout must be positive)")
+	}
+	if c.MaxPerSecond < 1 {
+		return errors.New("--fallback-rate must be at least 1")
+	}
+	return nil
+}

@@ -70,7 +70,7 @@ func TestRedisComesBackEmpty(t *testing.T) {
 			t.Fatalf("create: %d %s", st, b)
 		}
 	}
-	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) { c.ResyncInterval = 200 * time.Millisecond })
+	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) { c.Sync.ResyncInterval = 200 * time.Millisecond })
 	waitReady(t, e)
 	// One more through the API, so the edge follows the change stream.
 	if st, b := apiCall(t, a, "POST", "/api/v1/links", `{"code":"k60","destination":"https://example.com/60"}`); st != 201 {

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -30,29 +28,23 @@ type EdgeConfig struct {
 	Redis             cli.RedisFlags
 	processFlags      // --listen, --admin-listen, --shutdown-timeout, --log-*
 	Redirect          redirect.Config
-	Events            analytics.Config   // --spool-dir, --spool-max-bytes, --ip-hash-secret, --node-id
-	Kafka             kafka.WriterConfig // --kafka*
-	ResyncInterval    time.Duration
-	NegativeTTL       time.Duration
-	FallbackTimeout   time.Duration
-	FallbackRate      int64
+	Events            analytics.Config        // --spool-dir, --spool-max-bytes, --ip-hash-secret, --node-id
+	Kafka             kafka.WriterConfig      // --kafka*
+	Fallback          redirect.FallbackConfig // --negative-cache-ttl, --fallback-timeout, --fallback-rate
+	Sync              redisstore.SyncConfig   // --resync-interval, --snapshot-dir, --shared-snapshots, --snapshot-interval
 	ServeWhileLoading bool
-	SnapshotDir       string
-	SharedSnapshots   bool
-	SnapshotInterval  time.Duration
 	HTTP              front.Config
 }
 
 // DefaultEdgeConfig returns the defaults of 'qredge edge'.
 func DefaultEdgeConfig() EdgeConfig {
-	fb := redirect.DefaultFallbackConfig()
 	return EdgeConfig{
 		Redis: cli.DefaultRedisFlags(), processFlags: defaultProcessFlags(":8080", ":9090"), Redirect: redirect.DefaultConfig(),
-		Events:         defaultEvents("./qredge-spool"),
-		Kafka:          kafka.DefaultWriterConfig(),
-		ResyncInterval: 5 * time.Minute, NegativeTTL: fb.NegativeTTL, FallbackTimeout: fb.Timeout, FallbackRate: fb.MaxPerSecond,
-		SharedSnapshots: true, SnapshotInterval: time.Minute,
-		HTTP: front.DefaultConfig(100000),
+		Events:   defaultEvents("./qredge-spool"),
+		Kafka:    kafka.DefaultWriterConfig(),
+		Fallback: redirect.DefaultFallbackConfig(),
+		Sync:     redisstore.SyncConfig{ResyncInterval: 5 * time.Minute, SharedSnapshots: true, SnapshotInterval: time.Minute},
+		HTTP:     front.DefaultConfig(100000),
 	}
 }
 
@@ -62,14 +54,9 @@ func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 	c.Redirect.RegisterFlags(fs)
 	c.Events.RegisterFlags(fs)
 	c.Kafka.RegisterFlags(fs)
-	fs.DurationVar(&c.ResyncInterval, "resync-interval", c.ResyncInterval, "how often the in-memory table is compared with Redis in full (0: never)")
-	fs.DurationVar(&c.NegativeTTL, "negative-cache-ttl", c.NegativeTTL, "how long a code found neither in memory nor in Redis is answered 404 without asking Redis again")
-	fs.DurationVar(&c.FallbackTimeout, "fallback-timeout", c.FallbackTimeout, "how long a scan of a code missing from memory waits for Redis")
-	fs.Int64Var(&c.FallbackRate, "fallback-rate", c.FallbackRate, "most Redis lookups per second for codes missing from memory (a storm of random codes cannot exceed it)")
+	c.Fallback.RegisterFlags(fs)
+	c.Sync.RegisterFlags(fs)
 	fs.BoolVar(&c.ServeWhileLoading, "serve-while-loading", c.ServeWhileLoading, "answer scans before every link is loaded (from Redis, one lookup per code); by default scans get 503 until loaded")
-	fs.StringVar(&c.SnapshotDir, "snapshot-dir", c.SnapshotDir, "directory of the edge's local snapshot of its links (links.snap): a restart loads it and catches up from Redis's change stream, and starts degraded from it when Redis is down; empty: none")
-	fs.BoolVar(&c.SharedSnapshots, "shared-snapshots", c.SharedSnapshots, "start from the shared snapshot in Redis when it fits, and publish it (one edge at a time) every --snapshot-interval")
-	fs.DurationVar(&c.SnapshotInterval, "snapshot-interval", c.SnapshotInterval, "how often the local and shared snapshots are refreshed when the links changed")
 	c.HTTP.RegisterFlags(fs)
 }
 
@@ -92,14 +79,11 @@ func (c *EdgeConfig) Check() error {
 			return err
 		}
 	}
-	if c.ResyncInterval < 0 || c.NegativeTTL < 0 || c.FallbackTimeout <= 0 {
-		return errors.New("durations must not be negative (and --fallback-timeout must be positive)")
+	if err := c.Fallback.Check(); err != nil {
+		return err
 	}
-	if c.SnapshotInterval < time.Second {
-		return errors.New("--snapshot-interval must be at least 1s")
-	}
-	if c.FallbackRate < 1 {
-		return errors.New("--fallback-rate must be at least 1")
+	if err := c.Sync.Check(); err != nil {
+		return err
 	}
 	return c.HTTP.Check()
 }
@@ -181,15 +165,13 @@ func (e *Edge) Open() (err error) {
 	if e.slowSource != nil {
 		src = e.slowSource(src)
 	}
-	rcfg.Fallback = redirect.FallbackConfig{Source: src, NegativeTTL: cfg.NegativeTTL, Timeout: cfg.FallbackTimeout, MaxPerSecond: cfg.FallbackRate}
+	rcfg.Fallback = cfg.Fallback
+	rcfg.Fallback.Source = src
 	e.handler = redirect.NewHandler(rcfg, e.table)
-	scfg := redisstore.SyncConfig{ResyncInterval: cfg.ResyncInterval, Log: e.Log,
-		SharedSnapshots: cfg.SharedSnapshots, SnapshotInterval: cfg.SnapshotInterval, Owner: processOwner()}
-	if cfg.SnapshotDir != "" {
-		if err := os.MkdirAll(cfg.SnapshotDir, 0o755); err != nil {
-			return fmt.Errorf("--snapshot-dir: %w", err)
-		}
-		scfg.SnapshotFile = filepath.Join(cfg.SnapshotDir, "links.snap")
+	scfg := cfg.Sync
+	scfg.Log, scfg.Owner = e.Log, processOwner()
+	if err := scfg.OpenSnapshotDir(); err != nil {
+		return err
 	}
 	e.syncer = redisstore.NewSyncer(e.store, e.table, scfg)
 	e.syncer.Start()

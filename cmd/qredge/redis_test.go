@@ -317,7 +317,7 @@ func TestEdgeFallbackAndStormCluster(t *testing.T) {
 }
 
 func testFallbackAndStorm(t *testing.T, addr string, commands func() int64) {
-	e := mustStartEdge(t, addr, func(c *EdgeConfig) { c.ResyncInterval = 0 })
+	e := mustStartEdge(t, addr, func(c *EdgeConfig) { c.Sync.ResyncInterval = 0 })
 	waitReady(t, e)
 	// Written behind the feed's back: only the fallback can find it.
 	rc := e.store.Client()
@@ -347,7 +347,7 @@ func testFallbackAndStorm(t *testing.T, addr string, commands func() int64) {
 	// The bound: at most --fallback-rate lookups per second window the
 	// storm touched, whatever the request rate.
 	windows := uint64(elapsed/time.Second) + 2
-	if limit := uint64(e.Config.FallbackRate) * windows; lookups > limit {
+	if limit := uint64(e.Config.Fallback.MaxPerSecond) * windows; lookups > limit {
 		t.Fatalf("%d lookups in %s, over the rate limit (%d)", lookups, elapsed, limit)
 	}
 	if lookups >= storm {
@@ -369,7 +369,7 @@ func testResync(t *testing.T, addr string) {
 	a := mustStartAPIServer(t, addr)
 	apiCall(t, a, "POST", "/api/v1/links", `{"code":"keep","destination":"https://example.com/"}`)
 	apiCall(t, a, "POST", "/api/v1/links", `{"code":"gone","destination":"https://example.com/"}`)
-	e := mustStartEdge(t, addr, func(c *EdgeConfig) { c.ResyncInterval = 0 })
+	e := mustStartEdge(t, addr, func(c *EdgeConfig) { c.Sync.ResyncInterval = 0 })
 	waitReady(t, e)
 	rc := e.store.Client()
 	ctx := context.Background()

@@ -64,7 +64,7 @@ func TestEdgeRestartFromLocalSnapshot(t *testing.T) {
 	a := mustStartAPIServer(t, srv.Addr())
 	createLinks(t, a, "s", 50)
 	dir := t.TempDir()
-	withDir := func(c *EdgeConfig) { c.SnapshotDir, c.SharedSnapshots = dir, false }
+	withDir := func(c *EdgeConfig) { c.Sync.SnapshotDir, c.Sync.SharedSnapshots = dir, false }
 	e := mustStartEdge(t, srv.Addr(), withDir)
 	waitReady(t, e)
 	e.Close() // writes the local snapshot
@@ -119,7 +119,7 @@ func TestEdgeSnapshotRefused(t *testing.T) {
 	a := mustStartAPIServer(t, srv.Addr())
 	createLinks(t, a, "r", 20)
 	dir := t.TempDir()
-	withDir := func(c *EdgeConfig) { c.SnapshotDir, c.SharedSnapshots = dir, false }
+	withDir := func(c *EdgeConfig) { c.Sync.SnapshotDir, c.Sync.SharedSnapshots = dir, false }
 	e := mustStartEdge(t, srv.Addr(), withDir)
 	waitReady(t, e)
 	e.Close()
@@ -244,7 +244,7 @@ func TestRestoreFromLocalSnapshot(t *testing.T) {
 	createLinks(t, a, "x", 40)
 	before := listAll(t, a)
 	dir := t.TempDir()
-	withDir := func(c *EdgeConfig) { c.SnapshotDir = dir }
+	withDir := func(c *EdgeConfig) { c.Sync.SnapshotDir = dir }
 	e := mustStartEdge(t, srv.Addr(), withDir)
 	waitReady(t, e)
 	dataset := e.Syncer().Dataset()
@@ -298,7 +298,7 @@ func TestEdgeReadyzShowsLoadProgress(t *testing.T) {
 	if err := a.store.Seed(context.Background(), links); err != nil {
 		t.Fatal(err)
 	}
-	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) { c.SharedSnapshots = false })
+	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) { c.Sync.SharedSnapshots = false })
 	var progress []string
 	for !e.Table().Ready() {
 		if code, body := readyz(t, e); code == 503 && strings.Contains(body, " of ") {

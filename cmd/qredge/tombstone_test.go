@@ -41,11 +41,11 @@ func TestEdgesDeletesStayDeleted(t *testing.T) {
 		cfg.Redis.Addr = addr
 		cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 		cfg.Events.SpoolDir = t.TempDir()
-		cfg.ResyncInterval = 0
+		cfg.Sync.ResyncInterval = 0
 		// Every miss asks Redis: a lookup that starts before a create
 		// reads the link after it, and its answer comes back after the
 		// delete has reached the edge.
-		cfg.NegativeTTL, cfg.FallbackRate = 0, 1_000_000
+		cfg.Fallback.NegativeTTL, cfg.Fallback.MaxPerSecond = 0, 1_000_000
 		e := &Edge{Config: cfg, Log: newLogger(&syncBuffer{}, "text", "info"),
 			slowSource: func(s redirect.Source) redirect.Source {
 				return slowSource{s, 3 * time.Millisecond, 10 * time.Millisecond}

@@ -60,7 +60,7 @@ func BenchmarkEdgeWarmStart(b *testing.B) {
 		e := &Edge{Config: DefaultEdgeConfig()}
 		e.Config.Redis.Addr = srv.Addr()
 		e.Config.Listen, e.Config.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-		e.Config.ResyncInterval = 0
+		e.Config.Sync.ResyncInterval = 0
 		e.Config.Events.SpoolDir = b.TempDir()
 		if err := e.Open(); err != nil {
 			b.Fatal(err)

@@ -37,8 +37,10 @@ type SyncConfig struct {
 	Log   *slog.Logger
 	// SnapshotFile is the replica's local snapshot (syncsnap.go): read at
 	// start, written every SnapshotInterval when the replica changed; ""
-	// for none. The replica must implement Snapshotter.
+	// for none. The replica must implement Snapshotter. OpenSnapshotDir
+	// sets it from SnapshotDir.
 	SnapshotFile string
+	SnapshotDir  string
 	// SharedSnapshots starts from the shared snapshot in Redis when it
 	// fits, and takes part in publishing it.
 	SharedSnapshots bool
