@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/qredge/qredge/internal/cli"
 )
 
 // mustFakePrescale writes a qredge-prescale shell script with body into
@@ -36,9 +38,9 @@ func TestPrescaleShim(t *testing.T) {
 	}
 	inPath, beside := t.TempDir(), t.TempDir()
 	t.Setenv("PATH", inPath)
-	orig := executable
-	defer func() { executable = orig }()
-	executable = func() (string, error) { return filepath.Join(beside, "qredge"), nil }
+	orig := cli.Executable
+	defer func() { cli.Executable = orig }()
+	cli.Executable = func() (string, error) { return filepath.Join(beside, "qredge"), nil }
 
 	f := func(body string, args []string, wantCode int, wantOut, wantErr string) {
 		t.Helper()
@@ -65,9 +67,9 @@ func TestPrescaleShim(t *testing.T) {
 // says what is missing and how to build it.
 func TestPrescaleShimMissing(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	orig := executable
-	defer func() { executable = orig }()
-	executable = func() (string, error) { return filepath.Join(t.TempDir(), "qredge"), nil }
+	orig := cli.Executable
+	defer func() { cli.Executable = orig }()
+	cli.Executable = func() (string, error) { return filepath.Join(t.TempDir(), "qredge"), nil }
 
 	code, out, errOut := runQredge(t, "prescale", "--replicas", "3")
 	if code != 1 || out != "" || !strings.Contains(errOut, "qredge-prescale is not installed") || !strings.Contains(errOut, "make build") {
