@@ -33,9 +33,6 @@ type Config struct {
 	// Countries, when set, maps client IPs to countries (a GeoIP
 	// database). The country header wins when both give an answer.
 	Countries CountryLookup
-	// GeoIPDB is the file the command opens Countries from (--geoip-db);
-	// the handler never reads it.
-	GeoIPDB string
 	// ClientIPHeader names a header set by a trusted proxy with the client
 	// IP (its last comma-separated entry is used). Requests without it (or
 	// with it blank), and every request when it is empty, use the
@@ -55,6 +52,9 @@ type Config struct {
 	// Events, when set, receives one event per scan of a known link.
 	// Enqueue never blocks.
 	Events *analytics.Queue
+	// GeoIPDB is the file the command opens Countries from (--geoip-db);
+	// the handler never reads it.
+	GeoIPDB string
 }
 
 // DefaultConfig returns the default handler configuration.
