@@ -16,6 +16,7 @@ import (
 
 	"github.com/qredge/qredge/analytics/spool"
 	"github.com/qredge/qredge/internal/testclock"
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 func testEvent(i int) Event {
@@ -171,10 +172,7 @@ func TestPipelineOutageAndReplay(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for sink.n.Load() < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, "every event published", func() bool { return sink.n.Load() >= n })
 	p.Close()
 	st := p.Stats()
 	t.Logf("published %d, spooled %d, replayed %d, errors %d", st.Published.Load(), st.Spooled.Load(), st.Replayed.Load(), st.PublishErrors.Load())
@@ -247,34 +245,6 @@ func TestPipelineSpoolCapCounted(t *testing.T) {
 	}
 }
 
-var sinkOK bool
-
-func BenchmarkEnqueue(b *testing.B) {
-	q := NewQueue(1 << 20)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, ok := q.Dequeue(); !ok {
-				time.Sleep(50 * time.Microsecond)
-			}
-		}
-	}()
-	e := testEvent(1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	ok := true
-	for i := 0; i < b.N; i++ {
-		ok = q.Enqueue(&e) && ok
-	}
-	sinkOK = ok
-}
-
 // TestPipelineReplaysDamagedSegment: a segment torn by a crash is replayed
 // up to the damage, the rest is counted, and the segment is removed.
 func TestPipelineReplaysDamagedSegment(t *testing.T) {
@@ -285,6 +255,18 @@ func TestPipelineReplaysDamagedSegment(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	os.WriteFile(path, data[:len(data)-10], 0o600) // the last batch is torn
 	sink := &flakySink{got: map[[16]byte]int{}}
+	p := startRetrying(t, dir, sink)
+	testwait.For(t, 5*time.Second, "the spool replayed", func() bool { return p.Spool().Size() == 0 })
+	p.Close()
+	if len(sink.got) != 20 || p.Stats().Corrupt.Load() == 0 || p.Spool().Size() != 0 {
+		t.Fatalf("delivered %d (want the 20 intact), corrupt bytes %d, spool %d", len(sink.got), p.Stats().Corrupt.Load(), p.Spool().Size())
+	}
+}
+
+// startRetrying starts a pipeline over the spool in dir that retries its
+// sink every 10 ms.
+func startRetrying(t *testing.T, dir string, sink Sink) *Pipeline {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.SpoolDir = dir
 	cfg.RetryInterval = 10 * time.Millisecond
@@ -292,14 +274,7 @@ func TestPipelineReplaysDamagedSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for p.Spool().Size() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	p.Close()
-	if len(sink.got) != 20 || p.Stats().Corrupt.Load() == 0 || p.Spool().Size() != 0 {
-		t.Fatalf("delivered %d (want the 20 intact), corrupt bytes %d, spool %d", len(sink.got), p.Stats().Corrupt.Load(), p.Spool().Size())
-	}
+	return p
 }
 
 // spoolBatches writes batches of perBatch events, each with its own id, to
@@ -370,34 +345,6 @@ func TestQueueConcurrent(t *testing.T) {
 	}
 }
 
-func BenchmarkEnqueueParallel(b *testing.B) {
-	q := NewQueue(1 << 20)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, ok := q.Dequeue(); !ok {
-				time.Sleep(50 * time.Microsecond)
-			}
-		}
-	}()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		e := testEvent(1)
-		ok := true
-		for pb.Next() {
-			ok = q.Enqueue(&e) && ok
-		}
-		sinkOK = ok
-	})
-}
-
 func TestQueueClosed(t *testing.T) {
 	q := NewQueue(8)
 	e := testEvent(0)
@@ -429,13 +376,7 @@ func TestPipelineCloseStopsReplay(t *testing.T) {
 	dir := t.TempDir()
 	spoolBatches(t, dir, 10, 1)
 	sink := &gateSink{started: make(chan struct{}, 16), release: make(chan struct{})}
-	cfg := DefaultConfig()
-	cfg.SpoolDir = dir
-	cfg.RetryInterval = 10 * time.Millisecond
-	p, err := Start(cfg, sink, quietLog())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := startRetrying(t, dir, sink)
 	<-sink.started // the replay of the first batch is under way
 	closed := make(chan struct{})
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/analytics/spool"
+	"github.com/qredge/qredge/internal/defaults"
 )
 
 // Sink publishes encoded events; Publish returns nil only when every
@@ -99,30 +100,16 @@ type Pipeline struct {
 // Kafka).
 func Start(cfg Config, sink Sink, log *slog.Logger) (*Pipeline, error) {
 	d := DefaultConfig()
-	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = d.QueueSize
-	}
+	defaults.Positive(&cfg.QueueSize, d.QueueSize)
 	if cfg.HighWater <= 0 || cfg.HighWater > cfg.QueueSize {
 		cfg.HighWater = cfg.QueueSize / 2
 	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = d.BatchSize
-	}
-	if cfg.Linger <= 0 {
-		cfg.Linger = d.Linger
-	}
-	if cfg.PublishTimeout <= 0 {
-		cfg.PublishTimeout = d.PublishTimeout
-	}
-	if cfg.SpoolMaxBytes <= 0 {
-		cfg.SpoolMaxBytes = d.SpoolMaxBytes
-	}
-	if cfg.SegmentBytes <= 0 {
-		cfg.SegmentBytes = d.SegmentBytes
-	}
-	if cfg.RetryInterval <= 0 {
-		cfg.RetryInterval = d.RetryInterval
-	}
+	defaults.Positive(&cfg.BatchSize, d.BatchSize)
+	defaults.Positive(&cfg.Linger, d.Linger)
+	defaults.Positive(&cfg.PublishTimeout, d.PublishTimeout)
+	defaults.Positive(&cfg.SpoolMaxBytes, d.SpoolMaxBytes)
+	defaults.Positive(&cfg.SegmentBytes, d.SegmentBytes)
+	defaults.Positive(&cfg.RetryInterval, d.RetryInterval)
 	if log == nil {
 		log = slog.Default()
 	}

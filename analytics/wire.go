@@ -62,46 +62,37 @@ func (enc *Encoder) Append(dst []byte, e *Event) []byte {
 // id: the 16 bytes at idAt are the record's key.
 func (enc *Encoder) appendKeyed(dst []byte, e *Event) (out []byte, idAt int) {
 	code, domain, _ := strings.Cut(e.Key, "\x00")
-	dst = protowire.AppendTag(dst, 1, protowire.VarintType)
-	dst = protowire.AppendVarint(dst, SchemaVersion)
+	dst = appendVarintField(dst, 1, SchemaVersion)
 	dst = protowire.AppendTag(dst, 2, protowire.BytesType)
 	dst = protowire.AppendVarint(dst, uint64(len(e.ID)))
 	idAt = len(dst)
 	dst = append(dst, e.ID[:]...)
-	dst = protowire.AppendTag(dst, 3, protowire.VarintType)
-	dst = protowire.AppendVarint(dst, uint64(e.Time))
+	dst = appendVarint(dst, 3, uint64(e.Time))
 	if domain != "" {
-		dst = protowire.AppendTag(dst, 4, protowire.BytesType)
-		dst = protowire.AppendString(dst, domain)
+		dst = appendString(dst, 4, domain)
 	}
-	dst = protowire.AppendTag(dst, 5, protowire.BytesType)
-	dst = protowire.AppendString(dst, code)
+	dst = appendString(dst, 5, code)
 	dst = appendVarintField(dst, 6, e.Version)
 	dst = appendVarintField(dst, 7, uint64(e.Status))
 	dst = appendVarintField(dst, 8, uint64(e.Target))
 	if e.Rule >= 0 && e.Target == TargetRule {
-		dst = protowire.AppendTag(dst, 9, protowire.VarintType)
-		dst = protowire.AppendVarint(dst, uint64(e.Rule))
+		dst = appendVarint(dst, 9, uint64(e.Rule))
 	}
 	if e.Variant != "" {
-		dst = protowire.AppendTag(dst, 10, protowire.BytesType)
-		dst = protowire.AppendString(dst, e.Variant)
+		dst = appendString(dst, 10, e.Variant)
 	}
 	if e.Country[0] != 0 {
-		dst = protowire.AppendTag(dst, 11, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, e.Country[:])
+		dst = appendBytes(dst, 11, e.Country[:])
 	}
 	dst = appendVarintField(dst, 12, uint64(e.Device))
 	if e.Bot {
 		dst = appendVarintField(dst, 13, 1)
 	}
 	if e.RefLen > 0 {
-		dst = protowire.AppendTag(dst, 14, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, e.Ref[:e.RefLen])
+		dst = appendBytes(dst, 14, e.Ref[:e.RefLen])
 	}
 	if n := langLen(&e.Lang); n > 0 {
-		dst = protowire.AppendTag(dst, 15, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, e.Lang[:n])
+		dst = appendBytes(dst, 15, e.Lang[:n])
 	}
 	if e.IP != ([16]byte{}) {
 		h, day := enc.ipHash(e.IP, e.Time)
@@ -110,23 +101,38 @@ func (enc *Encoder) appendKeyed(dst []byte, e *Event) (out []byte, idAt int) {
 		dst = appendVarintField(dst, 17, uint64(day))
 	}
 	if enc.edge != "" {
-		dst = protowire.AppendTag(dst, 18, protowire.BytesType)
-		dst = protowire.AppendString(dst, enc.edge)
+		dst = appendString(dst, 18, enc.edge)
 	}
 	dst = appendVarintField(dst, 19, uint64(e.Source))
 	if created := store.ExtrasCreated(e.Extras); created != 0 {
-		dst = protowire.AppendTag(dst, 20, protowire.VarintType)
-		dst = protowire.AppendVarint(dst, uint64(created))
+		dst = appendVarint(dst, 20, uint64(created))
 	}
 	return dst, idAt
 }
 
+// appendVarintField appends field num unless v is 0 (the proto3 default).
 func appendVarintField(dst []byte, num protowire.Number, v uint64) []byte {
 	if v == 0 {
 		return dst
 	}
+	return appendVarint(dst, num, v)
+}
+
+// appendVarint, appendString and appendBytes append field num whatever
+// its value; the caller decides whether it is present.
+func appendVarint(dst []byte, num protowire.Number, v uint64) []byte {
 	dst = protowire.AppendTag(dst, num, protowire.VarintType)
 	return protowire.AppendVarint(dst, v)
+}
+
+func appendString(dst []byte, num protowire.Number, s string) []byte {
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	return protowire.AppendString(dst, s)
+}
+
+func appendBytes(dst []byte, num protowire.Number, b []byte) []byte {
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	return protowire.AppendBytes(dst, b)
 }
 
 func langLen(l *[8]byte) int {
@@ -174,79 +180,35 @@ func Decode(b []byte) (Decoded, error) {
 			return d, fmt.Errorf("bad tag: %w", protowire.ParseError(n))
 		}
 		b = b[n:]
+		var (
+			v   uint64
+			raw []byte
+		)
 		switch typ {
 		case protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return d, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
-			}
-			b = b[n:]
-			switch num {
-			case 1:
-				d.SchemaVersion = uint32(v)
-			case 3:
-				d.Time = int64(v)
-			case 6:
-				d.LinkVersion = v
-			case 7:
-				d.Status = uint32(v)
-			case 8:
-				d.Target = uint8(v)
-			case 9:
-				d.Rule = int32(v)
-			case 12:
-				d.Device = uint8(v)
-			case 13:
-				d.Bot = v != 0
-			case 17:
-				d.IPSaltDay = uint32(v)
-			case 19:
-				d.Source = uint8(v)
-			case 20:
-				d.LinkCreated = int64(v)
-			}
+			v, n = protowire.ConsumeVarint(b)
 		case protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return d, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
-			}
-			b = b[n:]
-			switch num {
-			case 2:
-				if len(v) != 16 {
-					return d, fmt.Errorf("id has %d bytes, want 16", len(v))
-				}
-				copy(d.ID[:], v)
-			case 4:
-				d.Domain = string(v)
-			case 5:
-				d.Code = string(v)
-			case 10:
-				d.Variant = string(v)
-			case 11:
-				d.Country = string(v)
-			case 14:
-				d.ReferrerHost = string(v)
-			case 15:
-				d.Lang = string(v)
-			case 18:
-				d.Edge = string(v)
+			raw, n = protowire.ConsumeBytes(b)
+		case protowire.Fixed64Type:
+			v, n = protowire.ConsumeFixed64(b)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return d, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch typ {
+		case protowire.VarintType:
+			d.setVarint(num, v)
+		case protowire.BytesType:
+			if err := d.setBytes(num, raw); err != nil {
+				return d, err
 			}
 		case protowire.Fixed64Type:
-			v, n := protowire.ConsumeFixed64(b)
-			if n < 0 {
-				return d, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
-			}
-			b = b[n:]
 			if num == 16 {
 				d.IPHash = v
 			}
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return d, fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
-			}
-			b = b[n:]
 		}
 	}
 	if d.SchemaVersion == 0 || d.Code == "" {
@@ -256,6 +218,61 @@ func Decode(b []byte) (Decoded, error) {
 		return d, fmt.Errorf("unknown schema_version %d", d.SchemaVersion)
 	}
 	return d, nil
+}
+
+// setVarint sets the varint field num; unknown fields are ignored.
+func (d *Decoded) setVarint(num protowire.Number, v uint64) {
+	switch num {
+	case 1:
+		d.SchemaVersion = uint32(v)
+	case 3:
+		d.Time = int64(v)
+	case 6:
+		d.LinkVersion = v
+	case 7:
+		d.Status = uint32(v)
+	case 8:
+		d.Target = uint8(v)
+	case 9:
+		d.Rule = int32(v)
+	case 12:
+		d.Device = uint8(v)
+	case 13:
+		d.Bot = v != 0
+	case 17:
+		d.IPSaltDay = uint32(v)
+	case 19:
+		d.Source = uint8(v)
+	case 20:
+		d.LinkCreated = int64(v)
+	}
+}
+
+// setBytes sets the length-delimited field num; unknown fields are
+// ignored.
+func (d *Decoded) setBytes(num protowire.Number, v []byte) error {
+	switch num {
+	case 2:
+		if len(v) != 16 {
+			return fmt.Errorf("id has %d bytes, want 16", len(v))
+		}
+		copy(d.ID[:], v)
+	case 4:
+		d.Domain = string(v)
+	case 5:
+		d.Code = string(v)
+	case 10:
+		d.Variant = string(v)
+	case 11:
+		d.Country = string(v)
+	case 14:
+		d.ReferrerHost = string(v)
+	case 15:
+		d.Lang = string(v)
+	case 18:
+		d.Edge = string(v)
+	}
+	return nil
 }
 
 // EventID returns the id of ScanEvent bytes without decoding the rest; ok

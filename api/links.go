@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -119,6 +120,31 @@ func target(r *http.Request) (domain, code string, err error) {
 	return domain, code, nil
 }
 
+// targetVersion is target with the link version an If-Match header pins
+// (0: none).
+func targetVersion(r *http.Request) (domain, code string, ifVersion uint64, err error) {
+	if domain, code, err = target(r); err != nil {
+		return "", "", 0, err
+	}
+	if ifVersion, err = parseIfMatch(r); err != nil {
+		return "", "", 0, err
+	}
+	return domain, code, ifVersion, nil
+}
+
+// getLinkAt reads a link and refuses it unless it is at version ifVersion
+// (0: any).
+func (s *Server) getLinkAt(ctx context.Context, domain, code string, ifVersion uint64) (*store.Link, error) {
+	l, err := s.store.GetLink(ctx, domain, code)
+	if err != nil {
+		return nil, err
+	}
+	if ifVersion != 0 && l.Version != ifVersion {
+		return nil, store.VersionMismatch(l.Version, ifVersion)
+	}
+	return l, nil
+}
+
 // checkCodeDomain refuses a code or domain no link can have (reserved
 // codes pass: the store answers them not found). An empty code is not
 // checked: path routes never have one, and as a filter it means none.
@@ -159,11 +185,7 @@ func (s *Server) getLink(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
-	domain, code, err := target(r)
-	if err != nil {
-		return err
-	}
-	ifVersion, err := parseIfMatch(r)
+	domain, code, ifVersion, err := targetVersion(r)
 	if err != nil {
 		return err
 	}
@@ -183,12 +205,9 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 	// Retry when another writer got in between our read and our write, but
 	// only when the client did not pin a version itself.
 	for attempt := 0; ; attempt++ {
-		cur, err := s.store.GetLink(r.Context(), domain, code)
+		cur, err := s.getLinkAt(r.Context(), domain, code, ifVersion)
 		if err != nil {
 			return err
-		}
-		if ifVersion != 0 && cur.Version != ifVersion {
-			return store.VersionMismatch(cur.Version, ifVersion)
 		}
 		merged, err := mergeLink(cur, patch)
 		if err != nil {
@@ -237,11 +256,7 @@ func mergeLink(cur *store.Link, patch map[string]any) (*store.Link, error) {
 }
 
 func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request) error {
-	domain, code, err := target(r)
-	if err != nil {
-		return err
-	}
-	ifVersion, err := parseIfMatch(r)
+	domain, code, ifVersion, err := targetVersion(r)
 	if err != nil {
 		return err
 	}
@@ -253,12 +268,8 @@ func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request) error {
 		// The stats go first, once the link is known to exist at the
 		// version asked for: a link whose stats could not be purged is
 		// still there to retry on.
-		cur, err := s.store.GetLink(r.Context(), domain, code)
-		if err != nil {
+		if _, err := s.getLinkAt(r.Context(), domain, code, ifVersion); err != nil {
 			return err
-		}
-		if ifVersion != 0 && cur.Version != ifVersion {
-			return store.VersionMismatch(cur.Version, ifVersion)
 		}
 		if _, err := purge.PurgeStats(r.Context(), domain, code); err != nil {
 			return err

@@ -1,14 +1,13 @@
 package api
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testlog"
 	"github.com/qredge/qredge/store"
 )
 
@@ -105,26 +104,8 @@ func TestScopesOnEveryRoute(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a logger's output from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSecretsNotLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, clk := mustStartProtected(t, log, func(c *Config) { c.BadKeyLimit = 2 })
 	bad := "qk_this_is_a_wrong_secret_0123456789"

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/qredge/qredge/internal/defaults"
 	"github.com/qredge/qredge/store"
 )
 
@@ -244,15 +245,11 @@ func newProtection(cfg *Config) (*keyLimiter, *badKeys) {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = def.RateLimit
 	}
-	if cfg.RateBurst <= 0 {
-		cfg.RateBurst = def.RateBurst
-	}
+	defaults.Positive(&cfg.RateBurst, def.RateBurst)
 	if cfg.BadKeyLimit == 0 {
 		cfg.BadKeyLimit = def.BadKeyLimit
 	}
-	if cfg.BadKeyWindow <= 0 {
-		cfg.BadKeyWindow = def.BadKeyWindow
-	}
+	defaults.Positive(&cfg.BadKeyWindow, def.BadKeyWindow)
 	var kl *keyLimiter
 	if cfg.RateLimit > 0 {
 		kl = newKeyLimiter(cfg.RateLimit, cfg.RateBurst)

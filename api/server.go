@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qredge/qredge/internal/defaults"
 	"github.com/qredge/qredge/store"
 )
 
@@ -105,12 +106,8 @@ func OpenAPI() []byte { return openAPI }
 
 // NewServer returns the API over st.
 func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultConfig().MaxBodyBytes
-	}
-	if cfg.MaxBulkBodyBytes <= 0 {
-		cfg.MaxBulkBodyBytes = DefaultConfig().MaxBulkBodyBytes
-	}
+	defaults.Positive(&cfg.MaxBodyBytes, DefaultConfig().MaxBodyBytes)
+	defaults.Positive(&cfg.MaxBulkBodyBytes, DefaultConfig().MaxBulkBodyBytes)
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.AdminKey != "" {
 		cfg.AdminKeyHash, cfg.AdminKey = store.HashAPIKey(cfg.AdminKey), ""

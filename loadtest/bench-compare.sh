@@ -60,7 +60,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port, wait_http, start_kafka_edge
+. loadtest/lib.sh
 
 SERVER_CPU="" LOAD_CPU=""
 if [ "$(nproc)" -ge 2 ]; then SERVER_CPU="taskset -c 0"; LOAD_CPU="taskset -c 1"; fi
@@ -69,15 +70,6 @@ log "building qredge and kfakeserver"
 go build -trimpath -o "$WORK/qredge" ./cmd/qredge
 go build -trimpath -o "$WORK/kfakeserver" ./loadtest/kfakeserver
 go build -trimpath -o "$WORK/floor" ./loadtest/floor
-
-wait_http() { # url
-	for _ in $(seq 1 300); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)
-		[ "$code" = "302" ] && return 0
-		sleep 0.1
-	done
-	log "no 302 from $1"; exit 1
-}
 
 # --- nginx: the same codes in a map -------------------------------------
 NGINX_PORT=$(free_port)
@@ -139,21 +131,9 @@ start_qredge() {
 	PPROF_URL="http://127.0.0.1:$QREDGE_ADMIN"
 }
 start_qredge_kafka() {
-	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null &
-	PIDS+=("$!")
-	"$WORK/kfakeserver" >"$WORK/kfake.out" 2>&1 &
-	PIDS+=("$!")
-	for _ in $(seq 1 100); do grep -q listening "$WORK/kfake.out" 2>/dev/null && break; sleep 0.1; done
-	BROKERS=$(awk '/listening/ { print $2 }' "$WORK/kfake.out")
-	for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 	# Redis runs without persistence and is stopped after each round: seed it each time.
-	"$WORK/qredge" loadtest seed --redis "127.0.0.1:$REDIS_PORT" --n "$N" --prefix c >&2
-	GOMAXPROCS=1 $SERVER_CPU "$WORK/qredge" edge --redis "127.0.0.1:$REDIS_PORT" --kafka "$BROKERS" \
-		--listen "127.0.0.1:$EDGE_PORT" --admin-listen "127.0.0.1:$EDGE_ADMIN" --spool-dir "$WORK/edge-spool" \
-		--log-level warn 2>"$WORK/edge.log" &
-	SRV_PID=$!; PIDS+=("$SRV_PID")
-	wait_http "http://127.0.0.1:$EDGE_PORT/c1"
-	URL="http://127.0.0.1:$EDGE_PORT"
+	start_kafka_edge "$SERVER_CPU" "$WORK/edge-spool"
+	SRV_PID=$EDGE_PID
 	PPROF_URL="http://127.0.0.1:$EDGE_ADMIN"
 }
 

@@ -38,31 +38,16 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port, wait_http, start_kafka_edge
+. loadtest/lib.sh
 
 log "building qredge and kfakeserver"
 go build -trimpath -o "$WORK/qredge" ./cmd/qredge
 go build -trimpath -o "$WORK/kfakeserver" ./loadtest/kfakeserver
 
 REDIS_PORT=$(free_port) EDGE_PORT=$(free_port) EDGE_ADMIN=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >/dev/null &
-PIDS+=("$!")
-"$WORK/kfakeserver" >"$WORK/kfake.out" 2>&1 &
-PIDS+=("$!")
-for _ in $(seq 1 100); do grep -q listening "$WORK/kfake.out" 2>/dev/null && break; sleep 0.1; done
-BROKERS=$(awk '/listening/ { print $2 }' "$WORK/kfake.out")
-for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-"$WORK/qredge" loadtest seed --redis "127.0.0.1:$REDIS_PORT" --n "$N" --prefix c >&2
-GOMAXPROCS=1 taskset -c 0 "$WORK/qredge" edge --redis "127.0.0.1:$REDIS_PORT" --kafka "$BROKERS" \
-	--listen "127.0.0.1:$EDGE_PORT" --admin-listen "127.0.0.1:$EDGE_ADMIN" --spool-dir "$WORK/spool" \
-	--log-level warn 2>"$WORK/edge.log" &
-EDGE=$!
-PIDS+=("$EDGE")
-URL="http://127.0.0.1:$EDGE_PORT"
-for _ in $(seq 1 300); do
-	[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/c1" || true)" = 302 ] && break
-	sleep 0.1
-done
+start_kafka_edge "taskset -c 0" "$WORK/spool"
+EDGE=$EDGE_PID
 
 ticks() { awk '{ print $14 + $15 }' "/proc/$EDGE/stat"; }
 HZ=$(getconf CLK_TCK)

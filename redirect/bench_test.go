@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/analyticstest"
 	"github.com/qredge/qredge/store"
 )
 
@@ -107,20 +108,7 @@ func benchServeHost(b *testing.B, uri, host string, headers map[string]string) {
 // goroutine drains the queue as the pipeline would.
 func BenchmarkServePlainEvents(b *testing.B) {
 	q := analytics.NewQueue(1 << 16)
-	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				if _, ok := q.Dequeue(); !ok {
-					time.Sleep(50 * time.Microsecond)
-				}
-			}
-		}
-	}()
-	defer close(stop)
+	analyticstest.Drain(b, q)
 	cfg := DefaultConfig()
 	cfg.Events = q
 	cfg.CountryHeader = "CF-IPCountry"

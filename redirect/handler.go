@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/defaults"
 	"github.com/qredge/qredge/store"
 )
 
@@ -139,9 +140,7 @@ func NewHandler(cfg Config, t *Table) *Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if cfg.VariantCookieMaxAge <= 0 {
-		cfg.VariantCookieMaxAge = DefaultConfig().VariantCookieMaxAge
-	}
+	defaults.Positive(&cfg.VariantCookieMaxAge, DefaultConfig().VariantCookieMaxAge)
 	attrs := "; Max-Age=" + maxAge(cfg.VariantCookieMaxAge) + "; HttpOnly; SameSite=Lax"
 	if cfg.CookieSecure {
 		attrs += "; Secure"
@@ -157,15 +156,9 @@ func NewHandler(cfg Config, t *Table) *Handler {
 	if cfg.Fallback.Source != nil {
 		fc := cfg.Fallback
 		def := DefaultFallbackConfig()
-		if fc.NegativeTTL <= 0 {
-			fc.NegativeTTL = def.NegativeTTL
-		}
-		if fc.Timeout <= 0 {
-			fc.Timeout = def.Timeout
-		}
-		if fc.MaxPerSecond <= 0 {
-			fc.MaxPerSecond = def.MaxPerSecond
-		}
+		defaults.Positive(&fc.NegativeTTL, def.NegativeTTL)
+		defaults.Positive(&fc.Timeout, def.Timeout)
+		defaults.Positive(&fc.MaxPerSecond, def.MaxPerSecond)
 		h.fb = &fallback{cfg: fc, table: t}
 	}
 	return h

@@ -27,6 +27,7 @@ import (
 	"github.com/qredge/qredge/analytics/redisagg"
 	"github.com/qredge/qredge/internal/kafkatest"
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/redisstore"
 )
@@ -110,16 +111,9 @@ func total(tb testing.TB, s *redisagg.Store) int64 {
 // to see that no more arrive.
 func waitTotal(tb testing.TB, s *redisagg.Store, want int64, d time.Duration) {
 	tb.Helper()
-	deadline := time.Now().Add(d)
-	var got int64
-	for time.Now().Before(deadline) {
-		if got = total(tb, s); got >= want {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.For(tb, d, fmt.Sprintf("%d scans in the stats", want), func() bool { return total(tb, s) >= want })
 	time.Sleep(300 * time.Millisecond)
-	if got = total(tb, s); got != want {
+	if got := total(tb, s); got != want {
 		tb.Fatalf("stats hold %d scans, want exactly %d", got, want)
 	}
 }
@@ -227,10 +221,9 @@ func TestTwoMembersOneLeaves(t *testing.T) {
 	p := newProducer(t, k.ListenAddrs())
 	a := startMember(t, k.ListenAddrs(), s)
 	b := startMember(t, k.ListenAddrs(), s)
-	deadline := time.Now().Add(20 * time.Second)
-	for (len(a.c.Assigned()) == 0 || len(b.c.Assigned()) == 0) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.For(t, 20*time.Second, "partitions for both members", func() bool {
+		return len(a.c.Assigned()) != 0 && len(b.c.Assigned()) != 0
+	})
 	if len(a.c.Assigned())+len(b.c.Assigned()) != 6 || len(a.c.Assigned()) == 0 {
 		t.Fatalf("assignments %v %v", a.c.Assigned(), b.c.Assigned())
 	}
@@ -451,13 +444,9 @@ func TestMembership(t *testing.T) {
 		}
 		return testutil.ToFloat64(cs[0])
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !(a.c.Membership().InGroup && b.c.Membership().InGroup && len(a.c.Assigned())+len(b.c.Assigned()) == 1) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no stable assignment: %+v, %+v", a.c.Membership(), b.c.Membership())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 30*time.Second, "both members in the group and the one partition assigned", func() bool {
+		return a.c.Membership().InGroup && b.c.Membership().InGroup && len(a.c.Assigned())+len(b.c.Assigned()) == 1
+	})
 	holder, idle := a, b
 	if len(b.c.Assigned()) == 1 {
 		holder, idle = b, a
@@ -472,12 +461,7 @@ func TestMembership(t *testing.T) {
 	if m := holder.c.Membership(); m.InGroup || len(m.Partitions) != 0 || gauge(holder) != 0 {
 		t.Fatalf("a member that left: %+v, gauge %v", m, gauge(holder))
 	}
-	for len(idle.c.Assigned()) != 1 {
-		if time.Now().After(deadline.Add(30 * time.Second)) {
-			t.Fatalf("the idle member did not take the partition over: %+v", idle.c.Membership())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 60*time.Second, "the idle member to take the partition over", func() bool { return len(idle.c.Assigned()) == 1 })
 	if gauge(idle) != 1 {
 		t.Fatalf("gauge after the takeover %v, want 1", gauge(idle))
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go/compress"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/defaults"
 )
 
 // WriterConfig configures a Writer. Get defaults from DefaultWriterConfig.
@@ -80,35 +81,27 @@ func (cfg WriterConfig) Check() error {
 	return err
 }
 
+// compressions and requiredAcks are the values of --kafka-compression and
+// --kafka-acks; "" is the default.
+var (
+	compressions = map[string]compress.Compression{"": 0, "none": 0, "gzip": compress.Gzip,
+		"snappy": compress.Snappy, "lz4": compress.Lz4, "zstd": compress.Zstd}
+	requiredAcks = map[string]kafkago.RequiredAcks{"": kafkago.RequireAll, "all": kafkago.RequireAll,
+		"one": kafkago.RequireOne, "none": kafkago.RequireNone}
+)
+
 // parse turns the writer's own settings into kafka-go values, after
 // checking the brokers and topic.
 func (cfg WriterConfig) parse() (compress.Compression, kafkago.RequiredAcks, error) {
 	if err := cfg.Kafka.checkTarget(); err != nil {
 		return 0, 0, err
 	}
-	var codec compress.Compression
-	switch cfg.Compression {
-	case "none", "":
-	case "gzip":
-		codec = compress.Gzip
-	case "snappy":
-		codec = compress.Snappy
-	case "lz4":
-		codec = compress.Lz4
-	case "zstd":
-		codec = compress.Zstd
-	default:
+	codec, ok := compressions[cfg.Compression]
+	if !ok {
 		return 0, 0, fmt.Errorf("--kafka-compression %q: want none, gzip, snappy, lz4 or zstd", cfg.Compression)
 	}
-	var acks kafkago.RequiredAcks
-	switch cfg.Acks {
-	case "all", "":
-		acks = kafkago.RequireAll
-	case "one":
-		acks = kafkago.RequireOne
-	case "none":
-		acks = kafkago.RequireNone
-	default:
+	acks, ok := requiredAcks[cfg.Acks]
+	if !ok {
 		return 0, 0, fmt.Errorf("--kafka-acks %q: want all, one or none", cfg.Acks)
 	}
 	return codec, acks, nil
@@ -125,9 +118,7 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = DefaultWriterConfig().BatchSize
-	}
+	defaults.Positive(&cfg.BatchSize, DefaultWriterConfig().BatchSize)
 	return &Writer{w: &kafkago.Writer{
 		Addr:         kafkago.TCP(cfg.Kafka.Brokers...),
 		Topic:        cfg.Kafka.Topic,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/internal/kafkatest"
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 // spoolChild is the child mode of TestSIGKILLWhileSpooling (see TestMain):
@@ -100,13 +101,7 @@ func TestSIGKILLWhileSpooling(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for p.Spool().Size() > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if p.Spool().Size() != 0 {
-		t.Fatalf("spool not drained: %d bytes left", p.Spool().Size())
-	}
+	testwait.For(t, 60*time.Second, "the spool drained", func() bool { return p.Spool().Size() == 0 })
 	waitCount(t, c, int(spooled), 30*time.Second)
 	got, dups, bad := c.count()
 	t.Logf("delivered %d distinct events after the restart (reported spooled before the kill: %d), producer dups %d, undecodable %d, corrupt bytes %d",

@@ -17,6 +17,7 @@ import (
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/internal/kafkatest"
 	"github.com/qredge/qredge/internal/testnet"
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 const topic = kafkatest.Topic
@@ -108,17 +109,10 @@ func enqueue(p *analytics.Pipeline, from, to int) {
 
 func waitCount(t *testing.T, c *counter, n int, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		got, dups, bad := c.count()
-		if got >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consumed %d distinct events of %d (dups %d, undecodable %d)", got, n, dups, bad)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, d, fmt.Sprintf("%d distinct events consumed", n), func() bool {
+		got, _, _ := c.count()
+		return got >= n
+	})
 }
 
 // TestExactlyNEvents: N scans produce exactly N events, spread over the

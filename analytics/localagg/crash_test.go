@@ -20,6 +20,7 @@ import (
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/analytics/spool"
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 )
 
@@ -199,13 +200,7 @@ func (c *childProc) kill(t *testing.T, last progress) progress {
 func catchUp(t *testing.T, dir string) *env {
 	e := mustOpen(t, dir, testConfig(), 32<<10)
 	e.a.Start()
-	deadline := time.Now().Add(20 * time.Second)
-	for e.lag() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("lag %v after the restart", e.lag())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, 20*time.Second, "no lag after the restart", func() bool { return e.lag() == 0 })
 	e.a.Close()
 	return e
 }

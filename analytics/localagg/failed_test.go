@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 )
 
@@ -51,13 +52,7 @@ func TestDamagedStatsFailNotPanic(t *testing.T) {
 
 	e = mustOpen(t, dir, testConfig(), 1<<20)
 	e.a.Start()
-	deadline := time.Now().Add(10 * time.Second)
-	for e.a.Failed() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the aggregator did not fail on the damaged stats")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 10*time.Second, "the aggregator to fail on the damaged stats", func() bool { return e.a.Failed() != nil })
 	ctx := context.Background()
 	q := store.StatsQuery{Code: "promo", Granularity: store.Day, From: base.Add(-time.Hour), To: base.Add(40 * 24 * time.Hour)}
 	_, err1 := e.a.LinkStats(ctx, q)

@@ -17,6 +17,7 @@ import (
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/analytics/spool"
+	"github.com/qredge/qredge/internal/defaults"
 	"github.com/qredge/qredge/store"
 )
 
@@ -117,21 +118,11 @@ func Open(db *bolt.DB, sp *spool.Spool, cfg Config, m *aggregate.Metrics, brake 
 			cfg.Retention[i] = d.Retention[i]
 		}
 	}
-	if cfg.Poll <= 0 {
-		cfg.Poll = d.Poll
-	}
-	if cfg.PruneInterval <= 0 {
-		cfg.PruneInterval = d.PruneInterval
-	}
-	if cfg.BatchEvents <= 0 {
-		cfg.BatchEvents = d.BatchEvents
-	}
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = d.FlushInterval
-	}
-	if cfg.FlushEvents <= 0 {
-		cfg.FlushEvents = d.FlushEvents
-	}
+	defaults.Positive(&cfg.Poll, d.Poll)
+	defaults.Positive(&cfg.PruneInterval, d.PruneInterval)
+	defaults.Positive(&cfg.BatchEvents, d.BatchEvents)
+	defaults.Positive(&cfg.FlushInterval, d.FlushInterval)
+	defaults.Positive(&cfg.FlushEvents, d.FlushEvents)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

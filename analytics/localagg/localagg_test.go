@@ -22,6 +22,7 @@ import (
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/analytics/spool"
 	"github.com/qredge/qredge/internal/testclock"
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 )
 
@@ -88,14 +89,9 @@ func (e *env) batches() int { return int(testutil.ToFloat64(e.m.Batches)) }
 // poison) and caught up with the spool.
 func (e *env) waitApplied(tb testing.TB, n int) {
 	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if e.applied()+e.poison() == n && e.lag() == 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	tb.Fatalf("applied %d + poison %d events, want %d; lag %v bytes", e.applied(), e.poison(), n, e.lag())
+	testwait.For(tb, 20*time.Second, fmt.Sprintf("%d events applied or poison, and no lag", n), func() bool {
+		return e.applied()+e.poison() == n && e.lag() == 0
+	})
 }
 
 var base = testclock.Date(2026, 3, 9, 0, 0, 0)
@@ -494,13 +490,7 @@ func TestBrake(t *testing.T) {
 	if testutil.ToFloat64(e.m.Paused) != 1 {
 		t.Fatal("paused gauge not set")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for e.lag() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if e.lag() == 0 {
-		t.Fatal("lag stayed 0 while paused")
-	}
+	testwait.For(t, 5*time.Second, "lag while paused", func() bool { return e.lag() != 0 })
 	e.br.Resume()
 	e.waitApplied(t, 4000)
 	checkStats(t, e.a, evs, 2*time.Hour)
@@ -569,17 +559,10 @@ func TestRetention(t *testing.T) {
 		})
 		return stats, uniq
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if s, u := count(store.Minute); s == 1 && u == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			s, u := count(store.Minute)
-			t.Fatalf("%d minute counters and %d minute sketches left, want 1", s, u)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "one minute counter and one minute sketch left", func() bool {
+		s, u := count(store.Minute)
+		return s == 1 && u == 1
+	})
 	if s, u := count(store.Hour); s != 2 || u != 2 {
 		t.Fatalf("%d hour counters, %d sketches, want 2", s, u)
 	}
@@ -632,11 +615,7 @@ func TestPendingVisible(t *testing.T) {
 	evs := genEvents(2000, 12, time.Hour)
 	appendRecords(t, e.sp, encodeEvents(evs), 20)
 	e.a.Start()
-	for deadline := time.Now().Add(10 * time.Second); e.a.pendEvents() < len(evs); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d events read", e.a.pendEvents(), len(evs))
-		}
-	}
+	testwait.For(t, 10*time.Second, "every event read", func() bool { return e.a.pendEvents() >= len(evs) })
 	if e.applied() != 0 {
 		t.Fatalf("%d events written to the file with an hour's flush interval", e.applied())
 	}

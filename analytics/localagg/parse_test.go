@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 // FuzzDecodeCounts: stored counters either fail to decode or decode to a
@@ -96,16 +98,10 @@ func TestLeftoverSegment(t *testing.T) {
 	}
 	e = mustOpen(t, dir, testConfig(), 4<<10)
 	e.a.Start()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := os.Stat(first); os.IsNotExist(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("leftover segment not removed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(t, 5*time.Second, "the leftover segment removed", func() bool {
+		_, err := os.Stat(first)
+		return os.IsNotExist(err)
+	})
 	if e.applied() != 0 {
 		t.Fatalf("the leftover segment was counted again: %d events", e.applied())
 	}

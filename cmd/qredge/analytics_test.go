@@ -12,6 +12,7 @@ import (
 
 	"github.com/qredge/qredge/internal/kafkatest"
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testlog"
 	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 )
@@ -27,7 +28,7 @@ func mustStartAnalytics(t *testing.T, redisAddr string, brokers []string) *Analy
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
 	}
-	a := &AnalyticsServer{Config: cfg, Log: newLogger(&syncBuffer{}, "text", "debug")}
+	a := &AnalyticsServer{Config: cfg, Log: newLogger(&testlog.Buffer{}, "text", "debug")}
 	if err := a.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}

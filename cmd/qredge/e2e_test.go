@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/testlog"
 )
 
 // mustBuild builds the qredge binary into a temporary directory of its
@@ -66,7 +68,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	addr   string
 	key    string // the printed bootstrap key, if any
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 	read   chan struct{} // closed when stderr has been read to the end
 }
 
@@ -75,7 +77,7 @@ var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // mustStartProc starts the binary in dir and waits until it listens.
 func mustStartProc(t *testing.T, bin, dir string, args ...string) *proc {
 	t.Helper()
-	p := &proc{stderr: &syncBuffer{}, read: make(chan struct{})}
+	p := &proc{stderr: &testlog.Buffer{}, read: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), "QREDGE_LOG_FORMAT=text")

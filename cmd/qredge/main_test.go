@@ -17,31 +17,14 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/qredge/qredge/internal/testlog"
 	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/redirect/geoip/geoiptest"
 )
 
-// syncBuffer is a goroutine-safe buffer for captured output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // mustStartServe starts 'qredge serve' in-process on a free loopback port
 // with the real start-up code.
-func mustStartServe(tb testing.TB, dataDir string, mod func(*ServeConfig)) (*Serve, *syncBuffer) {
+func mustStartServe(tb testing.TB, dataDir string, mod func(*ServeConfig)) (*Serve, *testlog.Buffer) {
 	tb.Helper()
 	cfg := DefaultServeConfig()
 	cfg.Listen = "127.0.0.1:0"
@@ -54,7 +37,7 @@ func mustStartServe(tb testing.TB, dataDir string, mod func(*ServeConfig)) (*Ser
 	if err := cfg.Check(); err != nil {
 		tb.Fatal(err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &testlog.Buffer{}
 	s := &Serve{Config: cfg, Log: newLogger(stderr, "text", "debug"), Stderr: stderr}
 	if err := s.Open(context.Background()); err != nil {
 		tb.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testlog"
 	"github.com/qredge/qredge/internal/testwait"
 )
 
@@ -29,7 +30,7 @@ func mustStartEdge(t *testing.T, redisAddr string, mod func(*EdgeConfig)) *Edge 
 	if mod != nil {
 		mod(&cfg)
 	}
-	e := &Edge{Config: cfg, Log: newLogger(&syncBuffer{}, "text", "debug")}
+	e := &Edge{Config: cfg, Log: newLogger(&testlog.Buffer{}, "text", "debug")}
 	if err := e.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func mustStartAPIServer(t *testing.T, redisAddr string, mods ...func(*APIConfig)
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
 	}
-	a := &APIServer{Config: cfg, Log: newLogger(&syncBuffer{}, "text", "debug")}
+	a := &APIServer{Config: cfg, Log: newLogger(&testlog.Buffer{}, "text", "debug")}
 	if err := a.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}

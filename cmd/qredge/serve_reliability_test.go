@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testlog"
 	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store/boltstore"
 )
@@ -35,7 +36,7 @@ func TestServeKeyAfterListen(t *testing.T) {
 	if err := cfg.Check(); err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuffer{}
+	stderr := &testlog.Buffer{}
 	s := &Serve{Config: cfg, Log: newLogger(stderr, "text", "debug"), Stderr: stderr}
 	if err := s.Open(context.Background()); err == nil {
 		s.Close()

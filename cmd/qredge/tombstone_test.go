@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testlog"
 	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/store"
@@ -46,7 +47,7 @@ func TestEdgesDeletesStayDeleted(t *testing.T) {
 		// reads the link after it, and its answer comes back after the
 		// delete has reached the edge.
 		cfg.Fallback.NegativeTTL, cfg.Fallback.MaxPerSecond = 0, 1_000_000
-		e := &Edge{Config: cfg, Log: newLogger(&syncBuffer{}, "text", "info"),
+		e := &Edge{Config: cfg, Log: newLogger(&testlog.Buffer{}, "text", "info"),
 			slowSource: func(s redirect.Source) redirect.Source {
 				return slowSource{s, 3 * time.Millisecond, 10 * time.Millisecond}
 			}}

@@ -15,14 +15,19 @@ import (
 	"github.com/qredge/qredge/loadtest"
 )
 
-// apiGet GETs path from the API into v.
-func (s *stack) apiGet(path string, v any) error {
-	req, err := http.NewRequest("GET", s.apiURL()+path, nil)
+// apiDo sends a request to the API with the stack's key.
+func (s *stack) apiDo(method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(method, s.apiURL()+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.apiKey)
-	resp, err := httpc.Do(req)
+	return httpc.Do(req)
+}
+
+// apiGet GETs path from the API into v.
+func (s *stack) apiGet(path string, v any) error {
+	resp, err := s.apiDo("GET", path, nil)
 	if err != nil {
 		return err
 	}
@@ -35,12 +40,7 @@ func (s *stack) apiGet(path string, v any) error {
 
 // apiSend sends a request with a JSON body to the API and wants status.
 func (s *stack) apiSend(method, path, body string, status int) error {
-	req, err := http.NewRequest(method, s.apiURL()+path, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.apiKey)
-	resp, err := httpc.Do(req)
+	resp, err := s.apiDo(method, path, strings.NewReader(body))
 	if err != nil {
 		return err
 	}

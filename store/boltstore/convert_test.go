@@ -14,26 +14,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/qredge/qredge/internal/testlog"
 	"github.com/qredge/qredge/store"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
@@ -52,7 +35,7 @@ func TestConvertUnderTraffic(t *testing.T) {
 		t.Fatal("the JSON store does not read as written")
 	}
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	db.ConvertLinks(newTestLogger(&logs))
 	done := db.conv.done
 
@@ -190,7 +173,7 @@ func TestConvertResumes(t *testing.T) {
 	if got := allLinks(t, db); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatal("the mix of both forms does not read as written")
 	}
-	var logs syncBuffer
+	var logs testlog.Buffer
 	db.ConvertLinks(newTestLogger(&logs))
 	<-db.conv.done
 	if !strings.Contains(logs.String(), fmt.Sprintf("converted=%d ", len(want)-convertBatch)) {
@@ -212,7 +195,7 @@ func TestConvertKeepsWhatBinaryCannotHold(t *testing.T) {
 	if err := db.Bolt().Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketLinks).Put([]byte(store.LinkKey("", "odd")), odd) }); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testlog.Buffer
 	db.ConvertLinks(newTestLogger(&logs))
 	<-db.conv.done
 	if got := rawRecords(t, db)[store.LinkKey("", "odd")]; !bytes.Equal(got, odd) {
@@ -235,7 +218,7 @@ func TestCloseStopsConversion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testlog.Buffer
 	db.ConvertLinks(newTestLogger(&logs))
 	if err := db.Close(); err != nil {
 		t.Fatal(err)

@@ -56,7 +56,16 @@ func withoutReadOnly(links []*store.Link) []*store.Link {
 func writeAll(t testing.TB, links []*store.Link) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	w := NewCSVWriter(&b)
+	writeLinks(t, NewCSVWriter(&b), links)
+	return b.Bytes()
+}
+
+// writeLinks writes links with w and flushes it.
+func writeLinks(t testing.TB, w interface {
+	Write(*store.Link) error
+	Flush() error
+}, links []*store.Link) {
+	t.Helper()
 	for _, l := range links {
 		if err := w.Write(l); err != nil {
 			t.Fatal(err)
@@ -65,7 +74,6 @@ func writeAll(t testing.TB, links []*store.Link) []byte {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return b.Bytes()
 }
 
 // readAll reads every row, returning links, row errors and the fatal

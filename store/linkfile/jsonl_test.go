@@ -15,15 +15,7 @@ import (
 func writeJSONL(t testing.TB, links []*store.Link) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	w := NewJSONLWriter(&b)
-	for _, l := range links {
-		if err := w.Write(l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	writeLinks(t, NewJSONLWriter(&b), links)
 	return b.Bytes()
 }
 

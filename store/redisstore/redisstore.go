@@ -26,6 +26,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/qredge/qredge/internal/defaults"
 	"github.com/qredge/qredge/store"
 )
 
@@ -90,9 +91,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultConfig().Prefix
 	}
-	if cfg.StreamMaxLen <= 0 {
-		cfg.StreamMaxLen = DefaultConfig().StreamMaxLen
-	}
+	defaults.Positive(&cfg.StreamMaxLen, DefaultConfig().StreamMaxLen)
 	c, mode, err := NewClient(cfg.Client)
 	if err != nil {
 		return nil, err

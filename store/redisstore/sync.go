@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/qredge/qredge/internal/defaults"
 	"github.com/qredge/qredge/store"
 )
 
@@ -114,15 +115,11 @@ type Syncer struct {
 
 // NewSyncer returns a Syncer; Start starts it.
 func NewSyncer(s *Store, r Replica, cfg SyncConfig) *Syncer {
-	if cfg.Block <= 0 {
-		cfg.Block = 500 * time.Millisecond
-	}
+	defaults.Positive(&cfg.Block, 500*time.Millisecond)
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	if cfg.SnapshotInterval <= 0 {
-		cfg.SnapshotInterval = time.Minute
-	}
+	defaults.Positive(&cfg.SnapshotInterval, time.Minute)
 	y := &Syncer{s: s, r: r, cfg: cfg, log: cfg.Log, stopped: make(chan struct{})}
 	y.pos.Store("")
 	return y

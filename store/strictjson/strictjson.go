@@ -178,27 +178,11 @@ func (w *walker) value(path string, t reflect.Type) error {
 			return nil
 		}
 		want = "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
 		if n, ok := tok.(json.Number); ok {
-			if _, err := strconv.ParseInt(string(n), 10, t.Bits()); err != nil {
-				w.number(path, n, err)
-			}
-			return nil
-		}
-		want = "a number"
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if n, ok := tok.(json.Number); ok {
-			if _, err := strconv.ParseUint(string(n), 10, t.Bits()); err != nil {
-				w.number(path, n, err)
-			}
-			return nil
-		}
-		want = "a number"
-	case reflect.Float32, reflect.Float64:
-		if n, ok := tok.(json.Number); ok {
-			if _, err := strconv.ParseFloat(string(n), t.Bits()); err != nil {
-				w.add(path, "%s is out of range", n)
-			}
+			w.numberFits(path, n, t)
 			return nil
 		}
 		want = "a number"
@@ -207,6 +191,25 @@ func (w *walker) value(path string, t reflect.Type) error {
 	}
 	w.add(path, "must be %s, got %s", want, kindOf(tok))
 	return w.skipRest(tok)
+}
+
+// numberFits checks that the JSON number n fits the numeric type t.
+func (w *walker) numberFits(path string, n json.Number, t reflect.Type) {
+	var err error
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if _, err := strconv.ParseFloat(string(n), t.Bits()); err != nil {
+			w.add(path, "%s is out of range", n)
+		}
+		return
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		_, err = strconv.ParseUint(string(n), 10, t.Bits())
+	default:
+		_, err = strconv.ParseInt(string(n), 10, t.Bits())
+	}
+	if err != nil {
+		w.number(path, n, err)
+	}
 }
 
 // number names why the JSON number n does not fit an integer field.
@@ -224,17 +227,11 @@ func (w *walker) number(path string, n json.Number, err error) {
 // object checks the members of an object, its '{' read, against struct t.
 func (w *walker) object(path string, t reflect.Type) error {
 	fields := fieldsOf(t)
-	seen := map[string]bool{}
-	for w.dec.More() {
-		tok, err := w.dec.Token()
-		if err != nil {
-			return err
-		}
-		key, _ := tok.(string)
+	return w.members(func(key string, twice bool) error {
 		kp := join(path, key)
 		ft, known := fields.types[key]
 		switch {
-		case seen[key]:
+		case twice:
 			w.add(kp, "given twice: send each key once")
 			known = false
 		case known:
@@ -243,20 +240,30 @@ func (w *walker) object(path string, t reflect.Type) error {
 		default:
 			w.add(kp, "unknown field; the fields here are %s", strings.Join(fields.names, ", "))
 		}
-		seen[key] = true
 		if !known {
 			ft = rawType // skip the value
 		}
-		if err := w.value(kp, ft); err != nil {
-			return err
-		}
-	}
-	_, err := w.dec.Token() // '}'
-	return err
+		return w.value(kp, ft)
+	})
 }
 
 // mapValue checks the members of an object, its '{' read, against map t.
 func (w *walker) mapValue(path string, t reflect.Type) error {
+	return w.members(func(key string, twice bool) error {
+		kp := path + fmt.Sprintf("[%q]", key)
+		et := t.Elem()
+		if twice {
+			w.add(kp, "given twice: send each key once")
+			et = rawType
+		}
+		return w.value(kp, et)
+	})
+}
+
+// members reads the members of an object, its '{' read, through its '}',
+// and calls each with every key (twice: the key came before) with the
+// decoder at the member's value, which each must read.
+func (w *walker) members(each func(key string, twice bool) error) error {
 	seen := map[string]bool{}
 	for w.dec.More() {
 		tok, err := w.dec.Token()
@@ -264,14 +271,9 @@ func (w *walker) mapValue(path string, t reflect.Type) error {
 			return err
 		}
 		key, _ := tok.(string)
-		kp := path + fmt.Sprintf("[%q]", key)
-		et := t.Elem()
-		if seen[key] {
-			w.add(kp, "given twice: send each key once")
-			et = rawType
-		}
+		twice := seen[key]
 		seen[key] = true
-		if err := w.value(kp, et); err != nil {
+		if err := each(key, twice); err != nil {
 			return err
 		}
 	}
