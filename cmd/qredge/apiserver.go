@@ -136,9 +136,10 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 		rcfg.Countries = a.geo
 	}
 	reg := prometheus.NewRegistry()
-	apiMetrics := newAPIMetrics()
+	apiMetrics := front.NewAPIMetrics()
+	reg.MustRegister(apiMetrics.Collectors()...)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		apiMetrics.requests, apiMetrics.duration, buildInfo())
+		buildInfo())
 	// Stats are read from the aggregates qredge analytics writes under the
 	// same --redis-prefix.
 	ac := redisagg.DefaultConfig()
@@ -147,10 +148,10 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	reg.MustRegister(policyViolations(policy))
+	reg.MustRegister(front.PolicyViolations(policy))
 	a.stopPolicy = api.StartPolicyScan(ctx, policy, a.store.ForEachLink, a.Log)
 	apiCfg := cfg.API
-	apiCfg.Observe, apiCfg.Resolver = apiMetrics.observe, resolver{redirect.NewHandler(rcfg, redirect.NewTable())}
+	apiCfg.Observe, apiCfg.Resolver = apiMetrics.Observe, front.Resolver{H: redirect.NewHandler(rcfg, redirect.NewTable())}
 	apiCfg.Stats, apiCfg.Policy = redisagg.New(a.store.Client(), ac), policy
 	if a.admin, err = front.StartAdmin(cfg.AdminListen, a.readiness, reg, a.Log); err != nil {
 		return err

@@ -226,10 +226,11 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	reg := prometheus.NewRegistry()
 	panics := prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
 	rh := redirect.NewHandler(rcfg, s.table)
-	apiMetrics := newAPIMetrics()
+	apiMetrics := front.NewAPIMetrics()
+	reg.MustRegister(apiMetrics.Collectors()...)
 	reg.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		rh.Metrics(), panics, apiMetrics.requests, apiMetrics.duration,
+		rh.Metrics(), panics,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
 			func() float64 { return float64(s.table.Len()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_stats_store_failed", Help: "1 when the stats store is damaged and stats are off (redirects and the API go on); see docs/reliability.md."},
@@ -243,10 +244,10 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	reg.MustRegister(policyViolations(policy))
+	reg.MustRegister(front.PolicyViolations(policy))
 	s.stopPolicy = api.StartPolicyScan(ctx, policy, s.db.ForEachLink, s.Log)
 	apiCfg := cfg.API
-	apiCfg.PublicURL, apiCfg.Observe, apiCfg.Resolver = publicURL, apiMetrics.observe, resolver{rh}
+	apiCfg.PublicURL, apiCfg.Observe, apiCfg.Resolver = publicURL, apiMetrics.Observe, front.Resolver{H: rh}
 	apiCfg.Stats, apiCfg.Brake, apiCfg.Policy, apiCfg.Backup = s.agg, s.brake, policy, api.BackupHandler(s.db, s.Log)
 	if cfg.AdminListen != "" {
 		if s.admin, err = front.StartAdmin(cfg.AdminListen, s.readiness, reg, s.Log); err != nil {
