@@ -13,6 +13,7 @@
 #   TEN_M=1 make bench-scale               # and 10M (needs about 8 GB of RAM and a long while)
 #   SKIP_FIRST=1 ...                         # skip the first load from Redis (the second one times it too)
 #   EDGE_GOMEMLIMIT=1900MiB ...              # GOMEMLIMIT for the edges and serve only
+#   SNAPSHOT_GOMEMLIMIT=1800MiB ...          # GOMEMLIMIT for the edges that start from a snapshot only
 #
 # Not part of make test. Everything listens on 127.0.0.1 only.
 set -euo pipefail
@@ -41,14 +42,19 @@ rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 redis_cpu() { redis-cli -p "$RPORT" info cpu | awk -F: '/^used_cpu_(sys|user):/ {s+=$2} END {printf "%.2f", s}'; }
 now() { date +%s.%N; }
 
-# wait_ready PID ADMINPORT: waits for /readyz 200 and prints seconds since START.
+# wait_ready PID ADMINPORT: waits for /readyz 200, and checks that it
+# says the process holds all N links.
 wait_ready() {
-	local pid=$1 port=$2
+	local pid=$1 port=$2 body
 	while :; do
-		if curl -sf -o /dev/null "http://127.0.0.1:$port/readyz"; then break; fi
+		if body=$(curl -sf "http://127.0.0.1:$port/readyz"); then break; fi
 		kill -0 "$pid" 2>/dev/null || { echo "process $pid died; its log:" >&2; cat "$WORK/log.$port" >&2; exit 1; }
 		sleep 0.02
 	done
+	case $body in
+	"ready: $N links"*) ;;
+	*) echo "ready, but not with $N links: $body" >&2; exit 1 ;;
+	esac
 }
 
 # row NAME PID REDIS_CPU_BEFORE
@@ -64,7 +70,9 @@ row() {
 start_edge() { # start_edge ADMINPORT extra-flags...; sets EPID
 	local ap=$1
 	shift
-	GOMEMLIMIT=${EDGE_GOMEMLIMIT:-} "$BIN" edge --redis "127.0.0.1:$RPORT" --listen "127.0.0.1:$(freeport)" --admin-listen "127.0.0.1:$ap" \
+	local lim=${EDGE_GOMEMLIMIT:-}
+	[ -n "${FROM_SNAPSHOT:-}" ] && lim=${SNAPSHOT_GOMEMLIMIT:-$lim}
+	GOMEMLIMIT=$lim "$BIN" edge --redis "127.0.0.1:$RPORT" --listen "127.0.0.1:$(freeport)" --admin-listen "127.0.0.1:$ap" \
 		--spool-dir "$WORK/spool.$ap" --log-level warn "$@" >"$WORK/log.$ap" 2>&1 &
 	EPID=$!
 	PIDS+=("$EPID")
@@ -100,15 +108,17 @@ for N in $SIZES; do
 	mem=$(redis-cli -p "$RPORT" info memory | awk -F: '/^used_memory:/ {printf "%.0f", $2/1048576}')
 	echo "| $N | (snapshot: $bytes MiB compressed; Redis used_memory with it: $mem MiB) | | | | |"
 
-	# 3. From the shared snapshot.
+	# 3. From the shared snapshot (SNAPSHOT_GOMEMLIMIT applies from here).
+	FROM_SNAPSHOT=1
+	lim=${SNAPSHOT_GOMEMLIMIT:+ (GOMEMLIMIT=$SNAPSHOT_GOMEMLIMIT)}
 	ap=$(freeport); rc=$(redis_cpu); START=$(now)
 	start_edge "$ap" --snapshot-interval 1h
-	wait_ready "$EPID" "$ap"; row "edge from the shared snapshot" "$EPID" "$rc"; stop "$EPID"
+	wait_ready "$EPID" "$ap"; row "edge from the shared snapshot$lim" "$EPID" "$rc"; stop "$EPID"
 
 	# 4. From its local snapshot.
 	ap=$(freeport); rc=$(redis_cpu); START=$(now)
 	start_edge "$ap" --snapshot-dir "$WORK/snap" --shared-snapshots=false --snapshot-interval 1h
-	wait_ready "$EPID" "$ap"; row "edge from its local snapshot" "$EPID" "$rc"; stop "$EPID"
+	wait_ready "$EPID" "$ap"; row "edge from its local snapshot$lim" "$EPID" "$rc"; stop "$EPID"
 
 	# 5. Several edges at once, from the shared snapshot.
 	rc=$(redis_cpu); START=$(now)
@@ -123,6 +133,7 @@ for N in $SIZES; do
 	r=$(awk -v a="$rc" -v b="$(redis_cpu)" 'BEGIN {printf "%.2f", b-a}')
 	printf "| %'d | %d edges at once from the shared snapshot | %s s (all) | %s s (all) | %s s | |\n" "$N" "$CONCURRENT" "$t" "$(awk -v t=$tot -v hz=$hz 'BEGIN {printf "%.2f", t/hz}')" "$r"
 	for p in "${eps[@]}"; do stop "$p"; done
+	FROM_SNAPSHOT=
 
 	redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1 || true
 	RPORT=
