@@ -223,4 +223,11 @@ func TestRestore(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "1 rows failed: the dataset was not restored") || len(r.calls) != 0 || !strings.HasPrefix(report.String(), "line 2: ") {
 		t.Fatalf("bad row: %v, %d calls, report %q", err, len(r.calls), report.String())
 	}
+	// A repeated code is named as such, not as an internal error.
+	src, _ = NewSource(strings.NewReader(`{"code":"a","destination":"https://a/","status":302}`+"\n"+`{"code":"a","destination":"https://b/","status":302}`+"\n"), JSONL, true)
+	report.Reset()
+	_, _, err = Restore(context.Background(), &fakeRestorer{}, src, &report)
+	if err == nil || report.String() != "line 2: the same code and domain as line 1\n" {
+		t.Fatalf("repeated row: %v, report %q", err, report.String())
+	}
 }

@@ -56,7 +56,7 @@ func Restore(ctx context.Context, r Restorer, src Source, report io.Writer) (n i
 		}
 		if rowErr == nil {
 			if first, dup := seen[l.Key()]; dup {
-				rowErr = fmt.Errorf("the same code and domain as line %d", first)
+				rowErr = store.Errorf(store.ECONFLICT, "the same code and domain as line %d", first)
 			}
 			seen[l.Key()] = line
 		}
