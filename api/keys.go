@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/qredge/qredge/store"
 )
@@ -44,9 +43,8 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err := checkKeyInput(&in); err != nil {
 		return err
 	}
-	secret, k := store.NewAPIKey()
-	k.Name, k.Scope, k.CreatedAt = in.Name, in.Scope, time.Now().UTC()
-	if err := s.store.CreateKey(r.Context(), k); err != nil {
+	secret, k, err := store.CreateAPIKey(r.Context(), s.store, in.Name, in.Scope)
+	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, createdKey{APIKey: k, Key: secret})

@@ -373,10 +373,6 @@ func EnsureAdminKey(ctx context.Context, ks store.KeyStore, configured bool) (st
 	if len(keys) > 0 {
 		return "", nil
 	}
-	secret, k := store.NewAPIKey()
-	k.Name, k.Scope, k.CreatedAt = "bootstrap", store.ScopeAdmin, time.Now().UTC()
-	if err := ks.CreateKey(ctx, k); err != nil {
-		return "", err
-	}
-	return secret, nil
+	secret, _, err := store.CreateAPIKey(ctx, ks, "bootstrap", store.ScopeAdmin)
+	return secret, err
 }

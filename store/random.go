@@ -1,10 +1,12 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"time"
 )
 
 // codeAlphabet has no characters that are easily confused when a code is
@@ -51,6 +53,17 @@ func NewAPIKey() (secret string, k *APIKey) {
 		Prefix: secret[:len(APIKeyPrefix)+6],
 		Hash:   HashAPIKey(secret),
 	}
+}
+
+// CreateAPIKey makes a new key with name and scope, stores it in ks and
+// returns its secret, which is shown once and never stored.
+func CreateAPIKey(ctx context.Context, ks KeyStore, name, scope string) (secret string, k *APIKey, err error) {
+	secret, k = NewAPIKey()
+	k.Name, k.Scope, k.CreatedAt = name, scope, time.Now().UTC()
+	if err := ks.CreateKey(ctx, k); err != nil {
+		return "", nil, err
+	}
+	return secret, k, nil
 }
 
 // HashAPIKey returns the hex SHA-256 of a secret key. Keys are long random

@@ -115,9 +115,7 @@ func runAPIKey(ctx context.Context, args []string, stdout, stderr io.Writer) err
 type localKeys struct{ *boltstore.DB }
 
 func (l localKeys) CreateKey(ctx context.Context, name, scope string) (string, *store.APIKey, error) {
-	secret, k := store.NewAPIKey()
-	k.Name, k.Scope, k.CreatedAt = name, scope, time.Now().UTC()
-	return secret, k, l.DB.CreateKey(ctx, k)
+	return store.CreateAPIKey(ctx, l.DB, name, scope)
 }
 
 // remoteKeys are the keys of a running server, through its API.
