@@ -254,34 +254,3 @@ func TestQuickStartBinary(t *testing.T) {
 		t.Fatalf("no clean stop in the log:\n%s", p.stderr)
 	}
 }
-
-// TestVersionFromBuildInfo: a plain go build (no -ldflags) reports the
-// VCS revision Go's build info holds, not "commit unknown".
-func TestVersionFromBuildInfo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary once more")
-	}
-	rev, err := exec.Command("git", "rev-parse", "HEAD").Output()
-	if err != nil {
-		t.Skipf("not a git checkout: %v", err)
-	}
-	// Go stamps the revision only where .git is a directory, not in a
-	// linked worktree (whose .git is a file).
-	if dirs, _ := exec.Command("git", "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir").Output(); len(strings.Fields(string(dirs))) != 2 ||
-		strings.Fields(string(dirs))[0] != strings.Fields(string(dirs))[1] {
-		t.Skip("a linked git worktree: go build stamps no revision")
-	}
-	bin := filepath.Join(t.TempDir(), "qredge")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=true")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin, "version").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "(commit " + string(rev[:12]); !strings.Contains(string(out), want) {
-		t.Fatalf("qredge version printed %q, want %q", out, want)
-	}
-}

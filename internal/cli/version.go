@@ -6,32 +6,32 @@ import "runtime/debug"
 // -ldflags -X; "dev" and "unknown" when not), or else the module version
 // and VCS revision Go's build info holds.
 func Version(version, commit string) (v, c string) {
+	bi, _ := debug.ReadBuildInfo()
+	return versionFrom(bi, version, commit)
+}
+
+// versionFrom is Version with the build info given (nil: none).
+func versionFrom(bi *debug.BuildInfo, version, commit string) (v, c string) {
 	v, c = version, commit
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	if bi == nil {
 		return v, c
 	}
 	if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		v = bi.Main.Version
 	}
-	if c == "unknown" {
-		var rev, modified string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				modified = s.Value
-			}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
 		}
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		if rev != "" && modified == "true" {
-			rev += "-dirty"
-		}
-		if rev != "" {
-			c = rev
+	}
+	if c == "unknown" && rev != "" {
+		c = rev[:min(len(rev), 12)]
+		if modified == "true" {
+			c += "-dirty"
 		}
 	}
 	return v, c
