@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/internal/prescale"
 )
 
@@ -29,7 +30,8 @@ var newHPAClient = func(kubeconfig string) (prescale.HPAClient, error) {
 		return nil, err
 	}
 	rc.Timeout = 30 * time.Second
-	rc.UserAgent = "qredge-prescale/" + version
+	v, _ := cli.Version(version, "unknown")
+	rc.UserAgent = "qredge-prescale/" + v
 	return newRESTHPA(rc)
 }
 

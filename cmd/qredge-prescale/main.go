@@ -17,8 +17,9 @@ import (
 	"github.com/qredge/qredge/internal/cli"
 )
 
-// Set at build time with -ldflags "-X main.version=..." (make build); it
-// is in the user agent of the requests to Kubernetes.
+// Set at build time with -ldflags "-X main.version=..." (make build); a
+// plain go build falls back to Go's build info (cli.Version). It is in the
+// user agent of the requests to Kubernetes.
 var version = "dev"
 
 func main() {
