@@ -6,12 +6,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// LinksGauge returns qredge_links, the links the table holds.
+func (t *Table) LinksGauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
+		func() float64 { return float64(t.Len()) })
+}
+
 // Collectors returns the table's gauges: links held, whether it is loaded
 // (what turns /readyz to 200), and the deletes it remembers.
 func (t *Table) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
-			func() float64 { return float64(t.Len()) }),
+		t.LinksGauge(),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_ready", Help: "1 once the table is loaded (from a snapshot or from Redis): what turns /readyz to 200."},
 			func() float64 { return b2f(t.Ready()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_table_tombstones", Help: "Deletes the table remembers, so that an answer from Redis older than a delete cannot bring the link back."},

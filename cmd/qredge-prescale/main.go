@@ -6,9 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -32,17 +29,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	err := runPrescale(ctx, args, stdout, stderr)
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, cli.ErrUsage):
-		return 2
-	default:
-		// Named as 'qredge prescale' names itself, which runs this binary.
-		fmt.Fprintf(stderr, "qredge prescale: %v\n", err)
-		return 1
-	}
+	// Errors are named as 'qredge prescale' names itself, which runs this
+	// binary.
+	return cli.ExitCode(runPrescale(ctx, args, stdout, stderr), stderr, "qredge prescale")
 }

@@ -129,10 +129,10 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	}
 	// The resolve endpoint evaluates links with the hot path's own code.
 	rcfg := redirect.DefaultConfig()
-	if cfg.GeoIPDB != "" {
-		if a.geo, err = geoip.Open(cfg.GeoIPDB); err != nil {
-			return err
-		}
+	if a.geo, err = geoip.OpenOptional(cfg.GeoIPDB, a.Log); err != nil {
+		return err
+	}
+	if a.geo != nil {
 		rcfg.Countries = a.geo
 	}
 	reg := prometheus.NewRegistry()

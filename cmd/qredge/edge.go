@@ -191,15 +191,7 @@ func (e *Edge) Open() (err error) {
 	}
 	scans := &front.Scans{Hosts: cfg.HTTP.AcceptedHosts(), Table: e.table, ServeWhileLoading: cfg.ServeWhileLoading, Redirect: e.handler}
 	front.RegisterMetrics(reg, e.ln, scans.Hosts)
-	e.srv = &fasthttp.Server{
-		Handler:              scans.Serve,
-		ErrorHandler:         front.PlainRequestError,
-		NoDefaultContentType: true,
-		MaxRequestBodySize:   front.EdgeMaxRequestBody,
-		CloseOnShutdown:      true,
-		Logger:               front.Logger{Log: e.Log},
-	}
-	cfg.HTTP.FastHTTPLimits(e.srv)
+	e.srv = scans.Server(&cfg.HTTP, e.Log)
 	e.served = make(chan error, 1)
 	go func() { e.served <- e.srv.Serve(e.ln) }()
 	e.Log.Info("listening", "addr", e.ln.Addr().String(), "redis", cfg.Redis.Addr, "redis_mode", e.store.Mode())

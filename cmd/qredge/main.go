@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -93,15 +91,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "qredge: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, cli.ErrUsage):
-		return 2
-	default:
-		fmt.Fprintf(stderr, "qredge %s: %v\n", args[0], err)
-		return 1
-	}
+	return cli.ExitCode(err, stderr, "qredge "+args[0])
 }

@@ -231,8 +231,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	reg.MustRegister(
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		rh.Metrics(), panics,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_links", Help: "Links in the in-memory table."},
-			func() float64 { return float64(s.table.Len()) }),
+		s.table.LinksGauge(),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_stats_store_failed", Help: "1 when the stats store is damaged and stats are off (redirects and the API go on); see docs/reliability.md."},
 			func() float64 { return b2f(s.agg.Failed() != nil) }),
 		buildInfo(),

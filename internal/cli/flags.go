@@ -135,3 +135,17 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 	})
 	return errors.Join(errs...)
 }
+
+// ExitCode is the exit status of a command that returned err: 0 for none
+// (and for --help), 2 for a usage error (the usage was printed), 1 for
+// any other error, which is printed to stderr after prefix.
+func ExitCode(err error, stderr io.Writer, prefix string) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, ErrUsage):
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", prefix, err)
+	return 1
+}

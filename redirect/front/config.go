@@ -25,8 +25,8 @@ type Config struct {
 	Hosts          string
 }
 
-// EdgeMaxRequestBody bounds request bodies on the edge: scans have none.
-const EdgeMaxRequestBody = 4 << 10
+// edgeMaxRequestBody bounds request bodies on the edge: scans have none.
+const edgeMaxRequestBody = 4 << 10
 
 // DefaultConfig returns the default limits with a cap of maxConns open
 // connections.

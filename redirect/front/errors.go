@@ -7,9 +7,9 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// PlainRequestError answers requests fasthttp could not read (the edge's
+// plainRequestError answers requests fasthttp could not read (the edge's
 // ErrorHandler), in plain text that names no software.
-func PlainRequestError(ctx *fasthttp.RequestCtx, err error) {
+func plainRequestError(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := RequestErrorStatus(err)
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)

@@ -56,7 +56,7 @@ func (r *Router) Server(c *Config) *fasthttp.Server {
 	srv := &fasthttp.Server{
 		Handler:              r.serve,
 		ErrorHandler:         r.requestError,
-		Logger:               Logger{r.Log},
+		Logger:               logger{r.Log},
 		NoDefaultContentType: true,
 		// No body is read before the handler: fasthttp hands it over as a
 		// stream (after at most 8 KiB), so that scans and API requests

@@ -1,6 +1,8 @@
 package front
 
 import (
+	"log/slog"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/qredge/qredge/redirect"
@@ -21,6 +23,22 @@ type Scans struct {
 	Table             *redirect.Table
 	ServeWhileLoading bool
 	Redirect          *redirect.Handler
+}
+
+// Server returns the fasthttp server of the edge's public listener, with
+// the limits of c. Requests fasthttp cannot read get plain-text answers
+// that name no software.
+func (s *Scans) Server(c *Config, log *slog.Logger) *fasthttp.Server {
+	srv := &fasthttp.Server{
+		Handler:              s.Serve,
+		ErrorHandler:         plainRequestError,
+		NoDefaultContentType: true,
+		MaxRequestBodySize:   edgeMaxRequestBody,
+		CloseOnShutdown:      true,
+		Logger:               logger{log},
+	}
+	c.FastHTTPLimits(srv)
+	return srv
 }
 
 // Serve is the fasthttp handler. It does not allocate.

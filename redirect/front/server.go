@@ -31,12 +31,12 @@ func Shutdown(srv *fasthttp.Server, ln net.Listener, served <-chan error, timeou
 	return errors.Join(errs...)
 }
 
-// Logger sends fasthttp's own messages (mostly connection errors from
+// logger sends fasthttp's own messages (mostly connection errors from
 // clients) to the debug log.
-type Logger struct{ Log *slog.Logger }
+type logger struct{ log *slog.Logger }
 
-func (l Logger) Printf(format string, args ...any) {
-	if l.Log.Enabled(context.Background(), slog.LevelDebug) { // else nothing is formatted
-		l.Log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+func (l logger) Printf(format string, args ...any) {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) { // else nothing is formatted
+		l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
 	}
 }
