@@ -3,16 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/analytics/kafka"
@@ -49,19 +44,12 @@ func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
 
 // Check returns an error naming the first invalid setting.
 func (c *AnalyticsConfig) Check() error {
-	if err := c.Redis.Check(); err != nil {
-		return err
-	}
-	if err := c.Kafka.Check(); err != nil {
-		return err
-	}
-	if c.DedupeWindow < 0 {
-		return errors.New("--dedupe-window must not be negative")
-	}
-	if err := c.Retention.Check(); err != nil {
-		return err
-	}
-	return c.processFlags.Check()
+	return cli.Check(c.Redis.Check, c.Kafka.Check, func() error {
+		if c.DedupeWindow < 0 {
+			return errors.New("--dedupe-window must not be negative")
+		}
+		return nil
+	}, c.Retention.Check, c.processFlags.Check)
 }
 
 func runAnalytics(ctx context.Context, args []string, stderr io.Writer) error {
@@ -87,9 +75,8 @@ type AnalyticsServer struct {
 	admin    *front.Admin
 	cancel   context.CancelFunc
 	done     chan struct{}
-	stopSigs func()
 	runErr   atomic.Pointer[error]
-	closeMu  sync.Once
+	closers  cli.Closers
 }
 
 // AdminAddr is the admin listener's address.
@@ -102,14 +89,15 @@ func (a *AnalyticsServer) Brake() *aggregate.Brake { return a.brake }
 func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	cfg := a.Config
 	if a.Log == nil {
-		a.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		a.Log = cli.DiscardLogger()
 	}
 	if a.client, err = redisstore.Open(ctx, cfg.Redis.Config()); err != nil {
 		return err
 	}
+	a.closers.Add(a.client.Close)
 	defer func() {
 		if err != nil {
-			a.closeAll()
+			a.closers.Close()
 		}
 	}()
 	ac := redisagg.DefaultConfig()
@@ -124,8 +112,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 		return err
 	}
 	a.client.WarnEviction(ctx, a.Log)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
+	reg := front.NewRegistry(buildInfo())
 	reg.MustRegister(a.metrics.Collectors()...)
 	reg.MustRegister(a.consumer.Collectors()...)
 	if a.admin, err = front.StartAdmin(cfg.AdminListen, a.readiness, reg, a.Log, a.brake.Routes(a.Log, func() any {
@@ -133,7 +120,8 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	})); err != nil {
 		return err
 	}
-	a.stopSigs = a.brake.WatchSignals(a.Log)
+	a.closers.Add(a.admin.Close)
+	a.closers.AddFunc(a.brake.WatchSignals(a.Log))
 	rctx, cancel := context.WithCancel(context.Background())
 	a.cancel, a.done = cancel, make(chan struct{})
 	go func() {
@@ -149,12 +137,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 }
 
 // readiness: not ready while Redis is unreachable or the consumer has
-// stopped. A member holding no partitions stays ready, and says why: in a
-// group with more members than the topic has partitions the extra members
-// are healthy but idle (they take partitions over when another member
-// leaves, and a rollout or a scale-up must not wait on them); a member
-// joining, between generations, or unable to reach the group coordinator
-// holds none for the time being, and /readyz names which.
+// stopped; else the group membership's (kafka.Membership.Readiness).
 func (a *AnalyticsServer) readiness() (bool, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -164,26 +147,7 @@ func (a *AnalyticsServer) readiness() (bool, string) {
 	if err := a.runErr.Load(); err != nil {
 		return false, "consumer stopped: " + (*err).Error()
 	}
-	m := a.consumer.Membership()
-	switch {
-	case m.InGroup && len(m.Partitions) > 0:
-		state := "consuming"
-		if a.brake.Paused() {
-			state = "paused"
-		}
-		noun := "partitions"
-		if len(m.Partitions) == 1 {
-			noun = "partition"
-		}
-		return true, fmt.Sprintf("ready: %s %d %s %v", state, len(m.Partitions), noun, m.Partitions)
-	case m.InGroup:
-		return true, fmt.Sprintf("ready: idle, 0 partitions: the group has more members than the topic has partitions; this member takes some over when another leaves (generation %d)", m.Generation)
-	case m.JoinErr != nil:
-		return true, "ready: 0 partitions; degraded: not in the consumer group, cannot join it (" + m.JoinErr.Error() + "); retrying"
-	case m.Generation == 0:
-		return true, "ready: 0 partitions yet: joining the consumer group"
-	}
-	return true, "ready: 0 partitions for now: the consumer group is rebalancing"
+	return a.consumer.Membership().Readiness(a.brake.Paused())
 }
 
 // Close leaves the group (the batch in hand is applied or abandoned
@@ -197,21 +161,7 @@ func (a *AnalyticsServer) Close() error {
 			a.Log.Warn("consumer did not stop in time")
 		}
 	}
-	a.closeAll()
+	a.closers.Close()
 	a.Log.Info("stopped")
 	return nil
-}
-
-func (a *AnalyticsServer) closeAll() {
-	a.closeMu.Do(func() {
-		if a.stopSigs != nil {
-			a.stopSigs()
-		}
-		if a.admin != nil {
-			a.admin.Close()
-		}
-		if a.client != nil {
-			a.client.Close()
-		}
-	})
 }

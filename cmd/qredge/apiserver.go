@@ -10,9 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/qredge/qredge/analytics/redisagg"
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/internal/cli"
@@ -50,19 +47,7 @@ func (c *APIConfig) registerFlags(fs flagRegistrar) {
 
 // Check returns an error naming the first invalid setting.
 func (c *APIConfig) Check() error {
-	if err := c.Redis.Check(); err != nil {
-		return err
-	}
-	if err := c.processFlags.Check(); err != nil {
-		return err
-	}
-	if err := c.Policy.Check(); err != nil {
-		return err
-	}
-	if err := c.API.Check(); err != nil {
-		return err
-	}
-	return c.HTTP.Check()
+	return cli.Check(c.Redis.Check, c.processFlags.Check, c.Policy.Check, c.API.Check, c.HTTP.Check)
 }
 
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
@@ -81,15 +66,11 @@ type APIServer struct {
 	Log    *slog.Logger
 	Stderr io.Writer
 
-	store *redisstore.Store
-	geo   *geoip.DB
-	ln    net.Listener
-	srv   *http.Server
-	admin *front.Admin
-	// stopPolicy stops the start-up check of stored links (api.StartPolicyScan).
-	stopPolicy func()
-	// stopConvert stops the conversion of JSON-stored links and waits.
-	stopConvert func()
+	store   *redisstore.Store
+	ln      net.Listener
+	srv     *http.Server
+	admin   *front.Admin
+	closers cli.Closers
 }
 
 // Addr is the API's address; AdminAddr the admin listener's.
@@ -101,14 +82,15 @@ func (a *APIServer) AdminAddr() string { return a.admin.Addr() }
 func (a *APIServer) Open(ctx context.Context) (err error) {
 	cfg := a.Config
 	if a.Log == nil {
-		a.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		a.Log = cli.DiscardLogger()
 	}
 	if a.store, err = redisstore.Open(ctx, cfg.Redis.Config()); err != nil {
 		return err
 	}
+	a.closers.Add(a.store.Close)
 	defer func() {
 		if err != nil {
-			a.closeAll()
+			a.closers.Close()
 		}
 	}()
 	// Remember the link dataset: if Redis comes back without it, writes
@@ -118,7 +100,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	} else if id != "" {
 		a.Log.Info("link dataset", "id", id)
 	}
-	a.stopConvert = a.store.StartConvert(a.Log)
+	a.closers.AddFunc(a.store.StartConvert(a.Log))
 	secret, err := api.EnsureAdminKey(ctx, a.store, cfg.API.AdminKey != "")
 	if err != nil {
 		return fmt.Errorf("cannot create the bootstrap API key: %w", err)
@@ -129,17 +111,17 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	}
 	// The resolve endpoint evaluates links with the hot path's own code.
 	rcfg := redirect.DefaultConfig()
-	if a.geo, err = geoip.OpenOptional(cfg.GeoIPDB, a.Log); err != nil {
+	geo, err := geoip.OpenOptional(cfg.GeoIPDB, a.Log)
+	if err != nil {
 		return err
 	}
-	if a.geo != nil {
-		rcfg.Countries = a.geo
+	if geo != nil {
+		a.closers.Add(geo.Close)
+		rcfg.Countries = geo
 	}
-	reg := prometheus.NewRegistry()
 	apiMetrics := front.NewAPIMetrics()
+	reg := front.NewRegistry(buildInfo())
 	reg.MustRegister(apiMetrics.Collectors()...)
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo())
 	// Stats are read from the aggregates qredge analytics writes under the
 	// same --redis-prefix.
 	ac := redisagg.DefaultConfig()
@@ -149,16 +131,18 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 		return err
 	}
 	reg.MustRegister(front.PolicyViolations(policy))
-	a.stopPolicy = api.StartPolicyScan(ctx, policy, a.store.ForEachLink, a.Log)
+	a.closers.AddFunc(api.StartPolicyScan(ctx, policy, a.store.ForEachLink, a.Log))
 	apiCfg := cfg.API
 	apiCfg.Observe, apiCfg.Resolver = apiMetrics.Observe, front.Resolver{H: redirect.NewHandler(rcfg, redirect.NewTable())}
 	apiCfg.Stats, apiCfg.Policy = redisagg.New(a.store.Client(), ac), policy
-	if a.admin, err = front.StartAdmin(cfg.AdminListen, a.readiness, reg, a.Log); err != nil {
+	if a.admin, err = front.StartAdmin(cfg.AdminListen, a.store.WriterReadiness, reg, a.Log); err != nil {
 		return err
 	}
+	a.closers.Add(a.admin.Close)
 	if a.ln, err = cfg.HTTP.Listen(cfg.Listen); err != nil {
 		return err
 	}
+	a.closers.Add(a.ln.Close)
 	hosts := cfg.HTTP.AcceptedHosts()
 	front.RegisterMetrics(reg, a.ln, hosts)
 	a.srv = cfg.HTTP.HTTPServer(front.CheckHost(hosts, api.NewServer(apiCfg, a.store, a.Log)))
@@ -174,18 +158,6 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	return nil
 }
 
-func (a *APIServer) readiness() (bool, string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	switch err := a.store.CheckDataset(ctx); {
-	case store.ErrorCode(err) == store.EDATASETLOST:
-		return true, "ready: redis ok; degraded: writes answer 503: " + store.ErrorMessage(err)
-	case err != nil:
-		return false, "redis unreachable: writes answer 503"
-	}
-	return true, "ready: redis ok"
-}
-
 // Close lets in-flight requests finish and stops.
 func (a *APIServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
@@ -194,28 +166,7 @@ func (a *APIServer) Close() error {
 	if a.srv != nil {
 		err = a.srv.Shutdown(ctx)
 	}
-	a.closeAll()
+	a.closers.Close()
 	a.Log.Info("stopped")
 	return err
-}
-
-func (a *APIServer) closeAll() {
-	if a.admin != nil {
-		a.admin.Close()
-	}
-	if a.geo != nil {
-		a.geo.Close()
-	}
-	if a.ln != nil && a.srv == nil {
-		a.ln.Close()
-	}
-	if a.stopPolicy != nil {
-		a.stopPolicy()
-	}
-	if a.stopConvert != nil {
-		a.stopConvert()
-	}
-	if a.store != nil {
-		a.store.Close()
-	}
 }

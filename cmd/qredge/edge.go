@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/valyala/fasthttp"
 
 	"github.com/qredge/qredge/analytics"
@@ -62,30 +60,11 @@ func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
 
 // Check returns an error naming the first invalid setting.
 func (c *EdgeConfig) Check() error {
-	if err := c.Redis.Check(); err != nil {
-		return err
-	}
-	if err := c.processFlags.Check(); err != nil {
-		return err
-	}
-	if err := c.Redirect.Check(); err != nil {
-		return err
-	}
-	if err := c.Events.Check(); err != nil {
-		return err
-	}
+	kafkaCheck := func() error { return nil }
 	if c.Kafka.Kafka.Enabled() {
-		if err := c.Kafka.Check(); err != nil {
-			return err
-		}
+		kafkaCheck = c.Kafka.Check
 	}
-	if err := c.Fallback.Check(); err != nil {
-		return err
-	}
-	if err := c.Sync.Check(); err != nil {
-		return err
-	}
-	return c.HTTP.Check()
+	return cli.Check(c.Redis.Check, c.processFlags.Check, c.Redirect.Check, c.Events.Check, kafkaCheck, c.Fallback.Check, c.Sync.Check, c.HTTP.Check)
 }
 
 func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
@@ -111,13 +90,12 @@ type Edge struct {
 	syncer   *redisstore.Syncer
 	handler  *redirect.Handler
 	events   *analytics.Pipeline
-	sink     *kafka.Writer
-	geo      *geoip.DB
 	ln       net.Listener
 	srv      *fasthttp.Server
 	served   chan error
 	admin    *front.Admin
 	stopping atomic.Bool
+	closers  cli.Closers
 }
 
 // Addr is the scan listener's address; AdminAddr the admin listener's.
@@ -136,28 +114,31 @@ func (e *Edge) Syncer() *redisstore.Syncer { return e.syncer }
 func (e *Edge) Open() (err error) {
 	cfg := e.Config
 	if e.Log == nil {
-		e.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		e.Log = cli.DiscardLogger()
 	}
 	if e.store, err = redisstore.New(cfg.Redis.Config()); err != nil {
 		return err
 	}
+	e.closers.Add(e.store.Close)
 	defer func() {
 		if err != nil {
-			e.closeAll()
+			e.closers.Close()
 		}
 	}()
 	e.table = redirect.NewTable()
 	rcfg := cfg.Redirect
-	if e.geo, err = geoip.OpenOptional(rcfg.GeoIPDB, e.Log); err != nil {
+	geo, err := geoip.OpenOptional(rcfg.GeoIPDB, e.Log)
+	if err != nil {
 		return err
 	}
-	if e.geo != nil {
-		rcfg.Countries = e.geo
+	if geo != nil {
+		e.closers.Add(geo.Close)
+		rcfg.Countries = geo
 	}
 	if !cfg.Kafka.Kafka.Enabled() {
 		e.Log.Warn("no --kafka: scan events are kept in the local spool only, until an edge with --kafka replays them", "spool_dir", cfg.Events.SpoolDir)
 	}
-	if e.events, e.sink, err = startEvents(cfg.Events, &cfg.Kafka, e.Log, rcfg.Countries); err != nil {
+	if e.events, err = startEvents(cfg.Events, &cfg.Kafka, e.Log, rcfg.Countries, &e.closers); err != nil {
 		return err
 	}
 	rcfg.Events = e.events.Queue()
@@ -175,10 +156,14 @@ func (e *Edge) Open() (err error) {
 	}
 	e.syncer = redisstore.NewSyncer(e.store, e.table, scfg)
 	e.syncer.Start()
+	e.closers.AddFunc(func() {
+		e.syncer.Stop()
+		if err := e.syncer.SaveLocalSnapshot(); err != nil {
+			e.Log.Warn("local snapshot not written at shutdown", "err", err)
+		}
+	})
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		e.handler.Metrics(), buildInfo())
+	reg := front.NewRegistry(e.handler.Metrics(), buildInfo())
 	reg.MustRegister(e.table.Collectors()...)
 	reg.MustRegister(e.syncer.Collectors()...)
 	reg.MustRegister(e.handler.FallbackStats().Collectors()...)
@@ -186,9 +171,11 @@ func (e *Edge) Open() (err error) {
 	if e.admin, err = front.StartAdmin(cfg.AdminListen, e.readiness, reg, e.Log, front.ExportLinks(e.table, e.syncer.Dataset)); err != nil {
 		return err
 	}
+	e.closers.Add(e.admin.Close)
 	if e.ln, err = cfg.HTTP.Listen(cfg.Listen); err != nil {
 		return err
 	}
+	e.closers.Add(e.ln.Close)
 	scans := &front.Scans{Hosts: cfg.HTTP.AcceptedHosts(), Table: e.table, ServeWhileLoading: cfg.ServeWhileLoading, Redirect: e.handler}
 	front.RegisterMetrics(reg, e.ln, scans.Hosts)
 	e.srv = scans.Server(&cfg.HTTP, e.Log)
@@ -214,41 +201,9 @@ func (e *Edge) Close() error {
 	if e.srv != nil {
 		err = front.Shutdown(e.srv, e.ln, e.served, e.Config.ShutdownTimeout)
 	}
-	e.closeAll()
+	e.closers.Close()
 	e.Log.Info("stopped")
 	return err
-}
-
-func (e *Edge) closeAll() {
-	if e.admin != nil {
-		e.admin.Close()
-	}
-	if e.syncer != nil {
-		e.syncer.Stop()
-		if err := e.syncer.SaveLocalSnapshot(); err != nil {
-			e.Log.Warn("local snapshot not written at shutdown", "err", err)
-		}
-	}
-	if e.events != nil {
-		// Every queued event is published or spooled before we return.
-		e.events.Close()
-	}
-	if e.sink != nil {
-		// Bounded (kafka.CloseTimeout): a stalled broker cannot hold
-		// the shutdown; what it did not acknowledge is in the spool.
-		if err := e.sink.Close(); err != nil {
-			e.Log.Warn("closing the Kafka writer", "err", err)
-		}
-	}
-	if e.geo != nil {
-		e.geo.Close()
-	}
-	if e.ln != nil && e.srv == nil {
-		e.ln.Close()
-	}
-	if e.store != nil {
-		e.store.Close()
-	}
 }
 
 // processOwner names this process among the edges (the snapshot

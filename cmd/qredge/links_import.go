@@ -12,32 +12,14 @@ import (
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkio"
+	"github.com/qredge/qredge/store/linkio/target"
 	"github.com/qredge/qredge/store/snapshot"
 )
 
-// formatOf returns the format of --format, else of the file name's
-// extension, else def.
-func formatOf(flagValue, name string, def linkio.Format) (linkio.Format, error) {
-	switch flagValue {
-	case "csv", "jsonl":
-		return linkio.Format(flagValue), nil
-	case "":
-	default:
-		return "", fmt.Errorf("--format %q: want csv or jsonl", flagValue)
-	}
-	if f, ok := linkio.FormatOfName(name); ok {
-		return f, nil
-	}
-	if def == "" {
-		return "", fmt.Errorf("cannot tell the format of %q by its extension (.csv, .jsonl or .ndjson): give --format csv or --format jsonl", name)
-	}
-	return def, nil
-}
-
 func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlagSet("links import", "qredge links import FILE (--api URL | --data-dir DIR | --redis ADDR) [flags]", stderr)
-	var t linksTarget
-	t.register(fs)
+	var t target.Config
+	t.RegisterFlags(fs, false)
 	format := fs.String("format", "", "csv or jsonl (default: by FILE's extension: .csv, .jsonl or .ndjson)")
 	chunk := fs.Int("chunk", linkio.DefaultImportConfig().Chunk, fmt.Sprintf("rows per bulk creation, 1 to %d", store.MaxBulkLinks))
 	atomic := fs.Bool("atomic", false, "all or nothing per chunk (not per file): a failed row keeps the other rows of its chunk out; default: every valid row is imported")
@@ -65,10 +47,10 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		if fs.NArg() != 0 {
 			return errors.New("--snapshot FILE takes the place of the import FILE: give one or the other")
 		}
-		if err := t.check(); err != nil {
+		if err := t.Check(); err != nil {
 			return err
 		}
-		if t.redis.Addr == "" || *dryRun || *restore {
+		if t.Redis.Addr == "" || *dryRun || *restore {
 			return errors.New("--snapshot restores straight into Redis: give --redis ADDR (and no --dry-run or --restore)")
 		}
 		m, frames, err := snapshot.ReadFile(*snapFile)
@@ -84,16 +66,16 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 			return fmt.Errorf("--snapshot %s: %w", *snapFile, err)
 		}
 		fmt.Fprintf(stderr, "snapshot %s: %d links of dataset %s, taken %s\n", *snapFile, m.Links, m.Dataset, m.Created.Format(time.RFC3339))
-		return restoreLinks(ctx, t.redis, id, src, stdout, stderr)
+		return restoreLinks(ctx, t.Redis, id, src, stdout, stderr)
 	}
 	if fs.NArg() != 1 {
 		return errors.New("import needs exactly one FILE (- for stdin)")
 	}
 	name := fs.Arg(0)
-	if err := t.check(); err != nil {
+	if err := t.Check(); err != nil {
 		return err
 	}
-	if *restore && (t.redis.Addr == "" || *dryRun) {
+	if *restore && (t.Redis.Addr == "" || *dryRun) {
 		return errors.New("--restore writes straight into Redis: give --redis ADDR (and no --dry-run)")
 	}
 	if *datasetID != "" && !*restore {
@@ -105,7 +87,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if name == "-" && *format == "" {
 		return errors.New("give --format csv or --format jsonl to read stdin")
 	}
-	f, err := formatOf(*format, name, "")
+	f, err := linkio.ParseFormat(*format, name, "")
 	if err != nil {
 		return err
 	}
@@ -123,11 +105,11 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if *restore {
-		return restoreLinks(ctx, t.redis, *datasetID, src, stdout, stderr)
+		return restoreLinks(ctx, t.Redis, *datasetID, src, stdout, stderr)
 	}
 	var to linkio.Creator
 	if !*dryRun {
-		be, err := t.open(ctx, true)
+		be, err := t.Open(ctx, true)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/qredge/qredge/internal/cli"
 )
 
@@ -25,6 +26,9 @@ var (
 // versionInfo returns the version and commit set at build time, or else
 // those Go's build info holds.
 func versionInfo() (string, string) { return cli.Version(version, commit) }
+
+// buildInfo is the qredge_build_info gauge.
+func buildInfo() prometheus.Collector { return cli.BuildInfo(version, commit) }
 
 const usage = `qredge: edge redirects and QR codes
 

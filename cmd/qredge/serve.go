@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/analytics/localagg"
 	"github.com/qredge/qredge/api"
+	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/front"
 	"github.com/qredge/qredge/redirect/geoip"
@@ -65,31 +65,13 @@ func serveAPIConfig() api.Config {
 
 // Check returns an error naming the first invalid setting.
 func (c *ServeConfig) Check() error {
-	if err := c.processFlags.Check(); err != nil {
-		return err
-	}
 	if c.DataDir == "" {
 		return errors.New("--data-dir must not be empty")
-	}
-	if err := c.API.Check(); err != nil {
-		return err
-	}
-	if err := c.Policy.Check(); err != nil {
-		return err
-	}
-	if err := c.Redirect.Check(); err != nil {
-		return err
 	}
 	if c.Events.SpoolDir == "" {
 		c.Events.SpoolDir = filepath.Join(c.DataDir, "spool")
 	}
-	if err := c.Events.Check(); err != nil {
-		return err
-	}
-	if err := c.Retention.Check(); err != nil {
-		return err
-	}
-	return c.HTTP.Check()
+	return cli.Check(c.processFlags.Check, c.API.Check, c.Policy.Check, c.Redirect.Check, c.Events.Check, c.Retention.Check, c.HTTP.Check)
 }
 
 func (c *ServeConfig) registerFlags(fs flagRegistrar) {
@@ -122,7 +104,6 @@ type Serve struct {
 
 	db       *boltstore.DB
 	events   *analytics.Pipeline
-	geo      *geoip.DB
 	table    *redirect.Table
 	ln       net.Listener
 	srv      *fasthttp.Server
@@ -132,10 +113,9 @@ type Serve struct {
 	agg        *localagg.Aggregator
 	aggMetrics *aggregate.Metrics
 	brake      *aggregate.Brake
-	stopSigs   func() // stops the brake's signals (aggregate.Brake.WatchSignals)
-	stopPolicy func() // stops the start-up check of stored links (api.StartPolicyScan)
 	admin      *front.Admin
 	router     *front.Router
+	closers    cli.Closers
 }
 
 // AdminAddr returns the admin listener's address ("" without one).
@@ -157,14 +137,20 @@ func (s *Serve) Addr() string { return s.ln.Addr().String() }
 func (s *Serve) Open(ctx context.Context) (err error) {
 	cfg := s.Config
 	if s.Log == nil {
-		s.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s.Log = cli.DiscardLogger()
 	}
 	if s.db, err = boltstore.Open(cfg.DataDir); err != nil {
 		return err
 	}
+	s.closers.Add(func() error {
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("cannot close store: %w", err)
+		}
+		return nil
+	})
 	defer func() {
 		if err != nil {
-			s.closeAll()
+			s.closers.Close()
 		}
 	}()
 	// Damage the check at start found in the stats' buckets (the store
@@ -187,6 +173,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if s.ln, err = cfg.HTTP.Listen(cfg.Listen); err != nil {
 		return err
 	}
+	s.closers.AddFunc(func() { s.ln.Close() })
 	publicURL := cfg.API.PublicURL
 	if publicURL == "" {
 		publicURL = api.DefaultPublicURL(s.ln.Addr().String())
@@ -199,16 +186,18 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	hosts := cfg.HTTP.AcceptedHosts(publicHost)
 
 	rcfg := cfg.Redirect
-	if s.geo, err = geoip.OpenOptional(rcfg.GeoIPDB, s.Log); err != nil {
+	geo, err := geoip.OpenOptional(rcfg.GeoIPDB, s.Log)
+	if err != nil {
 		return err
+	}
+	if geo != nil {
+		s.closers.Add(geo.Close)
+		rcfg.Countries = geo
 	}
 	// The embedded mode keeps every scan event in the spool (by default
 	// <data-dir>/spool, set by Check): the log the in-process aggregator
 	// reads, counting into the same bbolt file as the links.
-	if s.geo != nil {
-		rcfg.Countries = s.geo
-	}
-	if s.events, _, err = startEvents(cfg.Events, nil, s.Log, rcfg.Countries); err != nil {
+	if s.events, err = startEvents(cfg.Events, nil, s.Log, rcfg.Countries, &s.closers); err != nil {
 		return err
 	}
 	rcfg.Events = s.events.Queue()
@@ -221,21 +210,22 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("cannot open the embedded analytics: %w", err)
 	}
 	s.agg.Start()
-	s.stopSigs = s.brake.WatchSignals(s.Log)
+	// Before the pipeline, which closes the spool the aggregator reads.
+	// Events not counted yet are counted at the next start.
+	s.closers.AddFunc(func() { s.agg.Close() })
+	s.closers.AddFunc(s.brake.WatchSignals(s.Log))
 
-	reg := prometheus.NewRegistry()
 	panics := prometheus.NewCounter(prometheus.CounterOpts{Name: "qredge_http_panics_total", Help: "Requests that ended in a recovered panic (bugs)."})
 	rh := redirect.NewHandler(rcfg, s.table)
 	apiMetrics := front.NewAPIMetrics()
-	reg.MustRegister(apiMetrics.Collectors()...)
-	reg.MustRegister(
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	reg := front.NewRegistry(
 		rh.Metrics(), panics,
 		s.table.LinksGauge(),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "qredge_stats_store_failed", Help: "1 when the stats store is damaged and stats are off (redirects and the API go on); see docs/reliability.md."},
 			func() float64 { return b2f(s.agg.Failed() != nil) }),
 		buildInfo(),
 	)
+	reg.MustRegister(apiMetrics.Collectors()...)
 	reg.MustRegister(s.events.Collectors()...)
 	front.RegisterMetrics(reg, s.ln, hosts)
 	reg.MustRegister(s.aggMetrics.Collectors()...)
@@ -244,7 +234,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		return err
 	}
 	reg.MustRegister(front.PolicyViolations(policy))
-	s.stopPolicy = api.StartPolicyScan(ctx, policy, s.db.ForEachLink, s.Log)
+	s.closers.AddFunc(api.StartPolicyScan(ctx, policy, s.db.ForEachLink, s.Log))
 	apiCfg := cfg.API
 	apiCfg.PublicURL, apiCfg.Observe, apiCfg.Resolver = publicURL, apiMetrics.Observe, front.Resolver{H: rh}
 	apiCfg.Stats, apiCfg.Brake, apiCfg.Policy, apiCfg.Backup = s.agg, s.brake, policy, api.BackupHandler(s.db, s.Log)
@@ -252,6 +242,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		if s.admin, err = front.StartAdmin(cfg.AdminListen, s.readiness, reg, s.Log); err != nil {
 			return err
 		}
+		s.closers.Add(s.admin.Close)
 	}
 	s.router = &front.Router{API: api.NewServer(apiCfg, s.db, s.Log), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Readiness: s.readiness, Hosts: hosts, Redirect: rh, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxBulkBodyBytes: cfg.API.MaxBulkBodyBytes,
@@ -322,50 +313,11 @@ func (s *Serve) readiness() (bool, string) {
 // on disk.
 func (s *Serve) Close() error {
 	s.stopping.Store(true)
-	var errs []error
+	var err error
 	if s.srv != nil {
-		if err := front.Shutdown(s.srv, s.ln, s.served, s.Config.ShutdownTimeout); err != nil {
-			errs = append(errs, err)
-		}
+		err = front.Shutdown(s.srv, s.ln, s.served, s.Config.ShutdownTimeout)
 	}
-	errs = append(errs, s.closeAll()...)
+	err = errors.Join(err, s.closers.Close())
 	s.Log.Info("stopped")
-	return errors.Join(errs...)
-}
-
-// closeAll closes what Open opened, in order, after the listener.
-func (s *Serve) closeAll() (errs []error) {
-	if s.stopSigs != nil {
-		s.stopSigs()
-	}
-	if s.admin != nil {
-		s.admin.Close()
-	}
-	if s.ln != nil && s.srv == nil {
-		s.ln.Close()
-	}
-	if s.agg != nil {
-		// Before the pipeline, which closes the spool the aggregator
-		// reads. Events not counted yet are counted at the next start.
-		s.agg.Close()
-	}
-	if s.events != nil {
-		// After the listener: no more scans arrive; every queued event is
-		// spooled before we return.
-		if err := s.events.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("cannot close the event spool: %w", err))
-		}
-	}
-	if s.geo != nil {
-		s.geo.Close()
-	}
-	if s.stopPolicy != nil {
-		s.stopPolicy()
-	}
-	if s.db != nil {
-		if err := s.db.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("cannot close store: %w", err))
-		}
-	}
-	return errs
+	return err
 }

@@ -68,6 +68,9 @@ func (c *Process) Check() error {
 // Logger returns the logger of --log-format and --log-level.
 func (c *Process) Logger(w io.Writer) *slog.Logger { return NewLogger(w, c.LogFormat, c.LogLevel) }
 
+// DiscardLogger is the logger of a process started without one (tests).
+func DiscardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 // NewLogger returns a text or json logger at a level.
 func NewLogger(w io.Writer, format, level string) *slog.Logger {
 	var lvl slog.Level

@@ -1,6 +1,11 @@
 package cli
 
-import "runtime/debug"
+import (
+	"runtime"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Version returns the version and commit set at build time (with
 // -ldflags -X; "dev" and "unknown" when not), or else the module version
@@ -35,4 +40,16 @@ func versionFrom(bi *debug.BuildInfo, version, commit string) (v, c string) {
 		}
 	}
 	return v, c
+}
+
+// BuildInfo is the qredge_build_info gauge of Version(version, commit).
+func BuildInfo(version, commit string) prometheus.Collector {
+	v, c := Version(version, commit)
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "qredge_build_info",
+		Help:        "Always 1; the labels tell the running version.",
+		ConstLabels: prometheus.Labels{"version": v, "commit": c, "goversion": runtime.Version()},
+	})
+	g.Set(1)
+	return g
 }

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // RegisterMetrics registers the counters of a listener's caps (when it
@@ -23,4 +24,13 @@ func RegisterMetrics(reg *prometheus.Registry, ln net.Listener, hosts *HostSet) 
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "qredge_http_misdirected_total", Help: "Requests (scans; API requests on qredge api) refused with 421 because their Host is not in --hosts."},
 			func() float64 { return float64(hosts.refused.Load()) }))
 	}
+}
+
+// NewRegistry returns a process's registry: the Go runtime's and the
+// process's collectors, and cs.
+func NewRegistry(cs ...prometheus.Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(cs...)
+	return reg
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkfile"
@@ -55,4 +57,27 @@ func Export(ctx context.Context, from Lister, tag string, f Format, w io.Writer)
 		return n, fmt.Errorf("export stopped after %d links: %w", n, err)
 	}
 	return n, nil
+}
+
+// ExportFile is Export to the file name, written beside it first and
+// given its name only once complete: an export that fails half-way leaves
+// any older file of that name as it was.
+func ExportFile(ctx context.Context, from Lister, tag string, f Format, name string) (int, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(name), filepath.Base(name)+".*.tmp")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	defer tmp.Close()
+	n, err := Export(ctx, from, tag, f, tmp)
+	if err != nil {
+		return n, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return n, err
+	}
+	if err := tmp.Close(); err != nil {
+		return n, err
+	}
+	return n, os.Rename(tmp.Name(), name)
 }

@@ -2,6 +2,7 @@ package linkio
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,25 @@ func FormatOfName(name string) (Format, bool) {
 		return JSONL, true
 	}
 	return "", false
+}
+
+// ParseFormat returns the format of a --format flag's value, else of the
+// file name's extension, else def ("": the name must tell).
+func ParseFormat(flagValue, name string, def Format) (Format, error) {
+	switch flagValue {
+	case "csv", "jsonl":
+		return Format(flagValue), nil
+	case "":
+	default:
+		return "", fmt.Errorf("--format %q: want csv or jsonl", flagValue)
+	}
+	if f, ok := FormatOfName(name); ok {
+		return f, nil
+	}
+	if def == "" {
+		return "", fmt.Errorf("cannot tell the format of %q by its extension (.csv, .jsonl or .ndjson): give --format csv or --format jsonl", name)
+	}
+	return def, nil
 }
 
 // Source gives the links of a file one by one.

@@ -1,9 +1,12 @@
 package redisstore
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/qredge/qredge/store"
 )
 
 // Readiness says whether an edge over this syncer takes scans, and why,
@@ -36,4 +39,20 @@ func (y *Syncer) Readiness(tableReady bool) (bool, string) {
 		return true, "ready: " + n + " links; degraded: redis unreachable since " + since.UTC().Format(time.RFC3339) + ", serving from memory"
 	}
 	return true, "ready: " + n + " links; redis ok"
+}
+
+// WriterReadiness says whether a process that writes links through s
+// (qredge api) takes traffic, and why, for /readyz: not while Redis is
+// unreachable; degraded, still ready, while the dataset looks lost (writes
+// answer 503, reads work).
+func (s *Store) WriterReadiness() (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	switch err := s.CheckDataset(ctx); {
+	case store.ErrorCode(err) == store.EDATASETLOST:
+		return true, "ready: redis ok; degraded: writes answer 503: " + store.ErrorMessage(err)
+	case err != nil:
+		return false, "redis unreachable: writes answer 503"
+	}
+	return true, "ready: redis ok"
 }
