@@ -117,13 +117,7 @@ func BenchmarkServePlainEvents(b *testing.B) {
 	ctx.Request.Header.Set("User-Agent", uaAndroidFull)
 	ctx.Request.Header.Set("CF-IPCountry", "DE")
 	ctx.Request.Header.Set("Accept-Language", "de-DE,de;q=0.9")
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		ctx.Response.Reset()
-		h.Serve(ctx)
-	}
-	sinkStatus = ctx.Response.StatusCode()
+	benchServeSerial(b, h, ctx)
 }
 
 func BenchmarkClassifyUA(b *testing.B) {
@@ -136,9 +130,8 @@ func BenchmarkClassifyUA(b *testing.B) {
 	sinkStatus = int(d)
 }
 
-func BenchmarkServePlainSerial(b *testing.B) {
-	h := NewHandler(DefaultConfig(), benchTable(100000))
-	ctx := newCtx("/c4242", "localhost")
+// benchServeSerial serves ctx b.N times on one goroutine.
+func benchServeSerial(b *testing.B, h *Handler, ctx *fasthttp.RequestCtx) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -146,6 +139,12 @@ func BenchmarkServePlainSerial(b *testing.B) {
 		h.Serve(ctx)
 	}
 	sinkStatus = ctx.Response.StatusCode()
+}
+
+func BenchmarkServePlainSerial(b *testing.B) {
+	h := NewHandler(DefaultConfig(), benchTable(100000))
+	ctx := newCtx("/c4242", "localhost")
+	benchServeSerial(b, h, ctx)
 }
 
 var sinkLink *Link

@@ -1,26 +1,17 @@
 package redirect
 
 import (
-	"flag"
-	"io"
-	"strings"
 	"testing"
+
+	"github.com/qredge/qredge/internal/cli/clitest"
 )
 
 func TestConfigFlags(t *testing.T) {
 	f := func(args []string, wantErr string) {
 		t.Helper()
 		c := DefaultConfig()
-		fs := flag.NewFlagSet("x", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		c.RegisterFlags(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		err := c.Check()
-		if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
-			t.Fatalf("%v: error %v, want %q", args, err, wantErr)
-		}
+		clitest.Parse(t, c.RegisterFlags, args)
+		clitest.WantErr(t, args, c.Check(), wantErr)
 	}
 	f(nil, "")
 	f([]string{"--country-header", "CF-IPCountry", "--client-ip-header", "X-Forwarded-For", "--not-found-url", "https://example.com/404"}, "")

@@ -9,18 +9,22 @@ import (
 	"github.com/qredge/qredge/store"
 )
 
+// wantForwarded fails t unless forwarding query to tg, the compiled dest,
+// gives want; what names the kind of forwarding in the message.
+func wantForwarded(t *testing.T, what string, tg target, dest, query string, scanWins bool, want string) {
+	t.Helper()
+	if got := string(appendForwarded(nil, &tg, []byte(query), scanWins)); got != want {
+		t.Fatalf("%s(%q, %q) = %q, want %q", what, dest, query, got, want)
+	}
+}
+
 func TestAppendForwarded(t *testing.T) {
 	f := func(dest, query, want string) {
 		t.Helper()
 		// A rule's target, and a link's destination (split when compiled).
-		tg := compileTarget([]byte(dest), true)
-		if got := string(appendForwarded(nil, &tg, []byte(query), false)); got != want {
-			t.Fatalf("forward(%q, %q) = %q, want %q", dest, query, got, want)
-		}
-		tg = Compile(&store.Link{Code: "x", Destination: dest, ForwardQuery: true}).dest()
-		if got := string(appendForwarded(nil, &tg, []byte(query), false)); got != want {
-			t.Fatalf("link forward(%q, %q) = %q, want %q", dest, query, got, want)
-		}
+		wantForwarded(t, "forward", compileTarget([]byte(dest), true), dest, query, false, want)
+		link := Compile(&store.Link{Code: "x", Destination: dest, ForwardQuery: true})
+		wantForwarded(t, "link forward", link.dest(), dest, query, false, want)
 	}
 	f("https://x.example/a", "utm_source=tv", "https://x.example/a?utm_source=tv")
 	f("https://x.example/a?b=1", "c=2", "https://x.example/a?b=1&c=2")
@@ -85,10 +89,7 @@ func TestAppendURLSafe(t *testing.T) {
 func TestAppendForwardedScanWins(t *testing.T) {
 	f := func(dest, query, want string) {
 		t.Helper()
-		tg := compileTarget([]byte(dest), true)
-		if got := string(appendForwarded(nil, &tg, []byte(query), true)); got != want {
-			t.Fatalf("forward scan wins(%q, %q) = %q, want %q", dest, query, got, want)
-		}
+		wantForwarded(t, "forward scan wins", compileTarget([]byte(dest), true), dest, query, true, want)
 	}
 	f("https://x.example/a?utm_source=qr&id=7", "utm_source=tv", "https://x.example/a?id=7&utm_source=tv")
 	f("https://x.example/a?utm%5Fsource=qr", "utm_source=tv", "https://x.example/a?utm_source=tv")

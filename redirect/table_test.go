@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 	snap "github.com/qredge/qredge/store/snapshot"
 )
@@ -139,31 +139,18 @@ func TestTableDeltaFolding(t *testing.T) {
 func TestTableConcurrentReadWrite(t *testing.T) {
 	tb := NewTable()
 	tb.Apply(put(testLink("", "hot", "https://example.com/0", 1)))
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for r := 0; r < 4; r++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if tb.Lookup(nil, []byte("hot")) == nil {
-					t.Error("hot link vanished during updates")
-					return
-				}
-			}
-		}()
-	}
+	stop := testwait.Loop(t, 4, func(int) bool {
+		if tb.Lookup(nil, []byte("hot")) == nil {
+			t.Error("hot link vanished during updates")
+			return false
+		}
+		return true
+	})
 	for i := 2; i < 3000; i++ {
 		tb.Apply(put(testLink("", "hot", fmt.Sprintf("https://example.com/%d", i), uint64(i))))
 		tb.Apply(put(testLink("", fmt.Sprintf("cold%d", i), "https://example.com/", uint64(i))))
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if got := dest(tb.Lookup(nil, []byte("hot"))); got != "https://example.com/2999" {
 		t.Fatalf("final hot = %s", got)
 	}

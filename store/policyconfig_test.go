@@ -1,12 +1,11 @@
 package store
 
 import (
-	"flag"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/qredge/qredge/internal/cli/clitest"
 )
 
 func TestPolicyConfigFlags(t *testing.T) {
@@ -17,20 +16,13 @@ func TestPolicyConfigFlags(t *testing.T) {
 	f := func(args []string, wantErr string) *DestinationPolicy {
 		t.Helper()
 		c := DefaultPolicyConfig()
-		fs := flag.NewFlagSet("x", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		c.RegisterFlags(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
+		clitest.Parse(t, c.RegisterFlags, args)
 		err := c.Check()
 		p, perr := c.NewPolicy("https://go.example")
 		if (err == nil) != (perr == nil) {
 			t.Fatalf("%v: Check %v, NewPolicy %v", args, err, perr)
 		}
-		if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
-			t.Fatalf("%v: error %v, want %q", args, err, wantErr)
-		}
+		clitest.WantErr(t, args, err, wantErr)
 		return p
 	}
 	p := f([]string{"--deny-destinations", "evil.example, *.bad.example", "--short-domains", "s.example, s2.example:8443", "--allow-http=false"}, "")

@@ -6,17 +6,24 @@ import (
 	"time"
 )
 
-func TestCheckCode(t *testing.T) {
-	f := func(code, wantSubstr string) {
+// wantMessage returns f(in, wantSubstr), which fails t unless check(in),
+// the message of a Check function called name, is empty (in is valid) for
+// an empty wantSubstr and contains wantSubstr otherwise.
+func wantMessage(t *testing.T, name string, check func(string) string) func(in, wantSubstr string) {
+	return func(in, wantSubstr string) {
 		t.Helper()
-		got := CheckCode(code)
+		got := check(in)
 		if wantSubstr == "" && got != "" {
-			t.Fatalf("CheckCode(%q) = %q, want valid", code, got)
+			t.Fatalf("%s(%q) = %q, want valid", name, in, got)
 		}
 		if wantSubstr != "" && !strings.Contains(got, wantSubstr) {
-			t.Fatalf("CheckCode(%q) = %q, want it to contain %q", code, got, wantSubstr)
+			t.Fatalf("%s(%q) = %q, want it to contain %q", name, in, got, wantSubstr)
 		}
 	}
+}
+
+func TestCheckCode(t *testing.T) {
+	f := wantMessage(t, "CheckCode", CheckCode)
 	f("spring24", "")
 	f("A", "")
 	f("a_b-C9", "")
@@ -38,16 +45,7 @@ func TestCheckCode(t *testing.T) {
 }
 
 func TestCheckURL(t *testing.T) {
-	f := func(u, wantSubstr string) {
-		t.Helper()
-		got := CheckURL(u)
-		if wantSubstr == "" && got != "" {
-			t.Fatalf("CheckURL(%q) = %q, want valid", u, got)
-		}
-		if wantSubstr != "" && !strings.Contains(got, wantSubstr) {
-			t.Fatalf("CheckURL(%q) = %q, want it to contain %q", u, got, wantSubstr)
-		}
-	}
+	f := wantMessage(t, "CheckURL", CheckURL)
 	f("https://example.com", "")
 	f("https://example.com/a?b=c#d", "")
 	f("http://example.com:8080/x", "")

@@ -135,17 +135,21 @@ func TestBrake(t *testing.T) {
 // in hand have ended, and no batch begins while it is engaged.
 func TestBrakeHalted(t *testing.T) {
 	b := NewBrake(nil)
-	closed := func(c <-chan struct{}) bool {
+	// wantClosed fails the test with why unless c is closed (want) or
+	// open (!want).
+	wantClosed := func(c <-chan struct{}, want bool, why string) {
+		t.Helper()
+		closed := false
 		select {
 		case <-c:
-			return true
+			closed = true
 		default:
-			return false
+		}
+		if closed != want {
+			t.Fatal(why)
 		}
 	}
-	if closed(b.Halted()) {
-		t.Fatal("a released brake is halted")
-	}
+	wantClosed(b.Halted(), false, "a released brake is halted")
 	for range 2 { // two batches at once
 		if !b.Begin() {
 			t.Fatal("a released brake refused a batch")
@@ -157,22 +161,15 @@ func TestBrakeHalted(t *testing.T) {
 		t.Fatal("an engaged brake let a batch begin")
 	}
 	b.End()
-	if closed(halted) {
-		t.Fatal("halted with a batch still in hand")
-	}
+	wantClosed(halted, false, "halted with a batch still in hand")
 	b.End()
-	if !closed(halted) || !closed(b.Halted()) {
-		t.Fatal("not halted after the last batch ended")
-	}
+	wantClosed(halted, true, "not halted after the last batch ended")
+	wantClosed(b.Halted(), true, "not halted after the last batch ended")
 	b.Resume()
-	if closed(b.Halted()) {
-		t.Fatal("a resumed brake is still halted")
-	}
+	wantClosed(b.Halted(), false, "a resumed brake is still halted")
 	// Engaged with nothing in hand: halted at once.
 	b.Pause()
-	if !closed(b.Halted()) {
-		t.Fatal("an idle engaged brake is not halted")
-	}
+	wantClosed(b.Halted(), true, "an idle engaged brake is not halted")
 	// Released before the batch in hand ended: the next engagement halts
 	// when that batch ends.
 	b.Resume()
@@ -180,13 +177,9 @@ func TestBrakeHalted(t *testing.T) {
 	b.Pause()
 	b.Resume()
 	b.Pause()
-	if closed(b.Halted()) {
-		t.Fatal("halted with a batch in hand")
-	}
+	wantClosed(b.Halted(), false, "halted with a batch in hand")
 	b.End()
-	if !closed(b.Halted()) {
-		t.Fatal("not halted after the batch ended")
-	}
+	wantClosed(b.Halted(), true, "not halted after the batch ended")
 }
 
 func TestRetention(t *testing.T) {

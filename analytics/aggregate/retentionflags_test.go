@@ -1,26 +1,20 @@
 package aggregate
 
 import (
-	"flag"
-	"io"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/cli/clitest"
 )
 
 func TestRetentionFlags(t *testing.T) {
 	f := func(args []string, want Retention, wantErr string) {
 		t.Helper()
 		r := DefaultRetention()
-		fs := flag.NewFlagSet("x", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		r.RegisterFlags(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		err := r.Check()
-		if wantErr == "" && (err != nil || r != want) || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
-			t.Fatalf("%v: %v, error %v; want %v, %q", args, r, err, want, wantErr)
+		clitest.Parse(t, r.RegisterFlags, args)
+		clitest.WantErr(t, args, r.Check(), wantErr)
+		if wantErr == "" && r != want {
+			t.Fatalf("%v: %v, want %v", args, r, want)
 		}
 	}
 	f(nil, DefaultRetention(), "")

@@ -3,35 +3,21 @@
 package analyticstest
 
 import (
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/testwait"
 )
 
 // Drain empties q from a goroutine, as the pipeline's batcher would,
 // until tb's cleanup, which waits for the goroutine to stop. Events are
 // dropped.
 func Drain(tb testing.TB, q *analytics.Queue) {
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, ok := q.Dequeue(); !ok {
-				time.Sleep(50 * time.Microsecond)
-			}
+	testwait.Loop(tb, 1, func(int) bool {
+		if _, ok := q.Dequeue(); !ok {
+			time.Sleep(50 * time.Microsecond)
 		}
-	}()
-	tb.Cleanup(func() {
-		close(stop)
-		wg.Wait()
+		return true
 	})
 }

@@ -50,14 +50,7 @@ type producer struct {
 }
 
 func newProducer(tb testing.TB, brokers []string) *producer {
-	cfg := DefaultWriterConfig()
-	cfg.Kafka.Brokers = brokers
-	s, err := NewWriter(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	p := &producer{sink: s, enc: analytics.NewEncoder([]byte("secret"), "test")}
+	p := &producer{sink: mustWriter(tb, brokers), enc: analytics.NewEncoder([]byte("secret"), "test")}
 	rand.Read(p.prefix[:])
 	return p
 }
@@ -90,6 +83,14 @@ func newStore(tb testing.TB, addr string) *redisagg.Store {
 	}
 	tb.Cleanup(func() { c.Close() })
 	return redisagg.New(c, redisagg.DefaultConfig())
+}
+
+// startKafkaRedis starts a Kafka and a Redis, and returns the brokers,
+// the Redis, a stats store on it and a producer to the Kafka.
+func startKafkaRedis(tb testing.TB) ([]string, *redistest.Server, *redisagg.Store, *producer) {
+	k := kafkatest.MustStart(tb, kafkatest.Options{})
+	srv := redistest.MustStart(tb, redistest.Options{})
+	return k.ListenAddrs(), srv, newStore(tb, srv.Addr()), newProducer(tb, k.ListenAddrs())
 }
 
 // total sums every link's scans today and tomorrow (UTC days).
@@ -164,10 +165,7 @@ func (mb *member) stop() {
 }
 
 func TestExactlyNWithDuplicatesAndPoison(t *testing.T) {
-	k := kafkatest.MustStart(t, kafkatest.Options{})
-	srv := redistest.MustStart(t, redistest.Options{})
-	s := newStore(t, srv.Addr())
-	p := newProducer(t, k.ListenAddrs())
+	brokers, _, s, p := startKafkaRedis(t)
 	const n = 5000
 	var recs []analytics.Record
 	for i := 0; i < n/500; i++ {
@@ -180,14 +178,14 @@ func TestExactlyNWithDuplicatesAndPoison(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Poison: bytes that are no ScanEvent, and an event from the future.
-	w := &kafkago.Writer{Addr: kafkago.TCP(k.ListenAddrs()...), Topic: topic, Balancer: &kafkago.RoundRobin{}}
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, Balancer: &kafkago.RoundRobin{}}
 	future := append([]byte{0x08, 0x09}, recs[0].Value[2:]...) // schema_version 9
 	if err := w.WriteMessages(ctx, kafkago.Message{Value: []byte("not protobuf \xff\xff")}, kafkago.Message{Value: future}); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
 	start := time.Now()
-	mb := startMember(t, k.ListenAddrs(), s)
+	mb := startMember(t, brokers, s)
 	for len(mb.c.Assigned()) == 0 && time.Since(start) < 20*time.Second {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -215,12 +213,9 @@ func TestExactlyNWithDuplicatesAndPoison(t *testing.T) {
 // TestTwoMembersOneLeaves: two members share the partitions; one leaves
 // mid-stream; the other takes over its partitions from the stored offsets.
 func TestTwoMembersOneLeaves(t *testing.T) {
-	k := kafkatest.MustStart(t, kafkatest.Options{})
-	srv := redistest.MustStart(t, redistest.Options{})
-	s := newStore(t, srv.Addr())
-	p := newProducer(t, k.ListenAddrs())
-	a := startMember(t, k.ListenAddrs(), s)
-	b := startMember(t, k.ListenAddrs(), s)
+	brokers, _, s, p := startKafkaRedis(t)
+	a := startMember(t, brokers, s)
+	b := startMember(t, brokers, s)
 	testwait.For(t, 20*time.Second, "partitions for both members", func() bool {
 		return len(a.c.Assigned()) != 0 && len(b.c.Assigned()) != 0
 	})
@@ -245,11 +240,8 @@ func TestTwoMembersOneLeaves(t *testing.T) {
 }
 
 func TestPauseResume(t *testing.T) {
-	k := kafkatest.MustStart(t, kafkatest.Options{})
-	srv := redistest.MustStart(t, redistest.Options{})
-	s := newStore(t, srv.Addr())
-	p := newProducer(t, k.ListenAddrs())
-	mb := startMember(t, k.ListenAddrs(), s)
+	brokers, _, s, p := startKafkaRedis(t)
+	mb := startMember(t, brokers, s)
 	p.publish(t, 1000)
 	waitTotal(t, s, 1000, 30*time.Second)
 	if !mb.brake.Pause() {
@@ -277,11 +269,8 @@ func TestPauseResume(t *testing.T) {
 // again from what Kafka still holds, so the stats end exact instead of
 // missing what was lost.
 func TestRedisLosesWrites(t *testing.T) {
-	k := kafkatest.MustStart(t, kafkatest.Options{})
-	srv := redistest.MustStart(t, redistest.Options{})
-	s := newStore(t, srv.Addr())
-	p := newProducer(t, k.ListenAddrs())
-	startMember(t, k.ListenAddrs(), s)
+	brokers, srv, s, p := startKafkaRedis(t)
+	startMember(t, brokers, s)
 	p.publish(t, 2000)
 	waitTotal(t, s, 2000, 30*time.Second)
 	srv.Do("FLUSHALL")
@@ -329,10 +318,7 @@ func TestSIGKILLRounds(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 s of kill rounds run in the long pass only (-short)")
 	}
-	k := kafkatest.MustStart(t, kafkatest.Options{})
-	srv := redistest.MustStart(t, redistest.Options{})
-	s := newStore(t, srv.Addr())
-	p := newProducer(t, k.ListenAddrs())
+	brokers, srv, s, p := startKafkaRedis(t)
 	var sent atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -349,7 +335,7 @@ func TestSIGKILLRounds(t *testing.T) {
 			sent.Add(200)
 		}
 	}()
-	env := "QREDGE_TEST_CONSUMER_CHILD=" + strings.Join(k.ListenAddrs(), ",") + "|" + srv.Addr()
+	env := "QREDGE_TEST_CONSUMER_CHILD=" + strings.Join(brokers, ",") + "|" + srv.Addr()
 	start := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), env)
@@ -396,15 +382,12 @@ func TestSIGKILLRounds(t *testing.T) {
 // Redis: b.N batches of 1000 events are published first, then one member
 // consumes them with the default batch size and linger.
 func BenchmarkConsume(b *testing.B) {
-	k := kafkatest.MustStart(b, kafkatest.Options{})
-	srv := redistest.MustStart(b, redistest.Options{})
-	s := newStore(b, srv.Addr())
-	p := newProducer(b, k.ListenAddrs())
+	brokers, _, s, p := startKafkaRedis(b)
 	for i := 0; i < b.N; i++ {
 		p.publish(b, 1000)
 	}
 	m := aggregate.NewMetrics()
-	cfg := testConfig(k.ListenAddrs())
+	cfg := testConfig(brokers)
 	cfg.BatchSize, cfg.Linger = DefaultConsumerConfig().BatchSize, DefaultConsumerConfig().Linger
 	c, err := NewConsumer(context.Background(), cfg, s, m, aggregate.NewBrake(nil), quiet())
 	if err != nil {

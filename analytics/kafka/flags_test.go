@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qredge/qredge/internal/cli/clitest"
 )
 
 func TestConfigFlags(t *testing.T) {
@@ -47,39 +49,31 @@ func TestConsumerTimeouts(t *testing.T) {
 	f(time.Second, 100*time.Millisecond, 3*time.Second, 100*time.Millisecond, 3*time.Second)
 }
 
+// wantCheck fails t unless c's Check, after change, returns nil for an
+// empty wantErr and an error containing wantErr otherwise.
+func wantCheck[C interface{ Check() error }](t *testing.T, c C, change func(*C), wantErr string) {
+	t.Helper()
+	change(&c)
+	clitest.WantErr(t, "Check", c.Check(), wantErr)
+}
+
 func TestConsumerCheck(t *testing.T) {
-	f := func(change func(*ConsumerConfig), wantErr string) {
-		t.Helper()
-		c := DefaultConsumerConfig()
-		c.Kafka.Brokers = []string{"127.0.0.1:9092"}
-		change(&c)
-		err := c.Check()
-		if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
-			t.Fatalf("error %v, want %q", err, wantErr)
-		}
-	}
-	f(func(*ConsumerConfig) {}, "")
-	f(func(c *ConsumerConfig) { c.Kafka.Brokers = nil }, "--kafka is required")
-	f(func(c *ConsumerConfig) { c.SessionTimeout = 400 * time.Millisecond }, "--kafka-session-timeout must be at least 500ms")
-	f(func(c *ConsumerConfig) { c.SessionTimeout = 500 * time.Millisecond }, "")
-	f(func(c *ConsumerConfig) { c.HeartbeatInterval = 6 * time.Second }, "twice the heartbeat interval")
-	f(func(c *ConsumerConfig) { c.Group = "" }, "--kafka-group")
+	c := DefaultConsumerConfig()
+	c.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	wantCheck(t, c, func(*ConsumerConfig) {}, "")
+	wantCheck(t, c, func(c *ConsumerConfig) { c.Kafka.Brokers = nil }, "--kafka is required")
+	wantCheck(t, c, func(c *ConsumerConfig) { c.SessionTimeout = 400 * time.Millisecond }, "--kafka-session-timeout must be at least 500ms")
+	wantCheck(t, c, func(c *ConsumerConfig) { c.SessionTimeout = 500 * time.Millisecond }, "")
+	wantCheck(t, c, func(c *ConsumerConfig) { c.HeartbeatInterval = 6 * time.Second }, "twice the heartbeat interval")
+	wantCheck(t, c, func(c *ConsumerConfig) { c.Group = "" }, "--kafka-group")
 }
 
 func TestWriterCheck(t *testing.T) {
-	f := func(change func(*WriterConfig), wantErr string) {
-		t.Helper()
-		c := DefaultWriterConfig()
-		c.Kafka.Brokers = []string{"127.0.0.1:9092"}
-		change(&c)
-		err := c.Check()
-		if wantErr == "" && err != nil || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
-			t.Fatalf("error %v, want %q", err, wantErr)
-		}
-	}
-	f(func(*WriterConfig) {}, "")
-	f(func(c *WriterConfig) { c.WriteTimeout = time.Millisecond }, "--kafka-write-timeout must be at least 10ms")
-	f(func(c *WriterConfig) { c.BatchSize = 0 }, "--kafka-batch-size must be at least 1")
-	f(func(c *WriterConfig) { c.Acks = "some" }, "--kafka-acks")
-	f(func(c *WriterConfig) { c.Kafka.SASLMech = "x" }, "--kafka-sasl")
+	c := DefaultWriterConfig()
+	c.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	wantCheck(t, c, func(*WriterConfig) {}, "")
+	wantCheck(t, c, func(c *WriterConfig) { c.WriteTimeout = time.Millisecond }, "--kafka-write-timeout must be at least 10ms")
+	wantCheck(t, c, func(c *WriterConfig) { c.BatchSize = 0 }, "--kafka-batch-size must be at least 1")
+	wantCheck(t, c, func(c *WriterConfig) { c.Acks = "some" }, "--kafka-acks")
+	wantCheck(t, c, func(c *WriterConfig) { c.Kafka.SASLMech = "x" }, "--kafka-sasl")
 }

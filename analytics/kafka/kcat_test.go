@@ -24,13 +24,7 @@ func TestKcatReadsTopic(t *testing.T) {
 		t.Skip("kcat is not installed (under CI this fails instead)")
 	}
 	k := kafkatest.MustStart(t, kafkatest.Options{})
-	cfg := DefaultWriterConfig()
-	cfg.Kafka.Brokers = k.ListenAddrs()
-	s, err := NewWriter(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := mustWriter(t, k.ListenAddrs())
 	enc := analytics.NewEncoder([]byte("secret"), "edge-kcat")
 	var recs []analytics.Record
 	for i := 0; i < 60; i++ {

@@ -89,10 +89,7 @@ func TestSIGKILLWhileSpooling(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := consume(t, ctx, k.ListenAddrs(), "crash")
-	cfg := DefaultWriterConfig()
-	cfg.Kafka.Brokers = k.ListenAddrs()
-	sink, _ := NewWriter(cfg)
-	defer sink.Close()
+	sink := mustWriter(t, k.ListenAddrs())
 	pc := analytics.DefaultConfig()
 	pc.SpoolDir = dir
 	pc.RetryInterval = 50 * time.Millisecond

@@ -75,15 +75,23 @@ func (c *counter) count() (distinct, dups, bad int) {
 	return len(c.ids), dups, c.bad
 }
 
-func startPipeline(t *testing.T, brokers []string) *analytics.Pipeline {
-	t.Helper()
+// mustWriter starts a Writer with the default config on brokers, closed
+// at tb's cleanup.
+func mustWriter(tb testing.TB, brokers []string) *Writer {
+	tb.Helper()
 	cfg := DefaultWriterConfig()
 	cfg.Kafka.Brokers = brokers
-	sink, err := NewWriter(cfg)
+	w, err := NewWriter(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { sink.Close() })
+	tb.Cleanup(func() { w.Close() })
+	return w
+}
+
+func startPipeline(t *testing.T, brokers []string) *analytics.Pipeline {
+	t.Helper()
+	sink := mustWriter(t, brokers)
 	pc := analytics.DefaultConfig()
 	pc.SpoolDir = t.TempDir()
 	pc.Linger = 10 * time.Millisecond
@@ -188,13 +196,7 @@ func TestBrokerOutage(t *testing.T) {
 
 func BenchmarkPublish(b *testing.B) {
 	k := kafkatest.MustStart(b, kafkatest.Options{})
-	cfg := DefaultWriterConfig()
-	cfg.Kafka.Brokers = k.ListenAddrs()
-	s, err := NewWriter(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := mustWriter(b, k.ListenAddrs())
 	enc := analytics.NewEncoder([]byte("s"), "bench")
 	batch := make([]analytics.Record, 1000)
 	for i := range batch {

@@ -20,14 +20,22 @@ func TestEnvName(t *testing.T) {
 	f("redis-stream-maxlen", "QREDGE_REDIS_STREAM_MAXLEN")
 }
 
+// withEnv runs test as a subtest named by args, with env set for the
+// subtest only (t.Setenv ends with it).
+func withEnv(t *testing.T, env map[string]string, args []string, test func(t *testing.T)) {
+	t.Helper()
+	t.Run(strings.Join(args, " "), func(t *testing.T) {
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		test(t)
+	})
+}
+
 func TestParseFlags(t *testing.T) {
 	f := func(env map[string]string, args []string, want, wantArgs, wantErr string) {
 		t.Helper()
-		// A subtest each, so that t.Setenv ends with the case.
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			for k, v := range env {
-				t.Setenv(k, v)
-			}
+		withEnv(t, env, args, func(t *testing.T) {
 			fs := NewFlagSet("x", "x", io.Discard)
 			name := fs.String("name", "def", "")
 			n := fs.Int("n", 1, "")
@@ -97,10 +105,7 @@ func TestUsageShowsVariables(t *testing.T) {
 func TestExclusive(t *testing.T) {
 	f := func(env map[string]string, args []string, want string) {
 		t.Helper()
-		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			for k, v := range env {
-				t.Setenv(k, v)
-			}
+		withEnv(t, env, args, func(t *testing.T) {
 			fs := NewFlagSet("x", "x", io.Discard)
 			redis := fs.String("redis", "", "")
 			dir := fs.String("data-dir", "", "")

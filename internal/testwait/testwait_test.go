@@ -44,3 +44,30 @@ func (f *fakeTB) Fatalf(format string, args ...any) {
 	f.msg = fmt.Sprintf(format, args...)
 	runtime.Goexit()
 }
+
+func TestLoop(t *testing.T) {
+	var calls [3]atomic.Int32
+	stop := Loop(t, 3, func(g int) bool {
+		calls[g].Add(1)
+		return true
+	})
+	For(t, 10*time.Second, "every goroutine called", func() bool {
+		return calls[0].Load() > 0 && calls[1].Load() > 0 && calls[2].Load() > 0
+	})
+	stop()
+	n := calls[0].Load() + calls[1].Load() + calls[2].Load()
+	time.Sleep(5 * time.Millisecond)
+	if m := calls[0].Load() + calls[1].Load() + calls[2].Load(); m != n {
+		t.Fatalf("%d calls after stop returned", m-n)
+	}
+	stop() // a second stop, and the cleanup's, are fine
+	// A body that returns false ends its goroutine.
+	var three atomic.Int32
+	stop = Loop(t, 1, func(int) bool { return three.Add(1) < 3 })
+	For(t, 10*time.Second, "three calls", func() bool { return three.Load() >= 3 })
+	time.Sleep(5 * time.Millisecond)
+	stop()
+	if three.Load() != 3 {
+		t.Fatalf("body called %d times, want 3 (the third returned false)", three.Load())
+	}
+}

@@ -18,12 +18,20 @@ func mustWriteDB(tb testing.TB) string {
 	})
 }
 
-func TestCountry(t *testing.T) {
-	db, err := Open(mustWriteDB(t))
+// mustOpenDB opens a database written by mustWriteDB, closed at tb's
+// cleanup.
+func mustOpenDB(tb testing.TB) *DB {
+	tb.Helper()
+	db, err := Open(mustWriteDB(tb))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer db.Close()
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestCountry(t *testing.T) {
+	db := mustOpenDB(t)
 	if db.DatabaseType() != "Test-Country" {
 		t.Fatalf("type %q", db.DatabaseType())
 	}
@@ -52,11 +60,7 @@ func TestCountry(t *testing.T) {
 }
 
 func TestCountryAllocs(t *testing.T) {
-	db, err := Open(mustWriteDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := mustOpenDB(t)
 	ip := netip.MustParseAddr("203.0.113.7")
 	db.Country(ip)
 	if n := testing.AllocsPerRun(1000, func() { db.Country(ip) }); n != 0 {
@@ -76,11 +80,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func BenchmarkCountry(b *testing.B) {
-	db, err := Open(mustWriteDB(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := mustOpenDB(b)
 	ip := netip.MustParseAddr("203.0.113.7")
 	b.ReportAllocs()
 	var c [2]byte

@@ -11,13 +11,13 @@ import (
 	"github.com/qredge/qredge/store/storetest"
 )
 
-func mustOpen(t *testing.T, dir string) *DB {
-	t.Helper()
+func mustOpen(tb testing.TB, dir string) *DB {
+	tb.Helper()
 	db, err := Open(dir)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	tb.Cleanup(func() { db.Close() })
 	return db
 }
 

@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -24,19 +23,9 @@ func BenchmarkOpenCheck1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	batch := make([]*store.Link, 0, 10000)
-	for i := range n {
-		batch = append(batch, &store.Link{Code: fmt.Sprintf("c%07d", i), Destination: fmt.Sprintf("https://example.com/campaign/%d?utm_source=qr", i),
-			Status: 302, Tags: []string{"bench"}})
-		if len(batch) == cap(batch) {
-			if _, _, err := db.CreateLinks(ctx, batch, true); err != nil {
-				b.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
+	mustSeed(b, db, n)
 	db.Close()
+	ctx := context.Background()
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()

@@ -20,12 +20,7 @@ var sinkLinks atomic.Int64
 //	go test -run '^$' -bench ForEachLink1M -benchtime 3x ./store/boltstore
 func BenchmarkForEachLink1M(b *testing.B) {
 	const n = 1_000_000
-	dir := b.TempDir()
-	db, err := Open(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := mustOpen(b, b.TempDir())
 	mustSeed(b, db, n)
 	scan := func(b *testing.B) {
 		b.ReportAllocs()
@@ -50,11 +45,7 @@ func BenchmarkGetLink(b *testing.B) {
 	const n = 10_000
 	for _, form := range []string{"binary", "json"} {
 		b.Run(form, func(b *testing.B) {
-			db, err := Open(b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
+			db := mustOpen(b, b.TempDir())
 			rich := []*store.Link{{Code: "rich", Destination: "https://example.com/", Tags: []string{"a", "b"},
 				Variants: []store.Variant{{Name: "a", Destination: "https://example.com/a", Weight: 1}, {Name: "b", Destination: "https://example.com/b", Weight: 1}}}}
 			mustSeed(b, db, n)

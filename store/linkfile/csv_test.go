@@ -88,24 +88,13 @@ func readAll(t testing.TB, data string) ([]*store.Link, []*RowError, error) {
 		links []*store.Link
 		rows  []*RowError
 	)
-	for {
-		l, err := r.Read()
-		if err == io.EOF {
-			return links, rows, nil
+	err = readEach(r.Read, func(l *store.Link) { links = append(links, l) }, func(re *RowError, l *store.Link) {
+		if l == nil {
+			t.Fatalf("row error %v without a link", re)
 		}
-		var re *RowError
-		if errors.As(err, &re) {
-			if l == nil {
-				t.Fatalf("row error %v without a link", re)
-			}
-			rows = append(rows, re)
-			continue
-		}
-		if err != nil {
-			return links, rows, err
-		}
-		links = append(links, l)
-	}
+		rows = append(rows, re)
+	})
+	return links, rows, err
 }
 
 func TestCSVRoundTrip(t *testing.T) {

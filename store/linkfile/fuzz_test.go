@@ -3,11 +3,8 @@ package linkfile
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"testing"
-
-	"github.com/qredge/qredge/store"
 )
 
 // FuzzReadCSV: reading never panics, and the links read write back into a
@@ -40,18 +37,7 @@ func FuzzReadCSV(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var links []*store.Link
-		for {
-			l, err := r.Read()
-			var re *RowError
-			if errors.As(err, &re) {
-				continue
-			}
-			if err != nil {
-				break
-			}
-			links = append(links, l)
-		}
+		links := goodLinks[*RowError](r.Read)
 		var b bytes.Buffer
 		w := NewCSVWriter(&b)
 		for _, l := range links {

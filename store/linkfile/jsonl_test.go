@@ -3,8 +3,6 @@ package linkfile
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,27 +26,16 @@ func readJSONL(t testing.TB, data string, keep bool) ([]*store.Link, []*LineErro
 		links []*store.Link
 		lines []*LineError
 	)
-	for {
-		l, err := r.Read()
-		if err == io.EOF {
-			return links, lines, nil
+	err := readEach(r.Read, func(l *store.Link) { links = append(links, l) }, func(le *LineError, l *store.Link) {
+		if l == nil {
+			t.Fatalf("line error %v without a link", le)
 		}
-		var le *LineError
-		if errors.As(err, &le) {
-			if l == nil {
-				t.Fatalf("line error %v without a link", le)
-			}
-			if le.Line != r.Line() {
-				t.Fatalf("line error on line %d, Line() %d", le.Line, r.Line())
-			}
-			lines = append(lines, le)
-			continue
+		if le.Line != r.Line() {
+			t.Fatalf("line error on line %d, Line() %d", le.Line, r.Line())
 		}
-		if err != nil {
-			return links, lines, err
-		}
-		links = append(links, l)
-	}
+		lines = append(lines, le)
+	})
+	return links, lines, err
 }
 
 func TestJSONLRoundTrip(t *testing.T) {
@@ -172,19 +159,7 @@ func FuzzReadJSONL(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data string) {
 		for _, keep := range []bool{false, true} {
-			r := NewJSONLReader(strings.NewReader(data), keep)
-			var links []*store.Link
-			for {
-				l, err := r.Read()
-				var le *LineError
-				if errors.As(err, &le) {
-					continue
-				}
-				if err != nil {
-					break
-				}
-				links = append(links, l)
-			}
+			links := goodLinks[*LineError](NewJSONLReader(strings.NewReader(data), keep).Read)
 			back, bad, err := readJSONL(t, string(writeJSONL(t, links)), keep)
 			if err != nil || len(bad) > 0 {
 				t.Fatalf("reading back: %v %v", err, bad)

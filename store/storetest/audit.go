@@ -32,11 +32,10 @@ func testAudit(t *testing.T, s Store) {
 	// All, newest first, in pages of 3.
 	var got []string
 	ids := map[string]bool{}
-	cursor := ""
-	for pages := 0; pages < 10; pages++ {
+	eachPage(t, 10, func(cursor string) (string, error) {
 		page, err := s.ListAudit(ctx, store.AuditQuery{Limit: 3, Cursor: cursor})
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		for _, e := range page.Entries {
 			got = append(got, fmt.Sprintf("%s@%d", e.Code, e.Time.Unix()-at.Unix()))
@@ -45,10 +44,8 @@ func testAudit(t *testing.T, s Store) {
 			}
 			ids[e.ID] = true
 		}
-		if cursor = page.NextCursor; cursor == "" {
-			break
-		}
-	}
+		return page.NextCursor, nil
+	})
 	if fmt.Sprint(got) != "[c0@6 c2@5 c1@4 c0@3 c2@2 c1@1 c0@0]" {
 		t.Fatalf("listed %v", got)
 	}
@@ -66,18 +63,18 @@ func testAudit(t *testing.T, s Store) {
 	f := func(q store.AuditQuery, want string) {
 		t.Helper()
 		var got []string
-		for pages := 0; pages < 10; pages++ {
-			page, err := s.ListAudit(ctx, q)
+		eachPage(t, 10, func(cursor string) (string, error) {
+			pq := q
+			pq.Cursor = cursor
+			page, err := s.ListAudit(ctx, pq)
 			if err != nil {
-				t.Fatal(err)
+				return "", err
 			}
 			for _, e := range page.Entries {
 				got = append(got, fmt.Sprintf("%s/%s@%d", e.Domain, e.Code, e.Time.Unix()-at.Unix()))
 			}
-			if q.Cursor = page.NextCursor; q.Cursor == "" {
-				break
-			}
-		}
+			return page.NextCursor, nil
+		})
 		if fmt.Sprint(got) != want {
 			t.Fatalf("%+v listed %v, want %s", q, got, want)
 		}

@@ -272,21 +272,41 @@ func testListTag(t *testing.T, s Store) {
 func listAll(t *testing.T, s Store, opt store.ListOptions) []string {
 	t.Helper()
 	var out []string
-	for i := 0; i < 100; i++ {
+	ended := eachPage(t, 100, func(cursor string) (string, error) {
+		opt.Cursor = cursor
 		p, err := s.ListLinks(ctx, opt)
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		for _, l := range p.Links {
 			out = append(out, l.Code)
 		}
-		if p.NextCursor == "" {
-			return out
-		}
-		opt.Cursor = p.NextCursor
+		return p.NextCursor, nil
+	})
+	if !ended {
+		t.Fatal("paging does not end")
 	}
-	t.Fatal("paging does not end")
-	return nil
+	return out
+}
+
+// eachPage pages through a listing: page lists the page at cursor ("" for
+// the first) and returns the next cursor, "" after the last page. eachPage
+// fails t on an error, stops after max pages and reports whether it
+// reached the last page.
+func eachPage(t *testing.T, max int, page func(cursor string) (next string, err error)) bool {
+	t.Helper()
+	cursor := ""
+	for range max {
+		next, err := page(cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next == "" {
+			return true
+		}
+		cursor = next
+	}
+	return false
 }
 
 func testListBadCursor(t *testing.T, s Store) {
