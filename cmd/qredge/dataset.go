@@ -11,34 +11,31 @@ import (
 	"github.com/qredge/qredge/internal/cli"
 )
 
-const datasetUsage = `qredge dataset status --redis ADDR
-       qredge dataset adopt --redis ADDR --yes [--supersedes ID,...]
+const datasetUsage = `Usage:
+  qredge dataset status --redis ADDR
+  qredge dataset adopt --redis ADDR --yes [--supersedes ID,...]
 
 status shows the link dataset in Redis: its id, links, version counter,
 and the ids edges reported lost. adopt makes what Redis holds now the
 intended dataset after a loss: edges that hold a lost dataset reload it in
 full (possibly to nothing), and the API writes to it again. Restore a lost
-dataset instead with 'qredge links import --restore' (docs/runbook.md).`
+dataset instead with 'qredge links import --restore' (docs/runbook.md).
+`
 
 func runDataset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintf(stderr, "Usage: %s\n", datasetUsage)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			return nil
-		}
-		return cli.ErrUsage
-	}
-	sub := args[0]
-	if sub != "status" && sub != "adopt" {
-		fmt.Fprintf(stderr, "qredge dataset: unknown command %q\n\nUsage: %s\n", sub, datasetUsage)
-		return cli.ErrUsage
-	}
-	fs := cli.NewFlagSet("dataset "+sub, datasetUsage, stderr)
+	return cli.Dispatch("dataset", datasetUsage, args, stdout, stderr, map[string]func([]string) error{
+		"status": func(a []string) error { return datasetCommand(ctx, "status", a, stdout, stderr) },
+		"adopt":  func(a []string) error { return datasetCommand(ctx, "adopt", a, stdout, stderr) },
+	})
+}
+
+func datasetCommand(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlagSet("dataset "+sub, "qredge dataset "+sub+" --redis ADDR [flags]", stderr)
 	rf := cli.DefaultRedisFlags()
 	rf.Register(fs)
 	yes := fs.Bool("yes", false, "adopt: confirm that the dataset in Redis now is the one to keep")
 	supersedes := fs.String("supersedes", "", "adopt: also supersede these dataset ids (comma-separated), beside those edges reported lost")
-	if err := cli.ParseNoArgs(fs, args[1:]); err != nil {
+	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
 	s, err := rf.Open(ctx)

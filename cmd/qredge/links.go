@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/qredge/qredge/internal/cli"
@@ -20,19 +19,8 @@ See docs/links-import-export.md. Run 'qredge links <command> --help' for the fla
 `
 
 func runLinks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, linksUsage)
-		return cli.ErrUsage
-	}
-	switch args[0] {
-	case "import":
-		return runLinksImport(ctx, args[1:], stdout, stderr)
-	case "export":
-		return runLinksExport(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "--help", "-help":
-		fmt.Fprint(stdout, linksUsage)
-		return nil
-	}
-	fmt.Fprintf(stderr, "qredge links: unknown command %q\n\n%s", args[0], linksUsage)
-	return cli.ErrUsage
+	return cli.Dispatch("links", linksUsage, args, stdout, stderr, map[string]func([]string) error{
+		"import": func(a []string) error { return runLinksImport(ctx, a, stdout, stderr) },
+		"export": func(a []string) error { return runLinksExport(ctx, a, stdout, stderr) },
+	})
 }

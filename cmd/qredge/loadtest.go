@@ -18,18 +18,10 @@ Run 'qredge loadtest <command> --help' for the flags.
 `
 
 func runLoadtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, loadtestUsage)
-		return cli.ErrUsage
-	}
-	switch args[0] {
-	case "seed":
-		return runLoadtestSeed(ctx, args[1:], stdout, stderr)
-	case "run":
-		return runLoadtestRun(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "qredge loadtest: unknown command %q\n\n%s", args[0], loadtestUsage)
-	return cli.ErrUsage
+	return cli.Dispatch("loadtest", loadtestUsage, args, stdout, stderr, map[string]func([]string) error{
+		"seed": func(a []string) error { return runLoadtestSeed(ctx, a, stdout, stderr) },
+		"run":  func(a []string) error { return runLoadtestRun(ctx, a, stdout, stderr) },
+	})
 }
 
 // runLoadtestRun is 'qredge loadtest run': the open-loop generator.

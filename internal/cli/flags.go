@@ -149,3 +149,24 @@ func ExitCode(err error, stderr io.Writer, prefix string) int {
 	fmt.Fprintf(stderr, "%s: %v\n", prefix, err)
 	return 1
 }
+
+// Dispatch runs the subcommand args[0] names (links, loadtest, dataset)
+// with the rest of args. Without one, or with an unknown one, it prints
+// usage to stderr and returns ErrUsage; help, -h and --help print it to
+// stdout.
+func Dispatch(name, usage string, args []string, stdout, stderr io.Writer, subs map[string]func(args []string) error) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return ErrUsage
+	}
+	if run, ok := subs[args[0]]; ok {
+		return run(args[1:])
+	}
+	switch args[0] {
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "qredge %s: unknown command %q\n\n%s", name, args[0], usage)
+	return ErrUsage
+}

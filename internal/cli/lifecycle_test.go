@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -42,4 +43,28 @@ func TestClosersCloseLastFirstOnce(t *testing.T) {
 	if len(order) != 3 {
 		t.Fatalf("a second Close ran closes again: %v", order)
 	}
+}
+
+func TestDispatch(t *testing.T) {
+	var ran []string
+	subs := map[string]func([]string) error{
+		"import": func(a []string) error { ran = append(ran, strings.Join(a, " ")); return nil },
+	}
+	f := func(args []string, wantErr error, wantOut, wantStderr string) {
+		t.Helper()
+		var out, errOut strings.Builder
+		if err := Dispatch("links", "Usage: qredge links import FILE\n", args, &out, &errOut, subs); err != wantErr {
+			t.Fatalf("%v: Dispatch = %v, want %v", args, err, wantErr)
+		}
+		if out.String() != wantOut || errOut.String() != wantStderr {
+			t.Fatalf("%v: stdout %q, stderr %q; want %q, %q", args, out.String(), errOut.String(), wantOut, wantStderr)
+		}
+	}
+	f([]string{"import", "a.csv", "--atomic"}, nil, "", "")
+	if len(ran) != 1 || ran[0] != "a.csv --atomic" {
+		t.Fatalf("the subcommand got %q, want the arguments after its name", ran)
+	}
+	f(nil, ErrUsage, "", "Usage: qredge links import FILE\n")
+	f([]string{"--help"}, nil, "Usage: qredge links import FILE\n", "")
+	f([]string{"nope"}, ErrUsage, "", "qredge links: unknown command \"nope\"\n\nUsage: qredge links import FILE\n")
 }
