@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/api"
 )
 
 // Config is the configuration of a Client.
@@ -55,16 +55,8 @@ func New(cfg Config) *Client {
 	return &Client{cfg: cfg, base: strings.TrimSuffix(cfg.URL, "/"), http: &http.Client{Timeout: cfg.Timeout, Transport: cfg.Transport}}
 }
 
-// Problem is the problem+json body of an API error (RFC 9457), with
-// qredge's error code and, for validation errors, the fields at fault.
-type Problem struct {
-	Type   string             `json:"type"`
-	Title  string             `json:"title"`
-	Status int                `json:"status"`
-	Detail string             `json:"detail"`
-	Code   string             `json:"code"`
-	Errors []store.FieldError `json:"errors"`
-}
+// Problem is the problem+json body of an API error, as the API writes it.
+type Problem = api.Problem
 
 // Error is an answer the call did not expect, usually not 2xx.
 type Error struct {
