@@ -70,18 +70,9 @@ func NewClient(cfg ClientConfig) (redis.UniversalClient, Mode, error) {
 		}
 		return redis.NewClient(opt), ModeSingle, nil
 	case "", "redis-cluster", "rediss-cluster":
-		hosts, user, pass, err := splitHosts(rest)
+		hosts, user, pass, tlsConfig, err := multiHosts(addr, rest, scheme == "rediss-cluster", tlsConfig, cfg)
 		if err != nil {
-			return nil, "", fmt.Errorf("--redis %q: %w", addr, err)
-		}
-		if scheme == "rediss-cluster" && tlsConfig == nil {
-			tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		if user == "" {
-			user = cfg.Username
-		}
-		if pass == "" {
-			pass = cfg.Password
+			return nil, "", err
 		}
 		if scheme == "" && len(hosts) == 1 {
 			return redis.NewClient(&redis.Options{Addr: hosts[0], Username: user, Password: pass, TLSConfig: tlsConfig,
@@ -94,24 +85,29 @@ func NewClient(cfg ClientConfig) (redis.UniversalClient, Mode, error) {
 		if !ok || master == "" {
 			return nil, "", fmt.Errorf("--redis %q: a Sentinel URL names the master: redis-sentinel://h1:26379,h2:26379/mymaster", addr)
 		}
-		hosts, user, pass, err := splitHosts(hostPart)
+		hosts, user, pass, tlsConfig, err := multiHosts(addr, hostPart, scheme == "rediss-sentinel", tlsConfig, cfg)
 		if err != nil {
-			return nil, "", fmt.Errorf("--redis %q: %w", addr, err)
-		}
-		if scheme == "rediss-sentinel" && tlsConfig == nil {
-			tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		if user == "" {
-			user = cfg.Username
-		}
-		if pass == "" {
-			pass = cfg.Password
+			return nil, "", err
 		}
 		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: master, SentinelAddrs: hosts,
 			Username: user, Password: pass, TLSConfig: tlsConfig,
 			DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.ReadTimeout}), ModeSentinel, nil
 	}
 	return nil, "", fmt.Errorf("--redis %q: unknown scheme %q (use host:port, redis://, rediss://, redis-cluster:// or redis-sentinel://)", addr, scheme)
+}
+
+// multiHosts parses the host list of a cluster or Sentinel address, with
+// the credentials it holds or else cfg's, and TLS when secure.
+func multiHosts(addr, list string, secure bool, tlsConfig *tls.Config, cfg ClientConfig) ([]string, string, string, *tls.Config, error) {
+	hosts, user, pass, err := splitHosts(list)
+	if err != nil {
+		return nil, "", "", nil, fmt.Errorf("--redis %q: %w", addr, err)
+	}
+	if secure && tlsConfig == nil {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	applyCommon(&user, &pass, cfg)
+	return hosts, user, pass, tlsConfig, nil
 }
 
 func applyCommon(user, pass *string, cfg ClientConfig) {
