@@ -54,8 +54,7 @@ func linkStats(t *testing.T, a *APIServer, code, query string) store.LinkStats {
 // stats hold exactly the scans, with the right breakdowns. Then the brake
 // (admin endpoint and signals), and freshness measured scan by scan.
 func TestScansToStats(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	codes := []string{"tv", "print", "radio"}
 	for _, c := range codes {
 		if st, b := apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":%q,"destination":"https://example.com/%s"}`, c, c)); st != 201 {

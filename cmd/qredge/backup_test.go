@@ -35,43 +35,32 @@ func TestBackupUnderLoad(t *testing.T) {
 	var (
 		mu   sync.Mutex
 		acks []ack
-		stop = make(chan struct{})
-		wg   sync.WaitGroup
+		load loops
 	)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code := fmt.Sprintf("w%d-%d", w, i)
-				r, _ := http.NewRequest("POST", base+"/api/v1/links", strings.NewReader(`{"code":"`+code+`","destination":"https://example.com/`+code+`"}`))
-				r.Header.Set("Authorization", "Bearer "+key)
-				resp, err := client.Do(r)
-				if err != nil {
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode == 201 {
-					mu.Lock()
-					acks = append(acks, ack{code, time.Now()})
-					mu.Unlock()
-				}
+		load.Go(func(i int) {
+			code := fmt.Sprintf("w%d-%d", w, i)
+			r, _ := http.NewRequest("POST", base+"/api/v1/links", strings.NewReader(`{"code":"`+code+`","destination":"https://example.com/`+code+`"}`))
+			r.Header.Set("Authorization", "Bearer "+key)
+			resp, err := client.Do(r)
+			if err != nil {
+				return
 			}
-		}()
+			resp.Body.Close()
+			if resp.StatusCode == 201 {
+				mu.Lock()
+				acks = append(acks, ack{code, time.Now()})
+				mu.Unlock()
+			}
+		})
 	}
 	time.Sleep(300 * time.Millisecond)
 	out := filepath.Join(t.TempDir(), "online.db")
 	started := time.Now()
 	code, stdout, stderr := runCmd(t, "backup", "--server", base, "--api-key", key, "--out", out)
 	time.Sleep(100 * time.Millisecond) // writes go on after the backup too
-	close(stop)
-	wg.Wait()
+	load.Stop()
 	if code != 0 {
 		t.Fatalf("qredge backup: exit %d\n%s%s", code, stdout, stderr)
 	}

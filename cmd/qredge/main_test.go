@@ -71,7 +71,7 @@ var noRedirect = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-func req(t *testing.T, method, url, key, body string) (*http.Response, string) {
+func req(t testing.TB, method, url, key, body string) (*http.Response, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
