@@ -25,14 +25,8 @@ func mustStartAnalytics(t *testing.T, redisAddr string, brokers []string) *Analy
 	cfg.AdminListen = "127.0.0.1:0"
 	cfg.Kafka.SessionTimeout = time.Second
 	cfg.Kafka.Linger = 20 * time.Millisecond
-	if err := cfg.Check(); err != nil {
-		t.Fatal(err)
-	}
 	a := &AnalyticsServer{Config: cfg, Log: newLogger(&testlog.Buffer{}, "text", "debug")}
-	if err := a.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	mustOpen(t, a.Config.Check, func() error { return a.Open(t.Context()) }, a.Close)
 	return a
 }
 

@@ -66,15 +66,22 @@ func mustStartAPIServer(tb testing.TB, redisAddr string, mods ...func(*APIConfig
 	for _, mod := range mods {
 		mod(&cfg)
 	}
-	if err := cfg.Check(); err != nil {
-		tb.Fatal(err)
-	}
 	a := &APIServer{Config: cfg, Log: newLogger(&testlog.Buffer{}, "text", "debug")}
-	if err := a.Open(context.Background()); err != nil {
+	mustOpen(tb, a.Config.Check, func() error { return a.Open(context.Background()) }, a.Close)
+	return a
+}
+
+// mustOpen checks a server's configuration, opens the server and closes
+// it when the test ends.
+func mustOpen(tb testing.TB, check, open, close func() error) {
+	tb.Helper()
+	if err := check(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { a.Close() })
-	return a
+	if err := open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { close() })
 }
 
 func apiCall(tb testing.TB, a *APIServer, method, path, body string) (int, string) {
