@@ -29,15 +29,6 @@ import (
 	"github.com/qredge/qredge/store/boltstore"
 )
 
-func mustTime(t testing.TB, s string) time.Time {
-	t.Helper()
-	v, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 func testHPA(name string, min, max int32, ann map[string]string) *autoscalingv2.HorizontalPodAutoscaler {
 	return &autoscalingv2.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "qredge", Name: name, Annotations: ann, ResourceVersion: "1"},
@@ -117,8 +108,8 @@ func patches(c *fake.Clientset) int {
 
 func TestPrescaleHPAFake(t *testing.T) {
 	ctx := context.Background()
-	now := mustTime(t, "2026-11-27T11:40:00Z")
-	drops := []prescale.Drop{{Code: "spring24", At: mustTime(t, "2026-11-27T12:00:00Z")}}
+	now := time.Date(2026, 11, 27, 11, 40, 0, 0, time.UTC)
+	drops := []prescale.Drop{{Code: "spring24", At: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}}
 	on := prescale.WindowAt(drops, now, 30*time.Minute, 2*time.Hour)
 	off := prescale.WindowAt(drops, now.Add(3*time.Hour), 30*time.Minute, 2*time.Hour)
 	run := func(c *fake.Clientset, name string, w prescale.Window, apply bool) (prescale.Change, error) {
@@ -261,13 +252,17 @@ func runPrescaleCmd(t *testing.T, c *fake.Clientset, args ...string) (int, strin
 
 func TestPrescaleDataDir(t *testing.T) {
 	dir := t.TempDir()
-	at := func(s string) *time.Time { v := mustTime(t, s); return &v }
+	// at is a time on 2026-11-DAY, UTC.
+	at := func(day, hour, min int) *time.Time {
+		v := time.Date(2026, 11, day, hour, min, 0, 0, time.UTC)
+		return &v
+	}
 	mustSeedDataDir(t, dir, []*store.Link{
 		{Code: "plain", Destination: "https://example.com/"},
-		{Code: "spring24", Destination: "https://example.com/spring", Schedule: &store.Schedule{NotBefore: at("2026-11-27T12:00:00Z")}},
-		{Code: "tv", Domain: "go.example.com", Destination: "https://example.com/tv", Schedule: &store.Schedule{NotBefore: at("2026-11-28T09:00:00Z")}},
-		{Code: "off", Destination: "https://example.com/off", Disabled: true, Schedule: &store.Schedule{NotBefore: at("2026-11-27T11:50:00Z")}},
-		{Code: "ends", Destination: "https://example.com/ends", Schedule: &store.Schedule{NotAfter: at("2026-11-27T12:00:00Z")}},
+		{Code: "spring24", Destination: "https://example.com/spring", Schedule: &store.Schedule{NotBefore: at(27, 12, 0)}},
+		{Code: "tv", Domain: "go.example.com", Destination: "https://example.com/tv", Schedule: &store.Schedule{NotBefore: at(28, 9, 0)}},
+		{Code: "off", Destination: "https://example.com/off", Disabled: true, Schedule: &store.Schedule{NotBefore: at(27, 11, 50)}},
+		{Code: "ends", Destination: "https://example.com/ends", Schedule: &store.Schedule{NotAfter: at(27, 12, 0)}},
 	})
 	c := fake.NewClientset(testHPA("qredge-edge", 3, 50, nil), testHPA("qredge-edge-eu", 5, 50, nil))
 	args := func(now string, extra ...string) []string {
@@ -384,16 +379,16 @@ func TestPrescaleDefaults(t *testing.T) {
 	}
 }
 
+// mustSeedDataDir creates links, in one transaction, in the data
+// directory dir.
 func mustSeedDataDir(t testing.TB, dir string, links []*store.Link) {
 	t.Helper()
 	db, err := boltstore.Open(dir)
+	if err == nil {
+		_, errs, bulkErr := db.CreateLinks(context.Background(), links, true)
+		err = errors.Join(bulkErr, errors.Join(errs...), db.Close())
+	}
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer db.Close()
-	for _, l := range links {
-		if _, err := db.CreateLink(context.Background(), l); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

@@ -25,14 +25,8 @@ func mustStartAnalytics(t *testing.T, redisAddr string, brokers []string) *Analy
 	cfg.AdminListen = "127.0.0.1:0"
 	cfg.Kafka.SessionTimeout = time.Second
 	cfg.Kafka.Linger = 20 * time.Millisecond
-	if err := cfg.Check(); err != nil {
-		t.Fatal(err)
-	}
 	a := &AnalyticsServer{Config: cfg, Log: newLogger(&testlog.Buffer{}, "text", "debug")}
-	if err := a.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	mustOpen(t, a.Config.Check, func() error { return a.Open(t.Context()) }, a.Close)
 	return a
 }
 
@@ -54,8 +48,7 @@ func linkStats(t *testing.T, a *APIServer, code, query string) store.LinkStats {
 // stats hold exactly the scans, with the right breakdowns. Then the brake
 // (admin endpoint and signals), and freshness measured scan by scan.
 func TestScansToStats(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	codes := []string{"tv", "print", "radio"}
 	for _, c := range codes {
 		if st, b := apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":%q,"destination":"https://example.com/%s"}`, c, c)); st != 201 {

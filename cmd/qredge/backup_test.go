@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -17,13 +16,6 @@ import (
 	"github.com/qredge/qredge/store/boltstore"
 )
 
-func runCmd(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
-
 // TestBackupUnderLoad takes an online backup while links are created
 // through the API, restores it into a new data directory and finds there
 // every link whose creation was acknowledged before the backup started;
@@ -34,18 +26,7 @@ func TestBackupUnderLoad(t *testing.T) {
 	const key = "backup-test-admin-key"
 	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base := "http://" + s.Addr()
-	var seed strings.Builder
-	seed.WriteString("[")
-	for i := range 5000 {
-		if i > 0 {
-			seed.WriteString(",")
-		}
-		fmt.Fprintf(&seed, `{"code":"s%04d","destination":"https://example.com/seed/%d"}`, i, i)
-	}
-	seed.WriteString("]")
-	if resp, b := req(t, "POST", base+"/api/v1/links/bulk", key, seed.String()); resp.StatusCode != 201 && resp.StatusCode != 200 {
-		t.Fatalf("seed: %d %s", resp.StatusCode, b)
-	}
+	mustBulkCreate(t, base, key, 5000, `{"code":"s%04d","destination":"https://example.com/seed/%d"}`)
 
 	type ack struct {
 		code string
@@ -54,43 +35,32 @@ func TestBackupUnderLoad(t *testing.T) {
 	var (
 		mu   sync.Mutex
 		acks []ack
-		stop = make(chan struct{})
-		wg   sync.WaitGroup
+		load loops
 	)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code := fmt.Sprintf("w%d-%d", w, i)
-				r, _ := http.NewRequest("POST", base+"/api/v1/links", strings.NewReader(`{"code":"`+code+`","destination":"https://example.com/`+code+`"}`))
-				r.Header.Set("Authorization", "Bearer "+key)
-				resp, err := client.Do(r)
-				if err != nil {
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode == 201 {
-					mu.Lock()
-					acks = append(acks, ack{code, time.Now()})
-					mu.Unlock()
-				}
+		load.Go(func(i int) {
+			code := fmt.Sprintf("w%d-%d", w, i)
+			r, _ := http.NewRequest("POST", base+"/api/v1/links", strings.NewReader(`{"code":"`+code+`","destination":"https://example.com/`+code+`"}`))
+			r.Header.Set("Authorization", "Bearer "+key)
+			resp, err := client.Do(r)
+			if err != nil {
+				return
 			}
-		}()
+			resp.Body.Close()
+			if resp.StatusCode == 201 {
+				mu.Lock()
+				acks = append(acks, ack{code, time.Now()})
+				mu.Unlock()
+			}
+		})
 	}
 	time.Sleep(300 * time.Millisecond)
 	out := filepath.Join(t.TempDir(), "online.db")
 	started := time.Now()
 	code, stdout, stderr := runCmd(t, "backup", "--server", base, "--api-key", key, "--out", out)
 	time.Sleep(100 * time.Millisecond) // writes go on after the backup too
-	close(stop)
-	wg.Wait()
+	load.Stop()
 	if code != 0 {
 		t.Fatalf("qredge backup: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -152,6 +122,56 @@ func copyFile(t *testing.T, from, to string) {
 	}
 }
 
+// mustBulkCreate creates n links through the bulk endpoint of the serve
+// at base; link i is format with i filled in twice (code and destination).
+func mustBulkCreate(t *testing.T, base, key string, n int, format string) {
+	t.Helper()
+	var bulk strings.Builder
+	bulk.WriteString("[")
+	for i := range n {
+		if i > 0 {
+			bulk.WriteString(",")
+		}
+		fmt.Fprintf(&bulk, format, i, i)
+	}
+	bulk.WriteString("]")
+	if resp, b := req(t, "POST", base+"/api/v1/links/bulk", key, bulk.String()); resp.StatusCode != 201 && resp.StatusCode != 200 {
+		t.Fatalf("bulk create: %d %s", resp.StatusCode, b)
+	}
+}
+
+// damageBucket overwrites the root page of a top-level bucket of the
+// stopped data file at path with random bytes, keeping the page header.
+func damageBucket(t *testing.T, path, bucket string) {
+	t.Helper()
+	rep, err := boltstore.Check(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root uint64
+	for _, b := range rep.Buckets {
+		if b.Name == bucket {
+			root = b.Root
+		}
+	}
+	if root < 2 {
+		t.Fatalf("the %s bucket has no page of its own: %+v", bucket, rep.Buckets)
+	}
+	junk := make([]byte, rep.PageSize-16)
+	r := rand.New(rand.NewPCG(root, 1))
+	for i := range junk {
+		junk[i] = byte(r.Uint32())
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(junk, int64(root)*int64(rep.PageSize)+16); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestCheckCommand: qredge check says healthy (exit 0) or what is damaged
 // (exit 1); with only the stats damaged, --drop-stats repairs the file
 // and serve starts with its links and working stats.
@@ -163,18 +183,7 @@ func TestCheckCommand(t *testing.T) {
 	const key = "check-test-admin-key"
 	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base := "http://" + s.Addr()
-	var bulk strings.Builder
-	bulk.WriteString("[")
-	for i := range 3000 {
-		if i > 0 {
-			bulk.WriteString(",")
-		}
-		fmt.Fprintf(&bulk, `{"code":"k%04d","destination":"https://example.com/%d"}`, i, i)
-	}
-	bulk.WriteString("]")
-	if resp, b := req(t, "POST", base+"/api/v1/links/bulk", key, bulk.String()); resp.StatusCode != 201 && resp.StatusCode != 200 {
-		t.Fatalf("bulk: %d %s", resp.StatusCode, b)
-	}
+	mustBulkCreate(t, base, key, 3000, `{"code":"k%04d","destination":"https://example.com/%d"}`)
 	for i := range 400 {
 		req(t, "GET", fmt.Sprintf("%s/k%04d", base, i), "", "")
 	}
@@ -194,30 +203,7 @@ func TestCheckCommand(t *testing.T) {
 	healthy, _ := os.ReadFile(path)
 
 	// Damage in the stats only.
-	rep, _ := boltstore.Check(path)
-	var statsRoot, linksRoot uint64
-	for _, b := range rep.Buckets {
-		switch b.Name {
-		case "stats":
-			statsRoot = b.Root
-		case "links":
-			linksRoot = b.Root
-		}
-	}
-	if statsRoot < 2 || linksRoot < 2 {
-		t.Fatalf("buckets: %+v", rep.Buckets)
-	}
-	damage := func(pg uint64) {
-		junk := make([]byte, rep.PageSize-16)
-		r := rand.New(rand.NewPCG(pg, 1))
-		for i := range junk {
-			junk[i] = byte(r.Uint32())
-		}
-		f, _ := os.OpenFile(path, os.O_WRONLY, 0)
-		f.WriteAt(junk, int64(pg)*int64(rep.PageSize)+16)
-		f.Close()
-	}
-	damage(statsRoot)
+	damageBucket(t, path, "stats")
 	code, stdout, _ = runCmd(t, "check", "--data-dir", dir)
 	if code != 1 || !strings.Contains(stdout, `bucket "stats"`) || !strings.Contains(stdout, "--drop-stats") {
 		t.Fatalf("check of damaged stats: %d\n%s", code, stdout)
@@ -243,7 +229,7 @@ func TestCheckCommand(t *testing.T) {
 	if err := os.WriteFile(path, healthy, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	damage(linksRoot)
+	damageBucket(t, path, "links")
 	code, stdout, _ = runCmd(t, "check", "--data-dir", dir)
 	if code != 1 || !strings.Contains(stdout, `bucket "links"`) || !strings.Contains(stdout, "restore the latest backup") {
 		t.Fatalf("check of damaged links: %d\n%s", code, stdout)

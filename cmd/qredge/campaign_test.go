@@ -19,24 +19,7 @@ import (
 // campaign --> and <!-- /campaign -->) as one shell script.
 func campaignScript(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	start := strings.Index(s, "<!-- campaign -->")
-	end := strings.Index(s, "<!-- /campaign -->")
-	if start < 0 || end < start {
-		t.Fatal("README.md has no <!-- campaign --> block")
-	}
-	var lines []string
-	for _, line := range strings.Split(s[start:end], "\n") {
-		if strings.HasPrefix(line, "```") || strings.HasPrefix(line, "<!--") {
-			continue
-		}
-		lines = append(lines, line)
-	}
-	return strings.Join(lines, "\n")
+	return strings.Join(readmeSection(t, "campaign"), "\n")
 }
 
 // TestCampaignBinary runs the README's campaign (bulk create, QR images,

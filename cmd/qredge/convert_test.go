@@ -18,8 +18,7 @@ import (
 // qredge) is read as it is, and converted to the binary form while links
 // are written and scanned; nothing is lost or changed.
 func TestConvertJSONLinksUnderTraffic(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	const n = 3000
 	for i := range n {
 		if i%100 == 0 {
@@ -59,44 +58,35 @@ func TestConvertJSONLinksUnderTraffic(t *testing.T) {
 		t.Fatalf("edge loaded %d JSON links, want %d", e.Table().Len(), n)
 	}
 	var (
-		stop         atomic.Bool
-		wg           sync.WaitGroup
+		load         loops
 		touched      sync.Map
 		scans, fails atomic.Int64
 	)
-	wg.Add(2)
-	go func() { // writes: updates, deletes and creates
-		defer wg.Done()
-		for i := 0; !stop.Load(); i++ {
-			code := fmt.Sprint("j", (i*37)%n)
-			touched.Store(code, true)
-			switch i % 3 {
-			case 0:
-				apiCall(t, a, "PATCH", "/api/v1/links/"+code, `{"destination":"https://example.com/new"}`)
-			case 1:
-				apiCall(t, a, "DELETE", "/api/v1/links/"+code, "")
-			default:
-				apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":"new%d","destination":"https://example.com/n"}`, i))
-			}
+	load.Go(func(i int) { // writes: updates, deletes and creates
+		code := fmt.Sprint("j", (i*37)%n)
+		touched.Store(code, true)
+		switch i % 3 {
+		case 0:
+			apiCall(t, a, "PATCH", "/api/v1/links/"+code, `{"destination":"https://example.com/new"}`)
+		case 1:
+			apiCall(t, a, "DELETE", "/api/v1/links/"+code, "")
+		default:
+			apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":"new%d","destination":"https://example.com/n"}`, i))
 		}
-	}()
-	go func() { // scans of links nobody writes
-		defer wg.Done()
-		for i := 0; !stop.Load(); i++ {
-			code := fmt.Sprint("j", (i*7919)%n)
-			if _, w := touched.Load(code); w {
-				continue
-			}
-			if st, _ := scanEdge(t, e, code); st != 301 && st != 302 {
-				fails.Add(1)
-			}
-			scans.Add(1)
+	})
+	load.Go(func(i int) { // scans of links nobody writes
+		code := fmt.Sprint("j", (i*7919)%n)
+		if _, w := touched.Load(code); w {
+			return
 		}
-	}()
+		if st, _ := scanEdge(t, e, code); st != 301 && st != 302 {
+			fails.Add(1)
+		}
+		scans.Add(1)
+	})
 	time.Sleep(50 * time.Millisecond)
 	converted, err := a.store.ConvertLinks(ctx)
-	stop.Store(true)
-	wg.Wait()
+	load.Stop()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"strconv"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/redistest"
-	"github.com/qredge/qredge/store"
 )
 
 // A request whose lines end in a bare LF is answered 400 at once and the
@@ -78,11 +76,7 @@ func TestBareLFServe(t *testing.T) {
 }
 
 func TestBareLFEdge(t *testing.T) {
-	redisAddr := redistest.MustStart(t, redistest.Options{}).Addr()
-	st := mustOpenRedis(t, redisAddr, DefaultEdgeConfig().Redis.Prefix)
-	if _, err := st.CreateLink(context.Background(), &store.Link{Code: "hard", Destination: "https://example.com/h", Status: 302}); err != nil {
-		t.Fatal(err)
-	}
+	redisAddr := mustStartRedisHard(t)
 	e := mustStartEdge(t, redisAddr, func(c *EdgeConfig) { c.HTTP.ReadTimeout = crlfReadTimeout })
 	waitReady(t, e)
 	checkBareLF(t, e.Addr(), "/hard", 302, "\r\n\r\nmalformed HTTP request: lines must end in CRLF\n")

@@ -55,8 +55,7 @@ func listAll(t *testing.T, a *APIServer) map[string]string {
 // naming the loss. An export of the edge's table, restored into Redis,
 // brings back the dataset as it was, and everything runs on.
 func TestRedisComesBackEmpty(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	const n = 60
 	// Live throughout the test, whatever the date.
 	notAfter := testclock.Now().AddDate(10, 0, 0).UTC().Format(time.RFC3339)
@@ -91,43 +90,26 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	var scans, bad atomic.Int64
 	var badMu sync.Mutex
 	var badSeen []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		wg.Wait()
-	}()
+	var load loops
+	defer load.Stop()
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; ; i += 4 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code := fmt.Sprintf("k%d", i%(n+1))
-				st := 0
-				if resp, err := client.Get("http://" + e.Addr() + "/" + code); err == nil {
-					st = resp.StatusCode
-					resp.Body.Close()
-				}
-				scans.Add(1)
-				if st != 301 && st != 302 {
-					bad.Add(1)
-					badMu.Lock()
-					badSeen = append(badSeen, fmt.Sprintf("%s: %d", code, st))
-					badMu.Unlock()
-				}
-				time.Sleep(time.Millisecond)
+		load.Go(func(i int) {
+			code := fmt.Sprintf("k%d", (w+4*i)%(n+1))
+			st := 0
+			if resp, err := client.Get("http://" + e.Addr() + "/" + code); err == nil {
+				st = resp.StatusCode
+				resp.Body.Close()
 			}
-		}()
+			scans.Add(1)
+			if st != 301 && st != 302 {
+				bad.Add(1)
+				badMu.Lock()
+				badSeen = append(badSeen, fmt.Sprintf("%s: %d", code, st))
+				badMu.Unlock()
+			}
+			time.Sleep(time.Millisecond)
+		})
 	}
 	time.Sleep(100 * time.Millisecond)
 	srv.Restart() // not persistent: it comes back empty
@@ -190,8 +172,7 @@ func TestRedisComesBackEmpty(t *testing.T) {
 	}
 	testwait.For(t, 15*time.Second, "the edge to reload the restored dataset", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return !lost })
 	waitReady(t, late)
-	close(stop)
-	wg.Wait()
+	load.Stop()
 	t.Logf("%d scans of known codes across Redis coming back empty and the restore, %d failed", scans.Load(), bad.Load())
 	if bad.Load() != 0 {
 		t.Fatalf("%d scans of known codes failed: %v", bad.Load(), badSeen[:min(len(badSeen), 10)])
@@ -226,8 +207,7 @@ func TestRedisComesBackEmpty(t *testing.T) {
 // empty Redis the intended dataset: edges drop what they held, and the
 // API writes again with versions above the ones the edge held.
 func TestDatasetAdoptCommand(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	for i := range 5 {
 		apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":"a%d","destination":"https://example.com/%d"}`, i, i))
 	}

@@ -147,21 +147,11 @@ func (p *proc) stop(t *testing.T) {
 // continuation lines joined and comments dropped.
 func quickStart(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	start := strings.Index(s, "<!-- quickstart -->")
-	end := strings.Index(s, "<!-- /quickstart -->")
-	if start < 0 || end < start {
-		t.Fatal("README.md has no <!-- quickstart --> block")
-	}
 	var cmds []string
 	cur := ""
-	for _, line := range strings.Split(s[start:end], "\n") {
+	for _, line := range readmeSection(t, "quickstart") {
 		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "```") || strings.HasPrefix(line, "<!--") || strings.HasPrefix(line, "#") || line == "" {
+		if strings.HasPrefix(line, "#") || line == "" {
 			continue
 		}
 		if strings.HasSuffix(line, "\\") {

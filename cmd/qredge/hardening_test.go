@@ -280,12 +280,20 @@ func TestHardeningServe(t *testing.T) {
 	})
 }
 
-func TestHardeningEdge(t *testing.T) {
+// mustStartRedisHard starts a Redis server holding the edge's link "hard"
+// and returns its address.
+func mustStartRedisHard(t *testing.T) string {
+	t.Helper()
 	redisAddr := redistest.MustStart(t, redistest.Options{}).Addr()
 	st := mustOpenRedis(t, redisAddr, DefaultEdgeConfig().Redis.Prefix)
 	if _, err := st.CreateLink(context.Background(), &store.Link{Code: "hard", Destination: "https://example.com/h", Status: 302}); err != nil {
 		t.Fatal(err)
 	}
+	return redisAddr
+}
+
+func TestHardeningEdge(t *testing.T) {
+	redisAddr := mustStartRedisHard(t)
 	start := func(mod func(*EdgeConfig)) *Edge {
 		e := mustStartEdge(t, redisAddr, func(c *EdgeConfig) {
 			c.HTTP.ReadTimeout = hardTimeout

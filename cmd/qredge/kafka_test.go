@@ -22,8 +22,7 @@ import (
 // cluster is down and comes back. Scans get no errors and no extra
 // latency beyond noise; every scan's event arrives in Kafka afterwards.
 func TestEdgeKafkaOutage(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	for i := 0; i < 10; i++ {
 		apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":"k%d","destination":"https://example.com/%d"}`, i, i))
 	}

@@ -456,16 +456,22 @@ func TestLinksAPI(t *testing.T) {
 	}
 }
 
-// BenchmarkLinksImport imports 10,000 links per op from CSV into a fresh
-// data directory or Redis prefix, and reports links/s.
-func BenchmarkLinksImport(b *testing.B) {
-	const n = 10000
+// benchLinksCSV writes a CSV file of n links for the benchmarks and
+// returns its path.
+func benchLinksCSV(b *testing.B, n int) string {
 	var sb strings.Builder
 	sb.WriteString("code,destination,tags\n")
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&sb, "c%d,https://example.com/landing/%d?utm_source=qr,print spring\n", i, i)
 	}
-	file := writeFile(b, "links.csv", sb.String())
+	return writeFile(b, "links.csv", sb.String())
+}
+
+// BenchmarkLinksImport imports 10,000 links per op from CSV into a fresh
+// data directory or Redis prefix, and reports links/s.
+func BenchmarkLinksImport(b *testing.B) {
+	const n = 10000
+	file := benchLinksCSV(b, n)
 	bench := func(b *testing.B, target func(i int) []string) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
@@ -491,12 +497,7 @@ func BenchmarkLinksImport(b *testing.B) {
 // BenchmarkLinksExport exports 10,000 links per op as CSV.
 func BenchmarkLinksExport(b *testing.B) {
 	const n = 10000
-	var sb strings.Builder
-	sb.WriteString("code,destination,tags\n")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&sb, "c%d,https://example.com/landing/%d?utm_source=qr,print spring\n", i, i)
-	}
-	file := writeFile(b, "links.csv", sb.String())
+	file := benchLinksCSV(b, n)
 	bench := func(b *testing.B, target ...string) {
 		mustRunLinks(b, append([]string{"import", file}, target...)...)
 		b.ResetTimer()

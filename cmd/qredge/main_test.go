@@ -52,6 +52,18 @@ func mustStartServe(tb testing.TB, dataDir string, mod func(*ServeConfig)) (*Ser
 
 var apiKeyLine = regexp.MustCompile(`(?m)^api key: (qk_\S+)$`)
 
+// mustStartServeFirst starts serve on the new data directory dir and
+// returns it with the admin key it prints on its first start.
+func mustStartServeFirst(t *testing.T, dir string) (*Serve, string) {
+	t.Helper()
+	s, stderr := mustStartServe(t, dir, nil)
+	m := apiKeyLine.FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("no 'api key:' line on first start:\n%s", stderr)
+	}
+	return s, m[1]
+}
+
 // noRedirect is an HTTP client that shows redirects instead of following
 // them.
 var noRedirect = &http.Client{
@@ -59,7 +71,7 @@ var noRedirect = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-func req(t *testing.T, method, url, key, body string) (*http.Response, string) {
+func req(t testing.TB, method, url, key, body string) (*http.Response, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -81,14 +93,18 @@ func req(t *testing.T, method, url, key, body string) (*http.Response, string) {
 	return resp, string(b)
 }
 
+// runCmd runs 'qredge args...' in-process and returns the exit code,
+// stdout and stderr.
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
 func TestServeEndToEndInProcess(t *testing.T) {
 	dir := t.TempDir()
-	s, stderr := mustStartServe(t, dir, nil)
-	m := apiKeyLine.FindStringSubmatch(stderr.String())
-	if m == nil {
-		t.Fatalf("no 'api key:' line on first start:\n%s", stderr)
-	}
-	key := m[1]
+	s, key := mustStartServeFirst(t, dir)
 	base := "http://" + s.Addr()
 
 	resp, body := req(t, "GET", base+"/readyz", "", "")

@@ -1,23 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/qredge/qredge/internal/cli"
 )
-
-// runQredge runs 'qredge args...' and returns the exit code, stdout and
-// stderr.
-func runQredge(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, &stdout, &stderr)
-	return code, stdout.String(), stderr.String()
-}
 
 // TestPrescaleShimMissing: without qredge-prescale, 'qredge prescale'
 // says what is missing and how to build it.
@@ -27,12 +16,12 @@ func TestPrescaleShimMissing(t *testing.T) {
 	defer func() { cli.Executable = orig }()
 	cli.Executable = func() (string, error) { return filepath.Join(t.TempDir(), "qredge"), nil }
 
-	code, out, errOut := runQredge(t, "prescale", "--replicas", "3")
+	code, out, errOut := runCmd(t, "prescale", "--replicas", "3")
 	if code != 1 || out != "" || !strings.Contains(errOut, "qredge-prescale is not installed") || !strings.Contains(errOut, "make build") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	// It stays in the usage.
-	if _, out, _ := runQredge(t, "help"); !strings.Contains(out, "qredge prescale  raise the edge HPAs' minReplicas") {
+	if _, out, _ := runCmd(t, "help"); !strings.Contains(out, "qredge prescale  raise the edge HPAs' minReplicas") {
 		t.Fatalf("usage:\n%s", out)
 	}
 }

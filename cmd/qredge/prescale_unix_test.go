@@ -33,7 +33,7 @@ func TestPrescaleShim(t *testing.T) {
 	f := func(body string, args []string, wantCode int, wantOut, wantErr string) {
 		t.Helper()
 		mustFakePrescale(t, inPath, body)
-		code, out, errOut := runQredge(t, append([]string{"prescale"}, args...)...)
+		code, out, errOut := runCmd(t, append([]string{"prescale"}, args...)...)
 		if code != wantCode || out != wantOut || errOut != wantErr {
 			t.Fatalf("%q: exit %d, stdout %q, stderr %q; want %d, %q, %q", body, code, out, errOut, wantCode, wantOut, wantErr)
 		}
@@ -45,7 +45,7 @@ func TestPrescaleShim(t *testing.T) {
 
 	// The one beside qredge wins over the one in PATH.
 	mustFakePrescale(t, beside, `echo beside`)
-	code, out, _ := runQredge(t, "prescale")
+	code, out, _ := runCmd(t, "prescale")
 	if code != 0 || out != "beside\n" {
 		t.Fatalf("exit %d, stdout %q; want the qredge-prescale beside qredge", code, out)
 	}

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"net/http"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,71 +16,36 @@ import (
 //
 //	go test -run '^$' -bench PropagationUnderLoad -benchtime 300x ./cmd/qredge
 func BenchmarkPropagationUnderLoad(b *testing.B) {
-	srv := redistest.MustStart(b, redistest.Options{})
-	acfg := DefaultAPIConfig()
-	acfg.Redis.Addr = srv.Addr()
-	acfg.Listen, acfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-	acfg.API.AdminKey = redisTestKey
-	acfg.API.PublicURL = "https://go.example"
-	acfg.API.RateLimit = -1
-	a := &APIServer{Config: acfg, Log: newLogger(io.Discard, "text", "error")}
-	if err := a.Open(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer a.Close()
+	srv, a := mustStartRedisAPI(b, redistest.Options{})
 	var edges []*Edge
 	for range 2 {
-		cfg := DefaultEdgeConfig()
-		cfg.Redis.Addr = srv.Addr()
-		cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
-		cfg.Events.SpoolDir = b.TempDir()
-		e := &Edge{Config: cfg, Log: newLogger(io.Discard, "text", "error")}
-		if err := e.Open(); err != nil {
-			b.Fatal(err)
-		}
-		defer e.Close()
-		for !e.Table().Ready() {
-			time.Sleep(time.Millisecond)
-		}
+		e := mustStartEdge(b, srv.Addr(), nil)
+		waitReady(b, e)
 		edges = append(edges, e)
 	}
-	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	post := func(body string) {
-		r, _ := http.NewRequest("POST", "http://"+a.Addr()+"/api/v1/links", strings.NewReader(body))
-		r.Header.Set("Authorization", "Bearer "+redisTestKey)
-		resp, err := client.Do(r)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 201 {
-			b.Fatalf("create: %d", resp.StatusCode)
+		if st, resp := apiCall(b, a, "POST", "/api/v1/links", body); st != 201 {
+			b.Fatalf("create: %d %s", st, resp)
 		}
 	}
 	for i := range 100 {
 		post(fmt.Sprintf(`{"code":"load%d","destination":"https://example.com/%d"}`, i, i))
 	}
 	// The load: scans of existing codes on both edges, four at a time.
-	var stop atomic.Bool
 	var scans atomic.Int64
-	var wg sync.WaitGroup
+	var load loops
 	for w := range 4 {
 		e := edges[w%2]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; !stop.Load(); i++ {
-				resp, err := client.Get(fmt.Sprintf("http://%s/load%d", e.Addr(), i%100))
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					scans.Add(1)
-				}
+		load.Go(func(i int) {
+			resp, err := noRedirect.Get(fmt.Sprintf("http://%s/load%d", e.Addr(), (w+i)%100))
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				scans.Add(1)
 			}
-		}()
+		})
 	}
-	defer func() { stop.Store(true); wg.Wait() }()
+	defer load.Stop()
 	times := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()

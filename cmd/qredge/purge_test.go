@@ -14,39 +14,36 @@ import (
 // with include_deleted. Either way a link created again with the same
 // code is another link, and its stats start from zero.
 func TestServePurgeStats(t *testing.T) {
-	dir := t.TempDir()
-	s, stderr := mustStartServe(t, dir, nil)
-	m := apiKeyLine.FindStringSubmatch(stderr.String())
-	if m == nil {
-		t.Fatalf("no 'api key:' line:\n%s", stderr)
+	s, key := mustStartServeFirst(t, t.TempDir())
+	base := "http://" + s.Addr()
+	// call sends a request to serve, wants the status and decodes the
+	// answer into v.
+	call := func(method, path, body string, want int, v any) {
+		t.Helper()
+		resp, b := req(t, method, base+path, key, body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		json.Unmarshal([]byte(b), v)
 	}
-	key, base := m[1], "http://"+s.Addr()
 	total := func(code string, query ...string) int64 {
 		t.Helper()
 		q := ""
 		if len(query) > 0 {
 			q = "?" + query[0]
 		}
-		resp, body := req(t, "GET", base+"/api/v1/links/"+code+"/stats"+q, key, "")
-		if resp.StatusCode != 200 {
-			t.Fatalf("stats of %s: %d %s", code, resp.StatusCode, body)
-		}
 		var st struct {
 			Total int64 `json:"total"`
 		}
-		json.Unmarshal([]byte(body), &st)
+		call("GET", "/api/v1/links/"+code+"/stats"+q, "", 200, &st)
 		return st.Total
 	}
 	create := func(code string) string {
 		t.Helper()
-		resp, body := req(t, "POST", base+"/api/v1/links", key, `{"code":"`+code+`","destination":"https://example.com/"}`)
-		if resp.StatusCode != 201 {
-			t.Fatalf("create %s: %d %s", code, resp.StatusCode, body)
-		}
 		var l struct {
 			CreatedAt string `json:"created_at"`
 		}
-		json.Unmarshal([]byte(body), &l)
+		call("POST", "/api/v1/links", `{"code":"`+code+`","destination":"https://example.com/"}`, 201, &l)
 		return l.CreatedAt
 	}
 	created := map[string]string{}
@@ -75,14 +72,10 @@ func TestServePurgeStats(t *testing.T) {
 	}
 	top := func(query string) []map[string]any {
 		t.Helper()
-		resp, body := req(t, "GET", base+"/api/v1/stats/top?"+query, key, "")
-		if resp.StatusCode != 200 {
-			t.Fatalf("top: %d %s", resp.StatusCode, body)
-		}
 		var st struct {
 			Links []map[string]any `json:"links"`
 		}
-		json.Unmarshal([]byte(body), &st)
+		call("GET", "/api/v1/stats/top?"+query, "", 200, &st)
 		return st.Links
 	}
 	if links := top(""); len(links) != 0 {

@@ -56,6 +56,29 @@ func readmeBlocks(t *testing.T) (top string, blocks []readmeBlock) {
 	return top, blocks
 }
 
+// readmeSection returns the lines of the README between <!-- name -->
+// and <!-- /name -->, without code fences and HTML comments.
+func readmeSection(t *testing.T, name string) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start := strings.Index(s, "<!-- "+name+" -->")
+	end := strings.Index(s, "<!-- /"+name+" -->")
+	if start < 0 || end < start {
+		t.Fatalf("README.md has no <!-- %s --> block", name)
+	}
+	var lines []string
+	for _, line := range strings.Split(s[start:end], "\n") {
+		if !strings.HasPrefix(line, "```") && !strings.HasPrefix(line, "<!--") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
 // transcript splits a block of "$ command" lines, each followed by the
 // output it shows, into commands (continuation lines joined) and outputs.
 func transcript(body string) (cmds, outs []string) {

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,21 +19,21 @@ import (
 
 const redisTestKey = "redis-test-admin-key-0123"
 
-func mustStartEdge(t *testing.T, redisAddr string, mod func(*EdgeConfig)) *Edge {
-	t.Helper()
+func mustStartEdge(tb testing.TB, redisAddr string, mod func(*EdgeConfig)) *Edge {
+	tb.Helper()
 	cfg := DefaultEdgeConfig()
 	cfg.Redis.Addr = redisAddr
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.ShutdownTimeout = 5 * time.Second
-	cfg.Events.SpoolDir = t.TempDir()
+	cfg.Events.SpoolDir = tb.TempDir()
 	if mod != nil {
 		mod(&cfg)
 	}
 	e := &Edge{Config: cfg, Log: newLogger(&testlog.Buffer{}, "text", "debug")}
 	if err := e.Open(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		if !e.stopping.Load() {
 			e.Close()
 		}
@@ -42,15 +41,22 @@ func mustStartEdge(t *testing.T, redisAddr string, mod func(*EdgeConfig)) *Edge 
 	return e
 }
 
-func waitReady(t *testing.T, e *Edge) {
-	t.Helper()
-	testwait.For(t, 20*time.Second, "edge ready", func() bool { return e.Table().Ready() })
+func waitReady(tb testing.TB, e *Edge) {
+	tb.Helper()
+	testwait.For(tb, 20*time.Second, "edge ready", func() bool { return e.Table().Ready() })
+}
+
+// mustStartRedisAPI starts a Redis server and qredge api on it.
+func mustStartRedisAPI(tb testing.TB, opt redistest.Options) (*redistest.Server, *APIServer) {
+	tb.Helper()
+	srv := redistest.MustStart(tb, opt)
+	return srv, mustStartAPIServer(tb, srv.Addr())
 }
 
 // mustStartAPIServer starts qredge api on redisAddr with test settings,
 // changed by mods; the configuration must pass Check.
-func mustStartAPIServer(t *testing.T, redisAddr string, mods ...func(*APIConfig)) *APIServer {
-	t.Helper()
+func mustStartAPIServer(tb testing.TB, redisAddr string, mods ...func(*APIConfig)) *APIServer {
+	tb.Helper()
 	cfg := DefaultAPIConfig()
 	cfg.Redis.Addr = redisAddr
 	cfg.Listen, cfg.AdminListen = "127.0.0.1:0", "127.0.0.1:0"
@@ -60,20 +66,27 @@ func mustStartAPIServer(t *testing.T, redisAddr string, mods ...func(*APIConfig)
 	for _, mod := range mods {
 		mod(&cfg)
 	}
-	if err := cfg.Check(); err != nil {
-		t.Fatal(err)
-	}
 	a := &APIServer{Config: cfg, Log: newLogger(&testlog.Buffer{}, "text", "debug")}
-	if err := a.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	mustOpen(tb, a.Config.Check, func() error { return a.Open(context.Background()) }, a.Close)
 	return a
 }
 
-func apiCall(t *testing.T, a *APIServer, method, path, body string) (int, string) {
-	t.Helper()
-	resp, b := req(t, method, "http://"+a.Addr()+path, redisTestKey, body)
+// mustOpen checks a server's configuration, opens the server and closes
+// it when the test ends.
+func mustOpen(tb testing.TB, check, open, close func() error) {
+	tb.Helper()
+	if err := check(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { close() })
+}
+
+func apiCall(tb testing.TB, a *APIServer, method, path, body string) (int, string) {
+	tb.Helper()
+	resp, b := req(tb, method, "http://"+a.Addr()+path, redisTestKey, body)
 	return resp.StatusCode, b
 }
 
@@ -246,36 +259,25 @@ func TestEdgeStreamTrimmed(t *testing.T) {
 // codes, API writes get 503, and after a restart nothing written before is
 // lost and new changes arrive.
 func TestEdgeRedisKilled(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{Persistent: true})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{Persistent: true})
 	for i := 0; i < 50; i++ {
 		apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":"r%d","destination":"https://example.com/%d"}`, i, i))
 	}
 	e := mustStartEdge(t, srv.Addr(), nil)
 	waitReady(t, e)
 	var scans, bad atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := noRedirect.Get("http://" + e.Addr() + "/r" + strconv.Itoa(i%50))
-				if err != nil || resp.StatusCode != 302 {
-					bad.Add(1)
-				}
-				if resp != nil {
-					resp.Body.Close()
-				}
-				scans.Add(1)
+	var load loops
+	for range 4 {
+		load.Go(func(i int) {
+			resp, err := noRedirect.Get("http://" + e.Addr() + "/r" + strconv.Itoa(i%50))
+			if err != nil || resp.StatusCode != 302 {
+				bad.Add(1)
 			}
-		}()
+			if resp != nil {
+				resp.Body.Close()
+			}
+			scans.Add(1)
+		})
 	}
 	time.Sleep(100 * time.Millisecond)
 	srv.Kill()
@@ -294,8 +296,7 @@ func TestEdgeRedisKilled(t *testing.T) {
 		t.Fatalf("API write after restart: %d %s", st, b)
 	}
 	testwait.For(t, 15*time.Second, "change after restart", func() bool { _, loc := scanEdge(t, e, "after"); return loc == "https://example.com/after" })
-	close(stop)
-	wg.Wait()
+	load.Stop()
 	t.Logf("%d scans of known codes across a Redis kill and restart, %d errors", scans.Load(), bad.Load())
 	if bad.Load() != 0 {
 		t.Fatalf("%d scans of known codes failed", bad.Load())
@@ -397,8 +398,7 @@ func testResync(t *testing.T, addr string) {
 // TestEdgeStartsWhileRedisDown: not ready, scans get 503, until Redis is
 // there.
 func TestEdgeStartsWhileRedisDown(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{Persistent: true})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{Persistent: true})
 	apiCall(t, a, "POST", "/api/v1/links", `{"code":"w","destination":"https://example.com/w"}`)
 	srv.Kill()
 	e := mustStartEdge(t, srv.Addr(), nil)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -64,19 +63,8 @@ func TestServeStatsDamaged(t *testing.T) {
 	const key = "stats-damage-admin-key"
 	s, _ := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base := "http://" + s.Addr()
-	var bulk strings.Builder
-	bulk.WriteString(`[`)
 	const n = 400
-	for i := range n {
-		if i > 0 {
-			bulk.WriteString(",")
-		}
-		fmt.Fprintf(&bulk, `{"code":"d%03d","destination":"https://example.com/%d"}`, i, i)
-	}
-	bulk.WriteString("]")
-	if resp, b := req(t, "POST", base+"/api/v1/links/bulk", key, bulk.String()); resp.StatusCode != 201 && resp.StatusCode != 200 {
-		t.Fatalf("bulk: %d %s", resp.StatusCode, b)
-	}
+	mustBulkCreate(t, base, key, n, `{"code":"d%03d","destination":"https://example.com/%d"}`)
 	for i := range n {
 		if resp, _ := req(t, "GET", fmt.Sprintf("%s/d%03d", base, i), "", ""); resp.StatusCode != 302 {
 			t.Fatalf("scan: %d", resp.StatusCode)
@@ -88,31 +76,7 @@ func TestServeStatsDamaged(t *testing.T) {
 	})
 	s.Close()
 
-	path := filepath.Join(dir, boltstore.FileName)
-	rep, err := boltstore.Check(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root uint64
-	for _, b := range rep.Buckets {
-		if b.Name == "stats" {
-			root = b.Root
-		}
-	}
-	if root < 2 {
-		t.Fatalf("the stats bucket has no page of its own: %+v", rep.Buckets)
-	}
-	junk := make([]byte, rep.PageSize-16)
-	r := rand.New(rand.NewPCG(9, 9))
-	for i := range junk {
-		junk[i] = byte(r.Uint32())
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt(junk, int64(root)*int64(rep.PageSize)+16)
-	f.Close()
+	damageBucket(t, filepath.Join(dir, boltstore.FileName), "stats")
 
 	s, out := mustStartServe(t, dir, func(c *ServeConfig) { c.API.AdminKey = key })
 	base = "http://" + s.Addr()

@@ -1,12 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,12 +46,19 @@ func sameAsRedis(t *testing.T, e *Edge) {
 	}
 	got := map[string]uint64{}
 	e.Table().Each(func(domain, code string, v uint64) { got[store.LinkKey(domain, code)] = v })
+	sameLinks(t, "the edge's versions against redis'", got, want)
+}
+
+// sameLinks fails unless got and want hold the same links (keys) with the
+// same values; what names the comparison.
+func sameLinks[V cmp.Ordered](t *testing.T, what string, got, want map[string]V) {
+	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("edge holds %d links, redis %d", len(got), len(want))
+		t.Fatalf("%s: %d links, want %d", what, len(got), len(want))
 	}
 	for k, v := range want {
 		if got[k] != v {
-			t.Fatalf("link %q: edge has version %d, redis %d", k, got[k], v)
+			t.Fatalf("%s: link %q:\n%v\nwant\n%v", what, k, got[k], v)
 		}
 	}
 }
@@ -60,8 +67,7 @@ func sameAsRedis(t *testing.T, e *Edge) {
 // snapshot and catches up with what changed while it was down; with Redis
 // down it starts from the snapshot, degraded.
 func TestEdgeRestartFromLocalSnapshot(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{Persistent: true})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{Persistent: true})
 	createLinks(t, a, "s", 50)
 	dir := t.TempDir()
 	withDir := func(c *EdgeConfig) { c.Sync.SnapshotDir, c.Sync.SharedSnapshots = dir, false }
@@ -115,8 +121,7 @@ func TestEdgeRestartFromLocalSnapshot(t *testing.T) {
 // stream no longer holds, and one of another dataset are refused and
 // counted; the edge loads from Redis instead.
 func TestEdgeSnapshotRefused(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	createLinks(t, a, "r", 20)
 	dir := t.TempDir()
 	withDir := func(c *EdgeConfig) { c.Sync.SnapshotDir, c.Sync.SharedSnapshots = dir, false }
@@ -173,44 +178,35 @@ func TestEdgeSnapshotRefused(t *testing.T) {
 // created, updated and deleted, plus the change stream from their
 // position, give a new edge exactly the dataset.
 func TestEdgeSharedSnapshotUnderWrites(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	createLinks(t, a, "w", 100)
 	leader := mustStartEdge(t, srv.Addr(), nil)
 	waitReady(t, leader)
 	var (
-		stop    atomic.Bool
-		wg      sync.WaitGroup
+		load    loops
 		writes  atomic.Int64
 		publish atomic.Int64
 	)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for i := 0; !stop.Load(); i++ {
-			code := fmt.Sprintf("w%d", i%100)
-			switch i % 3 {
-			case 0:
-				apiCall(t, a, "PATCH", "/api/v1/links/"+code, fmt.Sprintf(`{"destination":"https://example.com/v%d"}`, i))
-			case 1:
-				apiCall(t, a, "DELETE", "/api/v1/links/"+code, "")
-			default:
-				apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":%q,"destination":"https://example.com/n%d"}`, code, i))
-			}
-			writes.Add(1)
+	load.Go(func(i int) {
+		code := fmt.Sprintf("w%d", i%100)
+		switch i % 3 {
+		case 0:
+			apiCall(t, a, "PATCH", "/api/v1/links/"+code, fmt.Sprintf(`{"destination":"https://example.com/v%d"}`, i))
+		case 1:
+			apiCall(t, a, "DELETE", "/api/v1/links/"+code, "")
+		default:
+			apiCall(t, a, "POST", "/api/v1/links", fmt.Sprintf(`{"code":%q,"destination":"https://example.com/n%d"}`, code, i))
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			if err := leader.Syncer().WriteSnapshots(context.Background()); err != nil {
-				t.Errorf("publish: %v", err)
-				return
-			}
+		writes.Add(1)
+	})
+	load.Go(func(int) {
+		if err := leader.Syncer().WriteSnapshots(context.Background()); err != nil {
+			t.Errorf("publish: %v", err)
+		} else {
 			publish.Add(1)
-			time.Sleep(5 * time.Millisecond)
 		}
-	}()
+		time.Sleep(5 * time.Millisecond)
+	})
 	// Edges start from the snapshots while the writes go on.
 	var starts []*Edge
 	for range 3 {
@@ -219,8 +215,7 @@ func TestEdgeSharedSnapshotUnderWrites(t *testing.T) {
 		waitReady(t, e)
 		starts = append(starts, e)
 	}
-	stop.Store(true)
-	wg.Wait()
+	load.Stop()
 	if leader.Syncer().Stats().SnapshotsShared == 0 {
 		t.Fatal("the leader published no snapshot")
 	}
@@ -239,8 +234,7 @@ func TestEdgeSharedSnapshotUnderWrites(t *testing.T) {
 // are down; an edge starts from its local snapshot (holding the links,
 // the dataset reported lost), and the same file restores Redis.
 func TestRestoreFromLocalSnapshot(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	createLinks(t, a, "x", 40)
 	before := listAll(t, a)
 	dir := t.TempDir()
@@ -274,22 +268,13 @@ func TestRestoreFromLocalSnapshot(t *testing.T) {
 	}
 	testwait.For(t, 15*time.Second, "the edge to see the restored dataset", func() bool { lost, _, _ := e.Syncer().DatasetLost(); return !lost })
 	a2 := mustStartAPIServer(t, srv.Addr())
-	after := listAll(t, a2)
-	if len(after) != len(before) {
-		t.Fatalf("%d links after the restore, want %d", len(after), len(before))
-	}
-	for k, v := range before {
-		if after[k] != v {
-			t.Fatalf("link %s after the restore:\n%s\nwant\n%s", k, after[k], v)
-		}
-	}
+	sameLinks(t, "after the restore", listAll(t, a2), before)
 }
 
 // TestEdgeReadyzShowsLoadProgress: while an edge loads, /readyz says from
 // where and how far.
 func TestEdgeReadyzShowsLoadProgress(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
-	a := mustStartAPIServer(t, srv.Addr())
+	srv, a := mustStartRedisAPI(t, redistest.Options{})
 	const n = 60000
 	links := make([]*store.Link, n)
 	for i := range links {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,25 +59,20 @@ func TestEdgesDeletesStayDeleted(t *testing.T) {
 	}
 	const cycles = 80
 	var (
-		stop    atomic.Bool
+		load    loops
 		current atomic.Value // the code being cycled
-		wg      sync.WaitGroup
 		scans   atomic.Int64
 		resyncs atomic.Int64
 	)
 	current.Store("")
 	for _, e := range edges {
 		for range 16 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for !stop.Load() {
-					if code := current.Load().(string); code != "" {
-						scanEdge(t, e, code)
-						scans.Add(1)
-					}
+			load.Go(func(int) {
+				if code := current.Load().(string); code != "" {
+					scanEdge(t, e, code)
+					scans.Add(1)
 				}
-			}()
+			})
 		}
 		if e != edges[0] {
 			// A resync also drops links Redis no longer has, which would
@@ -86,15 +80,11 @@ func TestEdgesDeletesStayDeleted(t *testing.T) {
 			// resyncs.
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				if _, err := e.Syncer().Resync(context.Background()); err == nil {
-					resyncs.Add(1)
-				}
+		load.Go(func(int) {
+			if _, err := e.Syncer().Resync(context.Background()); err == nil {
+				resyncs.Add(1)
 			}
-		}()
+		})
 	}
 	for i := range cycles {
 		code := fmt.Sprintf("cyc%d", i)
@@ -115,8 +105,7 @@ func TestEdgesDeletesStayDeleted(t *testing.T) {
 	for _, e := range edges {
 		testwait.For(t, 10*time.Second, "the sentinel on every edge", func() bool { return e.Table().Lookup(nil, []byte("sentinel")) != nil })
 	}
-	stop.Store(true)
-	wg.Wait()
+	load.Stop()
 	t.Logf("%d cycles, %d scans, %d resyncs raced against the deletes", cycles, scans.Load(), resyncs.Load())
 	if scans.Load() < cycles || resyncs.Load() == 0 {
 		t.Fatalf("the race did not run: %d scans, %d resyncs", scans.Load(), resyncs.Load())
