@@ -53,12 +53,8 @@ func (c *AnalyticsConfig) Check() error {
 }
 
 func runAnalytics(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg := DefaultAnalyticsConfig()
-	return runDaemon(ctx, "analytics", "qredge analytics --redis ADDR --kafka BROKERS [flags]", &cfg, args, stderr, func() time.Duration { return cfg.ShutdownTimeout },
-		func(log *slog.Logger) (daemon, error) {
-			d := &AnalyticsServer{Config: cfg, Log: log}
-			return d, d.Open(ctx)
-		})
+	a := &AnalyticsServer{Config: DefaultAnalyticsConfig()}
+	return runDaemon(ctx, "analytics", "qredge analytics --redis ADDR --kafka BROKERS [flags]", &a.Config, &a.Log, args, stderr, func() error { return a.Open(ctx) }, a.Close)
 }
 
 // AnalyticsServer is 'qredge analytics': one member of the consumer group
@@ -95,11 +91,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 		return err
 	}
 	a.closers.Add(a.client.Close)
-	defer func() {
-		if err != nil {
-			a.closers.Close()
-		}
-	}()
+	defer a.closers.CloseOnError(&err)
 	ac := redisagg.DefaultConfig()
 	ac.Prefix, ac.Retention, ac.DedupeWindow = cfg.Redis.Prefix, cfg.Retention, cfg.DedupeWindow
 	a.agg = redisagg.New(a.client.Client(), ac)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/qredge/qredge/analytics/redisagg"
 	"github.com/qredge/qredge/api"
@@ -51,12 +50,8 @@ func (c *APIConfig) Check() error {
 }
 
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg := DefaultAPIConfig()
-	return runDaemon(ctx, "api", "qredge api --redis ADDR [flags]", &cfg, args, stderr, func() time.Duration { return cfg.ShutdownTimeout },
-		func(log *slog.Logger) (daemon, error) {
-			d := &APIServer{Config: cfg, Log: log, Stderr: stderr}
-			return d, d.Open(ctx)
-		})
+	a := &APIServer{Config: DefaultAPIConfig(), Stderr: stderr}
+	return runDaemon(ctx, "api", "qredge api --redis ADDR [flags]", &a.Config, &a.Log, args, stderr, func() error { return a.Open(ctx) }, a.Close)
 }
 
 // APIServer is 'qredge api': the REST API over Redis, plus an admin
@@ -88,11 +83,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 		return err
 	}
 	a.closers.Add(a.store.Close)
-	defer func() {
-		if err != nil {
-			a.closers.Close()
-		}
-	}()
+	defer a.closers.CloseOnError(&err)
 	// Remember the link dataset: if Redis comes back without it, writes
 	// are refused instead of starting a new, empty one.
 	if id, err := a.store.EnsureDataset(ctx); err != nil {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/qredge/qredge/internal/cli"
 )
@@ -24,21 +23,19 @@ func defaultProcessFlags(listen, adminListen string) processFlags {
 // newLogger is the logger of --log-format and --log-level.
 var newLogger = cli.NewLogger
 
-// daemonConfig is what serve, edge and api configurations have in common.
+// daemonConfig is what serve, edge, api and analytics configurations
+// have in common.
 type daemonConfig interface {
 	registerFlags(fs flagRegistrar)
 	Check() error
 	Logger(w io.Writer) *slog.Logger
+	Settings() *cli.Process
 }
 
-// daemon is a started server.
-type daemon interface {
-	Close() error
-}
-
-// runDaemon parses and checks the flags of a long-running command, starts
-// it with open, waits for SIGINT/SIGTERM (ctx) and closes it.
-func runDaemon(ctx context.Context, name, synopsis string, cfg daemonConfig, args []string, stderr io.Writer, shutdown func() time.Duration, open func(log *slog.Logger) (daemon, error)) error {
+// runDaemon parses and checks the flags of a long-running command into
+// cfg, sets *log, opens the command, waits for SIGINT/SIGTERM (ctx) and
+// closes it.
+func runDaemon(ctx context.Context, name, synopsis string, cfg daemonConfig, log **slog.Logger, args []string, stderr io.Writer, open, close func() error) error {
 	fs := cli.NewFlagSet(name, synopsis, stderr)
 	cfg.registerFlags(fs)
 	if err := cli.ParseNoArgs(fs, args); err != nil {
@@ -47,12 +44,11 @@ func runDaemon(ctx context.Context, name, synopsis string, cfg daemonConfig, arg
 	if err := cfg.Check(); err != nil {
 		return err
 	}
-	log := cfg.Logger(stderr)
-	d, err := open(log)
-	if err != nil {
+	*log = cfg.Logger(stderr)
+	if err := open(); err != nil {
 		return err
 	}
 	<-ctx.Done()
-	log.Info("shutting down", "timeout", shutdown())
-	return d.Close()
+	(*log).Info("shutting down", "timeout", cfg.Settings().ShutdownTimeout)
+	return close()
 }

@@ -68,12 +68,8 @@ func (c *EdgeConfig) Check() error {
 }
 
 func runEdge(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg := DefaultEdgeConfig()
-	return runDaemon(ctx, "edge", "qredge edge --redis ADDR [flags]", &cfg, args, stderr, func() time.Duration { return cfg.ShutdownTimeout },
-		func(log *slog.Logger) (daemon, error) {
-			d := &Edge{Config: cfg, Log: log}
-			return d, d.Open()
-		})
+	e := &Edge{Config: DefaultEdgeConfig()}
+	return runDaemon(ctx, "edge", "qredge edge --redis ADDR [flags]", &e.Config, &e.Log, args, stderr, e.Open, e.Close)
 }
 
 // Edge is 'qredge edge': the hot path over a table kept current from
@@ -120,11 +116,7 @@ func (e *Edge) Open() (err error) {
 		return err
 	}
 	e.closers.Add(e.store.Close)
-	defer func() {
-		if err != nil {
-			e.closers.Close()
-		}
-	}()
+	defer e.closers.CloseOnError(&err)
 	e.table = redirect.NewTable()
 	rcfg := cfg.Redirect
 	geo, err := geoip.OpenOptional(rcfg.GeoIPDB, e.Log)

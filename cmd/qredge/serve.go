@@ -86,12 +86,8 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg := DefaultServeConfig()
-	return runDaemon(ctx, "serve", "qredge serve [flags]", &cfg, args, stderr, func() time.Duration { return cfg.ShutdownTimeout },
-		func(log *slog.Logger) (daemon, error) {
-			d := &Serve{Config: cfg, Log: log, Stderr: stderr}
-			return d, d.Open(ctx)
-		})
+	s := &Serve{Config: DefaultServeConfig(), Stderr: stderr}
+	return runDaemon(ctx, "serve", "qredge serve [flags]", &s.Config, &s.Log, args, stderr, func() error { return s.Open(ctx) }, s.Close)
 }
 
 // Serve is the whole product in one process: the embedded store, the
@@ -148,11 +144,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		}
 		return nil
 	})
-	defer func() {
-		if err != nil {
-			s.closers.Close()
-		}
-	}()
+	defer s.closers.CloseOnError(&err)
 	// Damage the check at start found in the stats' buckets (the store
 	// refuses damage in its own) turns stats off, not the process.
 	statsDamage := s.db.Report().LogAtStart(s.Log)

@@ -36,6 +36,14 @@ func (c *Closers) AddFunc(stop func()) {
 	c.Add(func() error { stop(); return nil })
 }
 
+// CloseOnError closes when *err is not nil: an Open defers it, so that a
+// failed Open undoes what it opened.
+func (c *Closers) CloseOnError(err *error) {
+	if *err != nil {
+		c.Close()
+	}
+}
+
 // Close runs the closes added so far, the last added first, and returns
 // their errors joined. A second Close runs only what was added since.
 func (c *Closers) Close() error {

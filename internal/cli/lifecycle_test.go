@@ -68,3 +68,19 @@ func TestDispatch(t *testing.T) {
 	f([]string{"--help"}, nil, "Usage: qredge links import FILE\n", "")
 	f([]string{"nope"}, ErrUsage, "", "qredge links: unknown command \"nope\"\n\nUsage: qredge links import FILE\n")
 }
+
+func TestCloseOnError(t *testing.T) {
+	var c Closers
+	closed := 0
+	c.AddFunc(func() { closed++ })
+	var err error
+	c.CloseOnError(&err)
+	if closed != 0 {
+		t.Fatal("CloseOnError closed after a successful open")
+	}
+	err = errors.New("open failed")
+	c.CloseOnError(&err)
+	if closed != 1 {
+		t.Fatalf("CloseOnError after a failed open closed %d times, want 1", closed)
+	}
+}

@@ -65,6 +65,9 @@ func (c *Process) Check() error {
 	return nil
 }
 
+// Settings returns c, to the code that runs any long-running command.
+func (c *Process) Settings() *Process { return c }
+
 // Logger returns the logger of --log-format and --log-level.
 func (c *Process) Logger(w io.Writer) *slog.Logger { return NewLogger(w, c.LogFormat, c.LogLevel) }
 
