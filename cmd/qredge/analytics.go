@@ -84,9 +84,7 @@ func (a *AnalyticsServer) Brake() *aggregate.Brake { return a.brake }
 // Open connects to Redis (it must answer at start) and joins the group.
 func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	cfg := a.Config
-	if a.Log == nil {
-		a.Log = cli.DiscardLogger()
-	}
+	a.Log = cli.OrDiscard(a.Log)
 	if a.client, err = redisstore.Open(ctx, cfg.Redis.Config()); err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/front"
-	"github.com/qredge/qredge/redirect/geoip"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/redisstore"
 )
@@ -76,9 +75,7 @@ func (a *APIServer) AdminAddr() string { return a.admin.Addr() }
 // key if needed and starts both listeners.
 func (a *APIServer) Open(ctx context.Context) (err error) {
 	cfg := a.Config
-	if a.Log == nil {
-		a.Log = cli.DiscardLogger()
-	}
+	a.Log = cli.OrDiscard(a.Log)
 	if a.store, err = redisstore.Open(ctx, cfg.Redis.Config()); err != nil {
 		return err
 	}
@@ -102,13 +99,8 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	}
 	// The resolve endpoint evaluates links with the hot path's own code.
 	rcfg := redirect.DefaultConfig()
-	geo, err := geoip.OpenOptional(cfg.GeoIPDB, a.Log)
-	if err != nil {
+	if rcfg.Countries, err = openGeoIP(cfg.GeoIPDB, a.Log, &a.closers); err != nil {
 		return err
-	}
-	if geo != nil {
-		a.closers.Add(geo.Close)
-		rcfg.Countries = geo
 	}
 	apiMetrics := front.NewAPIMetrics()
 	reg := front.NewRegistry(buildInfo())

@@ -17,7 +17,6 @@ import (
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/front"
-	"github.com/qredge/qredge/redirect/geoip"
 	"github.com/qredge/qredge/store/redisstore"
 )
 
@@ -109,9 +108,7 @@ func (e *Edge) Syncer() *redisstore.Syncer { return e.syncer }
 // says when the edge is ready.
 func (e *Edge) Open() (err error) {
 	cfg := e.Config
-	if e.Log == nil {
-		e.Log = cli.DiscardLogger()
-	}
+	e.Log = cli.OrDiscard(e.Log)
 	if e.store, err = redisstore.New(cfg.Redis.Config()); err != nil {
 		return err
 	}
@@ -119,13 +116,8 @@ func (e *Edge) Open() (err error) {
 	defer e.closers.CloseOnError(&err)
 	e.table = redirect.NewTable()
 	rcfg := cfg.Redirect
-	geo, err := geoip.OpenOptional(rcfg.GeoIPDB, e.Log)
-	if err != nil {
+	if rcfg.Countries, err = openGeoIP(rcfg.GeoIPDB, e.Log, &e.closers); err != nil {
 		return err
-	}
-	if geo != nil {
-		e.closers.Add(geo.Close)
-		rcfg.Countries = geo
 	}
 	if !cfg.Kafka.Kafka.Enabled() {
 		e.Log.Warn("no --kafka: scan events are kept in the local spool only, until an edge with --kafka replays them", "spool_dir", cfg.Events.SpoolDir)

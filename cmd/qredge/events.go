@@ -9,6 +9,7 @@ import (
 	"github.com/qredge/qredge/analytics/kafka"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
+	"github.com/qredge/qredge/redirect/geoip"
 )
 
 // defaultEvents returns the pipeline's defaults with the spool in
@@ -57,4 +58,15 @@ func startEvents(pc analytics.Config, wc *kafka.WriterConfig, log *slog.Logger, 
 		return nil
 	})
 	return p, nil
+}
+
+// openGeoIP opens the country database at path (none when path is empty)
+// and adds its close to closers.
+func openGeoIP(path string, log *slog.Logger, closers *cli.Closers) (redirect.CountryLookup, error) {
+	db, err := geoip.OpenOptional(path, log)
+	if err != nil || db == nil {
+		return nil, err
+	}
+	closers.Add(db.Close)
+	return db, nil
 }

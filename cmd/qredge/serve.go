@@ -24,7 +24,6 @@ import (
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/redirect/front"
-	"github.com/qredge/qredge/redirect/geoip"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
@@ -132,9 +131,7 @@ func (s *Serve) Addr() string { return s.ln.Addr().String() }
 // serving. It returns once the server accepts connections.
 func (s *Serve) Open(ctx context.Context) (err error) {
 	cfg := s.Config
-	if s.Log == nil {
-		s.Log = cli.DiscardLogger()
-	}
+	s.Log = cli.OrDiscard(s.Log)
 	if s.db, err = boltstore.Open(cfg.DataDir); err != nil {
 		return err
 	}
@@ -178,13 +175,8 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	hosts := cfg.HTTP.AcceptedHosts(publicHost)
 
 	rcfg := cfg.Redirect
-	geo, err := geoip.OpenOptional(rcfg.GeoIPDB, s.Log)
-	if err != nil {
+	if rcfg.Countries, err = openGeoIP(rcfg.GeoIPDB, s.Log, &s.closers); err != nil {
 		return err
-	}
-	if geo != nil {
-		s.closers.Add(geo.Close)
-		rcfg.Countries = geo
 	}
 	// The embedded mode keeps every scan event in the spool (by default
 	// <data-dir>/spool, set by Check): the log the in-process aggregator

@@ -71,8 +71,14 @@ func (c *Process) Settings() *Process { return c }
 // Logger returns the logger of --log-format and --log-level.
 func (c *Process) Logger(w io.Writer) *slog.Logger { return NewLogger(w, c.LogFormat, c.LogLevel) }
 
-// DiscardLogger is the logger of a process started without one (tests).
-func DiscardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+// OrDiscard returns log, or a logger that discards when log is nil (a
+// process started without one: tests).
+func OrDiscard(log *slog.Logger) *slog.Logger {
+	if log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return log
+}
 
 // NewLogger returns a text or json logger at a level.
 func NewLogger(w io.Writer, format, level string) *slog.Logger {
