@@ -22,7 +22,7 @@ TEST_JOBS ?= 3
 # new one cannot be forgotten (the deploy module has none).
 FUZZ_TARGETS = $(shell grep -r --include='*_test.go' --exclude-dir=deploy -o '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's#^(.*)/[^/]*_test.go:func #\1:#' | sort)
 
-.PHONY: build test test-deps vet race gomaxprocs1 clock-offset fuzz-smoke fuzz bench bench-compare bench-scale idle-cpu chaos lint clean alerts-test dashboard-check deploy-test docker-check
+.PHONY: build test test-deps vet race gomaxprocs1 clock-offset fuzz-smoke fuzz bench bench-compare bench-scale console-screenshots idle-cpu chaos lint clean alerts-test dashboard-check deploy-test docker-check
 
 # qredge, and qredge-prescale (the only binary with a Kubernetes client),
 # which 'qredge prescale' runs from beside it.
@@ -108,6 +108,12 @@ bench-compare:
 # snapshot, and of qredge serve. Several minutes; not part of test.
 bench-scale:
 	bash loadtest/bench-scale.sh
+
+# The screenshots of docs/console.md, taken by the console's browser test
+# in headless Chromium.
+console-screenshots:
+	mkdir -p docs/img
+	QREDGE_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run 'TestConsoleCampaign$$' ./cmd/qredge/
 
 # CPU of an idle serve and an idle edge over 60 s (SECONDS_IDLE).
 idle-cpu:

@@ -21,6 +21,7 @@ need redis-server redis-server "Redis tests start their own servers on free loop
 need redis-cli redis-tools "the Redis Cluster tests join nodes with redis-cli"
 need kcat kcat "the Kafka tests read the topic with kcat, as an operator would"
 need zbarimg zbar-tools "the README campaign test reads a downloaded QR image"
+need chromium chromium "the web console's tests drive headless Chromium (chromedp)"
 
 ((${#missing[@]})) || exit 0
 

@@ -9,7 +9,7 @@ import (
 
 // RegisterFlags adds the API's flags, the same on serve and api, bound to
 // c: --public-url, --api-key, --max-body-bytes, --max-bulk-body-bytes,
-// --rate-limit and --rate-burst. embedded is serve's wording (one process
+// --rate-limit, --rate-burst, --ui and (api only) --cookie-secure. embedded is serve's wording (one process
 // with its own store, whose public URL defaults to its listener); api's
 // runs over Redis beside the edges.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, embedded bool) {
@@ -25,6 +25,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, embedded bool) {
 	fs.Int64Var(&c.MaxBulkBodyBytes, "max-bulk-body-bytes", c.MaxBulkBodyBytes, "largest body of POST /api/v1/links/bulk (up to 10,000 links); larger ones get 413")
 	fs.Var((*rateFlag)(&c.RateLimit), "rate-limit", "API requests per second per API key (a token bucket; the --api-key key is one key); over it, 429 with Retry-After; 0 or less turns limits off")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "API requests one key may send at once before --rate-limit applies")
+	fs.BoolVar(&c.UI, "ui", c.UI, "serve the web console at /ui/ on this listener (sign in with an API key)")
+	if !embedded {
+		// serve registers it with the hot path's flags (redirect.Config)
+		// and passes it on.
+		fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark qredge's cookies Secure (when it is served over https): the A/B variant cookie of scans and the web console's session cookie")
+	}
 }
 
 // Check returns an error naming the first invalid setting, by its flag.

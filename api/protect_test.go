@@ -77,8 +77,12 @@ func TestScopesOnEveryRoute(t *testing.T) {
 		seen[rt.Scope] = true
 		path := routePath(rt.Pattern)
 		if rt.Scope == "" {
-			if got := status(rt.Method, path, ""); got != 200 {
-				t.Errorf("public %s %s: %d", rt.Method, rt.Pattern, got)
+			want := 200
+			if rt.Method == "POST" && rt.Pattern == "/api/v1/session" {
+				want = 400 // the sign-in, sent here without its body
+			}
+			if got := status(rt.Method, path, ""); got != want {
+				t.Errorf("public %s %s: %d, want %d", rt.Method, rt.Pattern, got, want)
 			}
 			continue
 		}

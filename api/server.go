@@ -61,6 +61,11 @@ type Config struct {
 	// means the default; negative turns it off.
 	BadKeyLimit  int
 	BadKeyWindow time.Duration
+	// CookieSecure marks the console's session cookie Secure
+	// (--cookie-secure: the console is served over https).
+	CookieSecure bool
+	// UI serves the web console at /ui/ (--ui).
+	UI bool
 	// Audit records every link change made through the API and serves
 	// GET /api/v1/audit; when nil, the store's own, if it has one.
 	Audit store.AuditLog
@@ -69,7 +74,7 @@ type Config struct {
 // DefaultConfig returns the default API configuration.
 func DefaultConfig() Config {
 	return Config{PublicURL: "http://localhost:8080", MaxBodyBytes: 1 << 20, MaxBulkBodyBytes: 32 << 20,
-		RateLimit: 50, RateBurst: 100, BadKeyLimit: 5, BadKeyWindow: time.Minute}
+		RateLimit: 50, RateBurst: 100, BadKeyLimit: 5, BadKeyWindow: time.Minute, UI: true}
 }
 
 // Store is what the API needs from a store backend.
@@ -88,14 +93,16 @@ type Route struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	cfg    Config
-	store  Store
-	log    *slog.Logger
-	mux    *http.ServeMux
-	routes []Route
-	limits *keyLimiter // nil when off
-	bad    *badKeys    // nil when off
-	doc    []byte      // the OpenAPI document served, with PublicURL as its server
+	cfg      Config
+	store    Store
+	log      *slog.Logger
+	mux      *http.ServeMux
+	routes   []Route
+	limits   *keyLimiter  // nil when off
+	bad      *badKeys     // nil when off
+	sessions *sessions    // the console's
+	console  http.Handler // nil when --ui=false
+	doc      []byte       // the OpenAPI document served, with PublicURL as its server
 }
 
 //go:embed openapi.json
@@ -115,10 +122,16 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	if cfg.Audit == nil {
 		cfg.Audit, _ = st.(store.AuditLog)
 	}
-	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux(), doc: withServer(openAPI, cfg.PublicURL)}
+	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux(), doc: withServer(openAPI, cfg.PublicURL), sessions: newSessions()}
 	s.limits, s.bad = newProtection(&s.cfg)
+	if cfg.UI {
+		s.console = consoleHandler()
+	}
 	s.store = &guardedStore{Store: st, srv: s, audit: cfg.Audit}
 	s.handle("GET", "/api/v1/openapi.json", "", s.getOpenAPI)
+	s.handle("POST", "/api/v1/session", "", s.createSession)
+	s.handle("GET", "/api/v1/session", store.ScopeRead, s.getSession)
+	s.handle("DELETE", "/api/v1/session", store.ScopeRead, s.deleteSession)
 	s.handle("POST", "/api/v1/links", store.ScopeWrite, s.createLink)
 	s.handleLimit("POST", "/api/v1/links/bulk", store.ScopeWrite, cfg.MaxBulkBodyBytes, s.bulkCreate)
 	s.handle("GET", "/api/v1/links", store.ScopeRead, s.listLinks)
@@ -185,6 +198,10 @@ func (s *Server) handleLimit(method, pattern, scope string, maxBody int64, h han
 // ServeHTTP implements http.Handler. Requests the mux cannot route get a
 // problem+json 404 or 405 instead of the mux's plain text.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.console != nil && IsConsolePath(r.URL.Path) {
+		s.console.ServeHTTP(w, r)
+		return
+	}
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	h, pattern := s.mux.Handler(r)
@@ -248,38 +265,36 @@ func (d discardWriter) Header() http.Header         { return d.h }
 func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d discardWriter) WriteHeader(int)             {}
 
-// authorize checks the bearer key of r against the needed scope and the
-// key's rate limit, and returns who sent it. Keys are compared only as
-// SHA-256 hashes: the --api-key one in constant time, stored ones by a
-// lookup of the hash (which leaks nothing about the key). The key is never
-// logged.
+// authorize checks the bearer key of r (or the console's session cookie,
+// with its CSRF token on writes) against the needed scope and the key's
+// rate limit, and returns who sent it. Keys are compared only as SHA-256
+// hashes: the --api-key one in constant time, stored ones by a lookup of
+// the hash (which leaks nothing about the key). The key is never logged.
 func (s *Server) authorize(r *http.Request, need string) (*principal, error) {
+	var hash string
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
-		return nil, store.Errorf(store.EUNAUTHORIZED, "missing API key: send it as Authorization: Bearer <key>")
-	}
-	scheme, key, ok := strings.Cut(auth, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
-		return nil, store.Errorf(store.EUNAUTHORIZED, "the Authorization header must be Bearer <key>")
-	}
-	ip := clientIP(r)
-	if wait := s.bad.blocked(ip); wait > 0 {
-		return nil, errRateLimited(wait, "too many unknown API keys from this address; retry later")
-	}
-	hash := store.HashAPIKey(strings.TrimSpace(key))
-	var p *principal
-	if s.cfg.AdminKeyHash != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminKeyHash)) == 1 {
-		p = &adminPrincipal
-	} else {
-		k, err := s.store.KeyByHash(r.Context(), hash)
-		if store.ErrorCode(err) == store.ENOTFOUND {
-			s.bad.fail(ip)
-			return nil, store.Errorf(store.EUNAUTHORIZED, "unknown or revoked API key")
-		}
+		h, ok, err := s.sessionAuth(r)
 		if err != nil {
 			return nil, err
 		}
-		p = &principal{ID: k.ID, Name: k.Name, Scope: k.Scope}
+		if !ok {
+			return nil, store.Errorf(store.EUNAUTHORIZED, "missing API key: send it as Authorization: Bearer <key>")
+		}
+		hash = h
+	} else {
+		scheme, key, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+			return nil, store.Errorf(store.EUNAUTHORIZED, "the Authorization header must be Bearer <key>")
+		}
+		if wait := s.bad.blocked(clientIP(r)); wait > 0 {
+			return nil, errRateLimited(wait, "too many unknown API keys from this address; retry later")
+		}
+		hash = store.HashAPIKey(strings.TrimSpace(key))
+	}
+	p, err := s.principalOfKey(r, hash, auth != "")
+	if err != nil {
+		return nil, err
 	}
 	if wait := s.limits.take(p.ID, 1, false); wait > 0 {
 		return nil, errRateLimited(wait, "this API key is over its rate limit of %g requests per second (burst %d)", s.cfg.RateLimit, s.cfg.RateBurst)
@@ -288,6 +303,27 @@ func (s *Server) authorize(r *http.Request, need string) (*principal, error) {
 		return nil, store.Errorf(store.EFORBIDDEN, "this API key has the %s scope; this request needs %s", p.Scope, need)
 	}
 	return p, nil
+}
+
+// principalOfKey returns the key whose hash is hash. An unknown key sent
+// by the client (sent) counts against its address (the bad-key lockout);
+// a session's revoked key ends the session.
+func (s *Server) principalOfKey(r *http.Request, hash string, sent bool) (*principal, error) {
+	if s.cfg.AdminKeyHash != "" && subtle.ConstantTimeCompare([]byte(hash), []byte(s.cfg.AdminKeyHash)) == 1 {
+		return &adminPrincipal, nil
+	}
+	k, err := s.store.KeyByHash(r.Context(), hash)
+	if store.ErrorCode(err) == store.ENOTFOUND {
+		if !sent {
+			return nil, store.Errorf(store.EUNAUTHORIZED, "the API key of this console session was revoked: sign in again")
+		}
+		s.bad.fail(clientIP(r))
+		return nil, store.Errorf(store.EUNAUTHORIZED, "unknown or revoked API key")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &principal{ID: k.ID, Name: k.Name, Scope: k.Scope}, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -57,7 +57,9 @@ func TestRedisDown(t *testing.T) {
 	wg.Wait()
 	for i, rt := range routes {
 		what := rt.Method + " " + rt.Pattern
-		if rt.Scope == "" {
+		// The console's sign-in is public, but looks its key up.
+		signIn := rt.Method == "POST" && rt.Pattern == "/api/v1/session"
+		if rt.Scope == "" && !signIn {
 			if results[i].status != 200 || doc[what+" 503"] {
 				t.Errorf("%s: status %d; documents 503: %v", what, results[i].status, doc[what+" 503"])
 			}
@@ -111,7 +113,10 @@ func TestOpenAPIServer(t *testing.T) {
 func send(t *testing.T, base string, rt Route, key string) result {
 	path := strings.NewReplacer("{code}", "x", "{id}", "x").Replace(rt.Pattern)
 	var body io.Reader
-	if rt.Method == "POST" || rt.Method == "PATCH" {
+	switch {
+	case rt.Method == "POST" && rt.Pattern == "/api/v1/session":
+		body = strings.NewReader(`{"api_key":"` + key + `"}`)
+	case rt.Method == "POST" || rt.Method == "PATCH":
 		body = strings.NewReader("{}")
 	}
 	req, err := http.NewRequest(rt.Method, base+path, body)

@@ -21,7 +21,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database (such as GeoLite2-Country.mmdb) for the visitor's country by IP")
 	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "trust this header for the client IP, such as X-Forwarded-For (its last entry) or X-Real-IP; requests without it use the connection's address, as do all when empty")
 	fs.DurationVar(&c.VariantCookieMaxAge, "variant-cookie-max-age", c.VariantCookieMaxAge, "how long a visitor keeps an assigned A/B variant")
-	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark the variant cookie Secure (when short links are served over https)")
+	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark qredge's cookies Secure (when it is served over https): the A/B variant cookie of scans and the web console's session cookie")
 }
 
 // Check returns an error naming the first invalid setting, by its flag.

@@ -29,7 +29,7 @@ const (
 // refused whatever their case, so that /API and /api are never confused.
 var reserved = map[string]bool{
 	"api": true, "healthz": true, "readyz": true, "livez": true, "metrics": true,
-	"debug": true, "admin": true, "static": true, "assets": true,
+	"debug": true, "admin": true, "static": true, "assets": true, "ui": true,
 }
 
 // IsReservedCode reports whether code is refused because qredge serves that

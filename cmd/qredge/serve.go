@@ -221,6 +221,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	s.closers.AddFunc(api.StartPolicyScan(ctx, policy, s.db.ForEachLink, s.Log))
 	apiCfg := cfg.API
 	apiCfg.PublicURL, apiCfg.Observe, apiCfg.Resolver = publicURL, apiMetrics.Observe, front.Resolver{H: rh}
+	apiCfg.CookieSecure = cfg.Redirect.CookieSecure
 	apiCfg.Stats, apiCfg.Brake, apiCfg.Policy, apiCfg.Backup = s.agg, s.brake, policy, api.BackupHandler(s.db, s.Log)
 	if cfg.AdminListen != "" {
 		if s.admin, err = front.StartAdmin(cfg.AdminListen, s.readiness, reg, s.Log); err != nil {
@@ -228,7 +229,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 		}
 		s.closers.Add(s.admin.Close)
 	}
-	s.router = &front.Router{API: api.NewServer(apiCfg, s.db, s.Log), Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+	s.router = &front.Router{API: api.NewServer(apiCfg, s.db, s.Log), UI: apiCfg.UI, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Readiness: s.readiness, Hosts: hosts, Redirect: rh, MaxBodyBytes: cfg.API.MaxBodyBytes, MaxBulkBodyBytes: cfg.API.MaxBulkBodyBytes,
 		Panics: panics, Log: s.Log}
 	s.srv = s.router.Server(&cfg.HTTP)

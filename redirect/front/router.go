@@ -18,13 +18,14 @@ import (
 	"github.com/qredge/qredge/store"
 )
 
-// Router is the one public listener of 'qredge serve': /api/ goes to the
-// API, /healthz, /readyz and /metrics to the probes, and every other path
+// Router is the one public listener of 'qredge serve': /api/ (and the web
+// console's /ui/, when UI is set) goes to the API, /healthz, /readyz and /metrics to the probes, and every other path
 // is a scan: a Host not in Hosts gets 421, a scan with a body 413 (unread),
 // the rest goes to Redirect. A panic in any of them is a 500 for that
 // request, counted in Panics, not a crash.
 type Router struct {
 	API              http.Handler
+	UI               bool // /ui and /ui/ go to API too (--ui)
 	Metrics          http.Handler
 	Readiness        func() (bool, string)
 	Hosts            *HostSet // nil: any host
@@ -41,6 +42,8 @@ type Router struct {
 var (
 	prefixAPI   = []byte("/api/")
 	pathAPI     = []byte("/api")
+	prefixUI    = []byte("/ui/")
+	pathUI      = []byte("/ui")
 	pathHealthz = []byte("/healthz")
 	pathReadyz  = []byte("/readyz")
 	pathMetrics = []byte("/metrics")
@@ -81,6 +84,8 @@ func (r *Router) serve(ctx *fasthttp.RequestCtx) {
 			r.requestError(ctx, fasthttp.ErrBodyTooLarge)
 			return
 		}
+		r.api(ctx)
+	case r.UI && (bytes.HasPrefix(path, prefixUI) || bytes.Equal(path, pathUI)):
 		r.api(ctx)
 	case bytes.Equal(path, pathHealthz):
 		ctx.SetContentTypeBytes(textPlain)
