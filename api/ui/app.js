@@ -261,11 +261,11 @@ function showFieldErrors(form, top, err) {
     if (!slot && path) slot = form.querySelector('[data-field="' + CSS.escape(path) + '"]');
     if (slot) {
       const msg = slot.querySelector(":scope > .field-error");
-      msg.textContent = (msg.textContent ? msg.textContent + " " : "") + (fe.field !== path ? fe.field + ": " : "") + fe.message;
+      msg.textContent = (msg.textContent ? msg.textContent + " " : "") + (fe.field !== path ? fe.field + ": " : "") + (fe.detail || fe.message);
       const input = slot.querySelector("input, select, textarea");
       if (input) input.setAttribute("aria-invalid", "true");
     } else {
-      unplaced.push((fe.field ? fe.field + ": " : "") + fe.message);
+      unplaced.push((fe.field ? fe.field + ": " : "") + (fe.detail || fe.message));
     }
   }
   if (!fes.length || unplaced.length) top.replaceChildren(h("div", { class: "error", role: "alert" }, fes.length ? unplaced.join("; ") : err.message));
@@ -663,7 +663,7 @@ function bulkReport(r, lines) {
     r.created + " created, " + r.failed + " failed" + (r.atomic && r.failed ? " (all or nothing: nothing was created)" : "") + "."),
   failed.length ? h("div", { class: "table-wrap" }, h("table", { id: "bulk-errors" }, h("thead", {}, h("tr", {}, h("th", {}, "Line"), h("th", {}, "Status"), h("th", {}, "Problem"))),
     h("tbody", {}, failed.map((x) => h("tr", {}, h("td", {}, x.line || (lines ? lines[x.index] : x.index + 1)), h("td", {}, x.status),
-      h("td", {}, x.detail || x.code || "", (x.errors || []).map((fe) => h("div", { class: "hint" }, (fe.field ? fe.field + ": " : "") + fe.message)))))))) : null);
+      h("td", {}, x.detail || x.code || "", (x.errors || []).map((fe) => h("div", { class: "hint" }, (fe.field ? fe.field + ": " : "") + (fe.detail || fe.message))))))))) : null);
 }
 
 // ---- campaigns, keys, audit ----------------------------------------------

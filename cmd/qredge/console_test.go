@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"image/png"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +61,8 @@ func (c *console) text(sel string) string {
 func (c *console) waitJS(expr string, timeout time.Duration) {
 	c.t.Helper()
 	if _, err := chromedp.Run(c.b.Ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout))); err != nil {
-		c.t.Fatalf("waiting for %s: %v\npage log:\n%s", expr, err, strings.Join(c.b.Logs(), "\n"))
+		page, _ := chromedp.Run(c.b.Ctx, chromedp.Evaluate[string](`location.hash + "\n" + document.querySelector("main").innerText`))
+		c.t.Fatalf("waiting for %s: %v\npage %s\npage log:\n%s", expr, err, page, strings.Join(c.b.Logs(), "\n"))
 	}
 }
 
@@ -177,4 +180,119 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// mustAPI sends an API request with key and wants status.
+func mustAPI(t *testing.T, base, method, path, key, body string, want int) string {
+	t.Helper()
+	resp, b := req(t, method, base+"/api/v1"+path, key, body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, b)
+	}
+	return b
+}
+
+// TestConsoleGuards: the API's validation errors appear next to their
+// fields; a change made elsewhere meanwhile is shown, not overwritten; a
+// bulk upload reports its bad rows; markup in stored fields stays text;
+// a read key changes nothing.
+func TestConsoleGuards(t *testing.T) {
+	s, key := mustStartServeFirst(t, t.TempDir())
+	c := mustOpenConsole(t, s, key)
+
+	// Validation errors, each next to its field.
+	c.do(chromedp.Navigate(c.base+"/ui/#/new"), chromedp.WaitVisible(chromedp.ID("destination")))
+	c.typeInto("#code", "bad code")
+	c.typeInto("#destination", "ftp://example.com/")
+	c.do(chromedp.Click(chromedp.CSS(`fieldset[data-field="variants"] > button`)))
+	c.typeInto(`[data-field="variants[0]"] input[id^="vdest"]`, "https://example.com/v")
+	c.typeInto(`[data-field="variants[0]"] input[id^="vweight"]`, "0")
+	c.do(chromedp.Click(chromedp.CSS(`form.grid button[type=submit]`)))
+	c.waitJS(`document.getElementById("destination-err").textContent !== ""`, 10*time.Second)
+	for _, sel := range []string{"#code-err", "#destination-err", `[data-field="variants[0].weight"] > .field-error`} {
+		if c.text(sel) == "" {
+			t.Errorf("no error shown at %s; the page shows %q", sel, c.text("form.grid"))
+		}
+	}
+	if got := c.text("#destination-err"); !strings.Contains(got, "http") {
+		t.Errorf("destination error %q does not say what is wanted", got)
+	}
+	mustAPI(t, c.base, "GET", "/links/bad%20code", key, "", 400)
+
+	// A concurrent change is shown, not overwritten.
+	mustAPI(t, c.base, "POST", "/links", key, `{"code":"shared","destination":"https://example.com/v1"}`, 201)
+	c.do(chromedp.Navigate(c.base+"/ui/#/links/shared"), chromedp.WaitVisible(chromedp.ID("destination")))
+	mustAPI(t, c.base, "PATCH", "/links/shared", key, `{"destination":"https://example.com/theirs"}`, 200)
+	c.typeInto("#destination", "https://example.com/mine")
+	c.do(chromedp.Click(chromedp.CSS(`form.grid button[type=submit]`)))
+	c.waitJS(`document.querySelector("form.grid .error")?.textContent.includes("Someone changed this link")`, 10*time.Second)
+	if b := mustAPI(t, c.base, "GET", "/links/shared", key, "", 200); !strings.Contains(b, "https://example.com/theirs") {
+		t.Fatalf("the other change was overwritten: %s", b)
+	}
+
+	// Bulk upload with a bad row.
+	file := filepath.Join(t.TempDir(), "links.csv")
+	csv := "code,destination,tags\nbulk1,https://example.com/1,spring\nbulk2,not a url,spring\nbulk3,https://example.com/3,spring\n"
+	if err := os.WriteFile(file, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.do(chromedp.Navigate(c.base+"/ui/#/bulk"), chromedp.WaitVisible(chromedp.ID("bulk-file")),
+		chromedp.SetUploadFiles(chromedp.ID("bulk-file"), []string{file}),
+		chromedp.Click(chromedp.CSS(`form.grid button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("bulk-errors")))
+	if got := c.text("#bulk-out .error"); got != "2 created, 1 failed." {
+		t.Errorf("bulk report %q", got)
+	}
+	if row := c.text("#bulk-errors tbody tr"); !strings.HasPrefix(row, "3422") || !strings.Contains(row, "destination") {
+		t.Errorf("bulk error row %q, want line 3, status 422, the destination named", row)
+	}
+
+	// Markup in stored fields is shown as text and runs nothing.
+	evil := `https://example.com/?q="><img/src=x/onerror=window.__xss=1><script>window.__xss=2</script>`
+	markup := `<b>bold</b><img src=x onerror=window.__xss=3>`
+	body, _ := json.Marshal(map[string]any{"code": "xss", "destination": evil,
+		"variants": []map[string]any{{"name": "A", "destination": evil, "weight": 1}, {"name": "B", "destination": evil, "weight": 1}},
+		"rules":    []map[string]any{{"when": map[string]any{"query": map[string]string{"utm": markup}}, "destination": evil}}})
+	var stored struct{ Destination string }
+	if err := json.Unmarshal([]byte(mustAPI(t, c.base, "POST", "/links", key, string(body), 201)), &stored); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stored.Destination, "<script>") {
+		t.Fatalf("the destination was stored as %q: no markup left to test", stored.Destination)
+	}
+	shown, _ := json.Marshal(stored.Destination)
+	for page, shownAs := range map[string]string{
+		"#/links":     `document.querySelector("main").textContent.includes(` + string(shown) + `)`,
+		"#/links/xss": `document.getElementById("destination")?.value === ` + string(shown) + ` && [...document.querySelectorAll("main input")].some(i => i.value.includes("utm=<b>bold</b>"))`,
+	} {
+		c.do(chromedp.Navigate(c.base+"/ui/"+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		c.waitJS(shownAs, 10*time.Second)
+		ran, err := chromedp.Run(c.b.Ctx, chromedp.Evaluate[bool](`window.__xss !== undefined || document.querySelector("main img[src='x'], main script, main b") !== null`))
+		if err != nil || ran {
+			t.Fatalf("%s: stored markup became markup (%v)", page, err)
+		}
+	}
+
+	// A read key sees everything and changes nothing.
+	var rk struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal([]byte(mustAPI(t, c.base, "POST", "/keys", key, `{"name":"viewer","scope":"read"}`, 201)), &rk); err != nil {
+		t.Fatal(err)
+	}
+	c.do(chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("api-key")),
+		chromedp.SendKeys(chromedp.ID("api-key"), rk.Key), chromedp.Click(chromedp.CSS("button[type=submit]")),
+		chromedp.WaitVisible(chromedp.ID("f-tag")))
+	c.waitJS(`document.querySelector("main tbody").textContent.includes("shared")`, 10*time.Second)
+	c.do(chromedp.Navigate(c.base+"/ui/#/links/shared"), chromedp.WaitVisible(chromedp.ID("destination")))
+	disabled, err := chromedp.Run(c.b.Ctx, chromedp.Evaluate[bool](`document.querySelector("form.grid button[type=submit]").disabled && document.querySelector("main > p > button.danger").disabled && document.querySelector("#nav a[href='#/keys']").hidden`))
+	if err != nil || !disabled {
+		t.Fatalf("a read key's page offers changes (%v)", err)
+	}
+	status, err := chromedp.Run(c.b.Ctx, chromedp.Evaluate[int](`fetch("/api/v1/session").then(r => r.json()).then(s =>
+		fetch("/api/v1/links/shared", {method: "DELETE", headers: {"X-CSRF-Token": s.csrf_token}})).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil || status != 403 {
+		t.Fatalf("a read key's session deleted a link: %d (%v)", status, err)
+	}
+	c.noPageErrors()
 }
