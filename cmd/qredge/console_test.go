@@ -73,6 +73,16 @@ func (c *console) typeInto(sel, text string) {
 	c.do(chromedp.Evaluate[chromedp.Void]("document.querySelector("+string(q)+").value = ''"), chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
+// unlabelled fails on a form control of the page without a label.
+func (c *console) unlabelled() {
+	c.t.Helper()
+	ids, err := chromedp.Run(c.b.Ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main input, main select, main textarea")]
+		.filter(i => i.labels.length === 0 && !i.getAttribute("aria-label")).map(i => i.id || i.outerHTML)`))
+	if err != nil || len(ids) > 0 {
+		c.t.Errorf("form controls without a label: %v (%v)", ids, err)
+	}
+}
+
 // noPageErrors fails on any exception, CSP violation or console error the
 // page logged.
 func (c *console) noPageErrors() {
@@ -219,9 +229,12 @@ func TestConsoleGuards(t *testing.T) {
 	}
 	mustAPI(t, c.base, "GET", "/links/bad%20code", key, "", 400)
 
+	c.unlabelled()
+
 	// A concurrent change is shown, not overwritten.
 	mustAPI(t, c.base, "POST", "/links", key, `{"code":"shared","destination":"https://example.com/v1"}`, 201)
 	c.do(chromedp.Navigate(c.base+"/ui/#/links/shared"), chromedp.WaitVisible(chromedp.ID("destination")))
+	c.unlabelled()
 	mustAPI(t, c.base, "PATCH", "/links/shared", key, `{"destination":"https://example.com/theirs"}`, 200)
 	c.typeInto("#destination", "https://example.com/mine")
 	c.do(chromedp.Click(chromedp.CSS(`form.grid button[type=submit]`)))
