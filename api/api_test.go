@@ -663,3 +663,52 @@ func TestResolveParameters(t *testing.T) {
 	e.call("GET", "/api/v1/links/missing/resolve", e.read, "", nil, 404, nil).problem(t)
 	e.call("GET", "/api/v1/links/r/resolve", "", "", nil, 401, nil).problem(t)
 }
+
+// TestListSearch: q finds codes and destinations in any case, domain
+// picks one domain (- the links on every host), and the pages of a search
+// together hold every match once.
+func TestListSearch(t *testing.T) {
+	e := mustStartAPI(t)
+	var want []string
+	for i := range 30 {
+		code, dest, domain := fmt.Sprintf("c%02d", i), fmt.Sprintf("https://example.com/%d", i), ""
+		if i%3 == 0 {
+			dest = fmt.Sprintf("https://Shop.example/spring/%d", i)
+			want = append(want, code)
+		}
+		if i%5 == 0 {
+			domain = "go.example"
+		}
+		e.call("POST", "/api/v1/links", e.write, fmt.Sprintf(`{"code":%q,"destination":%q,"domain":%q}`, code, dest, domain), nil, 201, nil)
+	}
+	e.call("POST", "/api/v1/links", e.write, `{"code":"SPRING-sale","destination":"https://example.com/x"}`, nil, 201, nil)
+	want = append(want, "SPRING-sale")
+	var got []string
+	cursor := ""
+	for range 20 {
+		var page linkList
+		e.call("GET", "/api/v1/links?q=spring&limit=4&cursor="+cursor, e.read, "", nil, 200, &page)
+		for _, l := range page.Links {
+			got = append(got, l.Code)
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("q=spring found %v, want %v", got, want)
+	}
+	var page linkList
+	e.call("GET", "/api/v1/links?domain=go.example&limit=100", e.read, "", nil, 200, &page)
+	if len(page.Links) != 6 {
+		t.Fatalf("domain=go.example: %d links, want 6", len(page.Links))
+	}
+	e.call("GET", "/api/v1/links?domain=-&q=c2&limit=100", e.read, "", nil, 200, &page)
+	if len(page.Links) != 8 { // c20..c29 but c20 and c25 on go.example
+		t.Fatalf("domain=-&q=c2: %d links, want 8", len(page.Links))
+	}
+	e.call("GET", "/api/v1/links?q="+strings.Repeat("x", 201), e.read, "", nil, 400, nil)
+	e.call("GET", "/api/v1/links?domain=b%C3%BCcher.example", e.read, "", nil, 400, nil)
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkfile"
@@ -321,7 +322,11 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("tag", "%s", msg)
 		}
 	}
-	page, err := s.store.ListLinks(r.Context(), opt)
+	f, err := listFilterOf(q)
+	if err != nil {
+		return err
+	}
+	page, err := s.listFiltered(r, opt, f)
 	if store.ErrorCode(err) == store.EINVALID {
 		// The only invalid input a listing has is its cursor.
 		return badRequest("cursor", "is not one returned by this API")
@@ -334,4 +339,72 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 		out.Links[i] = s.linkJSON(l)
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// listFilter is the search of GET /api/v1/links: q (in the code or the
+// destination, any case) and domain (exactly; "-" for links on every
+// host).
+type listFilter struct {
+	q, domain string
+	on        bool
+}
+
+// maxSearchScan and maxSearchCalls bound the links one filtered request
+// reads and the store pages it asks for; a page may then hold fewer than
+// limit links and still have a next_cursor.
+const (
+	maxSearchScan  = 5000
+	maxSearchCalls = 50
+)
+
+func listFilterOf(q url.Values) (listFilter, error) {
+	f := listFilter{q: strings.ToLower(q.Get("q")), domain: q.Get("domain")}
+	if len(f.q) > 200 {
+		return f, badRequest("q", "must be at most 200 bytes")
+	}
+	if f.domain != "" && f.domain != "-" {
+		if msg := store.CheckDomain(f.domain); msg != "" {
+			return f, badRequest("domain", "%s", msg)
+		}
+	}
+	f.on = f.q != "" || f.domain != ""
+	return f, nil
+}
+
+func (f listFilter) match(l *store.Link) bool {
+	switch {
+	case f.domain == "-" && l.Domain != "", f.domain != "" && f.domain != "-" && !strings.EqualFold(f.domain, l.Domain):
+		return false
+	}
+	return f.q == "" || strings.Contains(strings.ToLower(l.Code), f.q) || strings.Contains(strings.ToLower(l.Destination), f.q)
+}
+
+// listFiltered is the store's page, or with a filter the matches of up to
+// maxSearchScan links from opt.Cursor on. Each store page asks for as many
+// links as are still wanted, so that the store's cursor after it never
+// skips a match.
+func (s *Server) listFiltered(r *http.Request, opt store.ListOptions, f listFilter) (*store.LinkPage, error) {
+	if !f.on {
+		return s.store.ListLinks(r.Context(), opt)
+	}
+	want := opt.PageLimit()
+	out := &store.LinkPage{NextCursor: opt.Cursor}
+	for scanned, calls := 0, 0; len(out.Links) < want && scanned < maxSearchScan && calls < maxSearchCalls; calls++ {
+		opt.Limit = want - len(out.Links)
+		page, err := s.store.ListLinks(r.Context(), opt)
+		if err != nil {
+			return nil, err
+		}
+		scanned += len(page.Links)
+		for _, l := range page.Links {
+			if f.match(l) {
+				out.Links = append(out.Links, l)
+			}
+		}
+		out.NextCursor, opt.Cursor = page.NextCursor, page.NextCursor
+		if page.NextCursor == "" {
+			break
+		}
+	}
+	return out, nil
 }

@@ -151,11 +151,22 @@ function updateHeader() {
 
 // ---- links ---------------------------------------------------------------
 
+// linkFilter is the filter of the links page: tag, q (code or
+// destination) and domain, as the list API takes them.
+function linkFilter(params) {
+  const f = new URLSearchParams();
+  for (const k of ["tag", "q", "domain"]) if (params.get(k)) f.set(k, params.get(k));
+  return f;
+}
+
 async function renderLinks(params) {
-  const tag = params.get("tag") || "";
+  const filter = linkFilter(params);
   const cursor = params.get("cursor") || "";
-  const tagInput = h("input", { id: "f-tag", type: "text", value: tag });
-  const filter = h("input", { id: "f-text", type: "text", placeholder: "code or destination" });
+  const inputs = {
+    q: h("input", { id: "f-q", type: "search", value: filter.get("q") || "", placeholder: "code or destination" }),
+    tag: h("input", { id: "f-tag", type: "text", value: filter.get("tag") || "" }),
+    domain: h("input", { id: "f-domain", type: "text", value: filter.get("domain") || "", placeholder: "- for every host" }),
+  };
   const body = h("tbody");
   const pager = h("div", { class: "pager" });
   const status = h("div");
@@ -165,17 +176,21 @@ async function renderLinks(params) {
   show(h("h1", {}, "Links"),
     h("form", { class: "row", role: "search", onsubmit: (ev) => {
       ev.preventDefault();
-      location.hash = "#/links" + (tagInput.value ? "?tag=" + encodeURIComponent(tagInput.value) : "");
+      const f = new URLSearchParams();
+      for (const [k, el] of Object.entries(inputs)) if (el.value.trim()) f.set(k, el.value.trim());
+      location.hash = "#/links" + (f.size ? "?" + f : "");
     } },
-    h("div", {}, h("label", { for: "f-tag" }, "Tag"), tagInput),
-    h("div", {}, h("label", { for: "f-text" }, "Filter this page"), filter),
+    h("div", {}, h("label", { for: "f-q" }, "Search"), inputs.q),
+    h("div", { class: "narrow" }, h("label", { for: "f-tag" }, "Tag"), inputs.tag),
+    h("div", { class: "narrow" }, h("label", { for: "f-domain" }, "Domain"), inputs.domain),
     h("div", { class: "narrow" }, h("button", { type: "submit" }, "Apply"))),
-    h("p", {}, h("button", { type: "button", class: "secondary", onclick: () => exportCSV(tag) }, "Export CSV of this filter")),
+    h("p", {}, h("button", { type: "button", class: "secondary", onclick: () => exportCSV(filter) }, "Export CSV of this filter")),
     status, table, pager);
-  let list, scans = new Map();
+  let list;
+  const scans = new Map();
   try {
-    const q = new URLSearchParams({ limit: "50" });
-    if (tag) q.set("tag", tag);
+    const q = new URLSearchParams(filter);
+    q.set("limit", "50");
     if (cursor) q.set("cursor", cursor);
     list = await api("GET", "/links?" + q);
   } catch (e) {
@@ -186,33 +201,29 @@ async function renderLinks(params) {
     const from = new Date(Date.now() - 24 * 3600e3).toISOString();
     const top = await api("GET", "/stats/top?" + new URLSearchParams({ from, granularity: "hour", limit: "1000" }));
     for (const t of top.links) scans.set(t.domain + "/" + t.code, t.total);
-  } catch (e) { /* stats off: the column stays empty */ }
-  const rows = list.links.map((l) => h("tr", { "data-text": (l.code + " " + l.destination).toLowerCase() },
+  } catch (e) { /* stats off: the column shows 0 */ }
+  const rows = list.links.map((l) => h("tr", {},
     h("td", {}, h("a", { href: linkHash(l) }, l.code), l.domain ? h("div", { class: "hint" }, l.domain) : null),
     h("td", { class: "dest" }, l.destination, l.disabled ? h("div", { class: "hint" }, "disabled") : null),
     h("td", { class: "hide-s" }, l.status),
     h("td", { class: "hide-s tags" }, (l.tags || []).map((t) => h("span", {}, t))),
     h("td", { class: "num" }, scans.get((l.domain || "") + "/" + l.code) ?? 0)));
   body.replaceChildren(...rows);
-  if (!rows.length) status.replaceChildren(h("p", {}, "No links" + (tag ? " with this tag" : "") + "."));
-  filter.addEventListener("input", () => {
-    const v = filter.value.toLowerCase();
-    for (const r of rows) r.hidden = v !== "" && !r.dataset.text.includes(v);
-  });
+  if (!rows.length) status.replaceChildren(h("p", {}, filter.size ? "No links match on this page." : "No links yet."));
   if (list.next_cursor) {
-    const q = new URLSearchParams({ cursor: list.next_cursor });
-    if (tag) q.set("tag", tag);
+    const q = new URLSearchParams(filter);
+    q.set("cursor", list.next_cursor);
     pager.append(h("a", { href: "#/links?" + q }, "Next page →"));
   }
 }
 
-async function exportCSV(tag) {
+async function exportCSV(filter) {
   const rows = [["code", "domain", "destination", "status", "tags", "disabled", "created_at"]];
   let cursor = "";
   try {
     do {
-      const q = new URLSearchParams({ limit: "1000" });
-      if (tag) q.set("tag", tag);
+      const q = new URLSearchParams(filter);
+      q.set("limit", "1000");
       if (cursor) q.set("cursor", cursor);
       const page = await api("GET", "/links?" + q);
       for (const l of page.links) rows.push([l.code, l.domain || "", l.destination, l.status, (l.tags || []).join(" "), l.disabled, l.created_at]);
@@ -228,7 +239,7 @@ async function exportCSV(tag) {
     return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   };
   const blob = new Blob([rows.map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n"], { type: "text/csv" });
-  const a = h("a", { href: URL.createObjectURL(blob), download: "qredge-links" + (tag ? "-" + tag : "") + ".csv" });
+  const a = h("a", { href: URL.createObjectURL(blob), download: "qredge-links.csv" });
   document.body.append(a);
   a.click();
   a.remove();

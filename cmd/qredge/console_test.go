@@ -260,6 +260,15 @@ func TestConsoleGuards(t *testing.T) {
 		t.Errorf("bulk error row %q, want line 3, status 422, the destination named", row)
 	}
 
+	// Search across all links, by code or destination.
+	c.do(chromedp.Navigate(c.base+"/ui/#/links"), chromedp.WaitVisible(chromedp.ID("f-q")))
+	c.typeInto("#f-q", "EXAMPLE.COM/3")
+	c.do(chromedp.Click(chromedp.CSS(`form[role=search] button[type=submit]`)))
+	c.waitJS(`location.hash.includes("q=") && document.querySelectorAll("main tbody tr").length === 1`, 10*time.Second)
+	if row := c.text("main tbody tr"); !strings.HasPrefix(row, "bulk3") {
+		t.Errorf("searching EXAMPLE.COM/3 shows %q", row)
+	}
+
 	// Markup in stored fields is shown as text and runs nothing.
 	evil := `https://example.com/?q="><img/src=x/onerror=window.__xss=1><script>window.__xss=2</script>`
 	markup := `<b>bold</b><img src=x onerror=window.__xss=3>`
