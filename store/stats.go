@@ -99,10 +99,16 @@ func (q StatsQuery) Buckets() (first int64, n int) {
 	return first, int((last-first)/w) + 1
 }
 
-// StatsPoint is one time bucket of a series.
+// StatsPoint is one time bucket of a series: its scans, told apart by
+// source (QR against link) and by visitor (people against bots), and its
+// unique visitors.
 type StatsPoint struct {
 	Time           time.Time `json:"time"`
 	Total          int64     `json:"total"`
+	QR             int64     `json:"qr"`
+	Link           int64     `json:"link"`
+	Humans         int64     `json:"humans"`
+	Bots           int64     `json:"bots"`
 	UniqueVisitors int64     `json:"unique_visitors"`
 }
 

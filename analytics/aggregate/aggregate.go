@@ -246,6 +246,12 @@ func Assemble(q store.StatsQuery, buckets []map[string]int64, uniques []int64, r
 		}
 		m := buckets[i]
 		p.Total = Total(m, q.ExcludeBots)
+		p.Humans, p.QR, p.Link = m["h"], m["hs:qr"], m["hs:link"]
+		if !q.ExcludeBots {
+			p.Bots = m["b"]
+			p.QR += m["bs:qr"]
+			p.Link += m["bs:link"]
+		}
 		st.Total += p.Total
 		if v := m["h"]; v > 0 {
 			st.Breakdowns["bot"]["human"] += v

@@ -87,10 +87,19 @@ func TestFieldsAndAssemble(t *testing.T) {
 		st.Breakdowns["bot"]["bot"] != 1 || st.Breakdowns["target"]["variant:blue"] != 1 || st.Breakdowns["country"]["--"] != 2 {
 		t.Fatalf("assembled %+v", st)
 	}
+	// Each bucket tells QR scans from links and people from bots.
+	for i, want := range []store.StatsPoint{{Total: 1, Link: 1, Humans: 1}, {Total: 1, QR: 1, Humans: 1}, {Total: 1, Link: 1, Bots: 1}} {
+		if p := st.Series[i]; p.Total != want.Total || p.QR != want.QR || p.Link != want.Link || p.Humans != want.Humans || p.Bots != want.Bots {
+			t.Errorf("point %d: %+v, want %+v", i, p, want)
+		}
+	}
 	q.ExcludeBots = true
 	st = Assemble(q, buckets, nil, 2)
 	if st.Total != 2 || st.Series[2].Total != 0 || st.Breakdowns["bot"]["bot"] != 0 || st.Breakdowns["target"]["variant:blue"] != 0 {
 		t.Fatalf("without bots %+v", st)
+	}
+	if p := st.Series[2]; p.Bots != 0 || p.Link != 0 || p.QR != 0 {
+		t.Fatalf("without bots the bot's bucket shows %+v", p)
 	}
 	if !st.From.Equal(base) || !st.To.Equal(base.Add(3*time.Minute)) || len(st.Series) != 3 {
 		t.Fatalf("range %s..%s, %d points", st.From, st.To, len(st.Series))

@@ -602,16 +602,28 @@ function breakdownTable(title, counts) {
     entries.length ? h("table", {}, h("tbody", {}, entries.map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", { class: "num" }, v))))) : h("p", { class: "hint" }, "none yet"));
 }
 
+// stackedChart draws one bar a bucket, its parts stacked bottom up:
+// parts are [field, class, label] of the series' points.
+function stackedChart(series, parts, label, granularity) {
+  const max = Math.max(1, ...series.map((p) => parts.reduce((a, [f]) => a + (p[f] || 0), 0)));
+  const W = 600, H = 140, bw = series.length ? W / series.length : W;
+  const bars = [];
+  series.forEach((p, i) => {
+    let y = H;
+    for (const [f, cls, name] of parts) {
+      const bh = (p[f] || 0) / max * (H - 10);
+      if (bh <= 0) continue;
+      y -= bh;
+      bars.push(h("svg:rect", { class: cls, x: i * bw + 1, y, width: Math.max(1, bw - 2), height: bh },
+        h("svg:title", {}, fmtTime(p.time) + ": " + p[f] + " " + name)));
+    }
+  });
+  return h("figure", {}, h("svg:svg", { class: "chart", viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label + " per " + granularity }, bars),
+    h("figcaption", { class: "legend" }, label + ": ", parts.map(([f, cls, name]) => h("span", {}, h("i", { class: cls }), name))));
+}
+
 function renderStats(st) {
   const series = st.series || [];
-  const max = Math.max(1, ...series.map((p) => p.total));
-  const W = 600, H = 160, bw = series.length ? W / series.length : W;
-  const chart = h("svg:svg", { class: "chart", viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "Scans per " + st.granularity },
-    series.map((p, i) => {
-      const bh = p.total / max * (H - 10);
-      return h("svg:rect", { class: "qr-bar", x: i * bw + 1, y: H - bh, width: Math.max(1, bw - 2), height: bh },
-        h("svg:title", {}, fmtTime(p.time) + ": " + p.total + " scans, " + p.unique_visitors + " visitors"));
-    }));
   const b = st.breakdowns || {};
   return [
     h("div", { class: "cards" },
@@ -619,7 +631,8 @@ function renderStats(st) {
       h("div", { class: "card" }, h("div", { class: "hint" }, "Unique visitors"), h("div", { class: "big" }, st.unique_visitors)),
       h("div", { class: "card" }, h("div", { class: "hint" }, "QR scans / clicks"), h("div", { class: "big", id: "st-source" }, (b.source?.qr || 0) + " / " + (b.source?.link || 0))),
       h("div", { class: "card" }, h("div", { class: "hint" }, "People / bots"), h("div", { class: "big" }, (b.bot?.human || 0) + " / " + (b.bot?.bot || 0)))),
-    chart,
+    stackedChart(series, [["qr", "qr-bar", "QR scans"], ["link", "link-bar", "clicks"]], "QR scans and clicks", st.granularity),
+    stackedChart(series, [["humans", "link-bar", "people"], ["bots", "bot-bar", "bots"]], "People and bots", st.granularity),
     h("div", { class: "cards" }, breakdownTable("Device", b.device), breakdownTable("Source", b.source), breakdownTable("Country", b.country),
       breakdownTable("Referrer", b.referrer), breakdownTable("Target", b.target), breakdownTable("Bot", b.bot)),
   ];

@@ -179,6 +179,10 @@ func TestConsoleCampaign(t *testing.T) {
 	if !strings.Contains(device, "ios1") || !strings.Contains(device, "desktop1") || source != "2 / 0" {
 		t.Fatalf("stats show device %q and QR scans / clicks %q; want ios 1, desktop 1 and 2 / 0", device, source)
 	}
+	bars, err := chromedp.Run(c.b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#stats svg rect.qr-bar").length`))
+	if err != nil || bars != 1 {
+		t.Errorf("the QR scans' series has %d bars, want 1 (%v)", bars, err)
+	}
 	c.b.Screenshot(t, "console-link")
 	c.noPageErrors()
 }
