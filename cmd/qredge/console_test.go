@@ -108,7 +108,6 @@ func TestConsoleCampaign(t *testing.T) {
 	s, key := mustStartServeFirst(t, t.TempDir())
 	c := mustOpenConsole(t, s, key)
 
-	c.b.Screenshot(t, "console-links")
 	c.do(chromedp.Navigate(c.base+"/ui/#/new"), chromedp.WaitVisible(chromedp.ID("destination")))
 	c.typeInto("#code", "drop70")
 	c.typeInto("#destination", "https://example.com/a")
@@ -184,6 +183,9 @@ func TestConsoleCampaign(t *testing.T) {
 		t.Errorf("the QR scans' series has %d bars, want 1 (%v)", bars, err)
 	}
 	c.b.Screenshot(t, "console-link")
+	c.do(chromedp.Navigate(c.base+"/ui/#/links"))
+	c.waitJS(`document.querySelector("main tbody tr td.num")?.textContent === "2"`, 10*time.Second)
+	c.b.Screenshot(t, "console-links")
 	c.noPageErrors()
 }
 
