@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -163,6 +164,12 @@ func (s *Server) topStats(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.Limit = n
 	}
+	tag := v.Get("tag")
+	if tag != "" {
+		if msg := store.CheckTag(tag); msg != "" {
+			return badRequest("tag", "%s", msg)
+		}
+	}
 	withDeleted := false
 	if d := v.Get("include_deleted"); d != "" {
 		if withDeleted, err = strconv.ParseBool(d); err != nil {
@@ -179,7 +186,7 @@ func (s *Server) topStats(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		got := len(st.Links)
-		if st.Links, err = s.liveTop(r.Context(), st.Links, withDeleted); err != nil {
+		if st.Links, err = s.liveTop(r.Context(), st.Links, withDeleted, tag); err != nil {
 			return err
 		}
 		if len(st.Links) >= limit || ask == 0 || got < ask {
@@ -192,8 +199,9 @@ func (s *Server) topStats(w http.ResponseWriter, r *http.Request) error {
 
 // liveTop marks the entries of links that are gone, drops them unless
 // withDeleted, and merges legacy entries (no creation time) into the live
-// link of their code. The order stays by total.
-func (s *Server) liveTop(ctx context.Context, in []store.TopLink, withDeleted bool) ([]store.TopLink, error) {
+// link of their code. With a tag, only live links that carry it stay. The
+// order stays by total.
+func (s *Server) liveTop(ctx context.Context, in []store.TopLink, withDeleted bool, tag string) ([]store.TopLink, error) {
 	live := map[string]*store.Link{}
 	for _, e := range in {
 		k := store.LinkKey(e.Domain, e.Code)
@@ -216,6 +224,9 @@ func (s *Server) liveTop(ctx context.Context, in []store.TopLink, withDeleted bo
 		k := store.LinkKey(e.Domain, e.Code)
 		l := live[k]
 		isLive := l != nil && (e.CreatedAt == nil || l.CreatedAt.Equal(*e.CreatedAt))
+		if tag != "" && (!isLive || !slices.Contains(l.Tags, tag)) {
+			continue
+		}
 		if isLive {
 			t := l.CreatedAt.UTC()
 			e.CreatedAt = &t

@@ -224,3 +224,29 @@ func TestDeletePurgeStats(t *testing.T) {
 	e.call("DELETE", "/api/v1/links/p3?purge_stats=true", e.write, "", nil, 503, nil).problem(t)
 	e.call("GET", "/api/v1/links/p3", e.read, "", nil, 200, nil)
 }
+
+// TestTopByTag: tag keeps the live links that carry it, in order of
+// scans; a deleted link's entry has no tags to match.
+func TestTopByTag(t *testing.T) {
+	e := mustStartAPI(t)
+	for _, l := range []string{`{"code":"a","destination":"https://example.com/","tags":["spring"]}`,
+		`{"code":"b","destination":"https://example.com/","tags":["fall"]}`,
+		`{"code":"c","destination":"https://example.com/","tags":["spring","tv"]}`} {
+		e.call("POST", "/api/v1/links", e.write, l, nil, 201, nil)
+	}
+	e.stats.mu.Lock()
+	e.stats.top = []store.TopLink{{Code: "b", Total: 90}, {Code: "gone", Total: 80}, {Code: "c", Total: 70}, {Code: "a", Total: 60}}
+	e.stats.mu.Unlock()
+	var top store.TopStats
+	e.call("GET", "/api/v1/stats/top?tag=spring&include_deleted=true", e.read, "", nil, 200, &top)
+	if len(top.Links) != 2 || top.Links[0].Code != "c" || top.Links[1].Code != "a" {
+		t.Fatalf("top of tag spring %+v", top.Links)
+	}
+	e.call("GET", "/api/v1/stats/top?tag=spring&limit=1", e.read, "", nil, 200, &top)
+	if len(top.Links) != 1 || top.Links[0].Code != "c" {
+		t.Fatalf("top 1 of tag spring %+v", top.Links)
+	}
+	if p := e.call("GET", "/api/v1/stats/top?tag=a%20b", e.read, "", nil, 400, nil).problem(t); p.Errors[0].Field != "tag" {
+		t.Fatalf("bad tag: %+v", p)
+	}
+}

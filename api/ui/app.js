@@ -567,7 +567,7 @@ function resolvePanel(l, domain) {
   h("div", { class: "narrow" }, h("label", { for: "rs-country" }, "Country"), country),
   h("div", { class: "narrow" }, h("label", { for: "rs-lang" }, "Language"), lang),
   h("div", {}, h("label", { for: "rs-at" }, "At"), at),
-  h("div", { class: "narrow" }, h("button", { type: "submit" }, "Resolve")));
+  h("div", { class: "narrow" }, h("button", { type: "submit", id: "rs-go" }, "Resolve")));
   return h("div", {}, form, out);
 }
 
@@ -643,7 +643,7 @@ function renderStats(st) {
 function renderBulk() {
   const file = h("input", { id: "bulk-file", type: "file", accept: ".csv,.jsonl,.ndjson,text/csv" });
   const atomic = h("input", { id: "bulk-atomic", type: "checkbox" });
-  const progress = h("progress", { hidden: true });
+  const progress = h("progress", { hidden: true, id: "bulk-progress", "aria-label": "Upload" });
   const out = h("div", { id: "bulk-out" });
   const form = h("form", { class: "grid", onsubmit: async (ev) => {
     ev.preventDefault();
@@ -666,11 +666,14 @@ function renderBulk() {
       body = text;
     }
     progress.hidden = false;
+    progress.value = 0;
     try {
-      const r = await api("POST", "/links/bulk?atomic=" + atomic.checked, body, { contentType: type });
+      const r = await upload("/links/bulk?atomic=" + atomic.checked, body, type, (done, total) => { progress.max = total; progress.value = done; });
       out.replaceChildren(bulkReport(r, lines));
     } catch (e) {
-      out.replaceChildren(errorBox(e));
+      // An all-or-nothing upload with bad rows answers a problem that
+      // lists them.
+      out.replaceChildren(e.problem && e.problem.results ? bulkReport(e.problem, lines) : errorBox(e));
     } finally {
       progress.hidden = true;
     }
@@ -679,6 +682,25 @@ function renderBulk() {
   h("div", {}, atomic, " ", h("label", { for: "bulk-atomic", class: "inline" }, "All or nothing (one bad row keeps every row out)")),
   h("div", {}, h("button", { type: "submit", disabled: !canWrite() }, "Upload")), progress);
   show(h("h1", {}, "Bulk create"), form, out);
+}
+
+// upload is api's POST with the progress of the upload (fetch has none).
+function upload(path, body, contentType, onProgress) {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open("POST", API + path);
+    x.setRequestHeader("Content-Type", contentType);
+    x.setRequestHeader("X-CSRF-Token", session.csrf_token);
+    x.upload.onprogress = (ev) => { if (ev.lengthComputable) onProgress(ev.loaded, ev.total); };
+    x.onerror = () => reject(new Error("the upload failed: network error"));
+    x.onload = () => {
+      let data = {};
+      try { data = JSON.parse(x.responseText); } catch (e) { data = { detail: x.statusText }; }
+      if (x.status >= 200 && x.status < 300) resolve(data);
+      else reject(new APIError(x.status, data));
+    };
+    x.send(body);
+  });
 }
 
 function bulkReport(r, lines) {
@@ -694,14 +716,29 @@ function bulkReport(r, lines) {
 
 async function renderTop(params) {
   const days = Number(params.get("days") || 7);
-  const sel = h("select", { id: "top-days", onchange: () => { location.hash = "#/top?days=" + sel.value; } },
-    [1, 7, 30].map((d) => h("option", { value: d, selected: d === days }, d === 1 ? "24 hours" : d + " days")));
+  const tag = params.get("tag") || "";
+  const sel = h("select", { id: "top-days" }, [1, 7, 30].map((d) => h("option", { value: d, selected: d === days }, d === 1 ? "24 hours" : d + " days")));
+  const tagInput = h("input", { id: "top-tag", type: "text", value: tag, placeholder: "every link" });
   const out = h("div");
-  show(h("h1", {}, "Campaigns"), h("div", { class: "row" }, h("div", { class: "narrow" }, h("label", { for: "top-days" }, "Period"), sel)), out);
+  show(h("h1", {}, "Campaigns"),
+    h("form", { class: "row", onsubmit: (ev) => {
+      ev.preventDefault();
+      const q = new URLSearchParams({ days: sel.value });
+      if (tagInput.value.trim()) q.set("tag", tagInput.value.trim());
+      location.hash = "#/top?" + q;
+    } },
+    h("div", { class: "narrow" }, h("label", { for: "top-days" }, "Period"), sel),
+    h("div", {}, h("label", { for: "top-tag" }, "Tag"), tagInput),
+    h("div", { class: "narrow" }, h("button", { type: "submit" }, "Show"))), out);
   try {
-    const t = await api("GET", "/stats/top?" + new URLSearchParams({ from: new Date(Date.now() - days * 86400e3).toISOString(), granularity: days > 2 ? "day" : "hour", limit: "50" }));
-    out.replaceChildren(t.links.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Link"), h("th", { class: "num" }, "Scans"))),
-      h("tbody", {}, t.links.map((x) => h("tr", {}, h("td", {}, h("a", { href: linkHash(x) }, x.code), x.deleted ? " (deleted)" : ""), h("td", { class: "num" }, x.total))))) : h("p", {}, "No scans in this period."));
+    const q = new URLSearchParams({ from: new Date(Date.now() - days * 86400e3).toISOString(), granularity: days > 2 ? "day" : "hour", limit: "50" });
+    if (tag) q.set("tag", tag);
+    const t = await api("GET", "/stats/top?" + q);
+    const sum = t.links.reduce((a, x) => a + x.total, 0);
+    out.replaceChildren(t.links.length ? h("div", {}, h("p", { id: "top-sum" }, sum + " scans of the top " + t.links.length + " links" + (tag ? " tagged " + tag : "") + "."),
+      h("table", { id: "top" }, h("thead", {}, h("tr", {}, h("th", {}, "Link"), h("th", { class: "num" }, "Scans"))),
+        h("tbody", {}, t.links.map((x) => h("tr", {}, h("td", {}, h("a", { href: linkHash(x) }, x.code), x.deleted ? " (deleted)" : ""), h("td", { class: "num" }, x.total)))))) :
+      h("p", {}, "No scans in this period."));
   } catch (e) { out.replaceChildren(errorBox(e)); }
 }
 

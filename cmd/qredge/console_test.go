@@ -186,6 +186,53 @@ func TestConsoleCampaign(t *testing.T) {
 	c.do(chromedp.Navigate(c.base+"/ui/#/links"))
 	c.waitJS(`document.querySelector("main tbody tr td.num")?.textContent === "2"`, 10*time.Second)
 	c.b.Screenshot(t, "console-links")
+
+	// Where does it send an iPhone in Canada?
+	c.do(chromedp.Navigate(c.base+"/ui/#/links/drop70"), chromedp.WaitVisible(chromedp.ID("rs-device")),
+		chromedp.SetValue(chromedp.ID("rs-device"), "ios"))
+	c.typeInto("#rs-country", "CA")
+	c.do(chromedp.Click(chromedp.ID("rs-go")))
+	c.waitJS(`document.getElementById("rs-out").textContent.includes("apps.apple.com")`, 10*time.Second)
+	if got := c.text("#rs-out"); !strings.Contains(got, "reason: rule 1") || !strings.HasPrefix(got, "302") {
+		t.Errorf("resolve shows %q", got)
+	}
+	// Colours a phone cannot read are refused, with the reason.
+	c.do(chromedp.Evaluate[chromedp.Void](`(() => { const f = document.getElementById("qr-fg"); f.value = "#eeeeee"; f.dispatchEvent(new Event("change")); })()`))
+	c.waitJS(`document.getElementById("qr-note").textContent.includes("contrast ratio")`, 10*time.Second)
+
+	// The campaign's top links, by tag.
+	mustAPI(t, c.base, "PATCH", "/links/drop70", key, `{"tags":["superbowl"]}`, 200)
+	c.do(chromedp.Navigate(c.base+"/ui/#/top?days=1&tag=superbowl"))
+	c.waitJS(`document.getElementById("top-sum")?.textContent === "2 scans of the top 1 links tagged superbowl."`, 10*time.Second)
+	c.do(chromedp.Navigate(c.base+"/ui/#/top?days=1&tag=other"))
+	c.waitJS(`document.querySelector("main").textContent.includes("No scans in this period.")`, 10*time.Second)
+
+	// Admin: a key is created and shown once, then revoked; the audit
+	// log names who changed what.
+	c.do(chromedp.Navigate(c.base+"/ui/#/keys"), chromedp.WaitVisible(chromedp.ID("key-name")))
+	c.typeInto("#key-name", "printer")
+	c.do(chromedp.SetValue(chromedp.ID("key-scope"), "read"), chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("new-key")))
+	secret := c.text("#new-key")
+	mustAPI(t, c.base, "GET", "/links", secret, "", 200)
+	c.waitJS(`[...document.querySelectorAll("main tbody tr")].some(r => r.textContent.startsWith("printer"))`, 10*time.Second)
+	c.do(chromedp.Evaluate[chromedp.Void](`window.confirm = () => true;
+		[...document.querySelectorAll("main tbody tr")].find(r => r.textContent.startsWith("printer")).querySelector("button.danger").click()`))
+	c.waitJS(`document.querySelector("main tbody tr") && ![...document.querySelectorAll("main tbody tr")].some(r => r.textContent.startsWith("printer"))`, 10*time.Second)
+	mustAPI(t, c.base, "GET", "/links", secret, "", 401)
+	c.do(chromedp.Navigate(c.base+"/ui/#/audit"))
+	c.waitJS(`document.querySelector("main tbody")?.textContent.includes("drop70")`, 10*time.Second)
+
+	// Signing out ends the session on the server: its cookie is refused.
+	cookie, err := chromedp.Run(c.b.Ctx, chromedp.Evaluate[string](`document.cookie`))
+	if err != nil || cookie != "" {
+		t.Errorf("the page can read the session cookie %q (%v)", cookie, err)
+	}
+	c.do(chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("api-key")))
+	status, err := chromedp.Run(c.b.Ctx, chromedp.Evaluate[int](`fetch("/api/v1/links").then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil || status != 401 {
+		t.Errorf("after sign-out the browser's request got %d (%v), want 401", status, err)
+	}
 	c.noPageErrors()
 }
 
@@ -265,6 +312,21 @@ func TestConsoleGuards(t *testing.T) {
 	if row := c.text("#bulk-errors tbody tr"); !strings.HasPrefix(row, "3422") || !strings.Contains(row, "destination") {
 		t.Errorf("bulk error row %q, want line 3, status 422, the destination named", row)
 	}
+
+	// All or nothing: the bad row keeps every row out, and is named.
+	csv2 := "code,destination\nbulk4,https://example.com/4\nbulk5,not a url\n"
+	if err := os.WriteFile(file, []byte(csv2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.do(chromedp.Navigate(c.base+"/ui/#/links"), chromedp.Navigate(c.base+"/ui/#/bulk"), chromedp.WaitVisible(chromedp.ID("bulk-file")),
+		chromedp.SetUploadFiles(chromedp.ID("bulk-file"), []string{file}),
+		chromedp.Click(chromedp.ID("bulk-atomic")),
+		chromedp.Click(chromedp.CSS(`form.grid button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("bulk-errors")))
+	if got := c.text("#bulk-out .error"); got != "0 created, 1 failed (all or nothing: nothing was created)." {
+		t.Errorf("atomic bulk report %q", got)
+	}
+	mustAPI(t, c.base, "GET", "/links/bulk4", key, "", 404)
 
 	// Search across all links, by code or destination.
 	c.do(chromedp.Navigate(c.base+"/ui/#/links"), chromedp.WaitVisible(chromedp.ID("f-q")))
