@@ -183,7 +183,7 @@ func TestConsoleCampaign(t *testing.T) {
 		t.Errorf("the QR scans' series has %d bars, want 1 (%v)", bars, err)
 	}
 	c.b.Screenshot(t, "console-link")
-	c.do(chromedp.Navigate(c.base+"/ui/#/links"))
+	c.do(chromedp.Navigate(c.base + "/ui/#/links"))
 	c.waitJS(`document.querySelector("main tbody tr td.num")?.textContent === "2"`, 10*time.Second)
 	c.b.Screenshot(t, "console-links")
 
@@ -202,9 +202,9 @@ func TestConsoleCampaign(t *testing.T) {
 
 	// The campaign's top links, by tag.
 	mustAPI(t, c.base, "PATCH", "/links/drop70", key, `{"tags":["superbowl"]}`, 200)
-	c.do(chromedp.Navigate(c.base+"/ui/#/top?days=1&tag=superbowl"))
+	c.do(chromedp.Navigate(c.base + "/ui/#/top?days=1&tag=superbowl"))
 	c.waitJS(`document.getElementById("top-sum")?.textContent === "2 scans of the top 1 links tagged superbowl."`, 10*time.Second)
-	c.do(chromedp.Navigate(c.base+"/ui/#/top?days=1&tag=other"))
+	c.do(chromedp.Navigate(c.base + "/ui/#/top?days=1&tag=other"))
 	c.waitJS(`document.querySelector("main").textContent.includes("No scans in this period.")`, 10*time.Second)
 
 	// Admin: a key is created and shown once, then revoked; the audit
@@ -220,7 +220,7 @@ func TestConsoleCampaign(t *testing.T) {
 		[...document.querySelectorAll("main tbody tr")].find(r => r.textContent.startsWith("printer")).querySelector("button.danger").click()`))
 	c.waitJS(`document.querySelector("main tbody tr") && ![...document.querySelectorAll("main tbody tr")].some(r => r.textContent.startsWith("printer"))`, 10*time.Second)
 	mustAPI(t, c.base, "GET", "/links", secret, "", 401)
-	c.do(chromedp.Navigate(c.base+"/ui/#/audit"))
+	c.do(chromedp.Navigate(c.base + "/ui/#/audit"))
 	c.waitJS(`document.querySelector("main tbody")?.textContent.includes("drop70")`, 10*time.Second)
 
 	// Signing out ends the session on the server: its cookie is refused.
