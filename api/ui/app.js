@@ -376,6 +376,8 @@ function linkForm(l) {
     status: h("select", { id: "status" }, [301, 302, 307, 308].map((c) => h("option", { value: c, selected: l.status === c }, String(c)))),
     tags: h("input", { id: "tags", type: "text", value: (l.tags || []).join(", ") }),
     forward: h("input", { id: "forward_query", type: "checkbox", checked: !!l.forward_query }),
+    precedence: h("select", { id: "query_precedence" }, [["destination", "the destination's value wins"], ["scan", "the scan's value wins"]]
+      .map(([v, t]) => h("option", { value: v, selected: (l.query_precedence || "destination") === v }, t))),
     disabled: h("input", { id: "disabled", type: "checkbox", checked: !!l.disabled }),
     notBefore: h("input", { id: "not_before", type: "datetime-local", value: toLocalInput(s.not_before) }),
     beforeURL: h("input", { id: "before_url", type: "url", value: s.before_url || "" }),
@@ -394,6 +396,7 @@ function linkForm(l) {
     field("destination", "Destination", el.destination),
     h("div", { class: "row" }, field("status", "Redirect status", el.status), field("tags", "Tags", el.tags, "(comma-separated)")),
     h("div", { "data-field": "forward_query" }, el.forward, " ", h("label", { for: "forward_query", class: "inline" }, "Forward the scan's query string")),
+    field("query_precedence", "When both have a query key", el.precedence),
     h("div", { "data-field": "disabled" }, el.disabled, " ", h("label", { for: "disabled", class: "inline" }, "Disabled (answers 410)")),
     h("fieldset", { "data-field": "variants" }, h("legend", {}, "A/B variants"), h("p", { class: "hint" }, "Visitors are split by weight and keep their variant (a cookie)."),
       variants, h("button", { type: "button", class: "secondary", onclick: () => variantRow(variants, {}) }, "Add variant"), h("div", { class: "field-error" })),
@@ -411,6 +414,7 @@ function linkForm(l) {
       status: Number(el.status.value),
       tags: listOf(el.tags.value) || [],
       forward_query: el.forward.checked,
+      query_precedence: el.precedence.value,
       disabled: el.disabled.checked,
       variants: [...variants.children].map((row) => {
         const [name, dest, weight] = row.querySelectorAll("input");

@@ -187,6 +187,24 @@ func TestConsoleCampaign(t *testing.T) {
 	c.waitJS(`document.querySelector("main tbody tr td.num")?.textContent === "2"`, 10*time.Second)
 	c.b.Screenshot(t, "console-links")
 
+	// The export of the current filter, as the browser would save it.
+	c.do(chromedp.Evaluate[chromedp.Void](`(() => { const orig = URL.createObjectURL;
+		URL.createObjectURL = (b) => { b.text().then((t) => { window.__csv = t; }); return orig(b); }; })()`),
+		chromedp.Click(chromedp.CSS(`main p > button.secondary`)))
+	c.waitJS(`typeof window.__csv === "string"`, 10*time.Second)
+	csv, err := chromedp.Run(c.b.Ctx, chromedp.Evaluate[string](`window.__csv`))
+	if err != nil || !strings.HasPrefix(csv, "code,domain,destination,status,tags,disabled,created_at\r\ndrop70,,https://example.com/a,302,") {
+		t.Errorf("the CSV export is %q (%v)", csv, err)
+	}
+
+	// On a phone's screen nothing is wider than the screen.
+	c.do(chromedp.EmulateViewport(390, 844))
+	c.waitJS(`document.documentElement.scrollWidth <= 390`, 5*time.Second)
+	c.do(chromedp.Navigate(c.base + "/ui/#/links/drop70"))
+	c.waitJS(`document.getElementById("destination") && document.documentElement.scrollWidth <= 390`, 10*time.Second)
+	c.b.Screenshot(t, "console-phone")
+	c.do(chromedp.EmulateViewport(1280, 900))
+
 	// Where does it send an iPhone in Canada?
 	c.do(chromedp.Navigate(c.base+"/ui/#/links/drop70"), chromedp.WaitVisible(chromedp.ID("rs-device")),
 		chromedp.SetValue(chromedp.ID("rs-device"), "ios"))
