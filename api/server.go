@@ -131,7 +131,7 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	s.handle("GET", "/api/v1/openapi.json", "", s.getOpenAPI)
 	s.handle("POST", "/api/v1/session", "", s.createSession)
 	s.handle("GET", "/api/v1/session", store.ScopeRead, s.getSession)
-	s.handle("DELETE", "/api/v1/session", store.ScopeRead, s.deleteSession)
+	s.handle("DELETE", "/api/v1/session", "", s.deleteSession)
 	s.handle("POST", "/api/v1/links", store.ScopeWrite, s.createLink)
 	s.handleLimit("POST", "/api/v1/links/bulk", store.ScopeWrite, cfg.MaxBulkBodyBytes, s.bulkCreate)
 	s.handle("GET", "/api/v1/links", store.ScopeRead, s.listLinks)

@@ -6,7 +6,11 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"mime"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,15 +24,21 @@ import (
 // Sessions live in this process's memory: a restart, or a request that
 // reaches another 'qredge api' replica, signs the user out.
 const (
-	// SessionCookie is the name of the console's session cookie.
-	SessionCookie = "qredge_session"
+	// SessionCookie is the name of the console's session cookie over http,
+	// where it is sent to /api/ only; SecureSessionCookie its name with
+	// --cookie-secure, where the __Host- prefix keeps a sibling subdomain
+	// from planting one.
+	SessionCookie       = "qredge_session"
+	SecureSessionCookie = "__Host-qredge_session"
 	// CSRFHeader is the header that carries a session's CSRF token.
 	CSRFHeader = "X-CSRF-Token"
 	// sessionIdle ends a session unused this long; sessionMax ends any.
 	sessionIdle = 2 * time.Hour
 	sessionMax  = 12 * time.Hour
-	// maxSessions bounds the memory sessions take; the oldest go first.
-	maxSessions = 10000
+	// maxSessions bounds the memory sessions take, and maxKeySessions
+	// the sessions of one key; the oldest go first.
+	maxSessions    = 10000
+	maxKeySessions = 20
 )
 
 type session struct {
@@ -61,18 +71,46 @@ func sessionID(cookie string) string {
 }
 
 // open starts a session for the key with hash keyHash and returns the
-// cookie's value and the session.
+// cookie's value and the session. A key's oldest sessions end beyond
+// maxKeySessions, and everyone's oldest beyond maxSessions.
 func (ss *sessions) open(keyHash string) (string, *session) {
 	cookie := randomToken()
 	now := ss.now()
 	s := &session{keyHash: keyHash, csrf: randomToken(), created: now, touched: now}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if len(ss.m) >= maxSessions {
-		ss.sweepLocked(now, true)
-	}
 	ss.m[sessionID(cookie)] = s
+	var mine []string
+	for id, o := range ss.m {
+		if o.keyHash == keyHash {
+			mine = append(mine, id)
+		}
+	}
+	ss.dropOldestLocked(mine, len(mine)-maxKeySessions)
+	if len(ss.m) > maxSessions {
+		for id, o := range ss.m {
+			if o.expired(now) {
+				delete(ss.m, id)
+			}
+		}
+		all := make([]string, 0, len(ss.m))
+		for id := range ss.m {
+			all = append(all, id)
+		}
+		ss.dropOldestLocked(all, len(ss.m)-maxSessions*9/10)
+	}
 	return cookie, s
+}
+
+// dropOldestLocked ends the n oldest sessions of ids.
+func (ss *sessions) dropOldestLocked(ids []string, n int) {
+	if n <= 0 {
+		return
+	}
+	slices.SortFunc(ids, func(a, b string) int { return ss.m[a].created.Compare(ss.m[b].created) })
+	for _, id := range ids[:n] {
+		delete(ss.m, id)
+	}
 }
 
 // get returns the live session of cookie, or nil, and marks it used.
@@ -112,35 +150,14 @@ func (s *session) expires() time.Time {
 	return max
 }
 
-// sweepLocked drops expired sessions and, when full, the oldest half.
-func (ss *sessions) sweepLocked(now time.Time, full bool) {
-	var oldest time.Time
-	for id, s := range ss.m {
-		if s.expired(now) {
-			delete(ss.m, id)
-		} else if oldest.IsZero() || s.created.Before(oldest) {
-			oldest = s.created
-		}
-	}
-	if !full || len(ss.m) < maxSessions {
-		return
-	}
-	cut := oldest.Add(now.Sub(oldest) / 2)
-	for id, s := range ss.m {
-		if s.created.Before(cut) {
-			delete(ss.m, id)
-		}
-	}
-}
-
 // sessionAuth returns the key hash of r's session, checking the CSRF
 // token of a write; ok is false when r carries no session cookie.
 func (s *Server) sessionAuth(r *http.Request) (keyHash string, ok bool, err error) {
-	c, cerr := r.Cookie(SessionCookie)
-	if cerr != nil || c.Value == "" {
+	cookie := s.cookieOf(r)
+	if cookie == "" {
 		return "", false, nil
 	}
-	sess := s.sessions.get(c.Value)
+	sess := s.sessions.get(cookie)
 	if sess == nil {
 		return "", true, store.Errorf(store.EUNAUTHORIZED, "the console session has ended: sign in again")
 	}
@@ -155,8 +172,34 @@ func (s *Server) sessionAuth(r *http.Request) (keyHash string, ok bool, err erro
 }
 
 func (s *Server) sessionCookie(value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
-		Secure: s.cfg.CookieSecure, SameSite: http.SameSiteStrictMode}
+	c := &http.Cookie{Name: SessionCookie, Value: value, Path: "/api/", MaxAge: maxAge, HttpOnly: true, SameSite: http.SameSiteStrictMode}
+	if s.cfg.CookieSecure {
+		c.Name, c.Path, c.Secure = SecureSessionCookie, "/", true
+	}
+	return c
+}
+
+// cookieOf returns the value of r's session cookie, "" when none.
+func (s *Server) cookieOf(r *http.Request) string {
+	c, err := r.Cookie(s.sessionCookie("", 0).Name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// sameOrigin refuses a sign-in another site's page sends: the browser
+// says so in Sec-Fetch-Site, or an Origin names another host.
+func sameOrigin(r *http.Request) error {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return store.Errorf(store.EFORBIDDEN, "sign in from the console's own page")
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return store.Errorf(store.EFORBIDDEN, "sign in from the console's own page")
+		}
+	}
+	return nil
 }
 
 // sessionInfo is the answer of the session routes.
@@ -180,6 +223,12 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		APIKey string `json:"api_key"`
 	}
+	if err := sameOrigin(r); err != nil {
+		return err
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return store.Errorf(EUNSUPPORTED, "send the sign-in as application/json")
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -199,8 +248,11 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if old, err := r.Cookie(SessionCookie); err == nil {
-		s.sessions.close(old.Value)
+	if wait := s.limits.take(p.ID, 1, false); wait > 0 {
+		return errRateLimited(wait, "this API key is over its rate limit of %g requests per second (burst %d)", s.cfg.RateLimit, s.cfg.RateBurst)
+	}
+	if old := s.cookieOf(r); old != "" {
+		s.sessions.close(old)
 	}
 	cookie, sess := s.sessions.open(hash)
 	http.SetCookie(w, s.sessionCookie(cookie, int(sessionMax/time.Second)))
@@ -210,10 +262,9 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 // getSession is GET /api/v1/session: who is signed in, and the CSRF token
 // (for a console page that was reloaded).
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
-	c, err := r.Cookie(SessionCookie)
 	var sess *session
-	if err == nil {
-		sess = s.sessions.get(c.Value)
+	if c := s.cookieOf(r); c != "" {
+		sess = s.sessions.get(c)
 	}
 	if sess == nil || r.Header.Get("Authorization") != "" {
 		return store.Errorf(store.ENOTFOUND, "this request is signed with an API key, not a console session")
@@ -222,10 +273,15 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, sessionInfo{CSRFToken: sess.csrf, ExpiresAt: sess.expires().UTC(), Key: keyInfo{p.ID, p.Name, p.Scope}})
 }
 
-// deleteSession is DELETE /api/v1/session: sign out, on the server.
+// deleteSession is DELETE /api/v1/session: sign out, on the server. It
+// needs no key: a session that has ended, or whose key was revoked, still
+// gets its cookie cleared; a live one needs its CSRF token.
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(SessionCookie); err == nil {
-		s.sessions.close(c.Value)
+	if c := s.cookieOf(r); c != "" {
+		if sess := s.sessions.get(c); sess != nil && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(sess.csrf)) != 1 {
+			return store.Errorf(store.EFORBIDDEN, "this sign-out carries no valid %s header: reload the console", CSRFHeader)
+		}
+		s.sessions.close(c)
 	}
 	http.SetCookie(w, s.sessionCookie("", -1))
 	w.WriteHeader(http.StatusNoContent)

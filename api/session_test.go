@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // signIn opens a console session with key and returns its cookie and
@@ -14,8 +15,8 @@ func (e *env) signIn(key string, hdr map[string]string) (cookie, csrf string) {
 	r := e.call("POST", "/api/v1/session", "", `{"api_key":"`+key+`"}`, hdr, 201, &info)
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {
 		if c.Name == SessionCookie {
-			if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || c.Secure {
-				e.t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/, not Secure", c)
+			if !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/api/" || c.Secure {
+				e.t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/api/, not Secure", c)
 			}
 			return SessionCookie + "=" + c.Value, info.CSRFToken
 		}
@@ -70,7 +71,9 @@ func TestConsoleSession(t *testing.T) {
 		t.Fatalf("after sign-out: %+v", p)
 	}
 	e.call("GET", "/api/v1/session", "", "", nil, 401, nil)
-	e.call("DELETE", "/api/v1/session", "", "", nil, 401, nil)
+	// Signing out needs no key: an ended session's cookie is cleared too.
+	e.call("DELETE", "/api/v1/session", "", "", with(cookie2, ""), 204, nil)
+	e.call("DELETE", "/api/v1/session", "", "", nil, 204, nil)
 
 	// A read key's session changes nothing.
 	rc, rcsrf := e.signIn(e.read, nil)
@@ -105,12 +108,46 @@ func TestConsoleSignInErrors(t *testing.T) {
 	e.call("GET", "/api/v1/links", e.read, "", nil, 429, nil)
 }
 
-// TestConsoleCookieSecure: --cookie-secure marks the session cookie
-// Secure.
+// TestConsoleCookieSecure: --cookie-secure makes the session cookie a
+// Secure __Host- cookie, and that is the cookie read.
 func TestConsoleCookieSecure(t *testing.T) {
 	e := startAPI(t, apiOptions{edit: func(c *Config) { c.CookieSecure = true }})
 	r := e.call("POST", "/api/v1/session", "", `{"api_key":"`+e.read+`"}`, nil, 201, nil)
-	if sc := r.header.Get("Set-Cookie"); !strings.Contains(sc, "; Secure") || !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Strict") {
+	sc := r.header.Get("Set-Cookie")
+	if !strings.HasPrefix(sc, SecureSessionCookie+"=") || !strings.Contains(sc, "; Path=/;") || !strings.Contains(sc, "; Secure") || !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Strict") {
 		t.Fatalf("Set-Cookie %q", sc)
+	}
+	value := strings.SplitN(strings.SplitN(sc, ";", 2)[0], "=", 2)[1]
+	e.call("GET", "/api/v1/links", "", "", map[string]string{"Cookie": SecureSessionCookie + "=" + value}, 200, nil)
+	e.call("GET", "/api/v1/links", "", "", map[string]string{"Cookie": SessionCookie + "=" + value}, 401, nil)
+}
+
+// TestConsoleSignInGuards: a sign-in from another site, or not as JSON,
+// is refused; sign-ins count against the key's rate limit; a key keeps at
+// most maxKeySessions sessions, its oldest ending first.
+func TestConsoleSignInGuards(t *testing.T) {
+	e, _ := mustStartProtected(t, nil, func(c *Config) { c.RateLimit, c.RateBurst = 1, 3 })
+	body := `{"api_key":"` + e.read + `"}`
+	e.call("POST", "/api/v1/session", "", body, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, nil)
+	e.call("POST", "/api/v1/session", "", body, map[string]string{"Origin": "https://evil.example"}, 403, nil)
+	e.call("POST", "/api/v1/session", "", body, map[string]string{"Content-Type": "text/plain"}, 415, nil)
+	e.call("POST", "/api/v1/session", "", body, map[string]string{"Origin": e.url, "Sec-Fetch-Site": "same-origin"}, 201, nil)
+	e.call("POST", "/api/v1/session", "", body, nil, 201, nil)
+	e.call("POST", "/api/v1/session", "", body, nil, 201, nil)
+	e.call("POST", "/api/v1/session", "", body, nil, 429, nil)
+
+	ss := newSessions()
+	now := time.Unix(1e9, 0)
+	ss.now = func() time.Time { now = now.Add(time.Second); return now }
+	var first string
+	for i := range maxKeySessions + 1 {
+		c, _ := ss.open("k")
+		if i == 0 {
+			first = c
+		}
+	}
+	ss.open("other")
+	if ss.get(first) != nil || len(ss.m) != maxKeySessions+1 {
+		t.Fatalf("after %d sign-ins of one key: %d sessions, the first still open: %v", maxKeySessions+1, len(ss.m), ss.get(first) != nil)
 	}
 }

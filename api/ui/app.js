@@ -6,6 +6,8 @@
 const API = "/api/v1";
 let session = null; // {csrf_token, expires_at, key: {id, name, scope}}
 let refreshTimer = 0;
+let lastActivity = Date.now();
+for (const ev of ["keydown", "pointerdown", "scroll"]) addEventListener(ev, () => { lastActivity = Date.now(); }, { passive: true });
 
 // h builds an element: attrs are set as attributes (on* as listeners),
 // children are nodes or text.
@@ -59,7 +61,10 @@ async function api(method, path, body, opts = {}) {
     headers["Content-Type"] = opts.contentType || "application/json";
     payload = typeof body === "string" ? body : JSON.stringify(body);
   }
-  const resp = await fetch(API + path, { method, headers, body: payload, credentials: "same-origin" });
+  let resp = await fetch(API + path, { method, headers, body: payload, credentials: "same-origin" });
+  if (resp.status === 403 && method !== "GET" && !opts.retried && path !== "/session" && await refreshCSRF()) {
+    return api(method, path, body, { ...opts, retried: true });
+  }
   if (!resp.ok) {
     let problem = {};
     try { problem = await resp.json(); } catch (e) { problem = { detail: resp.statusText }; }
@@ -72,6 +77,21 @@ async function api(method, path, body, opts = {}) {
   if (opts.raw) return resp;
   if (resp.status === 204) return null;
   return resp.json();
+}
+
+// refreshCSRF reads the session's CSRF token again (after a sign-in in
+// another tab); false when the session has ended.
+async function refreshCSRF() {
+  try {
+    const r = await fetch(API + "/session", { credentials: "same-origin" });
+    if (!r.ok) return false;
+    const s = await r.json();
+    if (!session || s.csrf_token === session.csrf_token) return false;
+    session = s;
+    return true;
+  } catch (e) {
+    return false;
+  }
 }
 
 function errorBox(err) {
@@ -595,7 +615,13 @@ function statsPanel(l, domain) {
   gran.addEventListener("change", load);
   bots.addEventListener("change", load);
   load();
-  setTimeout(() => { clearInterval(refreshTimer); refreshTimer = setInterval(load, 5000); }, 0);
+  // Refreshed while someone looks: not in a hidden tab, nor after 30
+  // minutes without a key or a click (so that an abandoned page lets its
+  // session end).
+  setTimeout(() => {
+    clearInterval(refreshTimer);
+    refreshTimer = setInterval(() => { if (!document.hidden && Date.now() - lastActivity < 30 * 60e3) load(); }, 5000);
+  }, 0);
   return h("div", {}, h("div", { class: "row" }, h("div", { class: "narrow" }, h("label", { for: "st-gran" }, "Buckets"), gran),
     h("div", {}, bots, " ", h("label", { for: "st-bots", class: "inline" }, "Leave bots out"))), out);
 }
@@ -664,7 +690,7 @@ function renderBulk() {
         try { items.push(JSON.parse(line)); } catch (e) { items.push({ __bad: line }); }
         lines.push(i + 1);
       });
-      body = JSON.stringify(items.map((x) => (x.__bad !== undefined ? x.__bad : x)));
+      body = JSON.stringify(items.map((x) => (x && x.__bad !== undefined ? x.__bad : x)));
       type = "application/json";
     } else {
       body = text;
@@ -700,8 +726,12 @@ function upload(path, body, contentType, onProgress) {
     x.onload = () => {
       let data = {};
       try { data = JSON.parse(x.responseText); } catch (e) { data = { detail: x.statusText }; }
-      if (x.status >= 200 && x.status < 300) resolve(data);
-      else reject(new APIError(x.status, data));
+      if (x.status >= 200 && x.status < 300) return resolve(data);
+      if (x.status === 401) {
+        session = null;
+        location.hash = "#/signin";
+      }
+      reject(new APIError(x.status, data));
     };
     x.send(body);
   });

@@ -77,15 +77,14 @@ func (r *Router) serve(ctx *fasthttp.RequestCtx) {
 	defer r.RecoverPanic(ctx)
 	path := ctx.Path()
 	switch {
-	case bytes.HasPrefix(path, prefixAPI) || bytes.Equal(path, pathAPI):
+	case bytes.HasPrefix(path, prefixAPI) || bytes.Equal(path, pathAPI) ||
+		r.UI && (bytes.HasPrefix(path, prefixUI) || bytes.Equal(path, pathUI)):
 		if ctx.Request.Header.ContentLength() > r.maxRequestBody {
 			// Far over every route's limit: refused unread, as fasthttp
 			// does without streaming.
 			r.requestError(ctx, fasthttp.ErrBodyTooLarge)
 			return
 		}
-		r.api(ctx)
-	case r.UI && (bytes.HasPrefix(path, prefixUI) || bytes.Equal(path, pathUI)):
 		r.api(ctx)
 	case bytes.Equal(path, pathHealthz):
 		ctx.SetContentTypeBytes(textPlain)
