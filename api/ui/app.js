@@ -221,6 +221,16 @@ async function renderLinks(params) {
     const from = new Date(Date.now() - 24 * 3600e3).toISOString();
     const top = await api("GET", "/stats/top?" + new URLSearchParams({ from, granularity: "hour", limit: "1000" }));
     for (const t of top.links) scans.set(t.domain + "/" + t.code, t.total);
+    if (top.links.length === 1000) {
+      // More links were scanned than the top list holds: ask for the
+      // others of this page one by one.
+      await Promise.all(list.links.filter((l) => !scans.has((l.domain || "") + "/" + l.code)).map(async (l) => {
+        const q = new URLSearchParams({ from, granularity: "hour" });
+        if (l.domain) q.set("domain", l.domain);
+        const st = await api("GET", "/links/" + encodeURIComponent(l.code) + "/stats?" + q);
+        scans.set((l.domain || "") + "/" + l.code, st.total);
+      }));
+    }
   } catch (e) { /* stats off: the column shows 0 */ }
   const rows = list.links.map((l) => h("tr", {},
     h("td", {}, h("a", { href: linkHash(l) }, l.code), l.domain ? h("div", { class: "hint" }, l.domain) : null),

@@ -73,6 +73,18 @@ func (c *console) typeInto(sel, text string) {
 	c.do(chromedp.Evaluate[chromedp.Void]("document.querySelector("+string(q)+").value = ''"), chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
+// newLink opens the new-link form, types the code and the destination,
+// and adds empty variant rows.
+func (c *console) newLink(code, dest string, variants int) {
+	c.t.Helper()
+	c.do(chromedp.Navigate(c.base+"/ui/#/new"), chromedp.WaitVisible(chromedp.ID("destination")))
+	c.typeInto("#code", code)
+	c.typeInto("#destination", dest)
+	for range variants {
+		c.do(chromedp.Click(chromedp.CSS(`fieldset[data-field="variants"] > button`)))
+	}
+}
+
 // unlabelled fails on a form control of the page without a label.
 func (c *console) unlabelled() {
 	c.t.Helper()
@@ -108,11 +120,7 @@ func TestConsoleCampaign(t *testing.T) {
 	s, key := mustStartServeFirst(t, t.TempDir())
 	c := mustOpenConsole(t, s, key)
 
-	c.do(chromedp.Navigate(c.base+"/ui/#/new"), chromedp.WaitVisible(chromedp.ID("destination")))
-	c.typeInto("#code", "drop70")
-	c.typeInto("#destination", "https://example.com/a")
-	c.do(chromedp.Click(chromedp.CSS(`fieldset[data-field="variants"] > button`)),
-		chromedp.Click(chromedp.CSS(`fieldset[data-field="variants"] > button`)))
+	c.newLink("drop70", "https://example.com/a", 2)
 	for i, v := range []struct{ name, dest, weight string }{{"A", "https://example.com/a", "70"}, {"B", "https://example.com/b", "30"}} {
 		row := `[data-field="variants[` + string(rune('0'+i)) + `]"] `
 		c.typeInto(row+`input[id^="vname"]`, v.name)
@@ -282,10 +290,7 @@ func TestConsoleGuards(t *testing.T) {
 	c := mustOpenConsole(t, s, key)
 
 	// Validation errors, each next to its field.
-	c.do(chromedp.Navigate(c.base+"/ui/#/new"), chromedp.WaitVisible(chromedp.ID("destination")))
-	c.typeInto("#code", "bad code")
-	c.typeInto("#destination", "ftp://example.com/")
-	c.do(chromedp.Click(chromedp.CSS(`fieldset[data-field="variants"] > button`)))
+	c.newLink("bad code", "ftp://example.com/", 1)
 	c.typeInto(`[data-field="variants[0]"] input[id^="vdest"]`, "https://example.com/v")
 	c.typeInto(`[data-field="variants[0]"] input[id^="vweight"]`, "0")
 	c.do(chromedp.Click(chromedp.CSS(`form.grid button[type=submit]`)))
@@ -329,6 +334,20 @@ func TestConsoleGuards(t *testing.T) {
 	}
 	if row := c.text("#bulk-errors tbody tr"); !strings.HasPrefix(row, "3422") || !strings.Contains(row, "destination") {
 		t.Errorf("bulk error row %q, want line 3, status 422, the destination named", row)
+	}
+
+	// JSON lines: the bad line is named by its number.
+	jsonl := filepath.Join(t.TempDir(), "links.jsonl")
+	lines := `{"code":"line1","destination":"https://example.com/l1"}` + "\n\n" + `{"code":"line3","destination":"nope"}` + "\n"
+	if err := os.WriteFile(jsonl, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.do(chromedp.Navigate(c.base+"/ui/#/links"), chromedp.Navigate(c.base+"/ui/#/bulk"), chromedp.WaitVisible(chromedp.ID("bulk-file")),
+		chromedp.SetUploadFiles(chromedp.ID("bulk-file"), []string{jsonl}),
+		chromedp.Click(chromedp.CSS(`form.grid button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("bulk-errors")))
+	if got, row := c.text("#bulk-out .error"), c.text("#bulk-errors tbody tr"); got != "1 created, 1 failed." || !strings.HasPrefix(row, "3422") {
+		t.Errorf("JSON-lines report %q, row %q", got, row)
 	}
 
 	// All or nothing: the bad row keeps every row out, and is named.
