@@ -89,7 +89,7 @@ func (e *URLError) Unwrap() error { return e.Err }
 
 // send sends one request, and again after a wait for as long as the
 // server answers 429 and retries are left. The caller closes the body.
-func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, method, path string, body []byte, hdr ...string) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		var rd io.Reader
 		if body != nil {
@@ -104,6 +104,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 		}
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
 		}
 		resp, err := c.http.Do(req)
 		if err != nil {
@@ -120,9 +123,10 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 	}
 }
 
-// do sends a request and reads the whole answer, whatever its status.
-func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, []byte, error) {
-	resp, err := c.send(ctx, method, path, body)
+// do sends a request and reads the whole answer, whatever its status;
+// hdr are header names and values.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, hdr ...string) (*http.Response, []byte, error) {
+	resp, err := c.send(ctx, method, path, body, hdr...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -190,6 +194,40 @@ func waitRetryAfter(ctx context.Context, resp *http.Response) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Call sends a request to the API with in (nil: no body) as JSON and hdr
+// as header names and values, and returns the body and headers of a 2xx
+// answer; any other answer is an *Error.
+func (c *Client) Call(ctx context.Context, method, path string, in any, hdr ...string) ([]byte, http.Header, error) {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return nil, nil, err
+		}
+	}
+	resp, b, err := c.do(ctx, method, path, body, hdr...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return nil, nil, answerError(resp, b)
+	}
+	return b, resp.Header, nil
+}
+
+// Download writes the body of a 200 answer to GET path to w.
+func (c *Client) Download(ctx context.Context, path string, w io.Writer) error {
+	resp, err := c.stream(ctx, "GET", path, 64<<10)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("cannot read the answer of %s: %w", c.cfg.Name, err)
+	}
+	return nil
 }
 
 // URL returns the base URL of the server, as configured.

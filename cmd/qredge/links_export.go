@@ -13,7 +13,7 @@ import (
 )
 
 func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlagSet("links export", "qredge links export (--api URL | --data-dir DIR | --redis ADDR | --from-edge URL) [flags]", stderr)
+	fs := cli.NewFlagSet("links export", "qredge links export (--server URL | --data-dir DIR | --redis ADDR | --from-edge URL) [flags]", stderr)
 	var t target.Config
 	t.RegisterFlags(fs, true)
 	format := fs.String("format", "", "csv or jsonl (default: by --output's extension, else csv)")

@@ -17,7 +17,7 @@ import (
 )
 
 func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := cli.NewFlagSet("links import", "qredge links import FILE (--api URL | --data-dir DIR | --redis ADDR) [flags]", stderr)
+	fs := cli.NewFlagSet("links import", "qredge links import FILE (--server URL | --data-dir DIR | --redis ADDR) [flags]", stderr)
 	var t target.Config
 	t.RegisterFlags(fs, false)
 	format := fs.String("format", "", "csv or jsonl (default: by FILE's extension: .csv, .jsonl or .ndjson)")

@@ -352,9 +352,9 @@ func TestLinksCLIErrors(t *testing.T) {
 		{nil, "Usage:"},
 		{[]string{"nope"}, `unknown command "nope"`},
 		{[]string{"import", "--data-dir", dir}, "exactly one FILE"},
-		{[]string{"import", csvFile}, "give exactly one of --api URL, --data-dir DIR and --redis ADDR"},
+		{[]string{"import", csvFile}, "give exactly one of --server URL, --data-dir DIR and --redis ADDR"},
 		{[]string{"import", csvFile, "--data-dir", dir, "--redis", "127.0.0.1:1"}, "give exactly one of"},
-		{[]string{"import", csvFile, "--api", "http://127.0.0.1:1"}, "--api needs an API key"},
+		{[]string{"import", csvFile, "--api", "http://127.0.0.1:1"}, "--server needs an API key"},
 		{[]string{"import", csvFile, "--api", "localhost:8080", "--api-key", "k"}, "want a URL such as"},
 		{[]string{"import", csvFile, "--data-dir", dir, "--chunk", "10001"}, "--chunk must be between 1 and 10000"},
 		{[]string{"import", csvFile, "--data-dir", dir, "--format", "xml"}, `--format "xml": want csv or jsonl`},
@@ -384,7 +384,7 @@ func TestLinksDataDirLocked(t *testing.T) {
 	dir := t.TempDir()
 	mustStartServe(t, dir, nil)
 	code, _, errb := runLinksCmd(t, "export", "--data-dir", dir)
-	if code != 1 || !strings.Contains(errb, "locked by another qredge process") || !strings.Contains(errb, "--api URL") {
+	if code != 1 || !strings.Contains(errb, "locked by another qredge process") || !strings.Contains(errb, "--server URL") {
 		t.Fatalf("exit %d, stderr %q", code, errb)
 	}
 }

@@ -31,19 +31,20 @@ type Config struct {
 	FromEdge             string // export only: an edge's admin listener
 }
 
-// RegisterFlags adds --api, --api-key, --data-dir and the --redis flags,
+// RegisterFlags adds --server (and --api, its older name), --api-key, --data-dir and the --redis flags,
 // and --from-edge for an export; a target given on the command line wins
 // over another from the environment.
 func (c *Config) RegisterFlags(fs *flag.FlagSet, export bool) {
-	fs.StringVar(&c.API, "api", "", "base URL of a running 'qredge api' or 'qredge serve', such as http://localhost:8080")
-	fs.StringVar(&c.APIKey, "api-key", "", "API key for --api (write scope to import, read to export)")
+	fs.StringVar(&c.API, "server", "", "base URL of a running 'qredge api' or 'qredge serve', such as http://localhost:8080")
+	fs.StringVar(&c.API, "api", "", "the older name of --server")
+	fs.StringVar(&c.APIKey, "api-key", "", "API key for --server (write scope to import, read to export)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "embedded store (qredge serve's --data-dir) while no qredge serve runs on it")
 	c.Redis = cli.DefaultRedisFlags()
 	c.Redis.Register(fs)
 	if export {
 		fs.StringVar(&c.FromEdge, "from-edge", "", "the admin listener of a running 'qredge edge' (its --admin-listen), such as http://10.0.0.5:9090: every link its table holds, with versions and times, to restore a lost Redis")
 	}
-	cli.Exclusive(fs, "api", "data-dir", "redis", "from-edge")
+	cli.Exclusive(fs, "server", "api", "data-dir", "redis", "from-edge")
 }
 
 // Check wants exactly one target.
@@ -56,9 +57,9 @@ func (c *Config) Check() error {
 	}
 	if n != 1 {
 		if c.FromEdge != "" {
-			return errors.New("give exactly one of --api URL, --data-dir DIR, --redis ADDR and --from-edge URL")
+			return errors.New("give exactly one of --server URL, --data-dir DIR, --redis ADDR and --from-edge URL")
 		}
-		return errors.New("give exactly one of --api URL, --data-dir DIR and --redis ADDR")
+		return errors.New("give exactly one of --server URL, --data-dir DIR and --redis ADDR")
 	}
 	switch {
 	case c.FromEdge != "":
@@ -67,10 +68,10 @@ func (c *Config) Check() error {
 		}
 	case c.API != "":
 		if !httpURL(c.API) {
-			return fmt.Errorf("--api %q: want a URL such as http://localhost:8080", c.API)
+			return fmt.Errorf("--server %q: want a URL such as http://localhost:8080", c.API)
 		}
 		if c.APIKey == "" {
-			return errors.New("--api needs an API key in --api-key (or QREDGE_API_KEY)")
+			return errors.New("--server needs an API key in --api-key (or QREDGE_API_KEY)")
 		}
 	case c.Redis.Addr != "":
 		return c.Redis.Check()
@@ -104,7 +105,7 @@ func (c *Config) Open(ctx context.Context, create bool) (Backend, error) {
 		}
 		db, err := boltstore.Open(c.DataDir)
 		if err != nil {
-			return nil, fmt.Errorf("%w\n(to reach the links of a running qredge serve, pass --api URL and --api-key)", err)
+			return nil, fmt.Errorf("%w\n(to reach the links of a running qredge serve, pass --server URL and --api-key)", err)
 		}
 		return storeLinks{linkio.Store{S: db}, db}, nil
 	}

@@ -15,11 +15,11 @@ func TestCheckWantsExactlyOneTarget(t *testing.T) {
 		export  bool
 		wantErr string // "" for valid
 	}{
-		{nil, false, "give exactly one of --api URL, --data-dir DIR and --redis ADDR"},
+		{nil, false, "give exactly one of --server URL, --data-dir DIR and --redis ADDR"},
 		{[]string{"--api", "http://x:8080", "--data-dir", "d"}, false, "give exactly one of"},
 		{[]string{"--data-dir", "d", "--from-edge", "http://e:9090"}, true, "and --from-edge URL"},
-		{[]string{"--api", "localhost:8080", "--api-key", "k"}, false, `--api "localhost:8080": want a URL`},
-		{[]string{"--api", "http://localhost:8080"}, false, "--api needs an API key"},
+		{[]string{"--api", "localhost:8080", "--api-key", "k"}, false, `--server "localhost:8080": want a URL`},
+		{[]string{"--api", "http://localhost:8080"}, false, "--server needs an API key"},
 		{[]string{"--from-edge", "10.0.0.5:9090"}, true, "--from-edge \"10.0.0.5:9090\": want the URL of an edge's admin listener"},
 		{[]string{"--redis", "127.0.0.1:6379", "--redis-prefix", ""}, false, "--redis-prefix must not be empty"},
 		{[]string{"--api", "https://go.example.com/", "--api-key", "k"}, false, ""},
@@ -51,5 +51,21 @@ func TestImportHasNoFromEdge(t *testing.T) {
 	c.RegisterFlags(fs, false)
 	if fs.Lookup("from-edge") != nil {
 		t.Fatal("links import registers --from-edge")
+	}
+}
+
+// TestServerAndItsOlderName: --server and --api name the same setting.
+func TestServerAndItsOlderName(t *testing.T) {
+	for _, name := range []string{"--server", "--api"} {
+		fs := flag.NewFlagSet("links", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var c Config
+		c.RegisterFlags(fs, false)
+		if err := fs.Parse([]string{name, "http://localhost:8080", "--api-key", "k"}); err != nil {
+			t.Fatal(err)
+		}
+		if c.API != "http://localhost:8080" || c.Check() != nil {
+			t.Fatalf("%s: API %q, Check %v", name, c.API, c.Check())
+		}
 	}
 }

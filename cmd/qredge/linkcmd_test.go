@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qredge/qredge/internal/testwait"
+	"github.com/qredge/qredge/qr/qrtest"
+)
+
+// TestLinksOneByOne: qredge links create, get, list, update, delete, qr
+// and stats against a running serve: tables by default, the API's JSON
+// with --json, If-Match honoured, and a non-zero exit with the problem's
+// detail on any refusal.
+func TestLinksOneByOne(t *testing.T) {
+	s, key := mustStartServeFirst(t, t.TempDir())
+	base := "http://" + s.Addr()
+	t.Setenv("QREDGE_SERVER", base)
+	t.Setenv("QREDGE_KEY", key) // the README's variable, read when QREDGE_API_KEY is unset
+	links := func(want int, args ...string) (string, string) {
+		t.Helper()
+		code, out, errb := runCmd(t, append([]string{"links"}, args...)...)
+		if code != want {
+			t.Fatalf("qredge links %s: exit %d, want %d\nstdout %s\nstderr %s", strings.Join(args, " "), code, want, out, errb)
+		}
+		return out, errb
+	}
+
+	out, _ := links(0, "create", "--code", "spring", "--destination", "https://example.com/a", "--tag", "tv", "--tag", "print",
+		"--data", `{"variants":[{"name":"A","destination":"https://example.com/a","weight":70},{"name":"B","destination":"https://example.com/b","weight":30}]}`)
+	if !strings.Contains(out, "destination  https://example.com/a") || !strings.Contains(out, "tags         print, tv") || !strings.Contains(out, "short_url    "+base+"/spring") {
+		t.Fatalf("create printed:\n%s", out)
+	}
+	var l struct {
+		Code     string
+		Version  uint64
+		Variants []struct{ Weight int }
+	}
+	out, _ = links(0, "get", "spring", "--json")
+	if err := json.Unmarshal([]byte(out), &l); err != nil || l.Code != "spring" || len(l.Variants) != 2 || l.Variants[0].Weight != 70 {
+		t.Fatalf("get --json: %v\n%s", err, out)
+	}
+	links(0, "create", "--code", "summer", "--destination", "https://example.com/s")
+	if out, _ = links(0, "list", "--q", "SPRING"); !strings.Contains(out, "spring") || strings.Contains(out, "summer") || !strings.HasPrefix(out, "CODE") {
+		t.Fatalf("list --q SPRING:\n%s", out)
+	}
+	if out, _ = links(0, "list", "--json", "--all"); strings.Count(out, "\n") != 2 {
+		t.Fatalf("list --json --all: want 2 JSON lines:\n%s", out)
+	}
+
+	// If-Match: a stale version is refused, the current one goes through.
+	links(0, "update", "spring", "--status", "301") // someone else's change
+	_, errb := links(1, "update", "spring", "--destination", "https://example.com/new", "--if-match", jsonVersion(l.Version))
+	if !strings.Contains(errb, "412") {
+		t.Fatalf("a stale --if-match: %s", errb)
+	}
+	out, _ = links(0, "get", "spring", "--json")
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = links(0, "update", "spring", "--destination", "https://example.com/new", "--disabled=true", "--if-match", jsonVersion(l.Version))
+	if !strings.Contains(out, "destination  https://example.com/new") || !strings.Contains(out, "disabled     true") {
+		t.Fatalf("update printed:\n%s", out)
+	}
+	links(0, "update", "spring", "--disabled=false")
+
+	// The QR image, and the stats of a scan of it.
+	file := filepath.Join(t.TempDir(), "spring.png")
+	links(0, "qr", "spring", "-o", file, "--size", "256")
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, err := qrtest.Decode(img); err != nil || text != base+"/spring?q" {
+		t.Fatalf("the QR file reads %q (%v)", text, err)
+	}
+	if resp, _ := req(t, "GET", base+"/spring?q", "", ""); resp.StatusCode >= 400 {
+		t.Fatalf("scan: %d", resp.StatusCode)
+	}
+	testwait.For(t, 10*time.Second, "the scan in the stats", func() bool {
+		out, _ := links(0, "stats", "spring")
+		return strings.Contains(out, "scans            1") && strings.Contains(out, "source           qr 1")
+	})
+
+	// Refusals exit 1 with the problem's detail.
+	links(0, "delete", "spring")
+	if _, errb = links(1, "get", "spring"); !strings.Contains(errb, "404") || !strings.Contains(errb, "spring") {
+		t.Fatalf("get of a deleted link: %s", errb)
+	}
+	if _, errb = links(1, "create", "--code", "bad code", "--destination", "https://example.com/"); !strings.Contains(errb, "422") || !strings.Contains(errb, "code") {
+		t.Fatalf("an invalid create: %s", errb)
+	}
+	if _, errb = links(1, "get", "summer", "--api-key", "qk_wrong_key_000000000"); !strings.Contains(errb, "401") {
+		t.Fatalf("a wrong key: %s", errb)
+	}
+	t.Setenv("QREDGE_SERVER", "")
+	if _, errb = links(1, "get", "summer"); !strings.Contains(errb, "--server URL") {
+		t.Fatalf("no server: %s", errb)
+	}
+}
+
+func jsonVersion(v uint64) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
