@@ -450,7 +450,7 @@ func stats(c *cmd) error {
 		Total          int64 `json:"total"`
 		UniqueVisitors int64 `json:"unique_visitors"`
 		Series         []struct {
-			Time                           time.Time `json:"time"`
+			Time                          time.Time `json:"time"`
 			Total, QR, Link, Humans, Bots int64
 		} `json:"series"`
 		Breakdowns map[string]map[string]int64 `json:"breakdowns"`
