@@ -16,6 +16,7 @@ var commandLines = [][]string{
 	{"apikey", "create"}, {"apikey", "list"}, {"apikey", "revoke"},
 	{"backup"}, {"check"},
 	{"links", "import"}, {"links", "export"},
+	{"links", "create"}, {"links", "get"}, {"links", "list"}, {"links", "update"}, {"links", "delete"}, {"links", "qr"}, {"links", "stats"},
 	{"dataset", "status"}, {"dataset", "adopt"},
 	{"loadtest", "seed"}, {"loadtest", "run"},
 }
@@ -67,6 +68,7 @@ var otherRole = map[string]string{
 	"format":         "links import reads the format; links export writes it",
 	"timeout":        "backup: the whole copy; loadtest run: one request",
 	"geoip-db":       "serve and edge locate every scan; api only the resolve endpoint's ip parameter",
+	"tag":            "links export and list filter by it; links create and update set the link's tags",
 }
 
 // TestFlagsDefinedOnce: a flag name means one setting in every command:

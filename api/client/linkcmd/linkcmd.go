@@ -122,7 +122,7 @@ func ifMatchFlag(c *cmd) {
 
 func listFlags(c *cmd) {
 	c.fs.StringVar(&c.q, "q", "", "only links whose code or destination contains this text")
-	c.fs.StringVar(&c.tag, "tag", "", "only links with this tag")
+	c.fs.StringVar(&c.tag, "tag", "", "only the links with this tag")
 	c.fs.IntVar(&c.limit, "limit", 50, "links per page, 1 to 1000")
 	c.fs.BoolVar(&c.all, "all", false, "every page, not just the first")
 }
