@@ -68,7 +68,7 @@ func parseQRQuery(v url.Values) (qrQuery, error) {
 		if s := v.Get(c.name); s != "" {
 			var ok bool
 			if *c.dst, ok = qr.ParseColor(s); !ok {
-				return q, badRequest(c.name, "want an RGB colour as 6 or 3 hex digits without '#', such as 1a2b3c, got %q", s)
+				return q, badRequest(c.name, "want an RGB colour as 6 or 3 hex digits (a leading '#' is fine), such as 1a2b3c, got %q", s)
 			}
 		}
 	}

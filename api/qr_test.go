@@ -150,7 +150,7 @@ func TestQRBadParameters(t *testing.T) {
 		{"margin=x", "margin", "whole number"},
 		{"level=X", "level", "L, M, Q or H"},
 		{"level=LM", "level", "L, M, Q or H"},
-		{"fg=%23000000", "fg", "without '#'"},
+		{"fg=%23%23000000", "fg", "hex digits"},
 		{"fg=00000g", "fg", "hex digits"},
 		{"fg=0000", "fg", "hex digits"},
 		{"bg=white", "bg", "hex digits"},
@@ -284,4 +284,17 @@ func FuzzQRQuery(f *testing.F) {
 			t.Fatalf("%q: accepted %+v (%v)", raw, q, err)
 		}
 	})
+}
+
+// TestQRColourWithHash: a colour written as a colour picker writes it
+// (#ff0000, %23 in the URL) is the same image as without the '#'.
+func TestQRColourWithHash(t *testing.T) {
+	e := mustStartAPI(t)
+	e.call("POST", "/api/v1/links", e.write, `{"code":"red","destination":"https://example.com/"}`, nil, 201, nil)
+	with := e.call("GET", "/api/v1/links/red/qr?format=svg&fg=%23aa0000", e.read, "", nil, 200, nil)
+	without := e.call("GET", "/api/v1/links/red/qr?format=svg&fg=aa0000", e.read, "", nil, 200, nil)
+	if !bytes.Equal(with.body, without.body) || with.header.Get("ETag") != without.header.Get("ETag") {
+		t.Fatalf("#aa0000 and aa0000 differ: ETags %q and %q", with.header.Get("ETag"), without.header.Get("ETag"))
+	}
+	e.call("GET", "/api/v1/links/red/qr?fg=%23%23aa0000", e.read, "", nil, 400, nil)
 }

@@ -4,15 +4,17 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strings"
 )
 
 // MinContrast is the least WCAG contrast ratio between the foreground and
 // the background that Options.Validate accepts.
 const MinContrast = 4.5
 
-// ParseColor parses an opaque RGB colour written as 6 or 3 hex digits
-// without '#', in any case: "1a2b3c", "FFF".
+// ParseColor parses an opaque RGB colour written as 6 or 3 hex digits,
+// in any case, with or without a leading '#': "1a2b3c", "#FFF".
 func ParseColor(s string) (color.RGBA, bool) {
+	s = strings.TrimPrefix(s, "#")
 	var d [6]byte
 	switch len(s) {
 	case 6:

@@ -45,7 +45,9 @@ func TestParseColor(t *testing.T) {
 	f("1a2B3c", color.RGBA{0x1a, 0x2b, 0x3c, 255}, true)
 	f("FFF", color.RGBA{255, 255, 255, 255}, true)
 	f("a1c", color.RGBA{0xaa, 0x11, 0xcc, 255}, true)
-	for _, bad := range []string{"", "#000000", "#fff", "00000", "0000000", "ggg", "12345g", " 000000", "00 000", "0x0000"} {
+	f("#ff0000", color.RGBA{0xff, 0, 0, 255}, true) // as colour pickers and CSS write it
+	f("#fff", color.RGBA{255, 255, 255, 255}, true)
+	for _, bad := range []string{"", "#", "##fff", "00000", "0000000", "ggg", "12345g", " 000000", "00 000", "0x0000"} {
 		f(bad, color.RGBA{}, false)
 	}
 	if s := FormatColor(color.RGBA{0x1a, 0x2b, 0x3c, 0}); s != "1a2b3c" {
@@ -62,13 +64,13 @@ func FuzzParseColor(f *testing.F) {
 		if !ok {
 			return
 		}
-		if len(s) != 3 && len(s) != 6 || c.A != 0xff {
+		if n := len(strings.TrimPrefix(s, "#")); n != 3 && n != 6 || c.A != 0xff {
 			t.Fatalf("ParseColor(%q) = %v", s, c)
 		}
 		if back, ok := ParseColor(FormatColor(c)); !ok || back != c {
 			t.Fatalf("%q -> %v -> %q -> %v", s, c, FormatColor(c), back)
 		}
-		if len(s) == 6 && FormatColor(c) != strings.ToLower(s) {
+		if hex := strings.TrimPrefix(s, "#"); len(hex) == 6 && FormatColor(c) != strings.ToLower(hex) {
 			t.Fatalf("%q formats back as %q", s, FormatColor(c))
 		}
 	})
