@@ -130,6 +130,13 @@ func countFailed(items []*bulkItem) int {
 	return n
 }
 
+// looksLikeJSON reports whether body starts, after white space, as JSON
+// does.
+func looksLikeJSON(body []byte) bool {
+	b := bytes.TrimLeft(body, " \t\r\n")
+	return len(b) > 0 && (b[0] == '[' || b[0] == '{' || b[0] == '"')
+}
+
 // readBulk parses a bulk body: a JSON array of links, or CSV with a header
 // row (Content-Type text/csv). Malformed bodies fail as a whole; items
 // that cannot be read fail alone.
@@ -140,6 +147,11 @@ func readBulk(contentType string, body []byte) ([]*bulkItem, error) {
 		if mt, _, err = mime.ParseMediaType(contentType); err != nil {
 			return nil, badRequest("Content-Type", "cannot parse %q", contentType)
 		}
+	}
+	// A body that is no JSON array, sent without a type or as curl -d
+	// sends it (form-urlencoded), is read as CSV.
+	if (contentType == "" || mt == "application/x-www-form-urlencoded") && !looksLikeJSON(body) {
+		mt = "text/csv"
 	}
 	var items []*bulkItem
 	switch mt {

@@ -372,3 +372,22 @@ func BenchmarkBulk10k(b *testing.B) {
 		})
 	})
 }
+
+// TestBulkCSVDetected: CSV sent as curl -d sends it (form-urlencoded), or
+// with no Content-Type, is read as CSV, ';'-separated too; JSON stays
+// JSON.
+func TestBulkCSVDetected(t *testing.T) {
+	e := mustStartAPI(t)
+	for i, c := range []struct{ contentType, body string }{
+		{"application/x-www-form-urlencoded", "code,destination\nd1,https://a.example/\n"},
+		{"", "code;destination\r\nd2;https://a.example/\r\n"},
+		{"application/x-www-form-urlencoded", `[{"code":"d3","destination":"https://a.example/"}]`},
+	} {
+		var b BulkResponse
+		e.call("POST", "/api/v1/links/bulk", e.write, c.body, map[string]string{"Content-Type": c.contentType}, 201, &b)
+		if b.Created != 1 {
+			t.Fatalf("case %d: %+v", i, b)
+		}
+	}
+	e.call("GET", "/api/v1/links/d2", e.read, "", nil, 200, nil)
+}

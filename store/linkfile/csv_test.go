@@ -166,6 +166,11 @@ func TestCSVRead(t *testing.T) {
 		&store.Link{Code: "a", Destination: "https://a.example/", ForwardQuery: true, Disabled: true})
 	f("code,destination,status,forward_query,disabled\na,https://a.example/, 301 ,No,0\n",
 		&store.Link{Code: "a", Destination: "https://a.example/", Status: 301})
+	// ';' between cells, as spreadsheets write CSV in many locales: a
+	// header with ';' and no ','.
+	f("code;destination;tags\na;https://a.example/?x=1,2;\"t1, t2\"\n",
+		&store.Link{Code: "a", Destination: "https://a.example/?x=1,2", Tags: []string{"t1", "t2"}})
+	f("\xEF\xBB\xBFCode;Destination\r\nb;https://b.example/\r\n", d("b", "https://b.example/"))
 	// Only the header.
 	f("destination\n")
 	f("destination\r\n\r\n")

@@ -87,6 +87,16 @@ func NewCSVReader(r io.Reader) (*CSVReader, error) {
 	}
 	cr := csv.NewReader(br)
 	cr.ReuseRecord = true
+	// Spreadsheet programs in many locales write ';' between cells: a
+	// header row with ';' and no ',' says the file is one of those.
+	if line, _ := br.Peek(br.Size()); len(line) > 0 {
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i]
+		}
+		if bytes.IndexByte(line, ';') >= 0 && bytes.IndexByte(line, ',') < 0 {
+			cr.Comma = ';'
+		}
+	}
 	header, err := cr.Read()
 	if err == io.EOF {
 		return nil, errors.New("the CSV is empty: a header row naming the columns (at least destination) is required")
