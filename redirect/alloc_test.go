@@ -35,6 +35,8 @@ func TestServeAllocs(t *testing.T) {
 		{"/ab", "localhost", nil},
 		{"/ab", "localhost", map[string]string{"Cookie": "qv_ab=a"}},
 		{"/drop", "localhost", nil},
+		{"/soon", "localhost", nil},
+		{"/ended", "localhost", nil},
 	} {
 		ctx := newCtx(tc.uri, tc.host)
 		for k, v := range tc.headers {

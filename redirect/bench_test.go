@@ -37,6 +37,9 @@ func benchTable(n int) *Table {
 		&store.Link{Code: "ab", Destination: "https://example.com/", Variants: []store.Variant{
 			{Name: "a", Destination: "https://example.com/a", Weight: 50}, {Name: "b", Destination: "https://example.com/b", Weight: 50}}},
 		&store.Link{Code: "drop", Destination: "https://example.com/drop", Schedule: &store.Schedule{NotBefore: &start, NotAfter: &end}},
+		// Before its start and after its end, with their own pages.
+		&store.Link{Code: "soon", Destination: "https://example.com/soon", Schedule: &store.Schedule{NotBefore: &end}},
+		&store.Link{Code: "ended", Destination: "https://example.com/ended", Schedule: &store.Schedule{NotAfter: &start}},
 	)
 	return newTestTable(links...)
 }

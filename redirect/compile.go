@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"time"
 	"unsafe"
 
 	"github.com/qredge/qredge/store"
@@ -104,7 +105,19 @@ type linkLogic struct {
 	path     []byte // "; Path=/code" of the Set-Cookie value
 	// Schedule, in Unix nanoseconds; 0 means unbounded.
 	notBefore, notAfter int64
-	before, after       *target // nil: 404 before, 410 after
+	before, after       *target // nil: 404 before, 410 after, with these pages
+	beforePage          []byte  // "not live yet", with the start time
+	afterPage           []byte  // "ended", with the end time
+}
+
+// schedulePage is the page of a scheduled link without a URL for its
+// time: before it starts (404) or after it ends (410). It names the time
+// in UTC (and in the visitor's zone, for a browser that reads <time>).
+func schedulePage(title, text string, at time.Time) []byte {
+	at = at.UTC()
+	return []byte("<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width, initial-scale=1\">" +
+		"<title>" + title + "</title><h1>" + title + "</h1><p>" + text + " <time datetime=\"" + at.Format(time.RFC3339) + "\">" +
+		at.Format("Monday 2 January 2006, 15:04 MST") + "</time>.</p>\n")
 }
 
 // noLogic is the logic of plain links when code that handles any link
@@ -269,6 +282,8 @@ func Compile(l *store.Link) *Link {
 			if s.BeforeURL != "" {
 				t := compileTarget([]byte(s.BeforeURL), l.ForwardQuery)
 				x.before = &t
+			} else {
+				x.beforePage = schedulePage("Not live yet", "This link goes live on", *s.NotBefore)
 			}
 		}
 		if s.NotAfter != nil {
@@ -276,6 +291,8 @@ func Compile(l *store.Link) *Link {
 			if s.AfterURL != "" {
 				t := compileTarget([]byte(s.AfterURL), l.ForwardQuery)
 				x.after = &t
+			} else {
+				x.afterPage = schedulePage("This campaign has ended", "This link ended on", *s.NotAfter)
 			}
 		}
 	}

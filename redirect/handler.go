@@ -226,6 +226,13 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 		h.record(ctx, l, &v, &d, now, source)
 	}
 	switch {
+	case d.reason == whyNotYetActive && d.status == fasthttp.StatusNotFound:
+		// A known link before its start: its own page says when.
+		h.count(ctx, rNotFound)
+		h.writePage(ctx, fasthttp.StatusNotFound, l.beforePage)
+	case d.reason == whyExpired && d.status == fasthttp.StatusGone && h.goneURL == nil:
+		h.count(ctx, rGone)
+		h.writePage(ctx, fasthttp.StatusGone, l.afterPage)
 	case d.status == fasthttp.StatusNotFound:
 		h.count(ctx, rNotFound)
 		h.writeNotFound(ctx)
@@ -361,6 +368,15 @@ func (h *Handler) writeNotFound(ctx *fasthttp.RequestCtx) {
 
 func (h *Handler) writeGone(ctx *fasthttp.RequestCtx) {
 	h.writeNoLink(ctx, h.goneURL, fasthttp.StatusGone, goneBody)
+}
+
+// writePage answers with a link's own page, not cached: the answer
+// changes at a known time.
+func (h *Handler) writePage(ctx *fasthttp.RequestCtx, status int, page []byte) {
+	ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
+	ctx.Response.SetStatusCode(status)
+	ctx.Response.Header.SetContentTypeBytes(strHTML)
+	ctx.Response.SetBodyRaw(page)
 }
 
 // writeNoLink answers a scan that has no destination: a 302 to the

@@ -322,3 +322,43 @@ func TestDecideDeterministic(t *testing.T) {
 		t.Fatalf("total %d", l.total)
 	}
 }
+
+// TestSchedulePages: a scheduled link without a URL for its time answers
+// with its own page, naming the start or the end, not the page of an
+// unknown code; --not-found-url does not apply to it (the code is known),
+// --gone-url still does after the end.
+func TestSchedulePages(t *testing.T) {
+	start := testclock.Date(2026, 11, 27, 18, 0, 0)
+	end := testclock.Date(2026, 11, 30, 0, 0, 0)
+	var now atomic.Int64
+	for _, global := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Now = func() time.Time { return time.Unix(0, now.Load()) }
+		if global {
+			cfg.NotFoundURL, cfg.GoneURL = "https://example.com/404", "https://example.com/410"
+		}
+		h := NewHandler(cfg, newTestTable(validLink(t, &store.Link{Code: "bare", Destination: "https://example.com/bare",
+			Schedule: &store.Schedule{NotBefore: &start, NotAfter: &end}})))
+		for _, tc := range []struct {
+			at       time.Time
+			status   int
+			body     string
+			location string
+		}{
+			{start.Add(-time.Hour), 404, "<h1>Not live yet</h1><p>This link goes live on <time datetime=\"" + start.UTC().Format(time.RFC3339) + "\">", ""},
+			{end.Add(time.Hour), 410, "<h1>This campaign has ended</h1><p>This link ended on <time datetime=\"" + end.UTC().Format(time.RFC3339) + "\">", ""},
+		} {
+			if global && tc.status == 410 {
+				tc.status, tc.body, tc.location = 302, "", "https://example.com/410"
+			}
+			now.Store(tc.at.UnixNano())
+			ctx := newCtx("/bare", "localhost")
+			h.Serve(ctx)
+			body := string(ctx.Response.Body())
+			if ctx.Response.StatusCode() != tc.status || !strings.Contains(body, tc.body) || string(ctx.Response.Header.Peek("Location")) != tc.location ||
+				string(ctx.Response.Header.Peek("Cache-Control")) != "no-store" {
+				t.Fatalf("global URLs %v, at %s: %d %q location %q", global, tc.at, ctx.Response.StatusCode(), body, ctx.Response.Header.Peek("Location"))
+			}
+		}
+	}
+}
