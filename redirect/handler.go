@@ -226,19 +226,21 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 		h.record(ctx, l, &v, &d, now, source)
 	}
 	switch {
-	case d.reason == whyNotYetActive && d.status == fasthttp.StatusNotFound:
-		// A known link before its start: its own page says when.
-		h.count(ctx, rNotFound)
-		h.writePage(ctx, fasthttp.StatusNotFound, l.beforePage)
-	case d.reason == whyExpired && d.status == fasthttp.StatusGone && h.goneURL == nil:
-		h.count(ctx, rGone)
-		h.writePage(ctx, fasthttp.StatusGone, l.afterPage)
 	case d.status == fasthttp.StatusNotFound:
 		h.count(ctx, rNotFound)
-		h.writeNotFound(ctx)
+		if d.reason == whyNotYetActive {
+			// A known link before its start: its own page says when.
+			h.writePage(ctx, fasthttp.StatusNotFound, l.beforePage)
+		} else {
+			h.writeNotFound(ctx)
+		}
 	case d.status == fasthttp.StatusGone:
 		h.count(ctx, rGone)
-		h.writeGone(ctx)
+		if d.reason == whyExpired && h.goneURL == nil {
+			h.writePage(ctx, fasthttp.StatusGone, l.afterPage)
+		} else {
+			h.writeGone(ctx)
+		}
 	default:
 		h.count(ctx, rRedirect)
 		h.writeRedirect(ctx, l, &d)
