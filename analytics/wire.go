@@ -37,7 +37,11 @@ func NewEncoder(secret []byte, edge string) *Encoder {
 
 const nanosPerDay = 24 * 3600 * 1e9
 
-func (enc *Encoder) ipHash(ip [16]byte, t int64) (uint64, uint32) {
+// ipHash is the visitor's hash: the client IP and the device class
+// (ios, android, desktop, other), under a salt that changes every day, so
+// that phones and computers behind one address (a household, an office,
+// carrier NAT) count apart while neither is stored.
+func (enc *Encoder) ipHash(ip [16]byte, device uint8, t int64) (uint64, uint32) {
 	day := t / nanosPerDay
 	if day != enc.saltDay {
 		m := hmac.New(sha256.New, enc.secret)
@@ -45,9 +49,10 @@ func (enc *Encoder) ipHash(ip [16]byte, t int64) (uint64, uint32) {
 		copy(enc.salt[:], m.Sum(nil))
 		enc.saltDay = day
 	}
-	var buf [48]byte
+	var buf [49]byte
 	copy(buf[:32], enc.salt[:])
-	copy(buf[32:], ip[:])
+	copy(buf[32:48], ip[:])
+	buf[48] = device
 	sum := sha256.Sum256(buf[:])
 	return binary.LittleEndian.Uint64(sum[:8]), uint32(day)
 }
@@ -95,7 +100,7 @@ func (enc *Encoder) appendKeyed(dst []byte, e *Event) (out []byte, idAt int) {
 		dst = appendBytes(dst, 15, e.Lang[:n])
 	}
 	if e.IP != ([16]byte{}) {
-		h, day := enc.ipHash(e.IP, e.Time)
+		h, day := enc.ipHash(e.IP, e.Device, e.Time)
 		dst = protowire.AppendTag(dst, 16, protowire.Fixed64Type)
 		dst = protowire.AppendFixed64(dst, h)
 		dst = appendVarintField(dst, 17, uint64(day))

@@ -163,19 +163,20 @@ func appendRecords(tb testing.TB, sp *spool.Spool, recs [][]byte, perRecord int)
 
 // want computes a link's stats from events, independently of package
 // aggregate: totals by bucket and breakdowns, and the true number of
-// distinct visitors (IP and UTC day: the IP hash changes every day).
+// distinct visitors (IP, device class and UTC day: the visitor hash
+// changes every day).
 type want struct {
 	total     int64
 	series    map[int64]int64 // bucket start -> scans
 	breakdown map[string]map[string]int64
-	visitors  map[[17]byte]bool
-	bucketVis map[int64]map[[17]byte]bool
+	visitors  map[[18]byte]bool
+	bucketVis map[int64]map[[18]byte]bool
 }
 
 var deviceName = [...]string{"unknown", "ios", "android", "desktop", "other"}
 
 func expect(evs []analytics.Event, link string, g store.Granularity, excludeBots bool) *want {
-	w := &want{series: map[int64]int64{}, visitors: map[[17]byte]bool{}, bucketVis: map[int64]map[[17]byte]bool{},
+	w := &want{series: map[int64]int64{}, visitors: map[[18]byte]bool{}, bucketVis: map[int64]map[[18]byte]bool{},
 		breakdown: map[string]map[string]int64{"bot": {}, "country": {}, "device": {}, "referrer": {}, "target": {}, "source": {}}}
 	for i := range evs {
 		e := &evs[i]
@@ -222,12 +223,13 @@ func expect(evs []analytics.Event, link string, g store.Granularity, excludeBots
 		}
 		w.breakdown["target"][target]++
 		if e.IP != ([16]byte{}) {
-			var v [17]byte
+			var v [18]byte
 			copy(v[:], e.IP[:])
 			v[16] = byte(e.Time / (24 * 3600 * 1e9))
+			v[17] = e.Device
 			w.visitors[v] = true
 			if w.bucketVis[start] == nil {
-				w.bucketVis[start] = map[[17]byte]bool{}
+				w.bucketVis[start] = map[[18]byte]bool{}
 			}
 			w.bucketVis[start][v] = true
 		}
