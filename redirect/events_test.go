@@ -133,3 +133,25 @@ func TestScanEventClientIP(t *testing.T) {
 	f("", netip.MustParseAddr("192.0.2.55"))
 	f("  ", netip.MustParseAddr("192.0.2.55"))
 }
+
+// TestHeadNotCounted: a HEAD request (a link checker, an uptime monitor)
+// gets the same answer as a GET and makes no scan event.
+func TestHeadNotCounted(t *testing.T) {
+	q := analytics.NewQueue(10)
+	cfg := DefaultConfig()
+	cfg.Events = q
+	h := NewHandler(cfg, newTestTable(&store.Link{Code: "plain", Destination: "https://example.com/"}))
+	ctx := newCtx("/plain", "localhost")
+	ctx.Request.Header.SetMethod("HEAD")
+	h.Serve(ctx)
+	if ctx.Response.StatusCode() != 302 || string(ctx.Response.Header.Peek("Location")) != "https://example.com/" {
+		t.Fatalf("HEAD: %d %q", ctx.Response.StatusCode(), ctx.Response.Header.Peek("Location"))
+	}
+	if e, ok := q.Dequeue(); ok {
+		t.Fatalf("a HEAD request made an event: %+v", e)
+	}
+	h.Serve(newCtx("/plain", "localhost"))
+	if _, ok := q.Dequeue(); !ok {
+		t.Fatal("a GET made no event")
+	}
+}

@@ -171,7 +171,8 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 }
 
 func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
-	if !ctx.IsGet() && !ctx.IsHead() {
+	get := ctx.IsGet()
+	if !get && !ctx.IsHead() {
 		h.count(ctx, rBadMethod)
 		ctx.Response.Header.SetCanonical(strAllow, strAllowValue)
 		ctx.Response.Header.SetContentTypeBytes(strPlain)
@@ -222,7 +223,9 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	} else {
 		d = h.decide(l, &v, now, h.pick)
 	}
-	if h.events != nil {
+	if h.events != nil && get {
+		// HEAD requests are link checkers and uptime monitors, not
+		// visitors: answered, never counted as scans.
 		h.record(ctx, l, &v, &d, now, source)
 	}
 	switch {
