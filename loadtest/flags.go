@@ -54,7 +54,7 @@ func (f *Flags) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Timeout, "timeout", c.Timeout, "timeout of one request")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "most requests in flight (connections)")
 	fs.StringVar(&f.Report, "report", f.Report, "write the JSON report to this file")
-	fs.BoolVar(&f.Quiet, "quiet", f.Quiet, "no per-second progress lines")
+	fs.BoolVar(&f.Quiet, "quiet", f.Quiet, "no progress lines on stderr")
 }
 
 // Build returns the Config with its Codes and its Schedule (from

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/qredge/qredge/internal/cli"
+	"github.com/qredge/qredge/internal/progress"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkio"
 	"github.com/qredge/qredge/store/linkio/target"
@@ -19,6 +21,7 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	format := fs.String("format", "", "csv or jsonl (default: by --output's extension, else csv)")
 	tag := fs.String("tag", "", "only the links with this tag")
 	output := fs.String("output", "", "write to this file (replaced when the export is complete) instead of stdout")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -39,6 +42,8 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer closer.Close()
+	meter := progress.New(stderr, "export", "links", 0, *quiet)
+	from = progressLister{from, meter}
 	start := time.Now()
 	var n int
 	if *output != "" {
@@ -46,6 +51,7 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	} else {
 		n, err = linkio.Export(ctx, from, *tag, f, stdout)
 	}
+	meter.Done()
 	if err != nil {
 		return err
 	}
@@ -55,4 +61,21 @@ func runLinksExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stderr, "exported %d links in %s (%.0f links/s)\n", n, el.Round(time.Millisecond), float64(n)/el.Seconds())
 	return nil
+}
+
+// progressLister counts the links of an export on its meter.
+type progressLister struct {
+	linkio.Lister
+	meter *progress.Meter
+}
+
+func (p progressLister) ForEachLink(ctx context.Context, tag string, fn func(*store.Link, json.RawMessage) error) error {
+	n := int64(0)
+	return p.Lister.ForEachLink(ctx, tag, func(l *store.Link, raw json.RawMessage) error {
+		n++
+		if n%1000 == 0 {
+			p.meter.Update(n, 0)
+		}
+		return fn(l, raw)
+	})
 }

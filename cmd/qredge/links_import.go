@@ -10,6 +10,7 @@ import (
 
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/internal/cli"
+	"github.com/qredge/qredge/internal/progress"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/linkio"
 	"github.com/qredge/qredge/store/linkio/target"
@@ -24,6 +25,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	chunk := fs.Int("chunk", linkio.DefaultImportConfig().Chunk, fmt.Sprintf("rows per bulk creation, 1 to %d", store.MaxBulkLinks))
 	atomic := fs.Bool("atomic", false, "all or nothing per chunk (not per file): a failed row keeps the other rows of its chunk out; default: every valid row is imported")
 	dryRun := fs.Bool("dry-run", false, "read and validate only; write nothing")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	restore := fs.Bool("restore", false, "restore a lost link dataset into Redis (--redis only): links keep their versions and times, and the dataset gets its id back (docs/runbook.md#qredgeredisdatasetlost)")
 	datasetID := fs.String("dataset-id", "", "with --restore or --snapshot: the id of the lost dataset (default: the one edges reported lost, or the snapshot's)")
 	snapFile := fs.String("snapshot", "", "restore a lost link dataset into Redis (--redis only) from an edge's local snapshot (links.snap in its --snapshot-dir) instead of FILE: like --restore, with the snapshot's dataset id")
@@ -91,14 +93,18 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	in := io.Reader(os.Stdin)
+	in := &progress.Reader{R: os.Stdin}
+	var size int64
 	if name != "-" {
 		file, err := os.Open(name)
 		if err != nil {
 			return err
 		}
 		defer file.Close()
-		in = file
+		if fi, err := file.Stat(); err == nil {
+			size = fi.Size()
+		}
+		in.R = file
 	}
 	src, err := linkio.NewSource(in, f, *restore)
 	if err != nil {
@@ -116,9 +122,12 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		defer be.Close()
 		to = be
 	}
-	im := linkio.NewImporter(linkio.ImportConfig{Chunk: *chunk, Atomic: *atomic, Policy: destPolicy}, to, stderr)
+	meter := progress.New(stderr, "import", "rows", size, *quiet)
+	im := linkio.NewImporter(linkio.ImportConfig{Chunk: *chunk, Atomic: *atomic, Policy: destPolicy,
+		Progress: func(c linkio.Counts) { meter.Update(int64(c.Rows), in.N) }}, to, stderr)
 	start := time.Now()
 	err = im.Run(ctx, src)
+	meter.Done()
 	el := time.Since(start)
 	c := im.Counts()
 	rate := float64(c.Imported) / el.Seconds()

@@ -29,6 +29,8 @@ type ImportConfig struct {
 	// Policy is the destination policy every row is validated against
 	// (nil: the link model only).
 	Policy *store.DestinationPolicy
+	// Progress, when set, is called with the counts after each chunk.
+	Progress func(Counts)
 }
 
 // DefaultImportConfig returns the defaults: chunks of 1,000 rows, every
@@ -150,6 +152,9 @@ func (im *Importer) add(l *store.Link, line int, rowErr error) {
 // order.
 func (im *Importer) flush(ctx context.Context) error {
 	defer func() {
+		if im.cfg.Progress != nil {
+			defer func() { im.cfg.Progress(im.counts) }()
+		}
 		sort.SliceStable(im.failures, func(i, j int) bool { return im.failures[i].line < im.failures[j].line })
 		for _, f := range im.failures {
 			fmt.Fprintln(im.report, f.msg)

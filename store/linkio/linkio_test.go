@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -290,5 +291,18 @@ func TestExportFileReplacesOnlyWhenComplete(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Fatalf("files left in the directory: %v", entries)
+	}
+}
+
+// TestImportProgress: Progress sees the counts after every chunk.
+func TestImportProgress(t *testing.T) {
+	var seen []Counts
+	im := NewImporter(ImportConfig{Chunk: 2, Progress: func(c Counts) { seen = append(seen, c) }}, &fakeStore{}, io.Discard)
+	src := mustSource(t, "code,destination\na,https://a.example/\nb,https://b.example/\nc,not-a-url\n", CSV)
+	if err := im.Run(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0].Rows != 2 || seen[0].Imported != 2 || seen[1].Rows != 3 || seen[1].Failed != 1 {
+		t.Fatalf("progress %+v", seen)
 	}
 }
