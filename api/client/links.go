@@ -88,21 +88,11 @@ func (c *Client) ForEachLink(ctx context.Context, tag string, fn func(l *store.L
 		q.Set("tag", tag)
 	}
 	for {
-		resp, b, err := c.do(ctx, "GET", "/api/v1/links?"+q.Encode(), nil)
+		links, next, err := c.LinkPage(ctx, q)
 		if err != nil {
 			return err
 		}
-		if resp.StatusCode != http.StatusOK {
-			return answerError(resp, b)
-		}
-		var page struct {
-			Links      []json.RawMessage `json:"links"`
-			NextCursor string            `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(b, &page); err != nil {
-			return fmt.Errorf("cannot decode a page of links: %w", err)
-		}
-		for _, raw := range page.Links {
+		for _, raw := range links {
 			var l store.Link
 			if err := json.Unmarshal(raw, &l); err != nil {
 				return fmt.Errorf("cannot decode a link: %w", err)
@@ -111,9 +101,27 @@ func (c *Client) ForEachLink(ctx context.Context, tag string, fn func(l *store.L
 				return err
 			}
 		}
-		if page.NextCursor == "" {
+		if next == "" {
 			return nil
 		}
-		q.Set("cursor", page.NextCursor)
+		q.Set("cursor", next)
 	}
+}
+
+// LinkPage is one page of GET /api/v1/links?q (limit, cursor, tag, q,
+// domain): the links' JSON as the API sent it, and the next cursor ("" on
+// the last page).
+func (c *Client) LinkPage(ctx context.Context, q url.Values) ([]json.RawMessage, string, error) {
+	b, _, err := c.Call(ctx, "GET", "/api/v1/links?"+q.Encode(), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	var page struct {
+		Links      []json.RawMessage `json:"links"`
+		NextCursor string            `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(b, &page); err != nil {
+		return nil, "", fmt.Errorf("cannot decode a page of links: %w", err)
+	}
+	return page.Links, page.NextCursor, nil
 }

@@ -274,7 +274,12 @@ func create(c *cmd) error {
 	if err != nil {
 		return err
 	}
-	raw, _, err := c.c.Call(c.ctx, "POST", "/api/v1/links", b)
+	return c.showLink("POST", "/api/v1/links", b)
+}
+
+// showLink sends a request whose answer is a link, and prints it.
+func (c *cmd) showLink(method, path string, body any, hdr ...string) error {
+	raw, _, err := c.c.Call(c.ctx, method, path, body, hdr...)
 	if err != nil {
 		return err
 	}
@@ -286,11 +291,7 @@ func get(c *cmd) error {
 	if err != nil {
 		return err
 	}
-	raw, _, err := c.c.Call(c.ctx, "GET", c.linkPath(code, "", nil), nil)
-	if err != nil {
-		return err
-	}
-	return c.printLink(raw)
+	return c.showLink("GET", c.linkPath(code, "", nil), nil)
 }
 
 func update(c *cmd) error {
@@ -305,11 +306,7 @@ func update(c *cmd) error {
 	if err != nil {
 		return err
 	}
-	raw, _, err := c.c.Call(c.ctx, "PATCH", c.linkPath(code, "", nil), b, c.ifMatchHeader()...)
-	if err != nil {
-		return err
-	}
-	return c.printLink(raw)
+	return c.showLink("PATCH", c.linkPath(code, "", nil), b, c.ifMatchHeader()...)
 }
 
 func (c *cmd) ifMatchHeader() []string {
@@ -351,18 +348,11 @@ func list(c *cmd) error {
 		fmt.Fprintln(tw, "CODE\tDOMAIN\tSTATUS\tDESTINATION\tTAGS")
 	}
 	for {
-		raw, _, err := c.c.Call(c.ctx, "GET", "/api/v1/links?"+q.Encode(), nil)
+		links, next, err := c.c.LinkPage(c.ctx, q)
 		if err != nil {
 			return err
 		}
-		var page struct {
-			Links      []json.RawMessage `json:"links"`
-			NextCursor string            `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(raw, &page); err != nil {
-			return fmt.Errorf("cannot decode a page of links: %w", err)
-		}
-		for _, lr := range page.Links {
+		for _, lr := range links {
 			if c.json {
 				// JSON lines: one link a line, as 'links export' writes.
 				var buf bytes.Buffer
@@ -378,13 +368,13 @@ func list(c *cmd) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", l.Code, l.Domain, l.Status, l.Destination, strings.Join(l.Tags, ","))
 		}
-		if page.NextCursor == "" || !c.all {
-			if page.NextCursor != "" && !c.json {
+		if next == "" || !c.all {
+			if next != "" && !c.json {
 				defer fmt.Fprintln(c.stdout, "(more: --all lists every page)")
 			}
 			break
 		}
-		q.Set("cursor", page.NextCursor)
+		q.Set("cursor", next)
 	}
 	return tw.Flush()
 }
