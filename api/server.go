@@ -145,6 +145,7 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	if cfg.Stats != nil {
 		s.handle("GET", "/api/v1/links/{code}/stats", store.ScopeRead, s.linkStats)
 		s.handle("GET", "/api/v1/stats/top", store.ScopeRead, s.topStats)
+		s.handle("GET", "/api/v1/stats/tags/{tag}", store.ScopeRead, s.tagStats)
 	}
 	if cfg.Brake != nil {
 		s.handle("POST", "/api/v1/analytics/pause", store.ScopeAdmin, s.pauseAnalytics)

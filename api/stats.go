@@ -123,11 +123,18 @@ func (s *Server) linkStats(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return err
 	}
+	format, err := statsFormat(r)
+	if err != nil {
+		return err
+	}
 	st, err := s.cfg.Stats.LinkStats(r.Context(), q)
 	if err != nil {
 		return err
 	}
 	st.Deleted = l == nil || !l.CreatedAt.Equal(q.Created)
+	if format != "" {
+		return writeStatsCSV(w, format, st.Series, st.Breakdowns, "qredge-"+code)
+	}
 	return writeJSON(w, http.StatusOK, st)
 }
 

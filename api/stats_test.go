@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -248,5 +249,54 @@ func TestTopByTag(t *testing.T) {
 	}
 	if p := e.call("GET", "/api/v1/stats/top?tag=a%20b", e.read, "", nil, 400, nil).problem(t); p.Errors[0].Field != "tag" {
 		t.Fatalf("bad tag: %+v", p)
+	}
+}
+
+// TestTagStats: a campaign's stats add up its live links' stats; stats
+// come as CSV too (series or breakdowns); a tag of more than 1,000 links
+// is refused.
+func TestTagStats(t *testing.T) {
+	e := mustStartAPI(t)
+	for _, l := range []string{`{"code":"a","destination":"https://example.com/","tags":["spring"]}`,
+		`{"code":"b","destination":"https://example.com/","tags":["spring","tv"]}`,
+		`{"code":"c","destination":"https://example.com/","tags":["fall"]}`} {
+		e.call("POST", "/api/v1/links", e.write, l, nil, 201, nil)
+	}
+	var st tagStatsAnswer
+	e.call("GET", "/api/v1/stats/tags/spring?granularity=hour&from=2026-01-01T00:00:00Z&to=2026-01-01T06:00:00Z", e.read, "", nil, 200, &st)
+	// The fake stats give every link as many scans as the range has buckets.
+	if st.Tag != "spring" || st.Links != 2 || st.Total != 12 || len(st.Series) != 6 || st.Granularity != "hour" {
+		t.Fatalf("tag stats %+v", st)
+	}
+	st = tagStatsAnswer{}
+	e.call("GET", "/api/v1/stats/tags/none?granularity=hour&from=2026-01-01T00:00:00Z&to=2026-01-01T06:00:00Z", e.read, "", nil, 200, &st)
+	if st.Links != 0 || st.Total != 0 || len(st.Series) != 6 {
+		t.Fatalf("a tag without links %+v", st)
+	}
+	r := e.call("GET", "/api/v1/stats/tags/spring?format=csv&granularity=hour&from=2026-01-01T00:00:00Z&to=2026-01-01T02:00:00Z", e.read, "", nil, 200, nil)
+	// (The fake stats' points carry no time.)
+	if got := string(r.body); r.header.Get("Content-Type") != "text/csv; charset=utf-8" ||
+		got != "time,total,qr,link,humans,bots,unique_visitors\n0001-01-01T00:00:00Z,0,0,0,0,0,0\n0001-01-01T00:00:00Z,0,0,0,0,0,0\n" {
+		t.Fatalf("series CSV %q (%s)", got, r.header.Get("Content-Type"))
+	}
+	r = e.call("GET", "/api/v1/links/a/stats?format=csv&table=breakdowns", e.read, "", nil, 200, nil)
+	if !strings.HasPrefix(string(r.body), "dimension,value,count\n") || !strings.Contains(r.header.Get("Content-Disposition"), "qredge-a-breakdowns.csv") {
+		t.Fatalf("breakdowns CSV %q %v", r.body, r.header)
+	}
+	e.call("GET", "/api/v1/links/a/stats?format=xml", e.read, "", nil, 400, nil)
+	e.call("GET", "/api/v1/stats/tags/spring?table=series", e.read, "", nil, 400, nil)
+	e.call("GET", "/api/v1/stats/tags/a%20b", e.read, "", nil, 400, nil)
+	var many strings.Builder
+	many.WriteString("[")
+	for i := range maxTagLinks + 1 {
+		if i > 0 {
+			many.WriteString(",")
+		}
+		fmt.Fprintf(&many, `{"code":"m%d","destination":"https://example.com/","tags":["big"]}`, i)
+	}
+	many.WriteString("]")
+	e.call("POST", "/api/v1/links/bulk", e.write, many.String(), nil, 201, nil)
+	if p := e.call("GET", "/api/v1/stats/tags/big", e.read, "", nil, 422, nil).problem(t); !strings.Contains(p.Detail, "more than 1000 links") {
+		t.Fatalf("a big tag: %+v", p)
 	}
 }

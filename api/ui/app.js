@@ -632,8 +632,18 @@ function statsPanel(l, domain) {
     clearInterval(refreshTimer);
     refreshTimer = setInterval(() => { if (!document.hidden && Date.now() - lastActivity < 30 * 60e3) load(); }, 5000);
   }, 0);
+  const csv = (table) => {
+    const q = new URLSearchParams({ format: "csv", table, granularity: gran.value, from: new Date(Date.now() - RANGES[gran.value]).toISOString() });
+    if (domain) q.set("domain", domain);
+    return API + "/links/" + encodeURIComponent(l.code) + "/stats?" + q;
+  };
+  const series = h("a", { id: "st-csv-series", download: l.code + "-series.csv", href: "#" }, "Series as CSV");
+  const breakdowns = h("a", { id: "st-csv-breakdowns", download: l.code + "-breakdowns.csv", href: "#" }, "Breakdowns as CSV");
+  const links = () => { series.href = csv("series"); breakdowns.href = csv("breakdowns"); };
+  gran.addEventListener("change", links);
+  links();
   return h("div", {}, h("div", { class: "row" }, h("div", { class: "narrow" }, h("label", { for: "st-gran" }, "Buckets"), gran),
-    h("div", {}, bots, " ", h("label", { for: "st-bots", class: "inline" }, "Leave bots out"))), out);
+    h("div", {}, bots, " ", h("label", { for: "st-bots", class: "inline" }, "Leave bots out"))), h("p", {}, series, " · ", breakdowns), out);
 }
 
 function breakdownTable(title, counts) {
@@ -779,7 +789,9 @@ async function renderTop(params) {
     if (tag) q.set("tag", tag);
     const t = await api("GET", "/stats/top?" + q);
     const sum = t.links.reduce((a, x) => a + x.total, 0);
-    out.replaceChildren(t.links.length ? h("div", {}, h("p", { id: "top-sum" }, sum + " scans of the top " + t.links.length + " links" + (tag ? " tagged " + tag : "") + "."),
+    const tagCSV = tag ? h("p", {}, h("a", { id: "top-csv", download: "campaign-" + tag + ".csv",
+      href: API + "/stats/tags/" + encodeURIComponent(tag) + "?" + new URLSearchParams({ format: "csv", from: q.get("from"), granularity: q.get("granularity") }) }, "The campaign's series as CSV")) : null;
+    out.replaceChildren(t.links.length ? h("div", {}, h("p", { id: "top-sum" }, sum + " scans of the top " + t.links.length + " links" + (tag ? " tagged " + tag : "") + "."), tagCSV,
       h("table", { id: "top" }, h("thead", {}, h("tr", {}, h("th", {}, "Link"), h("th", { class: "num" }, "Scans"))),
         h("tbody", {}, t.links.map((x) => h("tr", {}, h("td", {}, h("a", { href: linkHash(x) }, x.code), x.deleted ? " (deleted)" : ""), h("td", { class: "num" }, x.total)))))) :
       h("p", {}, "No scans in this period."));

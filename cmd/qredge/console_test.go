@@ -230,6 +230,10 @@ func TestConsoleCampaign(t *testing.T) {
 	mustAPI(t, c.base, "PATCH", "/links/drop70", key, `{"tags":["superbowl"]}`, 200)
 	c.do(chromedp.Navigate(c.base + "/ui/#/top?days=1&tag=superbowl"))
 	c.waitJS(`document.getElementById("top-sum")?.textContent === "2 scans of the top 1 links tagged superbowl."`, 10*time.Second)
+	campaign, err := chromedp.Run(c.b.Ctx, chromedp.Evaluate[string](`fetch(document.getElementById("top-csv").href).then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if err != nil || !strings.HasPrefix(campaign, "time,total,qr,link,humans,bots,unique_visitors\n") || !strings.Contains(campaign, ",2,2,0,2,0,2\n") {
+		t.Errorf("the campaign's CSV: %q (%v)", campaign, err)
+	}
 	c.do(chromedp.Navigate(c.base + "/ui/#/top?days=1&tag=other"))
 	c.waitJS(`document.querySelector("main").textContent.includes("No scans in this period.")`, 10*time.Second)
 
