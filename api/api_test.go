@@ -712,3 +712,20 @@ func TestListSearch(t *testing.T) {
 	e.call("GET", "/api/v1/links?q="+strings.Repeat("x", 201), e.read, "", nil, 400, nil)
 	e.call("GET", "/api/v1/links?domain=b%C3%BCcher.example", e.read, "", nil, 400, nil)
 }
+
+// TestListSeveralTags: tag=a&tag=b and tag=a,b list the links that carry
+// both.
+func TestListSeveralTags(t *testing.T) {
+	e := mustStartAPI(t)
+	for code, tags := range map[string]string{"x": `["spring","tv"]`, "y": `["spring"]`, "z": `["tv"]`} {
+		e.call("POST", "/api/v1/links", e.write, fmt.Sprintf(`{"code":%q,"destination":"https://example.com/","tags":%s}`, code, tags), nil, 201, nil)
+	}
+	for _, q := range []string{"tag=spring&tag=tv", "tag=tv,spring"} {
+		var page linkList
+		e.call("GET", "/api/v1/links?"+q, e.read, "", nil, 200, &page)
+		if len(page.Links) != 1 || page.Links[0].Code != "x" {
+			t.Fatalf("%s: %+v", q, page.Links)
+		}
+	}
+	e.call("GET", "/api/v1/links?tag=spring,a%20b", e.read, "", nil, 400, nil)
+}

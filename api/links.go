@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -312,19 +313,28 @@ type linkList struct {
 
 func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	opt := store.ListOptions{Cursor: q.Get("cursor"), Tag: q.Get("tag")}
+	opt := store.ListOptions{Cursor: q.Get("cursor")}
 	var err error
 	if opt.Limit, err = queryLimit(q); err != nil {
 		return err
 	}
-	if opt.Tag != "" {
-		if msg := store.CheckTag(opt.Tag); msg != "" {
-			return badRequest("tag", "%s", msg)
-		}
-	}
 	f, err := listFilterOf(q)
 	if err != nil {
 		return err
+	}
+	// Several tags (tag=a&tag=b, or tag=a,b): links with all of them. The
+	// store lists by the first; the others filter.
+	for _, v := range q["tag"] {
+		for _, tag := range strings.Split(v, ",") {
+			if msg := store.CheckTag(tag); msg != "" {
+				return badRequest("tag", "%s", msg)
+			}
+			if opt.Tag == "" {
+				opt.Tag = tag
+			} else {
+				f.tags, f.on = append(f.tags, tag), true
+			}
+		}
 	}
 	page, err := s.listFiltered(r, opt, f)
 	if store.ErrorCode(err) == store.EINVALID {
@@ -346,6 +356,7 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 // host).
 type listFilter struct {
 	q, domain string
+	tags      []string // all of which a link must carry
 	on        bool
 }
 
@@ -375,6 +386,11 @@ func (f listFilter) match(l *store.Link) bool {
 	switch {
 	case f.domain == "-" && l.Domain != "", f.domain != "" && f.domain != "-" && !strings.EqualFold(f.domain, l.Domain):
 		return false
+	}
+	for _, t := range f.tags {
+		if !slices.Contains(l.Tags, t) {
+			return false
+		}
 	}
 	return f.q == "" || strings.Contains(strings.ToLower(l.Code), f.q) || strings.Contains(strings.ToLower(l.Destination), f.q)
 }
