@@ -189,7 +189,10 @@ func TestAnalyticsIdleMember(t *testing.T) {
 				t.Fatalf("member %d: /readyz %d %s", i, ready, details[i])
 			}
 		}
-		return strings.Contains(details[0]+details[1], "idle") && strings.Contains(details[0]+details[1], "consuming")
+		// The gauge follows the assignment a moment after /readyz does
+		// (one GOMAXPROCS=1 run read it in between): wait for both.
+		return strings.Contains(details[0]+details[1], "idle") && strings.Contains(details[0]+details[1], "consuming") &&
+			(gauges[0] == "1") != (gauges[1] == "1")
 	})
 	holder, idle := 0, 1
 	if strings.Contains(details[0], "idle") {
