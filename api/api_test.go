@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -728,4 +730,26 @@ func TestListSeveralTags(t *testing.T) {
 		}
 	}
 	e.call("GET", "/api/v1/links?tag=spring,a%20b", e.read, "", nil, 400, nil)
+}
+
+// TestVariantNamesKept: replacing unnamed variants keeps the name of a
+// variant whose destination stays, and gives a new one a name no earlier
+// variant had, so that no cookie holder moves and no stats mix.
+func TestVariantNamesKept(t *testing.T) {
+	e := mustStartAPI(t)
+	e.call("POST", "/api/v1/links", e.write, `{"code":"ab","destination":"https://example.com/",
+		"variants":[{"destination":"https://a.example/","weight":50},{"destination":"https://b.example/","weight":50}]}`, nil, 201, nil)
+	var l apiLink
+	e.call("PATCH", "/api/v1/links/ab", e.write, `{"variants":[{"destination":"https://b.example/","weight":50},{"destination":"https://c.example/","weight":50}]}`, nil, 200, &l)
+	sum := sha256.Sum256([]byte("https://c.example/"))
+	c := "d" + hex.EncodeToString(sum[:3])
+	if len(l.Variants) != 2 || l.Variants[0].Name != "v2" || l.Variants[1].Name != c {
+		t.Fatalf("variants after the change %+v, want b kept as v2 and c named %s", l.Variants, c)
+	}
+	// c keeps its name in any position; the same destination twice gets
+	// a suffix; a given name stays.
+	e.call("PATCH", "/api/v1/links/ab", e.write, `{"variants":[{"destination":"https://c.example/","weight":1},{"destination":"https://c.example/","weight":1},{"name":"keep","destination":"https://e.example/","weight":1}]}`, nil, 200, &l)
+	if l.Variants[0].Name != c || l.Variants[1].Name != c+"-2" || l.Variants[2].Name != "keep" {
+		t.Fatalf("variants %+v: the same destination twice, and a given name", l.Variants)
+	}
 }

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -254,7 +256,51 @@ func mergeLink(cur *store.Link, patch map[string]any) (*store.Link, error) {
 	if err := decodeStrict(merged, &in); err != nil {
 		return nil, err
 	}
-	return in.Link(), nil
+	l := in.Link()
+	keepVariantNames(cur, l)
+	return l, nil
+}
+
+// keepVariantNames names the unnamed variants of a changed link so that no
+// visitor's variant cookie moves to another destination and no variant's
+// stats mix with another's: a variant with the destination of one of
+// cur's keeps that one's name; a new one is named after its destination
+// ("d" and 6 hex digits of its SHA-256), which no earlier version of the
+// link gave another destination (positional names would shift when a
+// variant is removed).
+func keepVariantNames(cur, l *store.Link) {
+	taken, used := map[string]bool{}, map[string]bool{}
+	for _, v := range l.Variants {
+		taken[v.Name], used[v.Name] = true, true
+	}
+	byDest := map[string][]string{}
+	for _, v := range cur.Variants {
+		used[v.Name] = true
+		byDest[v.Destination] = append(byDest[v.Destination], v.Name)
+	}
+	for i := range l.Variants {
+		v := &l.Variants[i]
+		if v.Name != "" {
+			continue
+		}
+		for _, name := range byDest[v.Destination] {
+			if !taken[name] {
+				v.Name, taken[name] = name, true
+				break
+			}
+		}
+		sum := sha256.Sum256([]byte(v.Destination))
+		base := "d" + hex.EncodeToString(sum[:3])
+		for n := 1; v.Name == ""; n++ {
+			name := base
+			if n > 1 {
+				name += "-" + strconv.Itoa(n) // the same destination twice
+			}
+			if !used[name] {
+				v.Name, used[name], taken[name] = name, true, true
+			}
+		}
+	}
 }
 
 func (s *Server) deleteLink(w http.ResponseWriter, r *http.Request) error {
