@@ -113,3 +113,41 @@ func jsonVersion(v uint64) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestLinksImportUpsert: importing a changed file again with --upsert
+// updates the links that exist (keeping their creation time) and creates
+// the new ones, into a data directory and through a server alike.
+func TestLinksImportUpsert(t *testing.T) {
+	first := writeFile(t, "v1.csv", "code,destination,tags\nup1,https://example.com/1,spring\nup2,https://example.com/2,spring\n")
+	second := writeFile(t, "v2.csv", "code,destination\nup1,https://example.com/one\nup3,https://example.com/3\n")
+	dir := t.TempDir()
+	mustRunLinks(t, "import", first, "--data-dir", dir)
+	if out := mustRunLinks(t, "import", second, "--data-dir", dir, "--upsert"); !strings.HasPrefix(out, "imported 1 links, 1 updated, 0 failed") {
+		t.Fatalf("upsert into the data dir: %q", out)
+	}
+	code, out, _ := runLinksCmd(t, "import", second, "--data-dir", dir)
+	if code != 1 || !strings.Contains(out, "imported 0 links, 2 failed") {
+		t.Fatalf("again without --upsert: exit %d, %q", code, out)
+	}
+	if code, _, errb := runLinksCmd(t, "import", second, "--data-dir", dir, "--upsert", "--atomic"); code == 0 || !strings.Contains(errb, "--upsert goes with neither --atomic") {
+		t.Fatalf("--upsert --atomic: exit %d, %s", code, errb)
+	}
+
+	s, key := mustStartServeFirst(t, t.TempDir())
+	base := "http://" + s.Addr()
+	mustRunLinks(t, "import", first, "--server", base, "--api-key", key)
+	_, before := req(t, "GET", base+"/api/v1/links/up1", key, "")
+	if out := mustRunLinks(t, "import", second, "--server", base, "--api-key", key, "--upsert"); !strings.HasPrefix(out, "imported 1 links, 1 updated, 0 failed") {
+		t.Fatalf("upsert through the server: %q", out)
+	}
+	_, after := req(t, "GET", base+"/api/v1/links/up1", key, "")
+	var b, a struct {
+		Destination string
+		Tags        []string
+		CreatedAt   string `json:"created_at"`
+	}
+	if json.Unmarshal([]byte(before), &b) != nil || json.Unmarshal([]byte(after), &a) != nil ||
+		a.Destination != "https://example.com/one" || len(a.Tags) != 0 || a.CreatedAt != b.CreatedAt {
+		t.Fatalf("up1 before %s\nafter %s: want the new destination, no tags (the row has none) and the same created_at", before, after)
+	}
+}

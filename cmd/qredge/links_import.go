@@ -26,6 +26,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	atomic := fs.Bool("atomic", false, "all or nothing per chunk (not per file): a failed row keeps the other rows of its chunk out; default: every valid row is imported")
 	dryRun := fs.Bool("dry-run", false, "read and validate only; write nothing")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	upsert := fs.Bool("upsert", false, "update the links whose code exists already (each replaced by its row, keeping its creation time) instead of failing those rows; not with --atomic")
 	restore := fs.Bool("restore", false, "restore a lost link dataset into Redis (--redis only): links keep their versions and times, and the dataset gets its id back (docs/runbook.md#qredgeredisdatasetlost)")
 	datasetID := fs.String("dataset-id", "", "with --restore or --snapshot: the id of the lost dataset (default: the one edges reported lost, or the snapshot's)")
 	snapFile := fs.String("snapshot", "", "restore a lost link dataset into Redis (--redis only) from an edge's local snapshot (links.snap in its --snapshot-dir) instead of FILE: like --restore, with the snapshot's dataset id")
@@ -83,6 +84,9 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *datasetID != "" && !*restore {
 		return errors.New("--dataset-id goes with --restore")
 	}
+	if *upsert && (*atomic || *restore) {
+		return errors.New("--upsert goes with neither --atomic nor --restore")
+	}
 	if *chunk < 1 || *chunk > store.MaxBulkLinks {
 		return fmt.Errorf("--chunk must be between 1 and %d", store.MaxBulkLinks)
 	}
@@ -123,7 +127,7 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		to = be
 	}
 	meter := progress.New(stderr, "import", "rows", size, *quiet)
-	im := linkio.NewImporter(linkio.ImportConfig{Chunk: *chunk, Atomic: *atomic, Policy: destPolicy,
+	im := linkio.NewImporter(linkio.ImportConfig{Chunk: *chunk, Atomic: *atomic, Policy: destPolicy, Upsert: *upsert,
 		Progress: func(c linkio.Counts) { meter.Update(int64(c.Rows), in.N) }}, to, stderr)
 	start := time.Now()
 	err = im.Run(ctx, src)
@@ -137,6 +141,8 @@ func runLinksImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	case c.Skipped > 0:
 		fmt.Fprintf(stdout, "imported %d links, %d failed, %d valid ones not imported because their chunk had a failure (--atomic), in %s (%.0f links/s)\n",
 			c.Imported, c.Failed, c.Skipped, el.Round(time.Millisecond), rate)
+	case c.Updated > 0:
+		fmt.Fprintf(stdout, "imported %d links, %d updated, %d failed, in %s\n", c.Imported, c.Updated, c.Failed, el.Round(time.Millisecond))
 	default:
 		fmt.Fprintf(stdout, "imported %d links, %d failed, in %s (%.0f links/s)\n", c.Imported, c.Failed, el.Round(time.Millisecond), rate)
 	}

@@ -31,6 +31,16 @@ type ImportConfig struct {
 	Policy *store.DestinationPolicy
 	// Progress, when set, is called with the counts after each chunk.
 	Progress func(Counts)
+	// Upsert updates the links whose (domain, code) exists already,
+	// instead of failing those rows; the Creator must be an Updater. Not
+	// with Atomic.
+	Upsert bool
+}
+
+// Updater replaces a link that exists, keeping its creation time: what an
+// upsert needs besides creating.
+type Updater interface {
+	UpdateLink(ctx context.Context, l *store.Link) error
 }
 
 // DefaultImportConfig returns the defaults: chunks of 1,000 rows, every
@@ -43,6 +53,7 @@ type Counts struct {
 	Imported int // created (or, in a dry run, valid)
 	Failed   int // invalid, or refused by the Creator
 	Skipped  int // valid but not created: their atomic chunk had a failure
+	Updated  int // existed and were updated (Upsert)
 }
 
 // Importer reads rows, validates them and creates them in chunks,
@@ -176,7 +187,15 @@ func (im *Importer) flush(ctx context.Context) error {
 		return fmt.Errorf("lines %d-%d: cannot create links, the import stopped there: %w", im.lines[0], im.lines[len(im.lines)-1], err)
 	}
 	failed := 0
+	up, upsert := im.to.(Updater)
 	for i, err := range errs {
+		if err != nil && upsert && im.cfg.Upsert && !im.cfg.Atomic && store.ErrorCode(err) == store.ECONFLICT {
+			if err = up.UpdateLink(ctx, im.links[i]); err == nil {
+				im.counts.Updated++
+				failed++ // not imported: updated
+				continue
+			}
+		}
 		if err != nil {
 			im.fail(im.lines[i], im.links[i], err)
 			failed++

@@ -306,3 +306,41 @@ func TestImportProgress(t *testing.T) {
 		t.Fatalf("progress %+v", seen)
 	}
 }
+
+// updatingStore is a fakeStore that can update (an upsert's target).
+type updatingStore struct {
+	fakeStore
+	updated []string
+}
+
+func (u *updatingStore) UpdateLink(_ context.Context, l *store.Link) error {
+	for i, have := range u.links {
+		if have.Key() == l.Key() {
+			u.links[i] = l
+			u.updated = append(u.updated, l.Code)
+			return nil
+		}
+	}
+	return store.Errorf(store.ENOTFOUND, "no link %q", l.Code)
+}
+
+// TestImportUpsert: with Upsert, rows whose code exists update the link
+// instead of failing; without it they fail.
+func TestImportUpsert(t *testing.T) {
+	to := &updatingStore{fakeStore: fakeStore{links: []*store.Link{{Code: "a", Destination: "https://old.example/"}}}}
+	data := "code,destination\na,https://new.example/\nb,https://b.example/\n"
+	im := NewImporter(ImportConfig{Chunk: 10, Upsert: true}, to, io.Discard)
+	if err := im.Run(context.Background(), mustSource(t, data, CSV)); err != nil {
+		t.Fatal(err)
+	}
+	if c := im.Counts(); c.Imported != 1 || c.Updated != 1 || c.Failed != 0 || to.links[0].Destination != "https://new.example/" || to.codes() != "a,b" {
+		t.Fatalf("upsert: counts %+v, links %s, a -> %s", c, to.codes(), to.links[0].Destination)
+	}
+	again := NewImporter(ImportConfig{Chunk: 10}, to, io.Discard)
+	if err := again.Run(context.Background(), mustSource(t, data, CSV)); err != nil {
+		t.Fatal(err)
+	}
+	if c := again.Counts(); c.Failed != 2 || c.Updated != 0 {
+		t.Fatalf("without upsert: %+v", c)
+	}
+}

@@ -32,3 +32,10 @@ func (s Store) ForEachLink(ctx context.Context, tag string, fn func(*store.Link,
 		return fn(l, nil)
 	})
 }
+
+// UpdateLink replaces the link of l's (domain, code), keeping its creation
+// time (an upsert).
+func (s Store) UpdateLink(ctx context.Context, l *store.Link) error {
+	_, err := s.S.UpdateLink(ctx, l, 0)
+	return err
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
+	"github.com/qredge/qredge/store/linkfile"
 	"github.com/qredge/qredge/store/linkio"
 	"github.com/qredge/qredge/store/redisstore"
 )
@@ -87,6 +88,7 @@ func httpURL(s string) bool {
 // Backend is what import and export need of a target.
 type Backend interface {
 	linkio.Creator
+	linkio.Updater
 	linkio.Lister
 	io.Closer
 }
@@ -150,6 +152,32 @@ func (a apiLinks) CreateLinks(ctx context.Context, links []*store.Link, atomic b
 }
 
 func (a apiLinks) Close() error { return nil }
+
+// UpdateLink replaces the link through the API (PATCH with every field),
+// keeping its creation time (an upsert).
+func (a apiLinks) UpdateLink(ctx context.Context, l *store.Link) error {
+	path := "/api/v1/links/" + url.PathEscape(l.Code)
+	if l.Domain != "" {
+		path += "?domain=" + url.QueryEscape(l.Domain)
+	}
+	// A merge patch of every field: those the row leaves out are null, so
+	// the link is replaced, as a store's UpdateLink does.
+	b, err := json.Marshal(linkfile.InputOf(l))
+	if err != nil {
+		return err
+	}
+	patch := map[string]any{}
+	if err := json.Unmarshal(b, &patch); err != nil {
+		return err
+	}
+	for _, f := range []string{"status", "rules", "variants", "schedule", "forward_query", "query_precedence", "disabled", "tags"} {
+		if _, ok := patch[f]; !ok {
+			patch[f] = nil
+		}
+	}
+	_, _, err = a.Client.Call(ctx, "PATCH", path, patch)
+	return err
+}
 
 // edgeLister is an edge's table; an answer other than 200 most likely
 // comes from a listener that is not its admin listener.
