@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/cli"
+	"github.com/qredge/qredge/internal/progress"
 	"github.com/qredge/qredge/loadtest"
+	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
 
@@ -22,6 +24,7 @@ func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Write
 	rf.Register(fs)
 	n := fs.Int("n", 100000, "how many links: <prefix>1 .. <prefix>N")
 	prefix := fs.String("prefix", "c", "code prefix")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -35,26 +38,34 @@ func runLoadtestSeed(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return fmt.Errorf("--prefix %q: %v", *prefix, err)
 	}
-	start := time.Now()
+	var seed func([]*store.Link) error
 	if *dataDir != "" {
 		db, err := boltstore.Open(*dataDir)
 		if err != nil {
 			return err
 		}
 		defer db.Close()
-		if err := loadtest.SeedStore(ctx, db, links); err != nil {
-			return fmt.Errorf("cannot seed %s: %w", *dataDir, err)
-		}
+		seed = func(part []*store.Link) error { return loadtest.SeedStore(ctx, db, part) }
 	} else {
 		s, err := rf.Open(ctx)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		if err := s.Seed(ctx, links); err != nil {
-			return fmt.Errorf("cannot seed redis: %w", err)
-		}
+		seed = func(part []*store.Link) error { return s.Seed(ctx, part) }
 	}
+	// In parts, to show the progress between them.
+	meter := progress.New(stderr, "seed", "links", int64(len(links)), *quiet)
+	start := time.Now()
+	for i := 0; i < len(links); i += 50000 {
+		part := links[i:min(i+50000, len(links))]
+		if err := seed(part); err != nil {
+			return fmt.Errorf("cannot seed: %w", err)
+		}
+		done := int64(i + len(part))
+		meter.Update(done, done)
+	}
+	meter.Done()
 	el := time.Since(start)
 	fmt.Fprintf(stdout, "seeded %d links %s1..%s%d in %s (%.0f links/s)\n", *n, *prefix, *prefix, *n, el.Round(time.Millisecond), float64(*n)/el.Seconds())
 	return nil
