@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 )
 
@@ -37,8 +38,8 @@ func (f *fakeStats) LinkStats(ctx context.Context, q store.StatsQuery) (*store.L
 	f.last = q
 	f.mu.Unlock()
 	first, n := q.Buckets()
-	return &store.LinkStats{Code: q.Code, Domain: q.Domain, From: time.Unix(first, 0).UTC(), Granularity: q.Granularity.String(),
-		ExcludeBots: q.ExcludeBots, Total: int64(n), Series: make([]store.StatsPoint, n)}, nil
+	return &store.LinkStats{Code: q.Code, Domain: q.Domain, Stats: store.Stats{From: time.Unix(first, 0).UTC(), Granularity: q.Granularity.String(),
+		ExcludeBots: q.ExcludeBots, Total: int64(n), Series: make([]store.StatsPoint, n)}}, nil
 }
 
 func (f *fakeStats) Top(ctx context.Context, q store.StatsQuery) (*store.TopStats, error) {
@@ -262,22 +263,26 @@ func TestTagStats(t *testing.T) {
 		`{"code":"c","destination":"https://example.com/","tags":["fall"]}`} {
 		e.call("POST", "/api/v1/links", e.write, l, nil, 201, nil)
 	}
+	// A range of six hours, on the test clock.
+	from := testclock.Date(2026, 1, 1, 0, 0, 0)
+	rng := func(hours int) string {
+		return "&from=" + from.Format(time.RFC3339) + "&to=" + from.Add(time.Duration(hours)*time.Hour).Format(time.RFC3339)
+	}
 	var st tagStatsAnswer
-	e.call("GET", "/api/v1/stats/tags/spring?granularity=hour&from=2026-01-01T00:00:00Z&to=2026-01-01T06:00:00Z", e.read, "", nil, 200, &st)
+	e.call("GET", "/api/v1/stats/tags/spring?granularity=hour"+rng(6), e.read, "", nil, 200, &st)
 	// The fake stats give every link as many scans as the range has buckets.
 	if st.Tag != "spring" || st.Links != 2 || st.Total != 12 || len(st.Series) != 6 || st.Granularity != "hour" {
 		t.Fatalf("tag stats %+v", st)
 	}
 	st = tagStatsAnswer{}
-	e.call("GET", "/api/v1/stats/tags/none?granularity=hour&from=2026-01-01T00:00:00Z&to=2026-01-01T06:00:00Z", e.read, "", nil, 200, &st)
+	e.call("GET", "/api/v1/stats/tags/none?granularity=hour"+rng(6), e.read, "", nil, 200, &st)
 	if st.Links != 0 || st.Total != 0 || len(st.Series) != 6 {
 		t.Fatalf("a tag without links %+v", st)
 	}
-	r := e.call("GET", "/api/v1/stats/tags/spring?format=csv&granularity=hour&from=2026-01-01T00:00:00Z&to=2026-01-01T02:00:00Z", e.read, "", nil, 200, nil)
-	// (The fake stats' points carry no time.)
-	if got := string(r.body); r.header.Get("Content-Type") != "text/csv; charset=utf-8" ||
-		got != "time,total,qr,link,humans,bots,unique_visitors\n0001-01-01T00:00:00Z,0,0,0,0,0,0\n0001-01-01T00:00:00Z,0,0,0,0,0,0\n" {
-		t.Fatalf("series CSV %q (%s)", got, r.header.Get("Content-Type"))
+	r := e.call("GET", "/api/v1/stats/tags/spring?format=csv&granularity=hour"+rng(2), e.read, "", nil, 200, nil)
+	want := "time,total,qr,link,humans,bots,unique_visitors\n" + from.Format(time.RFC3339) + ",0,0,0,0,0,0\n" + from.Add(time.Hour).Format(time.RFC3339) + ",0,0,0,0,0,0\n"
+	if got := string(r.body); r.header.Get("Content-Type") != "text/csv; charset=utf-8" || got != want {
+		t.Fatalf("series CSV %q (%s), want %q", got, r.header.Get("Content-Type"), want)
 	}
 	r = e.call("GET", "/api/v1/links/a/stats?format=csv&table=breakdowns", e.read, "", nil, 200, nil)
 	if !strings.HasPrefix(string(r.body), "dimension,value,count\n") || !strings.Contains(r.header.Get("Content-Disposition"), "qredge-a-breakdowns.csv") {

@@ -15,19 +15,11 @@ import (
 const maxTagLinks = 1000
 
 // tagStatsAnswer is GET /api/v1/stats/tags/{tag}: the stats of every live
-// link with the tag, added up. unique_visitors is the sum of the links'
-// (a visitor of two links counts twice).
+// link with the tag, added up (store.Stats.Add).
 type tagStatsAnswer struct {
-	Tag            string                      `json:"tag"`
-	Links          int                         `json:"links"`
-	From           time.Time                   `json:"from"`
-	To             time.Time                   `json:"to"`
-	Granularity    string                      `json:"granularity"`
-	ExcludeBots    bool                        `json:"exclude_bots"`
-	Total          int64                       `json:"total"`
-	UniqueVisitors int64                       `json:"unique_visitors"`
-	Series         []store.StatsPoint          `json:"series"`
-	Breakdowns     map[string]map[string]int64 `json:"breakdowns"`
+	Tag   string `json:"tag"`
+	Links int    `json:"links"`
+	store.Stats
 }
 
 // tagStats answers the stats of a campaign: the live links with a tag.
@@ -44,7 +36,7 @@ func (s *Server) tagStats(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := tagStatsAnswer{Tag: tag, Breakdowns: map[string]map[string]int64{}}
+	out := tagStatsAnswer{Tag: tag, Stats: store.NewStats(q)}
 	opt := store.ListOptions{Tag: tag, Limit: store.MaxListLimit}
 	for {
 		page, err := s.store.ListLinks(r.Context(), opt)
@@ -61,54 +53,17 @@ func (s *Server) tagStats(w http.ResponseWriter, r *http.Request) error {
 			if err != nil {
 				return err
 			}
-			out.add(st)
+			out.Add(&st.Stats)
 		}
 		if page.NextCursor == "" {
 			break
 		}
 		opt.Cursor = page.NextCursor
 	}
-	if out.Series == nil {
-		// No link: the empty range, as a link without scans has.
-		first, n := q.Buckets()
-		w := q.Granularity.Seconds()
-		out.From, out.To = time.Unix(first, 0).UTC(), time.Unix(first+int64(n)*w, 0).UTC()
-		out.Granularity, out.ExcludeBots, out.Series = q.Granularity.String(), q.ExcludeBots, make([]store.StatsPoint, n)
-		for i := range out.Series {
-			out.Series[i].Time = time.Unix(first+int64(i)*w, 0).UTC()
-		}
-	}
 	if format != "" {
 		return writeStatsCSV(w, format, out.Series, out.Breakdowns, "campaign-"+tag)
 	}
 	return writeJSON(w, http.StatusOK, out)
-}
-
-// add adds one link's stats.
-func (t *tagStatsAnswer) add(st *store.LinkStats) {
-	if t.Series == nil {
-		t.From, t.To, t.Granularity, t.ExcludeBots = st.From, st.To, st.Granularity, st.ExcludeBots
-		t.Series = make([]store.StatsPoint, len(st.Series))
-		for i, p := range st.Series {
-			t.Series[i].Time = p.Time
-		}
-	}
-	t.Total += st.Total
-	t.UniqueVisitors += st.UniqueVisitors
-	for i, p := range st.Series {
-		if i < len(t.Series) {
-			s := &t.Series[i]
-			s.Total, s.QR, s.Link, s.Humans, s.Bots, s.UniqueVisitors = s.Total+p.Total, s.QR+p.QR, s.Link+p.Link, s.Humans+p.Humans, s.Bots+p.Bots, s.UniqueVisitors+p.UniqueVisitors
-		}
-	}
-	for dim, m := range st.Breakdowns {
-		if t.Breakdowns[dim] == nil {
-			t.Breakdowns[dim] = map[string]int64{}
-		}
-		for k, v := range m {
-			t.Breakdowns[dim][k] += v
-		}
-	}
 }
 
 // statsFormat reads format (json or csv) and, for csv, table (series or

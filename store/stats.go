@@ -112,14 +112,10 @@ type StatsPoint struct {
 	UniqueVisitors int64     `json:"unique_visitors"`
 }
 
-// LinkStats is what GET /api/v1/links/{code}/stats returns.
-type LinkStats struct {
-	Code   string `json:"code"`
-	Domain string `json:"domain"`
-	// CreatedAt names the link of the code the stats are of (a code deleted
-	// and created again is another link); Deleted says it is gone.
-	CreatedAt      *time.Time   `json:"created_at,omitempty"`
-	Deleted        bool         `json:"deleted,omitempty"`
+// Stats are the scans of a time range: the totals, the series of its
+// buckets and the breakdowns. A link's stats and a campaign's (its links'
+// added up) have them.
+type Stats struct {
 	From           time.Time    `json:"from"`
 	To             time.Time    `json:"to"`
 	Granularity    string       `json:"granularity"`
@@ -130,6 +126,53 @@ type LinkStats struct {
 	// Breakdowns maps a dimension (country, device, referrer, target,
 	// bot) to counts by value.
 	Breakdowns map[string]map[string]int64 `json:"breakdowns"`
+}
+
+// NewStats returns the empty stats of q's range: every bucket in the
+// series, with its time, at zero.
+func NewStats(q StatsQuery) Stats {
+	first, n := q.Buckets()
+	w := q.Granularity.Seconds()
+	st := Stats{
+		From: time.Unix(first, 0).UTC(), To: time.Unix(first+int64(n)*w, 0).UTC(),
+		Granularity: q.Granularity.String(), ExcludeBots: q.ExcludeBots,
+		Series: make([]StatsPoint, n), Breakdowns: map[string]map[string]int64{},
+	}
+	for i := range st.Series {
+		st.Series[i].Time = time.Unix(first+int64(i)*w, 0).UTC()
+	}
+	return st
+}
+
+// Add adds o, stats of the same range, to s; unique visitors add up too
+// (a visitor counted in both counts twice).
+func (s *Stats) Add(o *Stats) {
+	s.Total += o.Total
+	s.UniqueVisitors += o.UniqueVisitors
+	for i := range min(len(s.Series), len(o.Series)) {
+		p, q := &s.Series[i], &o.Series[i]
+		p.Total, p.QR, p.Link = p.Total+q.Total, p.QR+q.QR, p.Link+q.Link
+		p.Humans, p.Bots, p.UniqueVisitors = p.Humans+q.Humans, p.Bots+q.Bots, p.UniqueVisitors+q.UniqueVisitors
+	}
+	for dim, m := range o.Breakdowns {
+		if s.Breakdowns[dim] == nil {
+			s.Breakdowns[dim] = map[string]int64{}
+		}
+		for k, v := range m {
+			s.Breakdowns[dim][k] += v
+		}
+	}
+}
+
+// LinkStats is what GET /api/v1/links/{code}/stats returns.
+type LinkStats struct {
+	Code   string `json:"code"`
+	Domain string `json:"domain"`
+	// CreatedAt names the link of the code the stats are of (a code deleted
+	// and created again is another link); Deleted says it is gone.
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	Deleted   bool       `json:"deleted,omitempty"`
+	Stats
 }
 
 // TopLink is one entry of GET /api/v1/stats/top.

@@ -221,23 +221,14 @@ func Total(m map[string]int64, excludeBots bool) int64 {
 // is the bucket q.Buckets() numbers i; nil when empty), the unique
 // visitors per bucket and over the whole range.
 func Assemble(q store.StatsQuery, buckets []map[string]int64, uniques []int64, rangeUniques int64) *store.LinkStats {
-	first, n := q.Buckets()
-	w := q.Granularity.Seconds()
-	st := &store.LinkStats{
-		Code: q.Code, Domain: q.Domain,
-		From: time.Unix(first, 0).UTC(), To: time.Unix(first+int64(n)*w, 0).UTC(),
-		Granularity: q.Granularity.String(), ExcludeBots: q.ExcludeBots,
-		UniqueVisitors: rangeUniques,
-		CreatedAt:      createdAt(q),
-		Series:         make([]store.StatsPoint, n),
-		Breakdowns:     map[string]map[string]int64{"bot": {}},
-	}
+	st := &store.LinkStats{Code: q.Code, Domain: q.Domain, CreatedAt: createdAt(q), Stats: store.NewStats(q)}
+	st.UniqueVisitors = rangeUniques
+	st.Breakdowns["bot"] = map[string]int64{}
 	for _, name := range dimNames {
 		st.Breakdowns[name] = map[string]int64{}
 	}
-	for i := 0; i < n; i++ {
+	for i := range st.Series {
 		p := &st.Series[i]
-		p.Time = time.Unix(first+int64(i)*w, 0).UTC()
 		if i < len(uniques) {
 			p.UniqueVisitors = uniques[i]
 		}
