@@ -164,11 +164,19 @@ func (s *Server) sessionAuth(r *http.Request) (keyHash string, ok bool, err erro
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 	default:
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(sess.csrf)) != 1 {
-			return "", true, store.Errorf(store.EFORBIDDEN, "this write carries no valid %s header: reload the console", CSRFHeader)
+		if err := sess.checkCSRF(r); err != nil {
+			return "", true, err
 		}
 	}
 	return sess.keyHash, true, nil
+}
+
+// checkCSRF refuses a write of the session that does not carry its token.
+func (s *session) checkCSRF(r *http.Request) error {
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(s.csrf)) != 1 {
+		return store.Errorf(store.EFORBIDDEN, "this write carries no valid %s header: reload the console", CSRFHeader)
+	}
+	return nil
 }
 
 func (s *Server) sessionCookie(value string, maxAge int) *http.Cookie {
@@ -278,8 +286,10 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 // gets its cookie cleared; a live one needs its CSRF token.
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	if c := s.cookieOf(r); c != "" {
-		if sess := s.sessions.get(c); sess != nil && subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(sess.csrf)) != 1 {
-			return store.Errorf(store.EFORBIDDEN, "this sign-out carries no valid %s header: reload the console", CSRFHeader)
+		if sess := s.sessions.get(c); sess != nil {
+			if err := sess.checkCSRF(r); err != nil {
+				return err
+			}
 		}
 		s.sessions.close(c)
 	}
