@@ -24,6 +24,7 @@ import (
 
 	"github.com/qredge/qredge/api/client"
 	"github.com/qredge/qredge/internal/cli"
+	"github.com/qredge/qredge/store"
 )
 
 // Usage lists the subcommands.
@@ -253,17 +254,11 @@ func (c *cmd) printLink(raw []byte) error {
 	return tw.Flush()
 }
 
-// linkRow is what the table shows of a link.
+// linkRow is a link as the API answers it: the link and its URLs.
 type linkRow struct {
-	Code        string   `json:"code"`
-	Domain      string   `json:"domain"`
-	Destination string   `json:"destination"`
-	Status      int      `json:"status"`
-	Tags        []string `json:"tags"`
-	Disabled    bool     `json:"disabled"`
-	Version     uint64   `json:"version"`
-	ShortURL    string   `json:"short_url"`
-	QRURL       string   `json:"qr_url"`
+	store.Link
+	ShortURL string `json:"short_url"`
+	QRURL    string `json:"qr_url"`
 }
 
 func create(c *cmd) error {
@@ -436,15 +431,7 @@ func stats(c *cmd) error {
 		_, err := c.stdout.Write(append(bytes.TrimSpace(raw), '\n'))
 		return err
 	}
-	var st struct {
-		Total          int64 `json:"total"`
-		UniqueVisitors int64 `json:"unique_visitors"`
-		Series         []struct {
-			Time                          time.Time `json:"time"`
-			Total, QR, Link, Humans, Bots int64
-		} `json:"series"`
-		Breakdowns map[string]map[string]int64 `json:"breakdowns"`
-	}
+	var st store.LinkStats
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return fmt.Errorf("cannot decode the stats: %w", err)
 	}
