@@ -16,6 +16,7 @@ import (
 // update it is exact (the write is conditional on its version), for a
 // delete without If-Match another writer may change the link in between.
 // When the append fails the change stands and the failure is logged.
+// Password hashes are left out of the entries.
 
 func (g *guardedStore) record(ctx context.Context, entries ...store.AuditEntry) {
 	if g.audit == nil || len(entries) == 0 {
@@ -24,6 +25,7 @@ func (g *guardedStore) record(ctx context.Context, entries ...store.AuditEntry) 
 	who := principalOf(ctx)
 	now := time.Now().UTC()
 	for i := range entries {
+		entries[i].Before, entries[i].After = entries[i].Before.Redacted(), entries[i].After.Redacted()
 		entries[i].Time = now
 		if who != nil {
 			entries[i].KeyID, entries[i].KeyName = who.ID, who.Name

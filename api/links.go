@@ -16,17 +16,18 @@ import (
 )
 
 // readOnlyFields may appear in GET responses but not in writes.
-var readOnlyFields = []string{"version", "created_at", "updated_at", "short_url", "qr_url"}
+var readOnlyFields = []string{"version", "created_at", "updated_at", "short_url", "qr_url", "password_protected", "scan_limit_reached_at"}
 
-// linkJSON is a link as the API returns it.
+// linkJSON is a link as the API returns it: never with its password hash.
 type linkJSON struct {
 	*store.Link
-	ShortURL string `json:"short_url"`
-	QRURL    string `json:"qr_url"`
+	PasswordProtected bool   `json:"password_protected"`
+	ShortURL          string `json:"short_url"`
+	QRURL             string `json:"qr_url"`
 }
 
 func (s *Server) linkJSON(l *store.Link) linkJSON {
-	return linkJSON{Link: l, ShortURL: s.ShortURL(l), QRURL: s.QRURL(l)}
+	return linkJSON{Link: l.Redacted(), PasswordProtected: l.PasswordHash != "", ShortURL: s.ShortURL(l), QRURL: s.QRURL(l)}
 }
 
 // ShortURL returns the URL that redirects through l.
@@ -248,6 +249,10 @@ func mergeLink(cur *store.Link, patch map[string]any) (*store.Link, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, err
 	}
+	if _, ok := patch["password"]; ok {
+		// A new password replaces the hash; null removes the protection.
+		delete(doc, "password_hash")
+	}
 	merged, err := json.Marshal(mergePatch(doc, patch))
 	if err != nil {
 		return nil, err
@@ -258,6 +263,12 @@ func mergeLink(cur *store.Link, patch map[string]any) (*store.Link, error) {
 	}
 	l := in.Link()
 	keepVariantNames(cur, l)
+	_, limit := patch["max_scans"]
+	_, bots := patch["max_scans_include_bots"]
+	if !limit && !bots {
+		// A changed limit is judged afresh by the next scan.
+		l.ScanLimitReachedAt = cur.ScanLimitReachedAt
+	}
 	return l, nil
 }
 
@@ -397,8 +408,8 @@ func (s *Server) listLinks(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// listFilter is the search of GET /api/v1/links: q (in the code or the
-// destination, any case) and domain (exactly; "-" for links on every
+// listFilter is the search of GET /api/v1/links: q (in the code, the
+// title or the destination, any case) and domain (exactly; "-" for links on every
 // host).
 type listFilter struct {
 	q, domain string
@@ -438,7 +449,8 @@ func (f listFilter) match(l *store.Link) bool {
 			return false
 		}
 	}
-	return f.q == "" || strings.Contains(strings.ToLower(l.Code), f.q) || strings.Contains(strings.ToLower(l.Destination), f.q)
+	return f.q == "" || strings.Contains(strings.ToLower(l.Code), f.q) || strings.Contains(strings.ToLower(l.Destination), f.q) ||
+		strings.Contains(strings.ToLower(l.Title), f.q)
 }
 
 // listFiltered is the store's page, or with a filter the matches of up to

@@ -16,12 +16,15 @@ import (
 //
 //	link   = format(1) uvarint(version) str(code) str(domain) str(destination) extras
 //	extras = uvarint(status) byte(flags) [str(query_precedence)] [varint(created)] [varint(updated-created)]
-//	         [list(tags)] [uvarint(n) n*rule] [uvarint(n) n*variant] [schedule]
+//	         [list(tags)] [str(title) str(notes)] [uvarint(n) n*rule] [uvarint(n) n*variant] schedule [more]
 //	str    = uvarint(len) bytes;  list = uvarint(n) n*str
 //	rule   = list(device) list(country) list(lang) map(query) map(header) map(cookie) str(destination)
 //	map    = uvarint(n) n*(str(key) str(value)), keys sorted
 //	variant  = str(name) str(destination) uvarint(weight)
-//	schedule = byte(has not_before | has not_after<<1) [varint(not_before)] str(before_url) [varint(not_after)] str(after_url)
+//	schedule = byte(has not_before | has not_after<<1 | has schedule<<2 | has more<<3)
+//	           [[varint(not_before)] str(before_url) [varint(not_after)] str(after_url)]
+//	more     = byte(more flags) [str(gone_url)] [uvarint(max_scans)] [varint(scan_limit_reached)]
+//	           [str(password_hash)] [list(rule names)]
 //
 // Times are Unix nanoseconds in UTC; the flags say which optional parts
 // follow. A decoder refuses trailing bytes, unknown flags and lengths past
@@ -37,9 +40,48 @@ const (
 	flagCreated                // CreatedAt is set
 	flagUpdated                // UpdatedAt is set
 	flagTags                   // tags follow
-	flagLogic                  // rules, variants and a schedule follow
-	flagsKnown     = flagLogic<<1 - 1
+	flagLogic                  // rules, variants and a schedule follow (and more, see moreFlags)
+	flagMeta                   // str(title) str(notes) follow the tags
+	flagsKnown     = flagMeta<<1 - 1
 )
+
+// The flags of the optional last part of the logic: what only a few links
+// have that a redirect needs. Links written before it have none.
+const (
+	moreGone      = 1 << iota // str(gone_url)
+	moreMaxScans              // uvarint(max_scans)
+	moreBots                  // MaxScansIncludeBots
+	moreReached               // varint(scan_limit_reached)
+	morePassword              // str(password_hash)
+	moreRuleNames             // list(rule names), one per rule
+	moreKnown     = moreRuleNames<<1 - 1
+)
+
+// moreFlags returns the flags of l's last part of the logic.
+func moreFlags(l *Link) byte {
+	var f byte
+	if l.GoneURL != "" {
+		f |= moreGone
+	}
+	if l.MaxScans > 0 {
+		f |= moreMaxScans
+	}
+	if l.MaxScansIncludeBots {
+		f |= moreBots
+	}
+	if l.ScanLimitReachedAt != nil {
+		f |= moreReached
+	}
+	if l.PasswordHash != "" {
+		f |= morePassword
+	}
+	for i := range l.Rules {
+		if l.Rules[i].Name != "" {
+			f |= moreRuleNames
+		}
+	}
+	return f
+}
 
 // ErrBadLinkBinary is wrapped by every decoding error.
 var ErrBadLinkBinary = errors.New("damaged binary link")
@@ -103,8 +145,12 @@ func AppendLinkExtras(dst []byte, l *Link) []byte {
 	if len(l.Tags) > 0 {
 		flags |= flagTags
 	}
-	if len(l.Rules) > 0 || len(l.Variants) > 0 || l.Schedule != nil {
+	more := moreFlags(l)
+	if len(l.Rules) > 0 || len(l.Variants) > 0 || l.Schedule != nil || more != 0 {
 		flags |= flagLogic
+	}
+	if l.Title != "" || l.Notes != "" {
+		flags |= flagMeta
 	}
 	dst = append(dst, flags)
 	if flags&flagPrecedence != 0 {
@@ -118,6 +164,9 @@ func AppendLinkExtras(dst []byte, l *Link) []byte {
 	}
 	if flags&flagTags != 0 {
 		dst = appendList(dst, l.Tags)
+	}
+	if flags&flagMeta != 0 {
+		dst = appendStr(appendStr(dst, l.Title), l.Notes)
 	}
 	if flags&flagLogic == 0 {
 		return dst
@@ -150,6 +199,9 @@ func AppendLinkExtras(dst []byte, l *Link) []byte {
 			sflags |= 2
 		}
 	}
+	if more != 0 {
+		sflags |= 8
+	}
 	dst = append(dst, sflags)
 	if s != nil {
 		if s.NotBefore != nil {
@@ -160,6 +212,28 @@ func AppendLinkExtras(dst []byte, l *Link) []byte {
 			dst = binary.AppendVarint(dst, s.NotAfter.UnixNano())
 		}
 		dst = appendStr(dst, s.AfterURL)
+	}
+	if more == 0 {
+		return dst
+	}
+	dst = append(dst, more)
+	if more&moreGone != 0 {
+		dst = appendStr(dst, l.GoneURL)
+	}
+	if more&moreMaxScans != 0 {
+		dst = binary.AppendUvarint(dst, uint64(l.MaxScans))
+	}
+	if more&moreReached != 0 {
+		dst = binary.AppendVarint(dst, l.ScanLimitReachedAt.UnixNano())
+	}
+	if more&morePassword != 0 {
+		dst = appendStr(dst, l.PasswordHash)
+	}
+	if more&moreRuleNames != 0 {
+		dst = binary.AppendUvarint(dst, uint64(len(l.Rules)))
+		for i := range l.Rules {
+			dst = appendStr(dst, l.Rules[i].Name)
+		}
 	}
 	return dst
 }
@@ -222,6 +296,9 @@ func DecodeLinkExtras(l *Link, b []byte) error {
 	if flags&flagTags != 0 {
 		l.Tags = d.list()
 	}
+	if flags&flagMeta != 0 {
+		l.Title, l.Notes = d.str(), d.str()
+	}
 	if flags&flagLogic != 0 {
 		if n := d.count(); n > 0 {
 			l.Rules = make([]Rule, n)
@@ -245,7 +322,7 @@ func DecodeLinkExtras(l *Link, b []byte) error {
 			}
 		}
 		sflags := d.byte()
-		if sflags&^7 != 0 || sflags != 0 && sflags&4 == 0 {
+		if sflags&^15 != 0 || sflags&3 != 0 && sflags&4 == 0 {
 			d.fail("schedule flags")
 		}
 		if sflags&4 != 0 {
@@ -262,11 +339,50 @@ func DecodeLinkExtras(l *Link, b []byte) error {
 			s.AfterURL = d.str()
 			l.Schedule = s
 		}
+		if sflags&8 != 0 {
+			d.more(l)
+		}
 	}
 	if d.err == nil && len(d.b) > 0 {
 		d.fail("trailing bytes")
 	}
 	return d.err
+}
+
+// more reads the last part of the logic (moreFlags).
+func (d *decoder) more(l *Link) {
+	f := d.byte()
+	if f == 0 || f&^moreKnown != 0 {
+		d.fail("flags of the logic's last part")
+		return
+	}
+	if f&moreGone != 0 {
+		l.GoneURL = d.str()
+	}
+	if f&moreMaxScans != 0 {
+		n := d.uvarint()
+		if n == 0 || n > math.MaxInt64 {
+			d.fail("max_scans")
+		}
+		l.MaxScans = int64(n)
+	}
+	l.MaxScansIncludeBots = f&moreBots != 0
+	if f&moreReached != 0 {
+		t := time.Unix(0, d.varint()).UTC()
+		l.ScanLimitReachedAt = &t
+	}
+	if f&morePassword != 0 {
+		l.PasswordHash = d.str()
+	}
+	if f&moreRuleNames != 0 {
+		if d.count() != len(l.Rules) {
+			d.fail("rule names")
+			return
+		}
+		for i := range l.Rules {
+			l.Rules[i].Name = d.str()
+		}
+	}
 }
 
 func appendStr(dst []byte, s string) []byte {

@@ -20,14 +20,20 @@ func codecLinks() []*Link {
 		{Code: "plain", Destination: "https://example.com/p?x=1#f", Status: 301, Version: 1 << 40, CreatedAt: created, UpdatedAt: created},
 		{Code: "full", Domain: "go.example", Destination: "https://example.com/full", Status: 307, ForwardQuery: true,
 			QueryPrecedence: QueryScanWins, Disabled: true, Tags: []string{"bf26", "tv"}, CreatedAt: created, UpdatedAt: created.Add(time.Hour), Version: 99,
+			Title: "Black Friday poster", Notes: "Printed 10,000 times.\nDo not change the code.",
+			GoneURL: "https://example.com/gone", MaxScans: 1000, MaxScansIncludeBots: true, ScanLimitReachedAt: at(created.Add(2 * time.Hour)),
+			PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g",
 			Rules: []Rule{
-				{When: Match{Device: []string{"ios"}, Country: []string{"DE", "AT"}, Lang: []string{"de"}}, Destination: "https://example.de/"},
+				{Name: "ios-de", When: Match{Device: []string{"ios"}, Country: []string{"DE", "AT"}, Lang: []string{"de"}}, Destination: "https://example.de/"},
 				{When: Match{Query: map[string]string{"src": "tv", "a": ""}, Header: map[string]string{"X-Test": "1"}, Cookie: map[string]string{"c": "v"}}, Destination: "https://example.com/q"},
 			},
 			Variants: []Variant{{Name: "v1", Destination: "https://example.com/a", Weight: 70}, {Name: "blue", Destination: "https://example.com/b", Weight: 30}},
 			Schedule: &Schedule{NotBefore: at(future.Add(24 * time.Hour)), BeforeURL: "https://example.com/soon", NotAfter: at(future.AddDate(0, 1, 0)), AfterURL: "https://example.com/over"}},
 		{Code: "sched-only", Destination: "https://example.com/s", Status: 308, Schedule: &Schedule{NotAfter: at(future.AddDate(4, 0, 0))}},
 		{Code: "empty-schedule", Destination: "https://example.com/s", Status: 302, Schedule: &Schedule{}},
+		{Code: "limited", Destination: "https://example.com/l", Status: 302, MaxScans: 1, Title: "only a title"},
+		{Code: "unnamed-rule", Destination: "https://example.com/r", Status: 302, GoneURL: "https://example.com/g",
+			Rules: []Rule{{When: Match{Device: []string{"android"}}, Destination: "https://example.com/a"}}},
 		{Code: "old", Destination: "https://example.com/o", Status: 302, CreatedAt: landing, UpdatedAt: landing},
 	}
 }

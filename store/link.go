@@ -42,11 +42,30 @@ type Link struct {
 	// QueryPrecedence decides, with ForwardQuery, whose value a key keeps
 	// when both the scan and the destination have it: "destination" (the
 	// default, also when empty) or "scan".
-	QueryPrecedence string    `json:"query_precedence,omitempty"`
-	Disabled        bool      `json:"disabled"`
-	Tags            []string  `json:"tags,omitempty"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	QueryPrecedence string   `json:"query_precedence,omitempty"`
+	Disabled        bool     `json:"disabled"`
+	Tags            []string `json:"tags,omitempty"`
+	// Title and Notes are for the people managing links; visitors never
+	// see them.
+	Title string `json:"title,omitempty"`
+	Notes string `json:"notes,omitempty"`
+	// GoneURL is where visitors go while the link is disabled or past its
+	// scan limit, instead of the deployment's --gone-url or the 410 page.
+	GoneURL string `json:"gone_url,omitempty"`
+	// MaxScans stops the link after that many scans (0: no limit); scans
+	// by bots count only with MaxScansIncludeBots. ScanLimitReachedAt is
+	// set by the server when the limit is reached.
+	MaxScans            int64      `json:"max_scans,omitempty"`
+	MaxScansIncludeBots bool       `json:"max_scans_include_bots,omitempty"`
+	ScanLimitReachedAt  *time.Time `json:"scan_limit_reached_at,omitempty"`
+	// PasswordHash protects the link: visitors must give the password
+	// first (an argon2id hash, see HashPassword). Password is the plain
+	// password a client writes: Validate replaces it with its hash, and no
+	// store keeps it.
+	PasswordHash string    `json:"password_hash,omitempty"`
+	Password     string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 	// Version increases with every change to any link in a store; it is the
 	// link's ETag and orders the change feed.
 	Version uint64 `json:"version"`
@@ -56,6 +75,9 @@ type Link struct {
 // evaluated in order and the first match wins; a link without a matching
 // rule falls back to its variants, then to its destination.
 type Rule struct {
+	// Name labels the rule in stats and events (rule:NAME instead of its
+	// position).
+	Name        string `json:"name,omitempty"`
 	When        Match  `json:"when"`
 	Destination string `json:"destination"`
 }
@@ -107,13 +129,24 @@ func LinkKey(domain, code string) string {
 	return code + "\x00" + domain
 }
 
+// Redacted returns l, or when it has a password hash a shallow copy
+// without it: what the API, the audit log and webhooks show of a link.
+func (l *Link) Redacted() *Link {
+	if l == nil || l.PasswordHash == "" {
+		return l
+	}
+	c := *l
+	c.PasswordHash = ""
+	return &c
+}
+
 // Clone returns a deep copy of l.
 func (l *Link) Clone() *Link {
 	c := *l
 	if l.Rules != nil {
 		c.Rules = make([]Rule, len(l.Rules))
 		for i, r := range l.Rules {
-			c.Rules[i] = Rule{Destination: r.Destination, When: r.When.clone()}
+			c.Rules[i] = Rule{Name: r.Name, Destination: r.Destination, When: r.When.clone()}
 		}
 	}
 	if l.Variants != nil {
@@ -133,6 +166,10 @@ func (l *Link) Clone() *Link {
 	}
 	if l.Tags != nil {
 		c.Tags = append([]string(nil), l.Tags...)
+	}
+	if l.ScanLimitReachedAt != nil {
+		t := *l.ScanLimitReachedAt
+		c.ScanLimitReachedAt = &t
 	}
 	return &c
 }

@@ -23,6 +23,10 @@ const (
 	MaxMatchEntries   = 16
 	MaxMatchValueLen  = 256
 	MaxVariantNameLen = 32
+	MaxRuleNameLen    = 32
+	MaxTitleLen       = 200
+	MaxNotesLen       = 4000
+	MaxScansLimit     = 1_000_000_000_000
 )
 
 // reserved codes collide with the paths qredge serves itself. They are
@@ -281,8 +285,15 @@ func (l *Link) Validate() error {
 	if len(l.Rules) > MaxRules {
 		v.add("rules", fmt.Sprintf("at most %d rules are allowed, got %d", MaxRules, len(l.Rules)))
 	}
+	ruleNames := map[string]bool{}
 	for i := range l.Rules {
 		v.rule(fmt.Sprintf("rules[%d]", i), &l.Rules[i])
+		if n := l.Rules[i].Name; n != "" {
+			if ruleNames[n] {
+				v.add(fmt.Sprintf("rules[%d].name", i), fmt.Sprintf("%q is used by another rule", n))
+			}
+			ruleNames[n] = true
+		}
 	}
 	v.variants(l.Variants)
 	if l.Schedule != nil {
@@ -296,11 +307,63 @@ func (l *Link) Validate() error {
 			v.add(fmt.Sprintf("tags[%d]", i), msg)
 		}
 	}
+	v.text("title", l.Title, MaxTitleLen, false)
+	v.text("notes", l.Notes, MaxNotesLen, true)
+	if l.GoneURL != "" {
+		v.url("gone_url", l.GoneURL)
+	}
+	switch {
+	case l.MaxScans < 0 || l.MaxScans > MaxScansLimit:
+		v.add("max_scans", fmt.Sprintf("must be between 1 and %d, or 0 for no limit; got %d", int64(MaxScansLimit), l.MaxScans))
+	case l.MaxScansIncludeBots && l.MaxScans == 0:
+		v.add("max_scans_include_bots", "needs max_scans")
+	}
+	v.password(l)
 	if err := v.err(); err != nil {
 		return err
 	}
 	l.sortTags()
+	if l.Password != "" {
+		l.PasswordHash, l.Password = HashPassword(l.Password), ""
+	}
 	return nil
+}
+
+// text checks a free text field: valid UTF-8, at most limit bytes, and
+// no control characters but, when multiline, line breaks and tabs.
+func (v *validator) text(field, s string, limit int, multiline bool) {
+	switch {
+	case len(s) > limit:
+		v.add(field, fmt.Sprintf("must be at most %d bytes, got %d", limit, len(s)))
+	case !utf8.ValidString(s):
+		v.add(field, "must be valid UTF-8")
+	default:
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; (c < 0x20 || c == 0x7f) && !(multiline && (c == '\n' || c == '\r' || c == '\t')) {
+				v.add(field, "must not contain control characters")
+				return
+			}
+		}
+	}
+}
+
+// password checks a link's password (plain, as a client writes it) or its
+// hash (as an import or restore carries it).
+func (v *validator) password(l *Link) {
+	switch {
+	case l.Password != "" && l.PasswordHash != "":
+		v.add("password", "give password or password_hash, not both")
+	case l.Password != "":
+		if len(l.Password) < MinPasswordLen || len(l.Password) > MaxPasswordLen {
+			v.add("password", fmt.Sprintf("must be %d to %d bytes long", MinPasswordLen, MaxPasswordLen))
+		} else if !utf8.ValidString(l.Password) || HasControl(l.Password) {
+			v.add("password", "must be valid UTF-8 without control characters")
+		}
+	case l.PasswordHash != "":
+		if msg := CheckPasswordHash(l.PasswordHash); msg != "" {
+			v.add("password_hash", msg)
+		}
+	}
 }
 
 type validator struct {
@@ -326,6 +389,11 @@ func (v *validator) url(field, s string) {
 
 func (v *validator) rule(field string, r *Rule) {
 	v.url(field+".destination", r.Destination)
+	if r.Name != "" {
+		if len(r.Name) > MaxRuleNameLen || !IsValidCodeBytes([]byte(r.Name)) {
+			v.add(field+".name", fmt.Sprintf("must be 1 to %d characters of A-Z, a-z, 0-9, '_' and '-'", MaxRuleNameLen))
+		}
+	}
 	m := &r.When
 	if m.IsEmpty() {
 		v.add(field+".when", "must have at least one condition (device, country, lang, query, header or cookie)")

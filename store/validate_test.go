@@ -168,6 +168,28 @@ func TestLinkValidate(t *testing.T) {
 			l.Schedule = &Schedule{NotBefore: &now, AfterURL: "https://x.example/"}
 		}, []string{"schedule.after_url"}},
 		{"bad tag", func(l *Link) { l.Tags = []string{"ok", "not ok"} }, []string{"tags[1]"}},
+		{"title, notes, gone_url, limit", func(l *Link) {
+			l.Title, l.Notes = "Poster – Black Friday", "line one\nline two\ttabbed"
+			l.GoneURL, l.MaxScans, l.MaxScansIncludeBots = "https://example.com/sold-out", 500, true
+		}, nil},
+		{"long title", func(l *Link) { l.Title = strings.Repeat("x", MaxTitleLen+1) }, []string{"title"}},
+		{"title line break", func(l *Link) { l.Title = "a\nb" }, []string{"title"}},
+		{"notes control", func(l *Link) { l.Notes = "a\x00b" }, []string{"notes"}},
+		{"notes not UTF-8", func(l *Link) { l.Notes = "a\xffb" }, []string{"notes"}},
+		{"bad gone_url", func(l *Link) { l.GoneURL = "javascript:alert(1)" }, []string{"gone_url"}},
+		{"negative max_scans", func(l *Link) { l.MaxScans = -1 }, []string{"max_scans"}},
+		{"bots without a limit", func(l *Link) { l.MaxScansIncludeBots = true }, []string{"max_scans_include_bots"}},
+		{"named rules", func(l *Link) {
+			l.Rules = []Rule{{Name: "ios", When: Match{Device: []string{"ios"}}, Destination: "https://x.example/"},
+				{Name: "ios", When: Match{Device: []string{"android"}}, Destination: "https://y.example/"},
+				{Name: "a b", When: Match{Device: []string{"desktop"}}, Destination: "https://y.example/"}}
+		}, []string{"rules[1].name", "rules[2].name"}},
+		{"short password", func(l *Link) { l.Password = "abc" }, []string{"password"}},
+		{"password and hash", func(l *Link) { l.Password, l.PasswordHash = "secret", HashPassword("x") }, []string{"password"}},
+		{"bad hash", func(l *Link) { l.PasswordHash = "$2a$10$abcdefghijklmnopqrstuv" }, []string{"password_hash"}},
+		{"costly hash", func(l *Link) {
+			l.PasswordHash = "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"
+		}, []string{"password_hash"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,6 +215,30 @@ func TestLinkValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPassword: Validate replaces a password by its hash, which verifies
+// that password only.
+func TestPassword(t *testing.T) {
+	l := &Link{Code: "secret", Destination: "https://example.com/", Password: "open sesame"}
+	if err := l.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Password != "" || !strings.HasPrefix(l.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("after Validate: password %q, hash %q", l.Password, l.PasswordHash)
+	}
+	if !VerifyPassword(l.PasswordHash, "open sesame") || VerifyPassword(l.PasswordHash, "open sesame ") || VerifyPassword(l.PasswordHash, "") {
+		t.Fatal("the hash verifies the wrong passwords")
+	}
+	if h2 := HashPassword("open sesame"); h2 == l.PasswordHash {
+		t.Fatal("two hashes of one password are equal: no salt")
+	}
+	if err := l.Validate(); err != nil || !VerifyPassword(l.PasswordHash, "open sesame") {
+		t.Fatalf("a second Validate: %v", err)
+	}
+	if VerifyPassword("not a hash", "") {
+		t.Fatal("a bad hash verified")
 	}
 }
 

@@ -38,6 +38,9 @@ func testLinks() []*store.Link {
 			Version:  42, CreatedAt: created, UpdatedAt: created.Add(time.Hour),
 		},
 		{Code: "sched-only", Domain: "x.example", Destination: "https://example.com/s", Status: 301, Schedule: &store.Schedule{NotAfter: ptime("2030-01-01T00:00:00Z"), AfterURL: "https://example.com/gone"}},
+		{Code: "limited", Destination: "https://example.com/l", Status: 302, Title: "Poster, Black Friday", Notes: "two\nlines; \"quoted\"",
+			GoneURL: "https://example.com/sold-out", MaxScans: 1000, MaxScansIncludeBots: true, PasswordHash: store.HashPassword("open sesame"),
+			Rules: []store.Rule{{Name: "ios", When: store.Match{Device: []string{"ios"}}, Destination: "https://example.com/ios"}}},
 	}
 }
 
@@ -113,11 +116,11 @@ func TestCSVRoundTrip(t *testing.T) {
 	// Written cells: header, booleans, tags, compact JSON without HTML
 	// escaping, times in UTC.
 	for _, s := range []string{
-		"code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,version,created_at,updated_at\n",
-		"plain,,https://example.com/,302,false,,false,,,,,0,,\n",
+		"code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,title,notes,gone_url,max_scans,max_scans_include_bots,password_hash,version,created_at,updated_at\n",
+		"plain,,https://example.com/,302,false,,false,,,,,,,,,false,,0,,\n",
 		`campaign:spring print,`,
 		`"[{""when"":{""device"":[""ios""],""country"":[""DE"",""AT""]},""destination"":""https://apps.apple.com/app?id=1&lang=de""}`,
-		",42,2025-03-01T12:00:00.123456789Z,2025-03-01T13:00:00.123456789Z\n",
+		",,,,,false,,42,2025-03-01T12:00:00.123456789Z,2025-03-01T13:00:00.123456789Z\n",
 	} {
 		if !bytes.Contains(data, []byte(s)) {
 			t.Errorf("output lacks %q:\n%s", s, data)
@@ -230,7 +233,7 @@ func TestCSVRowErrors(t *testing.T) {
 	f("code,destination\r\na\r\nb,https://b/,extra\r\n\"c\nc\",https://c/\r\nd,https://d/\r\n", "c\nc d",
 		row{0, 2, "line 2: the row has 1 cells, the header 2"}, row{1, 3, "line 3: the row has 3 cells, the header 2"})
 	f("code,destination,rules\na,https://a/,\"[{\"\"when\"\":{\"\"device\"\":[\"\"ios\"\"]},\"\"destination\"\":1}]\"\n", "", row{0, 2, "rules[0].destination: must be a string, got a number"})
-	f("code,destination,rules\na,https://a/,\"[{\"\"when\"\":{},\"\"dest\"\":\"\"x\"\"}]\"\n", "", row{0, 2, `rules[0].dest: unknown field; the fields here are destination, when`})
+	f("code,destination,rules\na,https://a/,\"[{\"\"when\"\":{},\"\"dest\"\":\"\"x\"\"}]\"\n", "", row{0, 2, `rules[0].dest: unknown field; the fields here are destination, name, when`})
 	f("code,destination,rules\na,https://a/,[{\n", "", row{0, 2, "rules: malformed JSON at byte 2: unexpected end of JSON input"})
 	f("code,destination,rules\na,https://a/,{}\n", "", row{0, 2, "rules: must be an array, got an object"})
 	f("code,destination,rules\na,https://a/,[] []\n", "", row{0, 2, "rules: malformed JSON at byte 4: invalid character '[' after top-level value"})

@@ -18,7 +18,8 @@ import (
 // CSVColumns are the columns a CSVWriter writes, in order.
 var CSVColumns = []string{
 	"code", "domain", "destination", "status", "forward_query", "query_precedence", "disabled",
-	"tags", "rules", "variants", "schedule", "version", "created_at", "updated_at",
+	"tags", "rules", "variants", "schedule", "title", "notes", "gone_url", "max_scans", "max_scans_include_bots",
+	"password_hash", "version", "created_at", "updated_at",
 }
 
 // column identifies what a cell holds.
@@ -37,12 +38,21 @@ const (
 	colRules
 	colVariants
 	colSchedule
+	colTitle
+	colNotes
+	colGoneURL
+	colMaxScans
+	colMaxScansIncludeBots
+	colPassword
+	colPasswordHash
 )
 
 var columnByName = map[string]column{
 	"code": colCode, "domain": colDomain, "destination": colDestination, "status": colStatus,
 	"forward_query": colForwardQuery, "query_precedence": colQueryPrecedence, "disabled": colDisabled,
 	"tags": colTags, "rules": colRules, "variants": colVariants, "schedule": colSchedule,
+	"title": colTitle, "notes": colNotes, "gone_url": colGoneURL, "max_scans": colMaxScans,
+	"max_scans_include_bots": colMaxScansIncludeBots, "password": colPassword, "password_hash": colPasswordHash,
 	"version": colIgnored, "created_at": colIgnored, "updated_at": colIgnored,
 	"short_url": colIgnored, "qr_url": colIgnored,
 }
@@ -212,6 +222,24 @@ func (r *CSVReader) cell(l *store.Link, c column, name, s string) []store.FieldE
 		}
 	case colSchedule:
 		err = decodeJSON(name, s, &l.Schedule)
+	case colTitle:
+		l.Title = s
+	case colNotes:
+		l.Notes = s
+	case colGoneURL:
+		l.GoneURL = s
+	case colMaxScans:
+		if s != "" {
+			if l.MaxScans, err = strconv.ParseInt(s, 10, 64); err != nil {
+				return fieldError(name, fmt.Sprintf("must be a whole number, got %q", s))
+			}
+		}
+	case colMaxScansIncludeBots:
+		return fieldError(name, parseBool(&l.MaxScansIncludeBots, s))
+	case colPassword:
+		l.Password = s
+	case colPasswordHash:
+		l.PasswordHash = s
 	}
 	if err == nil {
 		return nil

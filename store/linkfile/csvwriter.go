@@ -68,9 +68,18 @@ func (w *CSVWriter) Write(l *store.Link) error {
 	if rec[10], err = w.json(l.Schedule != nil, l.Schedule); err != nil {
 		return fmt.Errorf("link %q: schedule: %w", l.Code, err)
 	}
-	rec[11] = strconv.FormatUint(l.Version, 10)
-	rec[12] = formatTime(l.CreatedAt)
-	rec[13] = formatTime(l.UpdatedAt)
+	rec[11] = l.Title
+	rec[12] = l.Notes
+	rec[13] = l.GoneURL
+	rec[14] = ""
+	if l.MaxScans != 0 {
+		rec[14] = strconv.FormatInt(l.MaxScans, 10)
+	}
+	rec[15] = strconv.FormatBool(l.MaxScansIncludeBots)
+	rec[16] = l.PasswordHash
+	rec[17] = strconv.FormatUint(l.Version, 10)
+	rec[18] = formatTime(l.CreatedAt)
+	rec[19] = formatTime(l.UpdatedAt)
 	return w.cw.Write(rec)
 }
 

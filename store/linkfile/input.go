@@ -18,6 +18,17 @@ type Input struct {
 	QueryPrecedence string          `json:"query_precedence,omitempty"`
 	Disabled        bool            `json:"disabled,omitempty"`
 	Tags            []string        `json:"tags,omitempty"`
+	Title           string          `json:"title,omitempty"`
+	Notes           string          `json:"notes,omitempty"`
+	GoneURL         string          `json:"gone_url,omitempty"`
+	MaxScans        int64           `json:"max_scans,omitempty"`
+	// MaxScansIncludeBots counts bots' scans toward MaxScans.
+	MaxScansIncludeBots bool `json:"max_scans_include_bots,omitempty"`
+	// Password protects the link; it is write-only (the store keeps its
+	// hash). PasswordHash carries a hash instead, as exports from a store
+	// and backups hold it.
+	Password     string `json:"password,omitempty"`
+	PasswordHash string `json:"password_hash,omitempty"`
 }
 
 // Link returns the link in.
@@ -26,6 +37,8 @@ func (in *Input) Link() *store.Link {
 		Code: in.Code, Domain: in.Domain, Destination: in.Destination, Status: in.Status,
 		Rules: in.Rules, Variants: in.Variants, Schedule: in.Schedule,
 		ForwardQuery: in.ForwardQuery, QueryPrecedence: in.QueryPrecedence, Disabled: in.Disabled, Tags: in.Tags,
+		Title: in.Title, Notes: in.Notes, GoneURL: in.GoneURL, MaxScans: in.MaxScans, MaxScansIncludeBots: in.MaxScansIncludeBots,
+		Password: in.Password, PasswordHash: in.PasswordHash,
 	}
 }
 
@@ -35,5 +48,7 @@ func InputOf(l *store.Link) *Input {
 		Code: l.Code, Domain: l.Domain, Destination: l.Destination, Status: l.Status,
 		Rules: l.Rules, Variants: l.Variants, Schedule: l.Schedule,
 		ForwardQuery: l.ForwardQuery, QueryPrecedence: l.QueryPrecedence, Disabled: l.Disabled, Tags: l.Tags,
+		Title: l.Title, Notes: l.Notes, GoneURL: l.GoneURL, MaxScans: l.MaxScans, MaxScansIncludeBots: l.MaxScansIncludeBots,
+		PasswordHash: l.PasswordHash,
 	}
 }

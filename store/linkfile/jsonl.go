@@ -57,6 +57,13 @@ type jsonLine struct {
 	UpdatedAt json.RawMessage `json:"updated_at"`
 	ShortURL  json.RawMessage `json:"short_url"`
 	QRURL     json.RawMessage `json:"qr_url"`
+	// Reached is the server's scan_limit_reached_at, kept like the times.
+	Reached json.RawMessage `json:"scan_limit_reached_at"`
+	// PasswordProtected is what the API shows of a password: a line that
+	// says true must carry the password or its hash, so that a link
+	// exported through the API (which never gives hashes) is not imported
+	// without its protection.
+	PasswordProtected bool `json:"password_protected"`
 }
 
 // keepServerFields decodes the version and times into l.
@@ -65,7 +72,8 @@ func (jl *jsonLine) keepServerFields(l *store.Link) error {
 		name string
 		raw  json.RawMessage
 		dst  any
-	}{{"version", jl.Version, &l.Version}, {"created_at", jl.CreatedAt, &l.CreatedAt}, {"updated_at", jl.UpdatedAt, &l.UpdatedAt}} {
+	}{{"version", jl.Version, &l.Version}, {"created_at", jl.CreatedAt, &l.CreatedAt}, {"updated_at", jl.UpdatedAt, &l.UpdatedAt},
+		{"scan_limit_reached_at", jl.Reached, &l.ScanLimitReachedAt}} {
 		if len(f.raw) == 0 || string(f.raw) == "null" {
 			continue
 		}
@@ -107,6 +115,10 @@ func (r *JSONLReader) Read() (*store.Link, error) {
 			return jl.Link(), &LineError{r.line, err}
 		}
 		l := jl.Link()
+		if jl.PasswordProtected && l.Password == "" && l.PasswordHash == "" {
+			return l, &LineError{r.line, &store.Error{Code: store.EINVALID, Message: "invalid link", Fields: []store.FieldError{{Field: "password",
+				Message: "the link is password_protected but the line has neither password nor password_hash (exports through the API leave hashes out: set a password)"}}}}
+		}
 		if r.keep {
 			if err := jl.keepServerFields(l); err != nil {
 				return l, &LineError{r.line, store.Errorf(store.EINVALID, "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))}

@@ -177,3 +177,35 @@ func FuzzReadJSONL(f *testing.F) {
 		}
 	})
 }
+
+// TestJSONLPasswordProtected: a line exported through the API says
+// password_protected without the hash; importing it must not drop the
+// protection silently.
+func TestJSONLPasswordProtected(t *testing.T) {
+	hash := store.HashPassword("open sesame")
+	data := `{"code":"a","destination":"https://a.example/","password_protected":true}` + "\n" +
+		`{"code":"b","destination":"https://b.example/","password_protected":true,"password":"open sesame"}` + "\n" +
+		`{"code":"c","destination":"https://c.example/","password_protected":true,"password_hash":"` + hash + `"}` + "\n" +
+		`{"code":"d","destination":"https://d.example/","password_protected":false}` + "\n"
+	r := NewJSONLReader(strings.NewReader(data), false)
+	var codes []string
+	for {
+		l, err := r.Read()
+		if err != nil && l == nil {
+			break
+		}
+		if err != nil {
+			if fe := store.ErrorFields(err); l.Code != "a" || len(fe) != 1 || fe[0].Field != "password" {
+				t.Fatalf("line %d: %v", r.Line(), err)
+			}
+			continue
+		}
+		codes = append(codes, l.Code)
+		if l.Code == "b" && l.Password != "open sesame" || l.Code == "c" && l.PasswordHash != hash {
+			t.Fatalf("%s: password %q hash %q", l.Code, l.Password, l.PasswordHash)
+		}
+	}
+	if strings.Join(codes, " ") != "b c d" {
+		t.Fatalf("read %v, want b c d", codes)
+	}
+}
