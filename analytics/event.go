@@ -10,6 +10,7 @@ const (
 	TargetNotYetActive
 	TargetExpired
 	TargetDisabled
+	TargetScanLimit // past the link's max_scans
 )
 
 // Devices (scan.proto ScanEvent.Device).
@@ -61,7 +62,15 @@ type Event struct {
 	Status  uint16
 	Target  uint8
 	Rule    int16 // -1 when no rule matched
-	Variant string
+	// RuleName is the matching rule's name ("" without one), a view into
+	// the compiled link.
+	RuleName string
+	Variant  string
+	// MaxScans is the link's scan limit (0: none) and LimitBots whether
+	// bots count toward it: the analytics consumer marks a link whose
+	// limit its counts reach.
+	MaxScans  int64
+	LimitBots bool
 	Country [2]byte
 	Lang    [8]byte
 	Device  uint8

@@ -112,6 +112,15 @@ func (enc *Encoder) appendKeyed(dst []byte, e *Event) (out []byte, idAt int) {
 	if created := store.ExtrasCreated(e.Extras); created != 0 {
 		dst = appendVarint(dst, 20, uint64(created))
 	}
+	if e.RuleName != "" && e.Target == TargetRule {
+		dst = appendString(dst, 21, e.RuleName)
+	}
+	if e.MaxScans > 0 {
+		dst = appendVarint(dst, 22, uint64(e.MaxScans))
+		if e.LimitBots {
+			dst = appendVarintField(dst, 23, 1)
+		}
+	}
 	return dst, idAt
 }
 
@@ -169,6 +178,11 @@ type Decoded struct {
 	IPSaltDay     uint32
 	Edge          string
 	Source        uint8 // SourceLink or SourceQR
+	RuleName      string // the matching rule's name, when it has one
+	// MaxScans is the link's scan limit (0: none), MaxScansIncludeBots
+	// whether bots count toward it.
+	MaxScans            int64
+	MaxScansIncludeBots bool
 	// LinkCreated is when the link that answered was created (Unix
 	// nanoseconds): with Domain and Code, the link's identity. 0 in events
 	// written before it was recorded.
@@ -250,6 +264,10 @@ func (d *Decoded) setVarint(num protowire.Number, v uint64) {
 		d.Source = uint8(v)
 	case 20:
 		d.LinkCreated = int64(v)
+	case 22:
+		d.MaxScans = int64(v)
+	case 23:
+		d.MaxScansIncludeBots = v != 0
 	}
 }
 
@@ -276,6 +294,8 @@ func (d *Decoded) setBytes(num protowire.Number, v []byte) error {
 		d.Lang = string(v)
 	case 18:
 		d.Edge = string(v)
+	case 21:
+		d.RuleName = string(v)
 	}
 	return nil
 }

@@ -108,6 +108,18 @@ type linkLogic struct {
 	before, after       *target // nil: 404 before, 410 after, with these pages
 	beforePage          []byte  // "not live yet", with the start time
 	afterPage           []byte  // "ended", with the end time
+	// gone is the link's gone_url (nil: the deployment's): where visitors
+	// go while it is disabled or past its scan limit.
+	gone *target
+	// The scan limit (max_scans; 0: none); reached is the server's mark.
+	maxScans  int64
+	limitBots bool  // bots' scans count too
+	reached   bool  // the server saw the limit reached
+	created   int64 // the link's creation time: with its key, its identity
+	// password is the argon2id hash of a protected link ("" for others),
+	// pwCookie the name of its cookie.
+	password string
+	pwCookie string
 }
 
 // schedulePage is the page of a scheduled link without a URL for its
@@ -193,6 +205,7 @@ type rule struct {
 	header    []kv
 	cookie    []kv
 	target    target
+	name      string // for events; "" when the rule has none
 }
 
 // kv is one name=value condition; any means "present, whatever the value"
@@ -247,7 +260,7 @@ func Compile(l *store.Link) *Link {
 	}
 	x := &linkLogic{}
 	for _, r := range l.Rules {
-		cr := rule{target: compileTarget([]byte(r.Destination), l.ForwardQuery)}
+		cr := rule{target: compileTarget([]byte(r.Destination), l.ForwardQuery), name: r.Name}
 		for _, d := range r.When.Device {
 			cr.devices |= deviceBit(d)
 		}
@@ -296,8 +309,20 @@ func Compile(l *store.Link) *Link {
 			}
 		}
 	}
+	if l.GoneURL != "" {
+		t := compileTarget([]byte(l.GoneURL), l.ForwardQuery)
+		x.gone = &t
+	}
+	x.maxScans, x.limitBots, x.reached = l.MaxScans, l.MaxScansIncludeBots, l.ScanLimitReachedAt != nil
+	x.created = store.ExtrasCreated(string(ext))
+	if l.PasswordHash != "" {
+		x.password, x.pwCookie = l.PasswordHash, PasswordCookiePrefix+l.Code
+		if x.path == nil {
+			x.path = []byte("; Path=/" + l.Code)
+		}
+	}
 	c.varies = len(x.rules) > 0 || len(x.variants) > 0
-	c.plain = !c.varies && !c.disabled && l.Schedule == nil
+	c.plain = !c.varies && !c.disabled && l.Schedule == nil && x.password == "" && x.maxScans == 0 && !x.reached
 	if c.forward || !c.plain {
 		c.linkExt = &linkExt{}
 	}

@@ -43,6 +43,12 @@ func (v *visitor) Device() uint8 {
 	return v.device
 }
 
+// isBot reports whether the visitor is a crawler or link-preview fetcher.
+func (v *visitor) isBot() bool {
+	v.Device()
+	return v.bot
+}
+
 func (v *visitor) Country() [2]byte {
 	if v.known&knowCountry == 0 {
 		v.known |= knowCountry
@@ -140,6 +146,7 @@ const (
 	ReasonNotYetActive  = "not_yet_active" // before schedule.not_before
 	ReasonExpired       = "expired"        // at or after schedule.not_after
 	ReasonDisabled      = "disabled"
+	ReasonScanLimit     = "scan_limit" // past max_scans
 )
 
 // why is the reason of a decision as a small integer, so the hot path
@@ -154,11 +161,12 @@ const (
 	whyNotYetActive
 	whyExpired
 	whyDisabled
+	whyScanLimit
 )
 
 var whyNames = [...]string{
 	whyDestination: ReasonDestination, whyRule: ReasonRule, whyVariant: ReasonVariant, whyVariantCookie: ReasonVariantCookie,
-	whyNotYetActive: ReasonNotYetActive, whyExpired: ReasonExpired, whyDisabled: ReasonDisabled,
+	whyNotYetActive: ReasonNotYetActive, whyExpired: ReasonExpired, whyDisabled: ReasonDisabled, whyScanLimit: ReasonScanLimit,
 }
 
 func (w why) String() string { return whyNames[w] }
@@ -189,7 +197,9 @@ func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision
 	d := decision{status: int(l.status), target: l.dest(), reason: whyDestination, rule: -1, variant: -1, varies: l.varies}
 	switch {
 	case l.disabled:
-		return decision{status: fasthttp.StatusGone, reason: whyDisabled, rule: -1, variant: -1}
+		return goneDecision(l, whyDisabled)
+	case l.reached:
+		return goneDecision(l, whyScanLimit)
 	case l.notBefore != 0 && now < l.notBefore:
 		if l.before == nil {
 			return decision{status: fasthttp.StatusNotFound, reason: whyNotYetActive, rule: -1, variant: -1}
@@ -233,6 +243,20 @@ func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision
 }
 
 func randomPick(n uint64) uint64 { return rand.Uint64N(n) }
+
+// goneDecision is the answer of a link that is disabled or past its scan
+// limit: its gone_url, for the limit else its schedule's after_url, else
+// 410 (the deployment's --gone-url or page).
+func goneDecision(l *Link, reason why) decision {
+	d := decision{status: fasthttp.StatusGone, reason: reason, rule: -1, variant: -1}
+	switch {
+	case l.gone != nil:
+		d.status, d.target = fasthttp.StatusFound, *l.gone
+	case reason == whyScanLimit && l.after != nil:
+		d.status, d.target = fasthttp.StatusFound, *l.after
+	}
+	return d
+}
 
 // matches reports whether every condition of r holds for the visitor.
 func (v *visitor) matches(r *rule) bool {

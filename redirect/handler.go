@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,11 +57,18 @@ type Config struct {
 	// GeoIPDB is the file the command opens Countries from (--geoip-db);
 	// the handler never reads it.
 	GeoIPDB string
+	// PasswordCookieMaxAge is how long the right password opens a
+	// protected link in that browser.
+	PasswordCookieMaxAge time.Duration
+	// Limiter, when set, admits the scans of links with a scan limit
+	// exactly (qredge serve); without one the analytics consumer marks
+	// links whose limit is reached (the distributed mode).
+	Limiter ScanLimiter
 }
 
 // DefaultConfig returns the default handler configuration.
 func DefaultConfig() Config {
-	return Config{PermanentMaxAge: time.Hour, VariantCookieMaxAge: 30 * 24 * time.Hour}
+	return Config{PermanentMaxAge: time.Hour, VariantCookieMaxAge: 30 * 24 * time.Hour, PasswordCookieMaxAge: 12 * time.Hour}
 }
 
 // Canned responses: package variables, never modified.
@@ -101,6 +109,12 @@ type Handler struct {
 	metrics        *Metrics
 	fb             *fallback
 	events         *analytics.Queue
+	limiter        ScanLimiter
+	// Password-protected links (password.go).
+	guesses       guesses
+	pwChecks      chan struct{} // a slot per argon2id check running
+	pwMaxAge      time.Duration
+	pwCookieAttrs []byte
 }
 
 // FallbackStats returns the counters of table-miss lookups, or nil when
@@ -131,6 +145,8 @@ func NewHandler(cfg Config, t *Table) *Handler {
 		pick:           randomPick,
 		metrics:        newMetrics(),
 		events:         cfg.Events,
+		limiter:        cfg.Limiter,
+		pwChecks:       make(chan struct{}, maxPasswordChecks),
 	}
 	if cfg.TemporaryMaxAge > 0 {
 		h.temporaryCC = []byte("public, max-age=" + maxAge(cfg.TemporaryMaxAge))
@@ -146,6 +162,9 @@ func NewHandler(cfg Config, t *Table) *Handler {
 		attrs += "; Secure"
 	}
 	h.cookieAttrs = []byte(attrs)
+	defaults.Positive(&cfg.PasswordCookieMaxAge, DefaultConfig().PasswordCookieMaxAge)
+	h.pwMaxAge = cfg.PasswordCookieMaxAge
+	h.pwCookieAttrs = []byte(strings.Replace(attrs, maxAge(cfg.VariantCookieMaxAge), maxAge(cfg.PasswordCookieMaxAge), 1))
 	if cfg.NotFoundURL != "" {
 		h.notFoundURL = []byte(cfg.NotFoundURL)
 	}
@@ -172,12 +191,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 
 func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	get := ctx.IsGet()
-	if !get && !ctx.IsHead() {
-		h.count(ctx, rBadMethod)
-		ctx.Response.Header.SetCanonical(strAllow, strAllowValue)
-		ctx.Response.Header.SetContentTypeBytes(strPlain)
-		ctx.Response.SetStatusCode(fasthttp.StatusMethodNotAllowed)
-		ctx.Response.SetBodyRaw(methodBody)
+	post := !get && ctx.IsPost() // the password form of a protected link
+	if !get && !post && !ctx.IsHead() {
+		h.badMethod(ctx, strAllowValue)
 		return
 	}
 	code := ctx.Path()
@@ -201,6 +217,16 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 		h.writeNotFound(ctx)
 		return
 	}
+	if post && (l.plain || l.password == "") {
+		h.badMethod(ctx, strAllowValue)
+		return
+	}
+	if !l.plain && l.password != "" {
+		if now := h.requestTime(ctx); post || !h.unlocked(ctx, l, now) {
+			h.passwordGate(ctx, l, now)
+			return
+		}
+	}
 	source := analytics.SourceLink
 	if stripQRMarker(ctx) {
 		source = analytics.SourceQR
@@ -222,6 +248,10 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 		d = plainDecision(l)
 	} else {
 		d = h.decide(l, &v, now, h.pick)
+		if l.maxScans > 0 && h.limiter != nil && get && d.reason <= whyVariantCookie && (l.limitBots || !v.isBot()) &&
+			!h.limiter.Admit(l.key(), l.created, l.maxScans) {
+			d = goneDecision(l, whyScanLimit)
+		}
 	}
 	if h.events != nil && get {
 		// HEAD requests are link checkers and uptime monitors, not
@@ -266,7 +296,7 @@ func (h *Handler) requestTime(ctx *fasthttp.RequestCtx) int64 {
 var whyTargets = [...]uint8{
 	whyDestination: analytics.TargetDestination, whyRule: analytics.TargetRule, whyVariant: analytics.TargetVariant,
 	whyVariantCookie: analytics.TargetVariantCookie, whyNotYetActive: analytics.TargetNotYetActive,
-	whyExpired: analytics.TargetExpired, whyDisabled: analytics.TargetDisabled,
+	whyExpired: analytics.TargetExpired, whyDisabled: analytics.TargetDisabled, whyScanLimit: analytics.TargetScanLimit,
 }
 
 var deviceEvents = [...]uint8{DeviceOther: analytics.DeviceOther, DeviceIOS: analytics.DeviceIOS,
@@ -279,6 +309,12 @@ func (h *Handler) record(ctx *fasthttp.RequestCtx, l *Link, v *visitor, d *decis
 		Target: whyTargets[d.reason], Source: source}
 	if d.variant >= 0 {
 		e.Variant = l.variants[d.variant].label
+	}
+	if d.rule >= 0 {
+		e.RuleName = l.rules[d.rule].name
+	}
+	if !l.plain {
+		e.MaxScans, e.LimitBots = l.maxScans, l.limitBots
 	}
 	// What the rules already worked out is copied; the rest is left to
 	// the batcher (EventEnricher, enrich.go), off the request path.
@@ -317,7 +353,7 @@ func (h *Handler) count(ctx *fasthttp.RequestCtx, r result) {
 
 func (h *Handler) cacheControl(d *decision) []byte {
 	switch {
-	case d.reason == whyNotYetActive || d.reason == whyExpired:
+	case d.reason >= whyNotYetActive: // not yet, expired, disabled, past the limit
 		return strNoStore // the answer changes at a known time
 	case d.status == fasthttp.StatusMovedPermanently || d.status == fasthttp.StatusPermanentRedirect:
 		if d.varies {
@@ -365,6 +401,14 @@ func (h *Handler) appendVariantCookie(dst []byte, l *Link, i int) []byte {
 	dst = append(dst, l.variants[i].name...)
 	dst = append(dst, l.path...)
 	return append(dst, h.cookieAttrs...)
+}
+
+func (h *Handler) badMethod(ctx *fasthttp.RequestCtx, allow []byte) {
+	h.count(ctx, rBadMethod)
+	ctx.Response.Header.SetCanonical(strAllow, allow)
+	ctx.Response.Header.SetContentTypeBytes(strPlain)
+	ctx.Response.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+	ctx.Response.SetBodyRaw(methodBody)
 }
 
 func (h *Handler) writeNotFound(ctx *fasthttp.RequestCtx) {

@@ -37,9 +37,10 @@ const (
 	resultGone        = "gone"
 	resultBadMethod   = "bad_method"
 	resultInvalidCode = "invalid_code"
+	resultPassword    = "password" // a protected link's form or password check
 )
 
-var resultNames = [...]string{resultRedirect, resultNotFound, resultGone, resultBadMethod, resultInvalidCode}
+var resultNames = [...]string{resultRedirect, resultNotFound, resultGone, resultBadMethod, resultInvalidCode, resultPassword}
 
 type result int
 
@@ -49,6 +50,7 @@ const (
 	rGone
 	rBadMethod
 	rInvalidCode
+	rPassword
 )
 
 // Metrics counts the handler's answers and times them. It is a

@@ -191,11 +191,15 @@ func Fields(e *analytics.Decoded, dst []string) []string {
 		c+"s:"+SourceName(e.Source))
 }
 
-// TargetName names where a scan went: destination, rule:<n>,
-// variant:<name>, not_yet_active, expired or disabled.
+// TargetName names where a scan went: destination, rule:<name> (rule:<n>,
+// its position, for a rule without a name), variant:<name>,
+// not_yet_active, expired, disabled or scan_limit.
 func TargetName(e *analytics.Decoded) string {
 	switch e.Target {
 	case analytics.TargetRule:
+		if e.RuleName != "" {
+			return "rule:" + e.RuleName
+		}
 		return "rule:" + strconv.Itoa(int(e.Rule))
 	case analytics.TargetVariant, analytics.TargetVariantCookie:
 		return "variant:" + e.Variant
@@ -205,6 +209,8 @@ func TargetName(e *analytics.Decoded) string {
 		return "expired"
 	case analytics.TargetDisabled:
 		return "disabled"
+	case analytics.TargetScanLimit:
+		return "scan_limit"
 	}
 	return "destination"
 }

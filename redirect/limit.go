@@ -1,0 +1,85 @@
+package redirect
+
+import "sync"
+
+// ScanLimiter admits the scans of links with a scan limit (max_scans). The
+// handler asks it only for those links, for GET requests it would
+// redirect, and (unless the link counts bots) for visitors that are not
+// bots; a link it refuses answers as past its limit.
+type ScanLimiter interface {
+	// Admit counts one scan of the link (key, created) and reports whether
+	// it is within max: the first max scans are admitted, none after.
+	Admit(key string, created, max int64) bool
+}
+
+// ScanCounter is the exact ScanLimiter of one process (qredge serve):
+// counts in memory, each started from Load the first time its link is
+// scanned, and saved by the caller from Dirty. A link's counts are kept
+// by its identity (key and creation time), so a link deleted and created
+// again starts afresh.
+type ScanCounter struct {
+	// Load returns the scans a link has had before this process counted
+	// any.
+	Load func(key string, created int64) int64
+	// Reached, when set, is called (on its own goroutine) once the
+	// scan that reaches a link's limit is admitted.
+	Reached func(key string, created int64)
+
+	mu     sync.Mutex
+	counts map[ScanCountKey]*scanCount
+}
+
+// ScanCountKey identifies a link's count.
+type ScanCountKey struct {
+	Key     string
+	Created int64
+}
+
+type scanCount struct {
+	n     int64
+	dirty bool
+}
+
+// Admit implements ScanLimiter.
+func (c *ScanCounter) Admit(key string, created, max int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := ScanCountKey{key, created}
+	e := c.counts[k]
+	if e == nil {
+		if c.counts == nil {
+			c.counts = make(map[ScanCountKey]*scanCount)
+		}
+		e = &scanCount{}
+		if c.Load != nil {
+			e.n = c.Load(key, created)
+		}
+		c.counts[k] = e
+	}
+	if e.n >= max {
+		return false
+	}
+	e.n++
+	e.dirty = true
+	if e.n == max && c.Reached != nil {
+		go c.Reached(key, created)
+	}
+	return true
+}
+
+// Dirty returns the counts changed since the last call, for the caller to
+// save.
+func (c *ScanCounter) Dirty() map[ScanCountKey]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out map[ScanCountKey]int64
+	for k, e := range c.counts {
+		if e.dirty {
+			if out == nil {
+				out = make(map[ScanCountKey]int64)
+			}
+			out[k], e.dirty = e.n, false
+		}
+	}
+	return out
+}
