@@ -71,14 +71,14 @@ type Event struct {
 	// limit its counts reach.
 	MaxScans  int64
 	LimitBots bool
-	Country [2]byte
-	Lang    [8]byte
-	Device  uint8
-	Bot     bool
-	Source  uint8 // SourceLink or SourceQR
-	RefLen  uint8
-	Ref     [MaxReferrerLen]byte
-	IP      [16]byte // raw, in memory only; hashed before encoding
+	Country   [2]byte
+	Lang      [8]byte
+	Device    uint8
+	Bot       bool
+	Source    uint8 // SourceLink or SourceQR
+	RefLen    uint8
+	Ref       [MaxReferrerLen]byte
+	IP        [16]byte // raw, in memory only; hashed before encoding
 
 	// Enrich says which of Device/Bot, Lang and Country the hot path left
 	// to the batcher (Config.Enrich), because the link's rules did not

@@ -177,7 +177,7 @@ type Decoded struct {
 	IPHash        uint64
 	IPSaltDay     uint32
 	Edge          string
-	Source        uint8 // SourceLink or SourceQR
+	Source        uint8  // SourceLink or SourceQR
 	RuleName      string // the matching rule's name, when it has one
 	// MaxScans is the link's scan limit (0: none), MaxScansIncludeBots
 	// whether bots count toward it.
