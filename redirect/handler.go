@@ -249,7 +249,7 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	} else {
 		d = h.decide(l, &v, now, h.pick)
 		if l.maxScans > 0 && h.limiter != nil && get && d.reason <= whyVariantCookie && (l.limitBots || !v.isBot()) &&
-			!h.limiter.Admit(l.key(), l.created, l.maxScans) {
+			!h.limiter.Admit(l.key(), l.created, l.maxScans, l.limitBots) {
 			d = goneDecision(l, whyScanLimit)
 		}
 	}

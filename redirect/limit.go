@@ -9,7 +9,9 @@ import "sync"
 type ScanLimiter interface {
 	// Admit counts one scan of the link (key, created) and reports whether
 	// it is within max: the first max scans are admitted, none after.
-	Admit(key string, created, max int64) bool
+	// bots says whether bots' scans count (the link's
+	// max_scans_include_bots), which decides what Load starts from.
+	Admit(key string, created, max int64, bots bool) bool
 }
 
 // ScanCounter is the exact ScanLimiter of one process (qredge serve):
@@ -19,8 +21,8 @@ type ScanLimiter interface {
 // again starts afresh.
 type ScanCounter struct {
 	// Load returns the scans a link has had before this process counted
-	// any.
-	Load func(key string, created int64) int64
+	// any (bots' too when bots).
+	Load func(key string, created int64, bots bool) int64
 	// Reached, when set, is called (on its own goroutine) once the
 	// scan that reaches a link's limit is admitted.
 	Reached func(key string, created int64)
@@ -41,7 +43,7 @@ type scanCount struct {
 }
 
 // Admit implements ScanLimiter.
-func (c *ScanCounter) Admit(key string, created, max int64) bool {
+func (c *ScanCounter) Admit(key string, created, max int64, bots bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := ScanCountKey{key, created}
@@ -52,7 +54,7 @@ func (c *ScanCounter) Admit(key string, created, max int64) bool {
 		}
 		e = &scanCount{}
 		if c.Load != nil {
-			e.n = c.Load(key, created)
+			e.n = c.Load(key, created, bots)
 		}
 		c.counts[k] = e
 	}

@@ -126,7 +126,7 @@ func TestGoneURLAndScanLimit(t *testing.T) {
 	var reachedMu sync.Mutex
 	var reached []string
 	counter := &ScanCounter{
-		Load: func(key string, created int64) int64 {
+		Load: func(key string, created int64, bots bool) int64 {
 			if strings.HasPrefix(key, "half\x00") {
 				return 1
 			}
@@ -226,7 +226,7 @@ func TestScanLimitConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 500; i++ {
-				if c.Admit("k\x00", 7, 1000) {
+				if c.Admit("k\x00", 7, 1000, false) {
 					mu.Lock()
 					admitted++
 					mu.Unlock()

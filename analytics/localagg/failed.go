@@ -10,7 +10,7 @@ import (
 
 // Buckets returns the names of the aggregator's buckets in the bbolt file.
 func Buckets() []string {
-	return []string{string(bucketStats), string(bucketUniq), string(bucketPos)}
+	return []string{string(bucketStats), string(bucketUniq), string(bucketPos), string(bucketScans)}
 }
 
 // failure holds the cause of a failed stats store.

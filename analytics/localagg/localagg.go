@@ -101,6 +101,9 @@ type Aggregator struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// stopLimiter stops saving the scan limits' counts (limits.go), after
+	// saving them once more.
+	stopLimiter func()
 }
 
 var _ store.StatsReader = (*Aggregator)(nil)
@@ -190,6 +193,10 @@ func (a *Aggregator) Start() {
 // Events not counted yet stay in the spool and are counted after the next
 // Start.
 func (a *Aggregator) Close() error {
+	if a.stopLimiter != nil {
+		a.stopLimiter()
+		a.stopLimiter = nil
+	}
 	if a.cancel != nil {
 		a.cancel()
 		a.wg.Wait()

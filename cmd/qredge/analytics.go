@@ -98,7 +98,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	if cfg.StartPaused {
 		a.brake.Pause()
 	}
-	if a.consumer, err = kafka.NewConsumer(ctx, cfg.Kafka, a.agg, a.metrics, a.brake, a.Log); err != nil {
+	if a.consumer, err = kafka.NewConsumer(ctx, cfg.Kafka, (&aggregate.Limits{Stats: a.agg, Links: a.client, Log: a.Log}).Watch(a.agg), a.metrics, a.brake, a.Log); err != nil {
 		return err
 	}
 	a.client.WarnEviction(ctx, a.Log)

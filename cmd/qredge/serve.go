@@ -193,6 +193,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	if s.agg, err = localagg.Open(s.db.Bolt(), s.events.Spool(), lc, s.aggMetrics, s.brake, s.Log); err != nil {
 		return fmt.Errorf("cannot open the embedded analytics: %w", err)
 	}
+	rcfg.Limiter = s.agg.Limiter(s.db) // exact scan limits
 	s.agg.Start()
 	// Before the pipeline, which closes the spool the aggregator reads.
 	// Events not counted yet are counted at the next start.

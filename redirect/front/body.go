@@ -66,3 +66,14 @@ func refuseScanBody(ctx *fasthttp.RequestCtx) {
 	WriteProblem(ctx, fasthttp.StatusRequestEntityTooLarge, store.ETOOLARGE, "a scan takes no request body")
 	ctx.SetConnectionClose()
 }
+
+// maxFormBody bounds the body of a protected link's password form.
+const maxFormBody = 4 << 10
+
+// isPasswordForm reports whether the request may be a protected link's
+// password form: a POST with a small body of known length (the handler
+// refuses POST to other links).
+func isPasswordForm(ctx *fasthttp.RequestCtx) bool {
+	n := ctx.Request.Header.ContentLength()
+	return ctx.IsPost() && n > 0 && n <= maxFormBody
+}

@@ -100,7 +100,7 @@ func (r *Router) serve(ctx *fasthttp.RequestCtx) {
 		r.metrics(ctx)
 	case !r.Hosts.Allowed(ctx.Host()):
 		WriteMisdirected(ctx)
-	case hasBody(ctx):
+	case hasBody(ctx) && !isPasswordForm(ctx):
 		refuseScanBody(ctx)
 	default:
 		r.Redirect.Serve(ctx)
