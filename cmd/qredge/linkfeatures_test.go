@@ -12,7 +12,6 @@ import (
 	"github.com/qredge/qredge/internal/testwait"
 )
 
-
 // scanAs sends GET path with the user agent ua and extra headers, and
 // returns the response without following it.
 func scanAs(t *testing.T, base, method, path, ua string, headers map[string]string, body string) *http.Response {
