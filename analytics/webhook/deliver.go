@@ -344,10 +344,11 @@ func (d *Deliverer) deliver(ctx context.Context, w *worker, b *store.OutboxBatch
 // backoff is the delay after the attempt-th failure: a random time up to
 // min(BackoffMax, BackoffBase*2^(attempt-1)).
 func (d *Deliverer) backoff(attempt int) time.Duration {
-	ceil := d.cfg.BackoffMax
-	if attempt < 40 {
-		ceil = min(ceil, d.cfg.BackoffBase<<(attempt-1))
+	ceil := d.cfg.BackoffBase
+	for i := 1; i < attempt && ceil < d.cfg.BackoffMax; i++ {
+		ceil *= 2 // stops long before it could overflow
 	}
+	ceil = min(ceil, d.cfg.BackoffMax)
 	return time.Duration(rand.Int64N(int64(ceil)) + 1)
 }
 

@@ -22,8 +22,8 @@ import (
 type TagsFunc func(domain, code string) []string
 
 // Router turns events into outbox batches for the webhooks that want
-// them. It holds the list of enabled webhooks, read from the store at
-// start (the first Scans or Changes, or Reload), every Config.Refresh
+// them. It holds the list of enabled webhooks, read from the store by
+// Reload (the Applier calls it before it first routes), every Config.Refresh
 // while Run runs, and on Reload: a webhook created or changed is routed
 // to from the next read on.
 //
