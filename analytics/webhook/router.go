@@ -23,9 +23,10 @@ type TagsFunc func(domain, code string) []string
 
 // Router turns events into outbox batches for the webhooks that want
 // them. It holds the list of enabled webhooks, read from the store by
-// Reload (the Applier calls it before it first routes), every Config.Refresh
-// while Run runs, and on Reload: a webhook created or changed is routed
-// to from the next read on.
+// Reload, which the Applier calls before it routes when the list is
+// Config.Refresh old (Run calls it every Config.Refresh, for other
+// callers): a webhook created, changed or deleted is routed by what the
+// next read finds.
 //
 // Batching: a call makes, per webhook, batches of up to Config.MaxEvents
 // events in the order it was given them. The caller decides how long
@@ -37,6 +38,7 @@ type Router struct {
 	tags  TagsFunc
 	log   *slog.Logger
 	list  atomic.Pointer[[]*store.Webhook] // enabled webhooks; nil before the first read
+	read  atomic.Int64                     // when list was read, Unix nanoseconds
 }
 
 // NewRouter returns a router over the webhooks of hooks. tags may be nil:
@@ -62,6 +64,7 @@ func (r *Router) Reload(ctx context.Context) error {
 		}
 	}
 	r.list.Store(&enabled)
+	r.read.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -81,13 +84,20 @@ func (r *Router) Run(ctx context.Context) {
 	}
 }
 
-// ensure reads the list if it never was: events are never routed to an
-// empty list only because it was not read yet.
+// ensure reads the list if it never was, or was last read Config.Refresh
+// ago or more: events are never routed to an empty list only because it
+// was not read yet, and the Applier needs no Run beside it. When the
+// store cannot be read, a list read before is used.
 func (r *Router) ensure(ctx context.Context) error {
-	if r.list.Load() != nil {
+	if r.list.Load() != nil && time.Since(time.Unix(0, r.read.Load())) < r.cfg.Refresh {
 		return nil
 	}
-	return r.Reload(ctx)
+	err := r.Reload(ctx)
+	if err != nil && r.list.Load() != nil {
+		r.log.Warn("cannot refresh the webhook list; routing to the last one read", "err", err)
+		return nil
+	}
+	return err
 }
 
 // Webhooks returns the enabled webhooks the router routes to.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/internal/testclock"
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
@@ -181,5 +182,29 @@ func TestRouterChanges(t *testing.T) {
 	if err := json.Unmarshal(d.Events[0], &e); err != nil || e.Type != store.EventLinkCreated || e.Link.Code != "a" ||
 		e.Time != created.Format(time.RFC3339Nano) || e.Link.Tags[0] != "tv" {
 		t.Fatalf("link event %s: %+v %v", d.Events[0], e, err)
+	}
+}
+
+// The Applier reads the webhook list again once it is Config.Refresh old:
+// a webhook created while events flow gets them from then on.
+func TestApplierSeesNewWebhooks(t *testing.T) {
+	db := openBolt(t)
+	cfg := testConfig()
+	a := NewApplier(cfg, NewRouter(cfg, db, nil, quiet()), db, NewMetrics(cfg.MetricWebhooks), quiet())
+	if err := a.ApplyScans(ctx, "test", 0, -1, 0, scans(0, 1, "c1")); err != nil {
+		t.Fatal(err)
+	}
+	w := createHook(t, db, "https://a.example/", nil)
+	last := int64(0)
+	testwait.For(t, 10*time.Second, "events queued for the new webhook", func() bool {
+		if err := a.ApplyScans(ctx, "test", 0, last, last+1, scans(int(last)+1, 1, "c1")); err != nil {
+			t.Fatal(err)
+		}
+		last++
+		n, err := db.OutboxLen(ctx, w.ID)
+		return err == nil && n > 0
+	})
+	if bs, _ := db.Peek(ctx, w.ID, 10); len(bs) != 1 || !strings.Contains(string(bs[0].Body), fmt.Sprintf(`"id":"%032x"`, last)) {
+		t.Fatalf("outbox %v, want the last scan only", bs)
 	}
 }
