@@ -170,10 +170,6 @@ func (d *Deliverer) stopAll() {
 // held, and try again when it is lost.
 func (d *Deliverer) work(ctx context.Context, w *worker) {
 	id := w.hook.Load().ID
-	outbox, lag, gauged := d.m.gauges(id)
-	if gauged {
-		defer d.m.dropWebhook(id)
-	}
 	for ctx.Err() == nil {
 		held, err := d.ds.Lease(ctx, id, d.owner, d.cfg.LeaseTTL)
 		if err != nil && ctx.Err() == nil {
@@ -189,7 +185,13 @@ func (d *Deliverer) work(ctx context.Context, w *worker) {
 			defer close(renewed)
 			d.renew(lctx, cancel, id)
 		}()
+		// The gauges are the lease holder's: other processes leave them
+		// out, so that summing them over processes counts each once.
+		outbox, lag, gauged := d.m.gauges(id)
 		d.deliverAll(lctx, w, outbox, lag)
+		if gauged {
+			d.m.dropWebhook(id)
+		}
 		cancel()
 		<-renewed
 		rctx, rcancel := context.WithTimeout(context.Background(), d.cfg.Timeout)

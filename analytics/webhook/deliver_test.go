@@ -319,3 +319,28 @@ func TestLeaseOneDelivererAtATime(t *testing.T) {
 		}
 	})
 }
+
+// The lease holder reports a webhook's outbox and lag.
+func TestOutboxGauges(t *testing.T) {
+	db := openBolt(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	rc := newReceiver(t, func(n int, r *http.Request) int {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		return http.StatusOK
+	})
+	clock := testclock.At(testclock.Now())
+	cfg := testConfig()
+	cfg.Now, cfg.Timeout, cfg.MaxEvents = clock.Now, time.Minute, 1
+	w := createHook(t, db, rc.URL(), nil)
+	m := NewMetrics(cfg.MetricWebhooks)
+	applyScans(t, newApplier(t, cfg, db, m), 3, 3, "c1")
+	clock.Add(90 * time.Second)
+	startDeliverer(t, cfg, db, m)
+	testwait.For(t, 10*time.Second, "the gauges of a webhook stuck on its first batch", func() bool {
+		return testutil.ToFloat64(m.outbox.WithLabelValues(w.ID)) == 3 && testutil.ToFloat64(m.lag.WithLabelValues(w.ID)) == 90
+	})
+}
