@@ -70,7 +70,13 @@ func NewScanEvent(d *analytics.Decoded) ScanEvent {
 		Code: d.Code, Domain: d.Domain, LinkVersion: d.LinkVersion, Target: targetNames[d.Target], Variant: d.Variant,
 		Status: d.Status, Source: "link", Country: d.Country, Device: "unknown", Bot: d.Bot, Referrer: d.ReferrerHost, Lang: d.Lang}
 	if e.Target == "" {
-		e.Target = "destination"
+		// Unspecified is the destination (events of old edges); a
+		// target newer than this code is named as unknown, never as
+		// another.
+		e.Target = "unknown"
+		if d.Target == analytics.TargetUnspecified {
+			e.Target = "destination"
+		}
 	}
 	if d.Target == analytics.TargetRule {
 		r := d.Rule
