@@ -50,6 +50,8 @@ type DB struct {
 	subs []func(store.Change)
 
 	conv *conversion // ConvertLinks, when running
+
+	leases leaseTable // of webhook deliveries (webhook.go)
 }
 
 // Open opens (creating if needed) the store in dir. It fails quickly with a

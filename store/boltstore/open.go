@@ -16,7 +16,8 @@ import (
 
 // ownBuckets are the store's buckets: damage in them, or in the file's own
 // structures, keeps the store from opening.
-var ownBuckets = []string{string(bucketLinks), string(bucketTags), string(bucketKeys), string(bucketMeta), string(bucketAudit)}
+var ownBuckets = []string{string(bucketLinks), string(bucketTags), string(bucketKeys), string(bucketMeta), string(bucketAudit),
+	string(bucketWebhooks), string(bucketWHOffsets), string(bucketWHDeliv)}
 
 // DamagedError is the error of Open for a file it will not use: empty, or
 // damaged where the links and keys live.

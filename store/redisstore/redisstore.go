@@ -1,6 +1,7 @@
 // Package redisstore is qredge's shared store on Redis (standalone,
-// Sentinel or Cluster through go-redis's universal client): links, API keys
-// and the change feed (a capped Redis Stream). It and analytics/redisagg
+// Sentinel or Cluster through go-redis's universal client): links, API keys,
+// the change feed (a capped Redis Stream), and webhooks with their
+// deliveries (webhook.go). It and analytics/redisagg
 // (the analytics aggregates, on a client from NewClient) are the only
 // packages that import go-redis.
 //
