@@ -32,10 +32,11 @@ type ScanEvent struct {
 	LinkVersion   uint64 `json:"link_version"`
 	LinkCreatedAt string `json:"link_created_at,omitempty"`
 	// Target is why the scan went where it went: destination, rule,
-	// variant, not_yet_active, expired or disabled; Rule and Variant
-	// say which.
+	// variant, not_yet_active, expired, disabled or scan_limit; Rule (and
+	// RuleName, when the rule has one) and Variant say which.
 	Target   string `json:"target"`
 	Rule     *int32 `json:"rule,omitempty"`
+	RuleName string `json:"rule_name,omitempty"`
 	Variant  string `json:"variant,omitempty"`
 	Status   uint32 `json:"status"`
 	Source   string `json:"source"` // qr or link
@@ -48,7 +49,7 @@ type ScanEvent struct {
 }
 
 // LinkEvent is one change of a link. Link is the link after the change
-// (for link.deleted, its last state).
+// (for link.deleted, its last state), never with its password hash.
 type LinkEvent struct {
 	ID   string      `json:"id"` // "link-" and the version the change gave: unique in a store
 	Type string      `json:"type"`
@@ -60,6 +61,7 @@ var targetNames = map[uint8]string{
 	analytics.TargetDestination: "destination", analytics.TargetRule: "rule",
 	analytics.TargetVariant: "variant", analytics.TargetVariantCookie: "variant",
 	analytics.TargetNotYetActive: "not_yet_active", analytics.TargetExpired: "expired", analytics.TargetDisabled: "disabled",
+	analytics.TargetScanLimit: "scan_limit",
 }
 
 var deviceNames = [...]string{"unknown", "ios", "android", "desktop", "other"}
@@ -80,7 +82,7 @@ func NewScanEvent(d *analytics.Decoded) ScanEvent {
 	}
 	if d.Target == analytics.TargetRule {
 		r := d.Rule
-		e.Rule = &r
+		e.Rule, e.RuleName = &r, d.RuleName
 	}
 	if d.Source == analytics.SourceQR {
 		e.Source = "qr"
@@ -118,7 +120,7 @@ func NewLinkEvent(c *store.Change, now time.Time) LinkEvent {
 	if c.Op == store.OpDelete {
 		t = now
 	}
-	return LinkEvent{ID: "link-" + strconv.FormatUint(c.Version, 10), Type: ChangeType(c), Time: t.UTC().Format(time.RFC3339Nano), Link: c.Link}
+	return LinkEvent{ID: "link-" + strconv.FormatUint(c.Version, 10), Type: ChangeType(c), Time: t.UTC().Format(time.RFC3339Nano), Link: c.Link.Redacted()}
 }
 
 // deliveryID derives a batch's id from what it was made of: the position

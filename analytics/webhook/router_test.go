@@ -116,6 +116,26 @@ func TestScanEventJSON(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("scan event\n%s\nwant\n%s", b, want)
 	}
+	d.RuleName = "ios"
+	if b, _ := json.Marshal(NewScanEvent(&d)); !strings.Contains(string(b), `"rule":2,"rule_name":"ios",`) {
+		t.Fatalf("named rule: %s", b)
+	}
+	d.Target = analytics.TargetScanLimit
+	if b, _ := json.Marshal(NewScanEvent(&d)); !strings.Contains(string(b), `"target":"scan_limit",`) {
+		t.Fatalf("past the limit: %s", b)
+	}
+}
+
+// TestLinkEventRedacted: link events never carry a password hash.
+func TestLinkEventRedacted(t *testing.T) {
+	l := &store.Link{Code: "vip", Destination: "https://example.com/", PasswordHash: store.HashPassword("open sesame")}
+	b, err := json.Marshal(NewLinkEvent(&store.Change{Op: store.OpPut, Link: l, Version: 4}, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "argon2id") || strings.Contains(string(b), "password_hash") || l.PasswordHash == "" {
+		t.Fatalf("link event %s", b)
+	}
 }
 
 func TestSampled(t *testing.T) {
