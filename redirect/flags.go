@@ -21,6 +21,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database (such as GeoLite2-Country.mmdb) for the visitor's country by IP")
 	fs.StringVar(&c.ClientIPHeader, "client-ip-header", c.ClientIPHeader, "trust this header for the client IP, such as X-Forwarded-For (its last entry) or X-Real-IP; requests without it use the connection's address, as do all when empty")
 	fs.DurationVar(&c.VariantCookieMaxAge, "variant-cookie-max-age", c.VariantCookieMaxAge, "how long a visitor keeps an assigned A/B variant")
+	fs.DurationVar(&c.PasswordCookieMaxAge, "password-cookie-max-age", c.PasswordCookieMaxAge, "how long the right password opens a protected link in that browser")
 	fs.BoolVar(&c.CookieSecure, "cookie-secure", c.CookieSecure, "mark qredge's cookies Secure (when it is served over https): the A/B variant cookie of scans and the web console's session cookie")
 }
 
@@ -38,6 +39,9 @@ func (c *Config) Check() error {
 	}
 	if c.VariantCookieMaxAge < time.Second {
 		return fmt.Errorf("--variant-cookie-max-age %s: must be at least 1s", c.VariantCookieMaxAge)
+	}
+	if c.PasswordCookieMaxAge < time.Second {
+		return fmt.Errorf("--password-cookie-max-age %s: must be at least 1s", c.PasswordCookieMaxAge)
 	}
 	for name, h := range map[string]string{"--country-header": c.CountryHeader, "--client-ip-header": c.ClientIPHeader} {
 		if h != "" && !validHeaderName(h) {
