@@ -114,8 +114,10 @@ type Server struct {
 	sessions *sessions    // the console's
 	console  http.Handler // nil when --ui=false
 	doc      []byte       // the OpenAPI document served, with PublicURL as its server
-	// webhookResolver looks webhook hosts up for the address policy.
+	// webhookResolver looks webhook hosts up for the address policy, for
+	// at most webhookLookup.
 	webhookResolver store.Resolver
+	webhookLookup   time.Duration
 }
 
 //go:embed openapi.json
@@ -136,7 +138,7 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 		cfg.Audit, _ = st.(store.AuditLog)
 	}
 	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux(), doc: withServer(openAPI, cfg.PublicURL), sessions: newSessions(),
-		webhookResolver: net.DefaultResolver}
+		webhookResolver: net.DefaultResolver, webhookLookup: webhookLookupTimeout}
 	s.limits, s.bad = newProtection(&s.cfg)
 	if cfg.UI {
 		s.console = consoleHandler()

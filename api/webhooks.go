@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -91,7 +92,24 @@ func (s *Server) checkWebhook(ctx context.Context, w *store.Webhook) error {
 	if err := store.ValidateWebhook(w); err != nil {
 		return err
 	}
-	return store.CheckWebhookURL(ctx, w.URL, s.cfg.WebhookAllowPrivate, s.webhookResolver)
+	return s.checkWebhookURL(ctx, w.URL)
+}
+
+// webhookLookupTimeout bounds the host lookup of the address policy.
+const webhookLookupTimeout = 5 * time.Second
+
+// checkWebhookURL applies the address policy to rawURL, giving its host
+// lookup s.webhookLookup at most: a lookup that takes longer refuses the
+// URL, as one that fails does.
+func (s *Server) checkWebhookURL(ctx context.Context, rawURL string) error {
+	lctx, cancel := context.WithTimeout(ctx, s.webhookLookup)
+	defer cancel()
+	err := store.CheckWebhookURL(lctx, rawURL, s.cfg.WebhookAllowPrivate, s.webhookResolver)
+	if err != nil && ctx.Err() == nil && lctx.Err() != nil {
+		return &store.Error{Code: store.EINVALID, Message: "invalid webhook",
+			Fields: []store.FieldError{{Field: "url", Message: fmt.Sprintf("the host lookup took longer than %v", s.webhookLookup)}}}
+	}
+	return err
 }
 
 func webhookLocation(w *store.Webhook) string { return "/api/v1/webhooks/" + w.ID }
@@ -207,7 +225,7 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request) error {
 		// that a webhook whose host stopped resolving can still be
 		// switched off.
 		if merged.URL != cur.URL || (cur.Disabled && !merged.Disabled) {
-			if err := store.CheckWebhookURL(r.Context(), merged.URL, s.cfg.WebhookAllowPrivate, s.webhookResolver); err != nil {
+			if err := s.checkWebhookURL(r.Context(), merged.URL); err != nil {
 				return err
 			}
 		}

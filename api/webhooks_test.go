@@ -192,6 +192,14 @@ func (privateResolver) LookupNetIP(ctx context.Context, network, host string) ([
 	return []netip.Addr{netip.MustParseAddr("10.1.2.3")}, nil
 }
 
+// slowResolver answers when its context ends.
+type slowResolver struct{}
+
+func (slowResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
 func TestWebhookAddressPolicy(t *testing.T) {
 	e := mustStartWebhookAPI(t, nil)
 	e.srv.webhookResolver = privateResolver{}
@@ -210,6 +218,13 @@ func TestWebhookAddressPolicy(t *testing.T) {
 	h := e.createWebhook(`{"url":"` + publicHook + `","events":["scan"],"disabled":true}`)
 	refused("PATCH", "/api/v1/webhooks/"+h.ID, `{"url":"http://192.168.1.1/"}`)
 	e.call("PATCH", "/api/v1/webhooks/"+h.ID, e.admin, `{"disabled":false}`, nil, 200, nil)
+
+	// A lookup that takes too long refuses the URL.
+	e.srv.webhookResolver, e.srv.webhookLookup = slowResolver{}, 10*time.Millisecond
+	p := e.call("POST", "/api/v1/webhooks", e.admin, `{"url":"https://slow.example.com/","events":["scan"]}`, nil, 422, nil).problem(t)
+	if len(p.Errors) != 1 || p.Errors[0].Field != "url" || !strings.Contains(p.Errors[0].Message, "longer than 10ms") {
+		t.Fatalf("problem %+v", p)
+	}
 
 	// The operator may allow private destinations.
 	open := mustStartWebhookAPI(t, func(c *Config) { c.WebhookAllowPrivate = true })
