@@ -57,7 +57,9 @@ func (s *Server) webhookStores() (store.WebhookStore, store.DeliveryStore, error
 	return s.cfg.Webhooks, s.cfg.Deliveries, nil
 }
 
-// webhookChanged tells a running deliverer to reload.
+// webhookChanged tells a running deliverer to reload, after every
+// successful write: of a webhook, and of its dead letters (a redelivered
+// batch waits in the outbox).
 func (s *Server) webhookChanged() {
 	if s.cfg.OnWebhookChange != nil {
 		s.cfg.OnWebhookChange()
@@ -341,6 +343,7 @@ func (s *Server) discardDeadLetter(w http.ResponseWriter, r *http.Request) error
 	if _, err := s.cfg.Deliveries.TakeDeadLetter(r.Context(), h.ID, r.PathValue("dlid")); err != nil {
 		return err
 	}
+	s.webhookChanged()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

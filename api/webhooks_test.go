@@ -290,6 +290,9 @@ func TestWebhookDeadLettersAndAttempts(t *testing.T) {
 
 	// Discarding removes one.
 	e.call("DELETE", "/api/v1/webhooks/"+h.ID+"/dead-letters/dl1", e.admin, "", nil, 204, nil)
+	if e.changes.Load() != changes+2 {
+		t.Fatal("discarding did not call OnWebhookChange")
+	}
 	e.call("DELETE", "/api/v1/webhooks/"+h.ID+"/dead-letters/dl1", e.admin, "", nil, 404, nil).problem(t)
 	e.call("DELETE", "/api/v1/webhooks/wh_nope/dead-letters/dl3", e.admin, "", nil, 404, nil).problem(t)
 	e.call("GET", "/api/v1/webhooks/"+h.ID+"/dead-letters", e.admin, "", nil, 200, &page)
