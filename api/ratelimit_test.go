@@ -170,7 +170,7 @@ func allRoutesServer() *Server {
 
 // routePath is a concrete path of a route pattern.
 func routePath(pattern string) string {
-	return strings.NewReplacer("{code}", "x", "{id}", "x").Replace(pattern)
+	return strings.NewReplacer("{code}", "x", "{id}", "x", "{dlid}", "x").Replace(pattern)
 }
 
 func TestRateLimitEveryRoute(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -69,6 +70,16 @@ type Config struct {
 	// Audit records every link change made through the API and serves
 	// GET /api/v1/audit; when nil, the store's own, if it has one.
 	Audit store.AuditLog
+	// Webhooks and Deliveries serve the /api/v1/webhooks routes (admin
+	// scope); when either is nil the routes answer 404.
+	Webhooks   store.WebhookStore
+	Deliveries store.DeliveryStore
+	// WebhookAllowPrivate lets webhooks reach loopback, private and
+	// link-local addresses (--webhook-allow-private).
+	WebhookAllowPrivate bool
+	// OnWebhookChange, when set, is called after every successful webhook
+	// write through the API, so that a running deliverer reloads.
+	OnWebhookChange func()
 }
 
 // DefaultConfig returns the default API configuration.
@@ -103,6 +114,10 @@ type Server struct {
 	sessions *sessions    // the console's
 	console  http.Handler // nil when --ui=false
 	doc      []byte       // the OpenAPI document served, with PublicURL as its server
+	// webhookResolver looks webhook hosts up for the address policy, for
+	// at most webhookLookup.
+	webhookResolver store.Resolver
+	webhookLookup   time.Duration
 }
 
 //go:embed openapi.json
@@ -122,7 +137,8 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	if cfg.Audit == nil {
 		cfg.Audit, _ = st.(store.AuditLog)
 	}
-	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux(), doc: withServer(openAPI, cfg.PublicURL), sessions: newSessions()}
+	s := &Server{cfg: cfg, store: st, log: log, mux: http.NewServeMux(), doc: withServer(openAPI, cfg.PublicURL), sessions: newSessions(),
+		webhookResolver: net.DefaultResolver, webhookLookup: webhookLookupTimeout}
 	s.limits, s.bad = newProtection(&s.cfg)
 	if cfg.UI {
 		s.console = consoleHandler()
@@ -162,6 +178,15 @@ func NewServer(cfg Config, st Store, log *slog.Logger) *Server {
 	s.handle("POST", "/api/v1/keys", store.ScopeAdmin, s.createKey)
 	s.handle("GET", "/api/v1/keys", store.ScopeAdmin, s.listKeys)
 	s.handle("DELETE", "/api/v1/keys/{id}", store.ScopeAdmin, s.revokeKey)
+	s.handle("POST", "/api/v1/webhooks", store.ScopeAdmin, s.createWebhook)
+	s.handle("GET", "/api/v1/webhooks", store.ScopeAdmin, s.listWebhooks)
+	s.handle("GET", "/api/v1/webhooks/{id}", store.ScopeAdmin, s.getWebhook)
+	s.handle("PATCH", "/api/v1/webhooks/{id}", store.ScopeAdmin, s.patchWebhook)
+	s.handle("DELETE", "/api/v1/webhooks/{id}", store.ScopeAdmin, s.deleteWebhook)
+	s.handle("GET", "/api/v1/webhooks/{id}/dead-letters", store.ScopeAdmin, s.listDeadLetters)
+	s.handle("POST", "/api/v1/webhooks/{id}/dead-letters/{dlid}/redeliver", store.ScopeAdmin, s.redeliverDeadLetter)
+	s.handle("DELETE", "/api/v1/webhooks/{id}/dead-letters/{dlid}", store.ScopeAdmin, s.discardDeadLetter)
+	s.handle("GET", "/api/v1/webhooks/{id}/attempts", store.ScopeAdmin, s.listAttempts)
 	return s
 }
 
