@@ -429,29 +429,49 @@ func (t *Table) Load(fill func(add func(*store.Link)) error) error {
 
 // VersionOf returns the version of the link (domain, code) in the table.
 func (t *Table) VersionOf(domain, code string) (uint64, bool) {
-	h := hashCode(code)
-	l := t.shards[h%numShards].snap.Load().get(h, []byte(code))
-	if l == nil {
-		return 0, false
-	}
-	if !l.group {
-		if domain != "" {
-			return 0, false
-		}
+	if l := t.find(domain, code); l != nil {
 		return l.version, true
 	}
-	if domain == "" {
-		if l.links.any == nil {
-			return 0, false
+	return 0, false
+}
+
+// Tags returns the tags of the link (domain, code) in the table, nil when
+// it has none or is not there: what webhooks filtered by tag need of a
+// scan.
+func (t *Table) Tags(domain, code string) []string {
+	l := t.find(domain, code)
+	if l == nil {
+		return nil
+	}
+	sl, err := l.Stored()
+	if err != nil {
+		return nil
+	}
+	return sl.Tags
+}
+
+// find returns the link (domain, code) exactly (a link on every host for
+// an empty domain), or nil.
+func (t *Table) find(domain, code string) *Link {
+	h := hashCode(code)
+	l := t.shards[h%numShards].snap.Load().get(h, []byte(code))
+	switch {
+	case l == nil:
+		return nil
+	case !l.group:
+		if domain != "" {
+			return nil
 		}
-		return l.links.any.version, true
+		return l
+	case domain == "":
+		return l.links.any
 	}
 	for _, d := range l.links.domains {
 		if d.domain() == domain {
-			return d.version, true
+			return d
 		}
 	}
-	return 0, false
+	return nil
 }
 
 // Each calls fn for every link in the table, shard by shard, from

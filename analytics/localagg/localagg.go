@@ -50,7 +50,16 @@ type Config struct {
 	// buckets (the check at start): Open then touches none of them and
 	// the aggregator starts failed (see Fail).
 	Damaged error
+	// Tap, when set, is given each chunk of events before it is counted,
+	// with the positions before and after it (Position): webhooks queue
+	// the scans there. An error leaves the chunk to be read again.
+	Tap func(prev, last int64, events []analytics.Decoded) error
 }
+
+// Position is a spool position as one increasing number: the segment's
+// sequence number in the high 32 bits, the offset in it in the low 32
+// (segments are far smaller than 4 GiB).
+func (p position) Position() int64 { return int64(p.Seq<<32 | uint64(p.Off)) }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
@@ -86,6 +95,7 @@ type Aggregator struct {
 	done      string     // sealed segment at pos read to its end
 	dead      int64      // damaged bytes at the end of segment done
 	times     []int64
+	decoded   []analytics.Decoded // a chunk's events, reused
 	poison    limiter
 	errs      limiter
 
@@ -419,10 +429,7 @@ func (a *Aggregator) remove(segs []spool.SegmentFile) {
 // it writes the delta when FlushEvents are pending.
 func (a *Aggregator) applyChunk() error {
 	k, n, poison := 0, 0, 0
-	a.pmu.Lock()
-	if a.pend.Events == 0 && a.pendPoison == 0 {
-		a.pendSince = time.Now()
-	}
+	events := a.decoded[:0]
 	for k < len(a.batches) && n < a.cfg.BatchEvents {
 		for _, rec := range a.batches[k] {
 			e, err := analytics.Decode(rec)
@@ -434,18 +441,32 @@ func (a *Aggregator) applyChunk() error {
 				}
 				continue
 			}
-			a.pend.Add(&e)
-			a.times = append(a.times, e.Time)
+			events = append(events, e)
 		}
 		n += len(a.batches[k])
 		k++
+	}
+	a.decoded = events[:0]
+	next := position{Seq: a.pos.Seq, Off: a.ends[k-1]}
+	if a.cfg.Tap != nil {
+		if err := a.cfg.Tap(a.pos.Position(), next.Position(), events); err != nil {
+			return fmt.Errorf("cannot queue scans for webhooks: %w", err)
+		}
+	}
+	a.pmu.Lock()
+	if a.pend.Events == 0 && a.pendPoison == 0 {
+		a.pendSince = time.Now()
+	}
+	for i := range events {
+		a.pend.Add(&events[i])
+		a.times = append(a.times, events[i].Time)
 	}
 	a.pendPoison += poison
 	a.pmu.Unlock()
 	// Visible to reads from now on.
 	a.m.ObserveFreshness(a.times)
 	a.times = a.times[:0]
-	a.pos = position{Seq: a.pos.Seq, Off: a.ends[k-1]}
+	a.pos = next
 	clear(a.batches[:k]) // let the records be collected
 	a.batches, a.ends = a.batches[k:], a.ends[k:]
 	if a.pendEvents() >= a.cfg.FlushEvents {

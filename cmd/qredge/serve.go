@@ -20,6 +20,7 @@ import (
 	"github.com/qredge/qredge/analytics"
 	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/analytics/localagg"
+	"github.com/qredge/qredge/analytics/webhook"
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
@@ -38,6 +39,7 @@ type ServeConfig struct {
 	Events       analytics.Config // --spool-dir, --spool-max-bytes, --ip-hash-secret, --node-id
 	Retention    aggregate.Retention
 	HTTP         front.Config
+	Webhook      webhook.Config // --webhook-*
 }
 
 // DefaultServeConfig returns the defaults of 'qredge serve'.
@@ -51,6 +53,7 @@ func DefaultServeConfig() ServeConfig {
 		Retention:    aggregate.DefaultRetention(),
 		API:          serveAPIConfig(),
 		HTTP:         front.DefaultConfig(100000),
+		Webhook:      webhook.DefaultConfig(),
 	}
 }
 
@@ -70,7 +73,7 @@ func (c *ServeConfig) Check() error {
 	if c.Events.SpoolDir == "" {
 		c.Events.SpoolDir = filepath.Join(c.DataDir, "spool")
 	}
-	return cli.Check(c.processFlags.Check, c.API.Check, c.Policy.Check, c.Redirect.Check, c.Events.Check, c.Retention.Check, c.HTTP.Check)
+	return cli.Check(c.processFlags.Check, c.API.Check, c.Policy.Check, c.Redirect.Check, c.Events.Check, c.Retention.Check, c.HTTP.Check, c.Webhook.Check)
 }
 
 func (c *ServeConfig) registerFlags(fs flagRegistrar) {
@@ -82,6 +85,7 @@ func (c *ServeConfig) registerFlags(fs flagRegistrar) {
 	c.Events.RegisterFlags(fs)
 	c.Retention.RegisterFlags(fs)
 	c.HTTP.RegisterFlags(fs)
+	c.Webhook.RegisterFlags(fs)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -187,8 +191,13 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	rcfg.Events = s.events.Queue()
 	s.aggMetrics = aggregate.NewMetrics()
 	s.brake = aggregate.NewBrake(s.aggMetrics.Paused)
+	wh, err := webhook.StartEmbedded(cfg.Webhook, s.db, s.db, s.db, s.table.Tags, s.Log)
+	if err != nil {
+		return err
+	}
+	s.closers.Add(wh.Close) // after the aggregator, which taps scans for it
 	lc := localagg.DefaultConfig()
-	lc.Retention = cfg.Retention
+	lc.Retention, lc.Tap = cfg.Retention, wh.Tap
 	lc.Damaged = statsDamage
 	if s.agg, err = localagg.Open(s.db.Bolt(), s.events.Spool(), lc, s.aggMetrics, s.brake, s.Log); err != nil {
 		return fmt.Errorf("cannot open the embedded analytics: %w", err)
@@ -213,7 +222,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	reg.MustRegister(apiMetrics.Collectors()...)
 	reg.MustRegister(s.events.Collectors()...)
 	front.RegisterMetrics(reg, s.ln, hosts)
-	reg.MustRegister(s.aggMetrics.Collectors()...)
+	reg.MustRegister(append(s.aggMetrics.Collectors(), wh.Collectors()...)...)
 	policy, err := cfg.Policy.NewPolicy(publicURL)
 	if err != nil {
 		return err
@@ -223,6 +232,7 @@ func (s *Serve) Open(ctx context.Context) (err error) {
 	apiCfg := cfg.API
 	apiCfg.PublicURL, apiCfg.Observe, apiCfg.Resolver = publicURL, apiMetrics.Observe, front.Resolver{H: rh}
 	apiCfg.CookieSecure = cfg.Redirect.CookieSecure
+	apiCfg.Webhooks, apiCfg.Deliveries, apiCfg.OnWebhookChange, apiCfg.WebhookAllowPrivate = s.db, s.db, wh.Reload, cfg.Webhook.AllowPrivate
 	apiCfg.Stats, apiCfg.Brake, apiCfg.Policy, apiCfg.Backup = s.agg, s.brake, policy, api.BackupHandler(s.db, s.Log)
 	if cfg.AdminListen != "" {
 		if s.admin, err = front.StartAdmin(cfg.AdminListen, s.readiness, reg, s.Log); err != nil {
