@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/qredge/qredge/analytics/webhook"
 	"github.com/qredge/qredge/store"
 )
 
@@ -327,7 +326,7 @@ func (s *Server) redeliverDeadLetter(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	b, err := webhook.Redeliver(r.Context(), s.cfg.Deliveries, h.ID, r.PathValue("dlid"), time.Now())
+	b, err := s.cfg.Deliveries.RequeueDeadLetter(r.Context(), h.ID, r.PathValue("dlid"), time.Now().UTC())
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/qredge/qredge/analytics/aggregate"
@@ -33,7 +32,7 @@ func DefaultAnalyticsConfig() AnalyticsConfig {
 		Retention: aggregate.DefaultRetention(), processFlags: defaultProcessFlags("", ":9095")}
 }
 
-func (c *AnalyticsConfig) registerFlags(fs flagRegistrar) {
+func (c *AnalyticsConfig) RegisterFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
 	c.Kafka.RegisterFlags(fs)
 	fs.DurationVar(&c.DedupeWindow, "dedupe-window", c.DedupeWindow, "how long event ids are remembered to drop duplicates sent by edges after Kafka timeouts; 0 turns it off")
@@ -69,9 +68,7 @@ type AnalyticsServer struct {
 	metrics  *aggregate.Metrics
 	brake    *aggregate.Brake
 	admin    *front.Admin
-	cancel   context.CancelFunc
-	done     chan struct{}
-	runErr   atomic.Pointer[error]
+	run      *kafka.Runner
 	closers  cli.Closers
 }
 
@@ -112,15 +109,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 	}
 	a.closers.Add(a.admin.Close)
 	a.closers.AddFunc(a.brake.WatchSignals(a.Log))
-	rctx, cancel := context.WithCancel(context.Background())
-	a.cancel, a.done = cancel, make(chan struct{})
-	go func() {
-		defer close(a.done)
-		if err := a.consumer.Run(rctx); err != nil {
-			a.runErr.Store(&err)
-			a.Log.Error("consumer stopped", "err", err)
-		}
-	}()
+	a.run = a.consumer.Start()
 	a.Log.Info("consuming", "kafka", strings.Join(cfg.Kafka.Kafka.Brokers, ","), "topic", cfg.Kafka.Kafka.Topic, "group", cfg.Kafka.Group, "redis", cfg.Redis.Addr,
 		"redis_mode", a.client.Mode(), "paused", a.brake.Paused())
 	return nil
@@ -134,22 +123,14 @@ func (a *AnalyticsServer) readiness() (bool, string) {
 	if err := a.client.Ping(ctx); err != nil {
 		return false, "redis unreachable: batches wait and are retried"
 	}
-	if err := a.runErr.Load(); err != nil {
-		return false, "consumer stopped: " + (*err).Error()
-	}
-	return a.consumer.Membership().Readiness(a.brake.Paused())
+	return a.run.Readiness(a.brake.Paused())
 }
 
 // Close leaves the group (the batch in hand is applied or abandoned
 // whole) and stops.
 func (a *AnalyticsServer) Close() error {
-	if a.cancel != nil {
-		a.cancel()
-		select {
-		case <-a.done:
-		case <-time.After(a.Config.ShutdownTimeout):
-			a.Log.Warn("consumer did not stop in time")
-		}
+	if a.run != nil && !a.run.Stop(a.Config.ShutdownTimeout) {
+		a.Log.Warn("consumer did not stop in time")
 	}
 	a.closers.Close()
 	a.Log.Info("stopped")

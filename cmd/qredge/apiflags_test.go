@@ -26,7 +26,7 @@ func TestCLIAPIFlags(t *testing.T) {
 	for name, c := range map[string]struct {
 		register func(flagRegistrar)
 		api      *api.Config
-	}{"serve": {serve.registerFlags, &serve.API}, "api": {apiCmd.registerFlags, &apiCmd.API}} {
+	}{"serve": {serve.RegisterFlags, &serve.API}, "api": {apiCmd.RegisterFlags, &apiCmd.API}} {
 		fs := flag.NewFlagSet(name, flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		c.register(fs)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"github.com/qredge/qredge/analytics/redisagg"
+	"github.com/qredge/qredge/analytics/webhook"
 	"github.com/qredge/qredge/api"
 	"github.com/qredge/qredge/internal/cli"
 	"github.com/qredge/qredge/redirect"
@@ -34,12 +35,13 @@ func DefaultAPIConfig() APIConfig {
 		HTTP: front.DefaultConfig(10000)}
 }
 
-func (c *APIConfig) registerFlags(fs flagRegistrar) {
+func (c *APIConfig) RegisterFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
 	c.processFlags.Register(fs)
 	c.API.RegisterFlags(fs, false)
 	c.Policy.RegisterFlags(fs)
 	fs.StringVar(&c.GeoIPDB, "geoip-db", c.GeoIPDB, "MaxMind-format database, for the ip parameter of the resolve endpoint")
+	webhook.RegisterAllowPrivate(fs, &c.API.WebhookAllowPrivate)
 	c.HTTP.RegisterFlags(fs)
 }
 
@@ -118,6 +120,7 @@ func (a *APIServer) Open(ctx context.Context) (err error) {
 	apiCfg := cfg.API
 	apiCfg.Observe, apiCfg.Resolver = apiMetrics.Observe, front.Resolver{H: redirect.NewHandler(rcfg, redirect.NewTable())}
 	apiCfg.Stats, apiCfg.Policy = redisagg.New(a.store.Client(), ac), policy
+	apiCfg.Webhooks, apiCfg.Deliveries = a.store, a.store // qredge webhooks delivers them
 	if a.admin, err = front.StartAdmin(cfg.AdminListen, a.store.WriterReadiness, reg, a.Log); err != nil {
 		return err
 	}

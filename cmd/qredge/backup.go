@@ -33,7 +33,7 @@ type BackupConfig struct {
 	Timeout time.Duration
 }
 
-func (c *BackupConfig) registerFlags(fs flagRegistrar) {
+func (c *BackupConfig) RegisterFlags(fs flagRegistrar) {
 	fs.StringVar(&c.Out, "out", c.Out, "file to write the backup to (written beside it first, renamed when checked)")
 	fs.StringVar(&c.Server, "server", c.Server, "base URL of a running qredge serve, such as http://localhost:8080")
 	fs.StringVar(&c.APIKey, "api-key", c.APIKey, "an admin API key, with --server")
@@ -61,7 +61,7 @@ func (c *BackupConfig) Check() error {
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := BackupConfig{Timeout: 30 * time.Minute}
 	fs := cli.NewFlagSet("backup", backupUsage, stderr)
-	cfg.registerFlags(fs)
+	cfg.RegisterFlags(fs)
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}

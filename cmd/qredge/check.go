@@ -29,7 +29,7 @@ type CheckConfig struct {
 	DropStats bool
 }
 
-func (c *CheckConfig) registerFlags(fs flagRegistrar) {
+func (c *CheckConfig) RegisterFlags(fs flagRegistrar) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory of a stopped qredge serve")
 	fs.BoolVar(&c.DropStats, "drop-stats", c.DropStats, "rewrite the file without the embedded stats (when only they are damaged)")
 }
@@ -40,7 +40,7 @@ var errDamaged = errors.New("the store is damaged")
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := CheckConfig{DataDir: "./qredge-data"}
 	fs := cli.NewFlagSet("check", checkUsage, stderr)
-	cfg.registerFlags(fs)
+	cfg.RegisterFlags(fs)
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}

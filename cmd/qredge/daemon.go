@@ -26,7 +26,7 @@ var newLogger = cli.NewLogger
 // daemonConfig is what serve, edge, api and analytics configurations
 // have in common.
 type daemonConfig interface {
-	registerFlags(fs flagRegistrar)
+	RegisterFlags(fs flagRegistrar)
 	Check() error
 	Logger(w io.Writer) *slog.Logger
 	Settings() *cli.Process
@@ -37,7 +37,7 @@ type daemonConfig interface {
 // closes it.
 func runDaemon(ctx context.Context, name, synopsis string, cfg daemonConfig, log **slog.Logger, args []string, stderr io.Writer, open, close func() error) error {
 	fs := cli.NewFlagSet(name, synopsis, stderr)
-	cfg.registerFlags(fs)
+	cfg.RegisterFlags(fs)
 	if err := cli.ParseNoArgs(fs, args); err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func DefaultEdgeConfig() EdgeConfig {
 	}
 }
 
-func (c *EdgeConfig) registerFlags(fs flagRegistrar) {
+func (c *EdgeConfig) RegisterFlags(fs flagRegistrar) {
 	c.Redis.Register(fs)
 	c.processFlags.Register(fs)
 	c.Redirect.RegisterFlags(fs)

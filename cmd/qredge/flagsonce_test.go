@@ -12,7 +12,7 @@ import (
 // commandLines is every command line that takes flags, as its --help is
 // asked for.
 var commandLines = [][]string{
-	{"serve"}, {"edge"}, {"api"}, {"analytics"},
+	{"serve"}, {"edge"}, {"api"}, {"analytics"}, {"webhooks"},
 	{"apikey", "create"}, {"apikey", "list"}, {"apikey", "revoke"},
 	{"backup"}, {"check"},
 	{"links", "import"}, {"links", "export"},
@@ -54,6 +54,7 @@ var perProcessDefault = map[string]string{
 	"spool-dir":    "serve keeps its spool in --data-dir",
 	"data-dir":     "serve's own store has a default; the commands that open a stopped serve's store must be told which",
 	"timeout":      "two settings under one name, see otherRole",
+	"kafka-group":  "analytics and webhooks are two consumer groups on one topic",
 }
 
 // otherRole are the flags whose wording differs because the name is the

@@ -37,6 +37,7 @@ Usage:
   qredge edge      answer scans from memory, kept current from Redis
   qredge api       the management REST API over Redis
   qredge analytics aggregate scan events from Kafka into Redis (a consumer group)
+  qredge webhooks  deliver scans and link changes to webhooks (a consumer group)
   qredge apikey    create, list or revoke API keys
   qredge backup    copy the embedded store while serve runs (or from a stopped data dir)
   qredge check     check the embedded store's file, offline
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"edge":      func(ctx context.Context, a []string) error { return runEdge(ctx, a, stderr) },
 		"api":       func(ctx context.Context, a []string) error { return runAPI(ctx, a, stderr) },
 		"analytics": func(ctx context.Context, a []string) error { return runAnalytics(ctx, a, stderr) },
+		"webhooks":  func(ctx context.Context, a []string) error { return runWebhooks(ctx, a, stderr) },
 		"loadtest":  func(ctx context.Context, a []string) error { return runLoadtest(ctx, a, stdout, stderr) },
 		"links":     func(ctx context.Context, a []string) error { return runLinks(ctx, a, stdout, stderr) },
 	}

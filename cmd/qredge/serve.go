@@ -76,7 +76,7 @@ func (c *ServeConfig) Check() error {
 	return cli.Check(c.processFlags.Check, c.API.Check, c.Policy.Check, c.Redirect.Check, c.Events.Check, c.Retention.Check, c.HTTP.Check, c.Webhook.Check)
 }
 
-func (c *ServeConfig) registerFlags(fs flagRegistrar) {
+func (c *ServeConfig) RegisterFlags(fs flagRegistrar) {
 	c.processFlags.Register(fs)
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
 	c.API.RegisterFlags(fs, true)

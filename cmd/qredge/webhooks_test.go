@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/analytics/webhook"
+	"github.com/qredge/qredge/internal/kafkatest"
+	"github.com/qredge/qredge/internal/redistest"
+	"github.com/qredge/qredge/internal/testlog"
 	"github.com/qredge/qredge/internal/testwait"
 )
 
@@ -26,6 +29,7 @@ type receiver struct {
 	scans  map[string]int
 	links  []string // "type code version", in arrival order
 	tries  int
+	fails  int // attempts answered with a failure or a stall
 	srv    *httptest.Server
 }
 
@@ -43,6 +47,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	mode, secret := r.mode, r.secret
 	r.tries++
+	if mode != "" {
+		r.fails++
+	}
 	r.mu.Unlock()
 	switch mode {
 	case "fail":
@@ -178,5 +185,83 @@ func TestServeWebhooks(t *testing.T) {
 	}
 	if _, b := req(t, "GET", base+"/api/v1/webhooks/"+id+"/attempts", key, ""); !strings.Contains(b, `"status":500`) {
 		t.Fatalf("attempts of %s: %s", id, b)
+	}
+}
+
+func mustStartWebhooks(t *testing.T, redisAddr string, brokers []string) *webhook.Service {
+	t.Helper()
+	w := &webhook.Service{Config: webhook.DefaultServiceConfig(), Log: newLogger(&testlog.Buffer{}, "text", "debug")}
+	w.Config.Redis.Addr = redisAddr
+	w.Config.Kafka.Kafka.Brokers = brokers
+	w.Config.AdminListen = "127.0.0.1:0"
+	w.Config.Kafka.SessionTimeout = time.Second
+	w.Config.Kafka.Linger = 20 * time.Millisecond
+	w.Config.Webhook.AllowPrivate = true // the receiver is on 127.0.0.1
+	w.Config.Webhook.Timeout = time.Second
+	w.Config.Webhook.Refresh = 100 * time.Millisecond
+	mustOpen(t, w.Config.Check, func() error { return w.Open(t.Context()) }, w.Close)
+	return w
+}
+
+// TestDistributedWebhooks: qredge webhooks, a consumer group on the scan
+// topic and a follower of the change stream, delivers every scan made
+// through an edge and every link change made through qredge api, across
+// a restart of the webhooks process and a receiver that fails for a
+// while.
+func TestDistributedWebhooks(t *testing.T) {
+	srv := redistest.MustStart(t, redistest.Options{})
+	a := mustStartAPIServer(t, srv.Addr(), func(c *APIConfig) { c.API.WebhookAllowPrivate = true })
+	k := kafkatest.MustStart(t, kafkatest.Options{})
+	brokers := k.ListenAddrs()
+	e := mustStartEdge(t, srv.Addr(), func(c *EdgeConfig) { c.Kafka.Kafka.Brokers = brokers })
+	waitReady(t, e)
+	w := mustStartWebhooks(t, srv.Addr(), brokers)
+	rcv := newReceiver(t)
+	st, b := apiCall(t, a, "POST", "/api/v1/webhooks", fmt.Sprintf(`{"url":%q,"events":["scan","link.created","link.updated"]}`, rcv.srv.URL))
+	var hook struct{ ID, Secret string }
+	json.Unmarshal([]byte(b), &hook)
+	if st != 201 || hook.Secret == "" {
+		t.Fatalf("create webhook: %d %s", st, b)
+	}
+	rcv.mu.Lock()
+	rcv.secret = hook.Secret
+	rcv.mu.Unlock()
+	// The webhooks process reads the webhook list every --refresh: its
+	// worker's gauge shows when it has.
+	testwait.For(t, 10*time.Second, "the webhook known to the webhooks process", func() bool {
+		_, b := req(t, "GET", "http://"+w.AdminAddr()+"/metrics", "", "")
+		return strings.Contains(b, `qredge_webhook_outbox_batches{webhook="`+hook.ID+`"}`)
+	})
+	if st, b := apiCall(t, a, "POST", "/api/v1/links", `{"code":"w","destination":"https://example.com/w"}`); st != 201 {
+		t.Fatal(st, b)
+	}
+	testwait.For(t, 10*time.Second, "the link on the edge", func() bool { st, _ := scanEdge(t, e, "w"); return st == 302 })
+	const n = 40
+	for i := 1; i < n; i++ {
+		scanEdge(t, e, "w")
+		if i == n/2 {
+			rcv.setMode("fail")
+			w.Close() // a restart: the next process reads on from the stored offsets
+			w = mustStartWebhooks(t, srv.Addr(), brokers)
+		}
+	}
+	if st, b := apiCall(t, a, "PATCH", "/api/v1/links/w", `{"title":"W"}`); st != 200 {
+		t.Fatal(st, b)
+	}
+	testwait.For(t, 20*time.Second, "a failed delivery", func() bool {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		return rcv.fails > 0
+	})
+	rcv.setMode("")
+	testwait.For(t, 60*time.Second, "every scan and change at the receiver", func() bool {
+		got, links := rcv.counts()
+		return got == n && len(links) == 2
+	})
+	if _, links := rcv.counts(); links[0] != "link.created w 1" || !strings.HasPrefix(links[1], "link.updated w ") {
+		t.Fatalf("link events %q", links)
+	}
+	if resp, b := req(t, "GET", "http://"+w.AdminAddr()+"/metrics", "", ""); resp.StatusCode != 200 || !strings.Contains(b, "qredge_webhook_deliveries_total") {
+		t.Fatalf("metrics: %d", resp.StatusCode)
 	}
 }

@@ -1,0 +1,60 @@
+package kafka
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// Runner runs a Consumer on its own goroutine, for a process that
+// consumes until it is stopped.
+type Runner struct {
+	c      *Consumer
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    atomic.Pointer[error]
+}
+
+// Start runs c until Stop.
+func (c *Consumer) Start() *Runner {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Runner{c: c, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		if err := c.Run(ctx); err != nil {
+			r.err.Store(&err)
+			c.log.Error("consumer stopped", "err", err)
+		}
+	}()
+	return r
+}
+
+// Err is why the consumer stopped by itself (it could not start), or nil.
+func (r *Runner) Err() error {
+	if p := r.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Readiness is the consumer's /readyz answer: not ready once it stopped
+// by itself, else its membership's (Membership.Readiness).
+func (r *Runner) Readiness(paused bool) (bool, string) {
+	if err := r.Err(); err != nil {
+		return false, "consumer stopped: " + err.Error()
+	}
+	return r.c.Membership().Readiness(paused)
+}
+
+// Stop leaves the group (the batch in hand is applied or abandoned whole)
+// and waits up to timeout for it; it reports whether the consumer stopped
+// in time.
+func (r *Runner) Stop(timeout time.Duration) bool {
+	r.cancel()
+	select {
+	case <-r.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
