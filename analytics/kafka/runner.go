@@ -37,9 +37,16 @@ func (r *Runner) Err() error {
 	return nil
 }
 
-// Readiness is the consumer's /readyz answer: not ready once it stopped
-// by itself, else its membership's (Membership.Readiness).
-func (r *Runner) Readiness(paused bool) (bool, string) {
+// Readiness is the /readyz answer of a process around the consumer: not
+// ready while ping (its store, asked with a 1 s timeout) fails, saying
+// down, or once the consumer stopped by itself; else the membership's
+// (Membership.Readiness).
+func (r *Runner) Readiness(ping func(context.Context) error, down string, paused bool) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := ping(ctx); err != nil {
+		return false, down
+	}
 	if err := r.Err(); err != nil {
 		return false, "consumer stopped: " + err.Error()
 	}

@@ -115,12 +115,7 @@ func (s *Service) Open(ctx context.Context) (err error) {
 // readiness: not ready while Redis is unreachable or the consumer has
 // stopped; else the group membership's.
 func (s *Service) readiness() (bool, string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if err := s.rs.Ping(ctx); err != nil {
-		return false, "redis unreachable: queueing and deliveries wait and are retried"
-	}
-	return s.run.Readiness(false)
+	return s.run.Readiness(s.rs.Ping, "redis unreachable: queueing and deliveries wait and are retried", false)
 }
 
 // Close leaves the group, stops the deliveries (one in flight is sent

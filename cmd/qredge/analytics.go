@@ -118,12 +118,7 @@ func (a *AnalyticsServer) Open(ctx context.Context) (err error) {
 // readiness: not ready while Redis is unreachable or the consumer has
 // stopped; else the group membership's (kafka.Membership.Readiness).
 func (a *AnalyticsServer) readiness() (bool, string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if err := a.client.Ping(ctx); err != nil {
-		return false, "redis unreachable: batches wait and are retried"
-	}
-	return a.run.Readiness(a.brake.Paused())
+	return a.run.Readiness(a.client.Ping, "redis unreachable: batches wait and are retried", a.brake.Paused())
 }
 
 // Close leaves the group (the batch in hand is applied or abandoned

@@ -16,15 +16,17 @@ import (
 	"github.com/qredge/qredge/internal/testwait"
 )
 
-// scanAs sends GET path with the user agent ua and extra headers, and
-// returns the response without following it.
+// scanAs sends method path with the user agent ua (when not empty),
+// extra headers and body, and returns the response without following it.
 func scanAs(t *testing.T, base, method, path, ua string, headers map[string]string, body string) *http.Response {
 	t.Helper()
 	r, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Header.Set("User-Agent", ua)
+	if ua != "" {
+		r.Header.Set("User-Agent", ua)
+	}
 	for k, v := range headers {
 		r.Header.Set(k, v)
 	}

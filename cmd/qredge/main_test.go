@@ -464,16 +464,7 @@ func TestServeRulesEndToEnd(t *testing.T) {
 	}
 	scan := func(path string, headers map[string]string) *http.Response {
 		t.Helper()
-		r, _ := http.NewRequest("GET", base+path, nil)
-		for k, v := range headers {
-			r.Header.Set(k, v)
-		}
-		resp, err := noRedirect.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
+		return scanAs(t, base, "GET", path, "", headers, "")
 	}
 	ios := "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)"
 	if loc := scan("/app", map[string]string{"User-Agent": ios}).Header.Get("Location"); loc != "https://apps.apple.com/app/id1" {

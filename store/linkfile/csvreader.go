@@ -188,15 +188,11 @@ func (r *CSVReader) Read() (*store.Link, error) {
 // fault by its path (rules[0].when.device[2]).
 func (r *CSVReader) cell(l *store.Link, c column, name, s string) []store.FieldError {
 	var err error
+	if f := stringField(l, c); f != nil {
+		*f = s
+		return nil
+	}
 	switch c {
-	case colCode:
-		l.Code = s
-	case colDomain:
-		l.Domain = s
-	case colDestination:
-		l.Destination = s
-	case colQueryPrecedence:
-		l.QueryPrecedence = s
 	case colStatus:
 		if s != "" {
 			if l.Status, err = strconv.Atoi(s); err != nil {
@@ -222,12 +218,6 @@ func (r *CSVReader) cell(l *store.Link, c column, name, s string) []store.FieldE
 		}
 	case colSchedule:
 		err = decodeJSON(name, s, &l.Schedule)
-	case colTitle:
-		l.Title = s
-	case colNotes:
-		l.Notes = s
-	case colGoneURL:
-		l.GoneURL = s
 	case colMaxScans:
 		if s != "" {
 			if l.MaxScans, err = strconv.ParseInt(s, 10, 64); err != nil {
@@ -236,10 +226,6 @@ func (r *CSVReader) cell(l *store.Link, c column, name, s string) []store.FieldE
 		}
 	case colMaxScansIncludeBots:
 		return fieldError(name, parseBool(&l.MaxScansIncludeBots, s))
-	case colPassword:
-		l.Password = s
-	case colPasswordHash:
-		l.PasswordHash = s
 	}
 	if err == nil {
 		return nil
@@ -248,6 +234,13 @@ func (r *CSVReader) cell(l *store.Link, c column, name, s string) []store.FieldE
 		return fe
 	}
 	return fieldError(name, store.ErrorMessage(err))
+}
+
+// stringField returns the link's field a text column sets as it is, or
+// nil for the other columns.
+func stringField(l *store.Link, c column) *string {
+	return map[column]*string{colCode: &l.Code, colDomain: &l.Domain, colDestination: &l.Destination, colQueryPrecedence: &l.QueryPrecedence,
+		colTitle: &l.Title, colNotes: &l.Notes, colGoneURL: &l.GoneURL, colPassword: &l.Password, colPasswordHash: &l.PasswordHash}[c]
 }
 
 func fieldError(name, msg string) []store.FieldError {
