@@ -70,6 +70,7 @@ var otherRole = map[string]string{
 	"timeout":        "backup: the whole copy; loadtest run: one request",
 	"geoip-db":       "serve and edge locate every scan; api only the resolve endpoint's ip parameter",
 	"tag":            "links export and list filter by it; links create and update set the link's tags",
+	"gone-url":       "serve and edge: the deployment's, for every link; links create and update: the link's own",
 }
 
 // TestFlagsDefinedOnce: a flag name means one setting in every command:

@@ -45,7 +45,16 @@ func TestLinksOneByOne(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &l); err != nil || l.Code != "spring" || len(l.Variants) != 2 || l.Variants[0].Weight != 70 {
 		t.Fatalf("get --json: %v\n%s", err, out)
 	}
-	links(0, "create", "--code", "summer", "--destination", "https://example.com/s")
+	out, _ = links(0, "create", "--code", "summer", "--destination", "https://example.com/s", "--title", "Summer poster",
+		"--max-scans", "500", "--gone-url", "https://example.com/sold-out", "--data", `{"password":"open sesame"}`)
+	for _, want := range []string{"title        Summer poster", "password     yes", "max_scans    500", "gone_url     https://example.com/sold-out"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("create with a title, a password, a limit and gone_url printed:\n%s", out)
+		}
+	}
+	if out, _ = links(0, "list", "--q", "summer POSTER"); !strings.Contains(out, "summer") {
+		t.Fatalf("list --q by title:\n%s", out)
+	}
 	if out, _ = links(0, "list", "--q", "SPRING"); !strings.Contains(out, "spring") || strings.Contains(out, "summer") || !strings.HasPrefix(out, "CODE") {
 		t.Fatalf("list --q SPRING:\n%s", out)
 	}

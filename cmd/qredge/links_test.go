@@ -285,7 +285,7 @@ func TestLinksImportJSONLines(t *testing.T) {
 	file := writeFile(t, "links.jsonl", data)
 	dir := t.TempDir()
 	code, out, errb := runLinksCmd(t, "import", file, "--data-dir", dir)
-	want := "line 3: code b: colour: unknown field; the fields here are code, created_at, destination, disabled, domain, forward_query, qr_url, query_precedence, rules, schedule, short_url, status, tags, updated_at, variants, version\n" +
+	want := "line 3: code b: colour: unknown field; the fields here are code, created_at, destination, disabled, domain, forward_query, gone_url, max_scans, max_scans_include_bots, notes, password, password_hash, password_protected, qr_url, query_precedence, rules, scan_limit_reached_at, schedule, short_url, status, tags, title, updated_at, variants, version\n" +
 		"line 4: invalid JSON: want a JSON object, one link a line\n" +
 		"line 5: code c: malformed JSON at byte 49: invalid character '{' after top-level value\n" +
 		"line 7: malformed JSON at byte 12: unexpected end of JSON input\n" +

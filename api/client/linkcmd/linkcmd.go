@@ -83,6 +83,9 @@ type cmd struct {
 
 	// create and update
 	code, dest, data string
+	title, notes     string
+	goneURL          string
+	maxScans         int64
 	status           int
 	tags             tagsFlag
 	forward          bool
@@ -114,6 +117,10 @@ func linkFlags(c *cmd) {
 	c.fs.Var(&c.tags, "tag", "a tag (repeat for several); on update, the tags replace the link's")
 	c.fs.BoolVar(&c.forward, "forward-query", false, "forward the scan's query string to the destination")
 	c.fs.BoolVar(&c.disabled, "disabled", false, "disable the link (scans get 410)")
+	c.fs.StringVar(&c.title, "title", "", "a title for the people managing links (visitors never see it)")
+	c.fs.StringVar(&c.notes, "notes", "", "notes for the people managing links")
+	c.fs.StringVar(&c.goneURL, "gone-url", "", "where visitors go while the link is disabled or past --max-scans")
+	c.fs.Int64Var(&c.maxScans, "max-scans", 0, "stop the link after this many scans (0: no limit)")
 	c.fs.StringVar(&c.data, "data", "", "a link object in JSON (rules, variants, schedule...), as the API takes it; the flags above win over its fields")
 }
 
@@ -122,7 +129,7 @@ func ifMatchFlag(c *cmd) {
 }
 
 func listFlags(c *cmd) {
-	c.fs.StringVar(&c.q, "q", "", "only links whose code or destination contains this text")
+	c.fs.StringVar(&c.q, "q", "", "only links whose code, title or destination contains this text")
 	c.fs.StringVar(&c.tag, "tag", "", "only the links with this tag")
 	c.fs.IntVar(&c.limit, "limit", 50, "links per page, 1 to 1000")
 	c.fs.BoolVar(&c.all, "all", false, "every page, not just the first")
@@ -224,11 +231,15 @@ func (c *cmd) body(create bool) (map[string]any, error) {
 	set("tag", "tags", []string(c.tags))
 	set("forward-query", "forward_query", c.forward)
 	set("disabled", "disabled", c.disabled)
+	set("title", "title", c.title)
+	set("notes", "notes", c.notes)
+	set("gone-url", "gone_url", c.goneURL)
+	set("max-scans", "max_scans", c.maxScans)
 	if create && c.domain != "" {
 		b["domain"] = c.domain
 	}
 	if len(b) == 0 {
-		return nil, errors.New("nothing to change: give --destination, --status, --tag, --disabled, --forward-query or --data")
+		return nil, errors.New("nothing to change: give --destination, --status, --tag, --disabled, --forward-query, --title, --notes, --gone-url, --max-scans or --data")
 	}
 	return b, nil
 }
@@ -244,8 +255,16 @@ func (c *cmd) printLink(raw []byte) error {
 		return fmt.Errorf("cannot decode the link: %w", err)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	for _, kv := range [][2]string{{"code", l.Code}, {"domain", l.Domain}, {"destination", l.Destination}, {"status", strconv.Itoa(l.Status)},
-		{"tags", strings.Join(l.Tags, ", ")}, {"disabled", strconv.FormatBool(l.Disabled)}, {"version", strconv.FormatUint(l.Version, 10)},
+	var limit, protected string
+	if l.MaxScans > 0 {
+		limit = strconv.FormatInt(l.MaxScans, 10)
+	}
+	if l.PasswordProtected {
+		protected = "yes"
+	}
+	for _, kv := range [][2]string{{"code", l.Code}, {"domain", l.Domain}, {"title", l.Title}, {"destination", l.Destination}, {"status", strconv.Itoa(l.Status)},
+		{"tags", strings.Join(l.Tags, ", ")}, {"disabled", strconv.FormatBool(l.Disabled)}, {"password", protected}, {"max_scans", limit},
+		{"gone_url", l.GoneURL}, {"version", strconv.FormatUint(l.Version, 10)},
 		{"short_url", l.ShortURL}, {"qr_url", l.QRURL}} {
 		if kv[1] != "" {
 			fmt.Fprintf(tw, "%s\t%s\n", kv[0], kv[1])
@@ -257,8 +276,9 @@ func (c *cmd) printLink(raw []byte) error {
 // linkRow is a link as the API answers it: the link and its URLs.
 type linkRow struct {
 	store.Link
-	ShortURL string `json:"short_url"`
-	QRURL    string `json:"qr_url"`
+	PasswordProtected bool   `json:"password_protected"`
+	ShortURL          string `json:"short_url"`
+	QRURL             string `json:"qr_url"`
 }
 
 func create(c *cmd) error {
