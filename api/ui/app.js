@@ -233,7 +233,7 @@ async function renderLinks(params) {
     }
   } catch (e) { /* stats off: the column shows 0 */ }
   const rows = list.links.map((l) => h("tr", {},
-    h("td", {}, h("a", { href: linkHash(l) }, l.code), l.domain ? h("div", { class: "hint" }, l.domain) : null),
+    h("td", {}, h("a", { href: linkHash(l) }, l.code), l.title ? h("div", {}, l.title) : null, l.domain ? h("div", { class: "hint" }, l.domain) : null),
     h("td", { class: "dest" }, l.destination, l.disabled ? h("div", { class: "hint" }, "disabled") : null),
     h("td", { class: "hide-s" }, l.status),
     h("td", { class: "hide-s tags" }, (l.tags || []).map((t) => h("span", {}, t))),
@@ -374,6 +374,7 @@ function ruleRow(list, r) {
     header: h("input", { id: nextId("rheader"), type: "text", value: pairsToText(w.header) }),
     cookie: h("input", { id: nextId("rcookie"), type: "text", value: pairsToText(w.cookie) }),
     destination: h("input", { id: nextId("rdest"), type: "url", value: r.destination || "" }),
+    name: h("input", { id: nextId("rname"), type: "text", value: r.name || "", placeholder: "ios" }),
   };
   const sub = (k, label) => h("div", { "data-field": p + ".when." + k }, h("label", { for: inputs[k].id }, label), inputs[k], h("div", { class: "field-error" }));
   const row = h("fieldset", { class: "rule", "data-field": p }, h("legend", {}, "Rule " + (i + 1)),
@@ -381,6 +382,7 @@ function ruleRow(list, r) {
     h("div", { class: "row" }, sub("country", "Countries"), sub("lang", "Languages")),
     h("div", { class: "row" }, sub("query", "Query key=value"), sub("header", "Header name=value"), sub("cookie", "Cookie name=value")),
     h("div", { "data-field": p + ".destination" }, h("label", { for: inputs.destination.id }, "Then send to"), inputs.destination, h("div", { class: "field-error" })),
+    h("div", { "data-field": p + ".name" }, h("label", { for: inputs.name.id }, "Name ", h("span", { class: "hint" }, "(optional: stats show it)")), inputs.name, h("div", { class: "field-error" })),
     h("button", { type: "button", class: "danger", onclick: () => row.remove() }, "Remove rule"),
     h("div", { class: "field-error" }));
   row._read = () => ({
@@ -390,6 +392,7 @@ function ruleRow(list, r) {
       query: textToPairs(inputs.query.value), header: textToPairs(inputs.header.value), cookie: textToPairs(inputs.cookie.value),
     },
     destination: inputs.destination.value.trim(),
+    name: inputs.name.value.trim() || undefined,
   });
   list.append(row);
 }
@@ -413,6 +416,14 @@ function linkForm(l) {
     beforeURL: h("input", { id: "before_url", type: "url", value: s.before_url || "" }),
     notAfter: h("input", { id: "not_after", type: "datetime-local", value: toLocalInput(s.not_after) }),
     afterURL: h("input", { id: "after_url", type: "url", value: s.after_url || "" }),
+    title: h("input", { id: "title", type: "text", value: l.title || "", maxlength: 200 }),
+    notes: h("textarea", { id: "notes", rows: 2, maxlength: 4000 }, l.notes || ""),
+    password: h("input", { id: "password", type: "password", value: "", autocomplete: "new-password",
+      placeholder: l.password_protected ? "protected: leave empty to keep" : "none" }),
+    removePassword: h("input", { id: "remove_password", type: "checkbox" }),
+    maxScans: h("input", { id: "max_scans", type: "number", min: 0, value: l.max_scans || "" }),
+    limitBots: h("input", { id: "max_scans_include_bots", type: "checkbox", checked: !!l.max_scans_include_bots }),
+    goneURL: h("input", { id: "gone_url", type: "url", value: l.gone_url || "" }),
   };
   const variants = h("div", { class: "variants" });
   (l.variants || []).forEach((v) => variantRow(variants, v));
@@ -424,7 +435,14 @@ function linkForm(l) {
     top,
     h("div", { class: "row" }, field("code", "Code", el.code), field("domain", "Domain", el.domain, "(empty: every host)")),
     field("destination", "Destination", el.destination),
-    h("div", { class: "row" }, field("status", "Redirect status", el.status), field("tags", "Tags", el.tags, "(comma-separated)")),
+    h("div", { class: "row" }, field("title", "Title", el.title, "(for you, not visitors)"), field("tags", "Tags", el.tags, "(comma-separated)")),
+    field("notes", "Notes", el.notes),
+    h("div", { class: "row" }, field("status", "Redirect status", el.status), field("password", "Password", el.password, "(visitors must enter it)")),
+    l.password_protected ? h("div", { "data-field": "remove_password" }, el.removePassword, " ", h("label", { for: "remove_password", class: "inline" }, "Remove the password")) : null,
+    h("div", { class: "row" }, field("max_scans", "Stop after this many scans", el.maxScans, "(empty: never)"),
+      field("gone_url", "When disabled or past the limit, send to", el.goneURL)),
+    h("div", { "data-field": "max_scans_include_bots" }, el.limitBots, " ", h("label", { for: "max_scans_include_bots", class: "inline" }, "Count bots toward the limit")),
+    l.scan_limit_reached_at ? h("p", { class: "hint" }, "The scan limit was reached on " + new Date(l.scan_limit_reached_at).toLocaleString() + ".") : null,
     h("div", { "data-field": "forward_query" }, el.forward, " ", h("label", { for: "forward_query", class: "inline" }, "Forward the scan's query string")),
     field("query_precedence", "When both have a query key", el.precedence),
     h("div", { "data-field": "disabled" }, el.disabled, " ", h("label", { for: "disabled", class: "inline" }, "Disabled (answers 410)")),
@@ -446,6 +464,11 @@ function linkForm(l) {
       forward_query: el.forward.checked,
       query_precedence: el.precedence.value,
       disabled: el.disabled.checked,
+      title: el.title.value.trim(),
+      notes: el.notes.value,
+      max_scans: el.maxScans.value ? Number(el.maxScans.value) : 0,
+      max_scans_include_bots: el.limitBots.checked,
+      gone_url: el.goneURL.value.trim(),
       variants: [...variants.children].map((row) => {
         const [name, dest, weight] = row.querySelectorAll("input");
         const v = { destination: dest.value.trim(), weight: Number(weight.value) };
@@ -460,6 +483,9 @@ function linkForm(l) {
     if (el.notAfter.value) sch.not_after = fromLocalInput(el.notAfter.value);
     if (el.afterURL.value.trim()) sch.after_url = el.afterURL.value.trim();
     out.schedule = Object.keys(sch).length ? sch : (editing ? null : undefined);
+    if (el.password.value) out.password = el.password.value;
+    else if (el.removePassword.checked) out.password = null;
+    if (!out.max_scans) out.max_scans_include_bots = editing ? false : undefined;
     if (!editing) {
       if (el.code.value.trim()) out.code = el.code.value.trim();
       if (el.domain.value.trim()) out.domain = el.domain.value.trim();

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/qredge/qredge/internal/browsertest"
+	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/qr/qrtest"
 )
 
@@ -322,6 +323,27 @@ func TestConsoleGuards(t *testing.T) {
 	if b := mustAPI(t, c.base, "GET", "/links/shared", key, "", 200); !strings.Contains(b, "https://example.com/theirs") {
 		t.Fatalf("the other change was overwritten: %s", b)
 	}
+
+	// A title, a password, a scan limit and gone_url from the form; the
+	// list shows the title; the password can be removed.
+	c.newLink("vip", "https://example.com/vip", 0)
+	c.typeInto("#title", "VIP launch")
+	c.typeInto("#password", "open sesame")
+	c.typeInto("#max_scans", "50")
+	c.typeInto("#gone_url", "https://example.com/sold-out")
+	c.do(chromedp.Click(chromedp.CSS(`form.grid button[type=submit]`)), chromedp.WaitVisible(chromedp.ID("remove_password")))
+	for _, want := range []string{`"title":"VIP launch"`, `"password_protected":true`, `"max_scans":50`, `"gone_url":"https://example.com/sold-out"`} {
+		if b := mustAPI(t, c.base, "GET", "/links/vip", key, "", 200); !strings.Contains(b, want) {
+			t.Fatalf("the link made in the form lacks %s: %s", want, b)
+		}
+	}
+	c.unlabelled()
+	c.do(chromedp.Click(chromedp.ID("remove_password")), chromedp.Click(chromedp.CSS(`form.grid button[type=submit]`)))
+	testwait.For(t, 10*time.Second, "the password removed", func() bool {
+		return strings.Contains(mustAPI(t, c.base, "GET", "/links/vip", key, "", 200), `"password_protected":false`)
+	})
+	c.do(chromedp.Navigate(c.base + "/ui/#/links"))
+	c.waitJS(`document.querySelector("main table")?.innerText.includes("VIP launch")`, 10*time.Second)
 
 	// Bulk upload with a bad row.
 	file := filepath.Join(t.TempDir(), "links.csv")
