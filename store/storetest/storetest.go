@@ -93,6 +93,25 @@ func testCreateGet(t *testing.T, s Store) {
 		back.Rules[0].When.Country[0] != "DE" || len(back.Tags) != 1 || !back.CreatedAt.Equal(got.CreatedAt) {
 		t.Fatalf("GetLink = %+v, want %+v", back, got)
 	}
+	// Every field a client can set comes back, the password as its hash.
+	full := link("full")
+	full.Title, full.Notes, full.GoneURL = "Poster", "two\nlines", "https://example.com/gone"
+	full.MaxScans, full.MaxScansIncludeBots, full.PasswordHash = 10, true, store.HashPassword("open sesame")
+	full.Rules = []store.Rule{{Name: "de", When: store.Match{Country: []string{"DE"}}, Destination: "https://example.de/"}}
+	made := mustCreate(t, s, full)
+	at := made.CreatedAt.Add(time.Minute).UTC()
+	made.ScanLimitReachedAt = &at
+	if _, err := s.UpdateLink(ctx, made, made.Version); err != nil {
+		t.Fatal(err)
+	}
+	back, err = s.GetLink(ctx, "", "full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Title != "Poster" || back.Notes != "two\nlines" || back.GoneURL != full.GoneURL || back.MaxScans != 10 || !back.MaxScansIncludeBots ||
+		back.PasswordHash != full.PasswordHash || back.Rules[0].Name != "de" || back.ScanLimitReachedAt == nil || !back.ScanLimitReachedAt.Equal(at) {
+		t.Fatalf("GetLink of every field = %+v", back)
+	}
 	_, err = s.GetLink(ctx, "", "missing")
 	wantCode(t, err, store.ENOTFOUND)
 	// Codes are case-sensitive.
