@@ -153,7 +153,11 @@ func (h *Handler) passwordGate(ctx *fasthttp.RequestCtx, l *Link, now int64) {
 	ctx.Response.Header.SetCanonical(strCacheControl, strNoStore)
 	// Back to the same URL (with its query, such as the QR marker): its
 	// GET now passes and is counted as the scan.
-	ctx.Response.Header.SetCanonical(strLocation, ctx.RequestURI())
+	loc := append([]byte(nil), ctx.Path()...) // never the request's own absolute form
+	if q := ctx.URI().QueryString(); len(q) > 0 {
+		loc = append(append(loc, '?'), q...)
+	}
+	ctx.Response.Header.SetCanonical(strLocation, loc)
 	ctx.Response.SetStatusCode(fasthttp.StatusSeeOther)
 	h.count(ctx, rPassword)
 }
