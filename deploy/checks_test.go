@@ -753,14 +753,12 @@ func (c *checker) webhooksEgress(what string, np *networkingv1.NetworkPolicy) {
 // would miss the other's events.
 func (c *checker) kafkaGroups() {
 	groups := map[string]string{} // group -> command
-	seen := map[string]bool{}
 	for _, d := range c.o.Deployments {
 		cmd := command(&d.Spec.Template.Spec)
 		f, ok := commandFlags(c.tb, cmd)["QREDGE_KAFKA_GROUP"]
-		if !ok || seen[d.Name] {
+		if !ok {
 			continue
 		}
-		seen[d.Name] = true
 		g := f.Default
 		if v, set := c.configMap().Data["QREDGE_KAFKA_GROUP"]; set {
 			g = v
