@@ -494,11 +494,12 @@ func adapterRules(tb testing.TB) map[string]map[string]string {
 	if err := yaml.UnmarshalStrict(b, &v); err != nil {
 		tb.Fatalf("prometheus-adapter/values.yaml: %v", err)
 	}
-	r := map[string]map[string]string{"custom": {}, "external": {}}
+	r := map[string]map[string]string{"custom": {}, "external": {}, "query": {}}
 	for kind, rules := range map[string][]rule{"custom": v.Rules.Custom, "external": v.Rules.External} {
 		for _, x := range rules {
 			series, _, _ := strings.Cut(x.SeriesQuery, "{")
 			r[kind][x.Name.As] = series
+			r["query"][x.Name.As] = x.MetricsQuery
 		}
 	}
 	return r
@@ -531,6 +532,11 @@ func (c *checker) hpas() {
 				have = append(have, "External/"+m.External.Metric.Name)
 				if _, ok := rules["external"][m.External.Metric.Name]; !ok {
 					c.errorf("%s: External metric %s has no prometheus-adapter rule", what, m.External.Metric.Name)
+				}
+				// qredge webhooks exports the analytics consumer's
+				// gauges too: the rule must count only this target's pods.
+				if m.External.Metric.Name == lagMetric && !strings.Contains(rules["query"][lagMetric], `pod=~"`+ref.Name+`-.+"`) {
+					c.errorf("%s: the prometheus-adapter rule of %s does not select only the pods of %s (pod=~\"%s-.+\" in its metricsQuery)", what, lagMetric, ref.Name, ref.Name)
 				}
 			default:
 				have = append(have, string(m.Type))
