@@ -688,9 +688,9 @@ func (c *checker) networkPolicies() {
 	}
 }
 
-// privateRanges are the IPv4 ranges a webhooks pod must not reach on
-// the receivers' rule: private, shared (CGNAT) and link-local (cloud
-// metadata), where nodes, pods and Services live.
+// privateRanges are the ranges a webhooks pod must not reach on the
+// receivers' rule: private, shared (CGNAT) and link-local (cloud
+// metadata), where nodes, pods and Services live; IPv4, then IPv6.
 var privateRanges = []string{"10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10"}
 
 // webhooksEgress checks the webhooks' egress rules: DNS, Redis and Kafka
