@@ -46,9 +46,10 @@ COPY --from=build --chown=65532:65532 /out/data /data
 WORKDIR /data
 USER 65532:65532
 # serve and edge :8080 (scans), api :8081, admin: edge :9090, api :9091,
-# analytics :9095 (/healthz, /readyz, /metrics). No HEALTHCHECK: there is no
-# shell or HTTP client in the image; orchestrators probe /healthz and /readyz.
-EXPOSE 8080 8081 9090 9091 9095
+# analytics :9095, webhooks :9096 (/healthz, /readyz, /metrics). No
+# HEALTHCHECK: there is no shell or HTTP client in the image; orchestrators
+# probe /healthz and /readyz.
+EXPOSE 8080 8081 9090 9091 9095 9096
 VOLUME /data
 ENTRYPOINT ["/usr/local/bin/qredge"]
 CMD ["serve", "--data-dir", "/data"]

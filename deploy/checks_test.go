@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,6 +76,7 @@ func checkAll(tb testing.TB, o *objects, namespace string) []string {
 	if len(images) != 1 {
 		c.errorf("the workloads run %d images %v, want one", len(images), images)
 	}
+	c.kafkaGroups()
 	c.hpas()
 	c.pdbs()
 	c.services()
@@ -320,8 +322,8 @@ func (c *checker) deployment(d *appsv1.Deployment) {
 	}
 	ctr := &spec.Containers[0]
 	cmd := command(spec)
-	if !slices.Contains([]string{"edge", "api", "analytics"}, cmd) {
-		c.errorf("%s: runs qredge %q, want edge, api or analytics", what, cmd)
+	if !slices.Contains([]string{"edge", "api", "analytics", "webhooks"}, cmd) {
+		c.errorf("%s: runs qredge %q, want edge, api, analytics or webhooks", what, cmd)
 		return
 	}
 	if d.Spec.Selector == nil || !selects(d.Spec.Selector, d.Spec.Template.Labels) {
@@ -492,11 +494,12 @@ func adapterRules(tb testing.TB) map[string]map[string]string {
 	if err := yaml.UnmarshalStrict(b, &v); err != nil {
 		tb.Fatalf("prometheus-adapter/values.yaml: %v", err)
 	}
-	r := map[string]map[string]string{"custom": {}, "external": {}}
+	r := map[string]map[string]string{"custom": {}, "external": {}, "query": {}}
 	for kind, rules := range map[string][]rule{"custom": v.Rules.Custom, "external": v.Rules.External} {
 		for _, x := range rules {
 			series, _, _ := strings.Cut(x.SeriesQuery, "{")
 			r[kind][x.Name.As] = series
+			r["query"][x.Name.As] = x.MetricsQuery
 		}
 	}
 	return r
@@ -529,6 +532,11 @@ func (c *checker) hpas() {
 				have = append(have, "External/"+m.External.Metric.Name)
 				if _, ok := rules["external"][m.External.Metric.Name]; !ok {
 					c.errorf("%s: External metric %s has no prometheus-adapter rule", what, m.External.Metric.Name)
+				}
+				// qredge webhooks exports the analytics consumer's
+				// gauges too: the rule must count only this target's pods.
+				if m.External.Metric.Name == lagMetric && !strings.Contains(rules["query"][lagMetric], `pod=~"`+ref.Name+`-.+"`) {
+					c.errorf("%s: the prometheus-adapter rule of %s does not select only the pods of %s (pod=~\"%s-.+\" in its metricsQuery)", what, lagMetric, ref.Name, ref.Name)
 				}
 			default:
 				have = append(have, string(m.Type))
@@ -615,8 +623,9 @@ func (c *checker) networkPolicies() {
 	redis := false
 	for _, np := range c.o.NetworkPolicies {
 		what := "NetworkPolicy " + np.Name
-		if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
-			c.errorf("%s: policyTypes %v, want [Ingress]", what, np.Spec.PolicyTypes)
+		egress := slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress})
+		if !egress && !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+			c.errorf("%s: policyTypes %v, want [Ingress] (or [Ingress Egress] for webhooks)", what, np.Spec.PolicyTypes)
 		}
 		for _, rule := range np.Spec.Ingress {
 			if len(rule.From) == 0 || len(rule.Ports) == 0 {
@@ -660,6 +669,14 @@ func (c *checker) networkPolicies() {
 		if cmd := command(&d.Spec.Template.Spec); cmd == "edge" && !allows(np, ingressNamespace, intstr.FromString("http")) {
 			c.errorf("%s: the %s namespace cannot reach the edges' http port", what, ingressNamespace)
 		}
+		switch cmd := command(&d.Spec.Template.Spec); {
+		case cmd == "webhooks" && !egress:
+			c.errorf("%s: no Egress policy: webhooks connect to addresses users choose", what)
+		case cmd != "webhooks" && egress:
+			c.errorf("%s: an Egress policy for qredge %s, which has no egress rules to keep in step", what, cmd)
+		case egress:
+			c.webhooksEgress(what, np)
+		}
 	}
 	if !redis {
 		c.errorf("no NetworkPolicy for Redis (app.kubernetes.io/name: redis)")
@@ -668,6 +685,99 @@ func (c *checker) networkPolicies() {
 		if !covered[d.Name] {
 			c.errorf("Deployment %s: no NetworkPolicy selects it", d.Name)
 		}
+	}
+}
+
+// privateRanges are the ranges a webhooks pod must not reach on the
+// receivers' rule: private, shared (CGNAT) and link-local (cloud
+// metadata), where nodes, pods and Services live; IPv4, then IPv6.
+var privateRanges = []string{"10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7", "fe80::/10"}
+
+// webhooksEgress checks the webhooks' egress rules: DNS, Redis and Kafka
+// reachable, receivers on 443 and 80, and no rule that opens everything
+// or the private ranges (a narrower rule an operator adds for receivers
+// inside the network is fine).
+func (c *checker) webhooksEgress(what string, np *networkingv1.NetworkPolicy) {
+	reach := map[string]bool{}
+	for _, rule := range np.Spec.Egress {
+		if len(rule.To) == 0 || len(rule.Ports) == 0 {
+			c.errorf("%s: an egress rule admits every destination or every port", what)
+			continue
+		}
+		var ports []string
+		for _, p := range rule.Ports {
+			if p.Port != nil {
+				ports = append(ports, p.Port.String())
+			}
+		}
+		for _, peer := range rule.To {
+			switch {
+			case peer.IPBlock != nil:
+				cidr, err := netip.ParsePrefix(peer.IPBlock.CIDR)
+				if err != nil {
+					c.errorf("%s: ipBlock %s: %v", what, peer.IPBlock.CIDR, err)
+					continue
+				}
+				for _, r := range privateRanges {
+					pr := netip.MustParsePrefix(r)
+					if !cidr.Contains(pr.Addr()) || cidr.Bits() > pr.Bits() {
+						continue
+					}
+					if !slices.ContainsFunc(peer.IPBlock.Except, func(e string) bool {
+						ep, err := netip.ParsePrefix(e)
+						return err == nil && ep.Bits() <= pr.Bits() && ep.Contains(pr.Addr())
+					}) {
+						c.errorf("%s: ipBlock %s lets webhooks reach %s", what, peer.IPBlock.CIDR, r)
+					}
+				}
+				if cidr.Bits() == 0 {
+					for _, p := range ports {
+						reach["internet:"+p] = true
+					}
+				}
+			case peer.PodSelector != nil && peer.NamespaceSelector != nil && peer.PodSelector.MatchLabels["k8s-app"] == "kube-dns":
+				for _, p := range ports {
+					reach["dns:"+p] = true
+				}
+			case peer.PodSelector != nil && peer.NamespaceSelector == nil:
+				for _, p := range ports {
+					reach[peer.PodSelector.MatchLabels["app.kubernetes.io/name"]+":"+p] = true
+				}
+			}
+		}
+	}
+	for _, need := range []string{"dns:53", "redis:6379", "kafka:9092", "internet:443", "internet:80"} {
+		if !reach[need] {
+			c.errorf("%s: webhooks cannot reach %s", what, need)
+		}
+	}
+}
+
+// kafkaGroups: each command that consumes the topic does it in a group of
+// its own (the ConfigMap's QREDGE_KAFKA_GROUP, a container's own, or the
+// flag's default). Two commands in one group split the partitions: each
+// would miss the other's events.
+func (c *checker) kafkaGroups() {
+	groups := map[string]string{} // group -> command
+	for _, d := range c.o.Deployments {
+		cmd := command(&d.Spec.Template.Spec)
+		f, ok := commandFlags(c.tb, cmd)["QREDGE_KAFKA_GROUP"]
+		if !ok {
+			continue
+		}
+		g := f.Default
+		if v, set := c.configMap().Data["QREDGE_KAFKA_GROUP"]; set {
+			g = v
+		}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "QREDGE_KAFKA_GROUP" {
+				g = e.Value
+			}
+		}
+		if other, dup := groups[g]; dup && other != cmd {
+			c.errorf("Deployment %s: qredge %s consumes in the Kafka group %s of qredge %s (set its own QREDGE_KAFKA_GROUP)", d.Name, cmd, g, other)
+		}
+		groups[g] = cmd
 	}
 }
 

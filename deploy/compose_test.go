@@ -132,7 +132,7 @@ func TestComposeQredgeServices(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if want := []string{"analytics", "api", "edge-1", "edge-2"}; !slices.Equal(names, want) {
+	if want := []string{"analytics", "api", "edge-1", "edge-2", "webhooks"}; !slices.Equal(names, want) {
 		t.Errorf("services built from the Dockerfile: %v, want %v", names, want)
 	}
 	cluster := clusterEnv(t)
@@ -159,6 +159,7 @@ func TestComposeQredgeServices(t *testing.T) {
 
 	images := map[string]bool{}
 	nodeIDs := map[string]string{}
+	groups := map[string]string{} // Kafka group -> service
 	for _, name := range names {
 		s := qs[name]
 		what := "service " + name
@@ -193,6 +194,18 @@ func TestComposeQredgeServices(t *testing.T) {
 					t.Errorf("%s: lacks %s, which qredge %s gets in Kubernetes", what, k, cmd)
 				}
 			}
+		}
+		// Each consumer of the topic in a group of its own: two commands
+		// in one group would split the partitions and miss events.
+		if _, ok := flags["QREDGE_KAFKA_GROUP"]; ok {
+			g, set := s.Environment["QREDGE_KAFKA_GROUP"]
+			if !set {
+				g = flags["QREDGE_KAFKA_GROUP"].Default
+			}
+			if other, dup := groups[g]; dup && qs[other].Command[0] != cmd {
+				t.Errorf("%s: Kafka group %s is also %s's (qredge %s)", what, g, other, qs[other].Command[0])
+			}
+			groups[g] = name
 		}
 		if id, ok := s.Environment["QREDGE_NODE_ID"]; ok {
 			if other, dup := nodeIDs[id]; dup {
@@ -344,7 +357,7 @@ func TestComposeDependencies(t *testing.T) {
 		if s.DependsOn["redis"].Condition != "service_healthy" {
 			t.Errorf("service %s: does not wait for a healthy redis", name)
 		}
-		if len(s.Command) > 0 && (s.Command[0] == "edge" || s.Command[0] == "analytics") && s.DependsOn["kafka-init"].Condition != "service_completed_successfully" {
+		if len(s.Command) > 0 && slices.Contains([]string{"edge", "analytics", "webhooks"}, s.Command[0]) && s.DependsOn["kafka-init"].Condition != "service_completed_successfully" {
 			t.Errorf("service %s: does not wait for kafka-init to create the topic", name)
 		}
 	}

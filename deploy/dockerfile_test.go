@@ -162,7 +162,7 @@ type dockerfileFacts struct {
 func repoDockerfileFacts(tb testing.TB) dockerfileFacts {
 	tb.Helper()
 	f := dockerfileFacts{GoMinor: goMinor(tb), MakeBuild: makeBuildCommand(tb)}
-	for _, c := range []string{"serve", "edge", "api", "analytics"} {
+	for _, c := range []string{"serve", "edge", "api", "analytics", "webhooks"} {
 		for _, env := range []string{"QREDGE_LISTEN", "QREDGE_ADMIN_LISTEN"} {
 			// A listener off by default (serve's --admin-listen) has no
 			// port to expose.

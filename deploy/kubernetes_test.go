@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -171,7 +173,7 @@ func TestChecksCatch(t *testing.T) {
 	}, "Pods metric qredge_rps has no prometheus-adapter rule")
 	f("PDB selector", func(o *objects) {
 		o.PDBs[0].Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "qredge"}}
-	}, "selects the pods of 3 Deployments")
+	}, "selects the pods of 4 Deployments")
 	f("Service port", func(o *objects) {
 		for _, s := range o.Services {
 			s.Spec.Ports[0].TargetPort = intstr.FromString("web")
@@ -188,6 +190,36 @@ func TestChecksCatch(t *testing.T) {
 			}
 		}
 	}, "the ingress-nginx namespace cannot reach the edges' http port")
+	webhooksPolicy := func(o *objects) *networkingv1.NetworkPolicy {
+		for _, np := range o.NetworkPolicies {
+			if np.Name == "qredge-webhooks" {
+				return np
+			}
+		}
+		t.Fatal("no NetworkPolicy qredge-webhooks")
+		return nil
+	}
+	f("webhooks in analytics' group", func(o *objects) {
+		ctr := &(&checker{o: o}).deploymentNamed("qredge-webhooks").Spec.Template.Spec.Containers[0]
+		ctr.Env = slices.DeleteFunc(ctr.Env, func(e corev1.EnvVar) bool { return e.Name == "QREDGE_KAFKA_GROUP" })
+	}, "consumes in the Kafka group qredge-analytics of qredge analytics")
+	f("webhooks reach private ranges", func(o *objects) {
+		for _, r := range webhooksPolicy(o).Spec.Egress {
+			for _, p := range r.To {
+				if p.IPBlock != nil {
+					p.IPBlock.Except = slices.DeleteFunc(p.IPBlock.Except, func(e string) bool { return e == "169.254.0.0/16" })
+				}
+			}
+		}
+	}, "ipBlock 0.0.0.0/0 lets webhooks reach 169.254.0.0/16")
+	f("webhooks without DNS", func(o *objects) { np := webhooksPolicy(o); np.Spec.Egress = np.Spec.Egress[1:] }, "webhooks cannot reach dns:53")
+	f("webhooks egress wide open", func(o *objects) {
+		np := webhooksPolicy(o)
+		np.Spec.Egress = append(np.Spec.Egress, networkingv1.NetworkPolicyEgressRule{})
+	}, "an egress rule admits every destination or every port")
+	f("webhooks without egress policy", func(o *objects) {
+		webhooksPolicy(o).Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+	}, "no Egress policy")
 	f("no part-of", func(o *objects) { delete(edge(o).Spec.Template.Labels, partOfLabel) }, "pods lack app.kubernetes.io/part-of")
 	f("prescale contract", func(o *objects) {
 		o.CronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args[10] = "15m"

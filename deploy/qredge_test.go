@@ -22,7 +22,7 @@ const (
 
 // The qredge commands the deployment files run. prescale is written in
 // parallel with these files: until it exists, its flags are not checked.
-var qredgeCommands = []string{"serve", "edge", "api", "analytics", "prescale"}
+var qredgeCommands = []string{"serve", "edge", "api", "analytics", "webhooks", "prescale"}
 
 var (
 	// repoRoot is the qredge repository (the main module), the parent of

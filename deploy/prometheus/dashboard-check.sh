@@ -4,10 +4,13 @@
 #
 # Starts, all on 127.0.0.1 free ports: a redis-server, a kfake Kafka broker
 # (loadtest/kfakeserver), qredge serve, qredge edge (Redis + Kafka),
-# qredge api and qredge analytics; seeds links, sends a few API requests
-# and LOAD_SECONDS of scans to serve and the edge (qredge loadtest run);
-# and a Prometheus (Debian's /usr/bin/prometheus) that scrapes all four
-# every second and loads alerts.yml. Then dashboard_check.py evaluates every
+# qredge api, qredge analytics and qredge webhooks, and a webhook receiver
+# that answers every delivery 501 (python3 -m http.server), so deliveries
+# are retried and the webhook's outbox and lag are reported; seeds links,
+# creates the webhook, sends a few API requests and LOAD_SECONDS of scans
+# to serve and the edge (qredge loadtest run); and a Prometheus (Debian's
+# /usr/bin/prometheus) that scrapes all five every second and loads
+# alerts.yml. Then dashboard_check.py evaluates every
 # expression of deploy/grafana/qredge.json and every alert's signal (the
 # expr without its threshold comparison) through /api/v1/query, and fails
 # if one is invalid or returns no series. Stops everything it started.
@@ -73,6 +76,7 @@ Q="$WORK/qredge"
 
 REDIS_PORT=$(free_port) SERVE_PORT=$(free_port) EDGE_PORT=$(free_port) EDGE_ADMIN=$(free_port)
 API_PORT=$(free_port) API_ADMIN=$(free_port) ANALYTICS_ADMIN=$(free_port) PROM_PORT=$(free_port)
+WEBHOOKS_ADMIN=$(free_port) RECEIVER_PORT=$(free_port)
 KEY=qk_dashboardcheck_0123456789abcdef
 N=1000
 
@@ -89,22 +93,30 @@ log "seeding $N links into the embedded store and into Redis"
 "$Q" loadtest seed --data-dir "$WORK/data" --n "$N" >"$WORK/seed.log" 2>&1
 "$Q" loadtest seed --redis "127.0.0.1:$REDIS_PORT" --n "$N" >>"$WORK/seed.log" 2>&1
 
-log "starting qredge serve, edge, api and analytics"
+# The receiver: http.server answers POST with 501, a failure that is retried.
+python3 -m http.server --bind 127.0.0.1 "$RECEIVER_PORT" >"$WORK/receiver.log" 2>&1 &
+PIDS+=("$!")
+
+log "starting qredge serve, edge, api, analytics and webhooks"
 "$Q" serve --listen "127.0.0.1:$SERVE_PORT" --data-dir "$WORK/data" --api-key "$KEY" --log-level warn >"$WORK/serve.log" 2>&1 &
 PIDS+=("$!")
 "$Q" edge --redis "127.0.0.1:$REDIS_PORT" --kafka "$BROKERS" --listen "127.0.0.1:$EDGE_PORT" \
 	--admin-listen "127.0.0.1:$EDGE_ADMIN" --spool-dir "$WORK/edge-spool" --log-level warn >"$WORK/edge.log" 2>&1 &
 PIDS+=("$!")
 "$Q" api --redis "127.0.0.1:$REDIS_PORT" --listen "127.0.0.1:$API_PORT" --admin-listen "127.0.0.1:$API_ADMIN" \
-	--api-key "$KEY" --public-url "http://127.0.0.1:$EDGE_PORT" --log-level warn >"$WORK/api.log" 2>&1 &
+	--api-key "$KEY" --public-url "http://127.0.0.1:$EDGE_PORT" --webhook-allow-private --log-level warn >"$WORK/api.log" 2>&1 &
 PIDS+=("$!")
 "$Q" analytics --redis "127.0.0.1:$REDIS_PORT" --kafka "$BROKERS" --admin-listen "127.0.0.1:$ANALYTICS_ADMIN" \
 	--log-level warn >"$WORK/analytics.log" 2>&1 &
+PIDS+=("$!")
+"$Q" webhooks --redis "127.0.0.1:$REDIS_PORT" --kafka "$BROKERS" --admin-listen "127.0.0.1:$WEBHOOKS_ADMIN" \
+	--webhook-allow-private --log-level warn >"$WORK/webhooks.log" 2>&1 &
 PIDS+=("$!")
 wait_ok "http://127.0.0.1:$SERVE_PORT/readyz" "qredge serve"
 wait_ok "http://127.0.0.1:$EDGE_ADMIN/readyz" "qredge edge"
 wait_ok "http://127.0.0.1:$API_ADMIN/readyz" "qredge api"
 wait_ok "http://127.0.0.1:$ANALYTICS_ADMIN/readyz" "qredge analytics"
+wait_ok "http://127.0.0.1:$WEBHOOKS_ADMIN/readyz" "qredge webhooks"
 
 cat >"$WORK/prometheus.yml" <<EOF
 global:
@@ -121,6 +133,8 @@ scrape_configs:
     static_configs: [{targets: ["127.0.0.1:$API_ADMIN"]}]
   - job_name: qredge-analytics
     static_configs: [{targets: ["127.0.0.1:$ANALYTICS_ADMIN"]}]
+  - job_name: qredge-webhooks
+    static_configs: [{targets: ["127.0.0.1:$WEBHOOKS_ADMIN"]}]
 EOF
 log "starting prometheus on 127.0.0.1:$PROM_PORT"
 "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
@@ -138,6 +152,10 @@ for base in "http://127.0.0.1:$SERVE_PORT" "http://127.0.0.1:$API_PORT"; do
 	curl -s -o /dev/null "${auth[@]}" "$base/api/v1/links/no-such-link"
 	curl -s -o /dev/null "$base/api/v1/links" # 401
 done
+
+log "a webhook for scans, to the receiver"
+curl -fs -o /dev/null -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+	-d "{\"url\":\"http://127.0.0.1:$RECEIVER_PORT/hook\",\"events\":[\"scan\"]}" "http://127.0.0.1:$API_PORT/api/v1/webhooks"
 
 log "scans for ${LOAD_SECONDS}s at $RATE/s to serve and to the edge"
 "$Q" loadtest run --target "http://127.0.0.1:$SERVE_PORT" --codes "$N" --rate "$RATE" --duration "${LOAD_SECONDS}s" \
