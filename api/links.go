@@ -263,10 +263,8 @@ func mergeLink(cur *store.Link, patch map[string]any) (*store.Link, error) {
 	}
 	l := in.Link()
 	keepVariantNames(cur, l)
-	_, limit := patch["max_scans"]
-	_, bots := patch["max_scans_include_bots"]
-	if !limit && !bots {
-		// A changed limit is judged afresh by the next scan.
+	if l.MaxScans == cur.MaxScans && l.MaxScansIncludeBots == cur.MaxScansIncludeBots {
+		// Only a changed limit is judged afresh, by the next scan.
 		l.ScanLimitReachedAt = cur.ScanLimitReachedAt
 	}
 	return l, nil

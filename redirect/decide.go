@@ -180,6 +180,7 @@ type decision struct {
 	variant int  // index of the variant, or -1
 	assign  bool // a variant was assigned now: set the cookie
 	varies  bool // the answer depends on the visitor
+	noStore bool // not cached anywhere: a protected or limited link
 }
 
 // plainDecision is the decision for a link with one destination for
@@ -194,7 +195,8 @@ type pickFunc func(n uint64) uint64
 // decide evaluates a link for one request: disabled, schedule, rules in
 // order (first match wins), variants (sticky by cookie), destination.
 func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision {
-	d := decision{status: int(l.status), target: l.dest(), reason: whyDestination, rule: -1, variant: -1, varies: l.varies}
+	d := decision{status: int(l.status), target: l.dest(), reason: whyDestination, rule: -1, variant: -1, varies: l.varies,
+		noStore: l.password != "" || l.maxScans > 0}
 	switch {
 	case l.disabled:
 		return goneDecision(l, whyDisabled)

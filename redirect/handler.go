@@ -353,7 +353,10 @@ func (h *Handler) count(ctx *fasthttp.RequestCtx, r result) {
 
 func (h *Handler) cacheControl(d *decision) []byte {
 	switch {
-	case d.reason >= whyNotYetActive: // not yet, expired, disabled, past the limit
+	case d.reason >= whyNotYetActive || d.noStore:
+		// Not yet, expired, disabled, past the limit; or a protected link
+		// (a cache would skip its password) or a limited one (whose
+		// scans must all be counted).
 		return strNoStore // the answer changes at a known time
 	case d.status == fasthttp.StatusMovedPermanently || d.status == fasthttp.StatusPermanentRedirect:
 		if d.varies {

@@ -23,9 +23,12 @@ type ScanCounter struct {
 	// Load returns the scans a link has had before this process counted
 	// any (bots' too when bots).
 	Load func(key string, created int64, bots bool) int64
-	// Reached, when set, is called (on its own goroutine) once the
-	// scan that reaches a link's limit is admitted.
-	Reached func(key string, created int64)
+	// Reached, when set, is called (on its own goroutine) with the count
+	// once the scan that reaches a link's limit is admitted, and again
+	// when a scan is refused at a limit not reported yet (the handler
+	// asks only for links not marked: a mark lost to a race, or a lowered
+	// limit).
+	Reached func(key string, created, count int64, bots bool)
 
 	mu     sync.Mutex
 	counts map[ScanCountKey]*scanCount
@@ -38,8 +41,9 @@ type ScanCountKey struct {
 }
 
 type scanCount struct {
-	n     int64
-	dirty bool
+	n        int64
+	dirty    bool
+	reported int64 // the limit last reported reached, 0: none
 }
 
 // Admit implements ScanLimiter.
@@ -58,15 +62,16 @@ func (c *ScanCounter) Admit(key string, created, max int64, bots bool) bool {
 		}
 		c.counts[k] = e
 	}
-	if e.n >= max {
-		return false
+	ok := e.n < max
+	if ok {
+		e.n++
+		e.dirty = true
 	}
-	e.n++
-	e.dirty = true
-	if e.n == max && c.Reached != nil {
-		go c.Reached(key, created)
+	if e.n >= max && e.reported != max && c.Reached != nil {
+		e.reported = max
+		go c.Reached(key, created, e.n, bots)
 	}
-	return true
+	return ok
 }
 
 // Dirty returns the counts changed since the last call, for the caller to

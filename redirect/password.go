@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"html"
+	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -23,21 +25,24 @@ import (
 // without a shared secret, and changing the password ends every cookie.
 //
 // Checking a password costs an argon2id hash (about 30 ms and 19 MiB):
-// at most maxPasswordChecks run at once (the others are told to retry),
-// and each client may try maxGuesses times a minute per link.
+// at most half the process's CPUs (one at least) check at once, and the
+// others are told to retry. Each client (an IPv4 address, or an IPv6 /64)
+// may try maxGuesses times a minute per link, and each link may be
+// guessed wrong maxLinkFailures times a minute per process, whoever
+// guesses: a guesser with many addresses is slowed as much as one.
 
 // PasswordCookiePrefix starts the name of a protected link's cookie; the
 // code follows.
 const PasswordCookiePrefix = "qp_"
 
 const (
-	maxGuesses     = 5
-	guessWindow    = time.Minute
-	maxGuessClient = 100_000 // (link, client) pairs remembered; beyond, the oldest windows are dropped
+	maxGuesses      = 5
+	maxLinkFailures = 120
+	maxGuessClients = 100_000 // (link, client) pairs counted in a minute; beyond, only the links' budgets apply
 )
 
 // maxPasswordChecks bounds the argon2id checks running at once.
-var maxPasswordChecks = 2
+var maxPasswordChecks = max(1, runtime.GOMAXPROCS(0)/2)
 
 // passwordToken is the cookie value that opens link l until expires (Unix
 // seconds).
@@ -70,46 +75,55 @@ func (h *Handler) unlocked(ctx *fasthttp.RequestCtx, l *Link, now int64) bool {
 	return hmac.Equal(passwordToken(l, expires), c)
 }
 
-// guesses counts wrong passwords per link and client in one-minute
-// windows.
+// guesses counts password tries per link and client, and wrong ones per
+// link, in one-minute windows: a new minute starts with empty maps, so
+// neither grows past one minute's clients and links.
 type guesses struct {
-	mu sync.Mutex
-	m  map[string]guessCount
+	mu       sync.Mutex
+	minute   int64
+	byClient map[string]int
+	failures map[string]int
 }
 
-type guessCount struct {
-	start int64
-	n     int
+// clientKey is the link and the client's address, an IPv6 one cut to its
+// /64 (what one subscriber gets).
+func clientKey(link string, ip netip.Addr) string {
+	if ip.Is6() && !ip.Is4In6() {
+		p, _ := ip.Prefix(64)
+		return link + "\x00" + p.String()
+	}
+	return link + "\x00" + ip.Unmap().String()
 }
 
 // allow reports whether the client may try another password for the link
 // now, and counts the try.
-func (g *guesses) allow(id string, now int64) bool {
+func (g *guesses) allow(link string, ip netip.Addr, now int64) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.m == nil {
-		g.m = make(map[string]guessCount)
+	if m := now / int64(time.Minute); m != g.minute || g.byClient == nil {
+		g.minute, g.byClient, g.failures = m, map[string]int{}, map[string]int{}
 	}
-	w := g.m[id]
-	if now-w.start >= int64(guessWindow) {
-		if len(g.m) >= maxGuessClient {
-			for k, old := range g.m {
-				if now-old.start >= int64(guessWindow) {
-					delete(g.m, k)
-				}
-			}
-			if len(g.m) >= maxGuessClient {
-				return false // under a flood of clients, refuse rather than grow
-			}
-		}
-		w = guessCount{start: now}
-	}
-	if w.n >= maxGuesses {
+	if g.failures[link] >= maxLinkFailures {
 		return false
 	}
-	w.n++
-	g.m[id] = w
+	k := clientKey(link, ip)
+	n, known := g.byClient[k]
+	if n >= maxGuesses {
+		return false
+	}
+	if known || len(g.byClient) < maxGuessClients {
+		g.byClient[k] = n + 1
+	}
 	return true
+}
+
+// failed counts a wrong password for the link.
+func (g *guesses) failed(link string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.failures != nil && (g.failures[link] > 0 || len(g.failures) < maxGuessClients) {
+		g.failures[link]++
+	}
 }
 
 // passwordGate answers a request for a protected link without a valid
@@ -120,8 +134,7 @@ func (h *Handler) passwordGate(ctx *fasthttp.RequestCtx, l *Link, now int64) {
 		h.writePasswordPage(ctx, fasthttp.StatusOK, "")
 		return
 	}
-	ip := h.clientIP(ctx)
-	if !h.guesses.allow(l.key()+"\x00"+ip.String(), now) {
+	if !h.guesses.allow(l.key(), h.clientIP(ctx), now) {
 		h.count(ctx, rPassword)
 		ctx.Response.Header.Set("Retry-After", "60")
 		h.writePasswordPage(ctx, fasthttp.StatusTooManyRequests, "Too many tries. Wait a minute and try again.")
@@ -135,9 +148,11 @@ func (h *Handler) passwordGate(ctx *fasthttp.RequestCtx, l *Link, now int64) {
 		h.writePasswordPage(ctx, fasthttp.StatusServiceUnavailable, "Busy. Try again in a moment.")
 		return
 	}
-	ok := store.VerifyPassword(l.password, string(ctx.PostArgs().Peek("password")))
+	pw := ctx.PostArgs().Peek("password")
+	ok := len(pw) >= store.MinPasswordLen && len(pw) <= store.MaxPasswordLen && store.VerifyPassword(l.password, string(pw))
 	<-h.pwChecks
 	if !ok {
+		h.guesses.failed(l.key())
 		h.count(ctx, rPassword)
 		h.writePasswordPage(ctx, fasthttp.StatusForbidden, "Wrong password. Try again.")
 		return

@@ -1,6 +1,8 @@
 package redirect
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -132,7 +134,7 @@ func TestGoneURLAndScanLimit(t *testing.T) {
 			}
 			return 0
 		},
-		Reached: func(key string, created int64) {
+		Reached: func(key string, created, count int64, bots bool) {
 			reachedMu.Lock()
 			reached = append(reached, key)
 			reachedMu.Unlock()
@@ -237,5 +239,54 @@ func TestScanLimitConcurrent(t *testing.T) {
 	wg.Wait()
 	if admitted != 1000 {
 		t.Fatalf("admitted %d of 4000, want 1000", admitted)
+	}
+}
+
+// TestGuessLimits: 5 tries a minute per link and client, an IPv6 /64
+// counting as one client; 120 wrong passwords a minute per link from any
+// number of clients; a new minute starts afresh.
+func TestGuessLimits(t *testing.T) {
+	var g guesses
+	now := testclock.Date(2026, 5, 1, 12, 0, 0).UnixNano()
+	a := netip.MustParseAddr("2001:db8:1:2::1")
+	for i := 0; i < maxGuesses; i++ {
+		if !g.allow("vip\x00", netip.MustParseAddr(fmt.Sprintf("2001:db8:1:2::%x", i+1)), now) {
+			t.Fatalf("try %d from the /64 refused", i+1)
+		}
+	}
+	if g.allow("vip\x00", a, now) || !g.allow("other\x00", a, now) || !g.allow("vip\x00", netip.MustParseAddr("2001:db8:1:3::1"), now) {
+		t.Fatal("the /64's sixth try was let through, or another link or /64 was refused")
+	}
+	for i := 0; i < maxLinkFailures; i++ {
+		g.failed("vip\x00")
+	}
+	if g.allow("vip\x00", netip.MustParseAddr("198.51.100.7"), now) {
+		t.Fatal("a new client was let through after the link's failures budget")
+	}
+	if !g.allow("vip\x00", netip.MustParseAddr("198.51.100.7"), now+int64(time.Minute)) {
+		t.Fatal("a new minute did not start afresh")
+	}
+}
+
+// TestProtectedNotCached: a protected or limited link's redirect is never
+// cached, not even a 301 (a shared cache would skip the password, and
+// scans would go uncounted).
+func TestProtectedNotCached(t *testing.T) {
+	cfg := DefaultConfig()
+	tb := newTestTable(validLink(t, &store.Link{Code: "vip", Destination: "https://example.com/", Status: 301, Password: "open sesame"}),
+		validLink(t, &store.Link{Code: "few", Destination: "https://example.com/", Status: 301, MaxScans: 100}),
+		&store.Link{Code: "open", Destination: "https://example.com/", Status: 301})
+	h := NewHandler(cfg, tb)
+	ctx := serveCtx(h, "POST", "/vip", func(r *fasthttp.Request) {
+		r.Header.SetContentType("application/x-www-form-urlencoded")
+		r.SetBodyString("password=open+sesame")
+	})
+	cookie := strings.SplitN(string(ctx.Response.Header.Peek("Set-Cookie")), ";", 2)[0]
+	name, value, _ := strings.Cut(cookie, "=")
+	for path, want := range map[string]string{"/vip": "no-store", "/few": "no-store", "/open": "public, max-age=3600"} {
+		c := serveCtx(h, "GET", path, func(r *fasthttp.Request) { r.Header.SetCookie(name, value) })
+		if c.Response.StatusCode() != 301 || string(c.Response.Header.Peek("Cache-Control")) != want {
+			t.Errorf("%s: %d, Cache-Control %q, want %q", path, c.Response.StatusCode(), c.Response.Header.Peek("Cache-Control"), want)
+		}
 	}
 }

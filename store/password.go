@@ -28,7 +28,9 @@ const (
 
 	maxHashMemory  = 64 * 1024 // KiB
 	maxHashTime    = 10
-	maxHashThreads = 4
+	maxHashThreads = 2
+	// maxHashCost bounds memory times passes: four times the default's.
+	maxHashCost = 4 * passwordMemory * passwordTime
 )
 
 // HashPassword returns the argon2id hash of password.
@@ -62,8 +64,10 @@ func parsePasswordHash(h string) (passwordHash, string) {
 		fmt.Sprintf("m=%d,t=%d,p=%d", p.memory, p.time, p.threads) != parts[3] {
 		return passwordHash{}, "has unreadable parameters (want m=KiB,t=passes,p=lanes)"
 	}
-	if p.memory < 8*uint32(max(p.threads, 1)) || p.memory > maxHashMemory || p.time < 1 || p.time > maxHashTime || p.threads < 1 || p.threads > maxHashThreads {
-		return passwordHash{}, fmt.Sprintf("has parameters out of bounds (m at most %d KiB, t 1 to %d, p 1 to %d)", maxHashMemory, maxHashTime, maxHashThreads)
+	if p.memory < 8*uint32(max(p.threads, 1)) || p.memory > maxHashMemory || p.time < 1 || p.time > maxHashTime || p.threads < 1 || p.threads > maxHashThreads ||
+		uint64(p.memory)*uint64(p.time) > maxHashCost {
+		return passwordHash{}, fmt.Sprintf("has parameters out of bounds (m at most %d KiB, t 1 to %d, p 1 to %d, m times t at most %d)",
+			maxHashMemory, maxHashTime, maxHashThreads, maxHashCost)
 	}
 	var err error
 	b64 := base64.RawStdEncoding

@@ -281,7 +281,8 @@ func normPath(p string) string {
 }
 
 // Check returns the policy's objections to l's destinations (destination,
-// each rule's, each variant's, the schedule's before_url and after_url),
+// each rule's, each variant's, the schedule's before_url and after_url,
+// gone_url),
 // each naming the field as Validate does. Call it after Validate: URLs
 // that do not parse are left to Validate. A link's own domain counts as
 // one of the service's short domains.
@@ -299,6 +300,7 @@ func (p *DestinationPolicy) Check(l *Link) []FieldError {
 		}
 	}
 	check("destination", l.Destination)
+	check("gone_url", l.GoneURL)
 	for i := range l.Rules {
 		check(fmt.Sprintf("rules[%d].destination", i), l.Rules[i].Destination)
 	}

@@ -120,6 +120,7 @@ func TestPolicyEveryField(t *testing.T) {
 		},
 		Variants: []Variant{{Destination: "https://ok.example/", Weight: 1}, {Destination: "https://go.example.com/", Weight: 1}},
 		Schedule: &Schedule{NotBefore: &nb, BeforeURL: "https://own.example/soon", NotAfter: &na, AfterURL: "https://evil.example/over"},
+		GoneURL:  "https://evil.example/gone",
 	}
 	if err := l.Validate(); err != nil {
 		t.Fatal(err)
@@ -127,6 +128,7 @@ func TestPolicyEveryField(t *testing.T) {
 	got := p.Check(l)
 	want := []string{
 		`destination: host "evil.example" is denied by "evil.example" in --deny-destinations`,
+		`gone_url: host "evil.example" is denied`,
 		`rules[1].destination: host "x.evil.example" is denied by "evil.example" in --deny-destinations`,
 		`variants[1].destination: host "go.example.com" is in --public-url`,
 		`schedule.before_url: host "own.example" is the link's own domain: it would redirect to this service itself: a redirect loop`,

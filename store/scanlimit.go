@@ -29,10 +29,13 @@ func ScansTowardLimit(st *Stats) int64 {
 }
 
 // MarkScanLimitReached sets ScanLimitReachedAt of the link (domain, code)
-// created at created (Unix nanoseconds), so that every edge answers it as
-// past its limit. It does nothing when the link is gone, is another link
-// (created again), has no limit any more or is marked already.
-func MarkScanLimitReached(ctx context.Context, links LinkStore, domain, code string, created int64, at time.Time) error {
+// created at created (Unix nanoseconds), whose scans toward its limit
+// were counted as count (bots' included when bots), so that every edge
+// answers it as past its limit. It does nothing when the link is gone,
+// is another link (created again), is marked already, or has a limit the
+// count does not reach (changed since the count: counted with the other
+// bots setting, or raised).
+func MarkScanLimitReached(ctx context.Context, links LinkStore, domain, code string, created, count int64, bots bool, at time.Time) error {
 	for attempt := 0; ; attempt++ {
 		l, err := links.GetLink(ctx, domain, code)
 		if ErrorCode(err) == ENOTFOUND {
@@ -41,7 +44,7 @@ func MarkScanLimitReached(ctx context.Context, links LinkStore, domain, code str
 		if err != nil {
 			return err
 		}
-		if l.CreatedAt.UnixNano() != created || l.MaxScans == 0 || l.ScanLimitReachedAt != nil {
+		if l.CreatedAt.UnixNano() != created || l.MaxScans == 0 || count < l.MaxScans || l.MaxScansIncludeBots != bots || l.ScanLimitReachedAt != nil {
 			return nil
 		}
 		at := at.UTC()

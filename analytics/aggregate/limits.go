@@ -81,8 +81,10 @@ func (l *Limits) Check(ctx context.Context, events []analytics.Decoded) {
 	}
 	for k := range seen {
 		st, err := l.Stats.LinkStats(ctx, store.LimitQuery(k.domain, k.code, time.Unix(0, k.created), k.bots, now()))
-		if err == nil && store.ScansTowardLimit(&st.Stats) >= k.max {
-			err = store.MarkScanLimitReached(ctx, l.Links, k.domain, k.code, k.created, now())
+		if n := int64(0); err == nil {
+			if n = store.ScansTowardLimit(&st.Stats); n >= k.max {
+				err = store.MarkScanLimitReached(ctx, l.Links, k.domain, k.code, k.created, n, k.bots, now())
+			}
 		}
 		if err != nil && l.Log != nil {
 			l.Log.Warn("cannot check a link's scan limit", "code", k.code, "domain", k.domain, "err", err)

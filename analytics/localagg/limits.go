@@ -32,11 +32,11 @@ const saveEvery = time.Second
 // shows it. Call it once, before Start.
 func (a *Aggregator) Limiter(links store.LinkStore) *redirect.ScanCounter {
 	c := &redirect.ScanCounter{Load: a.loadScans}
-	c.Reached = func(key string, created int64) {
+	c.Reached = func(key string, created, count int64, bots bool) {
 		code, domain, _ := strings.Cut(key, "\x00")
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := store.MarkScanLimitReached(ctx, links, domain, code, created, a.cfg.Now()); err != nil {
+		if err := store.MarkScanLimitReached(ctx, links, domain, code, created, count, bots, a.cfg.Now()); err != nil {
 			a.log.Warn("cannot mark a link's scan limit reached", "code", code, "domain", domain, "err", err)
 		}
 	}

@@ -130,6 +130,11 @@ func TestServeScanLimitExact(t *testing.T) {
 		_, b := req(t, "GET", base+"/api/v1/links/drop", key, "")
 		return strings.Contains(b, `"scan_limit_reached_at"`)
 	})
+	// A change that leaves the limit as it is keeps the mark (the console
+	// sends max_scans with every save).
+	if resp, b := req(t, "PATCH", base+"/api/v1/links/drop", key, `{"title":"Drop","max_scans":20}`); resp.StatusCode != 200 || !strings.Contains(b, "scan_limit_reached_at") {
+		t.Fatalf("a title change cleared the mark: %d %s", resp.StatusCode, b)
+	}
 	// Raising the limit opens the link for exactly the difference, also
 	// after a restart.
 	if resp, b := req(t, "PATCH", base+"/api/v1/links/drop", key, `{"max_scans":25}`); resp.StatusCode != 200 || strings.Contains(b, "scan_limit_reached_at") {

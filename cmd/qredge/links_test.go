@@ -328,7 +328,7 @@ func TestLinksImportStdin(t *testing.T) {
 func TestLinksExportEmpty(t *testing.T) {
 	dir := t.TempDir()
 	mustSeedDataDir(t, dir, nil)
-	if out := mustRunLinks(t, "export", "--data-dir", dir); out != "code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,title,notes,gone_url,max_scans,max_scans_include_bots,password_hash,version,created_at,updated_at\n" {
+	if out := mustRunLinks(t, "export", "--data-dir", dir); out != "code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,title,notes,gone_url,max_scans,max_scans_include_bots,password_hash,password_protected,version,created_at,updated_at\n" {
 		t.Fatalf("csv: %q", out)
 	}
 	if out := mustRunLinks(t, "export", "--data-dir", dir, "--format", "jsonl"); out != "" {

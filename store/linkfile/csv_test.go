@@ -116,11 +116,11 @@ func TestCSVRoundTrip(t *testing.T) {
 	// Written cells: header, booleans, tags, compact JSON without HTML
 	// escaping, times in UTC.
 	for _, s := range []string{
-		"code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,title,notes,gone_url,max_scans,max_scans_include_bots,password_hash,version,created_at,updated_at\n",
-		"plain,,https://example.com/,302,false,,false,,,,,,,,,false,,0,,\n",
+		"code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,title,notes,gone_url,max_scans,max_scans_include_bots,password_hash,password_protected,version,created_at,updated_at\n",
+		"plain,,https://example.com/,302,false,,false,,,,,,,,,false,,false,0,,\n",
 		`campaign:spring print,`,
 		`"[{""when"":{""device"":[""ios""],""country"":[""DE"",""AT""]},""destination"":""https://apps.apple.com/app?id=1&lang=de""}`,
-		",,,,,false,,42,2025-03-01T12:00:00.123456789Z,2025-03-01T13:00:00.123456789Z\n",
+		",,,,,false,,false,42,2025-03-01T12:00:00.123456789Z,2025-03-01T13:00:00.123456789Z\n",
 	} {
 		if !bytes.Contains(data, []byte(s)) {
 			t.Errorf("output lacks %q:\n%s", s, data)
@@ -276,5 +276,26 @@ func TestCSVWriteError(t *testing.T) {
 	w := NewCSVWriter(io.Discard)
 	if err := w.Write(&store.Link{Code: "x", Schedule: &store.Schedule{NotAfter: &bad}}); err == nil || !strings.Contains(err.Error(), `link "x": schedule:`) {
 		t.Fatal(err)
+	}
+}
+
+// TestCSVPasswordProtected: a row exported through the API says
+// password_protected without the hash; importing it without a password
+// is refused, so the protection is never dropped on the way.
+func TestCSVPasswordProtected(t *testing.T) {
+	var b bytes.Buffer
+	w := NewCSVWriter(&b)
+	if err := w.WriteProtected(&store.Link{Code: "vip", Destination: "https://example.com/", Status: 302}, true); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	links, rows, err := readAll(t, b.String())
+	if err != nil || len(links) != 0 || len(rows) != 1 || rows[0].Fields[0].Field != "password" {
+		t.Fatalf("links %v, rows %v, err %v\n%s", links, rows, err, b.String())
+	}
+	data := strings.Replace(b.String(), "password_hash,password_protected", "password,password_protected", 1)
+	data = strings.Replace(data, ",,true,", ",open sesame,true,", 1)
+	if links, rows, err := readAll(t, data); err != nil || len(rows) != 0 || len(links) != 1 || links[0].Password != "open sesame" {
+		t.Fatalf("with a password: %v %v %v\n%s", links, rows, err, data)
 	}
 }

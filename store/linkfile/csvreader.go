@@ -19,7 +19,7 @@ import (
 var CSVColumns = []string{
 	"code", "domain", "destination", "status", "forward_query", "query_precedence", "disabled",
 	"tags", "rules", "variants", "schedule", "title", "notes", "gone_url", "max_scans", "max_scans_include_bots",
-	"password_hash", "version", "created_at", "updated_at",
+	"password_hash", "password_protected", "version", "created_at", "updated_at",
 }
 
 // column identifies what a cell holds.
@@ -45,6 +45,7 @@ const (
 	colMaxScansIncludeBots
 	colPassword
 	colPasswordHash
+	colPasswordProtected // a row that says true must carry password or password_hash
 )
 
 var columnByName = map[string]column{
@@ -53,6 +54,7 @@ var columnByName = map[string]column{
 	"tags": colTags, "rules": colRules, "variants": colVariants, "schedule": colSchedule,
 	"title": colTitle, "notes": colNotes, "gone_url": colGoneURL, "max_scans": colMaxScans,
 	"max_scans_include_bots": colMaxScansIncludeBots, "password": colPassword, "password_hash": colPasswordHash,
+	"password_protected": colPasswordProtected,
 	"version": colIgnored, "created_at": colIgnored, "updated_at": colIgnored,
 	"short_url": colIgnored, "qr_url": colIgnored,
 }
@@ -174,8 +176,17 @@ func (r *CSVReader) Read() (*store.Link, error) {
 	if err != nil {
 		fields = append(fields, store.FieldError{Message: fmt.Sprintf("the row has %d cells, the header %d", len(rec), r.header)})
 	}
+	protected := false
 	for i := 0; i < len(rec) && i < len(r.cols); i++ {
+		if r.cols[i] == colPasswordProtected {
+			fields = append(fields, fieldError(r.names[i], parseBool(&protected, strings.TrimSpace(rec[i])))...)
+			continue
+		}
 		fields = append(fields, r.cell(l, r.cols[i], r.names[i], strings.TrimSpace(rec[i]))...)
+	}
+	if protected && l.Password == "" && l.PasswordHash == "" {
+		fields = append(fields, store.FieldError{Field: "password",
+			Message: "the link is password_protected but the row has neither password nor password_hash (exports through the API leave hashes out: set a password)"})
 	}
 	if len(fields) > 0 {
 		return l, &RowError{Index: index, Line: r.line, Fields: fields}

@@ -42,7 +42,13 @@ func (w *CSVWriter) writeHeader() error {
 
 // Write writes the row of l. Like csv.Writer it buffers: call Flush at the
 // end.
-func (w *CSVWriter) Write(l *store.Link) error {
+func (w *CSVWriter) Write(l *store.Link) error { return w.WriteProtected(l, false) }
+
+// WriteProtected is Write for a link that may be password-protected
+// without its hash at hand (as the API answers): protected writes
+// password_protected true, so that importing the row without a password
+// is refused instead of dropping the protection.
+func (w *CSVWriter) WriteProtected(l *store.Link, protected bool) error {
 	if err := w.writeHeader(); err != nil {
 		return err
 	}
@@ -77,9 +83,10 @@ func (w *CSVWriter) Write(l *store.Link) error {
 	}
 	rec[15] = strconv.FormatBool(l.MaxScansIncludeBots)
 	rec[16] = l.PasswordHash
-	rec[17] = strconv.FormatUint(l.Version, 10)
-	rec[18] = formatTime(l.CreatedAt)
-	rec[19] = formatTime(l.UpdatedAt)
+	rec[17] = strconv.FormatBool(protected || l.PasswordHash != "")
+	rec[18] = strconv.FormatUint(l.Version, 10)
+	rec[19] = formatTime(l.CreatedAt)
+	rec[20] = formatTime(l.UpdatedAt)
 	return w.cw.Write(rec)
 }
 

@@ -7,7 +7,7 @@
 //
 // The columns, written in this order, are
 //
-//	code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,title,notes,gone_url,max_scans,max_scans_include_bots,password_hash,version,created_at,updated_at
+//	code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,title,notes,gone_url,max_scans,max_scans_include_bots,password_hash,password_protected,version,created_at,updated_at
 //
 // When reading, columns may come in any order and only destination is
 // required; version, created_at, updated_at, short_url and qr_url are set

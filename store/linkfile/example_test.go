@@ -50,6 +50,6 @@ func ExampleCSVWriter() {
 		fmt.Println(err)
 	}
 	// Output:
-	// code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,title,notes,gone_url,max_scans,max_scans_include_bots,password_hash,version,created_at,updated_at
-	// spring,,https://example.com/?a=1&b=2,302,false,,false,print spring,,"[{""name"":""a"",""destination"":""https://a.example/"",""weight"":1},{""name"":""b"",""destination"":""https://b.example/"",""weight"":1}]",,,,,,false,,0,,
+	// code,domain,destination,status,forward_query,query_precedence,disabled,tags,rules,variants,schedule,title,notes,gone_url,max_scans,max_scans_include_bots,password_hash,password_protected,version,created_at,updated_at
+	// spring,,https://example.com/?a=1&b=2,302,false,,false,print spring,,"[{""name"":""a"",""destination"":""https://a.example/"",""weight"":1},{""name"":""b"",""destination"":""https://b.example/"",""weight"":1}]",,,,,,false,,false,0,,
 }

@@ -30,9 +30,15 @@ func Export(ctx context.Context, from Lister, tag string, f Format, w io.Writer)
 	if f == CSV {
 		bw := bufio.NewWriterSize(w, 64<<10)
 		cw := linkfile.NewCSVWriter(bw)
-		err = from.ForEachLink(ctx, tag, func(l *store.Link, _ json.RawMessage) error {
+		err = from.ForEachLink(ctx, tag, func(l *store.Link, raw json.RawMessage) error {
 			n++
-			return cw.Write(l)
+			var api struct {
+				PasswordProtected bool `json:"password_protected"`
+			}
+			if raw != nil {
+				json.Unmarshal(raw, &api) // the API's answer decoded already into l
+			}
+			return cw.WriteProtected(l, api.PasswordProtected)
 		})
 		if err == nil {
 			err = cw.Flush()

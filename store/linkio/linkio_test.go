@@ -165,7 +165,7 @@ func TestExport(t *testing.T) {
 	}}
 	var b bytes.Buffer
 	n, err := Export(context.Background(), from, "t", CSV, &b)
-	if err != nil || n != 1 || !strings.HasSuffix(b.String(), "\na,,https://a/?x=1&y=2,302,false,,false,t,,,,,,,,false,,0,,\n") {
+	if err != nil || n != 1 || !strings.HasSuffix(b.String(), "\na,,https://a/?x=1&y=2,302,false,,false,t,,,,,,,,false,,false,0,,\n") {
 		t.Fatalf("CSV: %d, %v\n%s", n, err, b.String())
 	}
 	b.Reset()

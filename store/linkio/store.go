@@ -34,8 +34,24 @@ func (s Store) ForEachLink(ctx context.Context, tag string, fn func(*store.Link,
 }
 
 // UpdateLink replaces the link of l's (domain, code), keeping its creation
-// time (an upsert).
+// time (an upsert), and its password when l has none: a row without a
+// password or its hash never removes a protection (exports through the
+// API carry no hash), as an upsert through the API does.
 func (s Store) UpdateLink(ctx context.Context, l *store.Link) error {
-	_, err := s.S.UpdateLink(ctx, l, 0)
-	return err
+	for attempt := 0; ; attempt++ {
+		var version uint64
+		if l.PasswordHash == "" {
+			cur, err := s.S.GetLink(ctx, l.Domain, l.Code)
+			if err != nil {
+				return err
+			}
+			l.PasswordHash, version = cur.PasswordHash, cur.Version
+		}
+		_, err := s.S.UpdateLink(ctx, l, version)
+		if store.ErrorCode(err) == store.EPRECONDITION && attempt < 5 {
+			l.PasswordHash = ""
+			continue // changed in between: read it again
+		}
+		return err
+	}
 }

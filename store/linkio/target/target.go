@@ -170,7 +170,11 @@ func (a apiLinks) UpdateLink(ctx context.Context, l *store.Link) error {
 	if err := json.Unmarshal(b, &patch); err != nil {
 		return err
 	}
-	for _, f := range []string{"status", "rules", "variants", "schedule", "forward_query", "query_precedence", "disabled", "tags"} {
+	// A row without password or password_hash keeps the link's password:
+	// exports through the API carry no hash, and a row must not remove a
+	// protection by leaving it out.
+	for _, f := range []string{"status", "rules", "variants", "schedule", "forward_query", "query_precedence", "disabled", "tags",
+		"title", "notes", "gone_url", "max_scans", "max_scans_include_bots"} {
 		if _, ok := patch[f]; !ok {
 			patch[f] = nil
 		}
