@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 )
@@ -158,7 +159,8 @@ func TestWebhookInputErrors(t *testing.T) {
 			method = "PATCH"
 		}
 		field(method, path, `{"url":"`+publicHook+`","events":["scan"],"extra":1}`, 400, "extra")
-		for _, ro := range []string{`"id":"wh_x"`, `"version":3`, `"created_at":"2026-01-01T00:00:00Z"`, `"updated_at":"2026-01-01T00:00:00Z"`} {
+		at := testclock.Date(2026, 1, 1, 0, 0, 0).Format(time.RFC3339)
+		for _, ro := range []string{`"id":"wh_x"`, `"version":3`, `"created_at":"` + at + `"`, `"updated_at":"` + at + `"`} {
 			name := strings.Trim(strings.SplitN(ro, ":", 2)[0], `"`)
 			field(method, path, `{"url":"`+publicHook+`","events":["scan"],`+ro+`}`, 400, name)
 		}
@@ -238,7 +240,7 @@ func TestWebhookDeadLettersAndAttempts(t *testing.T) {
 	ctx := context.Background()
 	h := e.createWebhook(`{"url":"` + publicHook + `","events":["scan"]}`)
 	other := e.createWebhook(`{"url":"` + publicHook + `","events":["scan"]}`)
-	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	base := testclock.Date(2026, 3, 1, 12, 0, 0)
 	for i := 1; i <= 3; i++ {
 		d := store.DeadLetter{
 			OutboxBatch: store.OutboxBatch{ID: fmt.Sprintf("dl%d", i), WebhookID: h.ID, Type: store.EventScan, Body: []byte(`{"events":[]}`), Events: i, FirstAt: base},

@@ -109,12 +109,13 @@ func (e *Embedded) wants(ctx context.Context, kinds ...string) (bool, error) {
 	return false, nil
 }
 
-// Tap queues the scans of the event log read after position prev up to
-// last. With no webhook for scans it does nothing (no write): a webhook
-// created later gets the scans from then on. A chunk at or before the
-// stored position was queued before and is skipped; one that overlaps
+// Tap queues the scans of the event log read up to position last (the
+// first argument, where the chunk starts, is not needed: the stored
+// position is). With no webhook for scans it does nothing (no write): a
+// webhook created later gets the scans from then on. A chunk at or before
+// the stored position was queued before and is skipped; one that overlaps
 // it is queued whole (at least once).
-func (e *Embedded) Tap(prev, last int64, events []analytics.Decoded) error {
+func (e *Embedded) Tap(_, last int64, events []analytics.Decoded) error {
 	ctx := context.Background()
 	if ok, err := e.wants(ctx, store.EventScan); !ok {
 		return err
@@ -123,14 +124,12 @@ func (e *Embedded) Tap(prev, last int64, events []analytics.Decoded) error {
 	switch {
 	case err != nil:
 		return err
-	case ok && stored >= last:
+	case !ok:
+		stored = -1
+	case stored >= last:
 		return nil
-	case ok:
-		prev = stored
-	default:
-		prev = -1
 	}
-	return e.a.ApplyScans(ctx, LogSource, 0, prev, last, events)
+	return e.a.ApplyScans(ctx, LogSource, 0, stored, last, events)
 }
 
 func (e *Embedded) onChange(c store.Change) {

@@ -55,7 +55,7 @@ var columnByName = map[string]column{
 	"title": colTitle, "notes": colNotes, "gone_url": colGoneURL, "max_scans": colMaxScans,
 	"max_scans_include_bots": colMaxScansIncludeBots, "password": colPassword, "password_hash": colPasswordHash,
 	"password_protected": colPasswordProtected,
-	"version": colIgnored, "created_at": colIgnored, "updated_at": colIgnored,
+	"version":            colIgnored, "created_at": colIgnored, "updated_at": colIgnored,
 	"short_url": colIgnored, "qr_url": colIgnored,
 }
 
