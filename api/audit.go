@@ -16,7 +16,9 @@ import (
 // update it is exact (the write is conditional on its version), for a
 // delete without If-Match another writer may change the link in between.
 // When the append fails the change stands and the failure is logged.
-// Password hashes are left out of the entries.
+// Password hashes are replaced by a fingerprint of the hash
+// (store.Link.Audited): a password set, changed or removed shows, the hash
+// does not.
 
 func (g *guardedStore) record(ctx context.Context, entries ...store.AuditEntry) {
 	if g.audit == nil || len(entries) == 0 {
@@ -25,7 +27,7 @@ func (g *guardedStore) record(ctx context.Context, entries ...store.AuditEntry) 
 	who := principalOf(ctx)
 	now := time.Now().UTC()
 	for i := range entries {
-		entries[i].Before, entries[i].After = entries[i].Before.Redacted(), entries[i].After.Redacted()
+		entries[i].Before, entries[i].After = entries[i].Before.Audited(), entries[i].After.Audited()
 		entries[i].Time = now
 		if who != nil {
 			entries[i].KeyID, entries[i].KeyName = who.ID, who.Name

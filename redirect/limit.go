@@ -48,20 +48,28 @@ type scanCount struct {
 
 // Admit implements ScanLimiter.
 func (c *ScanCounter) Admit(key string, created, max int64, bots bool) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	k := ScanCountKey{key, created}
+	c.mu.Lock()
 	e := c.counts[k]
-	if e == nil {
-		if c.counts == nil {
-			c.counts = make(map[ScanCountKey]*scanCount)
+	if e == nil && c.Load != nil {
+		// The first scan of a link loads its count without the lock
+		// (a read of the file and of the link's stats): scans of other
+		// limited links do not wait for it.
+		c.mu.Unlock()
+		n := c.Load(key, created, bots)
+		c.mu.Lock()
+		if e = c.counts[k]; e == nil {
+			e = &scanCount{n: n}
 		}
-		e = &scanCount{}
-		if c.Load != nil {
-			e.n = c.Load(key, created, bots)
-		}
-		c.counts[k] = e
 	}
+	if e == nil {
+		e = &scanCount{}
+	}
+	if c.counts == nil {
+		c.counts = make(map[ScanCountKey]*scanCount)
+	}
+	c.counts[k] = e
+	defer c.mu.Unlock()
 	ok := e.n < max
 	if ok {
 		e.n++

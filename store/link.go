@@ -1,6 +1,8 @@
 package store
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 )
 
@@ -137,6 +139,20 @@ func (l *Link) Redacted() *Link {
 	}
 	c := *l
 	c.PasswordHash = ""
+	return &c
+}
+
+// Audited returns l as the audit log keeps it: Redacted, but with
+// password_hash standing for the password by a fingerprint of its hash
+// (not the hash: it opens the link's cookies), so that setting, changing
+// and removing a password show in the log.
+func (l *Link) Audited() *Link {
+	if l == nil || l.PasswordHash == "" {
+		return l
+	}
+	c := *l
+	sum := sha256.Sum256([]byte(l.PasswordHash))
+	c.PasswordHash = "redacted:" + hex.EncodeToString(sum[:4])
 	return &c
 }
 

@@ -28,6 +28,11 @@ var nonPublic = []netip.Prefix{
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and broadcast
 	netip.MustParsePrefix("100::/64"),        // discard
 	netip.MustParsePrefix("2001:db8::/32"),   // documentation
+	netip.MustParsePrefix("::/96"),           // IPv4-compatible (deprecated): an IPv4 address in disguise
+	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use IPv4/IPv6 translation
+	netip.MustParsePrefix("2001::/32"),       // Teredo: tunnels to an embedded IPv4 address
+	netip.MustParsePrefix("2001::/23"),       // IETF protocol assignments
+	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
 }
 
 // IPv6 ranges that embed an IPv4 address.

@@ -75,6 +75,10 @@ func TestServePasswordAndTitle(t *testing.T) {
 	if resp, b := req(t, "PATCH", base+"/api/v1/links/vip", key, `{"password":null}`); resp.StatusCode != 200 || !strings.Contains(b, `"password_protected":false`) {
 		t.Fatalf("patch password null: %d %s", resp.StatusCode, b)
 	}
+	// The audit log shows the password set and removed, never its hash.
+	if _, b := req(t, "GET", base+"/api/v1/audit?code=vip", key, ""); !strings.Contains(b, `"password_hash":"redacted:`) || strings.Contains(b, "argon2id") {
+		t.Fatalf("audit: %s", b)
+	}
 	testwait.For(t, 5*time.Second, "the open link", func() bool {
 		return scanAs(t, base, "GET", "/vip", desktopUA, nil, "").StatusCode == 302
 	})
