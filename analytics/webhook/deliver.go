@@ -234,19 +234,15 @@ func (d *Deliverer) renew(ctx context.Context, cancel context.CancelFunc, id str
 // wait waits for dur, a wake-up or ctx; it reports false when ctx is
 // done.
 func (d *Deliverer) wait(ctx context.Context, w *worker, dur time.Duration) bool {
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	case <-w.wake:
-	}
-	return true
+	return sleepOr(ctx, dur, w.wake)
 }
 
 // sleep waits for dur or ctx; it reports false when ctx is done.
-func sleep(ctx context.Context, dur time.Duration) bool {
+func sleep(ctx context.Context, dur time.Duration) bool { return sleepOr(ctx, dur, nil) }
+
+// sleepOr waits for dur, a wake-up (never with a nil channel) or ctx; it
+// reports false when ctx is done.
+func sleepOr(ctx context.Context, dur time.Duration, wake <-chan struct{}) bool {
 	if dur <= 0 {
 		return ctx.Err() == nil
 	}
@@ -256,8 +252,9 @@ func sleep(ctx context.Context, dur time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
-		return true
+	case <-wake:
 	}
+	return true
 }
 
 // deliverAll sends the outbox in order until ctx is done.

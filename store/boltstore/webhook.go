@@ -534,40 +534,39 @@ func (s *DB) ListDeadLetters(ctx context.Context, webhookID string, limit int, c
 // TakeDeadLetter implements store.DeliveryStore.
 func (s *DB) TakeDeadLetter(ctx context.Context, webhookID, id string) (*store.DeadLetter, error) {
 	var dead *store.DeadLetter
-	err := s.update(ctx, func(tx *bolt.Tx) error {
-		d := readDeliveries(tx, webhookID)
-		if d == nil {
-			return store.DeadLetterNotFound(webhookID, id)
-		}
-		data, err := deadList.delete(d, id)
-		if err != nil {
-			return err
-		}
-		if data == nil {
-			return store.DeadLetterNotFound(webhookID, id)
-		}
-		dead, err = store.DecodeDeadLetter(data)
+	err := s.update(ctx, func(tx *bolt.Tx) (err error) {
+		dead, _, err = takeDead(tx, webhookID, id)
 		return err
 	})
 	return dead, err
+}
+
+// takeDead removes the dead letter id of webhookID and returns it with the
+// webhook's deliveries bucket.
+func takeDead(tx *bolt.Tx, webhookID, id string) (*store.DeadLetter, *bolt.Bucket, error) {
+	d := readDeliveries(tx, webhookID)
+	if d == nil {
+		return nil, nil, store.DeadLetterNotFound(webhookID, id)
+	}
+	data, err := deadList.delete(d, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if data == nil {
+		return nil, nil, store.DeadLetterNotFound(webhookID, id)
+	}
+	dead, err := store.DecodeDeadLetter(data)
+	return dead, d, err
 }
 
 // RequeueDeadLetter implements store.DeliveryStore in one transaction.
 func (s *DB) RequeueDeadLetter(ctx context.Context, webhookID, id string, firstAt time.Time) (*store.OutboxBatch, error) {
 	var b *store.OutboxBatch
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		d := readDeliveries(tx, webhookID)
-		if d == nil || tx.Bucket(bucketWebhooks).Get([]byte(webhookID)) == nil {
+		if tx.Bucket(bucketWebhooks).Get([]byte(webhookID)) == nil {
 			return store.DeadLetterNotFound(webhookID, id)
 		}
-		data, err := deadList.delete(d, id)
-		if err != nil {
-			return err
-		}
-		if data == nil {
-			return store.DeadLetterNotFound(webhookID, id)
-		}
-		dead, err := store.DecodeDeadLetter(data)
+		dead, d, err := takeDead(tx, webhookID, id)
 		if err != nil {
 			return err
 		}
