@@ -126,7 +126,6 @@ func (d *Deliverer) sync(ctx context.Context) error {
 		return err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	keep := map[string]bool{}
 	for _, h := range all {
 		if h.Disabled {
@@ -146,12 +145,20 @@ func (d *Deliverer) sync(ctx context.Context) error {
 			d.work(wctx, w)
 		}()
 	}
+	var stop []*worker
 	for id, w := range d.workers {
 		if !keep[id] {
 			w.cancel()
-			<-w.done
+			stop = append(stop, w)
 			delete(d.workers, id)
 		}
+	}
+	d.mu.Unlock()
+	// Waited for without the lock: a worker releasing its lease may take
+	// up to --webhook-timeout, and Notify (the local aggregator's tap)
+	// must not wait for it.
+	for _, w := range stop {
+		<-w.done
 	}
 	return nil
 }
@@ -215,7 +222,11 @@ func (d *Deliverer) renew(ctx context.Context, cancel context.CancelFunc, id str
 			return
 		case <-t.C:
 		}
-		held, err := d.ds.Lease(ctx, id, d.owner, d.cfg.LeaseTTL)
+		// A renewal that hangs must not outlive the lease: bounded by the
+		// time left before this process stops trusting it.
+		lctx, lcancel := context.WithTimeout(ctx, d.cfg.LeaseTTL/3)
+		held, err := d.ds.Lease(lctx, id, d.owner, d.cfg.LeaseTTL)
+		lcancel()
 		switch {
 		case err == nil && held:
 			last = time.Now()

@@ -189,8 +189,11 @@ func FollowChanges(ctx context.Context, rs *redisstore.Store, a *Applier, log *s
 		}
 		last, err := streamPosition(entries[len(entries)-1].ID)
 		if err != nil {
-			log.Error("cannot follow the change stream", "err", err)
-			return
+			// Not a stream ID Redis makes: skip these changes rather
+			// than stop following.
+			log.Error("link changes skipped for webhooks", "changes", len(entries), "err", err)
+			after = entries[len(entries)-1].ID
+			continue
 		}
 		changes := make([]store.Change, 0, len(entries))
 		for _, e := range entries {
