@@ -156,7 +156,7 @@ func streamID(pos int64) string {
 // the position it read from). Changes trimmed from the stream before
 // they were read are lost to webhooks, and logged.
 func FollowChanges(ctx context.Context, rs *redisstore.Store, a *Applier, log *slog.Logger) {
-	after := ""
+	after, skipped := "", "" // skipped: the last ID of changes skipped, read on after it
 	for ctx.Err() == nil {
 		stored, ok, err := a.Offset(ctx, LinksSource, 0)
 		switch {
@@ -166,6 +166,9 @@ func FollowChanges(ctx context.Context, rs *redisstore.Store, a *Applier, log *s
 			continue
 		case ok:
 			after = streamID(stored)
+			if skipped != "" && redisstore.CompareIDs(skipped, after) > 0 {
+				after = skipped
+			}
 		case after == "":
 			if after, err = rs.TailID(ctx); err != nil {
 				sleep(ctx, time.Second)
@@ -192,7 +195,7 @@ func FollowChanges(ctx context.Context, rs *redisstore.Store, a *Applier, log *s
 			// Not a stream ID Redis makes: skip these changes rather
 			// than stop following.
 			log.Error("link changes skipped for webhooks", "changes", len(entries), "err", err)
-			after = entries[len(entries)-1].ID
+			after, skipped = entries[len(entries)-1].ID, entries[len(entries)-1].ID
 			continue
 		}
 		changes := make([]store.Change, 0, len(entries))
