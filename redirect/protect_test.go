@@ -125,6 +125,8 @@ func TestGoneURLAndScanLimit(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Events = q
 	cfg.GoneURL = "https://example.com/global-gone"
+	at := testclock.Date(2026, 5, 1, 12, 0, 0)
+	cfg.Now = func() time.Time { return at.Add(time.Hour) } // the schedule below is compared with it
 	var reachedMu sync.Mutex
 	var reached []string
 	counter := &ScanCounter{
@@ -141,7 +143,6 @@ func TestGoneURLAndScanLimit(t *testing.T) {
 		},
 	}
 	cfg.Limiter = counter
-	at := testclock.Date(2026, 5, 1, 12, 0, 0)
 	tb := newTestTable(
 		validLink(t, &store.Link{Code: "off", Destination: "https://example.com/", Disabled: true, GoneURL: "https://example.com/sold-out"}),
 		validLink(t, &store.Link{Code: "off2", Destination: "https://example.com/", Disabled: true}),
