@@ -116,6 +116,7 @@ type linkLogic struct {
 	limitBots bool  // bots' scans count too
 	reached   bool  // the server saw the limit reached
 	created   int64 // the link's creation time: with its key, its identity
+	noStore   bool  // protected or limited: its answers are never cached
 	// password is the argon2id hash of a protected link ("" for others),
 	// pwCookie the name of its cookie.
 	password string
@@ -314,7 +315,10 @@ func Compile(l *store.Link) *Link {
 		x.gone = &t
 	}
 	x.maxScans, x.limitBots, x.reached = l.MaxScans, l.MaxScansIncludeBots, l.ScanLimitReachedAt != nil
-	x.created = store.ExtrasCreated(string(ext))
+	if x.maxScans > 0 && !l.CreatedAt.IsZero() {
+		x.created = l.CreatedAt.UnixNano() // what the extras hold (store.ExtrasCreated)
+	}
+	x.noStore = l.PasswordHash != "" || x.maxScans > 0
 	if l.PasswordHash != "" {
 		x.password, x.pwCookie = l.PasswordHash, PasswordCookiePrefix+l.Code
 		if x.path == nil {

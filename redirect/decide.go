@@ -196,7 +196,7 @@ type pickFunc func(n uint64) uint64
 // order (first match wins), variants (sticky by cookie), destination.
 func (h *Handler) decide(l *Link, v *visitor, now int64, pick pickFunc) decision {
 	d := decision{status: int(l.status), target: l.dest(), reason: whyDestination, rule: -1, variant: -1, varies: l.varies,
-		noStore: l.password != "" || l.maxScans > 0}
+		noStore: l.noStore}
 	switch {
 	case l.disabled:
 		return goneDecision(l, whyDisabled)
