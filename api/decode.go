@@ -79,6 +79,32 @@ func jsonKind(k string) string {
 	return k
 }
 
+// patchInput applies a merge patch to cur, a resource as a client writes
+// it (its input struct), without the keys in drop, and decodes the result
+// as a write body is decoded.
+func patchInput[T any](cur any, patch map[string]any, drop ...string) (*T, error) {
+	b, err := json.Marshal(cur)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	for _, k := range drop {
+		delete(doc, k)
+	}
+	merged, err := json.Marshal(mergePatch(doc, patch))
+	if err != nil {
+		return nil, err
+	}
+	in := new(T)
+	if err := decodeStrict(merged, in); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
 // mergePatch applies an RFC 7396 JSON merge patch to target.
 func mergePatch(target, patch map[string]any) map[string]any {
 	for k, pv := range patch {

@@ -51,9 +51,9 @@ func (s *Server) linkLocation(l *store.Link) string {
 }
 
 // writableObject decodes a write body as a JSON object, refusing other
-// JSON values (with notObject as the message) and fields only the server
-// may set.
-func writableObject[V any](body []byte, notObject string) (map[string]V, error) {
+// JSON values (with notObject as the message) and the fields in readOnly,
+// which only the server may set.
+func writableObject[V any](body []byte, notObject string, readOnly []string) (map[string]V, error) {
 	var obj map[string]V
 	if err := json.Unmarshal(body, &obj); err != nil {
 		if _, isType := err.(*json.UnmarshalTypeError); isType {
@@ -61,7 +61,7 @@ func writableObject[V any](body []byte, notObject string) (map[string]V, error) 
 		}
 		return nil, jsonError(err)
 	}
-	for _, f := range readOnlyFields {
+	for _, f := range readOnly {
 		if _, ok := obj[f]; ok {
 			return nil, badRequest(f, "read-only: the server sets it")
 		}
@@ -73,7 +73,7 @@ func writableObject[V any](body []byte, notObject string) (map[string]V, error) 
 // notObject is the message), without the fields only the server sets, and
 // without unknown fields.
 func decodeLinkInput(b []byte, notObject string) (*linkfile.Input, error) {
-	if _, err := writableObject[json.RawMessage](b, notObject); err != nil {
+	if _, err := writableObject[json.RawMessage](b, notObject, readOnlyFields); err != nil {
 		return nil, err
 	}
 	var in linkfile.Input
@@ -198,7 +198,7 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	patch, err := writableObject[any](body, "a PATCH body must be a JSON object (RFC 7396 merge patch)")
+	patch, err := writableObject[any](body, "a PATCH body must be a JSON object (RFC 7396 merge patch)", readOnlyFields)
 	if err != nil {
 		return err
 	}
@@ -241,24 +241,13 @@ func (s *Server) patchLink(w http.ResponseWriter, r *http.Request) error {
 
 // mergeLink applies a merge patch to the client-visible fields of cur.
 func mergeLink(cur *store.Link, patch map[string]any) (*store.Link, error) {
-	b, err := json.Marshal(linkfile.InputOf(cur))
-	if err != nil {
-		return nil, err
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, err
-	}
+	var drop []string
 	if _, ok := patch["password"]; ok {
 		// A new password replaces the hash; null removes the protection.
-		delete(doc, "password_hash")
+		drop = append(drop, "password_hash")
 	}
-	merged, err := json.Marshal(mergePatch(doc, patch))
+	in, err := patchInput[linkfile.Input](linkfile.InputOf(cur), patch, drop...)
 	if err != nil {
-		return nil, err
-	}
-	var in linkfile.Input
-	if err := decodeStrict(merged, &in); err != nil {
 		return nil, err
 	}
 	l := in.Link()

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -65,22 +64,13 @@ func (s *Server) webhookChanged() {
 	}
 }
 
-// decodeWebhookObject checks that a write body is a JSON object (else
-// notObject is the message) without the fields only the server sets, and
-// decodes it into in, refusing unknown fields. It returns the object as
-// well, for a merge patch.
+// decodeWebhookObject decodes a webhook write body into in, refusing
+// what writableObject refuses and unknown fields. It returns the object
+// as well, for a merge patch.
 func decodeWebhookObject(body []byte, notObject string, in *webhookInput) (map[string]any, error) {
-	var obj map[string]any
-	if err := json.Unmarshal(body, &obj); err != nil {
-		if _, isType := err.(*json.UnmarshalTypeError); isType {
-			return nil, badRequest("", "%s", notObject)
-		}
-		return nil, jsonError(err)
-	}
-	for _, f := range webhookReadOnly {
-		if _, ok := obj[f]; ok {
-			return nil, badRequest(f, "read-only: the server sets it")
-		}
+	obj, err := writableObject[any](body, notObject, webhookReadOnly)
+	if err != nil {
+		return nil, err
 	}
 	if err := decodeStrict(body, in); err != nil {
 		return nil, err
@@ -247,20 +237,8 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request) error {
 // mergeWebhook applies a merge patch to the client-visible fields of cur
 // (its secret included: a patch without one keeps it).
 func mergeWebhook(cur *store.Webhook, patch map[string]any) (*store.Webhook, error) {
-	b, err := json.Marshal(webhookInputOf(cur))
+	in, err := patchInput[webhookInput](webhookInputOf(cur), patch)
 	if err != nil {
-		return nil, err
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, err
-	}
-	merged, err := json.Marshal(mergePatch(doc, patch))
-	if err != nil {
-		return nil, err
-	}
-	var in webhookInput
-	if err := decodeStrict(merged, &in); err != nil {
 		return nil, err
 	}
 	return in.webhook(), nil
