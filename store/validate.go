@@ -27,6 +27,7 @@ const (
 	MaxTitleLen       = 200
 	MaxNotesLen       = 4000
 	MaxScansLimit     = 1_000_000_000_000
+	maxMatchList      = 64 // entries of a rule's device, country or lang
 )
 
 // reserved codes collide with the paths qredge serves itself. They are
@@ -399,20 +400,20 @@ func (v *validator) rule(field string, r *Rule) {
 		v.add(field+".when", "must have at least one condition (device, country, lang, query, header or cookie)")
 	}
 	w := field + ".when."
-	v.list(w+"device", m.Device, func(s string) string {
+	v.list(w+"device", "entries", m.Device, maxMatchList, func(s string) string {
 		switch s {
 		case DeviceIOS, DeviceAndroid, DeviceDesktop, DeviceOther:
 			return ""
 		}
 		return fmt.Sprintf("%q is not a device class: use ios, android, desktop or other", s)
 	})
-	v.list(w+"country", m.Country, func(s string) string {
+	v.list(w+"country", "entries", m.Country, maxMatchList, func(s string) string {
 		if !IsCountryCode(s) {
 			return fmt.Sprintf("%q is not an ISO 3166 alpha-2 code", s)
 		}
 		return ""
 	})
-	v.list(w+"lang", m.Lang, func(s string) string {
+	v.list(w+"lang", "entries", m.Lang, maxMatchList, func(s string) string {
 		if len(s) < 2 || len(s) > 3 {
 			return fmt.Sprintf("%q is not a primary language subtag (2 or 3 letters, such as en or de)", s)
 		}
@@ -428,9 +429,11 @@ func (v *validator) rule(field string, r *Rule) {
 	v.pairs(w+"cookie", m.Cookie, true)
 }
 
-func (v *validator) list(field string, xs []string, check func(string) string) {
-	if len(xs) > 64 {
-		v.add(field, "at most 64 entries are allowed")
+// list checks a list of at most limit entries (what they are: noun),
+// each with check, naming each entry at fault by its index.
+func (v *validator) list(field, noun string, xs []string, limit int, check func(string) string) {
+	if len(xs) > limit {
+		v.add(field, fmt.Sprintf("at most %d %s are allowed, got %d", limit, noun, len(xs)))
 		return
 	}
 	for i, s := range xs {

@@ -98,24 +98,8 @@ func ValidateWebhook(w *Webhook) error {
 			v.add(fmt.Sprintf("events[%d]", i), fmt.Sprintf("%q is not an event: use one of %q", e, WebhookEvents))
 		}
 	}
-	if len(w.Codes) > MaxWebhookCodes {
-		v.add("codes", fmt.Sprintf("at most %d codes are allowed, got %d", MaxWebhookCodes, len(w.Codes)))
-	} else {
-		for i, c := range w.Codes {
-			if msg := CheckCode(c); msg != "" {
-				v.add(fmt.Sprintf("codes[%d]", i), msg)
-			}
-		}
-	}
-	if len(w.Tags) > MaxWebhookTags {
-		v.add("tags", fmt.Sprintf("at most %d tags are allowed, got %d", MaxWebhookTags, len(w.Tags)))
-	} else {
-		for i, t := range w.Tags {
-			if msg := CheckTag(t); msg != "" {
-				v.add(fmt.Sprintf("tags[%d]", i), msg)
-			}
-		}
-	}
+	v.list("codes", "codes", w.Codes, MaxWebhookCodes, CheckCode)
+	v.list("tags", "tags", w.Tags, MaxWebhookTags, CheckTag)
 	if math.IsNaN(w.SampleRate) || w.SampleRate < 0 || w.SampleRate > 1 {
 		v.add("sample_rate", fmt.Sprintf("must be between 0 and 1, got %v", w.SampleRate))
 	}
