@@ -91,54 +91,52 @@ func OffsetField(source string, part int) string {
 // AppendOutboxBatch appends the stored form of b: its fields as one line
 // of JSON, a newline, and the body as it is (a JSON body is not escaped
 // again).
-func AppendOutboxBatch(dst []byte, b *OutboxBatch) []byte {
-	meta, err := json.Marshal(b)
-	if err != nil {
-		panic(fmt.Sprintf("BUG: cannot encode an outbox batch: %v", err))
-	}
-	dst = append(dst, meta...)
-	dst = append(dst, '\n')
-	return append(dst, b.Body...)
-}
+func AppendOutboxBatch(dst []byte, b *OutboxBatch) []byte { return appendWithBody(dst, b, b.Body) }
 
 // DecodeOutboxBatch reads what AppendOutboxBatch wrote. The body is a
 // copy.
 func DecodeOutboxBatch(data []byte) (*OutboxBatch, error) {
-	meta, body, ok := bytes.Cut(data, []byte{'\n'})
-	if !ok {
-		return nil, errors.New("cannot decode an outbox batch: no body")
-	}
 	b := &OutboxBatch{}
-	if err := json.Unmarshal(meta, b); err != nil {
-		return nil, fmt.Errorf("cannot decode an outbox batch: %w", err)
+	if err := decodeWithBody(data, "an outbox batch", b, &b.Body); err != nil {
+		return nil, err
 	}
-	b.Body = append([]byte(nil), body...)
 	return b, nil
 }
 
 // AppendDeadLetter appends the stored form of d, as AppendOutboxBatch.
-func AppendDeadLetter(dst []byte, d *DeadLetter) []byte {
-	meta, err := json.Marshal(d)
-	if err != nil {
-		panic(fmt.Sprintf("BUG: cannot encode a dead letter: %v", err))
-	}
-	dst = append(dst, meta...)
-	dst = append(dst, '\n')
-	return append(dst, d.Body...)
-}
+func AppendDeadLetter(dst []byte, d *DeadLetter) []byte { return appendWithBody(dst, d, d.Body) }
 
 // DecodeDeadLetter reads what AppendDeadLetter wrote.
 func DecodeDeadLetter(data []byte) (*DeadLetter, error) {
-	meta, body, ok := bytes.Cut(data, []byte{'\n'})
-	if !ok {
-		return nil, errors.New("cannot decode a dead letter: no body")
-	}
 	d := &DeadLetter{}
-	if err := json.Unmarshal(meta, d); err != nil {
-		return nil, fmt.Errorf("cannot decode a dead letter: %w", err)
+	if err := decodeWithBody(data, "a dead letter", d, &d.Body); err != nil {
+		return nil, err
 	}
-	d.Body = append([]byte(nil), body...)
 	return d, nil
+}
+
+// appendWithBody appends v's JSON (which leaves the body out), a newline
+// and the body.
+func appendWithBody(dst []byte, v any, body []byte) []byte {
+	meta, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("BUG: cannot encode %T: %v", v, err))
+	}
+	return append(append(append(dst, meta...), '\n'), body...)
+}
+
+// decodeWithBody reads what appendWithBody wrote into v and a copy of the
+// body into *body.
+func decodeWithBody(data []byte, what string, v any, body *[]byte) error {
+	meta, rest, ok := bytes.Cut(data, []byte{'\n'})
+	if !ok {
+		return fmt.Errorf("cannot decode %s: no body", what)
+	}
+	if err := json.Unmarshal(meta, v); err != nil {
+		return fmt.Errorf("cannot decode %s: %w", what, err)
+	}
+	*body = append([]byte(nil), rest...)
+	return nil
 }
 
 // InvalidDeadLetterCursor is the error of a cursor a store did not return.
