@@ -55,20 +55,17 @@ func startConsumer(t *testing.T, brokers []string, a *Applier) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := c.Run(cctx); err != nil {
-			t.Error(err)
-		}
-	}()
+	run := c.Start()
 	var once bool
 	stop = func() {
 		if !once {
 			once = true
-			cancel()
-			<-done
+			if !run.Stop(10 * time.Second) {
+				t.Error("the consumer did not stop")
+			}
+			if err := run.Err(); err != nil {
+				t.Error(err)
+			}
 		}
 	}
 	t.Cleanup(stop)
