@@ -46,13 +46,15 @@ func redactWebhook(w *store.Webhook) *store.Webhook {
 	return c
 }
 
-// webhookStores returns the configured stores, or the 404 of a deployment
-// without webhooks.
-func (s *Server) webhookStores() (store.WebhookStore, store.DeliveryStore, error) {
-	if s.cfg.Webhooks == nil || s.cfg.Deliveries == nil {
-		return nil, nil, store.Errorf(store.ENOTFOUND, "this deployment has no webhooks")
+// webhooksOnly answers the 404 of a deployment without webhook stores
+// before h runs, so that h may use s.cfg.Webhooks and s.cfg.Deliveries.
+func (s *Server) webhooksOnly(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if s.cfg.Webhooks == nil || s.cfg.Deliveries == nil {
+			return store.Errorf(store.ENOTFOUND, "this deployment has no webhooks")
+		}
+		return h(w, r)
 	}
-	return s.cfg.Webhooks, s.cfg.Deliveries, nil
 }
 
 // webhookChanged tells a running deliverer to reload, after every
@@ -106,10 +108,7 @@ func (s *Server) checkWebhookURL(ctx context.Context, rawURL string) error {
 func webhookLocation(w *store.Webhook) string { return "/api/v1/webhooks/" + w.ID }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
-	ws, _, err := s.webhookStores()
-	if err != nil {
-		return err
-	}
+	ws := s.cfg.Webhooks
 	body, err := readBody(r)
 	if err != nil {
 		return err
@@ -142,10 +141,7 @@ type webhookList struct {
 }
 
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) error {
-	ws, _, err := s.webhookStores()
-	if err != nil {
-		return err
-	}
+	ws := s.cfg.Webhooks
 	list, err := ws.ListWebhooks(r.Context())
 	if err != nil {
 		return err
@@ -159,11 +155,7 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) error {
 
 // webhookOf returns the webhook the path names.
 func (s *Server) webhookOf(r *http.Request) (*store.Webhook, error) {
-	ws, _, err := s.webhookStores()
-	if err != nil {
-		return nil, err
-	}
-	return ws.GetWebhook(r.Context(), r.PathValue("id"))
+	return s.cfg.Webhooks.GetWebhook(r.Context(), r.PathValue("id"))
 }
 
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) error {
@@ -176,10 +168,7 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request) error {
-	ws, _, err := s.webhookStores()
-	if err != nil {
-		return err
-	}
+	ws := s.cfg.Webhooks
 	ifVersion, err := parseIfMatch(r)
 	if err != nil {
 		return err
@@ -245,10 +234,7 @@ func mergeWebhook(cur *store.Webhook, patch map[string]any) (*store.Webhook, err
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
-	ws, _, err := s.webhookStores()
-	if err != nil {
-		return err
-	}
+	ws := s.cfg.Webhooks
 	ifVersion, err := parseIfMatch(r)
 	if err != nil {
 		return err

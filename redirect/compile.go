@@ -123,6 +123,28 @@ type linkLogic struct {
 	pwCookie string
 }
 
+// compileBound compiles one bound of a schedule: its time (0: none), and
+// where a scan outside it goes: url when set, else a page of title and
+// text with the time.
+func compileBound(at *time.Time, url string, forwardQuery bool, title, text string) (int64, *target, []byte) {
+	if at == nil {
+		return 0, nil, nil
+	}
+	if t := optionalTarget(url, forwardQuery); t != nil {
+		return at.UnixNano(), t, nil
+	}
+	return at.UnixNano(), nil, schedulePage(title, text, *at)
+}
+
+// optionalTarget compiles url, or returns nil when it is empty.
+func optionalTarget(url string, forwardQuery bool) *target {
+	if url == "" {
+		return nil
+	}
+	t := compileTarget([]byte(url), forwardQuery)
+	return &t
+}
+
 // schedulePage is the page of a scheduled link without a URL for its
 // time: before it starts (404) or after it ends (410). It names the time
 // in UTC (and in the visitor's zone, for a browser that reads <time>).
@@ -181,13 +203,7 @@ func compileTarget(loc []byte, forward bool) target {
 	if !forward {
 		return t // pairs are only needed to merge a forwarded query
 	}
-	for len(query) > 0 {
-		var pair []byte
-		pair, query = cut(query, '&')
-		if len(pair) == 0 {
-			continue
-		}
-		k, _ := cut(pair, '=')
+	for pair, k, rest := nextPair(query); pair != nil; pair, k, rest = nextPair(rest) {
 		key, err := url.QueryUnescape(string(k))
 		if err != nil {
 			key = string(k)
@@ -291,29 +307,10 @@ func Compile(l *store.Link) *Link {
 		x.path = []byte("; Path=/" + l.Code)
 	}
 	if s := l.Schedule; s != nil {
-		if s.NotBefore != nil {
-			x.notBefore = s.NotBefore.UnixNano()
-			if s.BeforeURL != "" {
-				t := compileTarget([]byte(s.BeforeURL), l.ForwardQuery)
-				x.before = &t
-			} else {
-				x.beforePage = schedulePage("Not live yet", "This link goes live on", *s.NotBefore)
-			}
-		}
-		if s.NotAfter != nil {
-			x.notAfter = s.NotAfter.UnixNano()
-			if s.AfterURL != "" {
-				t := compileTarget([]byte(s.AfterURL), l.ForwardQuery)
-				x.after = &t
-			} else {
-				x.afterPage = schedulePage("This campaign has ended", "This link ended on", *s.NotAfter)
-			}
-		}
+		x.notBefore, x.before, x.beforePage = compileBound(s.NotBefore, s.BeforeURL, l.ForwardQuery, "Not live yet", "This link goes live on")
+		x.notAfter, x.after, x.afterPage = compileBound(s.NotAfter, s.AfterURL, l.ForwardQuery, "This campaign has ended", "This link ended on")
 	}
-	if l.GoneURL != "" {
-		t := compileTarget([]byte(l.GoneURL), l.ForwardQuery)
-		x.gone = &t
-	}
+	x.gone = optionalTarget(l.GoneURL, l.ForwardQuery)
 	x.maxScans, x.limitBots, x.reached = l.MaxScans, l.MaxScansIncludeBots, l.ScanLimitReachedAt != nil
 	if x.maxScans > 0 && !l.CreatedAt.IsZero() {
 		x.created = l.CreatedAt.UnixNano() // what the extras hold (store.ExtrasCreated)
