@@ -96,11 +96,7 @@ func AppendOutboxBatch(dst []byte, b *OutboxBatch) []byte { return appendWithBod
 // DecodeOutboxBatch reads what AppendOutboxBatch wrote. The body is a
 // copy.
 func DecodeOutboxBatch(data []byte) (*OutboxBatch, error) {
-	b := &OutboxBatch{}
-	if err := decodeWithBody(data, "an outbox batch", b, &b.Body); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return decodeWithBody(data, "an outbox batch", func(b *OutboxBatch) *[]byte { return &b.Body })
 }
 
 // AppendDeadLetter appends the stored form of d, as AppendOutboxBatch.
@@ -108,11 +104,7 @@ func AppendDeadLetter(dst []byte, d *DeadLetter) []byte { return appendWithBody(
 
 // DecodeDeadLetter reads what AppendDeadLetter wrote.
 func DecodeDeadLetter(data []byte) (*DeadLetter, error) {
-	d := &DeadLetter{}
-	if err := decodeWithBody(data, "a dead letter", d, &d.Body); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return decodeWithBody(data, "a dead letter", func(d *DeadLetter) *[]byte { return &d.Body })
 }
 
 // appendWithBody appends v's JSON (which leaves the body out), a newline
@@ -125,18 +117,19 @@ func appendWithBody(dst []byte, v any, body []byte) []byte {
 	return append(append(append(dst, meta...), '\n'), body...)
 }
 
-// decodeWithBody reads what appendWithBody wrote into v and a copy of the
-// body into *body.
-func decodeWithBody(data []byte, what string, v any, body *[]byte) error {
+// decodeWithBody reads what appendWithBody wrote: the JSON into a new T,
+// and a copy of the body into the field body points to.
+func decodeWithBody[T any](data []byte, what string, body func(*T) *[]byte) (*T, error) {
 	meta, rest, ok := bytes.Cut(data, []byte{'\n'})
 	if !ok {
-		return fmt.Errorf("cannot decode %s: no body", what)
+		return nil, fmt.Errorf("cannot decode %s: no body", what)
 	}
+	v := new(T)
 	if err := json.Unmarshal(meta, v); err != nil {
-		return fmt.Errorf("cannot decode %s: %w", what, err)
+		return nil, fmt.Errorf("cannot decode %s: %w", what, err)
 	}
-	*body = append([]byte(nil), rest...)
-	return nil
+	*body(v) = append([]byte(nil), rest...)
+	return v, nil
 }
 
 // InvalidDeadLetterCursor is the error of a cursor a store did not return.

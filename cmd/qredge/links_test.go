@@ -16,6 +16,7 @@ import (
 	"github.com/qredge/qredge/store"
 	"github.com/qredge/qredge/store/boltstore"
 	"github.com/qredge/qredge/store/redisstore"
+	"github.com/qredge/qredge/store/storetest"
 )
 
 // linksFixture returns validated links using every field, including two
@@ -55,12 +56,7 @@ func linksFixture(t testing.TB) []*store.Link {
 // comparable returns links without the fields the store sets, sorted by
 // key.
 func comparable(links []*store.Link) []*store.Link {
-	out := make([]*store.Link, len(links))
-	for i, l := range links {
-		c := l.Clone()
-		c.Version, c.CreatedAt, c.UpdatedAt = 0, time.Time{}, time.Time{}
-		out[i] = c
-	}
+	out := storetest.Unstamped(links)
 	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
 	return out
 }

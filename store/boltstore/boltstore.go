@@ -226,7 +226,26 @@ func getLink(tx *bolt.Tx, key string) (*store.Link, error) {
 	return decodeLink([]byte(key), v)
 }
 
-func putLink(tx *bolt.Tx, l *store.Link, old *store.Link) error {
+// putLink stamps l (the next version; created at now, or when old was;
+// updated at now) and stores it over old (nil: a new link). It returns the
+// change to publish.
+func putLink(tx *bolt.Tx, l *store.Link, old *store.Link, now time.Time) (*store.Change, error) {
+	var err error
+	if l.Version, err = nextVersion(tx); err != nil {
+		return nil, err
+	}
+	l.CreatedAt, l.UpdatedAt = now, now
+	if old != nil {
+		l.CreatedAt = old.CreatedAt
+	}
+	if err := putTagged(tx, l, old); err != nil {
+		return nil, err
+	}
+	return &store.Change{Op: store.OpPut, Link: l.Clone(), Version: l.Version}, nil
+}
+
+// putTagged stores l and its tags, replacing old's.
+func putTagged(tx *bolt.Tx, l *store.Link, old *store.Link) error {
 	key := l.Key()
 	// bbolt keeps the value until the commit: a new slice for each.
 	if err := tx.Bucket(bucketLinks).Put([]byte(key), appendLink(nil, l)); err != nil {
@@ -263,15 +282,7 @@ func (s *DB) CreateLink(ctx context.Context, l *store.Link) (*store.Link, error)
 		if old != nil {
 			return nil, store.LinkExists(l.Domain, l.Code)
 		}
-		if l.Version, err = nextVersion(tx); err != nil {
-			return nil, err
-		}
-		now := s.now()
-		l.CreatedAt, l.UpdatedAt = now, now
-		if err := putLink(tx, l, nil); err != nil {
-			return nil, err
-		}
-		return &store.Change{Op: store.OpPut, Link: l.Clone(), Version: l.Version}, nil
+		return putLink(tx, l, nil, s.now())
 	})
 	if err != nil {
 		return nil, err
@@ -313,15 +324,7 @@ func (s *DB) UpdateLink(ctx context.Context, l *store.Link, ifVersion uint64) (*
 		if ifVersion != 0 && old.Version != ifVersion {
 			return nil, store.VersionMismatch(old.Version, ifVersion)
 		}
-		if l.Version, err = nextVersion(tx); err != nil {
-			return nil, err
-		}
-		l.CreatedAt = old.CreatedAt
-		l.UpdatedAt = s.now()
-		if err := putLink(tx, l, old); err != nil {
-			return nil, err
-		}
-		return &store.Change{Op: store.OpPut, Link: l.Clone(), Version: l.Version}, nil
+		return putLink(tx, l, old, s.now())
 	})
 	if err != nil {
 		return nil, err

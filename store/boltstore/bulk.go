@@ -43,12 +43,7 @@ func (s *DB) CreateLinks(ctx context.Context, links []*store.Link, atomic bool) 
 				continue
 			}
 			l = l.Clone()
-			var err error
-			if l.Version, err = nextVersion(tx); err != nil {
-				return err
-			}
-			l.CreatedAt, l.UpdatedAt = now, now
-			if err := putLink(tx, l, nil); err != nil {
+			if _, err := putLink(tx, l, nil, now); err != nil {
 				return err
 			}
 			out[i] = l

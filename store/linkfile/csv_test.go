@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/store"
+	"github.com/qredge/qredge/store/storetest"
 )
 
 func ptime(s string) *time.Time {
@@ -42,18 +43,6 @@ func testLinks() []*store.Link {
 			GoneURL: "https://example.com/sold-out", MaxScans: 1000, MaxScansIncludeBots: true, PasswordHash: store.HashPassword("open sesame"),
 			Rules: []store.Rule{{Name: "ios", When: store.Match{Device: []string{"ios"}}, Destination: "https://example.com/ios"}}},
 	}
-}
-
-// withoutReadOnly returns copies of links without the fields the reader
-// ignores.
-func withoutReadOnly(links []*store.Link) []*store.Link {
-	out := make([]*store.Link, len(links))
-	for i, l := range links {
-		c := l.Clone()
-		c.Version, c.CreatedAt, c.UpdatedAt = 0, time.Time{}, time.Time{}
-		out[i] = c
-	}
-	return out
 }
 
 func writeAll(t testing.TB, links []*store.Link) []byte {
@@ -107,7 +96,7 @@ func TestCSVRoundTrip(t *testing.T) {
 	if err != nil || len(rows) > 0 {
 		t.Fatalf("read: %v %v\n%s", err, rows, data)
 	}
-	want := withoutReadOnly(links)
+	want := storetest.Unstamped(links)
 	if !reflect.DeepEqual(got, want) {
 		for i := range want {
 			t.Errorf("link %d:\n got %+v\nwant %+v", i, got[i], want[i])

@@ -23,22 +23,26 @@ func mustOpen(t testing.TB, addr, prefix string) *Store {
 	return s
 }
 
-func TestConformanceSingle(t *testing.T) {
-	srv := redistest.MustStart(t, redistest.Options{})
+// freshStores returns a constructor of stores on addr, each under a
+// prefix of its own that starts with tag: the tests of a suite stay apart
+// on one server.
+func freshStores(addr, tag string) func(t *testing.T) *Store {
 	n := 0
-	storetest.Run(t, func(t *testing.T) storetest.Store {
+	return func(t *testing.T) *Store {
 		n++
-		// A fresh prefix per test keeps them apart on one server.
-		return mustOpen(t, srv.Addr(), "t"+time.Now().Format("150405.000000")+string(rune('a'+n%26)))
-	})
+		return mustOpen(t, addr, tag+time.Now().Format("150405.000000")+string(rune('a'+n%26)))
+	}
+}
+
+func TestConformanceSingle(t *testing.T) {
+	open := freshStores(redistest.MustStart(t, redistest.Options{}).Addr(), "t")
+	storetest.Run(t, func(t *testing.T) storetest.Store { return open(t) })
 }
 
 func TestConformanceCluster(t *testing.T) {
-	c := redistest.MustStartCluster(t)
-	n := 0
+	open := freshStores("redis-cluster://"+redistest.MustStartCluster(t).Addrs(), "t")
 	storetest.Run(t, func(t *testing.T) storetest.Store {
-		n++
-		s := mustOpen(t, "redis-cluster://"+c.Addrs(), "t"+time.Now().Format("150405.000000")+string(rune('a'+n%26)))
+		s := open(t)
 		if s.Mode() != ModeCluster {
 			t.Fatalf("mode %s", s.Mode())
 		}

@@ -552,3 +552,16 @@ func testLinksExist(t *testing.T, s Store) {
 		t.Fatalf("LinksExist wrote: the store lists %d links, want 2", n)
 	}
 }
+
+// Unstamped returns copies of links without the fields a store sets
+// (Version, CreatedAt, UpdatedAt), to compare the links a test wrote with
+// the links it reads back.
+func Unstamped(links []*store.Link) []*store.Link {
+	out := make([]*store.Link, len(links))
+	for i, l := range links {
+		c := l.Clone()
+		c.Version, c.CreatedAt, c.UpdatedAt = 0, time.Time{}, time.Time{}
+		out[i] = c
+	}
+	return out
+}
