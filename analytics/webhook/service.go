@@ -39,10 +39,7 @@ func DefaultServiceConfig() ServiceConfig {
 
 // RegisterFlags adds the command's flags, bound to c.
 func (c *ServiceConfig) RegisterFlags(fs *flag.FlagSet) {
-	c.Redis.Register(fs)
-	c.Kafka.RegisterFlags(fs)
-	c.Webhook.RegisterFlags(fs)
-	c.Process.Register(fs)
+	cli.Register(fs, c.Redis.Register, c.Kafka.RegisterFlags, c.Webhook.RegisterFlags, c.Process.Register)
 }
 
 // Check returns an error naming the first invalid setting.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -59,7 +60,7 @@ func DefaultConfig() Config {
 	}
 }
 
-func (c *Config) registerFlags(fs cli.Registrar) {
+func (c *Config) registerFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "read the links from the embedded store (qredge serve's --data-dir) while no qredge serve runs on it")
 	c.Redis.Register(fs)
 	fs.IntVar(&c.Replicas, "replicas", c.Replicas, "the minReplicas floor to hold during a drop window (required)")

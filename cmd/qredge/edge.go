@@ -46,13 +46,8 @@ func DefaultEdgeConfig() EdgeConfig {
 }
 
 func (c *EdgeConfig) RegisterFlags(fs flagRegistrar) {
-	c.Redis.Register(fs)
-	c.processFlags.Register(fs)
-	c.Redirect.RegisterFlags(fs)
-	c.Events.RegisterFlags(fs)
-	c.Kafka.RegisterFlags(fs)
-	c.Fallback.RegisterFlags(fs)
-	c.Sync.RegisterFlags(fs)
+	cli.Register(fs, c.Redis.Register, c.processFlags.Register, c.Redirect.RegisterFlags, c.Events.RegisterFlags, c.Kafka.RegisterFlags,
+		c.Fallback.RegisterFlags, c.Sync.RegisterFlags)
 	fs.BoolVar(&c.ServeWhileLoading, "serve-while-loading", c.ServeWhileLoading, "answer scans before every link is loaded (from Redis, one lookup per code); by default scans get 503 until loaded")
 	c.HTTP.RegisterFlags(fs)
 }

@@ -80,12 +80,8 @@ func (c *ServeConfig) RegisterFlags(fs flagRegistrar) {
 	c.processFlags.Register(fs)
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory of the embedded store")
 	c.API.RegisterFlags(fs, true)
-	c.Policy.RegisterFlags(fs)
-	c.Redirect.RegisterFlags(fs)
-	c.Events.RegisterFlags(fs)
-	c.Retention.RegisterFlags(fs)
-	c.HTTP.RegisterFlags(fs)
-	c.Webhook.RegisterFlags(fs)
+	cli.Register(fs, c.Policy.RegisterFlags, c.Redirect.RegisterFlags, c.Events.RegisterFlags, c.Retention.RegisterFlags, c.HTTP.RegisterFlags,
+		c.Webhook.RegisterFlags)
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {

@@ -8,16 +8,14 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"time"
 )
 
-// Registrar is the part of *flag.FlagSet the config structs use.
-type Registrar interface {
-	StringVar(*string, string, string, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-	Int64Var(*int64, string, int64, string)
-	IntVar(*int, string, int, string)
-	BoolVar(*bool, string, bool, string)
+// Register adds a command's flags: its components' flag groups, in
+// order, as Check runs their checks.
+func Register(fs *flag.FlagSet, groups ...func(*flag.FlagSet)) {
+	for _, g := range groups {
+		g(fs)
+	}
 }
 
 // EnvName returns the environment variable of a flag: QREDGE_ and the flag

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"time"
 
 	"github.com/qredge/qredge/store/redisstore"
@@ -25,7 +26,7 @@ func DefaultRedisFlags() RedisFlags {
 }
 
 // Register adds the --redis flags to fs.
-func (c *RedisFlags) Register(fs Registrar) {
+func (c *RedisFlags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "redis", c.Addr, "Redis: host:port, redis://[user:pass@]host:port/db (rediss:// for TLS), a comma-separated list or redis-cluster://h1:p1,h2:p2 for Cluster, redis-sentinel://h1:p1,h2:p2/master for Sentinel")
 	fs.StringVar(&c.Username, "redis-username", c.Username, "Redis ACL user name (when not in the URL)")
 	fs.StringVar(&c.Password, "redis-password", c.Password, "Redis password (when not in the URL); prefer the environment variable")
