@@ -9,6 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/qredge/qredge/internal/ticker"
 	"github.com/qredge/qredge/redirect"
 	"github.com/qredge/qredge/store"
 )
@@ -45,17 +46,8 @@ func (a *Aggregator) Limiter(links store.LinkStore) *redirect.ScanCounter {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(saveEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				a.saveScans(c.Dirty())
-				return
-			case <-t.C:
-				a.saveScans(c.Dirty())
-			}
-		}
+		ticker.Every(ctx, saveEvery, func() { a.saveScans(c.Dirty()) })
+		a.saveScans(c.Dirty())
 	}()
 	a.stopLimiter = func() { cancel(); wg.Wait() }
 	return c

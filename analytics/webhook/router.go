@@ -12,6 +12,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/internal/ticker"
 	"github.com/qredge/qredge/store"
 )
 
@@ -70,18 +71,11 @@ func (r *Router) Reload(ctx context.Context) error {
 
 // Run reads the webhook list every Config.Refresh until ctx is done.
 func (r *Router) Run(ctx context.Context) {
-	t := time.NewTicker(r.cfg.Refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.Reload(ctx); err != nil && ctx.Err() == nil {
-				r.log.Warn("cannot refresh the webhook list; routing to the last one read", "err", err)
-			}
+	ticker.Every(ctx, r.cfg.Refresh, func() {
+		if err := r.Reload(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("cannot refresh the webhook list; routing to the last one read", "err", err)
 		}
-	}
+	})
 }
 
 // ensure reads the list if it never was, or was last read Config.Refresh

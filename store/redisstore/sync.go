@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/internal/defaults"
+	"github.com/qredge/qredge/internal/ticker"
 	"github.com/qredge/qredge/store"
 )
 
@@ -429,27 +430,13 @@ func (y *Syncer) reload(ctx context.Context) error {
 }
 
 func (y *Syncer) resyncLoop(ctx context.Context) {
-	every(ctx, y.cfg.ResyncInterval, func() {
+	ticker.Every(ctx, y.cfg.ResyncInterval, func() {
 		if n, err := y.Resync(ctx); err != nil {
 			y.log.Warn("resync failed", "err", err)
 		} else if n > 0 {
 			y.log.Warn("resync fixed differences the change feed had missed", "links", n)
 		}
 	})
-}
-
-// every calls fn every d until ctx is done.
-func every(ctx context.Context, d time.Duration, fn func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn()
-		}
-	}
 }
 
 // Resync compares every version in Redis with the replica, fetches the

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/qredge/qredge/internal/ticker"
 	"github.com/qredge/qredge/store/snapshot"
 )
 
@@ -256,7 +257,7 @@ func (y *Syncer) catchUp(ctx context.Context) (int, error) {
 // snapshotLoop refreshes the local snapshot and, when this edge leads,
 // the shared one, every SnapshotInterval while the replica changed.
 func (y *Syncer) snapshotLoop(ctx context.Context) {
-	every(ctx, y.cfg.SnapshotInterval, func() {
+	ticker.Every(ctx, y.cfg.SnapshotInterval, func() {
 		if err := y.WriteSnapshots(ctx); err != nil {
 			y.log.Warn("snapshot not written", "err", err)
 		}
