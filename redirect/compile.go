@@ -203,7 +203,13 @@ func compileTarget(loc []byte, forward bool) target {
 	if !forward {
 		return t // pairs are only needed to merge a forwarded query
 	}
-	for pair, k, rest := nextPair(query); pair != nil; pair, k, rest = nextPair(rest) {
+	for len(query) > 0 {
+		var pair []byte
+		pair, query = cut(query, '&')
+		if len(pair) == 0 {
+			continue
+		}
+		k, _ := cut(pair, '=')
 		key, err := url.QueryUnescape(string(k))
 		if err != nil {
 			key = string(k)

@@ -17,7 +17,13 @@ func appendForwarded(dst []byte, t *target, query []byte, scanWins bool) []byte 
 		sep = '&'
 		dst = append(dst, p.raw...)
 	}
-	for pair, key, rest := nextPair(query); pair != nil; pair, key, rest = nextPair(rest) {
+	for len(query) > 0 {
+		var pair []byte
+		pair, query = cut(query, '&')
+		if len(pair) == 0 {
+			continue
+		}
+		key, _ := cut(pair, '=')
 		if len(key) == 0 || (!scanWins && t.hasKey(key)) {
 			continue
 		}
@@ -82,20 +88,6 @@ func cut(b []byte, sep byte) (before, after []byte) {
 	return b, nil
 }
 
-// nextPair returns the first non-empty pair of a raw query ("k=v" or
-// "k"), its key, and the rest of the query after it; pair is nil when none
-// is left.
-func nextPair(query []byte) (pair, key, rest []byte) {
-	for len(query) > 0 {
-		pair, query = cut(query, '&')
-		if len(pair) > 0 {
-			key, _ = cut(pair, '=')
-			return pair, key, query
-		}
-	}
-	return nil, nil, nil
-}
-
 // hasKey reports whether the destination's query has the raw (still
 // percent-encoded) key.
 func (t *target) hasKey(raw []byte) bool {
@@ -109,7 +101,10 @@ func (t *target) hasKey(raw []byte) bool {
 
 // queryHasKey reports whether a raw query has a pair with the decoded key.
 func queryHasKey(query []byte, key string) bool {
-	for pair, k, rest := nextPair(query); pair != nil; pair, k, rest = nextPair(rest) {
+	for len(query) > 0 {
+		var pair []byte
+		pair, query = cut(query, '&')
+		k, _ := cut(pair, '=')
 		if len(k) > 0 && equalUnescaped(k, key) {
 			return true
 		}
