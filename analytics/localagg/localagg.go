@@ -63,7 +63,7 @@ func (p position) Position() int64 { return int64(p.Seq<<32 | uint64(p.Off)) }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Retention: aggregate.DefaultRetention(), Poll: 100 * time.Millisecond,
+	return Config{Retention: aggregate.DefaultRetention(), Poll: time.Second,
 		PruneInterval: time.Minute, BatchEvents: 5000, FlushInterval: time.Second, FlushEvents: 5000}
 }
 
