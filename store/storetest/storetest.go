@@ -26,10 +26,7 @@ type Store interface {
 // Run runs the suite. newStore must return an empty store and arrange for it
 // to be closed with t.Cleanup.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s Store)
-	}{
+	runSuite(t, newStore, []suiteTest[Store]{
 		{"CreateGet", testCreateGet},
 		{"CreateConflict", testCreateConflict},
 		{"Domains", testDomains},
@@ -45,7 +42,17 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"BulkAtomic", testBulkAtomic},
 		{"LinksExist", testLinksExist},
 		{"Audit", testAudit},
-	}
+	})
+}
+
+// suiteTest is a named test of a suite, given a fresh store.
+type suiteTest[S any] struct {
+	name string
+	fn   func(t *testing.T, s S)
+}
+
+// runSuite runs each test as a subtest, on a store of its own.
+func runSuite[S any](t *testing.T, newStore func(t *testing.T) S, tests []suiteTest[S]) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qredge/qredge/internal/testclock"
 	"github.com/qredge/qredge/internal/testwait"
 	"github.com/qredge/qredge/store"
 )
@@ -21,10 +22,7 @@ type WebhookStore interface {
 // RunWebhooks runs the webhook suite. newStore must return an empty store
 // and arrange for it to be closed with t.Cleanup.
 func RunWebhooks(t *testing.T, newStore func(t *testing.T) WebhookStore) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s WebhookStore)
-	}{
+	runSuite(t, newStore, []suiteTest[WebhookStore]{
 		{"CRUD", testWebhookCRUD},
 		{"ConcurrentUpdates", testWebhookConcurrentUpdates},
 		{"EnqueueOffsets", testEnqueueOffsets},
@@ -34,10 +32,7 @@ func RunWebhooks(t *testing.T, newStore func(t *testing.T) WebhookStore) {
 		{"Lease", testLease},
 		{"Attempts", testAttempts},
 		{"DeleteCascades", testWebhookDeleteCascades},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
-	}
+	})
 }
 
 func hook(url string) *store.Webhook {
@@ -59,7 +54,7 @@ func mustCreateHook(t *testing.T, s WebhookStore, url string) *store.Webhook {
 
 // at is the fixed time of the suite's batches: stores keep it, and never
 // compare it with their clock.
-var at = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+var at = testclock.Date(2026, 3, 1, 12, 0, 0)
 
 func batch(webhookID, id string) store.OutboxBatch {
 	return store.OutboxBatch{ID: id, WebhookID: webhookID, Type: store.EventScan,
