@@ -281,7 +281,7 @@ func Compile(l *store.Link) *Link {
 	if c.status == 0 {
 		c.status = store.DefaultStatus
 	}
-	x := &linkLogic{}
+	var x linkLogic // on the stack: plain links need none of it
 	for _, r := range l.Rules {
 		cr := rule{target: compileTarget([]byte(r.Destination), l.ForwardQuery), name: r.Name}
 		for _, d := range r.When.Device {
@@ -338,7 +338,8 @@ func Compile(l *store.Link) *Link {
 		c.pathEnd, c.fragStart, c.pairs = t.pathEnd, t.fragStart, t.pairs
 	}
 	if !c.plain {
-		c.linkLogic = x
+		c.linkLogic = new(linkLogic)
+		*c.linkLogic = x
 	}
 	return c
 }
