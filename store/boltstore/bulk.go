@@ -18,6 +18,7 @@ func (s *DB) CreateLinks(ctx context.Context, links []*store.Link, atomic bool) 
 	}
 	out := make([]*store.Link, len(links))
 	errs := make([]error, len(links))
+	changes := make([]*store.Change, len(links)) // to publish once committed
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	failed := false
@@ -43,10 +44,11 @@ func (s *DB) CreateLinks(ctx context.Context, links []*store.Link, atomic bool) 
 				continue
 			}
 			l = l.Clone()
-			if _, err := putLink(tx, l, nil, now); err != nil {
+			c, err := putLink(tx, l, nil, now)
+			if err != nil {
 				return err
 			}
-			out[i] = l
+			out[i], changes[i] = l, c
 		}
 		return nil
 	})
@@ -56,9 +58,9 @@ func (s *DB) CreateLinks(ctx context.Context, links []*store.Link, atomic bool) 
 	if failed && atomic {
 		return make([]*store.Link, len(links)), errs, nil
 	}
-	for _, l := range out {
-		if l != nil {
-			s.notify(store.Change{Op: store.OpPut, Link: l.Clone(), Version: l.Version})
+	for _, c := range changes {
+		if c != nil {
+			s.notify(*c)
 		}
 	}
 	return out, errs, nil

@@ -250,8 +250,27 @@ func (r *CSVReader) cell(l *store.Link, c column, name, s string) []store.FieldE
 // stringField returns the link's field a text column sets as it is, or
 // nil for the other columns.
 func stringField(l *store.Link, c column) *string {
-	return map[column]*string{colCode: &l.Code, colDomain: &l.Domain, colDestination: &l.Destination, colQueryPrecedence: &l.QueryPrecedence,
-		colTitle: &l.Title, colNotes: &l.Notes, colGoneURL: &l.GoneURL, colPassword: &l.Password, colPasswordHash: &l.PasswordHash}[c]
+	switch c {
+	case colCode:
+		return &l.Code
+	case colDomain:
+		return &l.Domain
+	case colDestination:
+		return &l.Destination
+	case colQueryPrecedence:
+		return &l.QueryPrecedence
+	case colTitle:
+		return &l.Title
+	case colNotes:
+		return &l.Notes
+	case colGoneURL:
+		return &l.GoneURL
+	case colPassword:
+		return &l.Password
+	case colPasswordHash:
+		return &l.PasswordHash
+	}
+	return nil
 }
 
 func fieldError(name, msg string) []store.FieldError {
