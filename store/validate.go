@@ -252,18 +252,7 @@ func (l *Link) Normalize() {
 
 // sortTags sorts l.Tags and drops duplicates. Validate calls it last, so
 // that errors name tags by their position in the input.
-func (l *Link) sortTags() {
-	if len(l.Tags) > 1 {
-		sort.Strings(l.Tags)
-		out := l.Tags[:1]
-		for _, t := range l.Tags[1:] {
-			if t != out[len(out)-1] {
-				out = append(out, t)
-			}
-		}
-		l.Tags = out
-	}
-}
+func (l *Link) sortTags() { l.Tags = sortedSet(l.Tags) }
 
 // Validate normalizes l and checks every field of it, returning an *Error
 // with code EINVALID that names each field at fault, or nil.

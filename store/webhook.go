@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -66,14 +67,7 @@ func (w *Webhook) Clone() *Webhook {
 }
 
 // Wants reports whether w subscribes to the event kind.
-func (w *Webhook) Wants(event string) bool {
-	for _, e := range w.Events {
-		if e == event {
-			return true
-		}
-	}
-	return false
-}
+func (w *Webhook) Wants(event string) bool { return slices.Contains(w.Events, event) }
 
 // ValidateWebhook checks every field of w that a client sets, returning an
 // *Error with code EINVALID that names each field at fault, or nil. It
@@ -112,28 +106,12 @@ func ValidateWebhook(w *Webhook) error {
 	return nil
 }
 
-func knownEvent(e string) bool {
-	for _, k := range WebhookEvents {
-		if e == k {
-			return true
-		}
-	}
-	return false
-}
+func knownEvent(e string) bool { return slices.Contains(WebhookEvents, e) }
 
 // sortedSet sorts xs in place and drops duplicates.
 func sortedSet(xs []string) []string {
-	if len(xs) < 2 {
-		return xs
-	}
-	sort.Strings(xs)
-	out := xs[:1]
-	for _, x := range xs[1:] {
-		if x != out[len(out)-1] {
-			out = append(out, x)
-		}
-	}
-	return out
+	slices.Sort(xs)
+	return slices.Compact(xs)
 }
 
 // WebhookIDPrefix starts every webhook id.

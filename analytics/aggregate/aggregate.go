@@ -50,6 +50,15 @@ func SourceName(source uint8) string {
 
 var deviceNames = [...]string{"unknown", "ios", "android", "desktop", "other"}
 
+// DeviceName names a scan's device class: ios, android, desktop, other, or
+// unknown (also for a class newer than this code).
+func DeviceName(device uint8) string {
+	if int(device) < len(deviceNames) {
+		return deviceNames[device]
+	}
+	return "unknown"
+}
+
 // Retention is how long buckets of each granularity are kept.
 type Retention [3]time.Duration
 
@@ -175,17 +184,13 @@ func Fields(e *analytics.Decoded, dst []string) []string {
 	if country == "" {
 		country = "--"
 	}
-	dev := "unknown"
-	if int(e.Device) < len(deviceNames) {
-		dev = deviceNames[e.Device]
-	}
 	ref := e.ReferrerHost
 	if ref == "" {
 		ref = "(direct)"
 	}
 	return append(dst, c,
 		c+"c:"+country,
-		c+"d:"+dev,
+		c+"d:"+DeviceName(e.Device),
 		c+"r:"+ref,
 		c+"t:"+TargetName(e),
 		c+"s:"+SourceName(e.Source))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qredge/qredge/analytics"
+	"github.com/qredge/qredge/analytics/aggregate"
 	"github.com/qredge/qredge/store"
 )
 
@@ -64,13 +65,11 @@ var targetNames = map[uint8]string{
 	analytics.TargetScanLimit: "scan_limit",
 }
 
-var deviceNames = [...]string{"unknown", "ios", "android", "desktop", "other"}
-
 // NewScanEvent returns the webhook form of a decoded scan.
 func NewScanEvent(d *analytics.Decoded) ScanEvent {
 	e := ScanEvent{ID: hex.EncodeToString(d.ID[:]), Time: time.Unix(0, d.Time).UTC().Format(time.RFC3339Nano),
 		Code: d.Code, Domain: d.Domain, LinkVersion: d.LinkVersion, Target: targetNames[d.Target], Variant: d.Variant,
-		Status: d.Status, Source: "link", Country: d.Country, Device: "unknown", Bot: d.Bot, Referrer: d.ReferrerHost, Lang: d.Lang}
+		Status: d.Status, Source: aggregate.SourceName(d.Source), Country: d.Country, Device: aggregate.DeviceName(d.Device), Bot: d.Bot, Referrer: d.ReferrerHost, Lang: d.Lang}
 	if e.Target == "" {
 		// Unspecified is the destination (events of old edges); a
 		// target newer than this code is named as unknown, never as
@@ -83,12 +82,6 @@ func NewScanEvent(d *analytics.Decoded) ScanEvent {
 	if d.Target == analytics.TargetRule {
 		r := d.Rule
 		e.Rule, e.RuleName = &r, d.RuleName
-	}
-	if d.Source == analytics.SourceQR {
-		e.Source = "qr"
-	}
-	if int(d.Device) < len(deviceNames) {
-		e.Device = deviceNames[d.Device]
 	}
 	if d.LinkCreated != 0 {
 		e.LinkCreatedAt = time.Unix(0, d.LinkCreated).UTC().Format(time.RFC3339Nano)
