@@ -487,10 +487,3 @@ func printable(b []byte) string {
 	}
 	return string(bytes.TrimSpace(out))
 }
-
-// Redeliver moves a dead letter back to the end of its webhook's outbox,
-// with the same delivery id and a new give-up time counted from now; the
-// caller wakes a Deliverer in the same process with Notify.
-func Redeliver(ctx context.Context, ds store.DeliveryStore, webhookID, id string, now time.Time) (*store.OutboxBatch, error) {
-	return ds.RequeueDeadLetter(ctx, webhookID, id, now.UTC())
-}

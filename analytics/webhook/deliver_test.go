@@ -187,12 +187,12 @@ func TestDeadLettersAndRedeliver(t *testing.T) {
 		mu.Unlock()
 		for _, h := range []*store.Webhook{rej, fail} {
 			id := deadLetters(t, s, h.ID)[0].ID
-			b, err := Redeliver(ctx, s, h.ID, id, clock.Now())
+			b, err := s.RequeueDeadLetter(ctx, h.ID, id, clock.Now().UTC())
 			if err != nil || b.ID != id || !b.FirstAt.Equal(clock.Now()) {
 				t.Fatalf("Redeliver = %+v, %v", b, err)
 			}
 			d.Notify(h.ID)
-			if _, err := Redeliver(ctx, s, h.ID, id, clock.Now()); store.ErrorCode(err) != store.ENOTFOUND {
+			if _, err := s.RequeueDeadLetter(ctx, h.ID, id, clock.Now().UTC()); store.ErrorCode(err) != store.ENOTFOUND {
 				t.Fatalf("second Redeliver = %v", err)
 			}
 		}
