@@ -439,15 +439,10 @@ func (t *Table) VersionOf(domain, code string) (uint64, bool) {
 // it has none or is not there: what webhooks filtered by tag need of a
 // scan.
 func (t *Table) Tags(domain, code string) []string {
-	l := t.find(domain, code)
-	if l == nil {
-		return nil
+	if l := t.find(domain, code); l != nil {
+		return store.ExtrasTags(l.extras())
 	}
-	sl, err := l.Stored()
-	if err != nil {
-		return nil
-	}
-	return sl.Tags
+	return nil
 }
 
 // find returns the link (domain, code) exactly (a link on every host for

@@ -391,3 +391,20 @@ func TestTableSnapshotRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTableTags: the tags of a link in the table, read from its stored
+// form; nil for a link without tags and for one not there.
+func TestTableTags(t *testing.T) {
+	tagged := testLink("", "a", "https://a.example/", 1)
+	tagged.Tags = []string{"spring", "tv"}
+	tb := newTestTable(tagged, testLink("d.example", "a", "https://d.example/", 2))
+	if got := tb.Tags("", "a"); fmt.Sprint(got) != "[spring tv]" {
+		t.Fatalf("Tags of a tagged link = %q", got)
+	}
+	if got := tb.Tags("d.example", "a"); got != nil {
+		t.Fatalf("Tags of a link without tags = %q", got)
+	}
+	if got := tb.Tags("", "nope"); got != nil {
+		t.Fatalf("Tags of a missing link = %q", got)
+	}
+}

@@ -251,6 +251,25 @@ func ExtrasCreated(extras string) int64 {
 	return created
 }
 
+// ExtrasTags returns the tags held in a link's extras (AppendLinkExtras),
+// or nil when they hold none or are damaged. It reads only the bytes up to
+// the tags.
+func ExtrasTags(extras string) []string {
+	d := decoder{b: unsafe.Slice(unsafe.StringData(extras), len(extras))}
+	_, flags, _, _ := d.head()
+	if flags&flagUpdated != 0 {
+		d.varint()
+	}
+	var tags []string
+	if flags&flagTags != 0 {
+		tags = d.list()
+	}
+	if d.err != nil {
+		return nil
+	}
+	return tags
+}
+
 // head reads the extras up to the creation time: the status, the flags,
 // the query precedence's bytes and the creation time (0 without one).
 func (d *decoder) head() (status uint64, flags byte, precedence []byte, created int64) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,6 +81,26 @@ func TestExtrasCreated(t *testing.T) {
 	}
 	if ExtrasCreated("") != 0 || ExtrasCreated("\x80") != 0 {
 		t.Fatal("damaged extras gave a time")
+	}
+}
+
+// TestExtrasTags: the tags read from the extras alone are the link's.
+func TestExtrasTags(t *testing.T) {
+	tagged := 0
+	for _, l := range codecLinks() {
+		got := ExtrasTags(string(AppendLinkExtras(nil, l)))
+		if !slices.Equal(got, l.Tags) {
+			t.Fatalf("%s: tags %q, want %q", l.Code, got, l.Tags)
+		}
+		if len(got) > 0 {
+			tagged++
+		}
+	}
+	if tagged == 0 {
+		t.Fatal("no test link has tags")
+	}
+	if ExtrasTags("") != nil || ExtrasTags("\x80") != nil {
+		t.Fatal("damaged extras gave tags")
 	}
 }
 
