@@ -44,24 +44,17 @@ const (
 // maxPasswordChecks bounds the argon2id checks running at once.
 var maxPasswordChecks = max(1, runtime.GOMAXPROCS(0)/2)
 
-// passwordMAC is what a cookie of link l valid until expires (Unix
-// seconds) signs: the first 16 bytes of HMAC-SHA256, keyed by the
-// password's hash, of the link's key and expires.
-func passwordMAC(l *Link, expires []byte) []byte {
+// passwordToken is the cookie value that opens link l until expires (Unix
+// seconds).
+func passwordToken(l *Link, expires int64) []byte {
+	var buf [8 + sha256.Size]byte
+	binary.BigEndian.PutUint64(buf[:8], uint64(expires))
 	m := hmac.New(sha256.New, []byte(l.password))
 	m.Write([]byte(l.key()))
-	m.Write(expires)
-	return m.Sum(nil)[:16]
-}
-
-// passwordToken is the cookie value that opens link l until expires (Unix
-// seconds): expires and its MAC, base64url.
-func passwordToken(l *Link, expires int64) []byte {
-	var buf [24]byte
-	binary.BigEndian.PutUint64(buf[:8], uint64(expires))
-	copy(buf[8:], passwordMAC(l, buf[:8]))
-	out := make([]byte, base64.RawURLEncoding.EncodedLen(len(buf)))
-	base64.RawURLEncoding.Encode(out, buf[:])
+	m.Write(buf[:8])
+	copy(buf[8:], m.Sum(nil)[:16])
+	out := make([]byte, base64.RawURLEncoding.EncodedLen(24))
+	base64.RawURLEncoding.Encode(out, buf[:24])
 	return out
 }
 
@@ -79,7 +72,7 @@ func (h *Handler) unlocked(ctx *fasthttp.RequestCtx, l *Link, now int64) bool {
 	if expires <= now/int64(time.Second) {
 		return false
 	}
-	return hmac.Equal(passwordMAC(l, buf[:8]), buf[8:])
+	return hmac.Equal(passwordToken(l, expires), c)
 }
 
 // guesses counts password tries per link and client, and wrong ones per
