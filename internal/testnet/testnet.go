@@ -9,13 +9,23 @@
 // restart fails with "address already in use". Ports from this package
 // lie below that range, where only explicit binds go.
 //
+// Test binaries of several packages run side by side, and a port a test
+// has stopped its server on looks free to the others: each port this
+// package hands out is also claimed for the life of the test process (a
+// lock file under the temporary directory), and no other process picks
+// it, so a stopped server's port stays its own.
+//
 // It must never be imported by non-test code.
 package testnet
 
 import (
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -37,7 +47,7 @@ func FreePort(tb testing.TB, also ...int) int {
 	}
 	for range 1000 {
 		p := RangeLow + rand.IntN(RangeHigh-RangeLow-maxOff)
-		if free(p) && allFree(p, also) {
+		if free(p) && allFree(p, also) && claim(p) {
 			return p
 		}
 	}
@@ -66,6 +76,38 @@ func allFree(p int, offsets []int) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// claims holds the lock files of the ports this process picked, open
+// until it exits (the kernel then releases the locks).
+var (
+	claimsMu sync.Mutex
+	claims   = map[int]*os.File{}
+)
+
+// claim locks port p for this process; it reports false when another
+// process holds it. Where locks cannot be taken, the port is not claimed
+// and counts as free.
+func claim(p int) bool {
+	claimsMu.Lock()
+	defer claimsMu.Unlock()
+	if claims[p] != nil {
+		return false // picked before by this process
+	}
+	dir := filepath.Join(os.TempDir(), "qredge-test-ports")
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return true
+	}
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return true
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return false
+	}
+	claims[p] = f
 	return true
 }
 
